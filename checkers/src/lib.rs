@@ -1,0 +1,440 @@
+//! # locklab-checkers: judging a run from its history
+//!
+//! The checkers read only the history (what nodes recorded, stamped with true time by the driver)
+//! and never the protocol's internal state: they live outside the code they check. Each property
+//! of design.md gets a verdict:
+//!
+//! 1. [`no_stale_write`] — once the resource has applied a write from lock session *s*, it never
+//!    applies one from a session granted before *s*. Reported with the lost updates it caused.
+//! 2. [`mutual_exclusion`] — no two clients *believe* they hold the lock at the same true instant.
+//!    A client believes from the moment its acquire returns until the earlier of its release, the
+//!    moment its library learns the lease is lost, its crash, and the true instant its own clock
+//!    reaches its validity deadline; and it also believes at every instant it sends a write as
+//!    holder (acting as holder *is* believing, deadline or not).
+//! 4. [`token_order`] — fencing tokens strictly increase in the order the service granted them.
+//! 5. [`liveness`] — after the last fault heals, every live client that still wants the lock gets it.
+//!
+//! Property 3 (linearizability) is checked by `locklab-lincheck`. A run in which nothing was
+//! granted is *vacuous*: every property says so rather than "holds".
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use locklab_protocols::history::{Entry, Event, Observation, SessionId, WorldEvent};
+use locklab_protocols::{LockId, NodeId};
+
+mod metrics;
+mod session;
+
+pub use metrics::Metrics;
+pub use session::{sessions, Session};
+
+/// The verdict of one property.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Holds,
+    Violated,
+    /// Nothing was granted: the property was never exercised.
+    Vacuous,
+    /// The property does not apply (e.g. token order without tokens).
+    #[serde(rename = "n/a")]
+    NotApplicable,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Holds => "holds",
+            Outcome::Violated => "violated",
+            Outcome::Vacuous => "vacuous",
+            Outcome::NotApplicable => "n/a",
+        }
+    }
+}
+
+/// A property violation: the first violating event and the events that led to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// Index into the history of the first violating event.
+    pub event: usize,
+    /// Indices of the events that led to it, in history order.
+    pub lead_up: Vec<usize>,
+    /// What went wrong, in one or two sentences, with session names and tokens.
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PropertyResult {
+    pub property: &'static str,
+    pub outcome: Outcome,
+    /// One line: counts, or why the property holds trivially.
+    pub summary: String,
+    pub violation: Option<Violation>,
+}
+
+/// What the checkers need besides the history.
+pub struct RunInfo<'a> {
+    pub names: &'a [String],
+    pub clients: &'a [NodeId],
+    pub end_ns: u64,
+    pub messages_delivered: u64,
+}
+
+/// All verdicts and metrics of one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub properties: Vec<PropertyResult>,
+    pub metrics: Metrics,
+    pub vacuous: bool,
+}
+
+impl Report {
+    pub fn violated(&self) -> bool {
+        self.properties.iter().any(|p| p.outcome == Outcome::Violated)
+    }
+    pub fn get(&self, property: &str) -> Option<&PropertyResult> {
+        self.properties.iter().find(|p| p.property == property)
+    }
+}
+
+/// Names for messages.
+pub(crate) struct Namer<'a>(pub &'a [String]);
+
+impl Namer<'_> {
+    pub fn node(&self, id: NodeId) -> &str {
+        self.0.get(id).map_or("?", String::as_str)
+    }
+    pub fn session(&self, s: SessionId) -> String {
+        let c = self.node(s.client as NodeId);
+        if s.incarnation == 0 {
+            format!("{c}#{}", s.n)
+        } else {
+            format!("{c}.{}#{}", s.incarnation, s.n)
+        }
+    }
+}
+
+pub(crate) fn fmt_ms(t_ns: u64) -> String {
+    format!("{}.{:03}", t_ns / 1_000_000, (t_ns / 1_000) % 1_000)
+}
+
+fn token(t: Option<u64>) -> String {
+    t.map_or("none".to_string(), |t| t.to_string())
+}
+
+/// Check every property and compute the metrics.
+pub fn check(history: &[Entry], info: &RunInfo) -> Report {
+    let sessions = sessions(history, info.end_ns);
+    let vacuous = sessions.is_empty();
+    let properties = if vacuous {
+        ["no_stale_write", "mutual_exclusion", "token_order", "liveness"]
+            .into_iter()
+            .map(|property| PropertyResult {
+                property,
+                outcome: Outcome::Vacuous,
+                summary: "nothing was granted in this run".to_string(),
+                violation: None,
+            })
+            .collect()
+    } else {
+        vec![
+            no_stale_write(history, &sessions, info),
+            mutual_exclusion(history, &sessions, info),
+            token_order(history, info),
+            liveness(history, &sessions, info),
+        ]
+    };
+    let metrics = metrics::compute(history, &sessions, info);
+    Report { properties, metrics, vacuous }
+}
+
+/// Property 1: no stale write at the protected resource.
+pub fn no_stale_write(history: &[Entry], sessions: &[Session], info: &RunInfo) -> PropertyResult {
+    let names = Namer(info.names);
+    // Grant order: the order in which clients learned they hold the lock.
+    let rank: BTreeMap<SessionId, usize> = sessions.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+    let mut newest: Option<(usize, usize)> = None; // (rank, history index of that applied write)
+    let mut first: Option<Violation> = None;
+    let (mut stale, mut applied, mut rejected, mut final_value) = (0u64, 0u64, 0u64, 0u64);
+    for (i, e) in history.iter().enumerate() {
+        let Event::Obs { obs, .. } = &e.event else { continue };
+        match obs {
+            Observation::WriteRejected { .. } => rejected += 1,
+            Observation::WriteApplied { session, token: t, value, .. } => {
+                applied += 1;
+                final_value = *value;
+                let Some(&r) = rank.get(session) else { continue };
+                match newest {
+                    Some((newer, newer_write)) if r < newer => {
+                        stale += 1;
+                        if first.is_none() {
+                            let old = &sessions[r];
+                            let new = &sessions[newer];
+                            let mut lead_up = vec![old.acquired_idx, new.acquired_idx, newer_write];
+                            lead_up.extend(faults_on(history, old.client, old.acquired_idx, i));
+                            if let Some(w) = old.writes.iter().rev().find(|&&w| w < i) {
+                                lead_up.push(*w);
+                            }
+                            lead_up.sort_unstable();
+                            lead_up.dedup();
+                            first = Some(Violation {
+                                event: i,
+                                lead_up,
+                                message: format!(
+                                    "stale write: the resource applied a write from session {} (token {}) at {} ms, \
+                                     after it had applied one from session {} (token {}), granted later",
+                                    names.session(*session),
+                                    token(*t),
+                                    fmt_ms(e.t_ns),
+                                    names.session(new.id),
+                                    token(new.token),
+                                ),
+                            });
+                        }
+                    }
+                    Some((newer, _)) if r == newer => {}
+                    _ => newest = Some((r, i)),
+                }
+            }
+            _ => {}
+        }
+    }
+    let lost_updates = applied.saturating_sub(final_value);
+    let summary = format!(
+        "{applied} writes applied, {rejected} rejected by fencing, {stale} stale, {lost_updates} lost updates"
+    );
+    PropertyResult {
+        property: "no_stale_write",
+        outcome: if first.is_some() { Outcome::Violated } else { Outcome::Holds },
+        summary,
+        violation: first,
+    }
+}
+
+/// Fault events on `node` between two history indices (inclusive), for lead-ups.
+fn faults_on(history: &[Entry], node: NodeId, from: usize, to: usize) -> Vec<usize> {
+    (from..=to.min(history.len().saturating_sub(1)))
+        .filter(|&i| {
+            let e = &history[i];
+            matches!(e.event, Event::World(_)) && (e.node == node || matches!(e.event, Event::World(WorldEvent::PartitionStart { .. })))
+        })
+        .collect()
+}
+
+/// Property 2: no two clients believe they hold the same lock at the same true instant.
+pub fn mutual_exclusion(history: &[Entry], sessions: &[Session], info: &RunInfo) -> PropertyResult {
+    let names = Namer(info.names);
+    let mut by_lock: BTreeMap<LockId, Vec<&Session>> = BTreeMap::new();
+    for s in sessions {
+        by_lock.entry(s.lock).or_default().push(s);
+    }
+    // The earliest overlap: (true instant, history index of the event that starts it, a, b).
+    let mut earliest: Option<(u64, usize, &Session, &Session)> = None;
+    let mut overlaps = 0u64;
+    for list in by_lock.values() {
+        // `sessions` is in acquire order already.
+        for (i, a) in list.iter().enumerate() {
+            let a_end = a.belief_end_ns();
+            for b in &list[i + 1..] {
+                if b.acquired_ns >= a_end {
+                    break;
+                }
+                if b.client == a.client {
+                    continue;
+                }
+                if let Some((t, idx)) = overlap(a, b) {
+                    overlaps += 1;
+                    if earliest.is_none_or(|(et, ei, ..)| (t, idx) < (et, ei)) {
+                        earliest = Some((t, idx, a, b));
+                    }
+                }
+            }
+        }
+    }
+    let violation = earliest.map(|(t, idx, a, b)| {
+        let mut lead_up = vec![a.acquired_idx, b.acquired_idx];
+        lead_up.extend(faults_on(history, a.client, a.acquired_idx, idx));
+        lead_up.retain(|&i| i <= idx);
+        lead_up.sort_unstable();
+        lead_up.dedup();
+        let a_valid = match a.valid_until_ns {
+            Some(u) => format!("valid by its own clock until {} ms", fmt_ms(u)),
+            None => "with no validity deadline".to_string(),
+        };
+        Violation {
+            event: idx,
+            lead_up,
+            message: format!(
+                "two holders at {} ms: {} (token {}, acquired {} ms, {a_valid}) and {} (token {}, acquired {} ms) both act as holder",
+                fmt_ms(t),
+                names.session(a.id),
+                token(a.token),
+                fmt_ms(a.acquired_ns),
+                names.session(b.id),
+                token(b.token),
+                fmt_ms(b.acquired_ns),
+            ),
+        }
+    });
+    PropertyResult {
+        property: "mutual_exclusion",
+        outcome: if violation.is_some() { Outcome::Violated } else { Outcome::Holds },
+        summary: format!("{} sessions, {overlaps} overlapping pairs", sessions.len()),
+        violation,
+    }
+}
+
+/// The first instant two sessions' beliefs overlap, and the history index of the event there.
+/// `a` was acquired no later than `b`.
+fn overlap(a: &Session, b: &Session) -> Option<(u64, usize)> {
+    let a_main_end = a.main_end_ns();
+    let b_main_end = b.main_end_ns();
+    let mut best: Option<(u64, usize)> = None;
+    let mut consider = |t: u64, idx: usize| {
+        if best.is_none_or(|bt| (t, idx) < bt) {
+            best = Some((t, idx));
+        }
+    };
+    // Both main intervals: b's acquire falls inside a's.
+    if b.acquired_ns < a_main_end {
+        consider(b.acquired_ns, b.acquired_idx);
+    }
+    // a's writes while b holds.
+    for (&t, &idx) in a.write_times.iter().zip(&a.writes) {
+        if t >= b.acquired_ns && t < b_main_end.max(b.belief_end_ns()) && t >= a_main_end {
+            consider(t, idx);
+        }
+    }
+    // b's writes while a still believes (within a's main interval).
+    for (&t, &idx) in b.write_times.iter().zip(&b.writes) {
+        if t < a_main_end {
+            consider(t, idx);
+        }
+    }
+    best
+}
+
+/// Property 4: fencing tokens strictly increase in grant order (per lock).
+pub fn token_order(history: &[Entry], info: &RunInfo) -> PropertyResult {
+    let names = Namer(info.names);
+    let mut last: BTreeMap<LockId, (u64, usize)> = BTreeMap::new();
+    let mut grants = 0u64;
+    let mut violation = None;
+    for (i, e) in history.iter().enumerate() {
+        let Event::Obs { obs: Observation::Grant { lock, token: Some(t), holder, .. }, .. } = &e.event else { continue };
+        grants += 1;
+        if let Some(&(prev, prev_idx)) = last.get(lock) {
+            if *t <= prev && violation.is_none() {
+                let mut lead_up = vec![prev_idx];
+                lead_up.extend(faults_on(history, e.node, prev_idx, i));
+                violation = Some(Violation {
+                    event: i,
+                    lead_up,
+                    message: format!(
+                        "token order: {} granted lock {lock} to {} with token {t} at {} ms, not above the earlier token {prev}",
+                        names.node(e.node),
+                        names.node(*holder),
+                        fmt_ms(e.t_ns)
+                    ),
+                });
+            }
+        }
+        let entry = last.entry(*lock).or_insert((*t, i));
+        if *t > entry.0 {
+            *entry = (*t, i);
+        }
+    }
+    let outcome = match (grants, &violation) {
+        (0, _) => Outcome::NotApplicable,
+        (_, Some(_)) => Outcome::Violated,
+        _ => Outcome::Holds,
+    };
+    let summary = if grants == 0 { "no fencing tokens issued".to_string() } else { format!("{grants} tokens issued") };
+    PropertyResult { property: "token_order", outcome, summary, violation }
+}
+
+/// The true time the last fault healed (0 when there were no faults), and the clients that are
+/// down at the end of the run.
+pub fn heal_time(history: &[Entry]) -> (u64, Vec<NodeId>) {
+    let mut heal_ns = 0;
+    let mut down: BTreeMap<NodeId, bool> = BTreeMap::new();
+    for e in history {
+        if let Event::World(w) = &e.event {
+            let t = match w {
+                WorldEvent::MessageDelayed { extra_ns, .. } => e.t_ns + extra_ns,
+                _ => e.t_ns,
+            };
+            heal_ns = heal_ns.max(t);
+            match w {
+                WorldEvent::Crash => {
+                    down.insert(e.node, true);
+                }
+                WorldEvent::Restart { .. } => {
+                    down.insert(e.node, false);
+                }
+                _ => {}
+            }
+        }
+    }
+    (heal_ns, down.into_iter().filter(|&(_, d)| d).map(|(n, _)| n).collect())
+}
+
+/// Property 5: after the last fault heals, every live client that wants the lock gets it.
+pub fn liveness(history: &[Entry], sessions: &[Session], info: &RunInfo) -> PropertyResult {
+    let names = Namer(info.names);
+    let (heal_ns, down) = heal_time(history);
+    let mut starved = Vec::new();
+    for &c in info.clients {
+        if down.contains(&c) {
+            continue;
+        }
+        // Did the client want the lock after the heal (an acquire outstanding at or invoked after it)?
+        let mut pending_since: Option<u64> = None;
+        let mut wanted = false;
+        let mut got = false;
+        for e in history.iter().filter(|e| e.node == c) {
+            let Event::Obs { obs, .. } = &e.event else { continue };
+            match obs {
+                Observation::AcquireInvoke { .. } => pending_since = Some(e.t_ns),
+                Observation::AcquireOk { .. } | Observation::AcquireFail { .. } => {
+                    if pending_since.is_some() && e.t_ns >= heal_ns {
+                        wanted = true;
+                        if matches!(obs, Observation::AcquireOk { .. }) {
+                            got = true;
+                        }
+                    }
+                    pending_since = None;
+                }
+                _ => {}
+            }
+        }
+        if pending_since.is_some() {
+            wanted = true;
+        }
+        if wanted && !got {
+            starved.push(c);
+        }
+    }
+    let violation = starved.first().map(|&c| {
+        let idx = history.iter().rposition(|e| e.node == c).unwrap_or(0);
+        Violation {
+            event: idx,
+            lead_up: Vec::new(),
+            message: format!(
+                "liveness: {} wanted the lock after the faults healed at {} ms and never got it before the run ended at {} ms",
+                names.node(c),
+                fmt_ms(heal_ns),
+                fmt_ms(info.end_ns)
+            ),
+        }
+    });
+    let _ = sessions;
+    PropertyResult {
+        property: "liveness",
+        outcome: if violation.is_some() { Outcome::Violated } else { Outcome::Holds },
+        summary: format!("faults healed at {} ms; {} client(s) starved", fmt_ms(heal_ns), starved.len()),
+        violation,
+    }
+}

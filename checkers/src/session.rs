@@ -1,0 +1,93 @@
+//! Lock sessions reconstructed from a history.
+
+use locklab_protocols::history::{Entry, Event, Observation, SessionId, WorldEvent};
+use locklab_protocols::{LockId, NodeId};
+
+/// One successful acquire and what followed it, in true time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub client: NodeId,
+    pub lock: LockId,
+    pub token: Option<u64>,
+    pub acquired_ns: u64,
+    /// History index of the `AcquireOk`.
+    pub acquired_idx: usize,
+    /// The latest validity deadline, translated to true time (None: no deadline tracked).
+    pub valid_until_ns: Option<u64>,
+    /// When the client stopped acting as holder: release, learned loss, or crash.
+    pub ended_ns: Option<u64>,
+    /// History indices and times of the writes sent as holder.
+    pub writes: Vec<usize>,
+    pub write_times: Vec<u64>,
+    /// The end of the run (beliefs still open then end there).
+    pub run_end_ns: u64,
+}
+
+impl Session {
+    /// End of the main belief interval: the first of release/loss/crash and the validity deadline.
+    pub fn main_end_ns(&self) -> u64 {
+        let ended = self.ended_ns.unwrap_or(self.run_end_ns);
+        match self.valid_until_ns {
+            Some(u) => ended.min(u).max(self.acquired_ns),
+            None => ended,
+        }
+    }
+
+    /// The last instant the client acted as holder (its main interval or any later write).
+    pub fn belief_end_ns(&self) -> u64 {
+        let last_write = self.write_times.last().copied().unwrap_or(0);
+        self.main_end_ns().max(last_write + 1)
+    }
+}
+
+/// Every session of the history, in the order the clients learned of their grants.
+pub fn sessions(history: &[Entry], run_end_ns: u64) -> Vec<Session> {
+    let mut out: Vec<Session> = Vec::new();
+    // Index of the open session for each (client, session id): small linear scans suffice.
+    let find = |out: &mut Vec<Session>, id: SessionId| out.iter().rposition(|s| s.id == id);
+    for (i, e) in history.iter().enumerate() {
+        match &e.event {
+            Event::Obs { obs, until_ns } => match obs {
+                Observation::AcquireOk { lock, session, token, .. } => out.push(Session {
+                    id: *session,
+                    client: e.node,
+                    lock: *lock,
+                    token: *token,
+                    acquired_ns: e.t_ns,
+                    acquired_idx: i,
+                    valid_until_ns: *until_ns,
+                    ended_ns: None,
+                    writes: Vec::new(),
+                    write_times: Vec::new(),
+                    run_end_ns,
+                }),
+                Observation::ExtendOk { session, .. } => {
+                    if let Some(k) = find(&mut out, *session) {
+                        out[k].valid_until_ns = *until_ns;
+                    }
+                }
+                Observation::ReleaseInvoke { session, .. } | Observation::LockLost { session, .. } => {
+                    if let Some(k) = find(&mut out, *session) {
+                        let s = &mut out[k];
+                        s.ended_ns = Some(s.ended_ns.map_or(e.t_ns, |x| x.min(e.t_ns)));
+                    }
+                }
+                Observation::WriteSent { session, .. } => {
+                    if let Some(k) = find(&mut out, *session) {
+                        out[k].writes.push(i);
+                        out[k].write_times.push(e.t_ns);
+                    }
+                }
+                _ => {}
+            },
+            Event::World(WorldEvent::Crash) => {
+                for s in out.iter_mut().filter(|s| s.client == e.node && s.ended_ns.is_none()) {
+                    s.ended_ns = Some(e.t_ns);
+                }
+            }
+            Event::World(_) => {}
+        }
+    }
+    out
+}

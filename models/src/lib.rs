@@ -1,0 +1,1 @@
+//! Exhaustive model checking arrives with the models issue.

@@ -1,0 +1,254 @@
+//! A single-server lease lock with Redis `SET key value NX PX ttl` semantics.
+//!
+//! # The protocol
+//!
+//! The lock is a key on one server. To acquire, a client sends a fresh random `value` and a TTL;
+//! the server stores `key = value` with an expiry time `now + ttl` **only if the key is absent or
+//! expired** (`NX`). The holder extends the lease before it runs out (a heartbeat, as in the
+//! Lockable service) and releases by deleting the key **only if it still holds its own value**
+//! (compare-and-delete, the Lua script of the Redis distributed-lock document). The naive release,
+//! a plain `DEL`, deletes whoever holds the key now and is kept as a variant (scenario #8).
+//!
+//! An acquire that carries the value of the current holder is answered as a success (and refreshes
+//! the TTL): that is what makes a retry after a lost response idempotent (scenario #9; ZooKeeper's
+//! lock recipe puts a GUID in the node name for the same reason). A client that retries with a new
+//! value gets refused until the orphaned key expires.
+//!
+//! # What can go wrong (and which parameter shows it)
+//!
+//! * Expiry is judged on the server's clock: its **wall** clock (what Redis does: keys store an
+//!   absolute Unix time, so a clock step expires them early, scenario #4) or its **monotonic**
+//!   clock ([`ExpiryClock`]).
+//! * Persistence ([`Persistence`]): none (a restart forgets every lock), fsync on every write
+//!   (`appendfsync always`), or fsync every second (`appendfsync everysec`: up to a second of
+//!   grants is lost). A delayed restart (`restart_delay_ms` ≥ TTL, antirez's remedy) keeps a
+//!   restarted server silent until every lease it might have granted has expired.
+//! * Fencing ([`LeaseServerParams::fencing`]): each grant carries a token from a counter that
+//!   strictly increases (Kleppmann 2016, "Making the lock safe with fencing"). The counter is only
+//!   monotonic across restarts if it is durable ([`TokenCounter::Durable`]: synced on every grant).
+//!
+//! Sources: Redis, "Distributed Locks with Redis" (SET NX PX, random value, compare-and-delete,
+//! "crash-recovery and fsync"); M. Kleppmann, "How to do distributed locking" (2016).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::history::Observation;
+use crate::msg::{LockId, Msg};
+use crate::node::{ms, Ctx, Input, NodeId, Timer};
+use crate::Durable;
+
+/// Which server clock judges expiry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpiryClock {
+    /// The wall clock, as Redis does: a step of the clock moves every expiry.
+    #[default]
+    Wall,
+    /// The monotonic clock: immune to steps, still subject to drift.
+    Monotonic,
+}
+
+/// When the server's lock table reaches the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Persistence {
+    /// Nothing survives a crash.
+    #[default]
+    None,
+    /// fsync after every write (`appendfsync always`).
+    Always,
+    /// fsync once a second (`appendfsync everysec`): the unsynced suffix is lost on a crash.
+    Everysec,
+}
+
+/// Whether the fencing-token counter survives a crash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenCounter {
+    /// Synced to disk on every grant: tokens strictly increase across restarts.
+    #[default]
+    Durable,
+    /// Kept with the lock table under its persistence policy: a restart may reuse tokens.
+    Volatile,
+}
+
+/// Parameters of a lease server.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LeaseServerParams {
+    pub expiry_clock: ExpiryClock,
+    pub persistence: Persistence,
+    /// Hand out fencing tokens with every grant.
+    pub fencing: bool,
+    pub token_counter: TokenCounter,
+    /// After a restart, stay silent this long before serving (0: serve at once).
+    pub restart_delay_ms: u64,
+}
+
+/// One key in the server's table.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LockEntry {
+    pub value: u64,
+    pub holder: NodeId,
+    /// Expiry on the clock chosen by [`ExpiryClock`], in that clock's nanoseconds.
+    pub expires_at_ns: i64,
+    pub token: Option<u64>,
+}
+
+/// What a lease server keeps on disk.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServerDurable {
+    pub locks: BTreeMap<LockId, LockEntry>,
+    /// The last fencing token handed out.
+    pub last_token: u64,
+}
+
+/// The lease server's state machine.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LeaseServer {
+    pub params: LeaseServerParams,
+    pub locks: BTreeMap<LockId, LockEntry>,
+    pub last_token: u64,
+    /// False while a delayed restart is in progress.
+    pub serving: bool,
+    /// An `everysec` fsync is scheduled.
+    pub fsync_pending: bool,
+}
+
+impl LeaseServer {
+    pub fn new(params: LeaseServerParams) -> Self {
+        LeaseServer { params, locks: BTreeMap::new(), last_token: 0, serving: true, fsync_pending: false }
+    }
+
+    /// "Now" on the clock that judges expiry.
+    fn now_ns(&self, ctx: &Ctx) -> i64 {
+        match self.params.expiry_clock {
+            ExpiryClock::Wall => ctx.wall_ns,
+            ExpiryClock::Monotonic => ctx.mono_ns as i64,
+        }
+    }
+
+    /// The expiry expressed on the server's wall clock, as a server timestamp sent to clients.
+    fn expiry_on_wall(&self, ctx: &Ctx, expires_at_ns: i64) -> i64 {
+        match self.params.expiry_clock {
+            ExpiryClock::Wall => expires_at_ns,
+            ExpiryClock::Monotonic => ctx.wall_ns + (expires_at_ns - ctx.mono_ns as i64),
+        }
+    }
+
+    /// The live (unexpired) entry for `lock`. Expired keys are dropped lazily, as Redis does on access.
+    fn live(&mut self, lock: LockId, now_ns: i64) -> Option<&mut LockEntry> {
+        if self.locks.get(&lock).is_some_and(|e| now_ns >= e.expires_at_ns) {
+            self.locks.remove(&lock);
+        }
+        self.locks.get_mut(&lock)
+    }
+
+    pub fn handle(&mut self, ctx: &mut Ctx, input: Input) {
+        match input {
+            Input::Start { incarnation, durable } => {
+                if let Some(Durable::LeaseServer(d)) = durable {
+                    self.locks = d.locks;
+                    self.last_token = d.last_token;
+                }
+                if incarnation > 0 && self.params.restart_delay_ms > 0 {
+                    self.serving = false;
+                    ctx.set_timer(Timer::RestartDelay, ms(self.params.restart_delay_ms));
+                }
+            }
+            Input::Timer(Timer::RestartDelay) => self.serving = true,
+            Input::Timer(Timer::Fsync) => {
+                self.fsync_pending = false;
+                ctx.sync();
+            }
+            Input::Message { from, msg } if self.serving => self.on_message(ctx, from, msg),
+            _ => {}
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg) {
+        let now_ns = self.now_ns(ctx);
+        match msg {
+            Msg::Acquire { req, lock, value, ttl_ms } => {
+                let expires_at_ns = now_ns + ms(ttl_ms) as i64;
+                let (granted, token, expires) = match self.live(lock, now_ns) {
+                    // Same value: a retry of the holder's own acquire. Refresh, answer yes.
+                    Some(e) if e.value == value => {
+                        e.expires_at_ns = expires_at_ns;
+                        (true, e.token, expires_at_ns)
+                    }
+                    Some(e) => (false, None, e.expires_at_ns),
+                    None => {
+                        let token = if self.params.fencing {
+                            self.last_token += 1;
+                            Some(self.last_token)
+                        } else {
+                            None
+                        };
+                        self.locks.insert(lock, LockEntry { value, holder: from, expires_at_ns, token });
+                        ctx.record(Observation::Grant { lock, holder: from, value, token });
+                        self.write_durable(ctx, true);
+                        (true, token, expires_at_ns)
+                    }
+                };
+                let expires_at_wall_ns = self.expiry_on_wall(ctx, expires);
+                ctx.send(from, Msg::AcquireReply { req, lock, value, granted, token, expires_at_wall_ns });
+            }
+            Msg::Extend { req, lock, value, ttl_ms } => {
+                let expires_at_ns = now_ns + ms(ttl_ms) as i64;
+                let ok = match self.live(lock, now_ns) {
+                    Some(e) if e.value == value => {
+                        e.expires_at_ns = expires_at_ns;
+                        true
+                    }
+                    _ => false,
+                };
+                if ok {
+                    self.write_durable(ctx, false);
+                }
+                let expires_at_wall_ns = self.expiry_on_wall(ctx, expires_at_ns);
+                ctx.send(from, Msg::ExtendReply { req, lock, ok, expires_at_wall_ns });
+            }
+            Msg::Release { req, lock, value, plain_del } => {
+                let ok = match self.live(lock, now_ns) {
+                    Some(e) if e.value == value => true,
+                    Some(e) if plain_del => {
+                        ctx.record(Observation::ForeignDelete { lock, deleted_value: e.value, by: from });
+                        true
+                    }
+                    _ => false,
+                };
+                if ok {
+                    self.locks.remove(&lock);
+                    self.write_durable(ctx, false);
+                }
+                ctx.send(from, Msg::ReleaseReply { req, lock, ok });
+            }
+            _ => {}
+        }
+    }
+
+    /// Apply the persistence policy after a change to the lock table.
+    fn write_durable(&mut self, ctx: &mut Ctx, granted: bool) {
+        let token_must_sync =
+            granted && self.params.fencing && self.params.token_counter == TokenCounter::Durable;
+        let locks = match self.params.persistence {
+            Persistence::None => BTreeMap::new(),
+            Persistence::Always | Persistence::Everysec => self.locks.clone(),
+        };
+        if self.params.persistence == Persistence::None && !token_must_sync {
+            return;
+        }
+        ctx.persist(Durable::LeaseServer(ServerDurable { locks, last_token: self.last_token }));
+        match self.params.persistence {
+            Persistence::Always => ctx.sync(),
+            _ if token_must_sync => ctx.sync(),
+            Persistence::Everysec if !self.fsync_pending => {
+                self.fsync_pending = true;
+                ctx.set_timer(Timer::Fsync, ms(1000));
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Messages exchanged between nodes. One enum for every protocol, so a world of mixed roles is
+//! one type and the simulator's hot loop stays free of dynamic dispatch.
+
+use std::fmt;
+
+use crate::history::SessionId;
+
+/// Identifies one lock (one Redis key) on a lock service.
+pub type LockId = u32;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Msg {
+    /// `SET lock value NX PX ttl_ms`: take the lock if it is free or expired.
+    Acquire { req: u64, lock: LockId, value: u64, ttl_ms: u64 },
+    /// Answer to [`Msg::Acquire`]. `token` is the fencing token when the server issues them;
+    /// `expires_at_wall_ns` is the expiry on the *server's* wall clock (trusted only by clients
+    /// that compute validity from server timestamps, scenario #12).
+    AcquireReply { req: u64, lock: LockId, value: u64, granted: bool, token: Option<u64>, expires_at_wall_ns: i64 },
+    /// Extend the lease (heartbeat): `PEXPIRE` guarded by a value comparison.
+    Extend { req: u64, lock: LockId, value: u64, ttl_ms: u64 },
+    ExtendReply { req: u64, lock: LockId, ok: bool, expires_at_wall_ns: i64 },
+    /// Release: compare-and-delete on `value`, or a plain `DEL` when `plain_del` (scenario #8).
+    Release { req: u64, lock: LockId, value: u64, plain_del: bool },
+    ReleaseReply { req: u64, lock: LockId, ok: bool },
+    /// Read the protected resource's counter.
+    Read { req: u64 },
+    ReadReply { req: u64, value: u64 },
+    /// Write the protected resource's counter. `session` is instrumentation only (the
+    /// resource's logic never looks at it): it lets the checker attribute writes to lock sessions.
+    Write { req: u64, session: SessionId, token: Option<u64>, value: u64 },
+    WriteReply { req: u64, applied: bool },
+}
+
+impl Msg {
+    /// The message kind, as named in scenario files (targeted drops and delays).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Msg::Acquire { .. } => "acquire",
+            Msg::AcquireReply { .. } => "acquire_reply",
+            Msg::Extend { .. } => "extend",
+            Msg::ExtendReply { .. } => "extend_reply",
+            Msg::Release { .. } => "release",
+            Msg::ReleaseReply { .. } => "release_reply",
+            Msg::Read { .. } => "read",
+            Msg::ReadReply { .. } => "read_reply",
+            Msg::Write { .. } => "write",
+            Msg::WriteReply { .. } => "write_reply",
+        }
+    }
+
+    /// Every message kind, for validating scenario files.
+    pub const KINDS: &'static [&'static str] = &[
+        "acquire",
+        "acquire_reply",
+        "extend",
+        "extend_reply",
+        "release",
+        "release_reply",
+        "read",
+        "read_reply",
+        "write",
+        "write_reply",
+    ];
+}
+
+fn opt(token: &Option<u64>) -> String {
+    match token {
+        Some(t) => t.to_string(),
+        None => "-".to_string(),
+    }
+}
+
+/// One-line rendering for traces; values shortened to 4 hex digits (enough to tell them apart).
+impl fmt::Display for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Msg::Acquire { req, lock, value, ttl_ms } => {
+                write!(f, "acquire req={req} lock={lock} value={:04x} ttl_ms={ttl_ms}", value & 0xffff)
+            }
+            Msg::AcquireReply { req, lock, value, granted, token, .. } => write!(
+                f,
+                "acquire_reply req={req} lock={lock} value={:04x} {} token={}",
+                value & 0xffff,
+                if *granted { "GRANTED" } else { "denied" },
+                opt(token)
+            ),
+            Msg::Extend { req, lock, value, ttl_ms } => {
+                write!(f, "extend req={req} lock={lock} value={:04x} ttl_ms={ttl_ms}", value & 0xffff)
+            }
+            Msg::ExtendReply { req, lock, ok, .. } => {
+                write!(f, "extend_reply req={req} lock={lock} {}", if *ok { "ok" } else { "FAILED" })
+            }
+            Msg::Release { req, lock, value, plain_del } => write!(
+                f,
+                "release req={req} lock={lock} value={:04x} {}",
+                value & 0xffff,
+                if *plain_del { "plain-DEL" } else { "compare-and-delete" }
+            ),
+            Msg::ReleaseReply { req, lock, ok } => {
+                write!(f, "release_reply req={req} lock={lock} {}", if *ok { "ok" } else { "not-owner" })
+            }
+            Msg::Read { req } => write!(f, "read req={req}"),
+            Msg::ReadReply { req, value } => write!(f, "read_reply req={req} value={value}"),
+            Msg::Write { req, session, token, value } => {
+                write!(f, "write req={req} session={session} token={} value={value}", opt(token))
+            }
+            Msg::WriteReply { req, applied } => {
+                write!(f, "write_reply req={req} {}", if *applied { "applied" } else { "REJECTED" })
+            }
+        }
+    }
+}

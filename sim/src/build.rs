@@ -1,0 +1,601 @@
+//! From a parsed [`Scenario`] to a validated [`Compiled`] scenario, and from that plus a seed to
+//! a [`WorldSpec`]. Validation happens once, here, and every error is located in the file.
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use toml::Spanned;
+
+use locklab_protocols::client::{LeaseClientParams, MsRange, ReleaseMode, RetryMode, ValidityBasis, WorkloadParams};
+use locklab_protocols::lease::{ExpiryClock, LeaseServerParams, Persistence, TokenCounter};
+use locklab_protocols::{ms, LeaseClient, LeaseServer, Msg, Node, NodeId, Resource};
+
+use crate::clock::Clock;
+use crate::scenario::{FaultSpec, InputError, Locator, MsSpec, ProtocolSpec, Scenario, PROTOCOL_KINDS};
+use crate::world::{stream, sub_seed, Action, Chance, Link, MessageRule, Trigger, WorldSpec, TRIGGER_EVENTS};
+
+/// The outcomes a property can have, as written in `expect` tables and reports.
+pub const OUTCOMES: &[&str] = &["holds", "violated", "vacuous", "n/a"];
+
+/// A protocol variant, with every parameter resolved.
+#[derive(Clone, Debug)]
+pub struct Variant {
+    pub name: String,
+    pub kind: String,
+    pub server: LeaseServerParams,
+    pub client: LeaseClientParams,
+    /// The resource checks fencing tokens.
+    pub fencing: bool,
+    /// Expected outcome per property name.
+    pub expect: Vec<(String, String)>,
+    pub max_acquire_ms_at_least: Option<u64>,
+    pub max_acquire_ms_at_most: Option<u64>,
+}
+
+/// When a fault happens.
+#[derive(Clone, Debug)]
+enum When {
+    At(u64),
+    After { event: &'static str, node: NodeId, nth: u32, delay_ns: u64 },
+}
+
+/// A scenario, validated, with names resolved to node ids.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    pub file: String,
+    pub scenario: Scenario,
+    pub names: Vec<String>,
+    pub servers: Vec<NodeId>,
+    pub resource: NodeId,
+    pub clients: Vec<NodeId>,
+    pub variants: Vec<Variant>,
+    faults: Vec<(When, Vec<(u64, Action)>)>,
+    rules: Vec<MessageRule>,
+    clock_overrides: Vec<(NodeId, Option<i64>, Option<i32>)>,
+    link_overrides: Vec<(NodeId, NodeId, Option<MsSpec>, Option<f64>, Option<f64>)>,
+}
+
+fn check_probability(loc: &Locator, span: std::ops::Range<usize>, field: &str, p: f64) -> Result<(), InputError> {
+    if (0.0..=1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(loc.at(span, field, format!("{p} is not a probability (0.0 to 1.0)")))
+    }
+}
+
+fn check_range(loc: &Locator, field: &str, spec: &MsSpec) -> Result<(), InputError> {
+    if let MsSpec::Range(r) = spec {
+        if r.min > r.max {
+            return Err(loc.whole(Some(field), format!("min ({}) is greater than max ({})", r.min, r.max)));
+        }
+    }
+    Ok(())
+}
+
+/// Validate a parsed scenario. `source` is the file's text (for line numbers).
+pub fn compile(file: &str, source: &str, scenario: Scenario) -> Result<Compiled, InputError> {
+    let loc = Locator { file, source };
+    let topo = &scenario.topology;
+    if topo.servers == 0 || topo.servers > 9 {
+        return Err(loc.whole(Some("topology.servers"), format!("{} servers: between 1 and 9 are supported", topo.servers)));
+    }
+    if topo.clients == 0 || topo.clients > 16 {
+        return Err(loc.whole(Some("topology.clients"), format!("{} clients: between 1 and 16 are supported", topo.clients)));
+    }
+    if scenario.scenario.duration_ms == 0 {
+        return Err(loc.whole(Some("scenario.duration_ms"), "must be greater than 0"));
+    }
+    let mut names = Vec::new();
+    let servers: Vec<NodeId> = (0..topo.servers as usize).collect();
+    names.extend((1..=topo.servers).map(|i| format!("s{i}")));
+    let resource = names.len();
+    names.push("r1".to_string());
+    let clients: Vec<NodeId> = (names.len()..names.len() + topo.clients as usize).collect();
+    names.extend((1..=topo.clients).map(|i| format!("c{i}")));
+
+    let node_id = |name: &Spanned<String>, field: &str| -> Result<NodeId, InputError> {
+        names.iter().position(|n| n == name.get_ref()).ok_or_else(|| {
+            loc.at(name.span(), field, format!("unknown node `{}`; this scenario's nodes are: {}", name.get_ref(), names.join(", ")))
+        })
+    };
+
+    // Network.
+    let net = &scenario.network;
+    check_range(&loc, "network.latency_ms", &net.latency_ms)?;
+    for (field, p) in [("network.loss", net.loss), ("network.duplicate", net.duplicate), ("network.reorder", net.reorder)] {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(loc.whole(Some(field), format!("{p} is not a probability (0.0 to 1.0)")));
+        }
+    }
+    let mut link_overrides = Vec::new();
+    for link in &net.links {
+        let from = node_id(&link.from, "network.links.from")?;
+        let to = node_id(&link.to, "network.links.to")?;
+        if let Some(spec) = &link.latency_ms {
+            check_range(&loc, "network.links.latency_ms", spec)?;
+        }
+        for (field, p) in [("loss", link.loss), ("duplicate", link.duplicate)] {
+            if let Some(p) = p {
+                check_probability(&loc, link.from.span(), field, p)?;
+            }
+        }
+        link_overrides.push((from, to, link.latency_ms, link.loss, link.duplicate));
+    }
+
+    // Clocks.
+    if scenario.clocks.drift_ppm_max >= 100_000 {
+        return Err(loc.whole(Some("clocks.drift_ppm_max"), "must be below 100000 ppm (10%)"));
+    }
+    let mut clock_overrides = Vec::new();
+    for c in &scenario.clocks.nodes {
+        let node = node_id(&c.node, "clocks.nodes.node")?;
+        if let Some(d) = c.drift_ppm {
+            if d.unsigned_abs() >= 100_000 {
+                return Err(loc.at(c.node.span(), "drift_ppm", format!("{d} ppm: must be within ±100000")));
+            }
+        }
+        clock_overrides.push((node, c.offset_ms, c.drift_ppm));
+    }
+
+    // Workload.
+    let w = &scenario.workload;
+    for (field, spec) in [("workload.think_ms", &w.think_ms), ("workload.idle_ms", &w.idle_ms), ("workload.start_ms", &w.start_ms)] {
+        check_range(&loc, field, spec)?;
+    }
+    if let Some(starts) = &w.client_start_ms {
+        if starts.len() != topo.clients as usize {
+            return Err(loc.whole(
+                Some("workload.client_start_ms"),
+                format!("{} entries for {} clients: give one start time per client", starts.len(), topo.clients),
+            ));
+        }
+    }
+    if w.ops_per_session == 0 {
+        return Err(loc.whole(Some("workload.ops_per_session"), "must be at least 1"));
+    }
+
+    // Faults.
+    let mut faults = Vec::new();
+    let mut rules = Vec::new();
+    for f in &scenario.faults {
+        compile_fault(&loc, f, &node_id, &mut faults, &mut rules)?;
+    }
+
+    // Protocols.
+    if scenario.protocols.is_empty() {
+        return Err(loc.whole(Some("protocols"), "at least one [[protocols]] entry is needed"));
+    }
+    let mut variants: Vec<Variant> = Vec::new();
+    for p in &scenario.protocols {
+        let v = compile_protocol(&loc, p, topo.servers)?;
+        if variants.iter().any(|o| o.name == v.name) {
+            return Err(loc.at(p.name.span(), "name", format!("protocol variant `{}` is declared twice", v.name)));
+        }
+        variants.push(v);
+    }
+
+    Ok(Compiled {
+        file: file.to_string(),
+        scenario,
+        names,
+        servers,
+        resource,
+        clients,
+        variants,
+        faults,
+        rules,
+        clock_overrides,
+        link_overrides,
+    })
+}
+
+type NodeIdFn<'a> = dyn Fn(&Spanned<String>, &str) -> Result<NodeId, InputError> + 'a;
+
+fn compile_fault(
+    loc: &Locator,
+    f: &FaultSpec,
+    node_id: &NodeIdFn,
+    faults: &mut Vec<(When, Vec<(u64, Action)>)>,
+    rules: &mut Vec<MessageRule>,
+) -> Result<(), InputError> {
+    let kind = f.kind.get_ref().as_str();
+    let span = f.kind.span();
+    let allowed: &[&str] = match kind {
+        "pause" => &["at_ms", "after", "delay_ms", "node", "duration_ms"],
+        "crash" => &["at_ms", "after", "delay_ms", "node", "duration_ms"],
+        "clock_jump" => &["at_ms", "after", "delay_ms", "node", "by_ms"],
+        "partition" => &["at_ms", "after", "delay_ms", "duration_ms", "groups", "from", "to"],
+        "drop" => &["message", "from", "to", "nth", "count"],
+        "delay" => &["message", "from", "to", "nth", "count", "extra_ms"],
+        other => {
+            return Err(loc.at(
+                span,
+                "kind",
+                format!("unknown fault kind `{other}`; valid kinds: pause, crash, clock_jump, partition, drop, delay"),
+            ))
+        }
+    };
+    let present = [
+        ("at_ms", f.at_ms.is_some()),
+        ("after", f.after.is_some()),
+        ("delay_ms", f.delay_ms != 0),
+        ("node", f.node.is_some()),
+        ("duration_ms", f.duration_ms.is_some()),
+        ("by_ms", f.by_ms.is_some()),
+        ("groups", f.groups.is_some()),
+        ("from", f.from.is_some()),
+        ("to", f.to.is_some()),
+        ("message", f.message.is_some()),
+        ("nth", f.nth.is_some()),
+        ("count", f.count.is_some()),
+        ("extra_ms", f.extra_ms.is_some()),
+    ];
+    for (field, is_set) in present {
+        if is_set && !allowed.contains(&field) {
+            return Err(loc.at(span.clone(), field, format!("does not apply to a `{kind}` fault (it takes: {})", allowed.join(", "))));
+        }
+    }
+    let required = |field: &str, ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            Err(loc.at(span.clone(), field, format!("a `{kind}` fault needs `{field}`")))
+        }
+    };
+
+    if kind == "drop" || kind == "delay" {
+        required("message", f.message.is_some())?;
+        let message = f.message.as_ref().expect("checked");
+        let Some(&kind_name) = Msg::KINDS.iter().find(|k| **k == message.get_ref()) else {
+            return Err(loc.at(
+                message.span(),
+                "message",
+                format!("unknown message kind `{}`; valid kinds: {}", message.get_ref(), Msg::KINDS.join(", ")),
+            ));
+        };
+        let ids = |v: &Option<Vec<Spanned<String>>>, field: &str| -> Result<Vec<NodeId>, InputError> {
+            v.iter().flatten().map(|n| node_id(n, field)).collect()
+        };
+        let delay_ns = if kind == "delay" {
+            required("extra_ms", f.extra_ms.is_some())?;
+            Some(ms(f.extra_ms.expect("checked")))
+        } else {
+            None
+        };
+        let nth = f.nth.unwrap_or(1);
+        if nth == 0 {
+            return Err(loc.at(span, "nth", "counts from 1"));
+        }
+        rules.push(MessageRule {
+            kind: kind_name,
+            from: ids(&f.from, "from")?,
+            to: ids(&f.to, "to")?,
+            nth,
+            count: f.count.unwrap_or(1),
+            seen: 0,
+            delay_ns,
+        });
+        return Ok(());
+    }
+
+    let when = match (&f.at_ms, &f.after) {
+        (Some(at), None) => When::At(ms(*at)),
+        (None, Some(t)) => {
+            let Some(&event) = TRIGGER_EVENTS.iter().find(|e| **e == t.event.get_ref()) else {
+                return Err(loc.at(
+                    t.event.span(),
+                    "after.event",
+                    format!("unknown trigger event `{}`; valid events: {}", t.event.get_ref(), TRIGGER_EVENTS.join(", ")),
+                ));
+            };
+            if t.nth == 0 {
+                return Err(loc.at(t.event.span(), "after.nth", "counts from 1"));
+            }
+            When::After { event, node: node_id(&t.node, "after.node")?, nth: t.nth, delay_ns: ms(f.delay_ms) }
+        }
+        _ => return Err(loc.at(span, "at_ms", format!("a `{kind}` fault needs exactly one of `at_ms` or `after`"))),
+    };
+
+    let mut actions = Vec::new();
+    match kind {
+        "pause" => {
+            required("node", f.node.is_some())?;
+            required("duration_ms", f.duration_ms.is_some())?;
+            let node = node_id(f.node.as_ref().expect("checked"), "node")?;
+            actions.push((0, Action::Pause { node, duration_ns: ms(f.duration_ms.expect("checked")) }));
+        }
+        "crash" => {
+            required("node", f.node.is_some())?;
+            let node = node_id(f.node.as_ref().expect("checked"), "node")?;
+            actions.push((0, Action::Crash { node }));
+            if let Some(d) = f.duration_ms {
+                actions.push((ms(d), Action::Restart { node }));
+            }
+        }
+        "clock_jump" => {
+            required("node", f.node.is_some())?;
+            required("by_ms", f.by_ms.is_some())?;
+            let node = node_id(f.node.as_ref().expect("checked"), "node")?;
+            actions.push((0, Action::ClockJump { node, by_ns: f.by_ms.expect("checked") * 1_000_000 }));
+        }
+        "partition" => {
+            let mut links = Vec::new();
+            let description;
+            match (&f.groups, &f.from, &f.to) {
+                (Some(groups), None, None) => {
+                    let groups: Vec<Vec<NodeId>> = groups
+                        .iter()
+                        .map(|g| g.iter().map(|n| node_id(n, "groups")).collect::<Result<_, _>>())
+                        .collect::<Result<_, _>>()?;
+                    if groups.len() < 2 {
+                        return Err(loc.at(span, "groups", "a partition needs at least two groups"));
+                    }
+                    for (i, a) in groups.iter().enumerate() {
+                        for b in groups.iter().skip(i + 1) {
+                            for &x in a {
+                                for &y in b {
+                                    links.push((x, y));
+                                    links.push((y, x));
+                                }
+                            }
+                        }
+                    }
+                    description = groups
+                        .iter()
+                        .map(|g| format!("{{{}}}", g.iter().map(|&n| format!("n{n}")).collect::<Vec<_>>().join(",")))
+                        .collect::<Vec<_>>()
+                        .join(" | ");
+                }
+                (None, Some(from), Some(to)) => {
+                    let from: Vec<NodeId> = from.iter().map(|n| node_id(n, "from")).collect::<Result<_, _>>()?;
+                    let to: Vec<NodeId> = to.iter().map(|n| node_id(n, "to")).collect::<Result<_, _>>()?;
+                    for &x in &from {
+                        for &y in &to {
+                            links.push((x, y));
+                        }
+                    }
+                    description = format!(
+                        "one-way {} -> {}",
+                        from.iter().map(|n| format!("n{n}")).collect::<Vec<_>>().join(","),
+                        to.iter().map(|n| format!("n{n}")).collect::<Vec<_>>().join(",")
+                    );
+                }
+                _ => return Err(loc.at(span, "groups", "a partition needs either `groups` or both `from` and `to`")),
+            }
+            actions.push((0, Action::Partition { links: links.clone(), description: description.clone(), on: true }));
+            if let Some(d) = f.duration_ms {
+                actions.push((ms(d), Action::Partition { links, description, on: false }));
+            }
+        }
+        _ => unreachable!("kinds checked above"),
+    }
+    faults.push((when, actions));
+    Ok(())
+}
+
+fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Variant, InputError> {
+    let kind = p.kind.get_ref();
+    if !PROTOCOL_KINDS.contains(&kind.as_str()) {
+        return Err(loc.at(p.kind.span(), "kind", format!("unknown protocol kind `{kind}`; valid kinds: {}", PROTOCOL_KINDS.join(", "))));
+    }
+    if servers != 1 {
+        return Err(loc.at(p.kind.span(), "kind", format!("a `lease` runs on exactly one server, the topology has {servers}")));
+    }
+    let ttl_ms = p.ttl_ms.unwrap_or(10_000);
+    if ttl_ms == 0 {
+        return Err(loc.at(p.name.span(), "ttl_ms", "must be greater than 0"));
+    }
+    // Redlock's drift allowance (1% of the TTL plus 2 ms) makes a sensible default margin.
+    let safety_margin_ms = p.safety_margin_ms.unwrap_or(ttl_ms / 100 + 2);
+    if safety_margin_ms >= ttl_ms {
+        return Err(loc.at(p.name.span(), "safety_margin_ms", format!("{safety_margin_ms} must be below ttl_ms ({ttl_ms})")));
+    }
+    if p.renew_ms == Some(0) {
+        return Err(loc.at(p.name.span(), "renew_ms", "must be greater than 0 (leave it out for no heartbeat)"));
+    }
+    let acquire_timeout_ms = p.acquire_timeout_ms.unwrap_or(200);
+    if acquire_timeout_ms == 0 {
+        return Err(loc.at(p.name.span(), "acquire_timeout_ms", "must be greater than 0"));
+    }
+    let retry_backoff = p.retry_backoff_ms.unwrap_or(MsSpec::Range(crate::scenario::MsBounds { min: 20, max: 100 }));
+    check_range(loc, "retry_backoff_ms", &retry_backoff)?;
+    let fencing = p.fencing.unwrap_or(false);
+    let client = LeaseClientParams {
+        ttl_ms,
+        safety_margin_ms,
+        renew_ms: p.renew_ms,
+        heartbeat_timeout_ms: match p.heartbeat_timeout_ms {
+            Some(0) => None,
+            Some(t) => Some(t),
+            None => Some(acquire_timeout_ms),
+        },
+        acquire_timeout_ms,
+        acquire_retries: p.acquire_retries.unwrap_or(1000),
+        retry_backoff: retry_backoff.range(),
+        retry: p.retry.unwrap_or(RetryMode::Idempotent),
+        release: p.release.unwrap_or(ReleaseMode::CompareAndDelete),
+        validity: p.validity.unwrap_or(ValidityBasis::LocalDuration),
+        check_validity_before_write: p.check_validity_before_write.unwrap_or(false),
+    };
+    let server = LeaseServerParams {
+        expiry_clock: p.expiry_clock.unwrap_or(ExpiryClock::Wall),
+        persistence: p.persistence.unwrap_or(Persistence::None),
+        fencing,
+        token_counter: p.token_counter.unwrap_or(TokenCounter::Durable),
+        restart_delay_ms: p.restart_delay_ms.unwrap_or(0),
+    };
+    let mut expect = Vec::new();
+    let e = &p.expect;
+    for (property, value) in [
+        ("no_stale_write", &e.no_stale_write),
+        ("mutual_exclusion", &e.mutual_exclusion),
+        ("token_order", &e.token_order),
+        ("liveness", &e.liveness),
+    ] {
+        if let Some(v) = value {
+            if !OUTCOMES.contains(&v.get_ref().as_str()) {
+                return Err(loc.at(
+                    v.span(),
+                    &format!("expect.{property}"),
+                    format!("`{}` is not an outcome; valid outcomes: {}", v.get_ref(), OUTCOMES.join(", ")),
+                ));
+            }
+            expect.push((property.to_string(), v.get_ref().clone()));
+        }
+    }
+    Ok(Variant {
+        name: p.name.get_ref().clone(),
+        kind: kind.clone(),
+        server,
+        client,
+        fencing,
+        expect,
+        max_acquire_ms_at_least: e.max_acquire_ms_at_least,
+        max_acquire_ms_at_most: e.max_acquire_ms_at_most,
+    })
+}
+
+fn range_ns(spec: &MsSpec) -> (u64, u64) {
+    let r = spec.range();
+    (ms(r.min_ms), ms(r.max_ms))
+}
+
+fn draw(rng: &mut ChaCha8Rng, min: u64, max: u64) -> u64 {
+    if max <= min {
+        min
+    } else {
+        min + rng.next_u64() % (max - min + 1)
+    }
+}
+
+impl Compiled {
+    /// The variant named `name`.
+    pub fn variant(&self, name: &str) -> Option<usize> {
+        self.variants.iter().position(|v| v.name == name)
+    }
+
+    /// Does anything in this scenario draw from the seed? (If not, every seed gives the same run.)
+    pub fn has_randomness(&self) -> bool {
+        let s = &self.scenario;
+        let ranged = |m: &MsSpec| matches!(m, MsSpec::Range(r) if r.min != r.max);
+        ranged(&s.network.latency_ms)
+            || s.network.loss > 0.0
+            || s.network.duplicate > 0.0
+            || s.network.reorder > 0.0
+            || s.clocks.drift_ppm_max > 0
+            || s.clocks.offset_ms_max > 0
+            || ranged(&s.workload.think_ms)
+            || ranged(&s.workload.idle_ms)
+            || ranged(&s.workload.start_ms)
+    }
+
+    /// Build the world for one variant and one seed.
+    pub fn world_spec(&self, variant: usize, seed: u64, trace: bool) -> WorldSpec {
+        let v = &self.variants[variant];
+        let n = self.names.len();
+        let s = &self.scenario;
+
+        let mut clock_rng = ChaCha8Rng::seed_from_u64(sub_seed(seed, stream::CLOCKS));
+        let drift_max = s.clocks.drift_ppm_max as i64;
+        let offset_max = s.clocks.offset_ms_max as i64;
+        let mut clocks: Vec<Clock> = (0..n)
+            .map(|_| {
+                let drift = draw(&mut clock_rng, 0, 2 * drift_max as u64) as i64 - drift_max;
+                let offset_ms = draw(&mut clock_rng, 0, 2 * offset_max as u64) as i64 - offset_max;
+                Clock::new(drift as i32, offset_ms * 1_000_000)
+            })
+            .collect();
+        for &(node, offset_ms, drift_ppm) in &self.clock_overrides {
+            if let Some(o) = offset_ms {
+                clocks[node].wall_offset_ns = o * 1_000_000;
+            }
+            if let Some(d) = drift_ppm {
+                clocks[node].drift_ppm = d;
+            }
+        }
+
+        let (lat_min, lat_max) = range_ns(&s.network.latency_ms);
+        let base = Link {
+            latency_min_ns: lat_min,
+            latency_max_ns: lat_max,
+            loss: Chance::new(s.network.loss),
+            duplicate: Chance::new(s.network.duplicate),
+            reorder: Chance::new(s.network.reorder),
+            reorder_max_ns: ms(s.network.reorder_ms),
+        };
+        let mut links = vec![base; n * n];
+        for &(from, to, latency, loss, duplicate) in &self.link_overrides {
+            let link = &mut links[from * n + to];
+            if let Some(l) = latency {
+                (link.latency_min_ns, link.latency_max_ns) = range_ns(&l);
+            }
+            if let Some(p) = loss {
+                link.loss = Chance::new(p);
+            }
+            if let Some(p) = duplicate {
+                link.duplicate = Chance::new(p);
+            }
+        }
+
+        let w = &s.workload;
+        let workload = WorkloadParams {
+            sessions: w.sessions,
+            ops_per_session: w.ops_per_session,
+            think: w.think_ms.range(),
+            idle: w.idle_ms.range(),
+            resource_timeout_ms: w.resource_timeout_ms,
+        };
+        let mut nodes = Vec::with_capacity(n);
+        for (id, name) in self.names.iter().enumerate() {
+            let node = if self.servers.contains(&id) {
+                Node::LeaseServer(LeaseServer::new(v.server.clone()))
+            } else if id == self.resource {
+                Node::Resource(Resource::new(v.fencing))
+            } else {
+                Node::LeaseClient(Box::new(LeaseClient::new(self.servers[0], self.resource, 0, v.client.clone(), workload.clone())))
+            };
+            nodes.push((name.clone(), node, clocks[id].clone()));
+        }
+
+        let mut workload_rng = ChaCha8Rng::seed_from_u64(sub_seed(seed, stream::WORKLOAD));
+        let (start_min, start_max) = range_ns(&w.start_ms);
+        let starts = self
+            .clients
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                let drawn = draw(&mut workload_rng, start_min, start_max);
+                (w.client_start_ms.as_ref().map_or(drawn, |s| ms(s[i])), c)
+            })
+            .collect();
+
+        let mut scheduled = Vec::new();
+        let mut triggers = Vec::new();
+        for (when, actions) in &self.faults {
+            match when {
+                When::At(at) => scheduled.extend(actions.iter().map(|(d, a)| (at + d, a.clone()))),
+                When::After { event, node, nth, delay_ns } => triggers.push(Trigger {
+                    event,
+                    node: *node,
+                    nth: *nth,
+                    seen: 0,
+                    actions: actions.iter().map(|(d, a)| (delay_ns + d, a.clone())).collect(),
+                }),
+            }
+        }
+
+        WorldSpec {
+            seed,
+            duration_ns: ms(s.scenario.duration_ms),
+            nodes,
+            links,
+            scheduled,
+            triggers,
+            rules: self.rules.clone(),
+            starts,
+            trace,
+        }
+    }
+}
+
+/// MsRange re-export for callers building parameters by hand.
+pub type Range = MsRange;

@@ -1,0 +1,402 @@
+//! Scenario files: TOML, parsed with serde, every table denying unknown keys.
+//!
+//! The format is documented field by field in `scenarios/README.md`. Parsing is pure (text in,
+//! [`Scenario`] or [`InputError`] out); validation resolves node names and checks ranges, and
+//! every error names the file, the line and the field.
+
+use std::fmt;
+use std::ops::Range;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use locklab_protocols::client::{MsRange, ReleaseMode, RetryMode, ValidityBasis};
+use locklab_protocols::lease::{ExpiryClock, Persistence, TokenCounter};
+
+/// A user's mistake in an input file, located as precisely as possible.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// The key the error is about, when known.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        write!(f, ": ")?;
+        if let Some(field) = &self.field {
+            write!(f, "field `{field}`: ")?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Line and column (1-based) of a byte offset.
+fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(source.len());
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// The key assigned on a line, e.g. `ttl_ms` for `ttl_ms = -5`.
+fn key_on_line(source: &str, line: usize) -> Option<String> {
+    let text = source.lines().nth(line.checked_sub(1)?)?;
+    let (key, _) = text.split_once('=')?;
+    let key = key.trim().trim_start_matches('{').trim();
+    let key = key.rsplit(',').next()?.trim().trim_start_matches('{').trim();
+    (!key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '.')).then(|| key.to_string())
+}
+
+/// Builds located errors for one source file.
+pub struct Locator<'a> {
+    pub file: &'a str,
+    pub source: &'a str,
+}
+
+impl Locator<'_> {
+    pub fn at(&self, span: Range<usize>, field: &str, message: impl Into<String>) -> InputError {
+        let (line, col) = line_col(self.source, span.start);
+        InputError {
+            file: self.file.to_string(),
+            line: Some(line),
+            column: Some(col),
+            field: Some(field.to_string()),
+            message: message.into(),
+        }
+    }
+
+    pub fn whole(&self, field: Option<&str>, message: impl Into<String>) -> InputError {
+        InputError { file: self.file.to_string(), line: None, column: None, field: field.map(str::to_string), message: message.into() }
+    }
+}
+
+/// A duration in milliseconds, fixed (`50`) or drawn per use (`{ min = 10, max = 50 }`).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(untagged, expecting = "a whole number of milliseconds, or a table { min = .., max = .. }")]
+pub enum MsSpec {
+    Fixed(u64),
+    Range(MsBounds),
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MsBounds {
+    pub min: u64,
+    pub max: u64,
+}
+
+impl MsSpec {
+    pub fn range(&self) -> MsRange {
+        match *self {
+            MsSpec::Fixed(v) => MsRange::fixed(v),
+            MsSpec::Range(MsBounds { min, max }) => MsRange { min_ms: min, max_ms: max },
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub scenario: Meta,
+    #[serde(default)]
+    pub topology: Topology,
+    #[serde(default)]
+    pub network: NetworkSpec,
+    #[serde(default)]
+    pub clocks: ClocksSpec,
+    #[serde(default)]
+    pub workload: WorkloadSpec,
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+    pub protocols: Vec<ProtocolSpec>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    /// Short identifier, used in reports.
+    pub name: String,
+    /// One line for humans.
+    pub title: String,
+    /// Number in ../shared/scenarios-literature.md's catalogue, if the scenario is one of them.
+    pub literature: Option<u32>,
+    /// Where the scenario comes from.
+    pub source: String,
+    #[serde(default)]
+    pub description: String,
+    /// Simulated time the run lasts.
+    pub duration_ms: u64,
+    /// The seed `run` uses when none is given.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Topology {
+    pub servers: u32,
+    pub clients: u32,
+}
+
+impl Default for Topology {
+    fn default() -> Self {
+        Topology { servers: 1, clients: 2 }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSpec {
+    pub latency_ms: MsSpec,
+    /// Probability that a message is lost.
+    pub loss: f64,
+    /// Probability that a message is delivered twice.
+    pub duplicate: f64,
+    /// Probability that a message is held back by up to `reorder_ms` extra.
+    pub reorder: f64,
+    pub reorder_ms: u64,
+    /// Per directed link overrides.
+    pub links: Vec<LinkSpec>,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec {
+            latency_ms: MsSpec::Range(MsBounds { min: 1, max: 3 }),
+            loss: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            reorder_ms: 10,
+            links: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    pub from: Spanned<String>,
+    pub to: Spanned<String>,
+    pub latency_ms: Option<MsSpec>,
+    pub loss: Option<f64>,
+    pub duplicate: Option<f64>,
+}
+
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClocksSpec {
+    /// Each node's drift is drawn uniformly from [-drift_ppm_max, +drift_ppm_max].
+    pub drift_ppm_max: u32,
+    /// Each node's wall clock offset is drawn uniformly from [-offset_ms_max, +offset_ms_max].
+    pub offset_ms_max: u64,
+    /// Per node settings, overriding the draws.
+    pub nodes: Vec<NodeClockSpec>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeClockSpec {
+    pub node: Spanned<String>,
+    pub offset_ms: Option<i64>,
+    pub drift_ppm: Option<i32>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkloadSpec {
+    pub sessions: u32,
+    pub ops_per_session: u32,
+    pub think_ms: MsSpec,
+    pub idle_ms: MsSpec,
+    /// When each client starts its workload (drawn per client).
+    pub start_ms: MsSpec,
+    /// When each client starts, one entry per client in order (c1, c2, …); overrides `start_ms`.
+    pub client_start_ms: Option<Vec<u64>>,
+    pub resource_timeout_ms: u64,
+}
+
+impl Default for WorkloadSpec {
+    fn default() -> Self {
+        WorkloadSpec {
+            sessions: 3,
+            ops_per_session: 1,
+            think_ms: MsSpec::Range(MsBounds { min: 5, max: 20 }),
+            idle_ms: MsSpec::Range(MsBounds { min: 5, max: 50 }),
+            start_ms: MsSpec::Range(MsBounds { min: 0, max: 10 }),
+            client_start_ms: None,
+            resource_timeout_ms: 1000,
+        }
+    }
+}
+
+/// When a fault happens: at a time, or after the n-th occurrence of an event.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerSpec {
+    /// `acquired`, `write_sent`, `write_applied`, `released`, `granted`.
+    pub event: Spanned<String>,
+    /// The node where the event happens.
+    pub node: Spanned<String>,
+    #[serde(default = "one")]
+    pub nth: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// `pause`, `crash`, `partition`, `clock_jump`, `drop`, `delay`.
+    pub kind: Spanned<String>,
+    pub at_ms: Option<u64>,
+    pub after: Option<TriggerSpec>,
+    /// With `after`: how long after the event.
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// pause, crash, clock_jump: the node.
+    pub node: Option<Spanned<String>>,
+    /// pause: how long; partition: until it heals (absent: never); crash: until the restart
+    /// (absent: stays down).
+    pub duration_ms: Option<u64>,
+    /// clock_jump: how far the wall clock steps (negative: backwards).
+    pub by_ms: Option<i64>,
+    /// partition: symmetric, between every pair of groups.
+    pub groups: Option<Vec<Vec<Spanned<String>>>>,
+    /// partition (one-way), drop, delay: message source(s).
+    pub from: Option<Vec<Spanned<String>>>,
+    /// partition (one-way), drop, delay: message destination(s).
+    pub to: Option<Vec<Spanned<String>>>,
+    /// drop, delay: the message kind (`acquire_reply`, `write`, …).
+    pub message: Option<Spanned<String>>,
+    /// drop, delay: the first matching message affected (1-based).
+    pub nth: Option<u32>,
+    /// drop, delay: how many matching messages from the n-th on.
+    pub count: Option<u32>,
+    /// delay: extra latency.
+    pub extra_ms: Option<u64>,
+}
+
+/// What a protocol variant is expected to show (the literature's "Expect" column).
+#[derive(Clone, Debug, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSpec {
+    pub no_stale_write: Option<Spanned<String>>,
+    pub mutual_exclusion: Option<Spanned<String>>,
+    pub token_order: Option<Spanned<String>>,
+    pub liveness: Option<Spanned<String>>,
+    /// The slowest successful acquire must take at least this long (e.g. a stuck lock, #9).
+    pub max_acquire_ms_at_least: Option<u64>,
+    /// The slowest successful acquire must take at most this long.
+    pub max_acquire_ms_at_most: Option<u64>,
+}
+
+/// One protocol variant the scenario runs against.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolSpec {
+    /// The variant's name in this file (e.g. `lease`, `lease-fenced`).
+    pub name: Spanned<String>,
+    /// The protocol family: `lease`.
+    pub kind: Spanned<String>,
+    pub ttl_ms: Option<u64>,
+    pub safety_margin_ms: Option<u64>,
+    pub renew_ms: Option<u64>,
+    pub heartbeat_timeout_ms: Option<u64>,
+    pub acquire_timeout_ms: Option<u64>,
+    pub acquire_retries: Option<u32>,
+    pub retry_backoff_ms: Option<MsSpec>,
+    pub retry: Option<RetryMode>,
+    pub release: Option<ReleaseMode>,
+    pub validity: Option<ValidityBasis>,
+    pub check_validity_before_write: Option<bool>,
+    pub fencing: Option<bool>,
+    pub token_counter: Option<TokenCounter>,
+    pub expiry_clock: Option<ExpiryClock>,
+    pub persistence: Option<Persistence>,
+    pub restart_delay_ms: Option<u64>,
+    #[serde(default)]
+    pub expect: ExpectSpec,
+}
+
+/// The protocol families `kind` accepts.
+pub const PROTOCOL_KINDS: &[&str] = &["lease"];
+
+/// Parse a scenario file's text. `file` names it in errors.
+pub fn parse(file: &str, source: &str) -> Result<Scenario, InputError> {
+    let loc = Locator { file, source };
+    if source.trim().is_empty() {
+        return Err(loc.whole(None, "the file is empty; a scenario needs at least [scenario] and [[protocols]]"));
+    }
+    toml::from_str::<Scenario>(source).map_err(|e| {
+        let message = e.message().to_string();
+        match e.span() {
+            Some(span) => {
+                let (line, col) = line_col(source, span.start);
+                let field = field_in_message(&message).or_else(|| key_on_line(source, line));
+                InputError { file: file.to_string(), line: Some(line), column: Some(col), field, message }
+            }
+            None => loc.whole(field_in_message(&message).as_deref(), message),
+        }
+    })
+}
+
+/// The field a serde message is about: "unknown field `x`", "missing field `x`".
+fn field_in_message(message: &str) -> Option<String> {
+    for prefix in ["unknown field `", "missing field `", "duplicate field `"] {
+        if let Some(rest) = message.split(prefix).nth(1) {
+            return rest.split('`').next().map(str::to_string);
+        }
+    }
+    None
+}
+
+/// Read and parse a scenario file. Non-UTF-8 (binary) content is an input error, not a panic.
+pub fn load(path: &std::path::Path) -> Result<(Scenario, String), InputError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| InputError {
+        file: file.clone(),
+        line: None,
+        column: None,
+        field: None,
+        message: format!("cannot read the file: {e}"),
+    })?;
+    let source = String::from_utf8(bytes).map_err(|e| {
+        let (line, column) = {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let text = String::from_utf8_lossy(valid);
+            line_col(&text, text.len())
+        };
+        InputError {
+            file: file.clone(),
+            line: Some(line),
+            column: Some(column),
+            field: None,
+            message: "not a UTF-8 text file (is it binary?); scenario files are TOML text".to_string(),
+        }
+    })?;
+    if source.contains('\0') {
+        return Err(InputError { file, line: None, column: None, field: None, message: "contains NUL bytes: not a TOML text file".into() });
+    }
+    let scenario = parse(&file, &source)?;
+    Ok((scenario, source))
+}

@@ -1,0 +1,589 @@
+//! The discrete-event engine.
+//!
+//! One true time in integer nanoseconds; an event queue ordered by (time, sequence number), so
+//! events at the same instant run in the order they were scheduled and a run is a pure function
+//! of the scenario and the seed. Time jumps from event to event — there are no ticks.
+//!
+//! The engine owns everything a node must not touch: clocks, the network, faults, durable storage
+//! and the history. Nodes are the `locklab_protocols::Node` state machines; the engine feeds them
+//! inputs with a [`Ctx`] holding their local clock readings and their own seeded random source,
+//! then carries out the effects they return.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use locklab_protocols::history::{Deadline, Entry, Event, Observation, WorldEvent};
+use locklab_protocols::{Command, Ctx, Durable, Effect, Entropy, Input, Msg, Node, NodeId, Timer};
+
+use crate::clock::Clock;
+use crate::trace::TraceRec;
+
+/// splitmix64: derives independent seeds for subsystems from one root seed.
+pub fn sub_seed(root: u64, stream: u64) -> u64 {
+    let mut z = root ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Seed streams, one per subsystem, so adding draws in one never shifts another's.
+pub mod stream {
+    pub const NETWORK: u64 = 1;
+    pub const CLOCKS: u64 = 2;
+    pub const WORKLOAD: u64 = 3;
+    pub const NODE_BASE: u64 = 1000;
+}
+
+/// A seeded ChaCha source handed to one node.
+#[derive(Clone, Debug)]
+pub struct NodeRng(pub ChaCha8Rng);
+
+impl Entropy for NodeRng {
+    fn next_u64(&mut self) -> u64 {
+        self.0.next_u64()
+    }
+}
+
+/// A probability as a threshold on a uniform u64 draw (exact, no floats in the hot loop).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Chance(u64);
+
+impl Chance {
+    pub fn new(p: f64) -> Self {
+        if p <= 0.0 {
+            Chance(0)
+        } else if p >= 1.0 {
+            Chance(u64::MAX)
+        } else {
+            Chance((p * u64::MAX as f64) as u64)
+        }
+    }
+    fn hit(self, rng: &mut ChaCha8Rng) -> bool {
+        self.0 != 0 && rng.next_u64() <= self.0
+    }
+}
+
+/// Behaviour of one directed link.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Link {
+    pub latency_min_ns: u64,
+    pub latency_max_ns: u64,
+    pub loss: Chance,
+    pub duplicate: Chance,
+    pub reorder: Chance,
+    pub reorder_max_ns: u64,
+}
+
+/// A fault action, carried out at one instant.
+#[derive(Clone, Debug)]
+pub enum Action {
+    Pause { node: NodeId, duration_ns: u64 },
+    Resume { node: NodeId },
+    Crash { node: NodeId },
+    Restart { node: NodeId },
+    ClockJump { node: NodeId, by_ns: i64 },
+    /// Block (`on`) or unblock the directed links.
+    Partition { links: Vec<(NodeId, NodeId)>, description: String, on: bool },
+}
+
+/// A fault that fires when an observation occurs for the `nth` time at `node`.
+#[derive(Clone, Debug)]
+pub struct Trigger {
+    pub event: &'static str,
+    pub node: NodeId,
+    pub nth: u32,
+    pub seen: u32,
+    /// Actions and their delays from the triggering instant.
+    pub actions: Vec<(u64, Action)>,
+}
+
+/// Drop or delay the `nth`..`nth+count-1` messages matching kind and endpoints.
+#[derive(Clone, Debug)]
+pub struct MessageRule {
+    pub kind: &'static str,
+    pub from: Vec<NodeId>,
+    pub to: Vec<NodeId>,
+    pub nth: u32,
+    pub count: u32,
+    pub seen: u32,
+    /// None: drop. Some(ns): extra latency.
+    pub delay_ns: Option<u64>,
+}
+
+/// The name of a trigger event an observation stands for.
+pub fn trigger_event(obs: &Observation) -> Option<&'static str> {
+    Some(match obs {
+        Observation::AcquireOk { .. } => "acquired",
+        Observation::Grant { .. } => "granted",
+        Observation::WriteSent { .. } => "write_sent",
+        Observation::WriteApplied { .. } => "write_applied",
+        Observation::ReleaseInvoke { .. } => "released",
+        _ => return None,
+    })
+}
+
+/// The trigger events scenario files may name.
+pub const TRIGGER_EVENTS: &[&str] = &["acquired", "granted", "write_sent", "write_applied", "released"];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Up,
+    Paused,
+    Down,
+}
+
+/// Everything the engine keeps about one node.
+pub struct Slot {
+    pub name: String,
+    pub node: Node,
+    /// The node as built, to start a fresh process on restart.
+    pub pristine: Node,
+    pub clock: Clock,
+    pub status: Status,
+    pub incarnation: u32,
+    /// Pending timers and the generation that is current for each.
+    timers: Vec<(Timer, u64)>,
+    rng: NodeRng,
+    /// Durable state synced to disk (survives a crash).
+    pub disk: Option<Durable>,
+    /// Durable state written but not synced (lost on a crash).
+    cache: Option<Durable>,
+    /// Events that arrived while the node was paused, in arrival order.
+    deferred: Vec<Ev>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Ev {
+    Deliver { from: NodeId, to: NodeId, msg: Msg },
+    Timer { node: NodeId, timer: Timer, generation: u64 },
+    Command { node: NodeId },
+    Fault(Action),
+}
+
+struct Queued {
+    t_ns: u64,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        (self.t_ns, self.seq) == (other.t_ns, other.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    /// Reversed: `BinaryHeap` is a max-heap and we want the earliest (time, seq) first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.t_ns, other.seq).cmp(&(self.t_ns, self.seq))
+    }
+}
+
+/// Counters for `--stats` and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub events: u64,
+    pub messages_sent: u64,
+    pub messages_delivered: u64,
+    pub messages_dropped: u64,
+    pub timers_fired: u64,
+    pub end_ns: u64,
+}
+
+/// A world ready to run: nodes, network, faults, workload start times.
+pub struct World {
+    pub slots: Vec<Slot>,
+    links: Vec<Link>,
+    /// Number of active partitions blocking each directed link (`from * n + to`).
+    blocked: Vec<u16>,
+    net_rng: ChaCha8Rng,
+    rules: Vec<MessageRule>,
+    triggers: Vec<Trigger>,
+    queue: BinaryHeap<Queued>,
+    seq: u64,
+    now_ns: u64,
+    end_ns: u64,
+    generation: u64,
+    effects: Vec<Effect>,
+    pub history: Vec<Entry>,
+    pub trace: Option<Vec<TraceRec>>,
+    pub stats: Stats,
+}
+
+/// What a world is built from (see `build.rs` for how a scenario becomes one).
+pub struct WorldSpec {
+    pub seed: u64,
+    pub duration_ns: u64,
+    /// (name, node, clock) for every node, in `NodeId` order.
+    pub nodes: Vec<(String, Node, Clock)>,
+    /// Directed links, `from * n + to`.
+    pub links: Vec<Link>,
+    pub scheduled: Vec<(u64, Action)>,
+    pub triggers: Vec<Trigger>,
+    pub rules: Vec<MessageRule>,
+    /// When each client receives `Command::Run`.
+    pub starts: Vec<(u64, NodeId)>,
+    pub trace: bool,
+}
+
+impl World {
+    pub fn new(spec: WorldSpec) -> World {
+        let n = spec.nodes.len();
+        assert_eq!(spec.links.len(), n * n, "one link per ordered pair of nodes");
+        let slots = spec
+            .nodes
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, node, clock))| Slot {
+                name,
+                pristine: node.clone(),
+                node,
+                clock,
+                status: Status::Up,
+                incarnation: 0,
+                timers: Vec::new(),
+                rng: NodeRng(ChaCha8Rng::seed_from_u64(sub_seed(spec.seed, stream::NODE_BASE + i as u64))),
+                disk: None,
+                cache: None,
+                deferred: Vec::new(),
+            })
+            .collect();
+        let mut world = World {
+            slots,
+            links: spec.links,
+            blocked: vec![0; n * n],
+            net_rng: ChaCha8Rng::seed_from_u64(sub_seed(spec.seed, stream::NETWORK)),
+            rules: spec.rules,
+            triggers: spec.triggers,
+            queue: BinaryHeap::with_capacity(1024),
+            seq: 0,
+            now_ns: 0,
+            end_ns: spec.duration_ns,
+            generation: 0,
+            effects: Vec::with_capacity(16),
+            history: Vec::with_capacity(1024),
+            trace: spec.trace.then(Vec::new),
+            stats: Stats::default(),
+        };
+        for (t_ns, action) in spec.scheduled {
+            world.push(t_ns, Ev::Fault(action));
+        }
+        for (t_ns, node) in spec.starts {
+            world.push(t_ns, Ev::Command { node });
+        }
+        world
+    }
+
+    pub fn now_ns(&self) -> u64 {
+        self.now_ns
+    }
+
+    fn push(&mut self, t_ns: u64, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Queued { t_ns, seq: self.seq, ev });
+    }
+
+    /// Run from start to the end of the scenario's duration.
+    pub fn run(&mut self) {
+        for node in 0..self.slots.len() {
+            self.dispatch(node, Input::Start { incarnation: 0, durable: None });
+        }
+        while let Some(q) = self.queue.pop() {
+            if q.t_ns > self.end_ns {
+                break;
+            }
+            self.now_ns = q.t_ns;
+            self.stats.events += 1;
+            self.handle(q.ev);
+        }
+        self.now_ns = self.end_ns;
+        self.stats.end_ns = self.end_ns;
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        let node = match &ev {
+            Ev::Deliver { to, .. } => *to,
+            Ev::Timer { node, .. } | Ev::Command { node } => *node,
+            Ev::Fault(action) => return self.fault(action.clone()),
+        };
+        match self.slots[node].status {
+            Status::Paused => {
+                self.slots[node].deferred.push(ev);
+                return;
+            }
+            Status::Down => {
+                if let Ev::Deliver { from, to, msg } = ev {
+                    self.stats.messages_dropped += 1;
+                    if let Some(trace) = &mut self.trace {
+                        trace.push(TraceRec::Drop { t_ns: self.now_ns, from, to, msg, why: "receiver down" });
+                    }
+                }
+                return;
+            }
+            Status::Up => {}
+        }
+        match ev {
+            Ev::Deliver { from, to, msg } => {
+                self.stats.messages_delivered += 1;
+                if let Some(trace) = &mut self.trace {
+                    trace.push(TraceRec::Deliver { t_ns: self.now_ns, from, to, msg: msg.clone() });
+                }
+                self.dispatch(to, Input::Message { from, msg });
+            }
+            Ev::Timer { node, timer, generation } => {
+                let timers = &mut self.slots[node].timers;
+                let Some(i) = timers.iter().position(|&(t, g)| t == timer && g == generation) else {
+                    return; // cancelled or replaced
+                };
+                timers.swap_remove(i);
+                self.stats.timers_fired += 1;
+                if let Some(trace) = &mut self.trace {
+                    trace.push(TraceRec::Timer { t_ns: self.now_ns, node, timer });
+                }
+                self.dispatch(node, Input::Timer(timer));
+            }
+            Ev::Command { node } => self.dispatch(node, Input::Command(Command::Run)),
+            Ev::Fault(_) => unreachable!("handled above"),
+        }
+    }
+
+    /// Feed one input to a node and carry out its effects.
+    fn dispatch(&mut self, node: NodeId, input: Input) {
+        let mut effects = std::mem::take(&mut self.effects);
+        {
+            let slot = &mut self.slots[node];
+            let mono_ns = slot.clock.mono_ns(self.now_ns);
+            let wall_ns = slot.clock.wall_ns(self.now_ns);
+            let mut ctx = Ctx::new(node, mono_ns, wall_ns, &mut slot.rng, &mut effects);
+            slot.node.handle(&mut ctx, input);
+        }
+        for effect in effects.drain(..) {
+            self.apply(node, effect);
+        }
+        self.effects = effects;
+    }
+
+    fn apply(&mut self, node: NodeId, effect: Effect) {
+        match effect {
+            Effect::Send { to, msg } => self.send(node, to, msg),
+            Effect::SetTimer { timer, after_ns } => {
+                self.generation += 1;
+                let generation = self.generation;
+                let slot = &mut self.slots[node];
+                match slot.timers.iter_mut().find(|(t, _)| *t == timer) {
+                    Some(entry) => entry.1 = generation,
+                    None => slot.timers.push((timer, generation)),
+                }
+                let at = self.now_ns + slot.clock.true_duration(after_ns);
+                self.push(at, Ev::Timer { node, timer, generation });
+            }
+            Effect::CancelTimer { timer } => self.slots[node].timers.retain(|(t, _)| *t != timer),
+            Effect::Persist(durable) => self.slots[node].cache = Some(durable),
+            Effect::Sync => {
+                let slot = &mut self.slots[node];
+                if slot.cache.is_some() {
+                    slot.disk = slot.cache.clone();
+                }
+            }
+            Effect::Record(obs) => self.record(node, obs),
+        }
+    }
+
+    fn record(&mut self, node: NodeId, obs: Observation) {
+        let until_ns = match &obs {
+            Observation::AcquireOk { valid_until, .. } | Observation::ExtendOk { valid_until, .. } => {
+                let clock = &self.slots[node].clock;
+                match *valid_until {
+                    Deadline::Never => None,
+                    Deadline::Mono(d) => Some(clock.true_at_mono(d)),
+                    Deadline::Wall(d) => Some(clock.true_at_wall(d)),
+                }
+            }
+            _ => None,
+        };
+        if !self.triggers.is_empty() {
+            if let Some(event) = trigger_event(&obs) {
+                self.fire_triggers(event, node);
+            }
+        }
+        self.push_history(node, Event::Obs { obs, until_ns });
+    }
+
+    fn push_history(&mut self, node: NodeId, event: Event) {
+        if let Some(trace) = &mut self.trace {
+            trace.push(TraceRec::History { index: self.history.len() });
+        }
+        self.history.push(Entry { t_ns: self.now_ns, node, event });
+    }
+
+    fn fire_triggers(&mut self, event: &'static str, node: NodeId) {
+        let mut due = Vec::new();
+        for trigger in &mut self.triggers {
+            if trigger.event == event && trigger.node == node {
+                trigger.seen += 1;
+                if trigger.seen == trigger.nth {
+                    due.extend(trigger.actions.iter().cloned());
+                }
+            }
+        }
+        for (delay_ns, action) in due {
+            let at = self.now_ns + delay_ns;
+            self.push(at, Ev::Fault(action));
+        }
+    }
+
+    fn send(&mut self, from: NodeId, to: NodeId, msg: Msg) {
+        self.stats.messages_sent += 1;
+        let n = self.slots.len();
+        let link = self.links[from * n + to];
+        let mut extra_ns = 0;
+        if !self.rules.is_empty() {
+            match self.apply_rules(from, to, &msg) {
+                None => {
+                    self.stats.messages_dropped += 1;
+                    if let Some(trace) = &mut self.trace {
+                        trace.push(TraceRec::Drop { t_ns: self.now_ns, from, to, msg, why: "targeted drop" });
+                    }
+                    return;
+                }
+                Some(e) => extra_ns = e,
+            }
+        }
+        if self.blocked[from * n + to] > 0 || link.loss.hit(&mut self.net_rng) {
+            self.stats.messages_dropped += 1;
+            if let Some(trace) = &mut self.trace {
+                let why = if self.blocked[from * n + to] > 0 { "partitioned" } else { "lost" };
+                trace.push(TraceRec::Drop { t_ns: self.now_ns, from, to, msg, why });
+            }
+            return;
+        }
+        let copies = if link.duplicate.hit(&mut self.net_rng) { 2 } else { 1 };
+        for copy in 0..copies {
+            let mut latency_ns = self.latency(&link) + extra_ns;
+            if link.reorder.hit(&mut self.net_rng) {
+                latency_ns += self.net_rng.next_u64() % (link.reorder_max_ns + 1);
+            }
+            let at = self.now_ns + latency_ns;
+            if let Some(trace) = &mut self.trace {
+                trace.push(TraceRec::Send { t_ns: self.now_ns, from, to, msg: msg.clone(), arrive_ns: at, duplicate: copy == 1 });
+            }
+            self.push(at, Ev::Deliver { from, to, msg: msg.clone() });
+        }
+    }
+
+    fn latency(&mut self, link: &Link) -> u64 {
+        let span = link.latency_max_ns - link.latency_min_ns;
+        if span == 0 {
+            link.latency_min_ns
+        } else {
+            link.latency_min_ns + self.net_rng.next_u64() % (span + 1)
+        }
+    }
+
+    /// Targeted rules: `None` drops the message, `Some(extra_ns)` delays it.
+    fn apply_rules(&mut self, from: NodeId, to: NodeId, msg: &Msg) -> Option<u64> {
+        let kind = msg.kind();
+        let mut extra_ns = 0;
+        let mut drop = false;
+        for rule in &mut self.rules {
+            let matches = rule.kind == kind
+                && (rule.from.is_empty() || rule.from.contains(&from))
+                && (rule.to.is_empty() || rule.to.contains(&to));
+            if !matches {
+                continue;
+            }
+            rule.seen += 1;
+            if rule.seen >= rule.nth && rule.seen < rule.nth + rule.count {
+                match rule.delay_ns {
+                    None => drop = true,
+                    Some(d) => extra_ns += d,
+                }
+            }
+        }
+        if drop {
+            self.push_history(from, Event::World(WorldEvent::MessageDropped { kind, from, to }));
+            None
+        } else {
+            if extra_ns > 0 {
+                self.push_history(from, Event::World(WorldEvent::MessageDelayed { kind, from, to, extra_ns }));
+            }
+            Some(extra_ns)
+        }
+    }
+
+    fn fault(&mut self, action: Action) {
+        match action {
+            Action::Pause { node, duration_ns } => {
+                if self.slots[node].status == Status::Up {
+                    self.slots[node].status = Status::Paused;
+                    self.push_history(node, Event::World(WorldEvent::PauseStart { duration_ns }));
+                    self.push(self.now_ns + duration_ns, Ev::Fault(Action::Resume { node }));
+                }
+            }
+            Action::Resume { node } => {
+                if self.slots[node].status == Status::Paused {
+                    self.slots[node].status = Status::Up;
+                    self.push_history(node, Event::World(WorldEvent::PauseEnd));
+                    // Everything that queued up during the pause happens now, in arrival order:
+                    // timers fire late, messages are read late.
+                    let deferred = std::mem::take(&mut self.slots[node].deferred);
+                    for ev in deferred {
+                        self.push(self.now_ns, ev);
+                    }
+                }
+            }
+            Action::Crash { node } => {
+                let slot = &mut self.slots[node];
+                if slot.status != Status::Down {
+                    slot.status = Status::Down;
+                    slot.timers.clear();
+                    slot.deferred.clear();
+                    slot.cache = None;
+                    self.push_history(node, Event::World(WorldEvent::Crash));
+                }
+            }
+            Action::Restart { node } => {
+                let slot = &mut self.slots[node];
+                if slot.status == Status::Down {
+                    slot.status = Status::Up;
+                    slot.incarnation += 1;
+                    slot.node = slot.pristine.clone();
+                    let incarnation = slot.incarnation;
+                    let durable = slot.disk.clone();
+                    self.push_history(node, Event::World(WorldEvent::Restart { incarnation }));
+                    self.dispatch(node, Input::Start { incarnation, durable });
+                }
+            }
+            Action::ClockJump { node, by_ns } => {
+                self.slots[node].clock.wall_steps_ns += by_ns;
+                self.push_history(node, Event::World(WorldEvent::ClockJump { by_ns }));
+            }
+            Action::Partition { links, description, on } => {
+                let n = self.slots.len();
+                for (from, to) in links {
+                    let b = &mut self.blocked[from * n + to];
+                    *b = if on { *b + 1 } else { b.saturating_sub(1) };
+                }
+                let event = if on {
+                    WorldEvent::PartitionStart { description }
+                } else {
+                    WorldEvent::PartitionHeal { description }
+                };
+                self.push_history(0, Event::World(event));
+            }
+        }
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.slots.iter().map(|s| s.name.clone()).collect()
+    }
+}
