@@ -71,6 +71,17 @@ fn main() -> ExitCode {
     ExitCode::from(code as u8)
 }
 
+/// Write to stdout; a reader that went away (`| head`) is not an error of ours.
+fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("locklab: cannot write to stdout: {e}");
+        }
+    }
+}
+
 fn run(args: RunArgs) -> i32 {
     let mut compiled_all = Vec::new();
     for path in &args.scenarios {
@@ -119,16 +130,14 @@ fn run(args: RunArgs) -> i32 {
                 json_runs.push(j);
             } else {
                 if let Some(t) = &r.trace {
-                    println!("# trace: {}", r.reproduce());
-                    print!("{t}");
+                    out(&format!("# trace: {}\n{t}", r.reproduce()));
                 }
-                print!("{}", render::human(&r));
-                println!();
+                out(&format!("{}\n", render::human(&r)));
             }
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json_runs).expect("JSON"));
+        out(&format!("{}\n", serde_json::to_string_pretty(&json_runs).expect("JSON")));
     }
     if args.stats {
         let secs = started.elapsed().as_secs_f64();

@@ -202,9 +202,8 @@ pub fn no_stale_write(history: &[Entry], sessions: &[Session], info: &RunInfo) -
         }
     }
     let lost_updates = applied.saturating_sub(final_value);
-    let summary = format!(
-        "{applied} writes applied, {rejected} rejected by fencing, {stale} stale, {lost_updates} lost updates"
-    );
+    let summary =
+        format!("{applied} writes applied, {rejected} rejected by fencing, {stale} stale, {lost_updates} lost updates");
     PropertyResult {
         property: "no_stale_write",
         outcome: if first.is_some() { Outcome::Violated } else { Outcome::Holds },
@@ -218,7 +217,8 @@ fn faults_on(history: &[Entry], node: NodeId, from: usize, to: usize) -> Vec<usi
     (from..=to.min(history.len().saturating_sub(1)))
         .filter(|&i| {
             let e = &history[i];
-            matches!(e.event, Event::World(_)) && (e.node == node || matches!(e.event, Event::World(WorldEvent::PartitionStart { .. })))
+            matches!(e.event, Event::World(_))
+                && (e.node == node || matches!(e.event, Event::World(WorldEvent::PartitionStart { .. })))
         })
         .collect()
 }
@@ -323,7 +323,9 @@ pub fn token_order(history: &[Entry], info: &RunInfo) -> PropertyResult {
     let mut grants = 0u64;
     let mut violation = None;
     for (i, e) in history.iter().enumerate() {
-        let Event::Obs { obs: Observation::Grant { lock, token: Some(t), holder, .. }, .. } = &e.event else { continue };
+        let Event::Obs { obs: Observation::Grant { lock, token: Some(t), holder, .. }, .. } = &e.event else {
+            continue;
+        };
         grants += 1;
         if let Some(&(prev, prev_idx)) = last.get(lock) {
             if *t <= prev && violation.is_none() {

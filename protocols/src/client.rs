@@ -121,13 +121,32 @@ pub enum Phase {
     Stopped,
     /// An acquire request is outstanding. `first_sent_mono_ns` is when the first request of this
     /// attempt left (the conservative start for validity).
-    Acquiring { value: u64, req: u64, attempts: u32, first_sent_mono_ns: u64 },
+    Acquiring {
+        value: u64,
+        req: u64,
+        attempts: u32,
+        first_sent_mono_ns: u64,
+    },
     /// Backing off after a refusal.
-    Backoff { value: u64, attempts: u32 },
-    Reading { op: u32, req: u64 },
-    Thinking { op: u32, read_value: u64 },
-    Writing { op: u32, req: u64 },
-    Releasing { req: u64 },
+    Backoff {
+        value: u64,
+        attempts: u32,
+    },
+    Reading {
+        op: u32,
+        req: u64,
+    },
+    Thinking {
+        op: u32,
+        read_value: u64,
+    },
+    Writing {
+        op: u32,
+        req: u64,
+    },
+    Releasing {
+        req: u64,
+    },
     Idle,
     /// Every session done.
     Done,
@@ -164,7 +183,13 @@ pub struct LeaseClient {
 }
 
 impl LeaseClient {
-    pub fn new(server: NodeId, resource: NodeId, lock: LockId, params: LeaseClientParams, workload: WorkloadParams) -> Self {
+    pub fn new(
+        server: NodeId,
+        resource: NodeId,
+        lock: LockId,
+        params: LeaseClientParams,
+        workload: WorkloadParams,
+    ) -> Self {
         LeaseClient {
             server,
             resource,
@@ -304,7 +329,9 @@ impl LeaseClient {
                     self.phase = Phase::Backoff { value, attempts };
                 }
             }
-            (Msg::ExtendReply { req, ok, expires_at_wall_ns, .. }, _) => self.extended(ctx, req, ok, expires_at_wall_ns),
+            (Msg::ExtendReply { req, ok, expires_at_wall_ns, .. }, _) => {
+                self.extended(ctx, req, ok, expires_at_wall_ns)
+            }
             (Msg::ReadReply { req, value }, Phase::Reading { op, req: current }) if req == current => {
                 ctx.cancel_timer(Timer::ResourceTimeout);
                 let think_ns = self.workload.think.draw_ns(ctx);
@@ -342,7 +369,13 @@ impl LeaseClient {
 
     fn acquired(&mut self, ctx: &mut Ctx, value: u64, token: Option<u64>, sent_mono_ns: u64, expiry_wall_ns: i64) {
         let deadline = self.deadline(sent_mono_ns, expiry_wall_ns);
-        ctx.record(Observation::AcquireOk { lock: self.lock, session: self.session, token, value, valid_until: deadline });
+        ctx.record(Observation::AcquireOk {
+            lock: self.lock,
+            session: self.session,
+            token,
+            value,
+            valid_until: deadline,
+        });
         self.held = Some(Held { session: self.session, value, token, deadline, heartbeat: None, lost: false });
         if let Some(renew_ms) = self.params.renew_ms {
             ctx.set_timer(Timer::Heartbeat, ms(renew_ms));
@@ -402,7 +435,11 @@ impl LeaseClient {
             if let Some(h) = &mut self.held {
                 if !h.lost {
                     h.lost = true;
-                    ctx.record(Observation::LockLost { lock: self.lock, session: h.session, reason: LostReason::DeadlineExpired });
+                    ctx.record(Observation::LockLost {
+                        lock: self.lock,
+                        session: h.session,
+                        reason: LostReason::DeadlineExpired,
+                    });
                 }
             }
             ctx.record(Observation::CsAbort { lock: self.lock, session: self.session });

@@ -88,16 +88,35 @@ pub enum Observation {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum WorldEvent {
     Crash,
-    Restart { incarnation: u32 },
-    PauseStart { duration_ns: u64 },
+    Restart {
+        incarnation: u32,
+    },
+    PauseStart {
+        duration_ns: u64,
+    },
     PauseEnd,
-    ClockJump { by_ns: i64 },
-    PartitionStart { description: String },
-    PartitionHeal { description: String },
+    ClockJump {
+        by_ns: i64,
+    },
+    PartitionStart {
+        description: String,
+    },
+    PartitionHeal {
+        description: String,
+    },
     /// A targeted rule dropped a message.
-    MessageDropped { kind: &'static str, from: NodeId, to: NodeId },
+    MessageDropped {
+        kind: &'static str,
+        from: NodeId,
+        to: NodeId,
+    },
     /// A targeted rule delayed a message by `extra_ns`.
-    MessageDelayed { kind: &'static str, from: NodeId, to: NodeId, extra_ns: u64 },
+    MessageDelayed {
+        kind: &'static str,
+        from: NodeId,
+        to: NodeId,
+        extra_ns: u64,
+    },
 }
 
 /// One history entry: what happened, where, and when in true time.
@@ -113,6 +132,9 @@ pub struct Entry {
 pub enum Event {
     /// Recorded by a node. `until_ns` is the driver's translation of a [`Deadline`] in the
     /// observation (acquire and extend results) into true time, `None` for `Deadline::Never`.
-    Obs { obs: Observation, until_ns: Option<u64> },
+    Obs {
+        obs: Observation,
+        until_ns: Option<u64>,
+    },
     World(WorldEvent),
 }

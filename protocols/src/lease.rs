@@ -23,7 +23,7 @@
 //!   (`appendfsync always`), or fsync every second (`appendfsync everysec`: up to a second of
 //!   grants is lost). A delayed restart (`restart_delay_ms` ≥ TTL, antirez's remedy) keeps a
 //!   restarted server silent until every lease it might have granted has expired.
-//! * Fencing ([`LeaseServerParams::fencing`]): each grant carries a token from a counter that
+//! * Fencing tokens ([`LeaseServerParams::tokens`]): each grant carries a token from a counter that
 //!   strictly increases (Kleppmann 2016, "Making the lock safe with fencing"). The counter is only
 //!   monotonic across restarts if it is durable ([`TokenCounter::Durable`]: synced on every grant).
 //!
@@ -79,8 +79,8 @@ pub enum TokenCounter {
 pub struct LeaseServerParams {
     pub expiry_clock: ExpiryClock,
     pub persistence: Persistence,
-    /// Hand out fencing tokens with every grant.
-    pub fencing: bool,
+    /// Hand out fencing tokens with every grant (whether the resource checks them is its business).
+    pub tokens: bool,
     pub token_counter: TokenCounter,
     /// After a restart, stay silent this long before serving (0: serve at once).
     pub restart_delay_ms: u64,
@@ -180,7 +180,7 @@ impl LeaseServer {
                     }
                     Some(e) => (false, None, e.expires_at_ns),
                     None => {
-                        let token = if self.params.fencing {
+                        let token = if self.params.tokens {
                             self.last_token += 1;
                             Some(self.last_token)
                         } else {
@@ -231,8 +231,7 @@ impl LeaseServer {
 
     /// Apply the persistence policy after a change to the lock table.
     fn write_durable(&mut self, ctx: &mut Ctx, granted: bool) {
-        let token_must_sync =
-            granted && self.params.fencing && self.params.token_counter == TokenCounter::Durable;
+        let token_must_sync = granted && self.params.tokens && self.params.token_counter == TokenCounter::Durable;
         let locks = match self.params.persistence {
             Persistence::None => BTreeMap::new(),
             Persistence::Always | Persistence::Everysec => self.locks.clone(),

@@ -11,24 +11,68 @@ pub type LockId = u32;
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Msg {
     /// `SET lock value NX PX ttl_ms`: take the lock if it is free or expired.
-    Acquire { req: u64, lock: LockId, value: u64, ttl_ms: u64 },
+    Acquire {
+        req: u64,
+        lock: LockId,
+        value: u64,
+        ttl_ms: u64,
+    },
     /// Answer to [`Msg::Acquire`]. `token` is the fencing token when the server issues them;
     /// `expires_at_wall_ns` is the expiry on the *server's* wall clock (trusted only by clients
     /// that compute validity from server timestamps, scenario #12).
-    AcquireReply { req: u64, lock: LockId, value: u64, granted: bool, token: Option<u64>, expires_at_wall_ns: i64 },
+    AcquireReply {
+        req: u64,
+        lock: LockId,
+        value: u64,
+        granted: bool,
+        token: Option<u64>,
+        expires_at_wall_ns: i64,
+    },
     /// Extend the lease (heartbeat): `PEXPIRE` guarded by a value comparison.
-    Extend { req: u64, lock: LockId, value: u64, ttl_ms: u64 },
-    ExtendReply { req: u64, lock: LockId, ok: bool, expires_at_wall_ns: i64 },
+    Extend {
+        req: u64,
+        lock: LockId,
+        value: u64,
+        ttl_ms: u64,
+    },
+    ExtendReply {
+        req: u64,
+        lock: LockId,
+        ok: bool,
+        expires_at_wall_ns: i64,
+    },
     /// Release: compare-and-delete on `value`, or a plain `DEL` when `plain_del` (scenario #8).
-    Release { req: u64, lock: LockId, value: u64, plain_del: bool },
-    ReleaseReply { req: u64, lock: LockId, ok: bool },
+    Release {
+        req: u64,
+        lock: LockId,
+        value: u64,
+        plain_del: bool,
+    },
+    ReleaseReply {
+        req: u64,
+        lock: LockId,
+        ok: bool,
+    },
     /// Read the protected resource's counter.
-    Read { req: u64 },
-    ReadReply { req: u64, value: u64 },
+    Read {
+        req: u64,
+    },
+    ReadReply {
+        req: u64,
+        value: u64,
+    },
     /// Write the protected resource's counter. `session` is instrumentation only (the
     /// resource's logic never looks at it): it lets the checker attribute writes to lock sessions.
-    Write { req: u64, session: SessionId, token: Option<u64>, value: u64 },
-    WriteReply { req: u64, applied: bool },
+    Write {
+        req: u64,
+        session: SessionId,
+        token: Option<u64>,
+        value: u64,
+    },
+    WriteReply {
+        req: u64,
+        applied: bool,
+    },
 }
 
 impl Msg {

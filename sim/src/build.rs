@@ -76,10 +76,14 @@ pub fn compile(file: &str, source: &str, scenario: Scenario) -> Result<Compiled,
     let loc = Locator { file, source };
     let topo = &scenario.topology;
     if topo.servers == 0 || topo.servers > 9 {
-        return Err(loc.whole(Some("topology.servers"), format!("{} servers: between 1 and 9 are supported", topo.servers)));
+        return Err(
+            loc.whole(Some("topology.servers"), format!("{} servers: between 1 and 9 are supported", topo.servers))
+        );
     }
     if topo.clients == 0 || topo.clients > 16 {
-        return Err(loc.whole(Some("topology.clients"), format!("{} clients: between 1 and 16 are supported", topo.clients)));
+        return Err(
+            loc.whole(Some("topology.clients"), format!("{} clients: between 1 and 16 are supported", topo.clients))
+        );
     }
     if scenario.scenario.duration_ms == 0 {
         return Err(loc.whole(Some("scenario.duration_ms"), "must be greater than 0"));
@@ -94,14 +98,20 @@ pub fn compile(file: &str, source: &str, scenario: Scenario) -> Result<Compiled,
 
     let node_id = |name: &Spanned<String>, field: &str| -> Result<NodeId, InputError> {
         names.iter().position(|n| n == name.get_ref()).ok_or_else(|| {
-            loc.at(name.span(), field, format!("unknown node `{}`; this scenario's nodes are: {}", name.get_ref(), names.join(", ")))
+            loc.at(
+                name.span(),
+                field,
+                format!("unknown node `{}`; this scenario's nodes are: {}", name.get_ref(), names.join(", ")),
+            )
         })
     };
 
     // Network.
     let net = &scenario.network;
     check_range(&loc, "network.latency_ms", &net.latency_ms)?;
-    for (field, p) in [("network.loss", net.loss), ("network.duplicate", net.duplicate), ("network.reorder", net.reorder)] {
+    for (field, p) in
+        [("network.loss", net.loss), ("network.duplicate", net.duplicate), ("network.reorder", net.reorder)]
+    {
         if !(0.0..=1.0).contains(&p) {
             return Err(loc.whole(Some(field), format!("{p} is not a probability (0.0 to 1.0)")));
         }
@@ -138,7 +148,9 @@ pub fn compile(file: &str, source: &str, scenario: Scenario) -> Result<Compiled,
 
     // Workload.
     let w = &scenario.workload;
-    for (field, spec) in [("workload.think_ms", &w.think_ms), ("workload.idle_ms", &w.idle_ms), ("workload.start_ms", &w.start_ms)] {
+    for (field, spec) in
+        [("workload.think_ms", &w.think_ms), ("workload.idle_ms", &w.idle_ms), ("workload.start_ms", &w.start_ms)]
+    {
         check_range(&loc, field, spec)?;
     }
     if let Some(starts) = &w.client_start_ms {
@@ -231,7 +243,11 @@ fn compile_fault(
     ];
     for (field, is_set) in present {
         if is_set && !allowed.contains(&field) {
-            return Err(loc.at(span.clone(), field, format!("does not apply to a `{kind}` fault (it takes: {})", allowed.join(", "))));
+            return Err(loc.at(
+                span.clone(),
+                field,
+                format!("does not apply to a `{kind}` fault (it takes: {})", allowed.join(", ")),
+            ));
         }
     }
     let required = |field: &str, ok: bool| {
@@ -284,7 +300,11 @@ fn compile_fault(
                 return Err(loc.at(
                     t.event.span(),
                     "after.event",
-                    format!("unknown trigger event `{}`; valid events: {}", t.event.get_ref(), TRIGGER_EVENTS.join(", ")),
+                    format!(
+                        "unknown trigger event `{}`; valid events: {}",
+                        t.event.get_ref(),
+                        TRIGGER_EVENTS.join(", ")
+                    ),
                 ));
             };
             if t.nth == 0 {
@@ -375,10 +395,18 @@ fn compile_fault(
 fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Variant, InputError> {
     let kind = p.kind.get_ref();
     if !PROTOCOL_KINDS.contains(&kind.as_str()) {
-        return Err(loc.at(p.kind.span(), "kind", format!("unknown protocol kind `{kind}`; valid kinds: {}", PROTOCOL_KINDS.join(", "))));
+        return Err(loc.at(
+            p.kind.span(),
+            "kind",
+            format!("unknown protocol kind `{kind}`; valid kinds: {}", PROTOCOL_KINDS.join(", ")),
+        ));
     }
     if servers != 1 {
-        return Err(loc.at(p.kind.span(), "kind", format!("a `lease` runs on exactly one server, the topology has {servers}")));
+        return Err(loc.at(
+            p.kind.span(),
+            "kind",
+            format!("a `lease` runs on exactly one server, the topology has {servers}"),
+        ));
     }
     let ttl_ms = p.ttl_ms.unwrap_or(10_000);
     if ttl_ms == 0 {
@@ -387,7 +415,11 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
     // Redlock's drift allowance (1% of the TTL plus 2 ms) makes a sensible default margin.
     let safety_margin_ms = p.safety_margin_ms.unwrap_or(ttl_ms / 100 + 2);
     if safety_margin_ms >= ttl_ms {
-        return Err(loc.at(p.name.span(), "safety_margin_ms", format!("{safety_margin_ms} must be below ttl_ms ({ttl_ms})")));
+        return Err(loc.at(
+            p.name.span(),
+            "safety_margin_ms",
+            format!("{safety_margin_ms} must be below ttl_ms ({ttl_ms})"),
+        ));
     }
     if p.renew_ms == Some(0) {
         return Err(loc.at(p.name.span(), "renew_ms", "must be greater than 0 (leave it out for no heartbeat)"));
@@ -399,6 +431,14 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
     let retry_backoff = p.retry_backoff_ms.unwrap_or(MsSpec::Range(crate::scenario::MsBounds { min: 20, max: 100 }));
     check_range(loc, "retry_backoff_ms", &retry_backoff)?;
     let fencing = p.fencing.unwrap_or(false);
+    let tokens = p.tokens.unwrap_or(fencing);
+    if fencing && !tokens {
+        return Err(loc.at(
+            p.name.span(),
+            "tokens",
+            "`fencing = true` needs the server to issue tokens (`tokens = true`)",
+        ));
+    }
     let client = LeaseClientParams {
         ttl_ms,
         safety_margin_ms,
@@ -419,7 +459,7 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
     let server = LeaseServerParams {
         expiry_clock: p.expiry_clock.unwrap_or(ExpiryClock::Wall),
         persistence: p.persistence.unwrap_or(Persistence::None),
-        fencing,
+        tokens,
         token_counter: p.token_counter.unwrap_or(TokenCounter::Durable),
         restart_delay_ms: p.restart_delay_ms.unwrap_or(0),
     };
@@ -551,7 +591,13 @@ impl Compiled {
             } else if id == self.resource {
                 Node::Resource(Resource::new(v.fencing))
             } else {
-                Node::LeaseClient(Box::new(LeaseClient::new(self.servers[0], self.resource, 0, v.client.clone(), workload.clone())))
+                Node::LeaseClient(Box::new(LeaseClient::new(
+                    self.servers[0],
+                    self.resource,
+                    0,
+                    v.client.clone(),
+                    workload.clone(),
+                )))
             };
             nodes.push((name.clone(), node, clocks[id].clone()));
         }

@@ -80,7 +80,13 @@ impl Locator<'_> {
     }
 
     pub fn whole(&self, field: Option<&str>, message: impl Into<String>) -> InputError {
-        InputError { file: self.file.to_string(), line: None, column: None, field: field.map(str::to_string), message: message.into() }
+        InputError {
+            file: self.file.to_string(),
+            line: None,
+            column: None,
+            field: field.map(str::to_string),
+            message: message.into(),
+        }
     }
 }
 
@@ -329,6 +335,9 @@ pub struct ProtocolSpec {
     pub release: Option<ReleaseMode>,
     pub validity: Option<ValidityBasis>,
     pub check_validity_before_write: Option<bool>,
+    /// The server hands out fencing tokens (default: the value of `fencing`).
+    pub tokens: Option<bool>,
+    /// The resource checks fencing tokens (implies `tokens`).
     pub fencing: Option<bool>,
     pub token_counter: Option<TokenCounter>,
     pub expiry_clock: Option<ExpiryClock>,
@@ -395,7 +404,13 @@ pub fn load(path: &std::path::Path) -> Result<(Scenario, String), InputError> {
         }
     })?;
     if source.contains('\0') {
-        return Err(InputError { file, line: None, column: None, field: None, message: "contains NUL bytes: not a TOML text file".into() });
+        return Err(InputError {
+            file,
+            line: None,
+            column: None,
+            field: None,
+            message: "contains NUL bytes: not a TOML text file".into(),
+        });
     }
     let scenario = parse(&file, &source)?;
     Ok((scenario, source))

@@ -23,12 +23,36 @@ use locklab_protocols::{Msg, NodeId, Timer};
 /// A trace record, rendered only when asked for (recording costs a push, not a format).
 #[derive(Clone, Debug)]
 pub enum TraceRec {
-    Send { t_ns: u64, from: NodeId, to: NodeId, msg: Msg, arrive_ns: u64, duplicate: bool },
-    Deliver { t_ns: u64, from: NodeId, to: NodeId, msg: Msg },
-    Drop { t_ns: u64, from: NodeId, to: NodeId, msg: Msg, why: &'static str },
-    Timer { t_ns: u64, node: NodeId, timer: Timer },
+    Send {
+        t_ns: u64,
+        from: NodeId,
+        to: NodeId,
+        msg: Msg,
+        arrive_ns: u64,
+        duplicate: bool,
+    },
+    Deliver {
+        t_ns: u64,
+        from: NodeId,
+        to: NodeId,
+        msg: Msg,
+    },
+    Drop {
+        t_ns: u64,
+        from: NodeId,
+        to: NodeId,
+        msg: Msg,
+        why: &'static str,
+    },
+    Timer {
+        t_ns: u64,
+        node: NodeId,
+        timer: Timer,
+    },
     /// An entry of the history, by index.
-    History { index: usize },
+    History {
+        index: usize,
+    },
 }
 
 /// Milliseconds with three decimals, from nanoseconds.
@@ -72,22 +96,41 @@ pub fn describe(entry: &Entry, names: &Names) -> (&'static str, String) {
     };
     match &entry.event {
         Event::Obs { obs, until_ns } => match obs {
-            Observation::AcquireInvoke { lock, session } => ("acquire", format!("lock={lock} session={}", names.session(*session))),
+            Observation::AcquireInvoke { lock, session } => {
+                ("acquire", format!("lock={lock} session={}", names.session(*session)))
+            }
             Observation::AcquireOk { lock, session, token: t, value, valid_until } => (
                 "acquired",
-                format!("lock={lock} session={} token={} value={:04x} {}", names.session(*session), token(*t), value & 0xffff, until(until_ns, valid_until)),
+                format!(
+                    "lock={lock} session={} token={} value={:04x} {}",
+                    names.session(*session),
+                    token(*t),
+                    value & 0xffff,
+                    until(until_ns, valid_until)
+                ),
             ),
             Observation::AcquireFail { lock, session, definite } => (
                 "acq-fail",
-                format!("lock={lock} session={} {}", names.session(*session), if *definite { "refused" } else { "timed out" }),
+                format!(
+                    "lock={lock} session={} {}",
+                    names.session(*session),
+                    if *definite { "refused" } else { "timed out" }
+                ),
             ),
-            Observation::ExtendInvoke { lock, session } => ("extend", format!("lock={lock} session={}", names.session(*session))),
-            Observation::ExtendOk { lock, session, valid_until } => {
-                ("extended", format!("lock={lock} session={} {}", names.session(*session), until(until_ns, valid_until)))
+            Observation::ExtendInvoke { lock, session } => {
+                ("extend", format!("lock={lock} session={}", names.session(*session)))
             }
+            Observation::ExtendOk { lock, session, valid_until } => (
+                "extended",
+                format!("lock={lock} session={} {}", names.session(*session), until(until_ns, valid_until)),
+            ),
             Observation::ExtendFail { lock, session, definite } => (
                 "ext-fail",
-                format!("lock={lock} session={} {}", names.session(*session), if *definite { "refused" } else { "timed out" }),
+                format!(
+                    "lock={lock} session={} {}",
+                    names.session(*session),
+                    if *definite { "refused" } else { "timed out" }
+                ),
             ),
             Observation::LockLost { lock, session, reason } => (
                 "lost",
@@ -100,7 +143,9 @@ pub fn describe(entry: &Entry, names: &Names) -> (&'static str, String) {
                     }
                 ),
             ),
-            Observation::ReleaseInvoke { lock, session } => ("release", format!("lock={lock} session={}", names.session(*session))),
+            Observation::ReleaseInvoke { lock, session } => {
+                ("release", format!("lock={lock} session={}", names.session(*session)))
+            }
             Observation::ReleaseDone { lock, session, ok } => (
                 "released",
                 format!(
@@ -116,27 +161,38 @@ pub fn describe(entry: &Entry, names: &Names) -> (&'static str, String) {
             Observation::WriteSent { session, token: t, value, .. } => {
                 ("write", format!("session={} token={} value={value}", names.session(*session), token(*t)))
             }
-            Observation::CsAbort { session, .. } => ("cs-abort", format!("session={} lease no longer valid", names.session(*session))),
-            Observation::CsDone { session, .. } => ("cs-done", format!("session={}", names.session(*session))),
-            Observation::Grant { lock, holder, value, token: t } => {
-                ("grant", format!("lock={lock} to={} value={:04x} token={}", names.node(*holder), value & 0xffff, token(*t)))
+            Observation::CsAbort { session, .. } => {
+                ("cs-abort", format!("session={} lease no longer valid", names.session(*session)))
             }
+            Observation::CsDone { session, .. } => ("cs-done", format!("session={}", names.session(*session))),
+            Observation::Grant { lock, holder, value, token: t } => (
+                "grant",
+                format!("lock={lock} to={} value={:04x} token={}", names.node(*holder), value & 0xffff, token(*t)),
+            ),
             Observation::ForeignDelete { lock, deleted_value, by } => (
                 "DEL!",
                 format!("lock={lock} plain DEL by {} removed value={:04x}", names.node(*by), deleted_value & 0xffff),
             ),
-            Observation::WriteApplied { session, token: t, value, prev } => {
-                ("applied", format!("session={} token={} value={value} (was {prev})", names.session(*session), token(*t)))
-            }
+            Observation::WriteApplied { session, token: t, value, prev } => (
+                "applied",
+                format!("session={} token={} value={value} (was {prev})", names.session(*session), token(*t)),
+            ),
             Observation::WriteRejected { session, token: t, max_token_seen } => (
                 "REJECTED",
-                format!("session={} token={} < max_token_seen={}", names.session(*session), token(*t), token(*max_token_seen)),
+                format!(
+                    "session={} token={} < max_token_seen={}",
+                    names.session(*session),
+                    token(*t),
+                    token(*max_token_seen)
+                ),
             ),
         },
         Event::World(w) => match w {
             WorldEvent::Crash => ("CRASH", "volatile state and timers lost".to_string()),
             WorldEvent::Restart { incarnation } => ("restart", format!("incarnation={incarnation}")),
-            WorldEvent::PauseStart { duration_ns } => ("PAUSE", format!("stop-the-world for {} ms", fmt_ms(*duration_ns))),
+            WorldEvent::PauseStart { duration_ns } => {
+                ("PAUSE", format!("stop-the-world for {} ms", fmt_ms(*duration_ns)))
+            }
             WorldEvent::PauseEnd => ("resume", "queued events run now".to_string()),
             WorldEvent::ClockJump { by_ns } => ("CLOCK", format!("wall clock steps {} ms", signed_ms(*by_ns))),
             WorldEvent::PartitionStart { description } => ("PARTITION", description.clone()),
@@ -174,7 +230,9 @@ pub fn render(records: &[TraceRec], history: &[Entry], names: &[String]) -> Stri
             TraceRec::Drop { t_ns, from, to, msg, why } => {
                 line(&mut out, *t_ns, names.node(*from), "drop", &format!("-> {} {msg} ({why})", names.node(*to)));
             }
-            TraceRec::Timer { t_ns, node, timer } => line(&mut out, *t_ns, names.node(*node), "timer", &format!("{timer:?}")),
+            TraceRec::Timer { t_ns, node, timer } => {
+                line(&mut out, *t_ns, names.node(*node), "timer", &format!("{timer:?}"))
+            }
             TraceRec::History { index } => {
                 let entry = &history[*index];
                 let (event, detail) = describe(entry, &names);

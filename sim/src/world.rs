@@ -81,13 +81,29 @@ pub struct Link {
 /// A fault action, carried out at one instant.
 #[derive(Clone, Debug)]
 pub enum Action {
-    Pause { node: NodeId, duration_ns: u64 },
-    Resume { node: NodeId },
-    Crash { node: NodeId },
-    Restart { node: NodeId },
-    ClockJump { node: NodeId, by_ns: i64 },
+    Pause {
+        node: NodeId,
+        duration_ns: u64,
+    },
+    Resume {
+        node: NodeId,
+    },
+    Crash {
+        node: NodeId,
+    },
+    Restart {
+        node: NodeId,
+    },
+    ClockJump {
+        node: NodeId,
+        by_ns: i64,
+    },
     /// Block (`on`) or unblock the directed links.
-    Partition { links: Vec<(NodeId, NodeId)>, description: String, on: bool },
+    Partition {
+        links: Vec<(NodeId, NodeId)>,
+        description: String,
+        on: bool,
+    },
 }
 
 /// A fault that fires when an observation occurs for the `nth` time at `node`.
@@ -474,7 +490,14 @@ impl World {
             }
             let at = self.now_ns + latency_ns;
             if let Some(trace) = &mut self.trace {
-                trace.push(TraceRec::Send { t_ns: self.now_ns, from, to, msg: msg.clone(), arrive_ns: at, duplicate: copy == 1 });
+                trace.push(TraceRec::Send {
+                    t_ns: self.now_ns,
+                    from,
+                    to,
+                    msg: msg.clone(),
+                    arrive_ns: at,
+                    duplicate: copy == 1,
+                });
             }
             self.push(at, Ev::Deliver { from, to, msg: msg.clone() });
         }
