@@ -157,14 +157,21 @@ pub fn no_stale_write(history: &[Entry], sessions: &[Session], info: &RunInfo) -
     let rank: BTreeMap<SessionId, usize> = sessions.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
     let mut newest: Option<(usize, usize)> = None; // (rank, history index of that applied write)
     let mut first: Option<Violation> = None;
-    let (mut stale, mut applied, mut rejected, mut final_value) = (0u64, 0u64, 0u64, 0u64);
+    let (mut stale, mut applied, mut rejected, mut lost_updates) = (0u64, 0u64, 0u64, 0u64);
+    // A lost update: an applied increment that did not raise the counter (it was computed from a
+    // value read before someone else's write). A duplicated message re-applying the previous write
+    // of the same session is not one.
+    let mut previous: Option<(SessionId, u64)> = None;
     for (i, e) in history.iter().enumerate() {
         let Event::Obs { obs, .. } = &e.event else { continue };
         match obs {
             Observation::WriteRejected { .. } => rejected += 1,
-            Observation::WriteApplied { session, token: t, value, .. } => {
+            Observation::WriteApplied { session, token: t, value, prev } => {
                 applied += 1;
-                final_value = *value;
+                if value <= prev && previous != Some((*session, *value)) {
+                    lost_updates += 1;
+                }
+                previous = Some((*session, *value));
                 let Some(&r) = rank.get(session) else { continue };
                 match newest {
                     Some((newer, newer_write)) if r < newer => {
@@ -201,7 +208,6 @@ pub fn no_stale_write(history: &[Entry], sessions: &[Session], info: &RunInfo) -
             _ => {}
         }
     }
-    let lost_updates = applied.saturating_sub(final_value);
     let summary =
         format!("{applied} writes applied, {rejected} rejected by fencing, {stale} stale, {lost_updates} lost updates");
     PropertyResult {

@@ -357,7 +357,8 @@ pub fn parse(file: &str, source: &str) -> Result<Scenario, InputError> {
         return Err(loc.whole(None, "the file is empty; a scenario needs at least [scenario] and [[protocols]]"));
     }
     toml::from_str::<Scenario>(source).map_err(|e| {
-        let message = e.message().to_string();
+        // One line per error: toml's messages may span several.
+        let message = e.message().trim().split('\n').map(str::trim).collect::<Vec<_>>().join("; ");
         match e.span() {
             Some(span) => {
                 let (line, col) = line_col(source, span.start);

@@ -180,27 +180,26 @@ pub enum Ev {
     Fault(Action),
 }
 
+/// A heap entry: 16 bytes, so sifting is cheap; the event itself waits in a slab.
+/// `key` packs the sequence number (high 40 bits) and the slab index (low 24 bits).
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct Queued {
     t_ns: u64,
-    seq: u64,
-    ev: Ev,
+    key: u64,
 }
 
-impl PartialEq for Queued {
-    fn eq(&self, other: &Self) -> bool {
-        (self.t_ns, self.seq) == (other.t_ns, other.seq)
-    }
-}
-impl Eq for Queued {}
+const SLAB_BITS: u32 = 24;
+
 impl PartialOrd for Queued {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 impl Ord for Queued {
-    /// Reversed: `BinaryHeap` is a max-heap and we want the earliest (time, seq) first.
+    /// Reversed: `BinaryHeap` is a max-heap and we want the earliest (time, seq) first. The
+    /// sequence number sits in the high bits of `key`, so ties in time break by scheduling order.
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.t_ns, other.seq).cmp(&(self.t_ns, self.seq))
+        (other.t_ns, other.key).cmp(&(self.t_ns, self.key))
     }
 }
 
@@ -225,6 +224,9 @@ pub struct World {
     rules: Vec<MessageRule>,
     triggers: Vec<Trigger>,
     queue: BinaryHeap<Queued>,
+    /// Events waiting in the queue, by slab index; `free` lists the empty slots.
+    slab: Vec<Option<Ev>>,
+    free: Vec<u32>,
     seq: u64,
     now_ns: u64,
     end_ns: u64,
@@ -281,12 +283,14 @@ impl World {
             rules: spec.rules,
             triggers: spec.triggers,
             queue: BinaryHeap::with_capacity(1024),
+            slab: Vec::with_capacity(1024),
+            free: Vec::with_capacity(1024),
             seq: 0,
             now_ns: 0,
             end_ns: spec.duration_ns,
             generation: 0,
             effects: Vec::with_capacity(16),
-            history: Vec::with_capacity(1024),
+            history: Vec::with_capacity(4096),
             trace: spec.trace.then(Vec::new),
             stats: Stats::default(),
         };
@@ -305,7 +309,26 @@ impl World {
 
     fn push(&mut self, t_ns: u64, ev: Ev) {
         self.seq += 1;
-        self.queue.push(Queued { t_ns, seq: self.seq, ev });
+        let index = match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = Some(ev);
+                i
+            }
+            None => {
+                self.slab.push(Some(ev));
+                (self.slab.len() - 1) as u32
+            }
+        };
+        assert!(index < 1 << SLAB_BITS, "more than 16M events pending");
+        self.queue.push(Queued { t_ns, key: (self.seq << SLAB_BITS) | index as u64 });
+    }
+
+    fn pop(&mut self) -> Option<(u64, Ev)> {
+        let q = self.queue.pop()?;
+        let index = (q.key & ((1 << SLAB_BITS) - 1)) as u32;
+        let ev = self.slab[index as usize].take().expect("a queued event is in the slab");
+        self.free.push(index);
+        Some((q.t_ns, ev))
     }
 
     /// Run from start to the end of the scenario's duration.
@@ -313,13 +336,13 @@ impl World {
         for node in 0..self.slots.len() {
             self.dispatch(node, Input::Start { incarnation: 0, durable: None });
         }
-        while let Some(q) = self.queue.pop() {
-            if q.t_ns > self.end_ns {
+        while let Some((t_ns, ev)) = self.pop() {
+            if t_ns > self.end_ns {
                 break;
             }
-            self.now_ns = q.t_ns;
+            self.now_ns = t_ns;
             self.stats.events += 1;
-            self.handle(q.ev);
+            self.handle(ev);
         }
         self.now_ns = self.end_ns;
         self.stats.end_ns = self.end_ns;
@@ -482,25 +505,23 @@ impl World {
             }
             return;
         }
-        let copies = if link.duplicate.hit(&mut self.net_rng) { 2 } else { 1 };
-        for copy in 0..copies {
-            let mut latency_ns = self.latency(&link) + extra_ns;
-            if link.reorder.hit(&mut self.net_rng) {
-                latency_ns += self.net_rng.next_u64() % (link.reorder_max_ns + 1);
-            }
-            let at = self.now_ns + latency_ns;
-            if let Some(trace) = &mut self.trace {
-                trace.push(TraceRec::Send {
-                    t_ns: self.now_ns,
-                    from,
-                    to,
-                    msg: msg.clone(),
-                    arrive_ns: at,
-                    duplicate: copy == 1,
-                });
-            }
-            self.push(at, Ev::Deliver { from, to, msg: msg.clone() });
+        if link.duplicate.hit(&mut self.net_rng) {
+            self.transmit(from, to, msg.clone(), &link, extra_ns, true);
         }
+        self.transmit(from, to, msg, &link, extra_ns, false);
+    }
+
+    /// Put one copy of a message on the wire.
+    fn transmit(&mut self, from: NodeId, to: NodeId, msg: Msg, link: &Link, extra_ns: u64, duplicate: bool) {
+        let mut latency_ns = self.latency(link) + extra_ns;
+        if link.reorder.hit(&mut self.net_rng) {
+            latency_ns += self.net_rng.next_u64() % (link.reorder_max_ns + 1);
+        }
+        let at = self.now_ns + latency_ns;
+        if let Some(trace) = &mut self.trace {
+            trace.push(TraceRec::Send { t_ns: self.now_ns, from, to, msg: msg.clone(), arrive_ns: at, duplicate });
+        }
+        self.push(at, Ev::Deliver { from, to, msg });
     }
 
     fn latency(&mut self, link: &Link) -> u64 {
