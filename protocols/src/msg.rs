@@ -145,9 +145,7 @@ impl fmt::Display for Msg {
             }
             Msg::Read { req } => write!(f, "read req={req}"),
             Msg::ReadReply { req, value } => write!(f, "read_reply req={req} value={value}"),
-            Msg::Write { req, session, token, value } => {
-                write!(f, "write req={req} session={session} token={} value={value}", opt(token))
-            }
+            Msg::Write { req, token, value, .. } => write!(f, "write req={req} token={} value={value}", opt(token)),
             Msg::WriteReply { req, applied } => {
                 write!(f, "write_reply req={req} {}", if *applied { "applied" } else { "REJECTED" })
             }
