@@ -51,7 +51,17 @@ pub struct Compiled {
     faults: Vec<(When, Vec<(u64, Action)>)>,
     rules: Vec<MessageRule>,
     clock_overrides: Vec<(NodeId, Option<i64>, Option<i32>)>,
-    link_overrides: Vec<(NodeId, NodeId, Option<MsSpec>, Option<f64>, Option<f64>)>,
+    link_overrides: Vec<LinkOverride>,
+}
+
+/// A `[[network.links]]` entry with names resolved.
+#[derive(Clone, Debug)]
+struct LinkOverride {
+    from: NodeId,
+    to: NodeId,
+    latency: Option<MsSpec>,
+    loss: Option<f64>,
+    duplicate: Option<f64>,
 }
 
 fn check_probability(loc: &Locator, span: std::ops::Range<usize>, field: &str, p: f64) -> Result<(), InputError> {
@@ -128,7 +138,13 @@ pub fn compile(file: &str, source: &str, scenario: Scenario) -> Result<Compiled,
                 check_probability(&loc, link.from.span(), field, p)?;
             }
         }
-        link_overrides.push((from, to, link.latency_ms, link.loss, link.duplicate));
+        link_overrides.push(LinkOverride {
+            from,
+            to,
+            latency: link.latency_ms,
+            loss: link.loss,
+            duplicate: link.duplicate,
+        });
     }
 
     // Clocks.
@@ -339,10 +355,9 @@ fn compile_fault(
         }
         "partition" => {
             let mut links = Vec::new();
-            let description;
-            match (&f.groups, &f.from, &f.to) {
-                (Some(groups), None, None) => {
-                    let groups: Vec<Vec<NodeId>> = groups
+            let description = match (&f.groups, &f.from, &f.to) {
+                (Some(spec_groups), None, None) => {
+                    let groups: Vec<Vec<NodeId>> = spec_groups
                         .iter()
                         .map(|g| g.iter().map(|n| node_id(n, "groups")).collect::<Result<_, _>>())
                         .collect::<Result<_, _>>()?;
@@ -359,28 +374,28 @@ fn compile_fault(
                             }
                         }
                     }
-                    description = groups
+                    spec_groups
                         .iter()
-                        .map(|g| format!("{{{}}}", g.iter().map(|&n| format!("n{n}")).collect::<Vec<_>>().join(",")))
+                        .map(|g| {
+                            format!("{{{}}}", g.iter().map(|n| n.get_ref().as_str()).collect::<Vec<_>>().join(","))
+                        })
                         .collect::<Vec<_>>()
-                        .join(" | ");
+                        .join(" | ")
                 }
-                (None, Some(from), Some(to)) => {
-                    let from: Vec<NodeId> = from.iter().map(|n| node_id(n, "from")).collect::<Result<_, _>>()?;
-                    let to: Vec<NodeId> = to.iter().map(|n| node_id(n, "to")).collect::<Result<_, _>>()?;
+                (None, Some(spec_from), Some(spec_to)) => {
+                    let from: Vec<NodeId> = spec_from.iter().map(|n| node_id(n, "from")).collect::<Result<_, _>>()?;
+                    let to: Vec<NodeId> = spec_to.iter().map(|n| node_id(n, "to")).collect::<Result<_, _>>()?;
                     for &x in &from {
                         for &y in &to {
                             links.push((x, y));
                         }
                     }
-                    description = format!(
-                        "one-way {} -> {}",
-                        from.iter().map(|n| format!("n{n}")).collect::<Vec<_>>().join(","),
-                        to.iter().map(|n| format!("n{n}")).collect::<Vec<_>>().join(",")
-                    );
+                    let names =
+                        |v: &Vec<Spanned<String>>| v.iter().map(|n| n.get_ref().as_str()).collect::<Vec<_>>().join(",");
+                    format!("one-way {} -> {}", names(spec_from), names(spec_to))
                 }
                 _ => return Err(loc.at(span, "groups", "a partition needs either `groups` or both `from` and `to`")),
-            }
+            };
             actions.push((0, Action::Partition { links: links.clone(), description: description.clone(), on: true }));
             if let Some(d) = f.duration_ms {
                 actions.push((ms(d), Action::Partition { links, description, on: false }));
@@ -563,15 +578,15 @@ impl Compiled {
             reorder_max_ns: ms(s.network.reorder_ms),
         };
         let mut links = vec![base; n * n];
-        for &(from, to, latency, loss, duplicate) in &self.link_overrides {
-            let link = &mut links[from * n + to];
-            if let Some(l) = latency {
+        for o in &self.link_overrides {
+            let link = &mut links[o.from * n + o.to];
+            if let Some(l) = o.latency {
                 (link.latency_min_ns, link.latency_max_ns) = range_ns(&l);
             }
-            if let Some(p) = loss {
+            if let Some(p) = o.loss {
                 link.loss = Chance::new(p);
             }
-            if let Some(p) = duplicate {
+            if let Some(p) = o.duplicate {
                 link.duplicate = Chance::new(p);
             }
         }
