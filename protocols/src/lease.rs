@@ -27,6 +27,11 @@
 //!   strictly increases (Kleppmann 2016, "Making the lock safe with fencing"). The counter is only
 //!   monotonic across restarts if it is durable ([`TokenCounter::Durable`]: synced on every grant).
 //!
+//! * Asynchronous replication ([`LeaseServerParams::replicate_to`]): a primary forwards every
+//!   change to its replicas `replication_delay_ms` later. A primary that crashes inside that window
+//!   takes the grant with it; the client that fails over to the promoted replica finds the lock
+//!   free (scenario #7, the Redis distlock document's objection to a replicated single instance).
+//!
 //! Sources: Redis, "Distributed Locks with Redis" (SET NX PX, random value, compare-and-delete,
 //! "crash-recovery and fsync"); M. Kleppmann, "How to do distributed locking" (2016).
 
@@ -84,6 +89,10 @@ pub struct LeaseServerParams {
     pub token_counter: TokenCounter,
     /// After a restart, stay silent this long before serving (0: serve at once).
     pub restart_delay_ms: u64,
+    /// Replicas this server forwards its changes to (asynchronously).
+    pub replicate_to: Vec<NodeId>,
+    /// How long a change waits before it is forwarded.
+    pub replication_delay_ms: u64,
 }
 
 /// One key in the server's table.
@@ -114,11 +123,20 @@ pub struct LeaseServer {
     pub serving: bool,
     /// An `everysec` fsync is scheduled.
     pub fsync_pending: bool,
+    /// Locks changed since the last replication, not yet forwarded.
+    pub unreplicated: Vec<LockId>,
 }
 
 impl LeaseServer {
     pub fn new(params: LeaseServerParams) -> Self {
-        LeaseServer { params, locks: BTreeMap::new(), last_token: 0, serving: true, fsync_pending: false }
+        LeaseServer {
+            params,
+            locks: BTreeMap::new(),
+            last_token: 0,
+            serving: true,
+            fsync_pending: false,
+            unreplicated: Vec::new(),
+        }
     }
 
     /// "Now" on the clock that judges expiry.
@@ -162,6 +180,23 @@ impl LeaseServer {
                 self.fsync_pending = false;
                 ctx.sync();
             }
+            Input::Timer(Timer::Replicate) => self.replicate(ctx),
+            Input::Message { msg: Msg::Replicate { lock, entry, last_token }, .. } => {
+                // A replica applies what its primary sends, converting the expiry to its own clock.
+                match entry {
+                    Some((value, holder, expires_at_wall_ns, token)) => {
+                        let expires_at_ns = match self.params.expiry_clock {
+                            ExpiryClock::Wall => expires_at_wall_ns,
+                            ExpiryClock::Monotonic => ctx.mono_ns as i64 + (expires_at_wall_ns - ctx.wall_ns),
+                        };
+                        self.locks.insert(lock, LockEntry { value, holder, expires_at_ns, token });
+                    }
+                    None => {
+                        self.locks.remove(&lock);
+                    }
+                }
+                self.last_token = self.last_token.max(last_token);
+            }
             Input::Message { from, msg } if self.serving => self.on_message(ctx, from, msg),
             _ => {}
         }
@@ -188,7 +223,7 @@ impl LeaseServer {
                         };
                         self.locks.insert(lock, LockEntry { value, holder: from, expires_at_ns, token });
                         ctx.record(Observation::Grant { lock, holder: from, value, token });
-                        self.write_durable(ctx, true);
+                        self.write_durable(ctx, lock, true);
                         (true, token, expires_at_ns)
                     }
                 };
@@ -205,7 +240,7 @@ impl LeaseServer {
                     _ => false,
                 };
                 if ok {
-                    self.write_durable(ctx, false);
+                    self.write_durable(ctx, lock, false);
                 }
                 let expires_at_wall_ns = self.expiry_on_wall(ctx, expires_at_ns);
                 ctx.send(from, Msg::ExtendReply { req, lock, ok, expires_at_wall_ns });
@@ -221,7 +256,7 @@ impl LeaseServer {
                 };
                 if ok {
                     self.locks.remove(&lock);
-                    self.write_durable(ctx, false);
+                    self.write_durable(ctx, lock, false);
                 }
                 ctx.send(from, Msg::ReleaseReply { req, lock, ok });
             }
@@ -229,8 +264,29 @@ impl LeaseServer {
         }
     }
 
-    /// Apply the persistence policy after a change to the lock table.
-    fn write_durable(&mut self, ctx: &mut Ctx, granted: bool) {
+    /// Forward the changed locks to every replica.
+    fn replicate(&mut self, ctx: &mut Ctx) {
+        for lock in std::mem::take(&mut self.unreplicated) {
+            let entry = self.locks.get(&lock).map(|e| {
+                let wall = self.expiry_on_wall(ctx, e.expires_at_ns);
+                (e.value, e.holder, wall, e.token)
+            });
+            for &replica in &self.params.replicate_to {
+                ctx.send(replica, Msg::Replicate { lock, entry, last_token: self.last_token });
+            }
+        }
+    }
+
+    /// Apply the persistence policy (and schedule replication) after a change to `lock`.
+    fn write_durable(&mut self, ctx: &mut Ctx, lock: LockId, granted: bool) {
+        if !self.params.replicate_to.is_empty() {
+            if self.unreplicated.is_empty() {
+                ctx.set_timer(Timer::Replicate, ms(self.params.replication_delay_ms));
+            }
+            if !self.unreplicated.contains(&lock) {
+                self.unreplicated.push(lock);
+            }
+        }
         let token_must_sync = granted && self.params.tokens && self.params.token_counter == TokenCounter::Durable;
         let locks = match self.params.persistence {
             Persistence::None => BTreeMap::new(),

@@ -10,8 +10,11 @@
 //! Protocols:
 //! * [`lease`]: a single-server lease with Redis `SET NX PX` semantics, optional fencing tokens,
 //!   persistence policies and delayed restart;
-//! * [`client`]: the lease client (acquire with timeout and retries, heartbeat, local validity,
-//!   idempotent or naive retry) and the workload loop around it;
+//! * [`client`]: the lease client library (acquire with timeout and retries, heartbeat, local
+//!   validity, idempotent or naive retry, failover to a replica);
+//! * [`redlock`]: Redlock over N independent lease servers;
+//! * [`worker`]: the client node — the workload loop (acquire, read-think-write, release) around
+//!   any lock library;
 //! * [`resource`]: the protected resource, optionally checking fencing tokens.
 //!
 //! Invariants (checked by `tests/tidy.rs`): no clock reads, no global RNG, no I/O, no dependency
@@ -22,14 +25,18 @@ pub mod history;
 pub mod lease;
 pub mod msg;
 pub mod node;
+pub mod redlock;
 pub mod resource;
+pub mod worker;
 
-pub use client::LeaseClient;
+pub use client::LeaseLock;
 pub use history::{Deadline, Entry, Event, Observation, SessionId, WorldEvent};
 pub use lease::LeaseServer;
 pub use msg::{LockId, Msg};
 pub use node::{ms, Command, Ctx, Effect, Entropy, Input, NodeId, Timer};
+pub use redlock::Redlock;
 pub use resource::Resource;
+pub use worker::{Client, LockLibrary};
 
 /// Durable state a node may keep on disk across a crash.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41,7 +48,7 @@ pub enum Durable {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Node {
     LeaseServer(LeaseServer),
-    LeaseClient(Box<LeaseClient>),
+    Client(Box<Client>),
     Resource(Resource),
 }
 
@@ -50,13 +57,13 @@ impl Node {
     pub fn handle(&mut self, ctx: &mut Ctx, input: Input) {
         match self {
             Node::LeaseServer(n) => n.handle(ctx, input),
-            Node::LeaseClient(n) => n.handle(ctx, input),
+            Node::Client(n) => n.handle(ctx, input),
             Node::Resource(n) => n.handle(ctx, input),
         }
     }
 
     /// Is this node a client (runs a workload)?
     pub fn is_client(&self) -> bool {
-        matches!(self, Node::LeaseClient(_))
+        matches!(self, Node::Client(_))
     }
 }

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::history::SessionId;
+use crate::node::NodeId;
 
 /// Identifies one lock (one Redis key) on a lock service.
 pub type LockId = u32;
@@ -73,6 +74,13 @@ pub enum Msg {
         req: u64,
         applied: bool,
     },
+    /// Primary → replica: the current state of one lock (`None`: deleted) as
+    /// `(value, holder, expires_at_wall_ns, token)`, and the token counter.
+    Replicate {
+        lock: LockId,
+        entry: Option<(u64, NodeId, i64, Option<u64>)>,
+        last_token: u64,
+    },
 }
 
 impl Msg {
@@ -89,6 +97,7 @@ impl Msg {
             Msg::ReadReply { .. } => "read_reply",
             Msg::Write { .. } => "write",
             Msg::WriteReply { .. } => "write_reply",
+            Msg::Replicate { .. } => "replicate",
         }
     }
 
@@ -104,6 +113,7 @@ impl Msg {
         "read_reply",
         "write",
         "write_reply",
+        "replicate",
     ];
 }
 
@@ -146,6 +156,17 @@ impl fmt::Display for Msg {
             Msg::Read { req } => write!(f, "read req={req}"),
             Msg::ReadReply { req, value } => write!(f, "read_reply req={req} value={value}"),
             Msg::Write { req, token, value, .. } => write!(f, "write req={req} token={} value={value}", opt(token)),
+            Msg::Replicate { lock, entry, last_token } => match entry {
+                Some((value, _, _, token)) => {
+                    write!(
+                        f,
+                        "replicate lock={lock} value={:04x} token={} last_token={last_token}",
+                        value & 0xffff,
+                        opt(token)
+                    )
+                }
+                None => write!(f, "replicate lock={lock} deleted"),
+            },
             Msg::WriteReply { req, applied } => {
                 write!(f, "write_reply req={req} {}", if *applied { "applied" } else { "REJECTED" })
             }

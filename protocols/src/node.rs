@@ -44,6 +44,8 @@ pub enum Timer {
     Fsync,
     /// Server: the delayed restart is over, start serving.
     RestartDelay,
+    /// Server: forward recent changes to the replicas.
+    Replicate,
 }
 
 /// What a node reacts to.

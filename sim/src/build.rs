@@ -5,9 +5,11 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use toml::Spanned;
 
-use locklab_protocols::client::{LeaseClientParams, MsRange, ReleaseMode, RetryMode, ValidityBasis, WorkloadParams};
+use locklab_protocols::client::{LeaseClientParams, ReleaseMode, RetryMode, ValidityBasis};
 use locklab_protocols::lease::{ExpiryClock, LeaseServerParams, Persistence, TokenCounter};
-use locklab_protocols::{ms, LeaseClient, LeaseServer, Msg, Node, NodeId, Resource};
+use locklab_protocols::redlock::RedlockParams;
+use locklab_protocols::worker::{LockLibrary, MsRange, WorkloadParams};
+use locklab_protocols::{ms, Client, LeaseLock, LeaseServer, Msg, Node, NodeId, Redlock, Resource};
 
 use crate::clock::Clock;
 use crate::scenario::{FaultSpec, InputError, Locator, MsSpec, ProtocolSpec, Scenario, PROTOCOL_KINDS};
@@ -22,13 +24,33 @@ pub struct Variant {
     pub name: String,
     pub kind: String,
     pub server: LeaseServerParams,
-    pub client: LeaseClientParams,
+    pub client: ClientParams,
     /// The resource checks fencing tokens.
     pub fencing: bool,
+    /// The worker checks the lease before each write.
+    pub check_validity_before_write: bool,
     /// Expected outcome per property name.
     pub expect: Vec<(String, String)>,
     pub max_acquire_ms_at_least: Option<u64>,
     pub max_acquire_ms_at_most: Option<u64>,
+}
+
+/// The client library's parameters, by protocol kind.
+#[derive(Clone, Debug)]
+pub enum ClientParams {
+    Lease(LeaseClientParams),
+    Redlock(RedlockParams),
+}
+
+impl Variant {
+    /// The protocol family, as the literature's catalogue names it (the report's columns).
+    pub fn family(&self) -> &'static str {
+        match (self.kind.as_str(), self.fencing) {
+            ("redlock", _) => "REDLOCK",
+            (_, true) => "FENCED",
+            _ => "LEASE",
+        }
+    }
 }
 
 /// When a fault happens.
@@ -407,69 +429,194 @@ fn compile_fault(
     Ok(())
 }
 
+/// Which keys each protocol kind takes (besides `name`, `kind` and `expect`).
+fn keys_for(kind: &str) -> &'static [&'static str] {
+    const SERVER: &[&str] =
+        &["ttl_ms", "expiry_clock", "persistence", "restart_delay_ms", "renew_ms", "acquire_retries"];
+    const LEASE: &[&str] = &[
+        "ttl_ms",
+        "expiry_clock",
+        "persistence",
+        "restart_delay_ms",
+        "renew_ms",
+        "acquire_retries",
+        "safety_margin_ms",
+        "heartbeat_timeout_ms",
+        "acquire_timeout_ms",
+        "retry_backoff_ms",
+        "retry",
+        "release",
+        "validity",
+        "check_validity_before_write",
+        "tokens",
+        "fencing",
+        "token_counter",
+    ];
+    const REPLICATED: &[&str] = &[
+        "ttl_ms",
+        "expiry_clock",
+        "persistence",
+        "restart_delay_ms",
+        "renew_ms",
+        "acquire_retries",
+        "safety_margin_ms",
+        "heartbeat_timeout_ms",
+        "acquire_timeout_ms",
+        "retry_backoff_ms",
+        "retry",
+        "release",
+        "validity",
+        "check_validity_before_write",
+        "tokens",
+        "fencing",
+        "token_counter",
+        "replication_delay_ms",
+        "failover_after_timeouts",
+    ];
+    const REDLOCK: &[&str] = &[
+        "ttl_ms",
+        "expiry_clock",
+        "persistence",
+        "restart_delay_ms",
+        "renew_ms",
+        "acquire_retries",
+        "server_timeout_ms",
+        "drift_factor",
+        "drift_extra_ms",
+        "validity_check",
+        "retry_delay_ms",
+        "check_validity_before_write",
+    ];
+    match kind {
+        "lease" => LEASE,
+        "replicated-lease" => REPLICATED,
+        "redlock" => REDLOCK,
+        _ => SERVER,
+    }
+}
+
 fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Variant, InputError> {
-    let kind = p.kind.get_ref();
-    if !PROTOCOL_KINDS.contains(&kind.as_str()) {
+    let kind = p.kind.get_ref().as_str();
+    let at = |field: &str, message: String| loc.at(p.name.span(), field, message);
+    if !PROTOCOL_KINDS.contains(&kind) {
         return Err(loc.at(
             p.kind.span(),
             "kind",
             format!("unknown protocol kind `{kind}`; valid kinds: {}", PROTOCOL_KINDS.join(", ")),
         ));
     }
-    if servers != 1 {
-        return Err(loc.at(
+    let present = [
+        ("ttl_ms", p.ttl_ms.is_some()),
+        ("safety_margin_ms", p.safety_margin_ms.is_some()),
+        ("renew_ms", p.renew_ms.is_some()),
+        ("heartbeat_timeout_ms", p.heartbeat_timeout_ms.is_some()),
+        ("acquire_timeout_ms", p.acquire_timeout_ms.is_some()),
+        ("acquire_retries", p.acquire_retries.is_some()),
+        ("retry_backoff_ms", p.retry_backoff_ms.is_some()),
+        ("retry", p.retry.is_some()),
+        ("release", p.release.is_some()),
+        ("validity", p.validity.is_some()),
+        ("check_validity_before_write", p.check_validity_before_write.is_some()),
+        ("tokens", p.tokens.is_some()),
+        ("fencing", p.fencing.is_some()),
+        ("token_counter", p.token_counter.is_some()),
+        ("expiry_clock", p.expiry_clock.is_some()),
+        ("persistence", p.persistence.is_some()),
+        ("restart_delay_ms", p.restart_delay_ms.is_some()),
+        ("server_timeout_ms", p.server_timeout_ms.is_some()),
+        ("drift_factor", p.drift_factor.is_some()),
+        ("drift_extra_ms", p.drift_extra_ms.is_some()),
+        ("validity_check", p.validity_check.is_some()),
+        ("retry_delay_ms", p.retry_delay_ms.is_some()),
+        ("replication_delay_ms", p.replication_delay_ms.is_some()),
+        ("failover_after_timeouts", p.failover_after_timeouts.is_some()),
+    ];
+    let keys = keys_for(kind);
+    for (field, is_set) in present {
+        if is_set && !keys.contains(&field) {
+            return Err(at(field, format!("does not apply to a `{kind}` protocol (it takes: {})", keys.join(", "))));
+        }
+    }
+    match kind {
+        "lease" if servers != 1 => return Err(loc.at(
             p.kind.span(),
             "kind",
-            format!("a `lease` runs on exactly one server, the topology has {servers}"),
-        ));
+            format!(
+                "a `lease` runs on exactly one server; the topology has {servers} (see `replicated-lease`, `redlock`)"
+            ),
+        )),
+        "replicated-lease" if servers < 2 => {
+            return Err(loc.at(
+                p.kind.span(),
+                "kind",
+                "a `replicated-lease` needs a primary and a replica: servers ≥ 2",
+            ))
+        }
+        _ => {}
     }
     let ttl_ms = p.ttl_ms.unwrap_or(10_000);
     if ttl_ms == 0 {
-        return Err(loc.at(p.name.span(), "ttl_ms", "must be greater than 0"));
-    }
-    // Redlock's drift allowance (1% of the TTL plus 2 ms) makes a sensible default margin.
-    let safety_margin_ms = p.safety_margin_ms.unwrap_or(ttl_ms / 100 + 2);
-    if safety_margin_ms >= ttl_ms {
-        return Err(loc.at(
-            p.name.span(),
-            "safety_margin_ms",
-            format!("{safety_margin_ms} must be below ttl_ms ({ttl_ms})"),
-        ));
+        return Err(at("ttl_ms", "must be greater than 0".into()));
     }
     if p.renew_ms == Some(0) {
-        return Err(loc.at(p.name.span(), "renew_ms", "must be greater than 0 (leave it out for no heartbeat)"));
+        return Err(at("renew_ms", "must be greater than 0 (leave it out for no heartbeat)".into()));
     }
-    let acquire_timeout_ms = p.acquire_timeout_ms.unwrap_or(200);
-    if acquire_timeout_ms == 0 {
-        return Err(loc.at(p.name.span(), "acquire_timeout_ms", "must be greater than 0"));
-    }
-    let retry_backoff = p.retry_backoff_ms.unwrap_or(MsSpec::Range(crate::scenario::MsBounds { min: 20, max: 100 }));
-    check_range(loc, "retry_backoff_ms", &retry_backoff)?;
     let fencing = p.fencing.unwrap_or(false);
     let tokens = p.tokens.unwrap_or(fencing);
     if fencing && !tokens {
-        return Err(loc.at(
-            p.name.span(),
-            "tokens",
-            "`fencing = true` needs the server to issue tokens (`tokens = true`)",
-        ));
+        return Err(at("tokens", "`fencing = true` needs the server to issue tokens (`tokens = true`)".into()));
     }
-    let client = LeaseClientParams {
-        ttl_ms,
-        safety_margin_ms,
-        renew_ms: p.renew_ms,
-        heartbeat_timeout_ms: match p.heartbeat_timeout_ms {
-            Some(0) => None,
-            Some(t) => Some(t),
-            None => Some(acquire_timeout_ms),
-        },
-        acquire_timeout_ms,
-        acquire_retries: p.acquire_retries.unwrap_or(1000),
-        retry_backoff: retry_backoff.range(),
-        retry: p.retry.unwrap_or(RetryMode::Idempotent),
-        release: p.release.unwrap_or(ReleaseMode::CompareAndDelete),
-        validity: p.validity.unwrap_or(ValidityBasis::LocalDuration),
-        check_validity_before_write: p.check_validity_before_write.unwrap_or(false),
+    let client = if kind == "redlock" {
+        let server_timeout_ms = p.server_timeout_ms.unwrap_or(50);
+        if server_timeout_ms == 0 {
+            return Err(at("server_timeout_ms", "must be greater than 0".into()));
+        }
+        let drift_factor = p.drift_factor.unwrap_or(0.01);
+        if !(0.0..1.0).contains(&drift_factor) {
+            return Err(at("drift_factor", format!("{drift_factor}: must be in [0, 1)")));
+        }
+        let retry_delay = p.retry_delay_ms.unwrap_or(MsSpec::Range(crate::scenario::MsBounds { min: 20, max: 200 }));
+        check_range(loc, "retry_delay_ms", &retry_delay)?;
+        ClientParams::Redlock(RedlockParams {
+            ttl_ms,
+            server_timeout_ms,
+            drift_factor_ppm: (drift_factor * 1e6).round() as u64,
+            drift_extra_ms: p.drift_extra_ms.unwrap_or(2),
+            validity_check: p.validity_check.unwrap_or(true),
+            retry_delay: retry_delay.range(),
+            acquire_retries: p.acquire_retries.unwrap_or(1000),
+            renew_ms: p.renew_ms,
+        })
+    } else {
+        // Redlock's drift allowance (1% of the TTL plus 2 ms) makes a sensible default margin.
+        let safety_margin_ms = p.safety_margin_ms.unwrap_or(ttl_ms / 100 + 2);
+        if safety_margin_ms >= ttl_ms {
+            return Err(at("safety_margin_ms", format!("{safety_margin_ms} must be below ttl_ms ({ttl_ms})")));
+        }
+        let acquire_timeout_ms = p.acquire_timeout_ms.unwrap_or(200);
+        if acquire_timeout_ms == 0 {
+            return Err(at("acquire_timeout_ms", "must be greater than 0".into()));
+        }
+        let retry_backoff =
+            p.retry_backoff_ms.unwrap_or(MsSpec::Range(crate::scenario::MsBounds { min: 20, max: 100 }));
+        check_range(loc, "retry_backoff_ms", &retry_backoff)?;
+        ClientParams::Lease(LeaseClientParams {
+            ttl_ms,
+            safety_margin_ms,
+            renew_ms: p.renew_ms,
+            heartbeat_timeout_ms: match p.heartbeat_timeout_ms {
+                Some(0) => None,
+                Some(t) => Some(t),
+                None => Some(acquire_timeout_ms),
+            },
+            acquire_timeout_ms,
+            acquire_retries: p.acquire_retries.unwrap_or(1000),
+            retry_backoff: retry_backoff.range(),
+            retry: p.retry.unwrap_or(RetryMode::Idempotent),
+            release: p.release.unwrap_or(ReleaseMode::CompareAndDelete),
+            validity: p.validity.unwrap_or(ValidityBasis::LocalDuration),
+            failover_after_timeouts: p.failover_after_timeouts.unwrap_or(2).max(1),
+        })
     };
     let server = LeaseServerParams {
         expiry_clock: p.expiry_clock.unwrap_or(ExpiryClock::Wall),
@@ -477,6 +624,8 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
         tokens,
         token_counter: p.token_counter.unwrap_or(TokenCounter::Durable),
         restart_delay_ms: p.restart_delay_ms.unwrap_or(0),
+        replicate_to: Vec::new(),
+        replication_delay_ms: p.replication_delay_ms.unwrap_or(10),
     };
     let mut expect = Vec::new();
     let e = &p.expect;
@@ -499,10 +648,11 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
     }
     Ok(Variant {
         name: p.name.get_ref().clone(),
-        kind: kind.clone(),
+        kind: kind.to_string(),
         server,
         client,
         fencing,
+        check_validity_before_write: p.check_validity_before_write.unwrap_or(false),
         expect,
         max_acquire_ms_at_least: e.max_acquire_ms_at_least,
         max_acquire_ms_at_most: e.max_acquire_ms_at_most,
@@ -598,21 +748,32 @@ impl Compiled {
             think: w.think_ms.range(),
             idle: w.idle_ms.range(),
             resource_timeout_ms: w.resource_timeout_ms,
+            check_validity_before_write: v.check_validity_before_write,
         };
+        let lock_id = 0;
         let mut nodes = Vec::with_capacity(n);
         for (id, name) in self.names.iter().enumerate() {
-            let node = if self.servers.contains(&id) {
-                Node::LeaseServer(LeaseServer::new(v.server.clone()))
+            let node = if let Some(index) = self.servers.iter().position(|&s| s == id) {
+                let mut params = v.server.clone();
+                // A replicated lease: the first server is the primary and feeds the others.
+                if v.kind == "replicated-lease" && index == 0 {
+                    params.replicate_to = self.servers[1..].to_vec();
+                }
+                Node::LeaseServer(LeaseServer::new(params))
             } else if id == self.resource {
                 Node::Resource(Resource::new(v.fencing))
             } else {
-                Node::LeaseClient(Box::new(LeaseClient::new(
-                    self.servers[0],
-                    self.resource,
-                    0,
-                    v.client.clone(),
-                    workload.clone(),
-                )))
+                let lock = match &v.client {
+                    ClientParams::Lease(params) => {
+                        let servers =
+                            if v.kind == "replicated-lease" { self.servers.clone() } else { vec![self.servers[0]] };
+                        LockLibrary::Lease(LeaseLock::new(servers, lock_id, params.clone()))
+                    }
+                    ClientParams::Redlock(params) => {
+                        LockLibrary::Redlock(Redlock::new(self.servers.clone(), lock_id, params.clone()))
+                    }
+                };
+                Node::Client(Box::new(Client::new(self.resource, lock_id, workload.clone(), lock)))
             };
             nodes.push((name.clone(), node, clocks[id].clone()));
         }

@@ -10,8 +10,9 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
-use locklab_protocols::client::{MsRange, ReleaseMode, RetryMode, ValidityBasis};
+use locklab_protocols::client::{ReleaseMode, RetryMode, ValidityBasis};
 use locklab_protocols::lease::{ExpiryClock, Persistence, TokenCounter};
+use locklab_protocols::worker::MsRange;
 
 /// A user's mistake in an input file, located as precisely as possible.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -343,12 +344,26 @@ pub struct ProtocolSpec {
     pub expiry_clock: Option<ExpiryClock>,
     pub persistence: Option<Persistence>,
     pub restart_delay_ms: Option<u64>,
+    /// redlock: how long a round waits for the servers.
+    pub server_timeout_ms: Option<u64>,
+    /// redlock: clock drift allowance as a fraction of the TTL.
+    pub drift_factor: Option<f64>,
+    /// redlock: fixed part of the drift allowance.
+    pub drift_extra_ms: Option<u64>,
+    /// redlock: subtract the time spent acquiring from the validity.
+    pub validity_check: Option<bool>,
+    /// redlock: random delay before retrying a failed round.
+    pub retry_delay_ms: Option<MsSpec>,
+    /// replicated-lease: how long the primary waits before forwarding a change.
+    pub replication_delay_ms: Option<u64>,
+    /// replicated-lease: consecutive timeouts before a client fails over to the next server.
+    pub failover_after_timeouts: Option<u32>,
     #[serde(default)]
     pub expect: ExpectSpec,
 }
 
 /// The protocol families `kind` accepts.
-pub const PROTOCOL_KINDS: &[&str] = &["lease"];
+pub const PROTOCOL_KINDS: &[&str] = &["lease", "replicated-lease", "redlock"];
 
 /// Parse a scenario file's text. `file` names it in errors.
 pub fn parse(file: &str, source: &str) -> Result<Scenario, InputError> {

@@ -1,0 +1,304 @@
+//! The client node: an application (the *worker*) using a lock library.
+//!
+//! The worker is the code a user writes around a lock:
+//!
+//! ```text
+//! loop sessions times:
+//!     lock.acquire()                       -- the library's business (lease, Redlock, Raft, …)
+//!     repeat ops_per_session times:
+//!         v = resource.read()
+//!         think                            -- a GC pause here is scenario #1
+//!         if check_validity_before_write and not lock.is_valid(): abandon
+//!         resource.write(v + 1, token)     -- the critical section's effect
+//!     lock.release()                       -- also after an abandoned section (a `finally` block)
+//!     idle
+//! ```
+//!
+//! The library is a [`LockLibrary`]: it owns its messages and timers and reports back with
+//! [`LockEvent`]s. Separating the two keeps each protocol's client short enough to teach from, and
+//! lets every protocol run under the same workload.
+
+use crate::client::LeaseLock;
+use crate::history::{Observation, SessionId};
+use crate::msg::{LockId, Msg};
+use crate::node::{ms, Ctx, Input, NodeId, Timer};
+use crate::redlock::Redlock;
+
+/// A duration drawn uniformly from `[min_ms, max_ms]` for each use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MsRange {
+    pub min_ms: u64,
+    pub max_ms: u64,
+}
+
+impl MsRange {
+    pub const fn fixed(value_ms: u64) -> Self {
+        MsRange { min_ms: value_ms, max_ms: value_ms }
+    }
+    /// A draw, in nanoseconds.
+    pub fn draw_ns(&self, ctx: &mut Ctx) -> u64 {
+        ms(ctx.random_between(self.min_ms, self.max_ms))
+    }
+}
+
+/// Parameters of the workload loop.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkloadParams {
+    /// Lock sessions per client (acquire calls that succeed or give up).
+    pub sessions: u32,
+    /// Read-think-write cycles per session.
+    pub ops_per_session: u32,
+    pub think: MsRange,
+    pub idle: MsRange,
+    /// How long to wait for the resource before giving up on an operation.
+    pub resource_timeout_ms: u64,
+    /// Ask the library whether the lease is still valid before each write.
+    pub check_validity_before_write: bool,
+}
+
+/// What a lock library tells the worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockEvent {
+    /// The acquire call returned: the lock is held.
+    Acquired,
+    /// The acquire call gave up.
+    AcquireFailed,
+    /// The release call returned (or timed out).
+    Released,
+}
+
+/// The lock libraries a client can use.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LockLibrary {
+    Lease(LeaseLock),
+    Redlock(Redlock),
+}
+
+impl LockLibrary {
+    fn acquire(&mut self, ctx: &mut Ctx, session: SessionId) {
+        match self {
+            LockLibrary::Lease(l) => l.acquire(ctx, session),
+            LockLibrary::Redlock(l) => l.acquire(ctx, session),
+        }
+    }
+    fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
+        match self {
+            LockLibrary::Lease(l) => l.release(ctx),
+            LockLibrary::Redlock(l) => l.release(ctx),
+        }
+    }
+    /// Does the library consider the lock held and valid now?
+    pub fn is_valid(&self, ctx: &Ctx) -> bool {
+        match self {
+            LockLibrary::Lease(l) => l.is_valid(ctx),
+            LockLibrary::Redlock(l) => l.is_valid(ctx),
+        }
+    }
+    /// Record that the worker found the lease invalid (the library stops believing).
+    fn mark_lost(&mut self, ctx: &mut Ctx) {
+        match self {
+            LockLibrary::Lease(l) => l.mark_lost(ctx),
+            LockLibrary::Redlock(l) => l.mark_lost(ctx),
+        }
+    }
+    /// The fencing token of the current lease, if the service issues them.
+    pub fn token(&self) -> Option<u64> {
+        match self {
+            LockLibrary::Lease(l) => l.token(),
+            LockLibrary::Redlock(_) => None,
+        }
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) -> Option<LockEvent> {
+        match self {
+            LockLibrary::Lease(l) => l.on_timer(ctx, timer),
+            LockLibrary::Redlock(l) => l.on_timer(ctx, timer),
+        }
+    }
+    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg) -> Option<LockEvent> {
+        match self {
+            LockLibrary::Lease(l) => l.on_message(ctx, msg),
+            LockLibrary::Redlock(l) => l.on_message(ctx, from, msg),
+        }
+    }
+}
+
+/// Where the worker is in its loop.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Phase {
+    /// Waiting for the workload driver's `Run`.
+    Stopped,
+    Acquiring,
+    Reading {
+        op: u32,
+        req: u64,
+    },
+    Thinking {
+        op: u32,
+        read_value: u64,
+    },
+    Writing {
+        op: u32,
+        req: u64,
+    },
+    Releasing,
+    Idle,
+    /// Every session done.
+    Done,
+}
+
+/// A client node: the worker plus its lock library.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Client {
+    pub resource: NodeId,
+    pub lock_id: LockId,
+    pub workload: WorkloadParams,
+    pub incarnation: u32,
+    /// Request ids for the resource (the library numbers its own).
+    pub next_req: u64,
+    /// Acquire calls made so far in this incarnation (the `n` of [`SessionId`]).
+    pub sessions_started: u32,
+    pub session: SessionId,
+    pub phase: Phase,
+    pub lock: LockLibrary,
+}
+
+impl Client {
+    pub fn new(resource: NodeId, lock_id: LockId, workload: WorkloadParams, lock: LockLibrary) -> Self {
+        Client {
+            resource,
+            lock_id,
+            workload,
+            incarnation: 0,
+            next_req: 0,
+            sessions_started: 0,
+            session: SessionId::default(),
+            phase: Phase::Stopped,
+            lock,
+        }
+    }
+
+    pub fn handle(&mut self, ctx: &mut Ctx, input: Input) {
+        match input {
+            Input::Start { incarnation, .. } => {
+                self.incarnation = incarnation;
+                // A restarted application resumes its workload at once.
+                if incarnation > 0 {
+                    self.start_session(ctx);
+                }
+            }
+            Input::Command(_) => {
+                if self.phase == Phase::Stopped {
+                    self.start_session(ctx);
+                }
+            }
+            Input::Timer(timer @ (Timer::Think | Timer::Idle | Timer::ResourceTimeout)) => self.on_timer(ctx, timer),
+            Input::Timer(timer) => {
+                let event = self.lock.on_timer(ctx, timer);
+                self.on_lock_event(ctx, event);
+            }
+            Input::Message { msg: msg @ (Msg::ReadReply { .. } | Msg::WriteReply { .. }), .. } => {
+                self.on_resource_reply(ctx, msg)
+            }
+            Input::Message { from, msg } => {
+                let event = self.lock.on_message(ctx, from, msg);
+                self.on_lock_event(ctx, event);
+            }
+        }
+    }
+
+    fn start_session(&mut self, ctx: &mut Ctx) {
+        if self.sessions_started >= self.workload.sessions {
+            self.phase = Phase::Done;
+            return;
+        }
+        self.sessions_started += 1;
+        self.session = SessionId { client: ctx.me as u32, incarnation: self.incarnation, n: self.sessions_started };
+        self.phase = Phase::Acquiring;
+        self.lock.acquire(ctx, self.session);
+    }
+
+    fn on_lock_event(&mut self, ctx: &mut Ctx, event: Option<LockEvent>) {
+        match (event, &self.phase) {
+            (Some(LockEvent::Acquired), Phase::Acquiring) => self.read(ctx, 0),
+            (Some(LockEvent::AcquireFailed), Phase::Acquiring) | (Some(LockEvent::Released), Phase::Releasing) => {
+                self.go_idle(ctx)
+            }
+            _ => {}
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) {
+        match (timer, self.phase.clone()) {
+            (Timer::Think, Phase::Thinking { op, read_value }) => self.write(ctx, op, read_value),
+            // The resource did not answer: give up on this critical section.
+            (Timer::ResourceTimeout, Phase::Reading { .. } | Phase::Writing { .. }) => self.release(ctx),
+            (Timer::Idle, Phase::Idle) => self.start_session(ctx),
+            _ => {}
+        }
+    }
+
+    fn on_resource_reply(&mut self, ctx: &mut Ctx, msg: Msg) {
+        match (msg, self.phase.clone()) {
+            (Msg::ReadReply { req, value }, Phase::Reading { op, req: current }) if req == current => {
+                ctx.cancel_timer(Timer::ResourceTimeout);
+                let think_ns = self.workload.think.draw_ns(ctx);
+                ctx.set_timer(Timer::Think, think_ns);
+                self.phase = Phase::Thinking { op, read_value: value };
+            }
+            (Msg::WriteReply { req, .. }, Phase::Writing { op, req: current }) if req == current => {
+                ctx.cancel_timer(Timer::ResourceTimeout);
+                if op + 1 < self.workload.ops_per_session {
+                    self.read(ctx, op + 1);
+                } else {
+                    ctx.record(Observation::CsDone { lock: self.lock_id, session: self.session });
+                    self.release(ctx);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn read(&mut self, ctx: &mut Ctx, op: u32) {
+        self.next_req += 1;
+        let req = self.next_req;
+        ctx.send(self.resource, Msg::Read { req });
+        ctx.set_timer(Timer::ResourceTimeout, ms(self.workload.resource_timeout_ms));
+        self.phase = Phase::Reading { op, req };
+    }
+
+    fn write(&mut self, ctx: &mut Ctx, op: u32, read_value: u64) {
+        if self.workload.check_validity_before_write && !self.lock.is_valid(ctx) {
+            self.lock.mark_lost(ctx);
+            ctx.record(Observation::CsAbort { lock: self.lock_id, session: self.session });
+            self.release(ctx);
+            return;
+        }
+        let token = self.lock.token();
+        self.next_req += 1;
+        let req = self.next_req;
+        let value = read_value + 1;
+        ctx.record(Observation::WriteSent { lock: self.lock_id, session: self.session, token, value });
+        ctx.send(self.resource, Msg::Write { req, session: self.session, token, value });
+        ctx.set_timer(Timer::ResourceTimeout, ms(self.workload.resource_timeout_ms));
+        self.phase = Phase::Writing { op, req };
+    }
+
+    /// Release the lock (also after an abandoned critical section: releasing is the clean-up a
+    /// `finally` block does, expired lease or not — which is what makes a plain DEL dangerous).
+    fn release(&mut self, ctx: &mut Ctx) {
+        ctx.cancel_timer(Timer::ResourceTimeout);
+        self.phase = Phase::Releasing;
+        let event = self.lock.release(ctx);
+        self.on_lock_event(ctx, event);
+    }
+
+    fn go_idle(&mut self, ctx: &mut Ctx) {
+        if self.sessions_started >= self.workload.sessions {
+            self.phase = Phase::Done;
+            return;
+        }
+        let idle_ns = self.workload.idle.draw_ns(ctx);
+        ctx.set_timer(Timer::Idle, idle_ns);
+        self.phase = Phase::Idle;
+    }
+}
