@@ -87,8 +87,11 @@ pub struct LeaseServerParams {
     /// Hand out fencing tokens with every grant (whether the resource checks them is its business).
     pub tokens: bool,
     pub token_counter: TokenCounter,
-    /// After a restart, stay silent this long before serving (0: serve at once).
+    /// After a restart, stay silent this long before serving (0: serve at once), measured on the
+    /// expiry clock: with wall-clock expiry a forward step of the clock cuts the delay short.
     pub restart_delay_ms: u64,
+    /// The token counter's value before the first grant (Kleppmann's figure starts at 33).
+    pub initial_token: u64,
     /// Replicas this server forwards its changes to (asynchronously).
     pub replicate_to: Vec<NodeId>,
     /// How long a change waits before it is forwarded.
@@ -121,6 +124,8 @@ pub struct LeaseServer {
     pub last_token: u64,
     /// False while a delayed restart is in progress.
     pub serving: bool,
+    /// With a delayed restart: serve again once the expiry clock reads this.
+    pub serve_after_ns: i64,
     /// An `everysec` fsync is scheduled.
     pub fsync_pending: bool,
     /// Locks changed since the last replication, not yet forwarded.
@@ -130,12 +135,13 @@ pub struct LeaseServer {
 impl LeaseServer {
     pub fn new(params: LeaseServerParams) -> Self {
         LeaseServer {
-            params,
             locks: BTreeMap::new(),
-            last_token: 0,
+            last_token: params.initial_token,
             serving: true,
+            serve_after_ns: 0,
             fsync_pending: false,
             unreplicated: Vec::new(),
+            params,
         }
     }
 
@@ -172,6 +178,7 @@ impl LeaseServer {
                 }
                 if incarnation > 0 && self.params.restart_delay_ms > 0 {
                     self.serving = false;
+                    self.serve_after_ns = self.now_ns(ctx) + ms(self.params.restart_delay_ms) as i64;
                     ctx.set_timer(Timer::RestartDelay, ms(self.params.restart_delay_ms));
                 }
             }
@@ -197,7 +204,15 @@ impl LeaseServer {
                 }
                 self.last_token = self.last_token.max(last_token);
             }
-            Input::Message { from, msg } if self.serving => self.on_message(ctx, from, msg),
+            Input::Message { from, msg } => {
+                // The delay is judged on the expiry clock, like the TTL it waits out.
+                if !self.serving && self.now_ns(ctx) >= self.serve_after_ns {
+                    self.serving = true;
+                }
+                if self.serving {
+                    self.on_message(ctx, from, msg);
+                }
+            }
             _ => {}
         }
     }

@@ -451,6 +451,7 @@ fn keys_for(kind: &str) -> &'static [&'static str] {
         "tokens",
         "fencing",
         "token_counter",
+        "initial_token",
     ];
     const REPLICATED: &[&str] = &[
         "ttl_ms",
@@ -520,6 +521,7 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
         ("tokens", p.tokens.is_some()),
         ("fencing", p.fencing.is_some()),
         ("token_counter", p.token_counter.is_some()),
+        ("initial_token", p.initial_token.is_some()),
         ("expiry_clock", p.expiry_clock.is_some()),
         ("persistence", p.persistence.is_some()),
         ("restart_delay_ms", p.restart_delay_ms.is_some()),
@@ -538,13 +540,6 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
         }
     }
     match kind {
-        "lease" if servers != 1 => return Err(loc.at(
-            p.kind.span(),
-            "kind",
-            format!(
-                "a `lease` runs on exactly one server; the topology has {servers} (see `replicated-lease`, `redlock`)"
-            ),
-        )),
         "replicated-lease" if servers < 2 => {
             return Err(loc.at(
                 p.kind.span(),
@@ -624,6 +619,7 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
         tokens,
         token_counter: p.token_counter.unwrap_or(TokenCounter::Durable),
         restart_delay_ms: p.restart_delay_ms.unwrap_or(0),
+        initial_token: p.initial_token.unwrap_or(0),
         replicate_to: Vec::new(),
         replication_delay_ms: p.replication_delay_ms.unwrap_or(10),
     };

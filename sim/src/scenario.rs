@@ -341,6 +341,8 @@ pub struct ProtocolSpec {
     /// The resource checks fencing tokens (implies `tokens`).
     pub fencing: Option<bool>,
     pub token_counter: Option<TokenCounter>,
+    /// The token counter's starting value (the first token is one more).
+    pub initial_token: Option<u64>,
     pub expiry_clock: Option<ExpiryClock>,
     pub persistence: Option<Persistence>,
     pub restart_delay_ms: Option<u64>,

@@ -74,7 +74,7 @@ fn unknown_protocol() {
 fn unknown_node_name() {
     let (path, line) = broken("unknown-node.toml", "node = \"c1\"\nafter", "node = \"c9\"\nafter");
     let err = assert_rejected(&path, Some(line), Some("node"), "unknown node `c9`");
-    assert!(err.contains("s1, r1, c1, c2"), "the valid names are listed: {err}");
+    assert!(err.contains("s1, s2, s3, s4, s5, r1, c1, c2"), "the valid names are listed: {err}");
 }
 
 #[test]
