@@ -10,6 +10,7 @@
 //! assert!(result.report.violated());
 //! ```
 
+pub mod compare;
 pub mod exit;
 pub mod render;
 pub mod runner;

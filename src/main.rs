@@ -23,6 +23,32 @@ struct Cli {
 enum Command {
     /// Run scenario files: every protocol variant they declare (or one), with one seed.
     Run(RunArgs),
+    /// Run every protocol against every scenario over many seeds, in parallel, and write the
+    /// comparison report (Markdown and JSON). Exit 0 when every scenario's declared expectation
+    /// is met in every seed, 1 otherwise.
+    Compare(CompareArgs),
+}
+
+#[derive(clap::Args)]
+struct CompareArgs {
+    /// Seeds per (scenario, protocol variant) pair: 1..=N.
+    #[arg(long, default_value_t = 50)]
+    seeds: u64,
+    /// Only these protocols: families (lease, fenced, redlock) or variant names, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    protocols: Vec<String>,
+    /// Only these scenarios: names or file stems, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    scenarios: Vec<String>,
+    /// Where the scenario files are.
+    #[arg(long, default_value = "scenarios")]
+    dir: PathBuf,
+    /// Where to write comparison.md and comparison.json.
+    #[arg(long, default_value = "reports")]
+    out: PathBuf,
+    /// Print runs, events and messages per second to stderr.
+    #[arg(long)]
+    stats: bool,
 }
 
 #[derive(clap::Args)]
@@ -61,6 +87,7 @@ fn main() -> ExitCode {
     };
     let code = match std::panic::catch_unwind(|| match cli.command {
         Command::Run(args) => run(args),
+        Command::Compare(args) => compare(args),
     }) {
         Ok(code) => code,
         Err(_) => {
@@ -158,5 +185,143 @@ fn run(args: RunArgs) -> i32 {
         exit::VIOLATED
     } else {
         exit::OK
+    }
+}
+
+fn compare(args: CompareArgs) -> i32 {
+    use locklab::compare;
+    if args.seeds == 0 {
+        eprintln!("error: --seeds must be at least 1");
+        return exit::BAD_INPUT;
+    }
+    let files = match compare::scenario_files(&args.dir) {
+        Ok(f) if !f.is_empty() => f,
+        Ok(_) => {
+            eprintln!("error: {}: no scenario files (*.toml)", args.dir.display());
+            return exit::BAD_INPUT;
+        }
+        Err(e) => {
+            eprintln!("error: {}: cannot read the directory: {e}", args.dir.display());
+            return exit::BAD_INPUT;
+        }
+    };
+    let mut all = Vec::new();
+    for path in &files {
+        match locklab_sim::load_compiled(path) {
+            Ok(c) => all.push(c),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::BAD_INPUT;
+            }
+        }
+    }
+    // Validate the filters against what exists, listing the valid names on a miss.
+    let stem = |c: &locklab_sim::Compiled| {
+        std::path::Path::new(&c.file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    };
+    for name in &args.scenarios {
+        if !all.iter().any(|c| &c.scenario.scenario.name == name || &stem(c) == name) {
+            let mut valid: Vec<String> = all.iter().map(|c| c.scenario.scenario.name.clone()).collect();
+            valid.sort();
+            eprintln!("error: --scenarios: unknown scenario `{name}`; valid names: {}", valid.join(", "));
+            return exit::BAD_INPUT;
+        }
+    }
+    let families = compare::family_names(&all);
+    for name in &args.protocols {
+        let known = families.contains_key(name) || all.iter().any(|c| c.variant(name).is_some());
+        if !known {
+            let mut variants: Vec<String> =
+                all.iter().flat_map(|c| c.variants.iter().map(|v| v.name.clone())).collect();
+            variants.sort();
+            variants.dedup();
+            eprintln!(
+                "error: --protocols: unknown protocol `{name}`; valid families: {}; valid variants: {}",
+                families.keys().cloned().collect::<Vec<_>>().join(", "),
+                variants.join(", ")
+            );
+            return exit::BAD_INPUT;
+        }
+    }
+    let scenarios: Vec<locklab_sim::Compiled> = all
+        .into_iter()
+        .filter(|c| {
+            args.scenarios.is_empty() || args.scenarios.iter().any(|n| &c.scenario.scenario.name == n || &stem(c) == n)
+        })
+        .collect();
+    let variants: Vec<Vec<usize>> = scenarios
+        .iter()
+        .map(|c| {
+            (0..c.variants.len())
+                .filter(|&v| {
+                    let variant = &c.variants[v];
+                    args.protocols.is_empty()
+                        || args.protocols.iter().any(|p| *p == variant.family().to_lowercase() || *p == variant.name)
+                })
+                .collect()
+        })
+        .collect();
+    let total: u64 = variants.iter().map(|v| v.len() as u64).sum::<u64>() * args.seeds;
+    if total == 0 {
+        eprintln!("error: the filters leave nothing to run");
+        return exit::BAD_INPUT;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {per_sec}, eta {eta}")
+            .expect("a valid template"),
+    );
+    let started = Instant::now();
+    let result = compare::compare(&scenarios, &variants, args.seeds, &|| bar.inc(1));
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    if let Err(e) = std::fs::create_dir_all(&args.out) {
+        eprintln!("error: {}: cannot create the directory: {e}", args.out.display());
+        return exit::BAD_INPUT;
+    }
+    let md = compare::markdown(&result, args.seeds);
+    let json = compare::json(&result, args.seeds);
+    for (name, text) in [("comparison.md", &md), ("comparison.json", &json)] {
+        let path = args.out.join(name);
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("error: {}: cannot write: {e}", path.display());
+            return exit::BAD_INPUT;
+        }
+    }
+    let missed: Vec<&compare::PairSummary> =
+        result.pairs.iter().filter(|p| p.expectation_declared && p.expectation_met < p.seeds).collect();
+    out(&format!(
+        "compared {} pairs over {} seeds ({} runs); wrote {} and {}\n",
+        result.pairs.len(),
+        args.seeds,
+        result.runs,
+        args.out.join("comparison.md").display(),
+        args.out.join("comparison.json").display()
+    ));
+    for p in &missed {
+        out(&format!(
+            "expectation not met: {} on {} in {}/{} seeds; e.g. {}\n",
+            p.variant,
+            p.scenario,
+            p.seeds - p.expectation_met,
+            p.seeds,
+            p.reproduce.as_deref().unwrap_or("-")
+        ));
+    }
+    if args.stats {
+        eprintln!(
+            "stats: {} runs in {:.2} s on {} threads: {:.0} runs/s, {:.2}M events/s, {:.2}M messages/s",
+            result.runs,
+            secs,
+            rayon::current_num_threads(),
+            result.runs as f64 / secs,
+            result.events as f64 / secs / 1e6,
+            result.messages as f64 / secs / 1e6
+        );
+    }
+    if missed.is_empty() {
+        exit::OK
+    } else {
+        exit::VIOLATED
     }
 }

@@ -27,7 +27,7 @@ use locklab_protocols::{LockId, NodeId};
 mod metrics;
 mod session;
 
-pub use metrics::Metrics;
+pub use metrics::{percentile, Metrics};
 pub use session::{sessions, Session};
 
 /// The verdict of one property.

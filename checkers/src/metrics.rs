@@ -24,9 +24,16 @@ pub struct Metrics {
     pub messages_per_cs: Option<f64>,
     pub writes_applied: u64,
     pub writes_rejected: u64,
+    /// Every successful acquire's latency, in ns, sorted (for pooling across runs).
+    #[serde(skip)]
+    pub acquire_latencies_ns: Vec<u64>,
+    /// Time the lock was unusable, in ns.
+    #[serde(skip)]
+    pub unusable_ns: u64,
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
+/// Nearest-rank percentile of sorted ns values, in ms.
+pub fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -114,6 +121,8 @@ pub fn compute(history: &[Entry], sessions: &[Session], info: &RunInfo) -> Metri
     let waiting = union(waiting);
     let unusable = minus_measure(&waiting, &held);
     m.usable_fraction = if info.end_ns == 0 { 1.0 } else { 1.0 - unusable as f64 / info.end_ns as f64 };
+    m.unusable_ns = unusable;
+    m.acquire_latencies_ns = latencies;
     m.messages_per_cs = (m.critical_sections_completed > 0)
         .then(|| info.messages_delivered as f64 / m.critical_sections_completed as f64);
     m
