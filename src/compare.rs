@@ -61,6 +61,10 @@ pub struct PairSummary {
     pub usable_fraction: f64,
     pub messages_per_cs: Option<f64>,
     pub reproduce: Option<String>,
+    /// The seed the pair's timeline picture shows (the reproducing seed, else 1).
+    pub timeline_seed: u64,
+    /// The timeline picture, relative to the report.
+    pub timeline: String,
 }
 
 /// What `compare` produced, plus the counters `--stats` prints.
@@ -182,6 +186,8 @@ pub fn compare(scenarios: &[Compiled], variants: &[Vec<usize>], seeds: u64, on_r
                 messages_per_cs: (cs > 0).then(|| msgs as f64 / cs as f64),
                 reproduce: reproduce_seed
                     .map(|seed| format!("locklab run {} --seed {seed} --protocol {}", compiled.file, variant.name)),
+                timeline_seed: reproduce_seed.unwrap_or(1),
+                timeline: format!("timelines/{}.{}.svg", file_stem(&compiled.file), variant.name),
             });
         }
     }
@@ -220,7 +226,7 @@ fn cell(p: &PairSummary) -> String {
     } else {
         format!(" ✗ expected in {}/{}", p.expectation_met, p.seeds)
     };
-    format!("`{}`: {}{}", p.variant, parts.join(", "), expectation)
+    format!("[`{}`]({}): {}{}", p.variant, p.timeline, parts.join(", "), expectation)
 }
 
 /// The Markdown report.
@@ -241,7 +247,8 @@ pub fn markdown(c: &Comparison, seeds: u64) -> String {
          fraction of seeds that violated each, and one seed that reproduces it (`locklab run FILE \
          --seed N --protocol VARIANT`). `safe` means no safety or liveness property was violated in \
          any seed. ✓: the literature's expectation (declared in the scenario file) was met in every \
-         seed; ✗: it was not, with the count of seeds where it was.\n"
+         seed; ✗: it was not, with the count of seeds where it was. Each variant name links to the \
+         timeline of its reproducing seed (or seed 1).\n"
     );
     let _ = writeln!(out, "## Safety and liveness\n");
     let _ = write!(out, "| # | scenario |");
@@ -323,6 +330,23 @@ pub fn json(c: &Comparison, seeds: u64) -> String {
         pairs: &'a [PairSummary],
     }
     serde_json::to_string_pretty(&Report { seeds, runs: c.runs, pairs: &c.pairs }).expect("serialisable") + "\n"
+}
+
+fn file_stem(file: &str) -> String {
+    Path::new(file).file_stem().map_or(file.to_string(), |s| s.to_string_lossy().into_owned())
+}
+
+/// The timeline pictures of every pair, as (path relative to the report, SVG text).
+pub fn timelines(scenarios: &[Compiled], c: &Comparison) -> Vec<(String, String)> {
+    c.pairs
+        .par_iter()
+        .map(|p| {
+            let compiled = scenarios.iter().find(|s| s.file == p.file).expect("the pair's scenario");
+            let variant = compiled.variant(&p.variant).expect("the pair's variant");
+            let r = run_one(compiled, variant, p.timeline_seed, false);
+            (p.timeline.clone(), crate::svg::timeline(&r))
+        })
+        .collect()
 }
 
 /// Scenario files in a directory, sorted by name.

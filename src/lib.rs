@@ -14,3 +14,4 @@ pub mod compare;
 pub mod exit;
 pub mod render;
 pub mod runner;
+pub mod svg;

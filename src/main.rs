@@ -75,6 +75,9 @@ struct RunArgs {
     /// when every expectation is met, 1 otherwise.
     #[arg(long)]
     expect: bool,
+    /// Write an SVG timeline of the run to FILE (one scenario and one protocol variant).
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -120,6 +123,13 @@ fn run(args: RunArgs) -> i32 {
             }
         }
     }
+    if args.svg.is_some() {
+        let runs: usize = compiled_all.iter().map(|c| if args.protocol.is_some() { 1 } else { c.variants.len() }).sum();
+        if runs != 1 {
+            eprintln!("error: --svg draws one run: give one scenario and choose a variant with --protocol");
+            return exit::BAD_INPUT;
+        }
+    }
     let mut json_runs = Vec::new();
     let mut any_violated = false;
     let mut any_unmet = false;
@@ -149,6 +159,12 @@ fn run(args: RunArgs) -> i32 {
             messages += r.stats.messages_delivered;
             any_violated |= r.report.violated() || r.report.vacuous;
             any_unmet |= !r.expectation.met;
+            if let Some(path) = &args.svg {
+                if let Err(e) = std::fs::write(path, locklab::svg::timeline(&r)) {
+                    eprintln!("error: {}: cannot write: {e}", path.display());
+                    return exit::BAD_INPUT;
+                }
+            }
             if args.json {
                 let mut j = render::json(&r);
                 if let Some(t) = &r.trace {
@@ -281,7 +297,14 @@ fn compare(args: CompareArgs) -> i32 {
     }
     let md = compare::markdown(&result, args.seeds);
     let json = compare::json(&result, args.seeds);
-    for (name, text) in [("comparison.md", &md), ("comparison.json", &json)] {
+    let mut files = vec![("comparison.md".to_string(), md), ("comparison.json".to_string(), json)];
+    files.extend(compare::timelines(&scenarios, &result));
+    let _ = std::fs::remove_dir_all(args.out.join("timelines"));
+    if let Err(e) = std::fs::create_dir_all(args.out.join("timelines")) {
+        eprintln!("error: {}: cannot create the directory: {e}", args.out.join("timelines").display());
+        return exit::BAD_INPUT;
+    }
+    for (name, text) in &files {
         let path = args.out.join(name);
         if let Err(e) = std::fs::write(&path, text) {
             eprintln!("error: {}: cannot write: {e}", path.display());
