@@ -155,24 +155,26 @@ pub fn no_stale_write(history: &[Entry], sessions: &[Session], info: &RunInfo) -
     let names = Namer(info.names);
     // Grant order: the order in which clients learned they hold the lock.
     let rank: BTreeMap<SessionId, usize> = sessions.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
-    let mut newest: Option<(usize, usize)> = None; // (rank, history index of that applied write)
+    // Per resource: (rank, history index) of the newest session whose write it applied.
+    let mut newest_at: BTreeMap<NodeId, (usize, usize)> = BTreeMap::new();
     let mut first: Option<Violation> = None;
     let (mut stale, mut applied, mut rejected, mut lost_updates) = (0u64, 0u64, 0u64, 0u64);
     // A lost update: an applied increment that did not raise the counter (it was computed from a
     // value read before someone else's write). A duplicated message re-applying the previous write
     // of the same session is not one.
-    let mut previous: Option<(SessionId, u64)> = None;
+    let mut previous_at: BTreeMap<NodeId, (SessionId, u64)> = BTreeMap::new();
     for (i, e) in history.iter().enumerate() {
         let Event::Obs { obs, .. } = &e.event else { continue };
         match obs {
             Observation::WriteRejected { .. } => rejected += 1,
             Observation::WriteApplied { session, token: t, value, prev } => {
                 applied += 1;
-                if value <= prev && previous != Some((*session, *value)) {
+                if value <= prev && previous_at.get(&e.node) != Some(&(*session, *value)) {
                     lost_updates += 1;
                 }
-                previous = Some((*session, *value));
+                previous_at.insert(e.node, (*session, *value));
                 let Some(&r) = rank.get(session) else { continue };
+                let newest = newest_at.get(&e.node).copied();
                 match newest {
                     Some((newer, newer_write)) if r < newer => {
                         stale += 1;
@@ -202,7 +204,9 @@ pub fn no_stale_write(history: &[Entry], sessions: &[Session], info: &RunInfo) -
                         }
                     }
                     Some((newer, _)) if r == newer => {}
-                    _ => newest = Some((r, i)),
+                    _ => {
+                        newest_at.insert(e.node, (r, i));
+                    }
                 }
             }
             _ => {}

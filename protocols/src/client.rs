@@ -197,8 +197,9 @@ impl LeaseLock {
         }
     }
 
-    pub fn acquire(&mut self, ctx: &mut Ctx, session: SessionId) {
+    pub fn acquire(&mut self, ctx: &mut Ctx, session: SessionId, lock: LockId) {
         self.session = session;
+        self.lock = lock;
         ctx.record(Observation::AcquireInvoke { lock: self.lock, session });
         let value = ctx.random_u64();
         self.send_acquire(ctx, value, 1, None);

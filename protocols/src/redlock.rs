@@ -145,8 +145,9 @@ impl Redlock {
         }
     }
 
-    pub fn acquire(&mut self, ctx: &mut Ctx, session: SessionId) {
+    pub fn acquire(&mut self, ctx: &mut Ctx, session: SessionId, lock: LockId) {
         self.session = session;
+        self.lock = lock;
         ctx.record(Observation::AcquireInvoke { lock: self.lock, session });
         self.start_round(ctx, 1);
     }

@@ -75,10 +75,10 @@ pub enum LockLibrary {
 }
 
 impl LockLibrary {
-    fn acquire(&mut self, ctx: &mut Ctx, session: SessionId) {
+    fn acquire(&mut self, ctx: &mut Ctx, session: SessionId, lock: LockId) {
         match self {
-            LockLibrary::Lease(l) => l.acquire(ctx, session),
-            LockLibrary::Redlock(l) => l.acquire(ctx, session),
+            LockLibrary::Lease(l) => l.acquire(ctx, session, lock),
+            LockLibrary::Redlock(l) => l.acquire(ctx, session, lock),
         }
     }
     fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
@@ -149,7 +149,9 @@ pub enum Phase {
 /// A client node: the worker plus its lock library.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Client {
-    pub resource: NodeId,
+    /// One protected resource per lock: lock `i` guards `resources[i]`.
+    pub resources: Vec<NodeId>,
+    /// The lock of the current session.
     pub lock_id: LockId,
     pub workload: WorkloadParams,
     pub incarnation: u32,
@@ -163,10 +165,11 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(resource: NodeId, lock_id: LockId, workload: WorkloadParams, lock: LockLibrary) -> Self {
+    pub fn new(resources: Vec<NodeId>, workload: WorkloadParams, lock: LockLibrary) -> Self {
+        assert!(!resources.is_empty(), "a client needs a resource to protect");
         Client {
-            resource,
-            lock_id,
+            resources,
+            lock_id: 0,
             workload,
             incarnation: 0,
             next_req: 0,
@@ -214,7 +217,11 @@ impl Client {
         self.sessions_started += 1;
         self.session = SessionId { client: ctx.me as u32, incarnation: self.incarnation, n: self.sessions_started };
         self.phase = Phase::Acquiring;
-        self.lock.acquire(ctx, self.session);
+        // With several locks, each session picks one (and so the resource it guards) at random.
+        if self.resources.len() > 1 {
+            self.lock_id = (ctx.random_u64() % self.resources.len() as u64) as LockId;
+        }
+        self.lock.acquire(ctx, self.session, self.lock_id);
     }
 
     fn on_lock_event(&mut self, ctx: &mut Ctx, event: Option<LockEvent>) {
@@ -261,7 +268,7 @@ impl Client {
     fn read(&mut self, ctx: &mut Ctx, op: u32) {
         self.next_req += 1;
         let req = self.next_req;
-        ctx.send(self.resource, Msg::Read { req });
+        ctx.send(self.resources[self.lock_id as usize], Msg::Read { req });
         ctx.set_timer(Timer::ResourceTimeout, ms(self.workload.resource_timeout_ms));
         self.phase = Phase::Reading { op, req };
     }
@@ -278,7 +285,7 @@ impl Client {
         let req = self.next_req;
         let value = read_value + 1;
         ctx.record(Observation::WriteSent { lock: self.lock_id, session: self.session, token, value });
-        ctx.send(self.resource, Msg::Write { req, session: self.session, token, value });
+        ctx.send(self.resources[self.lock_id as usize], Msg::Write { req, session: self.session, token, value });
         ctx.set_timer(Timer::ResourceTimeout, ms(self.workload.resource_timeout_ms));
         self.phase = Phase::Writing { op, req };
     }

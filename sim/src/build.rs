@@ -67,7 +67,10 @@ pub struct Compiled {
     pub scenario: Scenario,
     pub names: Vec<String>,
     pub servers: Vec<NodeId>,
+    /// The first resource (`r1`).
     pub resource: NodeId,
+    /// Every resource: lock `i` guards `resources[i]`.
+    pub resources: Vec<NodeId>,
     pub clients: Vec<NodeId>,
     pub variants: Vec<Variant>,
     faults: Vec<(When, Vec<(u64, Action)>)>,
@@ -123,8 +126,13 @@ pub fn compile(file: &str, source: &str, scenario: Scenario) -> Result<Compiled,
     let mut names = Vec::new();
     let servers: Vec<NodeId> = (0..topo.servers as usize).collect();
     names.extend((1..=topo.servers).map(|i| format!("s{i}")));
+    let locks = scenario.workload.locks;
+    if locks == 0 || locks > 8 {
+        return Err(loc.whole(Some("workload.locks"), format!("{locks} locks: between 1 and 8 are supported")));
+    }
     let resource = names.len();
-    names.push("r1".to_string());
+    let resources: Vec<NodeId> = (resource..resource + locks as usize).collect();
+    names.extend((1..=locks).map(|i| format!("r{i}")));
     let clients: Vec<NodeId> = (names.len()..names.len() + topo.clients as usize).collect();
     names.extend((1..=topo.clients).map(|i| format!("c{i}")));
 
@@ -229,6 +237,7 @@ pub fn compile(file: &str, source: &str, scenario: Scenario) -> Result<Compiled,
         names,
         servers,
         resource,
+        resources,
         clients,
         variants,
         faults,
@@ -756,7 +765,7 @@ impl Compiled {
                     params.replicate_to = self.servers[1..].to_vec();
                 }
                 Node::LeaseServer(LeaseServer::new(params))
-            } else if id == self.resource {
+            } else if self.resources.contains(&id) {
                 Node::Resource(Resource::new(v.fencing))
             } else {
                 let lock = match &v.client {
@@ -769,7 +778,7 @@ impl Compiled {
                         LockLibrary::Redlock(Redlock::new(self.servers.clone(), lock_id, params.clone()))
                     }
                 };
-                Node::Client(Box::new(Client::new(self.resource, lock_id, workload.clone(), lock)))
+                Node::Client(Box::new(Client::new(self.resources.clone(), workload.clone(), lock)))
             };
             nodes.push((name.clone(), node, clocks[id].clone()));
         }

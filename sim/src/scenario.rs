@@ -229,6 +229,8 @@ pub struct NodeClockSpec {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkloadSpec {
+    /// Locks, each guarding its own resource (`r1`…`rK`); each session picks one at random.
+    pub locks: u32,
     pub sessions: u32,
     pub ops_per_session: u32,
     pub think_ms: MsSpec,
@@ -243,6 +245,7 @@ pub struct WorkloadSpec {
 impl Default for WorkloadSpec {
     fn default() -> Self {
         WorkloadSpec {
+            locks: 1,
             sessions: 3,
             ops_per_session: 1,
             think_ms: MsSpec::Range(MsBounds { min: 5, max: 20 }),
