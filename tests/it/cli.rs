@@ -74,11 +74,10 @@ fn compare_writes_a_reproducible_report() {
         std::fs::read_to_string(b.join("comparison.json")).unwrap()
     );
     assert!(
-        md.contains(
-            "| 1 | gc-pause (`01-gc-pause.toml`) | `lease`: stale write 100% (seed 1), two holders 100% (seed 1) ✓"
-        ),
+        md.contains("| 1 | gc-pause (`01-gc-pause.toml`) | [`lease`](timelines/01-gc-pause.lease.svg): stale write 100% (seed 1), two holders 100% (seed 1) ✓"),
         "{md}"
     );
+    assert!(a.join("timelines/01-gc-pause.lease.svg").exists(), "a timeline per pair");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("comparison.json")).unwrap()).unwrap();
     assert_eq!(json["runs"], 18);
