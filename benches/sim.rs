@@ -58,9 +58,21 @@ fn runs(bencher: Bencher) {
     });
 }
 
-/// A whole run with the full trace recorded and rendered.
+/// The engine with the full trace recorded (not rendered): compare with `messages` (goal ≤ 2×).
 #[divan::bench]
-fn run_with_trace(bencher: Bencher) {
+fn messages_with_trace_recorded(bencher: Bencher) {
+    let compiled = scenario();
+    let delivered = simulate(&compiled, 1, true).stats.messages_delivered;
+    let mut seed = 0;
+    bencher.counter(ItemsCount::new(delivered)).bench_local(|| {
+        seed += 1;
+        divan::black_box(simulate(&compiled, seed, true).trace.map(|t| t.len()))
+    });
+}
+
+/// A whole run with the full trace recorded and rendered to text.
+#[divan::bench]
+fn run_with_trace_rendered(bencher: Bencher) {
     let compiled = scenario();
     let mut seed = 0;
     bencher.counter(ItemsCount::new(1usize)).bench_local(|| {

@@ -44,37 +44,40 @@ impl Session {
 /// Every session of the history, in the order the clients learned of their grants.
 pub fn sessions(history: &[Entry], run_end_ns: u64) -> Vec<Session> {
     let mut out: Vec<Session> = Vec::new();
-    // Index of the open session for each (client, session id): small linear scans suffice.
-    let find = |out: &mut Vec<Session>, id: SessionId| out.iter().rposition(|s| s.id == id);
+    let mut index: std::collections::BTreeMap<SessionId, usize> = std::collections::BTreeMap::new();
+    let find = |index: &std::collections::BTreeMap<SessionId, usize>, id: SessionId| index.get(&id).copied();
     for (i, e) in history.iter().enumerate() {
         match &e.event {
             Event::Obs { obs, until_ns } => match obs {
-                Observation::AcquireOk { lock, session, token, .. } => out.push(Session {
-                    id: *session,
-                    client: e.node,
-                    lock: *lock,
-                    token: *token,
-                    acquired_ns: e.t_ns,
-                    acquired_idx: i,
-                    valid_until_ns: *until_ns,
-                    ended_ns: None,
-                    writes: Vec::new(),
-                    write_times: Vec::new(),
-                    run_end_ns,
-                }),
+                Observation::AcquireOk { lock, session, token, .. } => {
+                    index.insert(*session, out.len());
+                    out.push(Session {
+                        id: *session,
+                        client: e.node,
+                        lock: *lock,
+                        token: *token,
+                        acquired_ns: e.t_ns,
+                        acquired_idx: i,
+                        valid_until_ns: *until_ns,
+                        ended_ns: None,
+                        writes: Vec::new(),
+                        write_times: Vec::new(),
+                        run_end_ns,
+                    })
+                }
                 Observation::ExtendOk { session, .. } => {
-                    if let Some(k) = find(&mut out, *session) {
+                    if let Some(k) = find(&index, *session) {
                         out[k].valid_until_ns = *until_ns;
                     }
                 }
                 Observation::ReleaseInvoke { session, .. } | Observation::LockLost { session, .. } => {
-                    if let Some(k) = find(&mut out, *session) {
+                    if let Some(k) = find(&index, *session) {
                         let s = &mut out[k];
                         s.ended_ns = Some(s.ended_ns.map_or(e.t_ns, |x| x.min(e.t_ns)));
                     }
                 }
                 Observation::WriteSent { session, .. } => {
-                    if let Some(k) = find(&mut out, *session) {
+                    if let Some(k) = find(&index, *session) {
                         out[k].writes.push(i);
                         out[k].write_times.push(e.t_ns);
                     }

@@ -190,7 +190,7 @@ impl LeaseServer {
             Input::Timer(Timer::Replicate) => self.replicate(ctx),
             Input::Message { msg: Msg::Replicate { lock, entry, last_token }, .. } => {
                 // A replica applies what its primary sends, converting the expiry to its own clock.
-                match entry {
+                match entry.map(|e| *e) {
                     Some((value, holder, expires_at_wall_ns, token)) => {
                         let expires_at_ns = match self.params.expiry_clock {
                             ExpiryClock::Wall => expires_at_wall_ns,
@@ -284,10 +284,10 @@ impl LeaseServer {
         for lock in std::mem::take(&mut self.unreplicated) {
             let entry = self.locks.get(&lock).map(|e| {
                 let wall = self.expiry_on_wall(ctx, e.expires_at_ns);
-                (e.value, e.holder, wall, e.token)
+                Box::new((e.value, e.holder, wall, e.token))
             });
             for &replica in &self.params.replicate_to {
-                ctx.send(replica, Msg::Replicate { lock, entry, last_token: self.last_token });
+                ctx.send(replica, Msg::Replicate { lock, entry: entry.clone(), last_token: self.last_token });
             }
         }
     }

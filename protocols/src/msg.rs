@@ -78,7 +78,8 @@ pub enum Msg {
     /// `(value, holder, expires_at_wall_ns, token)`, and the token counter.
     Replicate {
         lock: LockId,
-        entry: Option<(u64, NodeId, i64, Option<u64>)>,
+        /// Boxed: rare, and it would otherwise make every message larger.
+        entry: Option<Box<(u64, NodeId, i64, Option<u64>)>>,
         last_token: u64,
     },
 }
@@ -156,7 +157,7 @@ impl fmt::Display for Msg {
             Msg::Read { req } => write!(f, "read req={req}"),
             Msg::ReadReply { req, value } => write!(f, "read_reply req={req} value={value}"),
             Msg::Write { req, token, value, .. } => write!(f, "write req={req} token={} value={value}", opt(token)),
-            Msg::Replicate { lock, entry, last_token } => match entry {
+            Msg::Replicate { lock, entry, last_token } => match entry.as_deref() {
                 Some((value, _, _, token)) => {
                     write!(
                         f,

@@ -145,6 +145,21 @@ pub fn trigger_event(obs: &Observation) -> Option<&'static str> {
 /// The trigger events scenario files may name.
 pub const TRIGGER_EVENTS: &[&str] = &["acquired", "granted", "write_sent", "write_applied", "released"];
 
+/// One pending timer of a node.
+///
+/// Timers are re-armed far more often than they fire (a timeout per request, cancelled by the
+/// reply). Rather than pushing a queue entry per `SetTimer`, a slot keeps at most one entry in
+/// the queue, at `scheduled_ns`: re-arming to a later deadline only updates `deadline_ns`, and
+/// when the entry comes due early it is re-queued for the deadline. Cancelling clears the
+/// deadline. `generation` tells the slot's live queue entry from stale ones.
+#[derive(Clone, Copy, Debug)]
+struct TimerSlot {
+    timer: Timer,
+    deadline_ns: Option<u64>,
+    scheduled_ns: Option<u64>,
+    generation: u64,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     Up,
@@ -161,8 +176,8 @@ pub struct Slot {
     pub clock: Clock,
     pub status: Status,
     pub incarnation: u32,
-    /// Pending timers and the generation that is current for each.
-    timers: Vec<(Timer, u64)>,
+    /// Pending timers (see [`TimerSlot`]).
+    timers: Vec<TimerSlot>,
     rng: NodeRng,
     /// Durable state synced to disk (survives a crash).
     pub disk: Option<Durable>,
@@ -379,11 +394,22 @@ impl World {
                 self.dispatch(to, Input::Message { from, msg });
             }
             Ev::Timer { node, timer, generation } => {
+                let now_ns = self.now_ns;
                 let timers = &mut self.slots[node].timers;
-                let Some(i) = timers.iter().position(|&(t, g)| t == timer && g == generation) else {
-                    return; // cancelled or replaced
+                let Some(slot) = timers.iter_mut().find(|s| s.timer == timer && s.generation == generation) else {
+                    return; // a stale entry (the node crashed, or the slot was re-queued earlier)
                 };
-                timers.swap_remove(i);
+                slot.scheduled_ns = None;
+                match slot.deadline_ns {
+                    None => return, // cancelled
+                    Some(deadline) if deadline > now_ns => {
+                        // Re-armed to a later deadline since this entry was queued.
+                        slot.scheduled_ns = Some(deadline);
+                        self.push(deadline, Ev::Timer { node, timer, generation });
+                        return;
+                    }
+                    Some(_) => slot.deadline_ns = None,
+                }
                 self.stats.timers_fired += 1;
                 if let Some(trace) = &mut self.trace {
                     trace.push(TraceRec::Timer { t_ns: self.now_ns, node, timer });
@@ -415,17 +441,31 @@ impl World {
         match effect {
             Effect::Send { to, msg } => self.send(node, to, msg),
             Effect::SetTimer { timer, after_ns } => {
-                self.generation += 1;
-                let generation = self.generation;
-                let slot = &mut self.slots[node];
-                match slot.timers.iter_mut().find(|(t, _)| *t == timer) {
-                    Some(entry) => entry.1 = generation,
-                    None => slot.timers.push((timer, generation)),
+                let node_slot = &mut self.slots[node];
+                let at = self.now_ns + node_slot.clock.true_duration(after_ns);
+                let index = match node_slot.timers.iter().position(|s| s.timer == timer) {
+                    Some(i) => i,
+                    None => {
+                        node_slot.timers.push(TimerSlot { timer, deadline_ns: None, scheduled_ns: None, generation: 0 });
+                        node_slot.timers.len() - 1
+                    }
+                };
+                let slot = &mut node_slot.timers[index];
+                slot.deadline_ns = Some(at);
+                if slot.scheduled_ns.is_none_or(|s| s > at) {
+                    // No entry queued, or it would come too late: queue one (older ones go stale).
+                    self.generation += 1;
+                    slot.generation = self.generation;
+                    slot.scheduled_ns = Some(at);
+                    let generation = self.generation;
+                    self.push(at, Ev::Timer { node, timer, generation });
                 }
-                let at = self.now_ns + slot.clock.true_duration(after_ns);
-                self.push(at, Ev::Timer { node, timer, generation });
             }
-            Effect::CancelTimer { timer } => self.slots[node].timers.retain(|(t, _)| *t != timer),
+            Effect::CancelTimer { timer } => {
+                if let Some(slot) = self.slots[node].timers.iter_mut().find(|s| s.timer == timer) {
+                    slot.deadline_ns = None;
+                }
+            }
             Effect::Persist(durable) => self.slots[node].cache = Some(durable),
             Effect::Sync => {
                 let slot = &mut self.slots[node];
