@@ -40,7 +40,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::history::Observation;
-use crate::msg::{LockId, Msg};
+use crate::msg::{LockId, Msg, ReplicatedEntry};
 use crate::node::{ms, Ctx, Input, NodeId, Timer};
 use crate::Durable;
 
@@ -191,7 +191,7 @@ impl LeaseServer {
             Input::Message { msg: Msg::Replicate { lock, entry, last_token }, .. } => {
                 // A replica applies what its primary sends, converting the expiry to its own clock.
                 match entry.map(|e| *e) {
-                    Some((value, holder, expires_at_wall_ns, token)) => {
+                    Some(ReplicatedEntry { value, holder, expires_at_wall_ns, token }) => {
                         let expires_at_ns = match self.params.expiry_clock {
                             ExpiryClock::Wall => expires_at_wall_ns,
                             ExpiryClock::Monotonic => ctx.mono_ns as i64 + (expires_at_wall_ns - ctx.wall_ns),
@@ -284,7 +284,7 @@ impl LeaseServer {
         for lock in std::mem::take(&mut self.unreplicated) {
             let entry = self.locks.get(&lock).map(|e| {
                 let wall = self.expiry_on_wall(ctx, e.expires_at_ns);
-                Box::new((e.value, e.holder, wall, e.token))
+                Box::new(ReplicatedEntry { value: e.value, holder: e.holder, expires_at_wall_ns: wall, token: e.token })
             });
             for &replica in &self.params.replicate_to {
                 ctx.send(replica, Msg::Replicate { lock, entry: entry.clone(), last_token: self.last_token });

@@ -6,6 +6,16 @@ use std::fmt;
 use crate::history::SessionId;
 use crate::node::NodeId;
 
+/// A lock's state as a primary forwards it to its replicas.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReplicatedEntry {
+    pub value: u64,
+    pub holder: NodeId,
+    /// The expiry on the primary's wall clock (Redis replicates absolute expiry times).
+    pub expires_at_wall_ns: i64,
+    pub token: Option<u64>,
+}
+
 /// Identifies one lock (one Redis key) on a lock service.
 pub type LockId = u32;
 
@@ -79,7 +89,7 @@ pub enum Msg {
     Replicate {
         lock: LockId,
         /// Boxed: rare, and it would otherwise make every message larger.
-        entry: Option<Box<(u64, NodeId, i64, Option<u64>)>>,
+        entry: Option<Box<ReplicatedEntry>>,
         last_token: u64,
     },
 }
@@ -158,7 +168,7 @@ impl fmt::Display for Msg {
             Msg::ReadReply { req, value } => write!(f, "read_reply req={req} value={value}"),
             Msg::Write { req, token, value, .. } => write!(f, "write req={req} token={} value={value}", opt(token)),
             Msg::Replicate { lock, entry, last_token } => match entry.as_deref() {
-                Some((value, _, _, token)) => {
+                Some(ReplicatedEntry { value, token, .. }) => {
                     write!(
                         f,
                         "replicate lock={lock} value={:04x} token={} last_token={last_token}",

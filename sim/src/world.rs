@@ -446,7 +446,12 @@ impl World {
                 let index = match node_slot.timers.iter().position(|s| s.timer == timer) {
                     Some(i) => i,
                     None => {
-                        node_slot.timers.push(TimerSlot { timer, deadline_ns: None, scheduled_ns: None, generation: 0 });
+                        node_slot.timers.push(TimerSlot {
+                            timer,
+                            deadline_ns: None,
+                            scheduled_ns: None,
+                            generation: 0,
+                        });
                         node_slot.timers.len() - 1
                     }
                 };
