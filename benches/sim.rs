@@ -53,6 +53,7 @@ fn runs(bencher: Bencher) {
             clients: &compiled.clients,
             end_ns: world.stats.end_ns,
             messages_delivered: world.stats.messages_delivered,
+            ttl_ms: compiled.variants[0].ttl_ms(),
         };
         divan::black_box(check(&world.history, &info).violated())
     });

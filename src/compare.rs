@@ -21,8 +21,10 @@ use crate::runner::run_one;
 pub const PROPERTIES: &[(&str, &str)] = &[
     ("no_stale_write", "stale write"),
     ("mutual_exclusion", "two holders"),
+    ("linearizable", "not linearizable"),
     ("token_order", "token order"),
     ("liveness", "starvation"),
+    ("raft_safety", "raft invariant"),
 ];
 
 /// One property over all seeds of a pair.
@@ -33,6 +35,7 @@ pub struct PropertySummary {
     pub violated: u64,
     pub vacuous: u64,
     pub not_applicable: u64,
+    pub unknown: u64,
     /// Violated runs / runs.
     pub violation_rate: f64,
     /// The smallest seed whose run violates the property.
@@ -145,6 +148,7 @@ pub fn compare(scenarios: &[Compiled], variants: &[Vec<usize>], seeds: u64, on_r
                         }
                         Outcome::Vacuous => summary.vacuous += 1,
                         Outcome::NotApplicable => summary.not_applicable += 1,
+                        Outcome::Unknown => summary.unknown += 1,
                     }
                 }
                 if d.expectation_met {

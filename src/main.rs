@@ -27,6 +27,10 @@ enum Command {
     /// comparison report (Markdown and JSON). Exit 0 when every scenario's declared expectation
     /// is met in every seed, 1 otherwise.
     Compare(CompareArgs),
+    /// Check a recorded history (locklab JSON, Jepsen EDN or Jepsen text log) for linearizability
+    /// against a sequential spec. Exit 0 linearizable, 1 not, 2 bad input, 3 internal error,
+    /// 4 unknown (budget ran out).
+    Lin(locklab_lincheck::cli::LinArgs),
 }
 
 #[derive(clap::Args)]
@@ -78,6 +82,10 @@ struct RunArgs {
     /// Write an SVG timeline of the run to FILE (one scenario and one protocol variant).
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
+    /// Write the lock service's client-visible history (property 3's input) as locklab JSON to
+    /// FILE (one scenario and one protocol variant); `locklab lin FILE` checks it again.
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -91,6 +99,7 @@ fn main() -> ExitCode {
     let code = match std::panic::catch_unwind(|| match cli.command {
         Command::Run(args) => run(args),
         Command::Compare(args) => compare(args),
+        Command::Lin(args) => locklab_lincheck::cli::run(&args),
     }) {
         Ok(code) => code,
         Err(_) => {
@@ -123,10 +132,11 @@ fn run(args: RunArgs) -> i32 {
             }
         }
     }
-    if args.svg.is_some() {
+    if args.svg.is_some() || args.history.is_some() {
         let runs: usize = compiled_all.iter().map(|c| if args.protocol.is_some() { 1 } else { c.variants.len() }).sum();
         if runs != 1 {
-            eprintln!("error: --svg draws one run: give one scenario and choose a variant with --protocol");
+            let flag = if args.svg.is_some() { "--svg draws" } else { "--history writes" };
+            eprintln!("error: {flag} one run: give one scenario and choose a variant with --protocol");
             return exit::BAD_INPUT;
         }
     }
@@ -161,6 +171,13 @@ fn run(args: RunArgs) -> i32 {
             any_unmet |= !r.expectation.met;
             if let Some(path) = &args.svg {
                 if let Err(e) = std::fs::write(path, locklab::svg::timeline(&r)) {
+                    eprintln!("error: {}: cannot write: {e}", path.display());
+                    return exit::BAD_INPUT;
+                }
+            }
+            if let Some(path) = &args.history {
+                let ttl_ms = compiled.variants[v].ttl_ms();
+                if let Err(e) = std::fs::write(path, locklab_checkers::linearizable::history_json(&r.history, ttl_ms)) {
                     eprintln!("error: {}: cannot write: {e}", path.display());
                     return exit::BAD_INPUT;
                 }

@@ -28,6 +28,7 @@ pub fn human(r: &RunResult) -> String {
             Outcome::Violated => "VIOLATED",
             Outcome::Vacuous => "VACUOUS",
             Outcome::NotApplicable => "n/a",
+            Outcome::Unknown => "UNKNOWN",
         };
         let _ = writeln!(out, "  {:<17} {:<9} {}", p.property, mark, p.summary);
         if let Some(v) = &p.violation {

@@ -47,6 +47,7 @@ pub fn run_one(compiled: &Compiled, variant: usize, seed: u64, trace: bool) -> R
         clients: &compiled.clients,
         end_ns: world.stats.end_ns,
         messages_delivered: world.stats.messages_delivered,
+        ttl_ms: compiled.variants[variant].ttl_ms(),
     };
     let report = check(&world.history, &info);
     let expectation = expectation(compiled, variant, &report);

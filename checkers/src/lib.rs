@@ -14,8 +14,10 @@
 //! 4. [`token_order`] — fencing tokens strictly increase in the order the service granted them.
 //! 5. [`liveness`] — after the last fault heals, every live client that still wants the lock gets it.
 //!
-//! Property 3 (linearizability) is checked by `locklab-lincheck`. A run in which nothing was
-//! granted is *vacuous*: every property says so rather than "holds".
+//! 3. [`linearizable::linearizable`] — the client-visible history of acquire, extend and release
+//!    is linearizable against a lease with expiry (checked by `locklab-lincheck`).
+//!
+//! A run in which nothing was granted is *vacuous*: every property says so rather than "holds".
 
 use std::collections::BTreeMap;
 
@@ -24,7 +26,9 @@ use serde::Serialize;
 use locklab_protocols::history::{Entry, Event, Observation, SessionId, WorldEvent};
 use locklab_protocols::{LockId, NodeId};
 
+pub mod linearizable;
 mod metrics;
+pub mod raft;
 mod session;
 
 pub use metrics::{percentile, Metrics};
@@ -41,6 +45,8 @@ pub enum Outcome {
     /// The property does not apply (e.g. token order without tokens).
     #[serde(rename = "n/a")]
     NotApplicable,
+    /// The check ran out of budget: nothing is known (never a guess).
+    Unknown,
 }
 
 impl Outcome {
@@ -50,6 +56,7 @@ impl Outcome {
             Outcome::Violated => "violated",
             Outcome::Vacuous => "vacuous",
             Outcome::NotApplicable => "n/a",
+            Outcome::Unknown => "unknown",
         }
     }
 }
@@ -80,6 +87,8 @@ pub struct RunInfo<'a> {
     pub clients: &'a [NodeId],
     pub end_ns: u64,
     pub messages_delivered: u64,
+    /// The lease TTL the service promises (for the linearizability spec); None: a mutex.
+    pub ttl_ms: Option<u64>,
 }
 
 /// All verdicts and metrics of one run.
@@ -129,7 +138,7 @@ pub fn check(history: &[Entry], info: &RunInfo) -> Report {
     let sessions = sessions(history, info.end_ns);
     let vacuous = sessions.is_empty();
     let properties = if vacuous {
-        ["no_stale_write", "mutual_exclusion", "token_order", "liveness"]
+        ["no_stale_write", "mutual_exclusion", "linearizable", "token_order", "liveness"]
             .into_iter()
             .map(|property| PropertyResult {
                 property,
@@ -142,10 +151,13 @@ pub fn check(history: &[Entry], info: &RunInfo) -> Report {
         vec![
             no_stale_write(history, &sessions, info),
             mutual_exclusion(history, &sessions, info),
+            linearizable::linearizable(history, info),
             token_order(history, info),
             liveness(history, &sessions, info),
         ]
     };
+    // Raft's own invariants are judged whether or not a lock was granted (never vacuous).
+    let properties = properties.into_iter().chain([raft::raft_safety(history, info)]).collect();
     let metrics = metrics::compute(history, &sessions, info);
     Report { properties, metrics, vacuous }
 }

@@ -60,7 +60,8 @@ fn release(t_ms: u64, client: usize, n: u32, lock: u32) -> Entry {
 
 fn outcome(history: &[Entry], property: &str) -> Outcome {
     let names = names();
-    let info = RunInfo { names: &names, clients: &[C1, C2], end_ns: ms(100_000), messages_delivered: 0 };
+    let info =
+        RunInfo { names: &names, clients: &[C1, C2], end_ns: ms(100_000), messages_delivered: 0, ttl_ms: Some(5_000) };
     check(history, &info).get(property).unwrap().outcome
 }
 
@@ -147,7 +148,7 @@ fn a_client_that_never_gets_the_lock_after_the_faults_healed_is_starved() {
 #[test]
 fn nothing_granted_is_vacuous() {
     let h = vec![obs(0, C1, Observation::AcquireInvoke { lock: 0, session: sid(C1, 1) })];
-    for p in ["no_stale_write", "mutual_exclusion", "token_order", "liveness"] {
+    for p in ["no_stale_write", "mutual_exclusion", "linearizable", "token_order", "liveness"] {
         assert_eq!(outcome(&h, p), Outcome::Vacuous, "{p}");
     }
 }

@@ -82,6 +82,12 @@ pub enum Observation {
     WriteApplied { session: SessionId, token: Option<u64>, value: u64, prev: u64 },
     /// Protected resource: a write was rejected because its token is below `max_token_seen`.
     WriteRejected { session: SessionId, token: Option<u64>, max_token_seen: Option<u64> },
+    /// Raft peer: became leader of `term`; `log_chain[i]` is the chain hash of its entry i + 1.
+    RaftLeader { term: u64, log_chain: Vec<u64> },
+    /// Raft leader of `term`: entries up to `index` are committed; `chain` is the chain hash there.
+    RaftCommitted { term: u64, index: u64, chain: u64 },
+    /// Raft peer: applied entry `index` (of term `entry_term`, chain hash `chain`) to its state machine.
+    RaftApplied { index: u64, entry_term: u64, chain: u64 },
 }
 
 /// What the driver records about the world (faults), for traces and checkers.

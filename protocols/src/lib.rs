@@ -13,6 +13,8 @@
 //! * [`client`]: the lease client library (acquire with timeout and retries, heartbeat, local
 //!   validity, idempotent or naive retry, failover to a replica);
 //! * [`redlock`]: Redlock over N independent lease servers;
+//! * [`raft`]: Raft (election, replication, PreVote, CheckQuorum, ReadIndex) and the etcd-style
+//!   lock service it replicates; [`raft_client`]: its client library;
 //! * [`worker`]: the client node — the workload loop (acquire, read-think-write, release) around
 //!   any lock library;
 //! * [`resource`]: the protected resource, optionally checking fencing tokens.
@@ -25,6 +27,8 @@ pub mod history;
 pub mod lease;
 pub mod msg;
 pub mod node;
+pub mod raft;
+pub mod raft_client;
 pub mod redlock;
 pub mod resource;
 pub mod worker;
@@ -34,6 +38,8 @@ pub use history::{Deadline, Entry, Event, Observation, SessionId, WorldEvent};
 pub use lease::LeaseServer;
 pub use msg::{LockId, Msg};
 pub use node::{ms, Command, Ctx, Effect, Entropy, Input, NodeId, Timer};
+pub use raft::RaftPeer;
+pub use raft_client::RaftLock;
 pub use redlock::Redlock;
 pub use resource::Resource;
 pub use worker::{Client, LockLibrary};
@@ -42,6 +48,8 @@ pub use worker::{Client, LockLibrary};
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Durable {
     LeaseServer(lease::ServerDurable),
+    /// A Raft peer's term, vote and log.
+    Raft(raft::RaftDurable),
 }
 
 /// Any node of a world. A closed enum keeps dispatch static and state `Clone + Eq + Hash`.
@@ -50,6 +58,8 @@ pub enum Node {
     LeaseServer(LeaseServer),
     Client(Box<Client>),
     Resource(Resource),
+    /// A Raft peer hosting the lock service (boxed: large).
+    RaftPeer(Box<RaftPeer>),
 }
 
 impl Node {
@@ -59,6 +69,7 @@ impl Node {
             Node::LeaseServer(n) => n.handle(ctx, input),
             Node::Client(n) => n.handle(ctx, input),
             Node::Resource(n) => n.handle(ctx, input),
+            Node::RaftPeer(n) => n.handle(ctx, input),
         }
     }
 

@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::history::SessionId;
 use crate::node::NodeId;
+use crate::raft::{AppendEntries, RaftAnswer, RaftOp, RaftOpKind};
 
 /// A lock's state as a primary forwards it to its replicas.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -92,6 +93,42 @@ pub enum Msg {
         entry: Option<Box<ReplicatedEntry>>,
         last_token: u64,
     },
+    /// Raft (§5.2; thesis §9.6 when `pre_vote`): a vote request for `term`.
+    RequestVote {
+        term: u64,
+        last_index: u64,
+        last_term: u64,
+        pre_vote: bool,
+    },
+    RequestVoteReply {
+        term: u64,
+        granted: bool,
+        pre_vote: bool,
+    },
+    /// Raft (§5.3): entries after `prev_index`, or a heartbeat. Boxed: it would otherwise make
+    /// every message larger.
+    AppendEntries(Box<AppendEntries>),
+    AppendEntriesReply {
+        term: u64,
+        success: bool,
+        match_index: u64,
+        round: u64,
+    },
+    /// Client → Raft lock service.
+    RaftRequest {
+        req: u64,
+        op: RaftOp,
+    },
+    RaftReply {
+        req: u64,
+        op: RaftOpKind,
+        answer: RaftAnswer,
+    },
+    /// Raft leader → waiter: the key this waiter watched was deleted; read the lock's state again.
+    RaftWatch {
+        lock: LockId,
+        revision: u64,
+    },
 }
 
 impl Msg {
@@ -109,6 +146,13 @@ impl Msg {
             Msg::Write { .. } => "write",
             Msg::WriteReply { .. } => "write_reply",
             Msg::Replicate { .. } => "replicate",
+            Msg::RequestVote { .. } => "request_vote",
+            Msg::RequestVoteReply { .. } => "request_vote_reply",
+            Msg::AppendEntries { .. } => "append_entries",
+            Msg::AppendEntriesReply { .. } => "append_entries_reply",
+            Msg::RaftRequest { op, .. } => op.kind().request_kind(),
+            Msg::RaftReply { op, .. } => op.reply_kind(),
+            Msg::RaftWatch { .. } => "watch",
         }
     }
 
@@ -125,6 +169,17 @@ impl Msg {
         "write",
         "write_reply",
         "replicate",
+        "request_vote",
+        "request_vote_reply",
+        "append_entries",
+        "append_entries_reply",
+        "lease_grant",
+        "lease_grant_reply",
+        "lock_status",
+        "lock_status_reply",
+        "revoke",
+        "revoke_reply",
+        "watch",
     ];
 }
 
@@ -181,6 +236,35 @@ impl fmt::Display for Msg {
             Msg::WriteReply { req, applied } => {
                 write!(f, "write_reply req={req} {}", if *applied { "applied" } else { "REJECTED" })
             }
+            Msg::RequestVote { term, last_index, last_term, pre_vote } => write!(
+                f,
+                "{} term={term} last_index={last_index} last_term={last_term}",
+                if *pre_vote { "pre_vote" } else { "request_vote" }
+            ),
+            Msg::RequestVoteReply { term, granted, pre_vote } => write!(
+                f,
+                "{}_reply term={term} {}",
+                if *pre_vote { "pre_vote" } else { "request_vote" },
+                if *granted { "GRANTED" } else { "denied" }
+            ),
+            Msg::AppendEntries(a) => write!(
+                f,
+                "append_entries term={} prev={}/{} entries={} commit={} round={}",
+                a.term,
+                a.prev_index,
+                a.prev_term,
+                a.entries.len(),
+                a.commit,
+                a.round
+            ),
+            Msg::AppendEntriesReply { term, success, match_index, round } => write!(
+                f,
+                "append_entries_reply term={term} {} match={match_index} round={round}",
+                if *success { "ok" } else { "REJECT" }
+            ),
+            Msg::RaftRequest { req, op } => write!(f, "{} req={req} {op:?}", op.kind().request_kind()),
+            Msg::RaftReply { req, op, answer } => write!(f, "{} req={req} {answer:?}", op.reply_kind()),
+            Msg::RaftWatch { lock, revision } => write!(f, "watch lock={lock} revision={revision} predecessor gone"),
         }
     }
 }

@@ -46,6 +46,12 @@ pub enum Timer {
     RestartDelay,
     /// Server: forward recent changes to the replicas.
     Replicate,
+    /// Raft peer: no leader heard from (follower, candidate) or CheckQuorum due (leader).
+    ElectionTimeout,
+    /// Raft leader: send heartbeats (empty or catching-up `AppendEntries`).
+    RaftHeartbeat,
+    /// Raft leader: look for expired leases of the lock service.
+    LeaseCheck,
 }
 
 /// What a node reacts to.

@@ -86,6 +86,10 @@ impl Round {
     fn yes_count(&self) -> u32 {
         self.yes.count_ones()
     }
+    /// Servers that answered no (as opposed to not answering).
+    fn no_count(&self) -> u32 {
+        self.replies - self.yes_count()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -285,8 +289,10 @@ impl Redlock {
                 ctx.set_timer(Timer::Heartbeat, ms(renew_ms));
             }
         } else {
+            // Refused only if a majority said no; silence is not a refusal (the keys may live on).
+            let definite = round.no_count() >= quorum;
             *lost = true;
-            ctx.record(Observation::ExtendFail { lock, session, definite: true });
+            ctx.record(Observation::ExtendFail { lock, session, definite });
             ctx.record(Observation::LockLost { lock, session, reason: LostReason::ExtendRefused });
         }
     }
@@ -311,8 +317,16 @@ impl Redlock {
     fn released(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
         ctx.cancel_timer(Timer::ReleaseTimeout);
         let RedlockState::Releasing { round } = &self.state else { return None };
-        let ok = round.yes_count() >= self.quorum();
-        ctx.record(Observation::ReleaseDone { lock: self.lock, session: self.session, ok: Some(ok) });
+        // Released if a majority deleted the key, refused if a majority did not hold it; with
+        // fewer answers than that, the client cannot know.
+        let ok = if round.yes_count() >= self.quorum() {
+            Some(true)
+        } else if round.no_count() >= self.quorum() {
+            Some(false)
+        } else {
+            None
+        };
+        ctx.record(Observation::ReleaseDone { lock: self.lock, session: self.session, ok });
         self.state = RedlockState::Free;
         Some(LockEvent::Released)
     }

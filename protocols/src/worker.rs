@@ -22,6 +22,7 @@ use crate::client::LeaseLock;
 use crate::history::{Observation, SessionId};
 use crate::msg::{LockId, Msg};
 use crate::node::{ms, Ctx, Input, NodeId, Timer};
+use crate::raft_client::RaftLock;
 use crate::redlock::Redlock;
 
 /// A duration drawn uniformly from `[min_ms, max_ms]` for each use.
@@ -72,6 +73,8 @@ pub enum LockEvent {
 pub enum LockLibrary {
     Lease(LeaseLock),
     Redlock(Redlock),
+    /// The etcd-style lock over the Raft lock service.
+    Raft(RaftLock),
 }
 
 impl LockLibrary {
@@ -79,12 +82,14 @@ impl LockLibrary {
         match self {
             LockLibrary::Lease(l) => l.acquire(ctx, session, lock),
             LockLibrary::Redlock(l) => l.acquire(ctx, session, lock),
+            LockLibrary::Raft(l) => l.acquire(ctx, session, lock),
         }
     }
     fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
         match self {
             LockLibrary::Lease(l) => l.release(ctx),
             LockLibrary::Redlock(l) => l.release(ctx),
+            LockLibrary::Raft(l) => l.release(ctx),
         }
     }
     /// Does the library consider the lock held and valid now?
@@ -92,6 +97,7 @@ impl LockLibrary {
         match self {
             LockLibrary::Lease(l) => l.is_valid(ctx),
             LockLibrary::Redlock(l) => l.is_valid(ctx),
+            LockLibrary::Raft(l) => l.is_valid(ctx),
         }
     }
     /// Record that the worker found the lease invalid (the library stops believing).
@@ -99,6 +105,7 @@ impl LockLibrary {
         match self {
             LockLibrary::Lease(l) => l.mark_lost(ctx),
             LockLibrary::Redlock(l) => l.mark_lost(ctx),
+            LockLibrary::Raft(l) => l.mark_lost(ctx),
         }
     }
     /// The fencing token of the current lease, if the service issues them.
@@ -106,18 +113,21 @@ impl LockLibrary {
         match self {
             LockLibrary::Lease(l) => l.token(),
             LockLibrary::Redlock(_) => None,
+            LockLibrary::Raft(l) => l.token(),
         }
     }
     fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) -> Option<LockEvent> {
         match self {
             LockLibrary::Lease(l) => l.on_timer(ctx, timer),
             LockLibrary::Redlock(l) => l.on_timer(ctx, timer),
+            LockLibrary::Raft(l) => l.on_timer(ctx, timer),
         }
     }
     fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg) -> Option<LockEvent> {
         match self {
             LockLibrary::Lease(l) => l.on_message(ctx, msg),
             LockLibrary::Redlock(l) => l.on_message(ctx, from, msg),
+            LockLibrary::Raft(l) => l.on_message(ctx, from, msg),
         }
     }
 }

@@ -7,9 +7,11 @@ use toml::Spanned;
 
 use locklab_protocols::client::{LeaseClientParams, ReleaseMode, RetryMode, ValidityBasis};
 use locklab_protocols::lease::{ExpiryClock, LeaseServerParams, Persistence, TokenCounter};
+use locklab_protocols::raft::RaftParams;
+use locklab_protocols::raft_client::RaftClientParams;
 use locklab_protocols::redlock::RedlockParams;
 use locklab_protocols::worker::{LockLibrary, MsRange, WorkloadParams};
-use locklab_protocols::{ms, Client, LeaseLock, LeaseServer, Msg, Node, NodeId, Redlock, Resource};
+use locklab_protocols::{ms, Client, LeaseLock, LeaseServer, Msg, Node, NodeId, RaftLock, RaftPeer, Redlock, Resource};
 
 use crate::clock::Clock;
 use crate::scenario::{FaultSpec, InputError, Locator, MsSpec, ProtocolSpec, Scenario, PROTOCOL_KINDS};
@@ -33,6 +35,15 @@ pub struct Variant {
     pub expect: Vec<(String, String)>,
     pub max_acquire_ms_at_least: Option<u64>,
     pub max_acquire_ms_at_most: Option<u64>,
+    /// `raft`: the peers' and the client library's parameters (the peer list is filled per world).
+    pub raft: Option<RaftVariant>,
+}
+
+/// A `raft` variant's parameters.
+#[derive(Clone, Debug)]
+pub struct RaftVariant {
+    pub peer: RaftParams,
+    pub client: RaftClientParams,
 }
 
 /// The client library's parameters, by protocol kind.
@@ -43,10 +54,19 @@ pub enum ClientParams {
 }
 
 impl Variant {
+    /// The lease TTL the service promises its clients.
+    pub fn ttl_ms(&self) -> Option<u64> {
+        match &self.client {
+            ClientParams::Lease(p) => Some(p.ttl_ms),
+            ClientParams::Redlock(p) => Some(p.ttl_ms),
+        }
+    }
+
     /// The protocol family, as the literature's catalogue names it (the report's columns).
     pub fn family(&self) -> &'static str {
         match (self.kind.as_str(), self.fencing) {
             ("redlock", _) => "REDLOCK",
+            ("raft", _) => "RAFT",
             (_, true) => "FENCED",
             _ => "LEASE",
         }
@@ -497,10 +517,35 @@ fn keys_for(kind: &str) -> &'static [&'static str] {
         "retry_delay_ms",
         "check_validity_before_write",
     ];
+    const RAFT: &[&str] = &[
+        "ttl_ms",
+        "renew_ms",
+        "safety_margin_ms",
+        "acquire_timeout_ms",
+        "acquire_retries",
+        "retry_backoff_ms",
+        "retry",
+        "validity",
+        "check_validity_before_write",
+        "fencing",
+        "persistence",
+        "election_timeout_ms",
+        "raft_heartbeat_ms",
+        "pre_vote",
+        "check_quorum",
+        "persist_vote",
+        "read",
+        "watch",
+        "grant_expired_waiter",
+        "lease_check_ms",
+        "campaign_at_start",
+        "wait_recheck_ms",
+    ];
     match kind {
         "lease" => LEASE,
         "replicated-lease" => REPLICATED,
         "redlock" => REDLOCK,
+        "raft" => RAFT,
         _ => SERVER,
     }
 }
@@ -541,6 +586,17 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
         ("retry_delay_ms", p.retry_delay_ms.is_some()),
         ("replication_delay_ms", p.replication_delay_ms.is_some()),
         ("failover_after_timeouts", p.failover_after_timeouts.is_some()),
+        ("election_timeout_ms", p.election_timeout_ms.is_some()),
+        ("raft_heartbeat_ms", p.raft_heartbeat_ms.is_some()),
+        ("pre_vote", p.pre_vote.is_some()),
+        ("check_quorum", p.check_quorum.is_some()),
+        ("persist_vote", p.persist_vote.is_some()),
+        ("read", p.read.is_some()),
+        ("watch", p.watch.is_some()),
+        ("grant_expired_waiter", p.grant_expired_waiter.is_some()),
+        ("lease_check_ms", p.lease_check_ms.is_some()),
+        ("campaign_at_start", p.campaign_at_start.is_some()),
+        ("wait_recheck_ms", p.wait_recheck_ms.is_some()),
     ];
     let keys = keys_for(kind);
     for (field, is_set) in present {
@@ -632,6 +688,10 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
         replicate_to: Vec::new(),
         replication_delay_ms: p.replication_delay_ms.unwrap_or(10),
     };
+    let raft = match (&client, kind) {
+        (ClientParams::Lease(lease), "raft") => Some(compile_raft(loc, p, lease)?),
+        _ => None,
+    };
     let mut expect = Vec::new();
     let e = &p.expect;
     for (property, value) in [
@@ -639,6 +699,7 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
         ("mutual_exclusion", &e.mutual_exclusion),
         ("token_order", &e.token_order),
         ("liveness", &e.liveness),
+        ("raft_safety", &e.raft_safety),
     ] {
         if let Some(v) = value {
             if !OUTCOMES.contains(&v.get_ref().as_str()) {
@@ -661,7 +722,64 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
         expect,
         max_acquire_ms_at_least: e.max_acquire_ms_at_least,
         max_acquire_ms_at_most: e.max_acquire_ms_at_most,
+        raft,
     })
+}
+
+/// A `raft` variant's parameters, from the keys it takes and the lease client's resolved ones.
+fn compile_raft(loc: &Locator, p: &ProtocolSpec, lease: &LeaseClientParams) -> Result<RaftVariant, InputError> {
+    let at = |field: &str, message: String| loc.at(p.name.span(), field, message);
+    let election = p.election_timeout_ms.unwrap_or(MsSpec::Range(crate::scenario::MsBounds { min: 150, max: 300 }));
+    check_range(loc, "election_timeout_ms", &election)?;
+    let election_timeout = election.range();
+    if lease.validity == ValidityBasis::ServerTimestamp {
+        return Err(at("validity", "a `raft` client measures its lease locally: `local_duration` or `none`".into()));
+    }
+    if election_timeout.min_ms == 0 {
+        return Err(at("election_timeout_ms", "must be greater than 0".into()));
+    }
+    let heartbeat_ms = p.raft_heartbeat_ms.unwrap_or(50);
+    if heartbeat_ms == 0 || heartbeat_ms >= election_timeout.min_ms {
+        return Err(at(
+            "raft_heartbeat_ms",
+            format!("{heartbeat_ms}: must be above 0 and below the election timeout ({} ms)", election_timeout.min_ms),
+        ));
+    }
+    let lease_check_ms = p.lease_check_ms.unwrap_or(50);
+    let wait_recheck_ms = p.wait_recheck_ms.unwrap_or(lease.ttl_ms);
+    for (field, value) in [("lease_check_ms", lease_check_ms), ("wait_recheck_ms", wait_recheck_ms)] {
+        if value == 0 {
+            return Err(at(field, "must be greater than 0".into()));
+        }
+    }
+    let peer = RaftParams {
+        peers: Vec::new(),
+        election_timeout,
+        heartbeat_ms,
+        pre_vote: p.pre_vote.unwrap_or(false),
+        check_quorum: p.check_quorum.unwrap_or(false),
+        // Raft needs its state on disk before it answers: fsync on every write unless told otherwise.
+        persistence: p.persistence.unwrap_or(Persistence::Always),
+        persist_vote: p.persist_vote.unwrap_or(true),
+        read: p.read.unwrap_or_default(),
+        watch: p.watch.unwrap_or_default(),
+        grant_expired_waiter: p.grant_expired_waiter.unwrap_or(false),
+        lease_check_ms,
+        campaign_at_start: p.campaign_at_start.unwrap_or(true),
+        max_batch: 64,
+    };
+    let client = RaftClientParams {
+        ttl_ms: lease.ttl_ms,
+        renew_ms: p.renew_ms.unwrap_or(lease.ttl_ms / 3).max(1),
+        request_timeout_ms: lease.acquire_timeout_ms,
+        acquire_retries: lease.acquire_retries,
+        retry_backoff: lease.retry_backoff,
+        retry: lease.retry,
+        safety_margin_ms: lease.safety_margin_ms,
+        validity: lease.validity,
+        wait_recheck_ms,
+    };
+    Ok(RaftVariant { peer, client })
 }
 
 fn range_ns(spec: &MsSpec) -> (u64, u64) {
@@ -764,17 +882,25 @@ impl Compiled {
                 if v.kind == "replicated-lease" && index == 0 {
                     params.replicate_to = self.servers[1..].to_vec();
                 }
-                Node::LeaseServer(LeaseServer::new(params))
+                match &v.raft {
+                    Some(r) => {
+                        let mut peer = r.peer.clone();
+                        peer.peers = self.servers.clone();
+                        Node::RaftPeer(Box::new(RaftPeer::new(peer)))
+                    }
+                    None => Node::LeaseServer(LeaseServer::new(params)),
+                }
             } else if self.resources.contains(&id) {
                 Node::Resource(Resource::new(v.fencing))
             } else {
-                let lock = match &v.client {
-                    ClientParams::Lease(params) => {
+                let lock = match (&v.client, &v.raft) {
+                    (_, Some(r)) => LockLibrary::Raft(RaftLock::new(self.servers.clone(), lock_id, r.client.clone())),
+                    (ClientParams::Lease(params), None) => {
                         let servers =
                             if v.kind == "replicated-lease" { self.servers.clone() } else { vec![self.servers[0]] };
                         LockLibrary::Lease(LeaseLock::new(servers, lock_id, params.clone()))
                     }
-                    ClientParams::Redlock(params) => {
+                    (ClientParams::Redlock(params), None) => {
                         LockLibrary::Redlock(Redlock::new(self.servers.clone(), lock_id, params.clone()))
                     }
                 };

@@ -12,6 +12,7 @@ use toml::Spanned;
 
 use locklab_protocols::client::{ReleaseMode, RetryMode, ValidityBasis};
 use locklab_protocols::lease::{ExpiryClock, Persistence, TokenCounter};
+use locklab_protocols::raft::{ReadMode, WatchMode};
 use locklab_protocols::worker::MsRange;
 
 /// A user's mistake in an input file, located as precisely as possible.
@@ -314,6 +315,8 @@ pub struct ExpectSpec {
     pub mutual_exclusion: Option<Spanned<String>>,
     pub token_order: Option<Spanned<String>>,
     pub liveness: Option<Spanned<String>>,
+    /// Raft's own invariants (election safety, log matching, leader completeness, state machine safety).
+    pub raft_safety: Option<Spanned<String>>,
     /// The slowest successful acquire must take at least this long (e.g. a stuck lock, #9).
     pub max_acquire_ms_at_least: Option<u64>,
     /// The slowest successful acquire must take at most this long.
@@ -363,12 +366,34 @@ pub struct ProtocolSpec {
     pub replication_delay_ms: Option<u64>,
     /// replicated-lease: consecutive timeouts before a client fails over to the next server.
     pub failover_after_timeouts: Option<u32>,
+    /// raft: election timeout, drawn per election from [min, max].
+    pub election_timeout_ms: Option<MsSpec>,
+    /// raft: the leader's heartbeat period.
+    pub raft_heartbeat_ms: Option<u64>,
+    /// raft: PreVote (thesis §9.6).
+    pub pre_vote: Option<bool>,
+    /// raft: CheckQuorum and leader stickiness (thesis §6.2, §4.2.3).
+    pub check_quorum: Option<bool>,
+    /// raft: persist `votedFor` (false: a restart forgets the vote).
+    pub persist_vote: Option<bool>,
+    /// raft: `read_index` or `lease` (leader-lease reads).
+    pub read: Option<ReadMode>,
+    /// raft: waiters watch their `predecessor` or `all` deletions (the herd).
+    pub watch: Option<WatchMode>,
+    /// raft: the etcd 3.4.3 bug, a grant to a waiter whose lease expired (#10).
+    pub grant_expired_waiter: Option<bool>,
+    /// raft: how often the leader looks for expired leases.
+    pub lease_check_ms: Option<u64>,
+    /// raft: s1 campaigns when the cluster starts.
+    pub campaign_at_start: Option<bool>,
+    /// raft: a waiting client reads the lock's state again this often without a watch event.
+    pub wait_recheck_ms: Option<u64>,
     #[serde(default)]
     pub expect: ExpectSpec,
 }
 
 /// The protocol families `kind` accepts.
-pub const PROTOCOL_KINDS: &[&str] = &["lease", "replicated-lease", "redlock"];
+pub const PROTOCOL_KINDS: &[&str] = &["lease", "replicated-lease", "redlock", "raft"];
 
 /// Parse a scenario file's text. `file` names it in errors.
 pub fn parse(file: &str, source: &str) -> Result<Scenario, InputError> {

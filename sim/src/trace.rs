@@ -186,6 +186,15 @@ pub fn describe(entry: &Entry, names: &Names) -> (&'static str, String) {
                     token(*max_token_seen)
                 ),
             ),
+            Observation::RaftLeader { term, log_chain } => {
+                ("LEADER", format!("term={term} log_len={}", log_chain.len()))
+            }
+            Observation::RaftCommitted { term, index, chain } => {
+                ("commit", format!("term={term} index={index} chain={:04x}", chain & 0xffff))
+            }
+            Observation::RaftApplied { index, entry_term, chain } => {
+                ("apply", format!("index={index} entry_term={entry_term} chain={:04x}", chain & 0xffff))
+            }
         },
         Event::World(w) => match w {
             WorldEvent::Crash => ("CRASH", "volatile state and timers lost".to_string()),

@@ -1,0 +1,171 @@
+//! Property 3: the lock service's client-visible history is linearizable.
+//!
+//! Every acquire, extend and release a client's lock library performed becomes one operation —
+//! called when the library started it, returned when it learned the outcome (or never, after a
+//! timeout or a crash) — keyed by lock, so `locklab-lincheck` checks each lock on its own
+//! (P-compositionality). The specification is a **lease with expiry** of the variant's TTL: what
+//! every service here promises (with fencing tokens, the fencing-token lock, whose tokens must also
+//! increase). The same history is also checked against a **plain mutex**, for information: every
+//! lease fails that as soon as a holder outlives its TTL (the Jepsen point), and the summary says so.
+//!
+//! The search is budgeted in explored states, not seconds, so that a verdict never depends on the
+//! machine: when the budget runs out the outcome is `unknown`.
+
+use std::collections::BTreeMap;
+
+use locklab_lincheck::format::{to_json, History, Model};
+use locklab_lincheck::specs::{FencingSpec, LeaseSpec, LockOp, LockRet, MutexSpec};
+use locklab_lincheck::{check_with_options, CheckOptions, Operation, Spec, Verdict};
+use locklab_protocols::history::{Entry, Event, Observation, SessionId};
+
+use crate::{fmt_ms, Namer, Outcome, PropertyResult, RunInfo, Violation};
+
+/// States the search may explore per check before answering `unknown`.
+pub const MAX_STATES: u64 = 200_000;
+
+/// The client-visible lock operations of a history, and for each the history index of its call.
+pub fn lock_operations(history: &[Entry]) -> (Vec<Operation<LockOp, LockRet>>, Vec<usize>) {
+    let mut ops: Vec<Operation<LockOp, LockRet>> = Vec::new();
+    let mut calls = Vec::new();
+    // The open operation of each (session, kind).
+    let mut open: BTreeMap<(SessionId, u8), usize> = BTreeMap::new();
+    let kind = |op: LockOp| match op {
+        LockOp::Acquire => 0u8,
+        LockOp::Extend => 1,
+        LockOp::Release => 2,
+    };
+    for (i, e) in history.iter().enumerate() {
+        let Event::Obs { obs, .. } = &e.event else { continue };
+        let (invoke, ret): (Option<(u32, SessionId, LockOp)>, Option<(SessionId, LockOp, Option<LockRet>)>) = match obs
+        {
+            Observation::AcquireInvoke { lock, session } => (Some((*lock, *session, LockOp::Acquire)), None),
+            Observation::ExtendInvoke { lock, session } => (Some((*lock, *session, LockOp::Extend)), None),
+            Observation::ReleaseInvoke { lock, session } => (Some((*lock, *session, LockOp::Release)), None),
+            Observation::AcquireOk { session, token, .. } => {
+                (None, Some((*session, LockOp::Acquire, Some(LockRet::Ok { token: *token }))))
+            }
+            Observation::AcquireFail { session, definite, .. } => {
+                (None, Some((*session, LockOp::Acquire, definite.then_some(LockRet::Fail))))
+            }
+            Observation::ExtendOk { session, .. } => {
+                (None, Some((*session, LockOp::Extend, Some(LockRet::Ok { token: None }))))
+            }
+            Observation::ExtendFail { session, definite, .. } => {
+                (None, Some((*session, LockOp::Extend, definite.then_some(LockRet::Fail))))
+            }
+            Observation::ReleaseDone { session, ok, .. } => (
+                None,
+                Some((
+                    *session,
+                    LockOp::Release,
+                    ok.map(|ok| if ok { LockRet::Ok { token: None } } else { LockRet::Fail }),
+                )),
+            ),
+            _ => (None, None),
+        };
+        if let Some((lock, session, op)) = invoke {
+            open.insert((session, kind(op)), ops.len());
+            calls.push(i);
+            ops.push(Operation {
+                process: session.client as u64,
+                key: format!("lock{lock}"),
+                call_ns: e.t_ns,
+                return_ns: None,
+                input: op,
+                output: None,
+            });
+        }
+        if let Some((session, op, output)) = ret {
+            if let Some(k) = open.remove(&(session, kind(op))) {
+                ops[k].return_ns = Some(e.t_ns.max(ops[k].call_ns));
+                // An unknown outcome (timeout) never returned as far as the spec is concerned.
+                ops[k].output = output;
+            }
+        }
+    }
+    (ops, calls)
+}
+
+/// The history as locklab's JSON history format (`locklab lin` reads it), with the spec property 3
+/// checks it against: a lease of `ttl_ms` (a fencing-token lease when grants carry tokens), or a
+/// mutex without a TTL.
+pub fn history_json(history: &[Entry], ttl_ms: Option<u64>) -> String {
+    let (ops, _) = lock_operations(history);
+    let tokens = ops.iter().any(|o| matches!(o.output, Some(LockRet::Ok { token: Some(_) })));
+    let ttl_ns = ttl_ms.map(|ms| ms * 1_000_000);
+    let model = match ttl_ns {
+        Some(ttl_ns) if tokens => Model::Fencing { ttl_ns: Some(ttl_ns) },
+        Some(ttl_ns) => Model::Lease { ttl_ns },
+        None => Model::Mutex,
+    };
+    to_json(&model, &History::Lock(ops))
+}
+
+fn run<S: Spec<Input = LockOp, Output = LockRet>>(spec: &S, ops: &[Operation<LockOp, LockRet>]) -> Option<Verdict> {
+    let options = CheckOptions { budget: None, max_states: Some(MAX_STATES) };
+    check_with_options(spec, ops, &options).ok().map(|r| r.verdict)
+}
+
+/// Check property 3. `ttl_ms`: the variant's lease TTL (None: check as a mutex only).
+pub fn linearizable(history: &[Entry], info: &RunInfo) -> PropertyResult {
+    let names = Namer(info.names);
+    let (ops, calls) = lock_operations(history);
+    let tokens = ops.iter().any(|o| matches!(o.output, Some(LockRet::Ok { token: Some(_) })));
+    let spec_name;
+    let verdict = match info.ttl_ms {
+        Some(ttl_ms) if tokens => {
+            spec_name = format!("a fencing-token lease (ttl {ttl_ms} ms)");
+            run(&FencingSpec { ttl_ns: Some(ttl_ms * 1_000_000) }, &ops)
+        }
+        Some(ttl_ms) => {
+            spec_name = format!("a lease (ttl {ttl_ms} ms)");
+            run(&LeaseSpec { ttl_ns: ttl_ms * 1_000_000 }, &ops)
+        }
+        None => {
+            spec_name = "a mutex".to_string();
+            run(&MutexSpec, &ops)
+        }
+    };
+    let as_mutex = match run(&MutexSpec, &ops) {
+        Some(Verdict::Linearizable) => "linearizable",
+        Some(Verdict::NotLinearizable(_)) => "not linearizable",
+        _ => "unknown",
+    };
+    let summary = format!("{} lock operations checked as {spec_name}; as a plain mutex: {as_mutex}", ops.len());
+    let (outcome, violation) = match verdict {
+        Some(Verdict::Linearizable) => (Outcome::Holds, None),
+        Some(Verdict::Unknown) => (Outcome::Unknown, None),
+        None => (Outcome::Unknown, None),
+        Some(Verdict::NotLinearizable(v)) => {
+            let unplaced: Vec<usize> = v.unplaced.iter().map(|&k| calls[k]).collect();
+            let first = unplaced.first().copied().unwrap_or(0);
+            let describe = |k: usize| {
+                let o = &ops[k];
+                format!(
+                    "{}'s {:?} called at {} ms{}",
+                    names.node(o.process as usize),
+                    o.input,
+                    fmt_ms(o.call_ns),
+                    match (&o.output, o.return_ns) {
+                        (Some(r), Some(t)) => format!(" returned {r:?} at {} ms", fmt_ms(t)),
+                        _ => " never returned".to_string(),
+                    }
+                )
+            };
+            let prefix = v.longest_prefix.len();
+            let message = format!(
+                "not linearizable as {spec_name} on {}: after a linearizable prefix of {prefix} operations, none of these \
+                 can come next: {}",
+                v.key,
+                v.unplaced.iter().map(|&k| describe(k)).collect::<Vec<_>>().join("; ")
+            );
+            let mut lead_up: Vec<usize> = v.longest_prefix.iter().rev().take(6).map(|&k| calls[k]).collect();
+            lead_up.extend(unplaced.iter().skip(1));
+            lead_up.sort_unstable();
+            lead_up.dedup();
+            lead_up.retain(|&i| i != first);
+            (Outcome::Violated, Some(Violation { event: first, lead_up, message }))
+        }
+    };
+    PropertyResult { property: "linearizable", outcome, summary, violation }
+}

@@ -1,0 +1,897 @@
+//! The search: Wing–Gong with Lowe's memoisation, over P-compositional partitions.
+//!
+//! # Data layout (why it is fast)
+//!
+//! For one partition (one key), operations are numbered `0..n` in call order. The
+//! call and return events live in a doubly linked list stored as `u32` index arrays
+//! (`next`, `prev`), with a sentinel head. Linearizing an operation unlinks its call and
+//! return ("lift"); undoing relinks them in reverse order ("unlift", Knuth's dancing
+//! links), so backtracking costs O(1) and never copies the history.
+//!
+//! The set of linearized operations is a bitset of `u64` words. A memo key does not need
+//! the whole bitset: let `k` be the first operation (in call order) that *returned* and
+//! is not yet linearized. Every operation before `k` that returned is linearized, and
+//! no operation whose call comes after `k`'s return can be linearized yet (its call is
+//! behind `k`'s return in the list). So the key is `k`, the words of the bitset from
+//! `k` up to the last operation called before `k` returned (precomputed, `window_end`),
+//! and the bitset of linearized never-returned operations up to that same point. For a
+//! history with `c` concurrent clients that is a handful of words instead of `n / 64`,
+//! which keeps a 100k-operation history's cache in memory.
+//!
+//! The cache is an open-addressing table of `(hash, key words, state)` with a fixed
+//! Fx-style hash (no random seed: identical runs explore identical states).
+//!
+//! # Operations that never returned
+//!
+//! They have a call event and no return event, so nothing forces them to be linearized;
+//! they stay in the list as candidates until the end. The search succeeds as soon as
+//! every returned operation is linearized; the remaining ones "never took effect".
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::hash::Hasher;
+use std::time::{Duration, Instant};
+
+use crate::{Operation, PointRange, Spec};
+
+/// Largest accepted timestamp: 2^62 ns (about 146 years). Specs that do arithmetic on
+/// times (the lease) stay far from overflow below it.
+pub const MAX_TIME_NS: u64 = 1 << 62;
+
+/// Options for [`check_with_options`].
+#[derive(Clone, Debug, Default)]
+pub struct CheckOptions {
+    /// Wall-clock budget for the whole check. When it runs out the verdict is
+    /// [`Verdict::Unknown`]. `None`: no limit.
+    pub budget: Option<Duration>,
+    /// Deterministic budget: the most memoised states the search may create, over all
+    /// partitions, before giving up with [`Verdict::Unknown`]. `None`: no limit. Use this
+    /// (not `budget`) where a result must not depend on machine speed.
+    pub max_states: Option<u64>,
+}
+
+/// The checker's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A linearization exists for every partition.
+    Linearizable,
+    /// Some partition has no linearization. The details are for the first such partition
+    /// in key order.
+    NotLinearizable(Violation),
+    /// The budget ran out before the search finished, and no partition was found
+    /// non-linearizable. Not a guess: nothing is known.
+    Unknown,
+}
+
+/// Why a history is not linearizable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The key (object) whose sub-history is not linearizable.
+    pub key: String,
+    /// The longest linearizable prefix the search found, as indices into the checked
+    /// history, in linearization order.
+    pub longest_prefix: Vec<usize>,
+    /// The returned operations that were candidates to come next after that prefix
+    /// (their calls precede the earliest outstanding return) but none of which could be
+    /// placed, as indices into the checked history.
+    pub unplaced: Vec<usize>,
+}
+
+/// How one partition (key) fared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartitionOutcome {
+    /// Linearizable; `linearization` is a complete linearization.
+    Linearizable,
+    /// Not linearizable; `linearization` is the longest linearizable prefix found.
+    NotLinearizable,
+    /// Budget ran out (or the partition was not searched because another one had
+    /// already failed); `linearization` is empty.
+    Unknown,
+}
+
+/// The result for one partition, for reports and the HTML timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionReport {
+    /// The partition's key.
+    pub key: String,
+    /// Indices into the checked history of the operations on this key, in history order.
+    pub ops: Vec<usize>,
+    /// The outcome.
+    pub outcome: PartitionOutcome,
+    /// Indices into the checked history in linearization order (see [`PartitionOutcome`]).
+    /// Operations that never returned and are absent "never took effect".
+    pub linearization: Vec<usize>,
+}
+
+/// Search statistics (the `--stats` figures).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Operations checked.
+    pub ops: usize,
+    /// Partitions (keys).
+    pub partitions: usize,
+    /// Calls of [`Spec::step`].
+    pub steps: u64,
+    /// Distinct `(linearized set, state)` nodes created: the states explored.
+    pub states: u64,
+    /// Candidate nodes skipped because they were already in the cache.
+    pub cache_hits: u64,
+    /// Wall time of the check.
+    pub elapsed: Duration,
+}
+
+/// Verdict, per-partition details and statistics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckResult {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// One report per key, in key order.
+    pub partitions: Vec<PartitionReport>,
+    /// Statistics.
+    pub stats: Stats,
+}
+
+/// A history the checker cannot interpret (a programming or recording error, not a
+/// linearizability violation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidHistory {
+    /// Index of the offending operation in the history.
+    pub index: usize,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl fmt::Display for InvalidHistory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "operation {}: {}", self.index, self.reason)
+    }
+}
+
+impl std::error::Error for InvalidHistory {}
+
+/// Check `history` against `spec` within an optional wall-clock `budget`.
+///
+/// Returns `Err` only for histories that make no sense (a return before its call, an
+/// output without a return time, a timestamp above [`MAX_TIME_NS`]).
+pub fn check<S: Spec>(
+    spec: &S,
+    history: &[Operation<S::Input, S::Output>],
+    budget: Option<Duration>,
+) -> Result<CheckResult, InvalidHistory> {
+    check_with_options(spec, history, &CheckOptions { budget, max_states: None })
+}
+
+/// [`check`] with all options.
+pub fn check_with_options<S: Spec>(
+    spec: &S,
+    history: &[Operation<S::Input, S::Output>],
+    options: &CheckOptions,
+) -> Result<CheckResult, InvalidHistory> {
+    let started = Instant::now();
+    validate(history)?;
+    let deadline = options.budget.map(|b| started + b);
+
+    // P-compositionality: one partition per key, checked in key order.
+    let mut by_key: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (index, op) in history.iter().enumerate() {
+        by_key.entry(op.key.as_str()).or_default().push(index);
+    }
+
+    let mut stats = Stats { ops: history.len(), partitions: by_key.len(), ..Stats::default() };
+    let mut verdict = Verdict::Linearizable;
+    let mut partitions = Vec::with_capacity(by_key.len());
+    let mut states_left = options.max_states;
+    for (key, ops) in by_key {
+        if matches!(verdict, Verdict::NotLinearizable(_)) {
+            partitions.push(PartitionReport {
+                key: key.to_string(),
+                ops,
+                outcome: PartitionOutcome::Unknown,
+                linearization: Vec::new(),
+            });
+            continue;
+        }
+        let mut search = Search::new(spec, history, &ops);
+        let outcome = search.run(deadline, states_left);
+        stats.steps += search.steps;
+        stats.states += search.states;
+        stats.cache_hits += search.cache_hits;
+        if let Some(left) = states_left.as_mut() {
+            *left = left.saturating_sub(search.states);
+        }
+        let report = match outcome {
+            Outcome::Linearizable(order) => PartitionReport {
+                key: key.to_string(),
+                ops,
+                outcome: PartitionOutcome::Linearizable,
+                linearization: order,
+            },
+            Outcome::NotLinearizable(prefix) => {
+                let unplaced = frontier(history, &ops, &prefix);
+                verdict = Verdict::NotLinearizable(Violation {
+                    key: key.to_string(),
+                    longest_prefix: prefix.clone(),
+                    unplaced,
+                });
+                PartitionReport {
+                    key: key.to_string(),
+                    ops,
+                    outcome: PartitionOutcome::NotLinearizable,
+                    linearization: prefix,
+                }
+            }
+            Outcome::Unknown => {
+                verdict = Verdict::Unknown;
+                PartitionReport {
+                    key: key.to_string(),
+                    ops,
+                    outcome: PartitionOutcome::Unknown,
+                    linearization: Vec::new(),
+                }
+            }
+        };
+        partitions.push(report);
+    }
+    stats.elapsed = started.elapsed();
+    Ok(CheckResult { verdict, partitions, stats })
+}
+
+fn validate<I, O>(history: &[Operation<I, O>]) -> Result<(), InvalidHistory> {
+    for (index, op) in history.iter().enumerate() {
+        let bad = |reason: String| Err(InvalidHistory { index, reason });
+        if op.call_ns > MAX_TIME_NS {
+            return bad(format!("call_ns {} exceeds 2^62", op.call_ns));
+        }
+        match (op.return_ns, op.output.is_some()) {
+            (None, true) => return bad("has an output but no return_ns".into()),
+            (Some(r), true) if r < op.call_ns => return bad(format!("return_ns {r} is before call_ns {}", op.call_ns)),
+            (Some(r), _) if r > MAX_TIME_NS => return bad(format!("return_ns {r} exceeds 2^62")),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The returned operations not in `prefix` whose calls precede the earliest return
+/// among the returned operations not in `prefix`.
+fn frontier<I, O>(history: &[Operation<I, O>], ops: &[usize], prefix: &[usize]) -> Vec<usize> {
+    let placed: std::collections::HashSet<usize> = prefix.iter().copied().collect();
+    let remaining: Vec<usize> = ops.iter().copied().filter(|i| !placed.contains(i) && history[*i].returned()).collect();
+    let Some(first_return_ns) = remaining.iter().filter_map(|i| history[*i].return_ns).min() else {
+        return Vec::new();
+    };
+    remaining.into_iter().filter(|i| history[*i].call_ns <= first_return_ns).collect()
+}
+
+enum Outcome {
+    Linearizable(Vec<usize>),
+    NotLinearizable(Vec<usize>),
+    Unknown,
+}
+
+const NIL: u32 = u32::MAX;
+/// Sentinel of the list of returned ops' call and return events.
+const HEAD: u32 = 0;
+/// Sentinel of the list of never-returned ops' call events.
+const INFO_HEAD: u32 = 1;
+/// Tail sentinel of that list.
+const INFO_TAIL: u32 = 2;
+
+/// Fx-style hasher (the rustc hash) with a final avalanche, fixed and seedless.
+#[derive(Default)]
+pub(crate) struct FxHasher {
+    hash: u64,
+}
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            self.add(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_i64(&mut self, i: i64) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        let mut h = self.hash;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h
+    }
+}
+
+struct CacheEntry<S> {
+    hash: u64,
+    /// `first_open` and the window of the returned-ops bitset.
+    words_start: usize,
+    words_len: u32,
+    /// The never-returned ops linearized so far.
+    info_start: usize,
+    info_len: u32,
+    /// Next entry with the same words and cover hash (a bucket), or NIL.
+    next: u32,
+    /// On the current search path (not yet known to fail).
+    in_progress: bool,
+    state: S,
+}
+
+/// The memo: buckets of explored nodes with the same returned-ops set and cover hash.
+///
+/// A candidate node `(returned set R, never-returned set I, state s)` is skipped when a
+/// node `(R, I', s')` with `I' ⊆ I` and `s'` covering `s` ([`Spec::covers`]) has been
+/// searched in full: every continuation from the candidate is one from that node too
+/// (the extra never-returned ops are optional there). Nodes still on the search path
+/// are never used to skip, so "searched in full" always means "has no successful
+/// continuation" and the pruning stays complete.
+struct Cache<S> {
+    table: Vec<u32>,
+    entries: Vec<CacheEntry<S>>,
+    words: Vec<u64>,
+}
+
+enum Lookup {
+    Covered,
+    Inserted(u32),
+}
+
+impl<S> Cache<S> {
+    fn new() -> Self {
+        Cache { table: vec![0; 1024], entries: Vec::new(), words: Vec::new() }
+    }
+
+    fn lookup_or_insert<Sp: Spec<State = S>>(&mut self, spec: &Sp, key: &[u64], info: &[u64], state: &S) -> Lookup
+    where
+        S: Clone,
+    {
+        let mut hasher = FxHasher::default();
+        for w in key {
+            hasher.add(*w);
+        }
+        spec.cover_hash(state, &mut hasher);
+        let hash = hasher.finish();
+        let mask = self.table.len() - 1;
+        let mut slot = (hash as usize) & mask;
+        let mut head = NIL;
+        loop {
+            let e = self.table[slot];
+            if e == 0 {
+                break;
+            }
+            let entry = &self.entries[(e - 1) as usize];
+            if entry.hash == hash
+                && entry.words_len as usize == key.len()
+                && self.words[entry.words_start..entry.words_start + key.len()] == *key
+            {
+                head = e - 1;
+                break;
+            }
+            slot = (slot + 1) & mask;
+        }
+        let mut cursor = head;
+        while cursor != NIL {
+            let entry = &self.entries[cursor as usize];
+            if !entry.in_progress && entry.info_len as usize == info.len() {
+                let theirs = &self.words[entry.info_start..entry.info_start + info.len()];
+                if theirs.iter().zip(info).all(|(t, m)| t & !m == 0) && spec.covers(&entry.state, state) {
+                    return Lookup::Covered;
+                }
+            }
+            cursor = entry.next;
+        }
+        let index = self.entries.len();
+        assert!(index < (u32::MAX - 1) as usize, "memo cache exceeds 2^32 entries");
+        let words_start = self.words.len();
+        self.words.extend_from_slice(key);
+        let info_start = self.words.len();
+        self.words.extend_from_slice(info);
+        self.entries.push(CacheEntry {
+            hash,
+            words_start,
+            words_len: key.len() as u32,
+            info_start,
+            info_len: info.len() as u32,
+            next: head,
+            in_progress: true,
+            state: state.clone(),
+        });
+        self.table[slot] = index as u32 + 1;
+        if head == NIL && self.entries.len() * 2 > self.table.len() {
+            self.grow();
+        }
+        Lookup::Inserted(index as u32)
+    }
+
+    fn finished(&mut self, entry: u32) {
+        self.entries[entry as usize].in_progress = false;
+    }
+
+    /// Rehash bucket heads (entries that no later entry points to).
+    fn grow(&mut self) {
+        let size = self.table.len() * 2;
+        let mask = size - 1;
+        let mut is_head = vec![true; self.entries.len()];
+        for entry in &self.entries {
+            if entry.next != NIL {
+                is_head[entry.next as usize] = false;
+            }
+        }
+        let mut table = vec![0u32; size];
+        for (i, entry) in self.entries.iter().enumerate() {
+            if !is_head[i] {
+                continue;
+            }
+            let mut slot = (entry.hash as usize) & mask;
+            while table[slot] != 0 {
+                slot = (slot + 1) & mask;
+            }
+            table[slot] = i as u32 + 1;
+        }
+        self.table = table;
+    }
+}
+
+struct Frame<S> {
+    node: u32,
+    state: S,
+    first_open: u32,
+    /// The cache entry of the node this frame entered (NIL for the final one).
+    entry: u32,
+}
+
+/// The search over one partition.
+struct Search<'h, S: Spec> {
+    spec: &'h S,
+    history: &'h [Operation<S::Input, S::Output>],
+    /// Partition op (call order) -> index in `history`.
+    op_index: Vec<usize>,
+    /// Linked list over nodes: node 0 is the head; call and return events follow.
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    /// Node -> partition op.
+    node_op: Vec<u32>,
+    /// Call node -> its return node (NIL if it never returned); return node -> NIL.
+    node_return: Vec<u32>,
+    node_is_call: Vec<bool>,
+    /// Node -> position in event order.
+    node_pos: Vec<u32>,
+    /// Bit per op: returned ops set when linearized; never-returned ops always set.
+    done: Vec<u64>,
+    /// Bit per never-returned op (numbered separately): set when linearized.
+    info_done: Vec<u64>,
+    /// Op -> its index among never-returned ops.
+    info_rank: Vec<u32>,
+    /// Never-returned op -> the latest earlier-called never-returned op interchangeable
+    /// with it ([`Spec::interchangeable`]), or NIL: it is a candidate only once that one
+    /// is placed.
+    info_pred: Vec<u32>,
+    /// Returned op k -> last op whose call is not after k's return.
+    window_end: Vec<u32>,
+    /// Returned op k -> number of `info_done` words in a key with first_open = k.
+    info_words: Vec<u32>,
+    n: u32,
+    steps: u64,
+    states: u64,
+    cache_hits: u64,
+}
+
+impl<'h, S: Spec> Search<'h, S> {
+    fn new(spec: &'h S, history: &'h [Operation<S::Input, S::Output>], ops: &[usize]) -> Self {
+        let mut op_index = ops.to_vec();
+        op_index.sort_by_key(|&i| (history[i].call_ns, i));
+        let n = op_index.len();
+        assert!(n < (u32::MAX / 2 - 2) as usize, "partition too large");
+        let op = |u: usize| &history[op_index[u]];
+
+        // Events sorted by time; calls before returns at equal times (concurrent).
+        let mut events: Vec<(u64, u8, u32)> = Vec::with_capacity(2 * n);
+        for u in 0..n {
+            events.push((op(u).call_ns, 0, u as u32));
+            if op(u).returned() {
+                events.push((op(u).return_ns.expect("validated"), 1, u as u32));
+            }
+        }
+        events.sort_unstable();
+        // Node 0 heads the main list (returned ops' calls and returns), node 1 the
+        // list of never-returned ops' calls; both in event order.
+        let nodes = events.len() + 3;
+        let mut next = vec![NIL; nodes];
+        let mut prev = vec![NIL; nodes];
+        let mut node_op = vec![NIL; nodes];
+        let mut node_return = vec![NIL; nodes];
+        let mut node_is_call = vec![false; nodes];
+        let mut node_pos = vec![0u32; nodes];
+        let mut call_node = vec![NIL; n];
+        let (mut main_tail, mut info_tail) = (HEAD, INFO_HEAD);
+        for (i, &(_, kind, u)) in events.iter().enumerate() {
+            let node = i as u32 + 3;
+            let tail = if kind == 0 && !op(u as usize).returned() { &mut info_tail } else { &mut main_tail };
+            prev[node as usize] = *tail;
+            next[*tail as usize] = node;
+            *tail = node;
+            node_op[node as usize] = u;
+            node_pos[node as usize] = i as u32;
+            if kind == 0 {
+                node_is_call[node as usize] = true;
+                call_node[u as usize] = node;
+            } else {
+                node_return[call_node[u as usize] as usize] = node;
+            }
+        }
+
+        next[info_tail as usize] = INFO_TAIL;
+        prev[INFO_TAIL as usize] = info_tail;
+        node_pos[INFO_TAIL as usize] = u32::MAX;
+
+        let words = n.div_ceil(64).max(1);
+        let mut done = vec![0u64; words];
+        let mut info_rank = vec![NIL; n];
+        let mut infos = 0u32;
+        for (u, rank) in info_rank.iter_mut().enumerate() {
+            if !op(u).returned() {
+                done[u / 64] |= 1 << (u % 64);
+                *rank = infos;
+                infos += 1;
+            }
+        }
+        // Chains of interchangeable never-returned ops, in call order: one representative
+        // (the latest op so far) per class.
+        let mut info_pred = vec![NIL; n];
+        let mut classes: Vec<u32> = Vec::new();
+        for u in 0..n {
+            if op(u).returned() {
+                continue;
+            }
+            match classes.iter_mut().find(|v| spec.interchangeable(op(**v as usize), op(u))) {
+                Some(v) => {
+                    info_pred[u] = *v;
+                    *v = u as u32;
+                }
+                None => classes.push(u as u32),
+            }
+        }
+        // Prefix counts of never-returned ops: infos_upto[u] = count among 0..=u.
+        let mut infos_upto = Vec::with_capacity(n);
+        let mut count = 0u32;
+        for u in 0..n {
+            if !op(u).returned() {
+                count += 1;
+            }
+            infos_upto.push(count);
+        }
+        let calls: Vec<u64> = (0..n).map(|u| op(u).call_ns).collect();
+        let mut window_end = vec![0u32; n];
+        let mut info_words = vec![0u32; n];
+        for u in 0..n {
+            if let (Some(r), true) = (op(u).return_ns, op(u).returned()) {
+                let end = calls.partition_point(|&c| c <= r) - 1;
+                window_end[u] = end as u32;
+                info_words[u] = infos_upto[end].div_ceil(64);
+            }
+        }
+        Search {
+            spec,
+            history,
+            op_index,
+            next,
+            prev,
+            node_op,
+            node_return,
+            node_is_call,
+            node_pos,
+            done,
+            info_done: vec![0u64; (infos as usize).div_ceil(64).max(1)],
+            info_rank,
+            info_pred,
+            window_end,
+            info_words,
+            n: n as u32,
+            steps: 0,
+            states: 0,
+            cache_hits: 0,
+        }
+    }
+
+    #[inline]
+    fn unlink(&mut self, node: u32) {
+        let (p, nx) = (self.prev[node as usize], self.next[node as usize]);
+        self.next[p as usize] = nx;
+        if nx != NIL {
+            self.prev[nx as usize] = p;
+        }
+    }
+
+    #[inline]
+    fn relink(&mut self, node: u32) {
+        let (p, nx) = (self.prev[node as usize], self.next[node as usize]);
+        self.next[p as usize] = node;
+        if nx != NIL {
+            self.prev[nx as usize] = node;
+        }
+    }
+
+    fn lift(&mut self, call: u32) {
+        self.unlink(call);
+        let ret = self.node_return[call as usize];
+        if ret != NIL {
+            self.unlink(ret);
+        }
+    }
+
+    fn unlift(&mut self, call: u32) {
+        let ret = self.node_return[call as usize];
+        if ret != NIL {
+            self.relink(ret);
+        }
+        self.relink(call);
+    }
+
+    #[inline]
+    fn is_done(&self, u: u32) -> bool {
+        self.done[(u / 64) as usize] & (1 << (u % 64)) != 0
+    }
+
+    /// First op at or after `from` whose done bit is clear (`n` if none).
+    fn first_open_from(&self, from: u32) -> u32 {
+        let mut word = (from / 64) as usize;
+        if word >= self.done.len() {
+            return self.n;
+        }
+        let mut bits = !self.done[word] & (!0u64 << (from % 64));
+        loop {
+            if bits != 0 {
+                let u = word as u32 * 64 + bits.trailing_zeros();
+                return u.min(self.n);
+            }
+            word += 1;
+            if word >= self.done.len() {
+                return self.n;
+            }
+            bits = !self.done[word];
+        }
+    }
+
+    /// The memo key of the returned-ops set (see the module docs).
+    fn key(&self, first_open: u32, buf: &mut Vec<u64>) {
+        buf.clear();
+        buf.push(first_open as u64);
+        let lo = (first_open / 64) as usize;
+        let hi = (self.window_end[first_open as usize] / 64) as usize;
+        buf.extend_from_slice(&self.done[lo..=hi]);
+    }
+
+    /// The words of the never-returned-ops set that can be non-zero.
+    fn info_key(&self, first_open: u32) -> &[u64] {
+        &self.info_done[..self.info_words[first_open as usize] as usize]
+    }
+
+    fn ops_of(&self, frames: &[Frame<S::State>]) -> Vec<usize> {
+        frames.iter().map(|f| self.op_index[self.node_op[f.node as usize] as usize]).collect()
+    }
+
+    /// Event position and time of the first return event in the main list
+    /// (`u32::MAX - 1` and `u64::MAX` if none).
+    fn first_return(&self) -> (u32, u64) {
+        let mut node = self.next[HEAD as usize];
+        while node != NIL && self.node_is_call[node as usize] {
+            node = self.next[node as usize];
+        }
+        if node == NIL {
+            (u32::MAX - 1, u64::MAX)
+        } else {
+            let op = &self.history[self.op_index[self.node_op[node as usize] as usize]];
+            (self.node_pos[node as usize], op.return_ns.unwrap_or(u64::MAX))
+        }
+    }
+
+    /// The depth-first search. Candidates are tried in two phases: first the calls of
+    /// returned ops ahead of the first return event (the Wing–Gong candidates), then
+    /// the never-returned ops called before that return, in call order (trying the most
+    /// recent first was measured to be much slower on register histories). Trying the optional ops last
+    /// means a history in which crashed ops need not take effect is linearized without
+    /// ever placing them; when a dead end needs one, backtracking tries the ones nearest
+    /// the dead end first. The order affects speed only, never the verdict.
+    fn run(&mut self, deadline: Option<Instant>, max_states: Option<u64>) -> Outcome {
+        let mut first_open = self.first_open_from(0);
+        if first_open >= self.n {
+            return Outcome::Linearizable(Vec::new());
+        }
+        let mut cache: Cache<S::State> = Cache::new();
+        let mut stack: Vec<Frame<S::State>> = Vec::new();
+        let mut state = self.spec.init();
+        let mut key = Vec::new();
+        // Longest prefix seen, kept incrementally: `best` agrees with `stack` on its
+        // first `agree` frames, so recording a new best copies only the new tail.
+        let mut best: Vec<u32> = Vec::new();
+        let mut agree = 0usize;
+        let mut node = self.next[HEAD as usize];
+        // u32::MAX while scanning the main list; otherwise scanning never-returned ops
+        // whose calls come before this event position.
+        const MAIN: u32 = u32::MAX;
+        let crashed_first = self.spec.crashed_first();
+        let mut info_limit = MAIN;
+        if crashed_first {
+            info_limit = self.first_return().0;
+            node = self.next[INFO_HEAD as usize];
+        }
+        // Upper bound of any linearization point at this search node.
+        let mut latest_ns = self.first_return().1;
+        let mut iterations: u64 = 0;
+        loop {
+            if iterations.is_multiple_of(1024) {
+                if let Some(deadline) = deadline {
+                    if Instant::now() >= deadline {
+                        return Outcome::Unknown;
+                    }
+                }
+                if let Some(max) = max_states {
+                    if self.states >= max {
+                        return Outcome::Unknown;
+                    }
+                }
+            }
+            iterations += 1;
+
+            let candidate = if info_limit == MAIN {
+                if node != NIL && self.node_is_call[node as usize] {
+                    true
+                } else if crashed_first {
+                    false
+                } else {
+                    // Reached the first return: switch to the never-returned ops.
+                    info_limit = if node == NIL { u32::MAX - 1 } else { self.node_pos[node as usize] };
+                    node = self.next[INFO_HEAD as usize];
+                    continue;
+                }
+            } else if self.node_pos[node as usize] < info_limit {
+                // (INFO_TAIL's position is u32::MAX, beyond every limit.)
+                true
+            } else if crashed_first {
+                info_limit = MAIN;
+                node = self.next[HEAD as usize];
+                continue;
+            } else {
+                false
+            };
+
+            if candidate && !self.waits_for_pred(self.node_op[node as usize]) {
+                let u = self.node_op[node as usize];
+                let op = &self.history[self.op_index[u as usize]];
+                self.steps += 1;
+                let range = PointRange { earliest_ns: op.call_ns, latest_ns };
+                let Some(new_state) = self.spec.step(&state, op, range) else {
+                    node = self.next[node as usize];
+                    continue;
+                };
+                let new_first_open = if op.returned() {
+                    self.done[(u / 64) as usize] |= 1 << (u % 64);
+                    if u == first_open {
+                        self.first_open_from(u + 1)
+                    } else {
+                        first_open
+                    }
+                } else {
+                    let r = self.info_rank[u as usize];
+                    self.info_done[(r / 64) as usize] |= 1 << (r % 64);
+                    first_open
+                };
+                if new_first_open >= self.n {
+                    stack.push(Frame { node, state, first_open, entry: NIL });
+                    return Outcome::Linearizable(self.ops_of(&stack));
+                }
+                self.key(new_first_open, &mut key);
+                let info = self.info_key(new_first_open);
+                if let Lookup::Inserted(entry) = cache.lookup_or_insert(self.spec, &key, info, &new_state) {
+                    self.states += 1;
+                    stack.push(Frame { node, state, first_open, entry });
+                    state = new_state;
+                    first_open = new_first_open;
+                    self.lift(node);
+                    if stack.len() > best.len() {
+                        best.truncate(agree);
+                        best.extend(stack[agree..].iter().map(|f| f.node));
+                        agree = stack.len();
+                    }
+                    let (first_return_pos, first_return_ns) = self.first_return();
+                    latest_ns = first_return_ns;
+                    if crashed_first {
+                        info_limit = first_return_pos;
+                        node = self.next[INFO_HEAD as usize];
+                    } else {
+                        info_limit = MAIN;
+                        node = self.next[HEAD as usize];
+                    }
+                } else {
+                    self.cache_hits += 1;
+                    self.clear_bit(u);
+                    node = self.next[node as usize];
+                }
+            } else if candidate {
+                // An interchangeable never-returned op called earlier is still pending.
+                node = self.next[node as usize];
+            } else {
+                // No candidate left: the op returning at the first return event should
+                // already have been linearized. Backtrack.
+                let Some(frame) = stack.pop() else {
+                    let prefix = best.iter().map(|&nd| self.op_index[self.node_op[nd as usize] as usize]).collect();
+                    return Outcome::NotLinearizable(prefix);
+                };
+                if stack.len() < agree {
+                    agree = stack.len();
+                }
+                cache.finished(frame.entry);
+                let u = self.node_op[frame.node as usize];
+                self.clear_bit(u);
+                self.unlift(frame.node);
+                state = frame.state;
+                first_open = frame.first_open;
+                let (first_return_pos, first_return_ns) = self.first_return();
+                latest_ns = first_return_ns;
+                if self.info_rank[u as usize] == NIL {
+                    info_limit = MAIN;
+                    node = self.next[frame.node as usize];
+                } else {
+                    info_limit = first_return_pos;
+                    node = self.next[frame.node as usize];
+                }
+            }
+        }
+    }
+
+    /// True if `u` never returned and an interchangeable op called before it is not placed.
+    #[inline]
+    fn waits_for_pred(&self, u: u32) -> bool {
+        let pred = self.info_pred[u as usize];
+        if pred == NIL {
+            return false;
+        }
+        let r = self.info_rank[pred as usize];
+        self.info_done[(r / 64) as usize] & (1 << (r % 64)) == 0
+    }
+
+    #[inline]
+    fn clear_bit(&mut self, u: u32) {
+        let r = self.info_rank[u as usize];
+        if r == NIL {
+            self.done[(u / 64) as usize] &= !(1 << (u % 64));
+        } else {
+            self.info_done[(r / 64) as usize] &= !(1 << (r % 64));
+        }
+        debug_assert!(r != NIL || !self.is_done(u));
+    }
+}

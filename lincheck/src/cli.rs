@@ -1,0 +1,239 @@
+//! The `locklab lin` command: check a recorded history file.
+//!
+//! ```text
+//! locklab lin HISTORY [--model NAME] [--ttl-ms MS] [--budget SECONDS] [--max-states N]
+//!                     [--html OUT.html] [--stats] [--to-json OUT.json]
+//! ```
+//!
+//! Exit codes (for CI):
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0 | linearizable |
+//! | 1 | not linearizable |
+//! | 2 | bad input or usage (unreadable or malformed history, unknown model, ...) |
+//! | 3 | internal error (a bug in locklab: please report it) |
+//! | 4 | unknown: the budget ran out before a verdict |
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::format::{self, History, Model};
+use crate::html::{self, OpView};
+use crate::specs::{CasRegisterSpec, FencingSpec, KvSpec, LeaseSpec, MutexSpec};
+use crate::{check_with_options, CheckOptions, CheckResult, Operation, Spec, Verdict};
+
+/// Exit code: the history is linearizable.
+pub const EXIT_LINEARIZABLE: i32 = 0;
+/// Exit code: the history is not linearizable.
+pub const EXIT_NOT_LINEARIZABLE: i32 = 1;
+/// Exit code: bad input or usage.
+pub const EXIT_BAD_INPUT: i32 = 2;
+/// Exit code: internal error.
+pub const EXIT_INTERNAL: i32 = 3;
+/// Exit code: the budget ran out; nothing is known.
+pub const EXIT_UNKNOWN: i32 = 4;
+
+/// Arguments of `locklab lin`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct LinArgs {
+    /// History file: locklab JSON (.json), Jepsen EDN (.edn) or Jepsen text log
+    /// (.log, .txt); other names are detected by content.
+    pub history: PathBuf,
+    /// Sequential spec: mutex, lease, fencing, cas-register or kv. Defaults to the
+    /// "model" of a JSON history.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Lease duration in milliseconds (required by lease, optional for fencing).
+    /// Defaults to the "ttl_ns" of a JSON history.
+    #[arg(long = "ttl-ms")]
+    pub ttl_ms: Option<f64>,
+    /// Wall-clock budget in seconds; when it runs out the verdict is "unknown" (exit 4).
+    #[arg(long = "budget")]
+    pub budget_s: Option<f64>,
+    /// Deterministic budget: the most search states to explore before giving up
+    /// (exit 4). Unlike --budget, the outcome does not depend on machine speed.
+    #[arg(long)]
+    pub max_states: Option<u64>,
+    /// Write a self-contained HTML timeline of the history and its (partial)
+    /// linearization to this file.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// Print operations, partitions, states explored, cache hits, elapsed time and rate.
+    #[arg(long)]
+    pub stats: bool,
+    /// Also write the history in locklab's JSON format to this file (format conversion).
+    #[arg(long = "to-json")]
+    pub to_json: Option<PathBuf>,
+}
+
+/// Runs `lin`, printing to stdout and stderr; returns the exit code.
+pub fn run(args: &LinArgs) -> i32 {
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    run_with(args, &mut stdout.lock(), &mut stderr.lock())
+}
+
+/// [`run`] with explicit output streams (for tests and embedding).
+pub fn run_with(args: &LinArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_inner(args, out, err))) {
+        Ok(Ok(code)) => code,
+        Ok(Err(Failure::Usage(message))) => {
+            let _ = writeln!(err, "error: {message}");
+            EXIT_BAD_INPUT
+        }
+        Ok(Err(Failure::Internal(message))) => {
+            let _ = writeln!(err, "internal error: {message}");
+            EXIT_INTERNAL
+        }
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into());
+            let _ = writeln!(err, "internal error: {message}");
+            EXIT_INTERNAL
+        }
+    }
+}
+
+enum Failure {
+    Usage(String),
+    Internal(String),
+}
+
+fn seconds(value: f64, what: &str) -> Result<Duration, Failure> {
+    Duration::try_from_secs_f64(value).map_err(|_| Failure::Usage(format!("{what} must be a non-negative number")))
+}
+
+fn run_inner(args: &LinArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32, Failure> {
+    let loaded = format::load(&args.history).map_err(|e| Failure::Usage(e.to_string()))?;
+    let ttl_ns = match args.ttl_ms {
+        Some(ms) => Some(seconds(ms / 1000.0, "--ttl-ms")?.as_nanos() as u64),
+        None => loaded.ttl_ns,
+    };
+    let name = match (&args.model, &loaded.model) {
+        (Some(arg), Some(file)) if arg != file => {
+            return Err(Failure::Usage(format!(
+                "--model {arg} contradicts the history's model '{file}' ({})",
+                args.history.display()
+            )))
+        }
+        (Some(name), _) | (None, Some(name)) => name.clone(),
+        (None, None) => {
+            return Err(Failure::Usage(format!("no model: pass --model (one of: {})", format::MODEL_NAMES.join(", "))))
+        }
+    };
+    let model = Model::from_name(&name, ttl_ns).map_err(Failure::Usage)?;
+    let history = match loaded.history {
+        Some(h) if h.family() != model.family() => {
+            return Err(Failure::Usage(format!(
+                "{}: model {} checks {} operations but the history has {} operations",
+                args.history.display(),
+                model.name(),
+                model.family().name(),
+                h.family().name()
+            )))
+        }
+        Some(h) => h,
+        None => match model.family() {
+            format::Family::Lock => History::Lock(Vec::new()),
+            format::Family::Register => History::Register(Vec::new()),
+            format::Family::Kv => History::Kv(Vec::new()),
+        },
+    };
+    if let Some(path) = &args.to_json {
+        std::fs::write(path, format::to_json(&model, &history))
+            .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
+    }
+    let options = CheckOptions {
+        budget: args.budget_s.map(|s| seconds(s, "--budget")).transpose()?,
+        max_states: args.max_states,
+    };
+    let (result, views) = check_history(&model, &history, &options).map_err(Failure::Internal)?;
+
+    let code = report(&result, &views, out);
+    if args.stats {
+        let s = &result.stats;
+        let secs = s.elapsed.as_secs_f64();
+        let rate = if secs > 0.0 { s.states as f64 / secs } else { 0.0 };
+        let _ = writeln!(
+            out,
+            "stats: ops={} partitions={} states={} steps={} cache_hits={} elapsed_ms={:.3} states_per_s={:.0}",
+            s.ops,
+            s.partitions,
+            s.states,
+            s.steps,
+            s.cache_hits,
+            secs * 1e3,
+            rate
+        );
+    }
+    if let Some(path) = &args.html {
+        let title = format!("{} — {}", args.history.display(), model.name());
+        std::fs::write(path, html::render(&title, &views, &result))
+            .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
+        let _ = writeln!(err, "wrote {}", path.display());
+    }
+    Ok(code)
+}
+
+/// Checks a loaded history against a model by name; also returns display views.
+pub fn check_history(
+    model: &Model,
+    history: &History,
+    options: &CheckOptions,
+) -> Result<(CheckResult, Vec<OpView>), String> {
+    fn go<S: Spec>(
+        spec: &S,
+        ops: &[Operation<S::Input, S::Output>],
+        options: &CheckOptions,
+        label: impl Fn(&Operation<S::Input, S::Output>) -> String,
+    ) -> Result<(CheckResult, Vec<OpView>), String> {
+        let result = check_with_options(spec, ops, options).map_err(|e| e.to_string())?;
+        let views = ops.iter().map(|op| OpView::of(op, label(op))).collect();
+        Ok((result, views))
+    }
+    match (model, history) {
+        (Model::Mutex, History::Lock(h)) => go(&MutexSpec, h, options, html::lock_label),
+        (Model::Lease { ttl_ns }, History::Lock(h)) => go(&LeaseSpec { ttl_ns: *ttl_ns }, h, options, html::lock_label),
+        (Model::Fencing { ttl_ns }, History::Lock(h)) => {
+            go(&FencingSpec { ttl_ns: *ttl_ns }, h, options, html::lock_label)
+        }
+        (Model::CasRegister, History::Register(h)) => go(&CasRegisterSpec::default(), h, options, html::register_label),
+        (Model::Kv, History::Kv(h)) => go(&KvSpec, h, options, html::kv_label),
+        _ => Err(format!("model {} cannot check {} operations", model.name(), history.family().name())),
+    }
+}
+
+fn report(result: &CheckResult, views: &[OpView], out: &mut dyn Write) -> i32 {
+    match &result.verdict {
+        Verdict::Linearizable => {
+            let _ = writeln!(out, "linearizable ({} operations, {} partitions)", views.len(), result.partitions.len());
+            EXIT_LINEARIZABLE
+        }
+        Verdict::Unknown => {
+            let _ = writeln!(out, "unknown: the budget ran out before a verdict (this is not a pass)");
+            EXIT_UNKNOWN
+        }
+        Verdict::NotLinearizable(v) => {
+            let _ = writeln!(out, "not linearizable: key '{}'", v.key);
+            let _ = writeln!(out, "longest linearizable prefix ({} operations):", v.longest_prefix.len());
+            let shown = 20;
+            let skip = v.longest_prefix.len().saturating_sub(shown);
+            if skip > 0 {
+                let _ = writeln!(out, "  ... {skip} earlier operations");
+            }
+            for &i in &v.longest_prefix[skip..] {
+                let _ = writeln!(out, "  {}", views[i].describe(i));
+            }
+            let _ = writeln!(out, "operations that could not be placed next:");
+            for &i in &v.unplaced {
+                let _ = writeln!(out, "  {}", views[i].describe(i));
+            }
+            EXIT_NOT_LINEARIZABLE
+        }
+    }
+}

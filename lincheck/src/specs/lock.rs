@@ -1,0 +1,435 @@
+//! Lock specifications: a mutex, a lease with expiry, and a fencing-token lock.
+//!
+//! All three share one vocabulary, per lock key, for operations by a client process:
+//!
+//! | input            | outputs                                                    |
+//! |------------------|------------------------------------------------------------|
+//! | [`LockOp::Acquire`] | `Ok { token }` (granted, optionally with a fencing token), `Fail` (the service said no), or unknown (never returned) |
+//! | [`LockOp::Release`] | `Ok { .. }`, `Fail`, or unknown                          |
+//! | [`LockOp::Extend`]  | `Ok { .. }` (lease renewed), `Fail`, or unknown          |
+//!
+//! `Fail` means the service *answered* no. A client-side timeout is not a `Fail`: the
+//! request may still have taken effect, so record it as unknown (`output: None`, Jepsen
+//! `:info`). Recording a timeout as `Fail` makes a correct service look broken.
+//!
+//! # Mutex ([`MutexSpec`])
+//!
+//! State: the holder (a process) or free. The lock is not re-entrant.
+//!
+//! * `acquire → Ok` is legal iff the lock is free; the caller becomes the holder.
+//! * `acquire → Fail` is legal iff the lock is held (by anyone, the caller included).
+//!   A `Fail` on a free lock is **not** legal: a service that refuses a free lock is
+//!   indistinguishable from one that lost a grant, so it is reported. (Spurious failures
+//!   caused by timeouts must be recorded as unknown, see above.)
+//! * `release → Ok` is legal iff the caller is the holder; the lock becomes free.
+//! * `release → Fail` is legal iff the caller is not the holder.
+//! * `extend → Ok` is legal iff the caller is the holder (a no-op for a mutex);
+//!   `extend → Fail` iff it is not.
+//! * Unknown outcome: the operation either took effect as a success (legal only when
+//!   success would be) or never happened.
+//!
+//! Every lease violates this spec as soon as a holder outlives its TTL and the lease is
+//! granted to someone else: that is the point of checking a lease service against it.
+//!
+//! # Lease ([`LeaseSpec`], parameter `ttl_ns`)
+//!
+//! State: the holder, and its expiry time. An operation that linearizes at time `p`
+//! (with `call_ns <= p <= return_ns`, and `p` never decreasing along the
+//! linearization) sees the lock *held* iff there is a holder and `p < expiry`.
+//!
+//! * `acquire → Ok` at `p` is legal iff the lock is not held at `p` (free, or the
+//!   holder's `expiry <= p`); the caller becomes the holder with `expiry = p + ttl_ns`.
+//! * `acquire → Fail` at `p` is legal iff the lock is held at `p` (by anyone).
+//! * `release → Ok` at `p` is legal iff the caller holds the lock at `p`
+//!   (`p < expiry`); the lock becomes free. Releasing an expired lease fails.
+//! * `release → Fail` at `p` is legal iff the caller does not hold the lock at `p`.
+//! * `extend → Ok` at `p` is legal iff the caller holds the lock at `p`; then
+//!   `expiry = p + ttl_ns`. `extend → Fail` iff the caller does not hold it at `p`.
+//! * Unknown outcome: as for the mutex.
+//!
+//! ## How the search handles continuous time (and why it is exact)
+//!
+//! Picking one linearization point per operation (always the earliest, or always the
+//! latest) is *not* sound here: an `acquire → Ok` wants a late point (the previous lease
+//! must have expired), an `acquire → Fail` wants an early one, and the point also sets
+//! the next expiry. Instead the state keeps the points symbolic: a *zone* (a difference
+//! bound matrix, as in timed-automata model checkers) over two unknowns, `H` = the
+//! linearization point that last set the expiry (so `expiry = H + ttl_ns`) and `N` = the
+//! point of the latest linearized operation. Every rule above is a difference
+//! constraint: `call_ns <= P`, `P <= return_ns`, `N <= P`, `P - H >= ttl_ns`
+//! (expired) or `P - H <= ttl_ns - 1` (held; times are integer nanoseconds). Linearizing
+//! adds the new point `P` with its constraints, closes the matrix (Floyd–Warshall on 4
+//! variables), rejects the step if a negative cycle shows the constraints are
+//! unsatisfiable, and then renames `P` to `N` (and to `H` when the operation sets the
+//! expiry), forgetting the old variables, and finally drops the upper bounds of `N`:
+//! the future only ever requires `P >= N`, so a smaller `N` allows everything a larger
+//! one does, and keeping only the lower bounds loses no feasible future while making
+//! different orders of the same operations produce equal states (without this the
+//! memoisation barely works and histories with crashed acquires blow up). For difference constraints, closure followed by
+//! dropping a variable is exact existential elimination, and the canonical (closed)
+//! matrix is unique, so: a linearization order is accepted iff there exist points
+//! satisfying every rule, and two search nodes with equal zones have equal futures (the
+//! memoisation stays sound). When the lock becomes free, `H` is forgotten too, which lets
+//! more search nodes meet in the cache.
+//!
+//! # Fencing-token lock ([`FencingSpec`], optional `ttl_ns`)
+//!
+//! The mutex rules (or, with `ttl_ns`, the lease rules) plus: the tokens returned by
+//! successful acquires strictly increase in linearization order. An `acquire → Ok`
+//! without a token, or an acquire with unknown outcome that took effect, was issued
+//! *some* token greater than the last one; the spec assumes the smallest possible one
+//! (last + 1), which constrains later tokens least, so no linearizable history is
+//! rejected by that choice.
+
+use crate::{Operation, PointRange, Spec};
+
+/// A lock operation's input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LockOp {
+    /// Ask for the lock.
+    Acquire,
+    /// Give the lock back.
+    Release,
+    /// Renew the lease (a no-op on a mutex, but only the holder may do it).
+    Extend,
+}
+
+/// A lock operation's output (absent when unknown).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LockRet {
+    /// The service said yes; successful acquires may carry a fencing token.
+    Ok {
+        /// Fencing token, if the service issues them.
+        token: Option<u64>,
+    },
+    /// The service said no.
+    Fail,
+}
+
+/// A mutex (see the [module docs](self)).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MutexSpec;
+
+/// A lease lock with expiry `ttl_ns` after the linearization point of the acquire or
+/// extend (see the [module docs](self)).
+#[derive(Clone, Copy, Debug)]
+pub struct LeaseSpec {
+    /// Lease duration in nanoseconds.
+    pub ttl_ns: u64,
+}
+
+/// A lock whose grants carry strictly increasing fencing tokens; a mutex when `ttl_ns`
+/// is `None`, a lease otherwise (see the [module docs](self)).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FencingSpec {
+    /// Lease duration in nanoseconds, or `None` for mutex semantics.
+    pub ttl_ns: Option<u64>,
+}
+
+/// The state of every lock spec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LockState {
+    /// The process holding the lock (for a lease: the last grantee, whose lease may have
+    /// expired), or `None` when free.
+    pub holder: Option<u64>,
+    /// Greatest fencing token issued so far (fencing spec only).
+    pub last_token: Option<u64>,
+    /// Constraints on linearization points (lease semantics only).
+    pub zone: Option<Zone>,
+}
+
+const INF: i64 = i64::MAX;
+const ZERO: usize = 0;
+const H: usize = 1;
+const N: usize = 2;
+const P: usize = 3;
+
+/// A closed difference bound matrix over `{0, H, N}`: `bound[i][j]` is the tightest
+/// known upper bound on `x_i - x_j` (`i64::MAX` = unbounded). `H` is the linearization
+/// point that set the current expiry, `N` the latest linearization point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Zone {
+    /// `bound[i][j]` bounds `x_i - x_j`; index 0 is the constant 0, 1 is `H`, 2 is `N`.
+    pub bound: [[i64; 3]; 3],
+}
+
+/// Extra constraint on the new point `P` relative to `H`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    None,
+    /// `P < H + ttl`.
+    Live,
+    /// `P >= H + ttl`.
+    Expired,
+}
+
+impl Zone {
+    fn initial() -> Self {
+        let mut bound = [[INF; 3]; 3];
+        for (i, row) in bound.iter_mut().enumerate() {
+            row[i] = 0;
+        }
+        bound[ZERO][N] = 0; // N >= 0
+        Zone { bound }
+    }
+
+    /// Adds a linearization point for an op in `[call_ns, return_ns]` after `N`, with
+    /// `guard`; returns the zone with `N := P` (and `H := P` if `sets_expiry`), or `None`
+    /// if the constraints are unsatisfiable.
+    fn linearize(
+        &self,
+        call_ns: u64,
+        return_ns: Option<u64>,
+        guard: Guard,
+        ttl_ns: u64,
+        sets_expiry: bool,
+    ) -> Option<Zone> {
+        let mut m = [[INF as i128; 4]; 4];
+        for (row, bounds) in m.iter_mut().zip(&self.bound) {
+            for (cell, bound) in row.iter_mut().zip(bounds) {
+                *cell = *bound as i128;
+            }
+        }
+        m[P][P] = 0;
+        m[N][P] = 0; // N - P <= 0
+        m[ZERO][P] = -(call_ns as i128); // P >= call
+        if let Some(r) = return_ns {
+            m[P][ZERO] = r as i128; // P <= return
+        }
+        match guard {
+            Guard::None => {}
+            Guard::Live => m[P][H] = ttl_ns as i128 - 1,
+            Guard::Expired => m[H][P] = -(ttl_ns as i128),
+        }
+        let inf = INF as i128;
+        for k in 0..4 {
+            for i in 0..4 {
+                if m[i][k] == inf {
+                    continue;
+                }
+                for j in 0..4 {
+                    if m[k][j] == inf {
+                        continue;
+                    }
+                    let through = m[i][k] + m[k][j];
+                    if through < m[i][j] {
+                        m[i][j] = through;
+                    }
+                }
+            }
+        }
+        if (0..4).any(|i| m[i][i] < 0) {
+            return None;
+        }
+        let from = [ZERO, if sets_expiry { P } else { H }, P];
+        let mut bound = [[INF; 3]; 3];
+        for (a, row) in bound.iter_mut().enumerate() {
+            for (b, cell) in row.iter_mut().enumerate() {
+                let v = m[from[a]][from[b]];
+                *cell = if v >= inf { INF } else { v as i64 };
+            }
+        }
+        // Upward closure in N: the future constrains N only through `P >= N`, so a
+        // later N never allows more than an earlier one; forgetting N's upper bounds
+        // (which merely record which operation happened to be last) keeps exactly the
+        // same set of feasible futures, and lets different orders of the same
+        // operations meet in the memo cache.
+        bound[N][ZERO] = INF;
+        bound[N][H] = INF;
+        Some(Zone { bound })
+    }
+
+    /// Forgets everything about `H` (the lock is free).
+    fn forget_expiry(mut self) -> Zone {
+        for i in 0..3 {
+            if i != H {
+                self.bound[i][H] = INF;
+                self.bound[H][i] = INF;
+            }
+        }
+        self
+    }
+}
+
+/// The shared lock model; the public specs configure it.
+#[derive(Clone, Copy, Debug)]
+struct LockModel {
+    ttl_ns: Option<u64>,
+    fencing: bool,
+}
+
+/// What a legal step does.
+struct Effect {
+    guard: Guard,
+    new_holder: Option<u64>,
+    sets_expiry: bool,
+}
+
+impl LockModel {
+    fn init(&self) -> LockState {
+        LockState { holder: None, last_token: None, zone: self.ttl_ns.map(|_| Zone::initial()) }
+    }
+
+    fn step(&self, state: &LockState, op: &Operation<LockOp, LockRet>, range: PointRange) -> Option<LockState> {
+        let me = op.process;
+        let holder = state.holder;
+        let mine = holder == Some(me);
+        // `Live`/`Expired` guards only matter with a TTL; for a mutex a holder is
+        // always live, so an `Expired` requirement is impossible.
+        let timed = self.ttl_ns.is_some();
+        let success = match op.output {
+            None | Some(LockRet::Ok { .. }) => true,
+            Some(LockRet::Fail) => false,
+        };
+        let effect = match (op.input, success) {
+            (LockOp::Acquire, true) => match holder {
+                None => Effect { guard: Guard::None, new_holder: Some(me), sets_expiry: true },
+                Some(_) if timed => Effect { guard: Guard::Expired, new_holder: Some(me), sets_expiry: true },
+                Some(_) => return None,
+            },
+            (LockOp::Acquire, false) => match holder {
+                None => return None,
+                Some(h) => Effect { guard: Guard::Live, new_holder: Some(h), sets_expiry: false },
+            },
+            (LockOp::Release, true) if mine => Effect { guard: Guard::Live, new_holder: None, sets_expiry: false },
+            (LockOp::Extend, true) if mine => Effect { guard: Guard::Live, new_holder: holder, sets_expiry: true },
+            (LockOp::Release | LockOp::Extend, true) => return None,
+            (LockOp::Release | LockOp::Extend, false) if mine => {
+                if !timed {
+                    return None;
+                }
+                Effect { guard: Guard::Expired, new_holder: holder, sets_expiry: false }
+            }
+            (LockOp::Release | LockOp::Extend, false) => {
+                Effect { guard: Guard::None, new_holder: holder, sets_expiry: false }
+            }
+        };
+        // An extend with unknown outcome on a mutex changes nothing: prune it.
+        if op.output.is_none() && !timed && op.input == LockOp::Extend {
+            return None;
+        }
+
+        let mut last_token = state.last_token;
+        if self.fencing && op.input == LockOp::Acquire && success {
+            let token = match op.output {
+                Some(LockRet::Ok { token: Some(t) }) => t,
+                _ => last_token.map_or(0, |t| t.saturating_add(1)),
+            };
+            if last_token.is_some_and(|last| token <= last) {
+                return None;
+            }
+            last_token = Some(token);
+        }
+
+        let zone = match (state.zone, self.ttl_ns) {
+            (Some(zone), Some(ttl_ns)) => {
+                let return_ns = (range.latest_ns != u64::MAX).then_some(range.latest_ns);
+                let guard = if holder.is_none() { Guard::None } else { effect.guard };
+                let z = zone.linearize(range.earliest_ns, return_ns, guard, ttl_ns, effect.sets_expiry)?;
+                Some(if effect.new_holder.is_none() { z.forget_expiry() } else { z })
+            }
+            _ => None,
+        };
+        Some(LockState { holder: effect.new_holder, last_token, zone })
+    }
+}
+
+impl Zone {
+    /// True if every point of `other` is in `self` (both closed).
+    pub fn includes(&self, other: &Zone) -> bool {
+        (0..3).all(|i| (0..3).all(|j| other.bound[i][j] <= self.bound[i][j]))
+    }
+}
+
+/// Subsumption shared by the lock specs: same holder, a last token no greater (later
+/// tokens need only exceed it), and a zone that includes the candidate's (looser time
+/// constraints admit every future the tighter ones admit).
+fn lock_covers(explored: &LockState, candidate: &LockState) -> bool {
+    explored.holder == candidate.holder
+        && explored.last_token <= candidate.last_token
+        && match (&explored.zone, &candidate.zone) {
+            (Some(a), Some(b)) => a.includes(b),
+            (None, None) => true,
+            _ => false,
+        }
+}
+
+fn lock_cover_hash<Hs: std::hash::Hasher>(state: &LockState, hasher: &mut Hs) {
+    use std::hash::Hash;
+    state.holder.hash(hasher);
+}
+
+impl Spec for MutexSpec {
+    type Input = LockOp;
+    type Output = LockRet;
+    type State = LockState;
+    fn interchangeable(&self, a: &Operation<LockOp, LockRet>, b: &Operation<LockOp, LockRet>) -> bool {
+        a.process == b.process && a.input == b.input
+    }
+    fn init(&self) -> LockState {
+        LockModel { ttl_ns: None, fencing: false }.init()
+    }
+    fn step(&self, state: &LockState, op: &Operation<LockOp, LockRet>, range: PointRange) -> Option<LockState> {
+        LockModel { ttl_ns: None, fencing: false }.step(state, op, range)
+    }
+    fn covers(&self, explored: &LockState, candidate: &LockState) -> bool {
+        lock_covers(explored, candidate)
+    }
+    fn cover_hash<Hs: std::hash::Hasher>(&self, state: &LockState, hasher: &mut Hs) {
+        lock_cover_hash(state, hasher)
+    }
+}
+
+impl Spec for LeaseSpec {
+    type Input = LockOp;
+    type Output = LockRet;
+    type State = LockState;
+    fn interchangeable(&self, a: &Operation<LockOp, LockRet>, b: &Operation<LockOp, LockRet>) -> bool {
+        a.process == b.process && a.input == b.input
+    }
+    fn init(&self) -> LockState {
+        self.model().init()
+    }
+    fn step(&self, state: &LockState, op: &Operation<LockOp, LockRet>, range: PointRange) -> Option<LockState> {
+        self.model().step(state, op, range)
+    }
+    fn covers(&self, explored: &LockState, candidate: &LockState) -> bool {
+        lock_covers(explored, candidate)
+    }
+    fn cover_hash<Hs: std::hash::Hasher>(&self, state: &LockState, hasher: &mut Hs) {
+        lock_cover_hash(state, hasher)
+    }
+}
+
+impl LeaseSpec {
+    fn model(&self) -> LockModel {
+        LockModel { ttl_ns: Some(self.ttl_ns.min(crate::checker::MAX_TIME_NS)), fencing: false }
+    }
+}
+
+impl Spec for FencingSpec {
+    type Input = LockOp;
+    type Output = LockRet;
+    type State = LockState;
+    fn interchangeable(&self, a: &Operation<LockOp, LockRet>, b: &Operation<LockOp, LockRet>) -> bool {
+        a.process == b.process && a.input == b.input
+    }
+    fn init(&self) -> LockState {
+        self.model().init()
+    }
+    fn step(&self, state: &LockState, op: &Operation<LockOp, LockRet>, range: PointRange) -> Option<LockState> {
+        self.model().step(state, op, range)
+    }
+    fn covers(&self, explored: &LockState, candidate: &LockState) -> bool {
+        lock_covers(explored, candidate)
+    }
+    fn cover_hash<Hs: std::hash::Hasher>(&self, state: &LockState, hasher: &mut Hs) {
+        lock_cover_hash(state, hasher)
+    }
+}
+
+impl FencingSpec {
+    fn model(&self) -> LockModel {
+        LockModel { ttl_ns: self.ttl_ns.map(|t| t.min(crate::checker::MAX_TIME_NS)), fencing: true }
+    }
+}

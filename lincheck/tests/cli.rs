@@ -1,0 +1,273 @@
+//! The `lin` command end to end: formats, verdicts, exit codes and error messages.
+
+use std::path::PathBuf;
+
+use locklab_lincheck::cli::{self, LinArgs};
+use locklab_lincheck::format::{self, Model};
+use locklab_lincheck::gen::{self, RegisterGen};
+
+struct Run {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+fn temp_file(name: &str, content: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lincheck-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+fn lin(args: LinArgs) -> Run {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = cli::run_with(&args, &mut out, &mut err);
+    Run { code, out: String::from_utf8(out).unwrap(), err: String::from_utf8(err).unwrap() }
+}
+
+fn args(path: PathBuf, model: Option<&str>) -> LinArgs {
+    LinArgs { history: path, model: model.map(str::to_string), ..LinArgs::default() }
+}
+
+const GOOD_LOCK_JSON: &str = r#"{"model": "mutex", "ops": [
+  {"process": 1, "key": "l", "call_ns": 0, "return_ns": 10, "f": "acquire", "type": "ok"},
+  {"process": 2, "key": "l", "call_ns": 5, "return_ns": 15, "f": "acquire", "type": "fail"},
+  {"process": 1, "key": "l", "call_ns": 20, "return_ns": 30, "f": "release", "type": "ok"}
+]}"#;
+
+const BAD_LOCK_JSON: &str = r#"{"model": "mutex", "ops": [
+  {"process": 1, "key": "l", "call_ns": 0, "return_ns": 10, "f": "acquire", "type": "ok"},
+  {"process": 2, "key": "l", "call_ns": 20, "return_ns": 30, "f": "acquire", "type": "ok"}
+]}"#;
+
+#[test]
+fn json_linearizable_exits_0() {
+    let run = lin(args(temp_file("good.json", GOOD_LOCK_JSON), None));
+    assert_eq!(run.code, cli::EXIT_LINEARIZABLE, "{}", run.err);
+    assert!(run.out.starts_with("linearizable"), "{}", run.out);
+}
+
+#[test]
+fn json_not_linearizable_exits_1_with_prefix_and_unplaced() {
+    let run = lin(args(temp_file("bad.json", BAD_LOCK_JSON), None));
+    assert_eq!(run.code, cli::EXIT_NOT_LINEARIZABLE, "{}", run.err);
+    assert!(run.out.contains("not linearizable: key 'l'"), "{}", run.out);
+    let prefix = run.out.split("operations that could not be placed next:").collect::<Vec<_>>();
+    assert!(prefix[0].contains("#0 process 1"), "{}", run.out);
+    assert!(prefix[1].contains("#1 process 2 key 'l': acquire → ok"), "{}", run.out);
+}
+
+#[test]
+fn lease_model_from_flag_overrides_nothing_but_needs_ttl() {
+    let path = temp_file("lease.json", &BAD_LOCK_JSON.replace("\"model\": \"mutex\", ", ""));
+    let run = lin(args(path.clone(), Some("lease")));
+    assert_eq!(run.code, cli::EXIT_BAD_INPUT);
+    assert!(run.err.contains("needs a positive TTL"), "{}", run.err);
+    let run = lin(LinArgs { ttl_ms: Some(0.000_01), ..args(path.clone(), Some("lease")) });
+    assert_eq!(run.code, cli::EXIT_LINEARIZABLE, "a 10 ns lease has expired by 20 ns: {}", run.err);
+    let run = lin(LinArgs { ttl_ms: Some(1.0), ..args(path, Some("lease")) });
+    assert_eq!(run.code, cli::EXIT_NOT_LINEARIZABLE);
+}
+
+#[test]
+fn model_flag_contradicting_the_file_is_a_usage_error() {
+    let run = lin(args(temp_file("contra.json", GOOD_LOCK_JSON), Some("fencing")));
+    assert_eq!(run.code, cli::EXIT_BAD_INPUT);
+    assert!(run.err.contains("contradicts"), "{}", run.err);
+}
+
+#[test]
+fn jepsen_text_log_cas_register() {
+    let log = "INFO  jepsen.util - 0\t:invoke\t:write\t1\n\
+               INFO  jepsen.util - 0\t:ok\t:write\t1\n\
+               INFO  jepsen.core - some chatter without tabs\n\
+               INFO  jepsen.util - 1\t:invoke\t:read\tnil\n\
+               INFO  jepsen.util - 2\t:invoke\t:cas\t[1 2]\n\
+               INFO  jepsen.util - 1\t:ok\t:read\t1\n\
+               INFO  jepsen.util - 2\t:info\t:cas\t:timed-out\n\
+               INFO  jepsen.util - :nemesis\t:info\t:start\tnil\n\
+               INFO  jepsen.util - 3\t:invoke\t:read\tnil\n\
+               INFO  jepsen.util - 3\t:ok\t:read\t2\n";
+    let run = lin(args(temp_file("etcd.log", log), Some("cas-register")));
+    assert_eq!(run.code, cli::EXIT_LINEARIZABLE, "{} {}", run.out, run.err);
+    // The read of 1 after the read of 2 cannot be explained.
+    let bad = format!("{log}INFO  jepsen.util - 3\t:invoke\t:read\tnil\nINFO  jepsen.util - 3\t:ok\t:read\t1\n");
+    let run = lin(args(temp_file("etcd-bad.log", &bad), Some("cas-register")));
+    assert_eq!(run.code, cli::EXIT_NOT_LINEARIZABLE, "{} {}", run.out, run.err);
+}
+
+#[test]
+fn jepsen_edn_with_nemesis_and_vector_form() {
+    let edn = r#"[{:process 0, :type :invoke, :f :acquire, :value nil, :time 0}
+ {:process :nemesis, :type :info, :f :start, :value nil, :time 1}
+ {:process 0, :type :ok, :f :acquire, :value 7, :time 10}
+ {:process 1, :type :invoke, :f :acquire, :value nil, :time 20}
+ {:process 1, :type :ok, :f :acquire, :value 3, :time 30}]"#;
+    let path = temp_file("locks.edn", edn);
+    // Mutex: two grants without a release.
+    assert_eq!(lin(args(path.clone(), Some("mutex"))).code, cli::EXIT_NOT_LINEARIZABLE);
+    // Lease of 5 ns: the first expired; but fencing tokens go 7 then 3.
+    assert_eq!(lin(LinArgs { ttl_ms: Some(0.000_005), ..args(path.clone(), Some("lease")) }).code, 0);
+    let run = lin(LinArgs { ttl_ms: Some(0.000_005), ..args(path, Some("fencing")) });
+    assert_eq!(run.code, cli::EXIT_NOT_LINEARIZABLE, "{}", run.out);
+}
+
+#[test]
+fn one_map_per_line_edn_and_json_conversion_round_trip() {
+    let edn = "{:process 0, :type :invoke, :f :put, :value [\"k\" \"a\"]}\n\
+               {:process 0, :type :ok, :f :put, :value [\"k\" \"a\"]}\n\
+               {:process 1, :type :invoke, :f :append, :value [\"k\" \"b\"]}\n\
+               {:process 1, :type :ok, :f :append, :value [\"k\" \"b\"]}\n\
+               {:process 2, :type :invoke, :f :get, :value [\"k\" nil]}\n\
+               {:process 2, :type :ok, :f :get, :value [\"k\" \"ab\"]}\n";
+    // Jepsen's independent-key tuples are not a locklab convention: use :key instead.
+    let edn = edn.replace(":value [\"k\" ", ":key \"k\", :value ").replace("]}", "}");
+    let path = temp_file("kv.edn", &edn);
+    let out = path.with_extension("json");
+    let run = lin(LinArgs { to_json: Some(out.clone()), ..args(path, Some("kv")) });
+    assert_eq!(run.code, 0, "{} {}", run.out, run.err);
+    let json = std::fs::read_to_string(&out).unwrap();
+    assert!(json.contains("\"model\": \"kv\""), "{json}");
+    assert_eq!(lin(args(out, None)).code, 0);
+}
+
+#[test]
+fn zero_budget_on_a_hard_history_is_unknown_exit_4() {
+    let history = gen::register_history(&RegisterGen {
+        seed: 7,
+        ops: 2000,
+        clients: 8,
+        info_prob: 0.3,
+        values: 3,
+        ..Default::default()
+    });
+    let json = format::to_json(&Model::CasRegister, &format::History::Register(history));
+    let path = temp_file("hard.json", &json);
+    let run = lin(LinArgs { budget_s: Some(0.0), ..args(path.clone(), None) });
+    assert_eq!(run.code, cli::EXIT_UNKNOWN, "{}", run.out);
+    assert!(run.out.contains("unknown"));
+    let run = lin(LinArgs { stats: true, ..args(path, None) });
+    assert_eq!(run.code, cli::EXIT_LINEARIZABLE);
+    assert!(run.out.contains("stats: ops=2000 partitions=1 states="), "{}", run.out);
+}
+
+#[test]
+fn html_report_is_self_contained() {
+    let out = temp_file("report.html", "");
+    let run = lin(LinArgs { html: Some(out.clone()), ..args(temp_file("bad2.json", BAD_LOCK_JSON), None) });
+    assert_eq!(run.code, cli::EXIT_NOT_LINEARIZABLE);
+    let page = std::fs::read_to_string(out).unwrap();
+    assert!(page.contains("<svg"));
+    assert!(page.contains("class=\"op bad\""), "the unplaced grant is marked");
+    assert!(page.contains("class=\"op lin\""), "the prefix is marked");
+    assert!(
+        !page.contains("http://")
+            || page.matches("http://").all(|_| page.contains("xmlns=\"http://www.w3.org/2000/svg\""))
+    );
+    assert!(!page.contains("<script src"), "no external scripts");
+}
+
+// ------------------------------------------------------------ malformed input: exit 2
+
+fn error_of(name: &str, content: &str, model: Option<&str>) -> String {
+    let path = temp_file(name, content);
+    let run = lin(args(path, model));
+    assert_eq!(run.code, cli::EXIT_BAD_INPUT, "stdout: {} stderr: {}", run.out, run.err);
+    assert!(run.err.contains(name), "the error names the file: {}", run.err);
+    assert_eq!(run.err.lines().count(), 1, "one clear error: {}", run.err);
+    run.err
+}
+
+#[test]
+fn bad_edn_names_line_and_column() {
+    let err = error_of(
+        "bad.edn",
+        "{:process 0, :type :invoke, :f :cas, :value [1 2]}\n{:process 1 :type}",
+        Some("cas-register"),
+    );
+    assert!(err.contains("bad.edn:2:1:"), "{err}");
+    assert!(err.contains("odd number"), "{err}");
+    let err = error_of("unclosed.edn", "{:process 0, :type :invoke, :f :cas, :value [1 2}", Some("cas-register"));
+    assert!(err.contains("unclosed.edn:1:"), "{err}");
+}
+
+#[test]
+fn bad_edn_semantics_name_line_and_column() {
+    let err = error_of(
+        "badtype.edn",
+        "{:process 0, :type :invoke, :f :read}\n{:process 0, :type :done, :f :read}",
+        Some("cas-register"),
+    );
+    assert!(err.contains("badtype.edn:2:20:"), "{err}");
+    assert!(err.contains("unknown :type :done"), "{err}");
+    let err = error_of("unknownkey.edn", "{:process 0, :type :invoke, :f :read, :colour :red}", Some("cas-register"));
+    assert!(err.contains("unknownkey.edn:1:39:"), "{err}");
+    assert!(err.contains("unknown key :colour"), "{err}");
+}
+
+#[test]
+fn bad_json_names_line_and_column() {
+    let err = error_of("syntax.json", "{\"model\": \"mutex\",\n \"ops\": [\n {\"process\": 1,, }]}", None);
+    assert!(err.contains("syntax.json:3:"), "{err}");
+}
+
+#[test]
+fn unknown_json_field_is_rejected_with_its_position() {
+    let json = GOOD_LOCK_JSON.replace("\"type\": \"fail\"", "\"type\": \"fail\", \"colour\": \"red\"");
+    let err = error_of("field.json", &json, None);
+    assert!(err.contains("field.json:3:"), "{err}");
+    assert!(err.contains("unknown field `colour`"), "{err}");
+    let err = error_of("top.json", "{\"model\": \"mutex\", \"ops\": [], \"extra\": 1}", None);
+    assert!(err.contains("unknown field `extra`"), "{err}");
+}
+
+#[test]
+fn semantic_json_errors_have_positions() {
+    let json = GOOD_LOCK_JSON.replace("\"f\": \"release\"", "\"f\": \"unlock\"");
+    let err = error_of("f.json", &json, None);
+    assert!(err.contains("f.json:5:1: operation 2 (ending here): unknown operation f 'unlock'"), "{err}");
+}
+
+#[test]
+fn unknown_model_is_a_usage_error() {
+    let err = error_of("model.json", &GOOD_LOCK_JSON.replace("\"mutex\"", "\"semaphore\""), None);
+    assert!(err.contains("unknown model 'semaphore'"), "{err}");
+    let path = temp_file("model2.json", GOOD_LOCK_JSON);
+    let run = lin(LinArgs { model: Some("semaphore".into()), ..args(path, None) });
+    assert_eq!(run.code, cli::EXIT_BAD_INPUT);
+}
+
+#[test]
+fn wrong_family_for_model_is_a_usage_error() {
+    let path = temp_file("family.json", &GOOD_LOCK_JSON.replace("\"model\": \"mutex\", ", ""));
+    let run = lin(args(path, Some("cas-register")));
+    assert_eq!(run.code, cli::EXIT_BAD_INPUT);
+    assert!(run.err.contains("checks register operations but the history has lock operations"), "{}", run.err);
+}
+
+#[test]
+fn empty_file_is_rejected() {
+    let err = error_of("empty.json", "  \n", Some("mutex"));
+    assert!(err.contains("empty.json:1:1: file is empty"), "{err}");
+}
+
+#[test]
+fn missing_file_is_a_usage_error() {
+    let run = lin(args(PathBuf::from("/nonexistent/history.json"), Some("mutex")));
+    assert_eq!(run.code, cli::EXIT_BAD_INPUT);
+    assert!(run.err.contains("/nonexistent/history.json: cannot read"), "{}", run.err);
+}
+
+#[test]
+fn jepsen_log_errors_name_the_line() {
+    let err = error_of(
+        "bad.log",
+        "INFO  jepsen.util - 0\t:invoke\t:write\t1\nINFO  jepsen.util - 0\t:okay\t:write\t1\n",
+        Some("cas-register"),
+    );
+    assert!(err.contains("bad.log:2:"), "{err}");
+    assert!(err.contains("unknown type ':okay'"), "{err}");
+    let err = error_of("twice.log", "x - 0\t:invoke\t:write\t1\nx - 0\t:invoke\t:write\t2\n", Some("cas-register"));
+    assert!(err.contains("twice.log:2:1:") && err.contains("invokes again"), "{err}");
+}

@@ -1,0 +1,312 @@
+//! The `locklab check` and `locklab explore` subcommands (the binary wires them in).
+//!
+//! `check` explores one configuration, prints the figures (states, unique states, rate, peak
+//! memory) and each property's verdict, and writes every counterexample as a scenario file plus
+//! a step list, replaying the scenario in the simulator at once to say whether it reproduces.
+//!
+//! Exit codes, as for `locklab run`: 0 every `Always` property holds and every `Sometimes`
+//! property was reached; 1 a property is violated or a `Sometimes` property was not reached;
+//! 2 bad input; 3 internal error.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use stateright::{Expectation, Model};
+
+use crate::check::{run, shortest_counterexample, Strategy};
+use crate::export::{export, replay, slug};
+use crate::model::{Faults, LockModel};
+use crate::setup::{Protocol, Setup, Timing};
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_VIOLATION: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_INTERNAL: i32 = 3;
+
+/// Model-check a small configuration of a protocol exhaustively.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CheckArgs {
+    /// Protocol: lease, lease-fenced, redlock.
+    pub protocol: String,
+    /// Number of clients.
+    #[arg(long, default_value_t = 2)]
+    pub clients: u32,
+    /// Number of lock servers (default: 1 for a lease, 3 for Redlock).
+    #[arg(long)]
+    pub servers: Option<u32>,
+    /// Fault budget, e.g. `pause,drop=2,crash` (pause, drop, delay, crash, jump; `none`).
+    /// Default: the protocol's standard configuration.
+    #[arg(long)]
+    pub faults: Option<String>,
+    /// Search strategy: bfs (shortest counterexamples), dfs (least memory), random (simulation).
+    #[arg(long, default_value = "bfs")]
+    pub strategy: String,
+    /// Stop exploring below this depth (steps); the verdicts are then bounded, not exhaustive.
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// Checker threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Give up after this many seconds (the verdicts are then bounded).
+    #[arg(long)]
+    pub timeout: Option<u64>,
+    /// Print states, rate and peak memory.
+    #[arg(long)]
+    pub stats: bool,
+    /// Where counterexamples go (scenario .toml and .steps.txt per violated property).
+    #[arg(long, default_value = "reports/counterexamples")]
+    pub out: PathBuf,
+    /// Server persistence policy: none, always, everysec (default: always for a lease, none for Redlock).
+    #[arg(long)]
+    pub persistence: Option<String>,
+    /// True time explored, in ticks of TTL/3.
+    #[arg(long, default_value_t = Timing::default().horizon_ticks)]
+    pub horizon: u32,
+    /// Seed of the random strategy.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Serve stateright's web explorer on a configuration (127.0.0.1 only).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ExploreArgs {
+    /// Protocol: lease, lease-fenced, redlock.
+    pub protocol: String,
+    /// Port to listen on (127.0.0.1 only).
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
+    /// Number of clients.
+    #[arg(long, default_value_t = 2)]
+    pub clients: u32,
+    /// Number of lock servers (default: 1 for a lease, 3 for Redlock).
+    #[arg(long)]
+    pub servers: Option<u32>,
+    /// Fault budget (see `check --faults`).
+    #[arg(long)]
+    pub faults: Option<String>,
+    /// Server persistence policy: none, always, everysec.
+    #[arg(long)]
+    pub persistence: Option<String>,
+    /// True time explored, in ticks of TTL/3.
+    #[arg(long, default_value_t = Timing::default().horizon_ticks)]
+    pub horizon: u32,
+}
+
+/// The standard configuration of each protocol: what CI checks and the figures in the README.
+/// (protocol, clients, servers, faults)
+pub const STANDARD: &[(&str, u32, u32, &str)] =
+    &[("lease", 2, 1, "pause,drop,crash"), ("lease-fenced", 2, 1, "pause,drop,crash"), ("redlock", 2, 3, "jump,crash")];
+
+/// The standard fault budget of a protocol.
+pub fn standard_faults(protocol: Protocol) -> &'static str {
+    STANDARD.iter().find(|s| s.0 == protocol.name()).map_or("none", |s| s.3)
+}
+
+fn parse_persistence(p: Option<&str>, protocol: Protocol) -> Result<locklab_protocols::lease::Persistence, String> {
+    use locklab_protocols::lease::Persistence;
+    match p {
+        None => Ok(protocol.default_persistence()),
+        Some("none") => Ok(Persistence::None),
+        Some("always") => Ok(Persistence::Always),
+        Some("everysec") => Ok(Persistence::Everysec),
+        Some(other) => Err(format!("unknown persistence `{other}`; valid: none, always, everysec")),
+    }
+}
+
+/// Build the model a command line asks for.
+pub fn build_model(
+    protocol: &str,
+    clients: u32,
+    servers: Option<u32>,
+    faults: Option<&str>,
+    persistence: Option<&str>,
+    horizon: u32,
+) -> Result<LockModel, String> {
+    let protocol = Protocol::parse(protocol)?;
+    let faults = Faults::parse(faults.unwrap_or(standard_faults(protocol)))?;
+    let persistence = parse_persistence(persistence, protocol)?;
+    if horizon == 0 || horizon > 40 {
+        return Err(format!("--horizon {horizon}: between 1 and 40 ticks"));
+    }
+    let timing = Timing { horizon_ticks: horizon, ..Timing::for_protocol(protocol) };
+    let setup = Setup::new(protocol, clients, servers.unwrap_or(protocol.default_servers()), persistence, timing)?;
+    Ok(LockModel::new(setup, faults))
+}
+
+/// Peak resident memory of this process, from `/proc/self/status` (Linux), in KiB.
+pub fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `locklab check`. Returns the exit code.
+pub fn check(args: &CheckArgs) -> i32 {
+    match std::panic::catch_unwind(|| check_inner(args)) {
+        Ok(code) => code,
+        Err(_) => {
+            eprintln!("internal error: the model checker panicked (see above)");
+            EXIT_INTERNAL
+        }
+    }
+}
+
+fn check_inner(args: &CheckArgs) -> i32 {
+    let model = match build_model(
+        &args.protocol,
+        args.clients,
+        args.servers,
+        args.faults.as_deref(),
+        args.persistence.as_deref(),
+        args.horizon,
+    ) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let strategy = match Strategy::parse(&args.strategy, args.seed) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if args.threads == 0 {
+        eprintln!("error: --threads must be at least 1");
+        return EXIT_USAGE;
+    }
+    let timeout = match (strategy, args.timeout) {
+        (_, Some(s)) => Some(Duration::from_secs(s)),
+        (Strategy::Random { .. }, None) => Some(Duration::from_secs(10)),
+        _ => None,
+    };
+    let setup = &model.setup;
+    println!(
+        "checking {} with {} clients, {} servers, faults {}, persistence {:?}, tick {} ms, TTL {} ticks, horizon {} ticks ({:?}, {} threads)",
+        setup.protocol.name(),
+        setup.clients.len(),
+        setup.servers.len(),
+        model.faults,
+        setup.persistence,
+        setup.timing.tick_ms,
+        setup.timing.ttl_ticks,
+        setup.timing.horizon_ticks,
+        strategy,
+        args.threads
+    );
+    let outcome = run(&model, strategy, args.threads, args.depth, timeout);
+    let complete = outcome.complete;
+    {
+        let rate = outcome.unique_states as f64 / outcome.seconds.max(1e-9) / args.threads as f64;
+        println!(
+            "states: {} explored, {} unique, max depth {}, {:.2} s, {:.0} unique states/s/thread{}",
+            outcome.states,
+            outcome.unique_states,
+            outcome.max_depth,
+            outcome.seconds,
+            rate,
+            match peak_memory_kib() {
+                Some(kib) => format!(", peak memory {:.1} MiB", kib as f64 / 1024.0),
+                None => String::new(),
+            }
+        );
+    }
+    if !complete {
+        println!("search: BOUNDED (timeout or --depth): verdicts below hold only for what was explored");
+    }
+    let mut code = EXIT_OK;
+    let mut violated = Vec::new();
+    for v in &outcome.verdicts {
+        let line = match (&v.expectation, v.discovered) {
+            (Expectation::Always, true) => {
+                code = EXIT_VIOLATION;
+                violated.push(v.name);
+                "VIOLATED".to_string()
+            }
+            (Expectation::Always, false) if complete => "holds".to_string(),
+            (Expectation::Always, false) => "not violated (bounded)".to_string(),
+            (_, true) => "reached".to_string(),
+            (_, false) => {
+                code = EXIT_VIOLATION;
+                "NOT REACHED".to_string()
+            }
+        };
+        let kind = if v.expectation == Expectation::Always { "always   " } else { "sometimes" };
+        println!("  {kind} {:<34} {line}", v.name);
+    }
+    for name in violated {
+        let Some(path) = shortest_counterexample(&model, name) else {
+            eprintln!("internal error: no counterexample path for {name}");
+            return EXIT_INTERNAL;
+        };
+        let cx = export(&model, name, &path);
+        if let Err(e) = std::fs::create_dir_all(&args.out) {
+            eprintln!("error: cannot create {}: {e}", args.out.display());
+            return EXIT_USAGE;
+        }
+        let base = args.out.join(format!("{}-{}", setup.protocol.name(), slug(name)));
+        let toml_path = base.with_extension("toml");
+        let steps_path = base.with_extension("steps.txt");
+        for (p, text) in [(&toml_path, &cx.scenario_toml), (&steps_path, &cx.step_list)] {
+            if let Err(e) = std::fs::write(p, text) {
+                eprintln!("error: cannot write {}: {e}", p.display());
+                return EXIT_USAGE;
+            }
+        }
+        let replayed = match replay(&cx.scenario_toml, name) {
+            Ok(r) if r.violated => format!("reproduced ({})", r.detail),
+            Ok(r) => format!("NOT reproduced by the simulator ({})", r.detail),
+            Err(e) => format!("the scenario does not load: {e}"),
+        };
+        println!(
+            "counterexample to \"{name}\": {} steps\n  scenario: {}\n  steps:    {}\n  replay:   {replayed}\n  run it:   locklab run {} --protocol {} --trace",
+            cx.steps,
+            toml_path.display(),
+            steps_path.display(),
+            toml_path.display(),
+            setup.protocol.name()
+        );
+    }
+    code
+}
+
+/// `locklab explore`: serve stateright's explorer on 127.0.0.1. Blocks while serving.
+pub fn explore(args: &ExploreArgs) -> i32 {
+    let model = match build_model(
+        &args.protocol,
+        args.clients,
+        args.servers,
+        args.faults.as_deref(),
+        args.persistence.as_deref(),
+        args.horizon,
+    ) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let address = ("127.0.0.1", args.port);
+    // stateright panics when it cannot bind: find out first, and say so.
+    match std::net::TcpListener::bind(address) {
+        Ok(listener) => drop(listener),
+        Err(e) => {
+            eprintln!("error: cannot listen on 127.0.0.1:{}: {e}", args.port);
+            return EXIT_USAGE;
+        }
+    }
+    println!("exploring {} at http://127.0.0.1:{}/ (Ctrl-C to stop)", model.setup.protocol.name(), args.port);
+    let started = Instant::now();
+    match std::panic::catch_unwind(|| {
+        // Blocks for as long as the web server runs.
+        let _checker = model.checker().serve(address);
+    }) {
+        Ok(()) => EXIT_OK,
+        Err(_) => {
+            eprintln!("internal error: the explorer stopped after {:?}", started.elapsed());
+            EXIT_INTERNAL
+        }
+    }
+}

@@ -1,0 +1,678 @@
+//! The stateright model: the protocol nodes of `locklab-protocols`, a network, explicit time and
+//! a budget of faults.
+//!
+//! # State
+//!
+//! A [`State`] holds every node (the very `locklab_protocols::Node` the simulator runs, in a
+//! [`Slot`] with its pending timers, process status, disk and draw counter), the messages in
+//! flight (a sorted multiset: the network is unordered), true time in ticks, what is left of the
+//! fault budget, and [`Ghost`] state the properties read (acquire order, newest applied write,
+//! the client-visible history for the linearizability check).
+//!
+//! # How time is modelled, and why
+//!
+//! stateright itself has no time: an actor's timer may fire at any moment, whatever its
+//! duration. For lock protocols that is fatal, because their safety *is* about time: a lease
+//! protects its holder only until it expires. So time is part of the state:
+//!
+//! * **True time** is a tick counter `now_tick`, advanced by the [`Action::Tick`] action. A tick
+//!   is a coarse step (TTL/3 by default; [`crate::setup::Timing`]). Every duration the protocols
+//!   use is a whole number of ticks.
+//! * **Local clocks** are derived from true time by each node's [`locklab_sim::clock::Clock`]
+//!   (the simulator's own clock type: drift and offset), plus the wall-clock steps the
+//!   clock-jump fault has applied. The [`Ctx`] handed to a node carries these local readings,
+//!   exactly as in the simulator.
+//! * **Timers** are kept per node with their deadline on that node's monotonic clock. A timer
+//!   may fire only once the node's clock has reached its deadline ([`Action::Fire`]).
+//! * **Timeliness.** Time may advance only when the world is *quiescent*: no due timer on a
+//!   running node and no prompt message to a running node. Within one tick, everything that is
+//!   due happens, in every possible order (the model explores all interleavings); then time
+//!   moves on. So without faults, nodes are timely and messages arrive within the tick they are
+//!   sent. Lateness is what the fault budget buys: a pause, a delayed message.
+//!
+//! # Faults (each an action, each bounded by the budget in [`Faults`])
+//!
+//! * [`Action::Pause`] / [`Action::Resume`]: a client stops the world. It takes no step while
+//!   true time (and every other clock) moves on; its timers and messages wait for it.
+//! * [`Action::Drop`]: a message in flight is lost.
+//! * [`Action::Delay`]: a message is held back. It no longer has to arrive within its tick and
+//!   may be delivered at any later moment (an unordered network delays for free; the budget only
+//!   bounds how many messages may miss their tick).
+//! * [`Action::Crash`] / [`Action::Restart`]: a server loses its volatile state and timers;
+//!   on restart it starts from a pristine node with whatever it had `Persist`ed *and* `Sync`ed
+//!   (the persistence policy is a protocol parameter: none, always, everysec).
+//! * [`Action::ClockJump`]: a server's wall clock steps forward by `clock_jump_ms`.
+//!
+//! Process faults (pause, resume, crash, restart, clock jump) happen only at quiescent points,
+//! i.e. between the last event of one tick and the first of the next. That loses nothing
+//! (inside a tick there is no time to lose) and it is what lets a counterexample replay in the
+//! simulator: a fault at the quiescent point of tick *k* is a fault at `(k+1) × tick_ms`, before
+//! anything else happens at that instant.
+//!
+//! # Randomness
+//!
+//! Nodes draw through `locklab_protocols::Entropy`. Here a draw is a hash of the node id and a
+//! per-node counter kept in the state, so two paths that reach the same state draw the same
+//! values next: states stay canonical and the state space finite.
+
+use locklab_protocols::history::Observation;
+use locklab_protocols::{Command, Ctx, Durable, Effect, Entropy, Input, Msg, Node, NodeId, SessionId, Timer};
+use stateright::{Model, Property};
+
+use crate::setup::Setup;
+use crate::spec::{check_history, lin_event, LinEvent};
+
+/// The fault budget: how many of each fault one behaviour may contain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Faults {
+    pub pauses: u8,
+    pub drops: u8,
+    pub delays: u8,
+    pub crashes: u8,
+    pub clock_jumps: u8,
+}
+
+/// Fault names accepted by [`Faults::parse`].
+pub const FAULT_NAMES: &[&str] = &["pause", "drop", "delay", "crash", "jump"];
+
+impl Faults {
+    /// Parse a list such as `pause,drop=2,crash` (a bare name means one) or `none`.
+    pub fn parse(list: &str) -> Result<Faults, String> {
+        let mut f = Faults::default();
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if item == "none" {
+                continue;
+            }
+            let (name, count) = match item.split_once('=') {
+                Some((n, c)) => {
+                    let count: u8 = c.trim().parse().map_err(|_| format!("`{item}`: the count must be 0 to 255"))?;
+                    (n.trim(), count)
+                }
+                None => (item, 1),
+            };
+            let slot = match name {
+                "pause" => &mut f.pauses,
+                "drop" | "loss" => &mut f.drops,
+                "delay" => &mut f.delays,
+                "crash" => &mut f.crashes,
+                "jump" | "clock_jump" | "clock-jump" => &mut f.clock_jumps,
+                other => {
+                    return Err(format!("unknown fault `{other}`; valid faults: {} (or none)", FAULT_NAMES.join(", ")))
+                }
+            };
+            *slot = count;
+        }
+        Ok(f)
+    }
+}
+
+impl std::fmt::Display for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = [
+            ("pause", self.pauses),
+            ("drop", self.drops),
+            ("delay", self.delays),
+            ("crash", self.crashes),
+            ("jump", self.clock_jumps),
+        ]
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(name, n)| format!("{name}={n}"))
+        .collect();
+        if parts.is_empty() {
+            write!(f, "none")
+        } else {
+            write!(f, "{}", parts.join(","))
+        }
+    }
+}
+
+/// Whether a process runs. `resumable`/`restartable`: a tick has passed since the fault (a pause
+/// or an outage lasts at least one tick). `resuming`/`restarting`: the resume or restart has been
+/// decided at a quiescent point and takes effect with the next tick, i.e. at the start of the
+/// next instant, like every other process fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    Up,
+    Paused { resumable: bool, resuming: bool },
+    Down { restartable: bool, restarting: bool },
+}
+
+/// One node and what the driver keeps about it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Slot {
+    pub node: Node,
+    pub status: Status,
+    pub incarnation: u32,
+    /// Pending timers with their deadline on the node's monotonic clock, sorted by timer. (One
+    /// list per node: two states that differ only in *which* node holds a timer differ here.)
+    pub timers: Vec<(Timer, u64)>,
+    /// Random draws made so far (the draw source is a function of node id and this counter).
+    pub draws: u32,
+    /// Durable state synced to disk (survives a crash).
+    pub disk: Option<Durable>,
+    /// Durable state persisted but not synced (lost on a crash).
+    pub cache: Option<Durable>,
+    /// Sum of the wall-clock steps applied to this node.
+    pub wall_steps_ns: i64,
+}
+
+/// A message in flight.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Envelope {
+    pub to: NodeId,
+    pub from: NodeId,
+    pub msg: Msg,
+    /// Held back by a delay fault: need not arrive within its tick.
+    pub delayed: bool,
+}
+
+/// What the properties read: derived from the nodes' observations, never from protocol internals.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Ghost {
+    /// Lock sessions in the order their acquire returned (the order of "granted" for staleness).
+    pub acquired: Vec<SessionId>,
+    /// Index in `acquired` of the newest session whose write the resource applied.
+    pub newest_applied: Option<u8>,
+    pub stale_write: bool,
+    /// A client sent a write as holder after its own lease had run out, while another client's
+    /// lease was valid (acting as holder is believing).
+    pub write_overlap: bool,
+    pub last_token: Option<u64>,
+    pub token_regressed: bool,
+    pub lock_granted: bool,
+    /// Bit i: client i completed a critical section.
+    pub cs_done_clients: u32,
+    /// The client-visible history (kept while it is linearizable; the verdict is sticky).
+    pub lin_history: Vec<LinEvent>,
+    pub linearizable: bool,
+}
+
+/// The model's state. See the module documentation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct State {
+    pub now_tick: u32,
+    pub slots: Vec<Slot>,
+    /// Messages in flight, sorted.
+    pub network: Vec<Envelope>,
+    /// What is left of the fault budget.
+    pub budget: Faults,
+    pub ghost: Ghost,
+}
+
+/// Everything that can happen next.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Deliver the message at `index` of the network (a message to a crashed node is lost).
+    Deliver {
+        index: usize,
+        from: NodeId,
+        to: NodeId,
+        kind: &'static str,
+    },
+    /// Fault: lose the message at `index`.
+    Drop {
+        index: usize,
+        from: NodeId,
+        to: NodeId,
+        kind: &'static str,
+    },
+    /// Fault: hold back the message at `index` past its tick.
+    Delay {
+        index: usize,
+        from: NodeId,
+        to: NodeId,
+        kind: &'static str,
+    },
+    /// A due timer fires.
+    Fire {
+        node: NodeId,
+        timer: Timer,
+    },
+    /// True time advances one tick.
+    Tick,
+    Pause {
+        node: NodeId,
+    },
+    Resume {
+        node: NodeId,
+    },
+    Crash {
+        node: NodeId,
+    },
+    Restart {
+        node: NodeId,
+    },
+    ClockJump {
+        node: NodeId,
+    },
+}
+
+/// What happened during a step, for counterexample export (not kept in the state).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogEvent {
+    Sent { from: NodeId, to: NodeId, msg: Msg },
+    Recorded { node: NodeId, obs: Observation },
+}
+
+/// The draw source handed to a node: splitmix64 of (node, counter).
+struct CounterEntropy<'a> {
+    node: NodeId,
+    draws: &'a mut u32,
+}
+
+impl Entropy for CounterEntropy<'_> {
+    fn next_u64(&mut self) -> u64 {
+        *self.draws += 1;
+        let mut z = ((self.node as u64) << 32 | *self.draws as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// Property names (as reported and as used in tests).
+pub mod prop {
+    pub const NO_STALE_WRITE: &str = "no stale write";
+    pub const BELIEF_MUTEX: &str = "belief mutual exclusion";
+    pub const TOKENS_INCREASE: &str = "fencing tokens increase";
+    pub const LINEARIZABLE: &str = "linearizable (lease spec)";
+    pub const LOCK_GRANTED: &str = "a lock is granted";
+    pub const TWO_CS: &str = "two critical sections complete";
+}
+
+/// A configuration to check: protocol nodes, timing and the fault budget.
+#[derive(Clone, Debug)]
+pub struct LockModel {
+    pub setup: Setup,
+    pub faults: Faults,
+}
+
+impl LockModel {
+    pub fn new(setup: Setup, faults: Faults) -> Self {
+        LockModel { setup, faults }
+    }
+
+    fn tick_ns(&self) -> u64 {
+        self.setup.timing.tick_ms * 1_000_000
+    }
+
+    /// True time of a state, in ns.
+    pub fn now_ns(&self, s: &State) -> u64 {
+        s.now_tick as u64 * self.tick_ns()
+    }
+
+    /// A node's local (monotonic, wall) readings in a state.
+    pub fn readings(&self, s: &State, node: NodeId) -> (u64, i64) {
+        let t_ns = self.now_ns(s);
+        let clock = &self.setup.clocks[node];
+        (clock.mono_ns(t_ns), clock.wall_ns(t_ns) + s.slots[node].wall_steps_ns)
+    }
+
+    fn client_index(&self, node: NodeId) -> Option<usize> {
+        self.setup.clients.iter().position(|&c| c == node)
+    }
+
+    /// Feed one input to a node and carry out its effects.
+    fn dispatch(&self, s: &mut State, node: NodeId, input: Input, log: &mut Option<&mut Vec<LogEvent>>) {
+        let (mono_ns, wall_ns) = self.readings(s, node);
+        let mut effects = Vec::with_capacity(8);
+        {
+            let slot = &mut s.slots[node];
+            let mut entropy = CounterEntropy { node, draws: &mut slot.draws };
+            let mut ctx = Ctx::new(node, mono_ns, wall_ns, &mut entropy, &mut effects);
+            slot.node.handle(&mut ctx, input);
+        }
+        for effect in effects {
+            match effect {
+                Effect::Send { to, msg } => {
+                    if let Some(log) = log {
+                        log.push(LogEvent::Sent { from: node, to, msg: msg.clone() });
+                    }
+                    insert_sorted(&mut s.network, Envelope { to, from: node, msg, delayed: false });
+                }
+                Effect::SetTimer { timer, after_ns } => {
+                    let deadline = mono_ns + after_ns;
+                    let timers = &mut s.slots[node].timers;
+                    match timers.binary_search_by(|(t, _)| t.cmp(&timer)) {
+                        Ok(i) => timers[i].1 = deadline,
+                        Err(i) => timers.insert(i, (timer, deadline)),
+                    }
+                }
+                Effect::CancelTimer { timer } => s.slots[node].timers.retain(|(t, _)| *t != timer),
+                Effect::Persist(durable) => s.slots[node].cache = Some(durable),
+                Effect::Sync => {
+                    let slot = &mut s.slots[node];
+                    if slot.cache.is_some() {
+                        slot.disk = slot.cache.clone();
+                    }
+                }
+                Effect::Record(obs) => self.record(s, node, obs, log),
+            }
+        }
+    }
+
+    /// Update the ghost state from one observation.
+    fn record(&self, s: &mut State, node: NodeId, obs: Observation, log: &mut Option<&mut Vec<LogEvent>>) {
+        let t_ns = self.now_ns(s);
+        if matches!(obs, Observation::WriteSent { .. }) && !self.lease_valid(s, node) {
+            let other_valid = self.setup.clients.iter().any(|&c| c != node && self.lease_valid(s, c));
+            s.ghost.write_overlap |= other_valid;
+        }
+        let g = &mut s.ghost;
+        match &obs {
+            Observation::AcquireOk { session, .. } => {
+                g.acquired.push(*session);
+                g.lock_granted = true;
+            }
+            Observation::Grant { token: Some(token), .. } => {
+                if g.last_token.is_some_and(|last| *token <= last) {
+                    g.token_regressed = true;
+                }
+                g.last_token = Some(*token);
+            }
+            Observation::WriteApplied { session, .. } => {
+                if let Some(rank) = g.acquired.iter().position(|a| a == session) {
+                    let rank = rank as u8;
+                    match g.newest_applied {
+                        Some(newest) if rank < newest => g.stale_write = true,
+                        Some(newest) if rank == newest => {}
+                        _ => g.newest_applied = Some(rank),
+                    }
+                }
+            }
+            Observation::CsDone { .. } => {
+                if let Some(i) = self.client_index(node) {
+                    g.cs_done_clients |= 1 << i;
+                }
+            }
+            _ => {}
+        }
+        if g.linearizable {
+            if let Some(event) = lin_event(&obs, t_ns) {
+                g.lin_history.push(event);
+                g.linearizable = check_history(self.setup.ttl_ns, &g.lin_history).unwrap_or(false);
+            }
+        }
+        if let Some(log) = log {
+            log.push(LogEvent::Recorded { node, obs });
+        }
+    }
+
+    fn due(&self, s: &State, node: NodeId) -> Option<Timer> {
+        let slot = &s.slots[node];
+        if slot.status != Status::Up || slot.timers.is_empty() {
+            return None;
+        }
+        let (mono_ns, _) = self.readings(s, node);
+        slot.timers.iter().find(|(_, deadline)| *deadline <= mono_ns).map(|(t, _)| *t)
+    }
+
+    /// Nothing is due: no prompt message to a node that is not paused, no due timer.
+    pub fn quiescent(&self, s: &State) -> bool {
+        let prompt = s.network.iter().any(|e| !e.delayed && !matches!(s.slots[e.to].status, Status::Paused { .. }));
+        !prompt && (0..s.slots.len()).all(|n| self.due(s, n).is_none())
+    }
+
+    /// Nothing can ever happen again: time would pass in vain.
+    fn at_rest(&self, s: &State) -> bool {
+        s.network.is_empty()
+            && s.slots.iter().all(|slot| slot.status == Status::Up && slot.timers.is_empty())
+            && (0..self.setup.clients.len()).all(|i| self.setup.start_tick(i) <= s.now_tick)
+    }
+
+    /// Does client `node` hold a lease that is valid by its own clock now?
+    pub fn lease_valid(&self, s: &State, node: NodeId) -> bool {
+        let slot = &s.slots[node];
+        let Node::Client(client) = &slot.node else { return false };
+        if matches!(slot.status, Status::Down { .. }) {
+            return false;
+        }
+        let mut no_entropy = CounterEntropy { node, draws: &mut 0 };
+        let mut no_effects = Vec::new();
+        let (mono_ns, wall_ns) = self.readings(s, node);
+        let ctx = Ctx::new(node, mono_ns, wall_ns, &mut no_entropy, &mut no_effects);
+        client.lock.is_valid(&ctx)
+    }
+
+    /// How many clients believe they hold the lock now (a valid lease by their own clock).
+    pub fn believers(&self, s: &State) -> usize {
+        self.setup.clients.iter().filter(|&&c| self.lease_valid(s, c)).count()
+    }
+
+    /// Carry out `action` on `s`; `log` collects sends and observations for export.
+    pub fn step(&self, s: &mut State, action: &Action, mut log: Option<&mut Vec<LogEvent>>) {
+        match *action {
+            Action::Deliver { index, .. } => {
+                let e = s.network.remove(index);
+                if !matches!(s.slots[e.to].status, Status::Down { .. }) {
+                    self.dispatch(s, e.to, Input::Message { from: e.from, msg: e.msg }, &mut log);
+                }
+            }
+            Action::Drop { index, .. } => {
+                s.network.remove(index);
+                s.budget.drops -= 1;
+            }
+            Action::Delay { index, .. } => {
+                let mut e = s.network.remove(index);
+                e.delayed = true;
+                insert_sorted(&mut s.network, e);
+                s.budget.delays -= 1;
+            }
+            Action::Fire { node, timer } => {
+                s.slots[node].timers.retain(|(t, _)| *t != timer);
+                self.dispatch(s, node, Input::Timer(timer), &mut log);
+            }
+            Action::Tick => {
+                s.now_tick += 1;
+                for node in 0..s.slots.len() {
+                    s.slots[node].status = match s.slots[node].status {
+                        Status::Paused { resuming: true, .. } => Status::Up,
+                        Status::Paused { .. } => Status::Paused { resumable: true, resuming: false },
+                        Status::Down { restarting: true, .. } => {
+                            self.restart(s, node, &mut log);
+                            continue;
+                        }
+                        Status::Down { .. } => Status::Down { restartable: true, restarting: false },
+                        Status::Up => Status::Up,
+                    };
+                }
+                for i in 0..self.setup.clients.len() {
+                    if self.setup.start_tick(i) == s.now_tick {
+                        self.dispatch(s, self.setup.clients[i], Input::Command(Command::Run), &mut log);
+                    }
+                }
+            }
+            Action::Pause { node } => {
+                s.slots[node].status = Status::Paused { resumable: false, resuming: false };
+                s.budget.pauses -= 1;
+            }
+            Action::Resume { node } => s.slots[node].status = Status::Paused { resumable: true, resuming: true },
+            Action::Crash { node } => {
+                let slot = &mut s.slots[node];
+                slot.status = Status::Down { restartable: false, restarting: false };
+                slot.timers.clear();
+                slot.cache = None;
+                s.budget.crashes -= 1;
+            }
+            Action::Restart { node } => s.slots[node].status = Status::Down { restartable: true, restarting: true },
+            Action::ClockJump { node } => {
+                s.slots[node].wall_steps_ns += self.setup.timing.clock_jump_ms * 1_000_000;
+                s.budget.clock_jumps -= 1;
+            }
+        }
+    }
+
+    /// A crashed server starts again: a pristine node fed what survived on its disk.
+    fn restart(&self, s: &mut State, node: NodeId, log: &mut Option<&mut Vec<LogEvent>>) {
+        let slot = &mut s.slots[node];
+        slot.status = Status::Up;
+        slot.incarnation += 1;
+        slot.node = self.setup.pristine[node].clone();
+        let input = Input::Start { incarnation: slot.incarnation, durable: slot.disk.clone() };
+        self.dispatch(s, node, input, log);
+    }
+
+    /// The initial state, with its start-up observations logged.
+    pub fn init_state(&self, mut log: Option<&mut Vec<LogEvent>>) -> State {
+        let slots = self
+            .setup
+            .pristine
+            .iter()
+            .map(|node| Slot {
+                node: node.clone(),
+                status: Status::Up,
+                incarnation: 0,
+                timers: Vec::new(),
+                draws: 0,
+                disk: None,
+                cache: None,
+                wall_steps_ns: 0,
+            })
+            .collect();
+        let mut s = State {
+            now_tick: 0,
+            slots,
+            network: Vec::new(),
+            budget: self.faults,
+            ghost: Ghost {
+                acquired: Vec::new(),
+                newest_applied: None,
+                stale_write: false,
+                write_overlap: false,
+                last_token: None,
+                token_regressed: false,
+                lock_granted: false,
+                cs_done_clients: 0,
+                lin_history: Vec::new(),
+                linearizable: true,
+            },
+        };
+        for node in 0..s.slots.len() {
+            self.dispatch(&mut s, node, Input::Start { incarnation: 0, durable: None }, &mut log);
+        }
+        for i in 0..self.setup.clients.len() {
+            if self.setup.start_tick(i) == 0 {
+                self.dispatch(&mut s, self.setup.clients[i], Input::Command(Command::Run), &mut log);
+            }
+        }
+        s
+    }
+
+    /// The name of a node.
+    pub fn name(&self, node: NodeId) -> &str {
+        &self.setup.names[node]
+    }
+
+    fn is_stopped_or_done(&self, s: &State, node: NodeId) -> bool {
+        use locklab_protocols::worker::Phase;
+        matches!(&s.slots[node].node, Node::Client(c) if matches!(c.phase, Phase::Stopped | Phase::Done))
+    }
+}
+
+fn insert_sorted(network: &mut Vec<Envelope>, e: Envelope) {
+    let i = network.binary_search(&e).unwrap_or_else(|i| i);
+    network.insert(i, e);
+}
+
+impl Model for LockModel {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        vec![self.init_state(None)]
+    }
+
+    fn actions(&self, s: &State, actions: &mut Vec<Action>) {
+        for (index, e) in s.network.iter().enumerate() {
+            let (from, to, kind) = (e.from, e.to, e.msg.kind());
+            if !matches!(s.slots[to].status, Status::Paused { .. }) {
+                actions.push(Action::Deliver { index, from, to, kind });
+            }
+            if s.budget.drops > 0 {
+                actions.push(Action::Drop { index, from, to, kind });
+            }
+            if s.budget.delays > 0 && !e.delayed {
+                actions.push(Action::Delay { index, from, to, kind });
+            }
+        }
+        for node in 0..s.slots.len() {
+            let slot = &s.slots[node];
+            if slot.status != Status::Up {
+                continue;
+            }
+            let (mono_ns, _) = self.readings(s, node);
+            for &(timer, deadline) in &slot.timers {
+                if deadline <= mono_ns {
+                    actions.push(Action::Fire { node, timer });
+                }
+            }
+        }
+        if !self.quiescent(s) {
+            return;
+        }
+        if s.now_tick < self.setup.timing.horizon_ticks && !self.at_rest(s) {
+            actions.push(Action::Tick);
+        }
+        for &c in &self.setup.clients {
+            match s.slots[c].status {
+                Status::Up if s.budget.pauses > 0 && !self.is_stopped_or_done(s, c) => {
+                    actions.push(Action::Pause { node: c })
+                }
+                Status::Paused { resumable: true, resuming: false } => actions.push(Action::Resume { node: c }),
+                _ => {}
+            }
+        }
+        for &server in &self.setup.servers {
+            match s.slots[server].status {
+                Status::Up => {
+                    if s.budget.crashes > 0 {
+                        actions.push(Action::Crash { node: server });
+                    }
+                    if s.budget.clock_jumps > 0 {
+                        actions.push(Action::ClockJump { node: server });
+                    }
+                }
+                Status::Down { restartable: true, restarting: false } => actions.push(Action::Restart { node: server }),
+                _ => {}
+            }
+        }
+    }
+
+    fn next_state(&self, s: &State, action: Action) -> Option<State> {
+        let mut next = s.clone();
+        self.step(&mut next, &action, None);
+        Some(next)
+    }
+
+    fn format_action(&self, action: &Action) -> String {
+        let n = |id: NodeId| self.name(id).to_string();
+        match action {
+            Action::Deliver { from, to, kind, .. } => format!("deliver {kind} {} → {}", n(*from), n(*to)),
+            Action::Drop { from, to, kind, .. } => format!("DROP {kind} {} → {}", n(*from), n(*to)),
+            Action::Delay { from, to, kind, .. } => format!("DELAY {kind} {} → {}", n(*from), n(*to)),
+            Action::Fire { node, timer } => format!("{} timer {timer:?} fires", n(*node)),
+            Action::Tick => "tick".to_string(),
+            Action::Pause { node } => format!("PAUSE {}", n(*node)),
+            Action::Resume { node } => format!("resume {}", n(*node)),
+            Action::Crash { node } => format!("CRASH {}", n(*node)),
+            Action::Restart { node } => format!("restart {}", n(*node)),
+            Action::ClockJump { node } => {
+                format!("CLOCK JUMP {} wall clock +{} ms", n(*node), self.setup.timing.clock_jump_ms)
+            }
+        }
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        vec![
+            Property::always(prop::NO_STALE_WRITE, |_, s: &State| !s.ghost.stale_write),
+            Property::always(prop::BELIEF_MUTEX, |m: &LockModel, s: &State| {
+                !s.ghost.write_overlap && m.believers(s) <= 1
+            }),
+            Property::always(prop::TOKENS_INCREASE, |_, s: &State| !s.ghost.token_regressed),
+            Property::always(prop::LINEARIZABLE, |_, s: &State| s.ghost.linearizable),
+            Property::sometimes(prop::LOCK_GRANTED, |_, s: &State| s.ghost.lock_granted),
+            Property::sometimes(prop::TWO_CS, |_, s: &State| s.ghost.cs_done_clients.count_ones() >= 2),
+        ]
+    }
+}
