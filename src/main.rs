@@ -31,6 +31,12 @@ enum Command {
     /// against a sequential spec. Exit 0 linearizable, 1 not, 2 bad input, 3 internal error,
     /// 4 unknown (budget ran out).
     Lin(locklab_lincheck::cli::LinArgs),
+    /// Model-check a protocol exhaustively with stateright (small configurations, bounded
+    /// faults). Exit 0 when every property holds and every "sometimes" is reached, 1 on a
+    /// counterexample, 2 bad input, 3 internal error.
+    Check(locklab_models::cli::CheckArgs),
+    /// Serve stateright's web explorer for a protocol's model on localhost.
+    Explore(locklab_models::cli::ExploreArgs),
 }
 
 #[derive(clap::Args)]
@@ -100,6 +106,8 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Compare(args) => compare(args),
         Command::Lin(args) => locklab_lincheck::cli::run(&args),
+        Command::Check(args) => locklab_models::cli::check(&args),
+        Command::Explore(args) => locklab_models::cli::explore(&args),
     }) {
         Ok(code) => code,
         Err(_) => {

@@ -152,3 +152,38 @@ fn nothing_granted_is_vacuous() {
         assert_eq!(outcome(&h, p), Outcome::Vacuous, "{p}");
     }
 }
+
+/// Property 3 on hand-built histories: a lease (TTL 5 s here) may be granted again only once it
+/// has expired, whatever the holder believes.
+#[test]
+fn a_second_grant_before_expiry_is_not_linearizable_as_a_lease() {
+    let mut h = acquire(0, C1, 1, 0, None, 5_000);
+    h.extend(acquire(2_000, C2, 1, 0, None, 5_000)); // c1's lease has 3 s left
+    assert_eq!(outcome(&h, "linearizable"), Outcome::Violated);
+}
+
+#[test]
+fn a_second_grant_after_expiry_is_linearizable_as_a_lease() {
+    let mut h = acquire(0, C1, 1, 0, None, 5_000);
+    h.extend(acquire(6_000, C2, 1, 0, None, 5_000)); // c1's lease expired at 5 s
+    assert_eq!(outcome(&h, "linearizable"), Outcome::Holds);
+}
+
+/// An acquire whose answer was lost may have taken effect: a timeout is not a refusal.
+#[test]
+fn an_acquire_that_timed_out_may_have_taken_effect() {
+    let mut h = vec![
+        obs(0, C1, Observation::AcquireInvoke { lock: 0, session: sid(C1, 1) }),
+        obs(1_000, C1, Observation::AcquireFail { lock: 0, session: sid(C1, 1), definite: false }),
+    ];
+    // c2 is refused at 2 s: legal only if c1's lost acquire took effect (at 0..2 s).
+    h.push(obs(2_000, C2, Observation::AcquireInvoke { lock: 0, session: sid(C2, 1) }));
+    h.push(obs(2_001, C2, Observation::AcquireFail { lock: 0, session: sid(C2, 1), definite: true }));
+    h.extend(acquire(8_000, C2, 2, 0, None, 5_000));
+    assert_eq!(outcome(&h, "linearizable"), Outcome::Holds);
+    // Had c1 been told no (definitely), nobody held the lock at 2 s: c2's refusal is illegal.
+    if let Event::Obs { obs: Observation::AcquireFail { definite, .. }, .. } = &mut h[1].event {
+        *definite = true;
+    }
+    assert_eq!(outcome(&h, "linearizable"), Outcome::Violated);
+}

@@ -38,6 +38,9 @@ use crate::{Operation, PointRange, Spec};
 /// times (the lease) stay far from overflow below it.
 pub const MAX_TIME_NS: u64 = 1 << 62;
 
+/// How many entries of a memo bucket are tried for subsumption (see `Cache::lookup_or_insert`).
+const SUBSUMPTION_SCAN: usize = 32;
+
 /// Options for [`check_with_options`].
 #[derive(Clone, Debug, Default)]
 pub struct CheckOptions {
@@ -403,8 +406,13 @@ impl<S> Cache<S> {
             }
             slot = (slot + 1) & mask;
         }
+        // Only the newest SUBSUMPTION_SCAN entries of a bucket are tried for subsumption: a
+        // bucket can hold thousands of nodes that differ in their never-returned ops, and a
+        // full scan made each step quadratic. Skipping a check only costs re-exploration.
         let mut cursor = head;
-        while cursor != NIL {
+        let mut scanned = 0;
+        while cursor != NIL && scanned < SUBSUMPTION_SCAN {
+            scanned += 1;
             let entry = &self.entries[cursor as usize];
             if !entry.in_progress && entry.info_len as usize == info.len() {
                 let theirs = &self.words[entry.info_start..entry.info_start + info.len()];

@@ -91,7 +91,7 @@ fn compare_filters_reject_unknown_names_and_list_valid_ones() {
     let (code, _, stderr) = locklab(&["compare", "--protocols", "paxos", "--out", "/tmp/locklab-never"], &root());
     assert_eq!(code, 2);
     assert!(
-        stderr.contains("unknown protocol `paxos`") && stderr.contains("valid families: fenced, lease, redlock"),
+        stderr.contains("unknown protocol `paxos`") && stderr.contains("valid families: fenced, lease, raft, redlock"),
         "{stderr}"
     );
     let (code, _, stderr) = locklab(&["compare", "--scenarios", "gc-paws", "--out", "/tmp/locklab-never"], &root());
@@ -110,4 +110,28 @@ fn compare_filters_by_family() {
     let pairs = json["pairs"].as_array().unwrap();
     assert!(pairs.len() >= 8);
     assert!(pairs.iter().all(|p| p["family"] == "REDLOCK"));
+}
+
+/// `run --history` writes property 3's input; `lin` reads it back to the same verdict.
+#[test]
+fn run_history_round_trips_through_lin() {
+    let dir = std::env::temp_dir().join(format!("locklab-it-history-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The server restarts without persistence and grants the lease again before it expired.
+    for (variant, lin_code, verdict) in [("lease", 1, "not linearizable"), ("lease-fsync-always", 0, "linearizable")] {
+        let file = dir.join(format!("{variant}.json"));
+        let (_, stdout, stderr) = locklab(
+            &["run", "scenarios/server-restart.toml", "--protocol", variant, "--history", file.to_str().unwrap()],
+            &root(),
+        );
+        let line = stdout.lines().find(|l| l.trim_start().starts_with("linearizable")).expect("property 3 reported");
+        assert!(line.contains(if lin_code == 0 { "holds" } else { "VIOLATED" }), "{line}\n{stderr}");
+        let (code, stdout, stderr) = locklab(&["lin", file.to_str().unwrap()], &root());
+        assert_eq!(code, lin_code, "{stdout}{stderr}");
+        assert!(stdout.starts_with(verdict), "{stdout}");
+    }
+    // --history writes one run: several variants is a usage error.
+    let (code, _, stderr) = locklab(&["run", "scenarios/server-restart.toml", "--history", "/tmp/x.json"], &root());
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--history writes one run"), "{stderr}");
 }

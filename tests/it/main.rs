@@ -5,6 +5,7 @@
 mod cli;
 mod determinism;
 mod input_errors;
+mod raft;
 mod readme;
 mod scenarios;
 mod tidy;
