@@ -23,6 +23,11 @@ use crate::{fmt_ms, Namer, Outcome, PropertyResult, RunInfo, Violation};
 /// States the search may explore per check before answering `unknown`.
 pub const MAX_STATES: u64 = 200_000;
 
+/// A call: (lock, session, operation).
+type Invoke = (u32, SessionId, LockOp);
+/// A return: (session, operation, outcome; `None` when unknown).
+type Return = (SessionId, LockOp, Option<LockRet>);
+
 /// The client-visible lock operations of a history, and for each the history index of its call.
 pub fn lock_operations(history: &[Entry]) -> (Vec<Operation<LockOp, LockRet>>, Vec<usize>) {
     let mut ops: Vec<Operation<LockOp, LockRet>> = Vec::new();
@@ -36,8 +41,7 @@ pub fn lock_operations(history: &[Entry]) -> (Vec<Operation<LockOp, LockRet>>, V
     };
     for (i, e) in history.iter().enumerate() {
         let Event::Obs { obs, .. } = &e.event else { continue };
-        let (invoke, ret): (Option<(u32, SessionId, LockOp)>, Option<(SessionId, LockOp, Option<LockRet>)>) = match obs
-        {
+        let (invoke, ret): (Option<Invoke>, Option<Return>) = match obs {
             Observation::AcquireInvoke { lock, session } => (Some((*lock, *session, LockOp::Acquire)), None),
             Observation::ExtendInvoke { lock, session } => (Some((*lock, *session, LockOp::Extend)), None),
             Observation::ReleaseInvoke { lock, session } => (Some((*lock, *session, LockOp::Release)), None),

@@ -581,13 +581,13 @@ impl<'h, S: Spec> Search<'h, S> {
         // (the latest op so far) per class.
         let mut info_pred = vec![NIL; n];
         let mut classes: Vec<u32> = Vec::new();
-        for u in 0..n {
+        for (u, pred) in info_pred.iter_mut().enumerate() {
             if op(u).returned() {
                 continue;
             }
             match classes.iter_mut().find(|v| spec.interchangeable(op(**v as usize), op(u))) {
                 Some(v) => {
-                    info_pred[u] = *v;
+                    *pred = *v;
                     *v = u as u32;
                 }
                 None => classes.push(u as u32),
