@@ -1,5 +1,6 @@
 //! Simulator benchmarks (performance.md): delivered messages per second and whole runs per second
-//! for a 5-node lease scenario with faults and history recording on.
+//! for a 5-node lease scenario with faults and history recording on, and the same two figures for
+//! a Raft lock service of 3 peers and 3 clients (`raft_messages`, `raft_runs`).
 //!
 //! `cargo bench --bench sim`. Divan prints time per run and, through its counters, the rate:
 //! `messages` counts delivered messages (goal ≥ 5M/s per core), `runs` counts runs (goal ≥ 2,000/s
@@ -20,6 +21,11 @@ fn scenario() -> Compiled {
     locklab_sim::load_compiled(path.as_ref()).expect("the benchmark scenario is valid")
 }
 
+fn raft_scenario() -> Compiled {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/raft-3peer.toml");
+    locklab_sim::load_compiled(path.as_ref()).expect("the Raft benchmark scenario is valid")
+}
+
 fn simulate(compiled: &Compiled, seed: u64, trace: bool) -> World {
     let mut world = World::new(compiled.world_spec(0, seed, trace));
     world.run();
@@ -29,7 +35,16 @@ fn simulate(compiled: &Compiled, seed: u64, trace: bool) -> World {
 /// The engine alone: build the world and run it to the end (history recorded).
 #[divan::bench]
 fn messages(bencher: Bencher) {
-    let compiled = scenario();
+    bench_messages(bencher, scenario());
+}
+
+/// As `messages`, for 3 Raft peers and 3 clients.
+#[divan::bench]
+fn raft_messages(bencher: Bencher) {
+    bench_messages(bencher, raft_scenario());
+}
+
+fn bench_messages(bencher: Bencher, compiled: Compiled) {
     let delivered = simulate(&compiled, 1, false).stats.messages_delivered;
     let mut seed = 0;
     bencher.counter(ItemsCount::new(delivered)).bench_local(|| {
@@ -43,7 +58,16 @@ fn messages(bencher: Bencher) {
 /// A whole run as `locklab run` does it: simulate, then check every property.
 #[divan::bench]
 fn runs(bencher: Bencher) {
-    let compiled = scenario();
+    bench_runs(bencher, scenario());
+}
+
+/// As `runs`, for 3 Raft peers and 3 clients (Raft's invariants are checked too).
+#[divan::bench]
+fn raft_runs(bencher: Bencher) {
+    bench_runs(bencher, raft_scenario());
+}
+
+fn bench_runs(bencher: Bencher, compiled: Compiled) {
     let mut seed = 0;
     bencher.counter(ItemsCount::new(1usize)).bench_local(|| {
         seed += 1;

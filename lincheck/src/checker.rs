@@ -179,6 +179,8 @@ pub fn check_with_options<S: Spec>(
     for (index, op) in history.iter().enumerate() {
         by_key.entry(op.key.as_str()).or_default().push(index);
     }
+    let anonymized = anonymize(spec, history, &by_key);
+    let history = anonymized.as_deref().unwrap_or(history);
 
     let mut stats = Stats { ops: history.len(), partitions: by_key.len(), ..Stats::default() };
     let mut verdict = Verdict::Linearizable;
@@ -237,6 +239,44 @@ pub fn check_with_options<S: Spec>(
     }
     stats.elapsed = started.elapsed();
     Ok(CheckResult { verdict, partitions, stats })
+}
+
+/// A copy of `history` with the processes of crashed operations renamed as the spec allows
+/// ([`Spec::anonymous_process`]), or `None` if nothing is renamed. Indices are unchanged.
+fn anonymize<S: Spec>(
+    spec: &S,
+    history: &[Operation<S::Input, S::Output>],
+    by_key: &BTreeMap<&str, Vec<usize>>,
+) -> Option<Vec<Operation<S::Input, S::Output>>> {
+    let mut renames: Vec<(usize, u64)> = Vec::new();
+    for ops in by_key.values() {
+        // Per process: its last operation by call time, and how many never returned.
+        let mut per_process: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
+        for &i in ops {
+            let entry = per_process.entry(history[i].process).or_insert((i, 0));
+            if (history[i].call_ns, i) >= (history[entry.0].call_ns, entry.0) {
+                entry.0 = i;
+            }
+            if !history[i].returned() {
+                entry.1 += 1;
+            }
+        }
+        for (last, crashed) in per_process.into_values() {
+            if crashed == 1 && !history[last].returned() {
+                if let Some(id) = spec.anonymous_process(&history[last]) {
+                    renames.push((last, id));
+                }
+            }
+        }
+    }
+    if renames.is_empty() {
+        return None;
+    }
+    let mut copy = history.to_vec();
+    for (i, id) in renames {
+        copy[i].process = id;
+    }
+    Some(copy)
 }
 
 fn validate<I, O>(history: &[Operation<I, O>]) -> Result<(), InvalidHistory> {

@@ -213,6 +213,22 @@ pub trait Spec {
         false
     }
 
+    /// Anonymous processes (optional, a pruning): the checker calls this for an operation
+    /// that never returned, is the last operation of its process on its key, and whose
+    /// process has no other never-returned operation there — a process that, once this
+    /// operation takes effect, never acts on the object again (Jepsen gives a crashed
+    /// client a new process id). Return `Some(id)` if the spec's behaviour from then on
+    /// depends on that process only through equality with later operations' processes;
+    /// the checker then renames the operation's process to `id`, a value no operation
+    /// uses. For a lock, a crashed acquire of such a process makes a holder that will
+    /// never release or extend: whose it is does not matter, so all of them become one
+    /// "ghost" holder, and with [`Spec::interchangeable`] the search tries one crashed
+    /// acquire instead of each. Default `None`: no renaming.
+    fn anonymous_process(&self, op: &Operation<Self::Input, Self::Output>) -> Option<u64> {
+        let _ = op;
+        None
+    }
+
     /// Hash of the part of the state that [`Spec::covers`] requires to be equal.
     /// Must give equal hashes whenever `covers` can return true. Default: the whole state.
     fn cover_hash<H: Hasher>(&self, state: &Self::State, hasher: &mut H) {

@@ -80,9 +80,33 @@
 //! applied; entries carry a chain hash (the hash of the previous entry's chain hash, the entry's
 //! term and command) so the checkers can test Log Matching, Leader Completeness and State Machine
 //! Safety from the history alone. The leader records [`Observation::Grant`] when a key becomes the
-//! holder, so the existing token-order checker sees the service's own order.
+//! holder, so the existing token-order checker sees the service's own order — but only once a
+//! heartbeat round started after the grant is acknowledged by a majority *within the minimum
+//! election timeout* (the reasoning of thesis §6.4.1). A leader paused with its grant applied
+//! would otherwise record it on waking, after a newer leader had recorded a later revision: the log
+//! has them in order, the record would not (`raft-chaos`, seeds 18 and 72 before the fix). The
+//! price is an omission, never a false record: a grant committed only by a later leader (its entry
+//! is of an earlier term) or by a leader deposed before it could confirm is not recorded.
+//!
+//! Every client command is safe to repeat — the network duplicates and clients retry: a lease grant
+//! and an acquire are deduplicated by client request id, keep-alives and revokes are idempotent,
+//! and a release that already deleted its key answers `ok` again (without that, a duplicated
+//! release whose first answer was lost told the client "not yours": `raft-chaos`, seed 6).
+//!
+//! | rule | where | paper |
+//! |---|---|---|
+//! | randomized election timeout, one vote per term, up-to-date check | [`RaftPeer::handle`], `on_request_vote` | §5.2, §5.4.1 |
+//! | consistency check, conflict truncation | `on_append` | §5.3 |
+//! | commit only current-term entries by counting | `advance_commit` | §5.4.2, Figure 8 |
+//! | no-op on election | `become_leader` | §8 |
+//! | term, vote and log persisted before answering | `save` | §5.1, Figure 2 |
+//! | PreVote | `on_election_timeout`, `on_request_vote` | thesis §9.6 |
+//! | CheckQuorum, leader stickiness | `on_election_timeout`, `on_request_vote` | thesis §6.2, §4.2.3 |
+//! | ReadIndex, lease reads | `on_read`, `confirm_reads` | thesis §6.4, §6.4.1 |
+//! | client request ids | [`LockService`] | thesis §6.3 |
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -306,7 +330,31 @@ pub struct RaftParams {
 pub struct RaftDurable {
     pub term: u64,
     pub voted_for: Option<NodeId>,
-    pub log: Vec<RaftEntry>,
+    pub log: DurableLog,
+}
+
+/// Entries per sealed chunk of a [`DurableLog`].
+const LOG_CHUNK: usize = 256;
+
+/// The log as written to disk: full chunks of [`LOG_CHUNK`] entries, shared between successive
+/// writes (a write copies only the unsealed tail, not the whole log, so persisting stays cheap as
+/// the log grows), then the tail. Semantically just the concatenation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct DurableLog {
+    pub chunks: Vec<Arc<[RaftEntry]>>,
+    pub tail: Vec<RaftEntry>,
+}
+
+impl DurableLog {
+    /// Every entry, in order.
+    pub fn entries(&self) -> Vec<RaftEntry> {
+        let mut log = Vec::with_capacity(self.chunks.len() * LOG_CHUNK + self.tail.len());
+        for chunk in &self.chunks {
+            log.extend_from_slice(chunk);
+        }
+        log.extend_from_slice(&self.tail);
+        log
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -343,6 +391,11 @@ pub struct LockService {
     pub grant_requests: BTreeMap<NodeId, (u64, LeaseId)>,
     /// Per client, its last acquire request id and the revision of the key it created.
     pub acquire_requests: BTreeMap<NodeId, (u64, u64)>,
+    /// Per lease and lock, the revision its last `Release` deleted: a duplicated or retried
+    /// release of that key answers `ok` again instead of "not yours" (thesis §6.3). Without it a
+    /// release whose first answer is lost, and whose copy is applied second, reports a failure
+    /// although it released the lock (found by `raft-chaos`, seed 6: not linearizable).
+    pub released: BTreeMap<(LeaseId, LockId), u64>,
 }
 
 /// What applying one command did (the leader answers and records from it).
@@ -459,10 +512,14 @@ impl LockService {
             RaftCmd::Release { lease, lock, revision } => {
                 let owned =
                     self.locks.get(&lock).and_then(|keys| keys.get(&revision)).is_some_and(|k| k.lease == lease);
-                if owned {
+                let ok = if owned {
                     self.delete(lock, revision, &mut out);
-                }
-                out.answer = Some(RaftAnswer::Released { ok: owned });
+                    self.released.insert((lease, lock), revision);
+                    true
+                } else {
+                    self.released.get(&(lease, lock)) == Some(&revision)
+                };
+                out.answer = Some(RaftAnswer::Released { ok });
             }
         }
         out
@@ -516,6 +573,8 @@ pub struct RaftPeer {
     pub log: Vec<RaftEntry>,
     /// Chain hash of each entry (volatile, recomputed from the log).
     pub chain: Vec<u64>,
+    /// The log's full chunks as last written to disk (a prefix of `log`; see [`DurableLog`]).
+    pub sealed: Vec<Arc<[RaftEntry]>>,
     // Volatile state.
     pub role: Role,
     pub leader: Option<NodeId>,
@@ -540,6 +599,9 @@ pub struct RaftPeer {
     /// Proposals waiting for their entry to apply: index → (client, req, op).
     pub pending: BTreeMap<u64, (NodeId, u64, RaftOpKind)>,
     pub watches: Vec<Watch>,
+    /// Grants applied by this leader, recorded once a heartbeat round started after them is
+    /// acknowledged by a majority: (round, lock, revision, client, lease).
+    pub unconfirmed_grants: Vec<(u64, LockId, u64, NodeId, LeaseId)>,
     /// Lease expiry deadlines on the leader's monotonic clock, and revokes already proposed.
     pub lease_deadline_mono_ns: BTreeMap<LeaseId, u64>,
     pub revoking: BTreeSet<LeaseId>,
@@ -583,6 +645,7 @@ impl RaftPeer {
             voted_for: None,
             log: Vec::new(),
             chain: Vec::new(),
+            sealed: Vec::new(),
             role: Role::Follower,
             leader: None,
             commit: 0,
@@ -600,6 +663,7 @@ impl RaftPeer {
             reads: Vec::new(),
             pending: BTreeMap::new(),
             watches: Vec::new(),
+            unconfirmed_grants: Vec::new(),
             lease_deadline_mono_ns: BTreeMap::new(),
             revoking: BTreeSet::new(),
             fsync_pending: false,
@@ -656,7 +720,12 @@ impl RaftPeer {
             return;
         }
         let voted_for = if self.params.persist_vote { self.voted_for } else { None };
-        ctx.persist(Durable::Raft(RaftDurable { term: self.term, voted_for, log: self.log.clone() }));
+        while (self.sealed.len() + 1) * LOG_CHUNK <= self.log.len() {
+            let start = self.sealed.len() * LOG_CHUNK;
+            self.sealed.push(Arc::from(&self.log[start..start + LOG_CHUNK]));
+        }
+        let log = DurableLog { chunks: self.sealed.clone(), tail: self.log[self.sealed.len() * LOG_CHUNK..].to_vec() };
+        ctx.persist(Durable::Raft(RaftDurable { term: self.term, voted_for, log }));
         match self.params.persistence {
             Persistence::Always => ctx.sync(),
             Persistence::Everysec if !self.fsync_pending => {
@@ -678,7 +747,8 @@ impl RaftPeer {
                 if let Some(Durable::Raft(d)) = durable {
                     self.term = d.term;
                     self.voted_for = d.voted_for;
-                    self.log = d.log;
+                    self.log = d.log.entries();
+                    self.sealed = d.log.chunks;
                     self.rebuild_chain(0);
                 }
                 if incarnation == 0 && self.params.campaign_at_start && self.params.peers.first() == Some(&ctx.me) {
@@ -688,11 +758,9 @@ impl RaftPeer {
                 }
             }
             Input::Timer(Timer::ElectionTimeout) => self.on_election_timeout(ctx),
-            Input::Timer(Timer::RaftHeartbeat) => {
-                if self.role == Role::Leader {
-                    self.broadcast_append(ctx);
-                    ctx.set_timer(Timer::RaftHeartbeat, ms(self.params.heartbeat_ms));
-                }
+            Input::Timer(Timer::RaftHeartbeat) if self.role == Role::Leader => {
+                self.broadcast_append(ctx);
+                ctx.set_timer(Timer::RaftHeartbeat, ms(self.params.heartbeat_ms));
             }
             Input::Timer(Timer::LeaseCheck) => self.check_leases(ctx),
             Input::Timer(Timer::Fsync) => {
@@ -839,6 +907,8 @@ impl RaftPeer {
             self.pending.clear();
             self.reads.clear();
             self.watches.clear();
+            // Grants never confirmed are never recorded: a deposed leader's word is not a grant.
+            self.unconfirmed_grants.clear();
             self.lease_deadline_mono_ns.clear();
             self.revoking.clear();
             self.lease_read_until_mono_ns = 0;
@@ -937,6 +1007,7 @@ impl RaftPeer {
                 // never a committed entry; with a broken persistence policy it can be, and the
                 // checkers see the divergence (no assertion here: that is the experiment).
                 self.log.truncate(index - 1);
+                self.sealed.truncate((index - 1) / LOG_CHUNK);
                 self.chain.truncate(index - 1);
             }
             changed_from.get_or_insert(index - 1);
@@ -1012,6 +1083,11 @@ impl RaftPeer {
                 self.leader_applied(ctx, index, &entry, out);
             }
         }
+        if self.role == Role::Leader && self.unconfirmed_grants.last().is_some_and(|g| g.0 > self.round) {
+            // Start the round that confirms the new grants.
+            self.broadcast_append(ctx);
+            self.confirm_reads(ctx);
+        }
         self.serve_reads(ctx);
     }
 
@@ -1037,11 +1113,16 @@ impl RaftPeer {
             }
             _ => {}
         }
-        // Grants are recorded by the leader that proposed the entry (one per entry: Election Safety).
+        // Grants are recorded by the leader that proposed the entry (one per entry: Election
+        // Safety), but only once it knows it still led after applying it: a round of heartbeats
+        // started after now must be acknowledged by a majority (as for a ReadIndex read). A leader
+        // paused with the entry in flight may apply it long after a newer leader has handed the
+        // lock on; recording its grant then would put an older revision after a newer one in the
+        // history, though the log (the service's linearization order) has them in order.
         if entry.term == self.term {
             for &(lock, revision, client) in &out.promoted {
                 let value = self.sm.locks.get(&lock).and_then(|k| k.get(&revision)).map_or(0, |k| k.lease);
-                ctx.record(Observation::Grant { lock, holder: client, value, token: Some(revision) });
+                self.unconfirmed_grants.push((self.round + 1, lock, revision, client, value));
             }
         }
         if let Some((lock, revision, pred, client)) = out.waiting {
@@ -1159,12 +1240,25 @@ impl RaftPeer {
             return;
         }
         let confirmed = self.quorum_round();
+        let mut fresh = false;
         if let Some(&start) = self.round_start_mono_ns.get(&confirmed) {
             // Thesis §6.4.1: nobody else can lead before start + election timeout (same-rate clocks).
             let until = start + ms(self.params.election_timeout.min_ms);
             self.lease_read_until_mono_ns = self.lease_read_until_mono_ns.max(until);
+            fresh = ctx.mono_ns < until;
         }
         self.round_start_mono_ns = self.round_start_mono_ns.split_off(&confirmed);
+        // A grant is recorded when a round started after it is acknowledged *and* that round is
+        // recent: acknowledgements that queued while this leader was paused prove it led then, not
+        // now, and a newer leader may have granted meanwhile. Recording only under a fresh
+        // confirmation keeps the history's order of grants the log's order (the record would
+        // otherwise be late, not wrong); a leader deposed first never records it at all.
+        if fresh {
+            let confirmed_grants = self.unconfirmed_grants.iter().take_while(|g| g.0 <= confirmed).count();
+            for (_, lock, revision, holder, value) in self.unconfirmed_grants.drain(..confirmed_grants) {
+                ctx.record(Observation::Grant { lock, holder, value, token: Some(revision) });
+            }
+        }
         for r in &mut self.reads {
             if r.round <= confirmed {
                 r.round = 0;
@@ -1250,5 +1344,175 @@ impl RaftPeer {
             }
             RaftOp::Status { lease, lock, revision } => self.on_read(ctx, client, req, lease, lock, revision),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::{Effect, Entropy};
+
+    struct Counter(u64);
+    impl Entropy for Counter {
+        fn next_u64(&mut self) -> u64 {
+            self.0 += 1;
+            self.0
+        }
+    }
+
+    fn params() -> RaftParams {
+        RaftParams {
+            peers: vec![0, 1, 2],
+            election_timeout: MsRange { min_ms: 150, max_ms: 300 },
+            heartbeat_ms: 50,
+            pre_vote: false,
+            check_quorum: false,
+            persistence: Persistence::Always,
+            persist_vote: true,
+            read: ReadMode::ReadIndex,
+            watch: WatchMode::Predecessor,
+            grant_expired_waiter: false,
+            lease_check_ms: 50,
+            campaign_at_start: true,
+            max_batch: 64,
+        }
+    }
+
+    fn grant(sm: &mut LockService, index: u64, client: NodeId) -> LeaseId {
+        match sm.apply(index, &RaftCmd::LeaseGrant { client, request_id: index, ttl_ms: 1000 }).answer {
+            Some(RaftAnswer::LeaseGranted { lease, .. }) => lease,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn acquire(sm: &mut LockService, index: u64, client: NodeId, request_id: u64, lease: LeaseId) -> RaftAnswer {
+        sm.apply(index, &RaftCmd::Acquire { client, request_id, lease, lock: 0 }).answer.unwrap()
+    }
+
+    /// Keys queue by creation revision; the lowest holds; a release promotes the next one.
+    #[test]
+    fn lock_keys_queue_by_creation_revision() {
+        let mut sm = LockService::default();
+        let (a, b) = (grant(&mut sm, 1, 10), grant(&mut sm, 2, 11));
+        assert_eq!(acquire(&mut sm, 3, 10, 1, a), RaftAnswer::Acquired { revision: 1 });
+        assert_eq!(acquire(&mut sm, 4, 11, 1, b), RaftAnswer::Waiting { revision: 2 });
+        let out = sm.apply(5, &RaftCmd::Release { lease: a, lock: 0, revision: 1 });
+        assert_eq!(out.answer, Some(RaftAnswer::Released { ok: true }));
+        assert_eq!(out.promoted, vec![(0, 2, 11)]);
+        assert_eq!(sm.status(b, 0, 2, false), RaftAnswer::Acquired { revision: 2 });
+    }
+
+    /// Thesis §6.3: a retried acquire (same client request id) gets the key it already created.
+    #[test]
+    fn thesis_6_3_retried_acquire_is_answered_from_the_existing_key() {
+        let mut sm = LockService::default();
+        let a = grant(&mut sm, 1, 10);
+        assert_eq!(acquire(&mut sm, 2, 10, 7, a), RaftAnswer::Acquired { revision: 1 });
+        assert_eq!(acquire(&mut sm, 3, 10, 7, a), RaftAnswer::Acquired { revision: 1 });
+        assert_eq!(sm.locks[&0].len(), 1, "one key, not two");
+        assert_eq!(acquire(&mut sm, 4, 10, 8, a), RaftAnswer::Waiting { revision: 2 }, "a new request is new");
+    }
+
+    /// A duplicated release answers `ok` again; a release of a revoked key does not.
+    #[test]
+    fn a_repeated_release_is_answered_ok_but_a_revoked_key_is_not_released() {
+        let mut sm = LockService::default();
+        let (a, b) = (grant(&mut sm, 1, 10), grant(&mut sm, 2, 11));
+        acquire(&mut sm, 3, 10, 1, a);
+        let release = RaftCmd::Release { lease: a, lock: 0, revision: 1 };
+        assert_eq!(sm.apply(4, &release).answer, Some(RaftAnswer::Released { ok: true }));
+        assert_eq!(sm.apply(5, &release).answer, Some(RaftAnswer::Released { ok: true }));
+        acquire(&mut sm, 6, 11, 1, b);
+        sm.apply(7, &RaftCmd::LeaseRevoke { lease: b });
+        let release = RaftCmd::Release { lease: b, lock: 0, revision: 2 };
+        assert_eq!(sm.apply(8, &release).answer, Some(RaftAnswer::Released { ok: false }));
+    }
+
+    /// Scenario #10: with the etcd 3.4.3 check, a waiter whose key was revoked is told it holds.
+    #[test]
+    fn etcd_3_4_3_tells_a_revoked_waiter_it_holds_the_lock() {
+        let mut sm = LockService::default();
+        let (a, b) = (grant(&mut sm, 1, 10), grant(&mut sm, 2, 11));
+        acquire(&mut sm, 3, 10, 1, a);
+        acquire(&mut sm, 4, 11, 1, b);
+        sm.apply(5, &RaftCmd::LeaseRevoke { lease: b });
+        sm.apply(6, &RaftCmd::Release { lease: a, lock: 0, revision: 1 });
+        assert_eq!(sm.status(b, 0, 2, true), RaftAnswer::Acquired { revision: 2 });
+        assert_eq!(sm.status(b, 0, 2, false), RaftAnswer::LeaseNotFound);
+    }
+
+    /// §5.4.2 (Figure 8): a leader does not commit an entry of an earlier term by counting replicas,
+    /// only together with one of its own term.
+    #[test]
+    fn section_5_4_2_old_term_entries_commit_only_with_a_current_term_entry() {
+        let (mut entropy, mut effects) = (Counter(0), Vec::new());
+        let mut ctx = Ctx::new(0, 0, 0, &mut entropy, &mut effects);
+        let mut leader = RaftPeer::new(params());
+        leader.term = 4;
+        leader.role = Role::Leader;
+        leader.leader = Some(0);
+        leader.append(RaftEntry { term: 1, cmd: RaftCmd::Noop });
+        leader.append(RaftEntry { term: 2, cmd: RaftCmd::Noop });
+        leader.match_index = BTreeMap::from([(1, 2), (2, 0)]);
+        leader.advance_commit(&mut ctx);
+        assert_eq!(leader.commit, 0, "entry 2 (term 2) is on a majority but must not commit in term 4");
+        leader.append(RaftEntry { term: 4, cmd: RaftCmd::Noop });
+        leader.match_index.insert(1, 3);
+        leader.advance_commit(&mut ctx);
+        assert_eq!(leader.commit, 3, "a term-4 entry on a majority commits everything before it");
+    }
+
+    /// The log written in shared chunks reads back as the same log, across a conflict truncation.
+    #[test]
+    fn the_chunked_durable_log_is_the_log() {
+        let (mut entropy, mut effects) = (Counter(0), Vec::new());
+        let mut ctx = Ctx::new(0, 0, 0, &mut entropy, &mut effects);
+        let mut peer = RaftPeer::new(params());
+        let written = |peer: &mut RaftPeer, ctx: &mut Ctx| {
+            peer.save(ctx);
+            RaftDurable {
+                term: peer.term,
+                voted_for: None,
+                log: DurableLog {
+                    chunks: peer.sealed.clone(),
+                    tail: peer.log[peer.sealed.len() * LOG_CHUNK..].to_vec(),
+                },
+            }
+        };
+        for i in 0..(3 * LOG_CHUNK as u64 + 7) {
+            peer.append(RaftEntry { term: 1, cmd: RaftCmd::LeaseKeepAlive { lease: i } });
+        }
+        let d = written(&mut peer, &mut ctx);
+        assert_eq!(d.log.chunks.len(), 3);
+        assert_eq!(d.log.entries(), peer.log);
+        peer.log.truncate(LOG_CHUNK + 3);
+        peer.chain.truncate(LOG_CHUNK + 3);
+        peer.sealed.truncate((LOG_CHUNK + 3) / LOG_CHUNK);
+        peer.append(RaftEntry { term: 2, cmd: RaftCmd::Noop });
+        let d = written(&mut peer, &mut ctx);
+        assert_eq!(d.log.entries(), peer.log);
+        let mut restarted = RaftPeer::new(params());
+        let mut ctx = Ctx::new(0, 0, 0, &mut entropy, &mut effects);
+        restarted.handle(&mut ctx, Input::Start { incarnation: 1, durable: Some(Durable::Raft(d)) });
+        assert_eq!(restarted.log, peer.log);
+        assert!(restarted.chain == peer.chain, "the chain hashes are rebuilt from the same log");
+    }
+
+    /// Figure 2: the vote is persisted (and synced) before the reply that grants it is sent.
+    #[test]
+    fn figure_2_the_vote_reaches_the_disk_before_the_reply() {
+        let (mut entropy, mut effects) = (Counter(0), Vec::new());
+        let mut ctx = Ctx::new(1, 0, 0, &mut entropy, &mut effects);
+        let mut peer = RaftPeer::new(params());
+        peer.on_request_vote(&mut ctx, 2, 1, 0, 0, false);
+        let persisted = effects
+            .iter()
+            .position(|e| matches!(e, Effect::Persist(Durable::Raft(RaftDurable { voted_for: Some(2), term: 1, .. }))));
+        let persisted = persisted.expect("the vote is persisted");
+        let synced = effects.iter().skip(persisted).position(|e| matches!(e, Effect::Sync)).map(|i| i + persisted);
+        let replied = effects
+            .iter()
+            .position(|e| matches!(e, Effect::Send { msg: Msg::RequestVoteReply { granted: true, .. }, .. }));
+        assert!(synced.is_some() && synced < replied, "{effects:?}");
     }
 }

@@ -18,6 +18,10 @@
 //!   so an acquire whose answer was lost is not executed twice (thesis §6.3, scenario #9). With
 //!   `retry = "naive"` a timed-out acquire starts afresh with a new lease and a new request id: the
 //!   orphaned key of the first attempt blocks the lock until its lease expires.
+//! * **Waiting.** A watch event is a hint, never a grant: on it (or every `wait_recheck_ms`
+//!   without one, since watches live on the leader and the network may drop them) the waiter reads
+//!   the lock's state with a linearizable read. An event that overtakes the `Waiting` answer it
+//!   follows is kept and acted on when that answer arrives.
 //! * **Keep-alive and validity.** The lease is kept alive every `renew_ms`. Its local validity is
 //!   measured on the client's own monotonic clock from when the successful request was *sent*
 //!   (`ttl − safety_margin`), as with the lease library; a `LeaseNotFound` answer means the lease
@@ -118,6 +122,10 @@ pub struct RaftLock {
     pub session: SessionId,
     pub lease: Option<ClientLease>,
     pub state: RaftLockState,
+    /// A watch event that arrived before the answer saying we wait (the network reorders): the
+    /// revision it was for. Without it the wake-up is lost and the waiter sleeps until its next
+    /// re-check (`wait_recheck_ms`) although it holds the lock — found in `raft-14-herd`, seed 123.
+    pub early_watch: Option<u64>,
 }
 
 impl RaftLock {
@@ -133,6 +141,7 @@ impl RaftLock {
             session: SessionId::default(),
             lease: None,
             state: RaftLockState::Free,
+            early_watch: None,
         }
     }
 
@@ -213,6 +222,7 @@ impl RaftLock {
     pub fn acquire(&mut self, ctx: &mut Ctx, session: SessionId, lock: LockId) {
         self.session = session;
         self.lock = lock;
+        self.early_watch = None;
         ctx.record(Observation::AcquireInvoke { lock, session });
         self.start(ctx, 1);
     }
@@ -437,6 +447,10 @@ impl RaftLock {
                     {
                         self.send_step(ctx, Step::Check { revision }, request_id, attempts, None);
                     }
+                    // Our key exists and we have not yet heard that it waits: keep the event.
+                    RaftLockState::Trying { step: Step::Acquire | Step::Check { .. }, .. } if lock == self.lock => {
+                        self.early_watch = Some(revision);
+                    }
                     _ => {}
                 }
                 None
@@ -518,6 +532,10 @@ impl RaftLock {
             RaftAnswer::Waiting { revision } => {
                 ctx.cancel_timer(Timer::AcquireTimeout);
                 self.wait(ctx, request_id, revision, attempts);
+                if self.early_watch.take() == Some(revision) {
+                    // The predecessor went while our answer was in flight: read again now.
+                    self.send_step(ctx, Step::Check { revision }, request_id, attempts, None);
+                }
                 None
             }
             RaftAnswer::LeaseNotFound => {

@@ -126,6 +126,11 @@ pub struct FencingSpec {
     pub ttl_ns: Option<u64>,
 }
 
+/// The process id given to a crashed acquire whose process never acts again (see
+/// [`Spec::anonymous_process`]): a holder that will never extend or release. All such
+/// acquires become interchangeable, so the search tries one of them, not each.
+pub const GHOST: u64 = u64::MAX;
+
 /// The state of every lock spec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LockState {
@@ -363,6 +368,9 @@ impl Spec for MutexSpec {
     type Input = LockOp;
     type Output = LockRet;
     type State = LockState;
+    fn anonymous_process(&self, op: &Operation<LockOp, LockRet>) -> Option<u64> {
+        (op.input == LockOp::Acquire).then_some(GHOST)
+    }
     fn interchangeable(&self, a: &Operation<LockOp, LockRet>, b: &Operation<LockOp, LockRet>) -> bool {
         a.process == b.process && a.input == b.input
     }
@@ -384,6 +392,9 @@ impl Spec for LeaseSpec {
     type Input = LockOp;
     type Output = LockRet;
     type State = LockState;
+    fn anonymous_process(&self, op: &Operation<LockOp, LockRet>) -> Option<u64> {
+        (op.input == LockOp::Acquire).then_some(GHOST)
+    }
     fn interchangeable(&self, a: &Operation<LockOp, LockRet>, b: &Operation<LockOp, LockRet>) -> bool {
         a.process == b.process && a.input == b.input
     }
@@ -411,6 +422,9 @@ impl Spec for FencingSpec {
     type Input = LockOp;
     type Output = LockRet;
     type State = LockState;
+    fn anonymous_process(&self, op: &Operation<LockOp, LockRet>) -> Option<u64> {
+        (op.input == LockOp::Acquire).then_some(GHOST)
+    }
     fn interchangeable(&self, a: &Operation<LockOp, LockRet>, b: &Operation<LockOp, LockRet>) -> bool {
         a.process == b.process && a.input == b.input
     }
