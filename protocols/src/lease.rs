@@ -32,6 +32,12 @@
 //!   takes the grant with it; the client that fails over to the promoted replica finds the lock
 //!   free (scenario #7, the Redis distlock document's objection to a replicated single instance).
 //!
+//! * Lock-delay ([`LeaseServerParams::lock_delay_ms`], scenario #13): the TTL is the server's
+//!   failure detector, and it has false positives (a holder whose heartbeats were lost is alive and
+//!   may be mid-write). Chubby and Consul keep a lock whose session *expired* (not one that was
+//!   released) unavailable for a lock-delay, so the wrongly-declared-dead holder's requests land
+//!   before anyone else can be granted the lock — fewer stale writes, at an availability cost.
+//!
 //! Sources: Redis, "Distributed Locks with Redis" (SET NX PX, random value, compare-and-delete,
 //! "crash-recovery and fsync"); M. Kleppmann, "How to do distributed locking" (2016).
 
@@ -96,6 +102,11 @@ pub struct LeaseServerParams {
     pub replicate_to: Vec<NodeId>,
     /// How long a change waits before it is forwarded.
     pub replication_delay_ms: u64,
+    /// Lock-delay (Chubby, Consul sessions): after a lease *expires* — the server's failure
+    /// detector declaring the holder dead — the key stays locked this much longer, so that a holder
+    /// wrongly declared dead has time to notice and its in-flight requests time to land. A release
+    /// frees the key at once. 0: off.
+    pub lock_delay_ms: u64,
 }
 
 /// One key in the server's table.
@@ -161,12 +172,20 @@ impl LeaseServer {
         }
     }
 
-    /// The live (unexpired) entry for `lock`. Expired keys are dropped lazily, as Redis does on access.
+    /// The live (unexpired) entry for `lock`. Expired keys are dropped lazily, as Redis does on
+    /// access — once their lock-delay, if any, is over too.
     fn live(&mut self, lock: LockId, now_ns: i64) -> Option<&mut LockEntry> {
-        if self.locks.get(&lock).is_some_and(|e| now_ns >= e.expires_at_ns) {
+        let delay_ns = ms(self.params.lock_delay_ms) as i64;
+        if self.locks.get(&lock).is_some_and(|e| now_ns >= e.expires_at_ns + delay_ns) {
             self.locks.remove(&lock);
         }
-        self.locks.get_mut(&lock)
+        self.locks.get_mut(&lock).filter(|e| now_ns < e.expires_at_ns)
+    }
+
+    /// While an expired lease's lock-delay runs: when the key frees (on the expiry clock).
+    fn lock_delay_until(&self, lock: LockId, now_ns: i64) -> Option<i64> {
+        let delay_ns = ms(self.params.lock_delay_ms) as i64;
+        self.locks.get(&lock).map(|e| e.expires_at_ns + delay_ns).filter(|&until| now_ns < until)
     }
 
     pub fn handle(&mut self, ctx: &mut Ctx, input: Input) {
@@ -222,6 +241,7 @@ impl LeaseServer {
         match msg {
             Msg::Acquire { req, lock, value, ttl_ms } => {
                 let expires_at_ns = now_ns + ms(ttl_ms) as i64;
+                let delayed_until = self.lock_delay_until(lock, now_ns);
                 let (granted, token, expires) = match self.live(lock, now_ns) {
                     // Same value: a retry of the holder's own acquire. Refresh, answer yes.
                     Some(e) if e.value == value => {
@@ -229,6 +249,8 @@ impl LeaseServer {
                         (true, e.token, expires_at_ns)
                     }
                     Some(e) => (false, None, e.expires_at_ns),
+                    // Expired, but its lock-delay still runs: refused until then.
+                    None if delayed_until.is_some() => (false, None, delayed_until.unwrap_or(now_ns)),
                     None => {
                         let token = if self.params.tokens {
                             self.last_token += 1;

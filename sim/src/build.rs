@@ -481,6 +481,7 @@ fn keys_for(kind: &str) -> &'static [&'static str] {
         "fencing",
         "token_counter",
         "initial_token",
+        "lock_delay_ms",
     ];
     const REPLICATED: &[&str] = &[
         "ttl_ms",
@@ -579,6 +580,7 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
         ("expiry_clock", p.expiry_clock.is_some()),
         ("persistence", p.persistence.is_some()),
         ("restart_delay_ms", p.restart_delay_ms.is_some()),
+        ("lock_delay_ms", p.lock_delay_ms.is_some()),
         ("server_timeout_ms", p.server_timeout_ms.is_some()),
         ("drift_factor", p.drift_factor.is_some()),
         ("drift_extra_ms", p.drift_extra_ms.is_some()),
@@ -687,6 +689,7 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
         initial_token: p.initial_token.unwrap_or(0),
         replicate_to: Vec::new(),
         replication_delay_ms: p.replication_delay_ms.unwrap_or(10),
+        lock_delay_ms: p.lock_delay_ms.unwrap_or(0),
     };
     let raft = match (&client, kind) {
         (ClientParams::Lease(lease), "raft") => Some(compile_raft(loc, p, lease)?),

@@ -352,6 +352,8 @@ pub struct ProtocolSpec {
     pub expiry_clock: Option<ExpiryClock>,
     pub persistence: Option<Persistence>,
     pub restart_delay_ms: Option<u64>,
+    /// lease: after a lease expires (not on release), the key stays locked this much longer.
+    pub lock_delay_ms: Option<u64>,
     /// redlock: how long a round waits for the servers.
     pub server_timeout_ms: Option<u64>,
     /// redlock: clock drift allowance as a fraction of the TTL.
