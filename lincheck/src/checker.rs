@@ -548,6 +548,8 @@ struct Search<'h, S: Spec> {
     /// with it ([`Spec::interchangeable`]), or NIL: it is a candidate only once that one
     /// is placed.
     info_pred: Vec<u32>,
+    /// Call node of a never-returned op -> call node of the next op of its chain, or NIL.
+    info_succ: Vec<u32>,
     /// Returned op k -> last op whose call is not after k's return.
     window_end: Vec<u32>,
     /// Returned op k -> number of `info_done` words in a key with first_open = k.
@@ -575,48 +577,6 @@ impl<'h, S: Spec> Search<'h, S> {
             }
         }
         events.sort_unstable();
-        // Node 0 heads the main list (returned ops' calls and returns), node 1 the
-        // list of never-returned ops' calls; both in event order.
-        let nodes = events.len() + 3;
-        let mut next = vec![NIL; nodes];
-        let mut prev = vec![NIL; nodes];
-        let mut node_op = vec![NIL; nodes];
-        let mut node_return = vec![NIL; nodes];
-        let mut node_is_call = vec![false; nodes];
-        let mut node_pos = vec![0u32; nodes];
-        let mut call_node = vec![NIL; n];
-        let (mut main_tail, mut info_tail) = (HEAD, INFO_HEAD);
-        for (i, &(_, kind, u)) in events.iter().enumerate() {
-            let node = i as u32 + 3;
-            let tail = if kind == 0 && !op(u as usize).returned() { &mut info_tail } else { &mut main_tail };
-            prev[node as usize] = *tail;
-            next[*tail as usize] = node;
-            *tail = node;
-            node_op[node as usize] = u;
-            node_pos[node as usize] = i as u32;
-            if kind == 0 {
-                node_is_call[node as usize] = true;
-                call_node[u as usize] = node;
-            } else {
-                node_return[call_node[u as usize] as usize] = node;
-            }
-        }
-
-        next[info_tail as usize] = INFO_TAIL;
-        prev[INFO_TAIL as usize] = info_tail;
-        node_pos[INFO_TAIL as usize] = u32::MAX;
-
-        let words = n.div_ceil(64).max(1);
-        let mut done = vec![0u64; words];
-        let mut info_rank = vec![NIL; n];
-        let mut infos = 0u32;
-        for (u, rank) in info_rank.iter_mut().enumerate() {
-            if !op(u).returned() {
-                done[u / 64] |= 1 << (u % 64);
-                *rank = infos;
-                infos += 1;
-            }
-        }
         // Chains of interchangeable never-returned ops, in call order: one representative
         // (the latest op so far) per class.
         let mut info_pred = vec![NIL; n];
@@ -631,6 +591,60 @@ impl<'h, S: Spec> Search<'h, S> {
                     *v = u as u32;
                 }
                 None => classes.push(u as u32),
+            }
+        }
+        // Node 0 heads the main list (returned ops' calls and returns), in event order.
+        // Node 1 heads the list of never-returned ops' calls: only the first op of each
+        // chain of interchangeable ones is in it at first; placing an op puts its chain
+        // successor in its place ([`Search::lift`]), so a scan visits one op per class.
+        let nodes = events.len() + 3;
+        let mut next = vec![NIL; nodes];
+        let mut prev = vec![NIL; nodes];
+        let mut node_op = vec![NIL; nodes];
+        let mut node_return = vec![NIL; nodes];
+        let mut node_is_call = vec![false; nodes];
+        let mut node_pos = vec![0u32; nodes];
+        let mut call_node = vec![NIL; n];
+        let (mut main_tail, mut info_tail) = (HEAD, INFO_HEAD);
+        for (i, &(_, kind, u)) in events.iter().enumerate() {
+            let node = i as u32 + 3;
+            let info = kind == 0 && !op(u as usize).returned();
+            if !info || info_pred[u as usize] == NIL {
+                let tail = if info { &mut info_tail } else { &mut main_tail };
+                prev[node as usize] = *tail;
+                next[*tail as usize] = node;
+                *tail = node;
+            }
+            node_op[node as usize] = u;
+            node_pos[node as usize] = i as u32;
+            if kind == 0 {
+                node_is_call[node as usize] = true;
+                call_node[u as usize] = node;
+            } else {
+                node_return[call_node[u as usize] as usize] = node;
+            }
+        }
+
+        next[info_tail as usize] = INFO_TAIL;
+        prev[INFO_TAIL as usize] = info_tail;
+        node_pos[INFO_TAIL as usize] = u32::MAX;
+        // Never-returned op's call node -> the call node of its chain successor.
+        let mut info_succ = vec![NIL; nodes];
+        for (u, &pred) in info_pred.iter().enumerate() {
+            if pred != NIL {
+                info_succ[call_node[pred as usize] as usize] = call_node[u];
+            }
+        }
+
+        let words = n.div_ceil(64).max(1);
+        let mut done = vec![0u64; words];
+        let mut info_rank = vec![NIL; n];
+        let mut infos = 0u32;
+        for (u, rank) in info_rank.iter_mut().enumerate() {
+            if !op(u).returned() {
+                done[u / 64] |= 1 << (u % 64);
+                *rank = infos;
+                infos += 1;
             }
         }
         // Prefix counts of never-returned ops: infos_upto[u] = count among 0..=u.
@@ -666,6 +680,7 @@ impl<'h, S: Spec> Search<'h, S> {
             info_done: vec![0u64; (infos as usize).div_ceil(64).max(1)],
             info_rank,
             info_pred,
+            info_succ,
             window_end,
             info_words,
             n: n as u32,
@@ -693,7 +708,24 @@ impl<'h, S: Spec> Search<'h, S> {
         }
     }
 
+    /// Puts `new` where `old` is in its list (`old` keeps its links, for [`Self::unlift`]).
+    fn replace(&mut self, old: u32, new: u32) {
+        let (p, nx) = (self.prev[old as usize], self.next[old as usize]);
+        self.prev[new as usize] = p;
+        self.next[new as usize] = nx;
+        self.next[p as usize] = new;
+        if nx != NIL {
+            self.prev[nx as usize] = new;
+        }
+    }
+
     fn lift(&mut self, call: u32) {
+        let succ = self.info_succ[call as usize];
+        if succ != NIL {
+            // A never-returned op: the next of its chain takes its place.
+            self.replace(call, succ);
+            return;
+        }
         self.unlink(call);
         let ret = self.node_return[call as usize];
         if ret != NIL {
@@ -702,6 +734,11 @@ impl<'h, S: Spec> Search<'h, S> {
     }
 
     fn unlift(&mut self, call: u32) {
+        let succ = self.info_succ[call as usize];
+        if succ != NIL {
+            self.replace(succ, call);
+            return;
+        }
         let ret = self.node_return[call as usize];
         if ret != NIL {
             self.relink(ret);
@@ -826,8 +863,12 @@ impl<'h, S: Spec> Search<'h, S> {
                     node = self.next[INFO_HEAD as usize];
                     continue;
                 }
-            } else if self.node_pos[node as usize] < info_limit {
-                // (INFO_TAIL's position is u32::MAX, beyond every limit.)
+            } else if node != INFO_TAIL && self.node_pos[node as usize] >= info_limit {
+                // Called after the first return: not a candidate yet. (Chain successors
+                // take their predecessor's place, so the list is not in call order.)
+                node = self.next[node as usize];
+                continue;
+            } else if node != INFO_TAIL {
                 true
             } else if crashed_first {
                 info_limit = MAIN;

@@ -1,6 +1,6 @@
 //! Running the stateright checker on a model and collecting verdicts and figures.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use stateright::{Checker, CheckerBuilder, Expectation, HasDiscoveries, Model, UniformChooser};
@@ -49,6 +49,10 @@ pub struct Outcome {
     /// not a random walk.
     pub complete: bool,
     pub verdicts: Vec<Verdict>,
+    /// The path the search itself saved for each violated `Always` property: not necessarily the
+    /// shortest (see [`shortest_counterexample`]), but a second candidate when the shortest one
+    /// does not replay in the simulator.
+    pub paths: BTreeMap<&'static str, Vec<(State, Option<Action>)>>,
 }
 
 impl Outcome {
@@ -65,7 +69,9 @@ fn builder(
 ) -> CheckerBuilder<LockModel> {
     let mut b = model.clone().checker().threads(threads);
     if let Some(d) = depth {
-        b = b.target_max_depth(d);
+        // `depth` counts steps; stateright counts states (the initial one has depth 1) and skips
+        // states at depth ≥ its target: paths of at most `d` steps end at depth `d + 1`.
+        b = b.target_max_depth(d + 2);
     }
     if let Some(t) = timeout {
         b = b.timeout(t);
@@ -76,11 +82,20 @@ fn builder(
 fn collect<C: Checker<LockModel>>(model: &LockModel, checker: C, started: Instant, bounded: bool) -> Outcome {
     let checker = checker.join();
     let seconds = started.elapsed().as_secs_f64();
-    let discoveries = checker.discoveries();
-    let verdicts = model
-        .properties()
-        .into_iter()
-        .map(|p| Verdict { name: p.name, expectation: p.expectation, discovered: discoveries.contains_key(p.name) })
+    let mut discoveries = checker.discoveries();
+    let properties = model.properties();
+    let verdicts = properties
+        .iter()
+        .map(|p| Verdict {
+            name: p.name,
+            expectation: p.expectation.clone(),
+            discovered: discoveries.contains_key(p.name),
+        })
+        .collect();
+    let paths = properties
+        .iter()
+        .filter(|p| p.expectation == Expectation::Always)
+        .filter_map(|p| Some((p.name, discoveries.remove(p.name)?.into_vec())))
         .collect();
     Outcome {
         states: checker.state_count(),
@@ -89,6 +104,7 @@ fn collect<C: Checker<LockModel>>(model: &LockModel, checker: C, started: Instan
         seconds,
         complete: !bounded,
         verdicts,
+        paths,
     }
 }
 
@@ -113,10 +129,21 @@ pub fn run(
     outcome
 }
 
-/// The shortest path to a state violating `property`: one-thread BFS that stops at the first
-/// block with a discovery (stateright keeps replacing a property's saved path while it searches,
-/// so a full search would report the last, not the first), then bounded re-searches until no
-/// shorter path exists.
+/// The shortest path to a state violating `property`.
+///
+/// Two pitfalls of stateright 0.31 shape this function:
+///
+/// * BFS keeps *replacing* a property's saved path as it meets further violating states, so a
+///   full search reports the last violation it saw, not the first (not the shortest).
+/// * The checker looks at `finish_when` only between blocks of 1500 states, so even a search
+///   told to stop at the first discovery may replace it with one a level deeper before it stops.
+///
+/// So: a one-thread BFS (which visits states in order of depth) that stops at the first block
+/// with a discovery, then bounded re-searches that look only at strictly shorter paths, until
+/// there is none. `target_max_depth(d)` skips states at depth ≥ `d` (the initial state has depth
+/// 1, and a path of `n` states ends at depth `n`), so `target_max_depth(n)` sees exactly the
+/// paths of fewer than `n` states. The result is a shortest counterexample; its length is
+/// checked independently by a test (`tests/models.rs`).
 pub fn shortest_counterexample(model: &LockModel, property: &'static str) -> Option<Vec<(State, Option<Action>)>> {
     let search = |max_depth: Option<usize>| {
         let mut b = model.clone().checker().finish_when(HasDiscoveries::AnyOf(BTreeSet::from([property])));
@@ -126,12 +153,18 @@ pub fn shortest_counterexample(model: &LockModel, property: &'static str) -> Opt
         b.spawn_bfs().join().discovery(property).map(|p| p.into_vec())
     };
     let mut best = search(None)?;
-    // A path of n states has depth n; look for one with fewer states.
     while best.len() > 1 {
-        match search(Some(best.len() - 1)) {
+        match search(Some(best.len())) {
             Some(shorter) if shorter.len() < best.len() => best = shorter,
             _ => break,
         }
     }
     Some(best)
+}
+
+/// Is there a path of at most `states` states to a state violating `property`? An exhaustive
+/// one-thread BFS bounded at that depth, with no early stop: the independent check that
+/// [`shortest_counterexample`] found a shortest path.
+pub fn violated_within(model: &LockModel, property: &'static str, states: usize) -> bool {
+    model.clone().checker().target_max_depth(states + 1).spawn_bfs().join().discovery(property).is_some()
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use stateright::{Expectation, Model};
 
 use crate::check::{run, shortest_counterexample, Strategy};
-use crate::export::{export, replay, slug};
+use crate::export::{export_with, replay, slug};
 use crate::model::{Faults, LockModel};
 use crate::setup::{Protocol, Setup, Timing};
 
@@ -50,7 +50,8 @@ pub struct CheckArgs {
     /// Give up after this many seconds (the verdicts are then bounded).
     #[arg(long)]
     pub timeout: Option<u64>,
-    /// Print states, rate and peak memory.
+    /// Also print threads, search depth, duplicates and peak memory (states, unique states and
+    /// the rate are always printed).
     #[arg(long)]
     pub stats: bool,
     /// Where counterexamples go (scenario .toml and .steps.txt per violated property).
@@ -59,7 +60,7 @@ pub struct CheckArgs {
     /// Server persistence policy: none, always, everysec (default: always for a lease, none for Redlock).
     #[arg(long)]
     pub persistence: Option<String>,
-    /// True time explored, in ticks of TTL/3.
+    /// True time explored, in ticks (of 1 s: a third of the lease's TTL).
     #[arg(long, default_value_t = Timing::default().horizon_ticks)]
     pub horizon: u32,
     /// Seed of the random strategy.
@@ -87,7 +88,7 @@ pub struct ExploreArgs {
     /// Server persistence policy: none, always, everysec.
     #[arg(long)]
     pub persistence: Option<String>,
-    /// True time explored, in ticks of TTL/3.
+    /// True time explored, in ticks (of 1 s: a third of the lease's TTL).
     #[arg(long, default_value_t = Timing::default().horizon_ticks)]
     pub horizon: u32,
 }
@@ -138,6 +139,18 @@ pub fn peak_memory_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU time this process has used (user + system), from `/proc/self/stat` (Linux; in the
+/// kernel's `USER_HZ`, 100 per second on every mainstream Linux), in seconds.
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
 }
 
 /// `locklab check`. Returns the exit code.
@@ -196,20 +209,31 @@ fn check_inner(args: &CheckArgs) -> i32 {
         strategy,
         args.threads
     );
+    let cpu_before = cpu_seconds();
     let outcome = run(&model, strategy, args.threads, args.depth, timeout);
+    let cpu = cpu_before.zip(cpu_seconds()).map(|(a, b)| b - a);
     let complete = outcome.complete;
-    {
-        let rate = outcome.unique_states as f64 / outcome.seconds.max(1e-9) / args.threads as f64;
+    let rate = outcome.unique_states as f64 / outcome.seconds.max(1e-9) / args.threads as f64;
+    println!(
+        "states: {} explored, {} unique, {:.2} s, {:.0} unique states/s/thread",
+        outcome.states, outcome.unique_states, outcome.seconds, rate
+    );
+    if args.stats {
         println!(
-            "states: {} explored, {} unique, max depth {}, {:.2} s, {:.0} unique states/s/thread{}",
-            outcome.states,
-            outcome.unique_states,
+            "stats:  {} threads, max depth {}, {:.2} generated per unique state, peak memory {}, CPU {}",
+            args.threads,
             outcome.max_depth,
-            outcome.seconds,
-            rate,
+            outcome.states as f64 / outcome.unique_states.max(1) as f64,
             match peak_memory_kib() {
-                Some(kib) => format!(", peak memory {:.1} MiB", kib as f64 / 1024.0),
-                None => String::new(),
+                Some(kib) => format!("{:.1} MiB", kib as f64 / 1024.0),
+                None => "unknown".to_string(),
+            },
+            // On a shared machine the wall-clock rate understates what a thread does when it runs.
+            match cpu {
+                Some(cpu) if cpu > 0.0 => {
+                    format!("{cpu:.2} s ({:.0} unique states per CPU-second)", outcome.unique_states as f64 / cpu)
+                }
+                _ => "unknown".to_string(),
             }
         );
     }
@@ -241,7 +265,30 @@ fn check_inner(args: &CheckArgs) -> i32 {
             eprintln!("internal error: no counterexample path for {name}");
             return EXIT_INTERNAL;
         };
-        let cx = export(&model, name, &path);
+        // The shortest counterexample first. The model lets the events of one instant happen in
+        // any order, the simulator runs them in one order: when the shortest path depends on an
+        // order the simulator does not take, the path the search itself saved is tried too.
+        // Each path is tried as is, then with ordering pauses (see `export::export_with`).
+        let mut paths = vec![("shortest", path)];
+        if let Some(other) = outcome.paths.get(name) {
+            paths.push(("found by the search", other.clone()));
+        }
+        let candidates = paths.iter().flat_map(|(label, path)| {
+            [(label.to_string(), path, false), (format!("{label}, with ordering pauses"), path, true)]
+        });
+        let mut written = None;
+        for (label, path, order_pauses) in candidates {
+            let cx = export_with(&model, name, path, order_pauses);
+            let replayed = replay(&cx.scenario_toml, name);
+            let reproduced = matches!(&replayed, Ok(r) if r.violated);
+            if written.is_none() || reproduced {
+                written = Some((label, cx, replayed));
+            }
+            if reproduced {
+                break;
+            }
+        }
+        let Some((label, cx, replayed)) = written else { continue };
         if let Err(e) = std::fs::create_dir_all(&args.out) {
             eprintln!("error: cannot create {}: {e}", args.out.display());
             return EXIT_USAGE;
@@ -255,13 +302,16 @@ fn check_inner(args: &CheckArgs) -> i32 {
                 return EXIT_USAGE;
             }
         }
-        let replayed = match replay(&cx.scenario_toml, name) {
+        let replayed = match replayed {
             Ok(r) if r.violated => format!("reproduced ({})", r.detail),
-            Ok(r) => format!("NOT reproduced by the simulator ({})", r.detail),
+            Ok(r) => format!(
+                "NOT reproduced by the simulator ({}): the violation depends on an order of same-instant events the simulator does not take",
+                r.detail
+            ),
             Err(e) => format!("the scenario does not load: {e}"),
         };
         println!(
-            "counterexample to \"{name}\": {} steps\n  scenario: {}\n  steps:    {}\n  replay:   {replayed}\n  run it:   locklab run {} --protocol {} --trace",
+            "counterexample to \"{name}\": {} steps ({label})\n  scenario: {}\n  steps:    {}\n  replay:   {replayed}\n  run it:   locklab run {} --protocol {} --trace",
             cx.steps,
             toml_path.display(),
             steps_path.display(),

@@ -18,19 +18,25 @@
 //! Process faults happen at quiescent points in the model, which are the instants `(k+1)·tick`
 //! in the simulator, before that instant's events. The scenario's latency is zero, so everything
 //! the model does within tick *k* happens at the instant `k·tick` in the simulator, and clocks and
-//! timers stay on tick boundaries. Within one instant, the simulator runs one particular order
-//! of the events the model lets happen in any order; a violation that depends on a particular
-//! in-tick order may therefore replay differently, which is why every export is replayed at once
-//! ([`replay`]) and the report says whether it reproduced.
+//! timers stay on tick boundaries.
+//!
+//! Within one instant the simulator runs one particular order of the events the model lets
+//! happen in any order (first scheduled, first run: due timers before fresh messages). A
+//! violation that depends on another in-tick order may therefore replay differently. Two things
+//! deal with that: *ordering pauses* ([`export_with`]) pause, for a millisecond, a node whose
+//! timer the model fires after the other nodes' activity at that instant (and hold back by a
+//! millisecond a delayed message the model delivers after it); and every export is
+//! replayed at once ([`replay`]), with the simulator's own checkers, so that `locklab check`
+//! never claims a reproduction it has not seen (it tries the plain and the ordered export of the
+//! shortest path, then of the path its search saved, and says which one reproduced).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use locklab_protocols::history::Observation;
-use locklab_protocols::{Msg, NodeId};
+use locklab_protocols::{Msg, NodeId, Timer};
 
 use crate::model::{prop, Action, LockModel, LogEvent, State};
-use crate::spec;
 
 /// A counterexample in both forms.
 #[derive(Clone, Debug)]
@@ -42,12 +48,15 @@ pub struct Counterexample {
     pub step_list: String,
 }
 
-/// The simulator's name for a model property, if the simulator's checkers judge it.
+/// The simulator's name for a model property (the checker `locklab run` reports it under).
+/// Every `Always` property has one; linearizability is judged there by `locklab-lincheck`'s
+/// lease spec, an implementation independent of the stateright tester the model uses.
 pub fn sim_property(property: &str) -> Option<&'static str> {
     match property {
         p if p == prop::NO_STALE_WRITE => Some("no_stale_write"),
         p if p == prop::BELIEF_MUTEX => Some("mutual_exclusion"),
         p if p == prop::TOKENS_INCREASE => Some("token_order"),
+        p if p == prop::LINEARIZABLE => Some("linearizable"),
         _ => None,
     }
 }
@@ -79,6 +88,26 @@ fn obs_line(model: &LockModel, node: NodeId, obs: &Observation) -> String {
 
 /// Turn a path of the model into a scenario file and a step list.
 pub fn export(model: &LockModel, property: &'static str, path: &[(State, Option<Action>)]) -> Counterexample {
+    export_with(model, property, path, false)
+}
+
+/// [`export`], optionally with *ordering pauses*.
+///
+/// The simulator runs the events of one instant first scheduled, first run: timers due at that
+/// instant fire before any message sent at that instant is delivered. The model may fire a
+/// node's timer *after* other nodes have handled messages in the same tick. With
+/// `order_pauses`, such a node is paused at the start of that instant for a millisecond or two
+/// (one more for each node deferred earlier in the tick), so that in the simulator its timer fires
+/// after the other nodes' activity, as in the model; likewise a held-back message the model
+/// delivers after other activity at its instant arrives a millisecond or two later. This is a
+/// heuristic: whether the scenario
+/// reproduces the violation is decided by replaying it ([`replay`]), never assumed.
+pub fn export_with(
+    model: &LockModel,
+    property: &'static str,
+    path: &[(State, Option<Action>)],
+    order_pauses: bool,
+) -> Counterexample {
     let tick_ms = model.setup.timing.tick_ms;
     let at_ms = |tick: u32| (tick as u64 + 1) * tick_ms;
     let mut steps = String::new();
@@ -90,7 +119,15 @@ pub fn export(model: &LockModel, property: &'static str, path: &[(State, Option<
     let end_tick = model.setup.timing.horizon_ticks + 1;
 
     let mut log = Vec::new();
-    let _ = model.init_state(Some(&mut log));
+    let init = model.init_state(Some(&mut log));
+    // When each pending timer was (last) set, as a step number: the simulator fires the timers
+    // due at one instant in the order they were set.
+    let mut set_at: BTreeMap<(NodeId, Timer), usize> = BTreeMap::new();
+    for (n, slot) in init.slots.iter().enumerate() {
+        for &(t, _) in &slot.timers {
+            set_at.insert((n, t), 0);
+        }
+    }
     let _ = writeln!(steps, "[t=0 ms] start");
     let mut absorb = |log: &mut Vec<LogEvent>, now: u32, steps: &mut String, flying: &mut Vec<InFlight>| {
         for event in log.drain(..) {
@@ -110,10 +147,49 @@ pub fn export(model: &LockModel, property: &'static str, path: &[(State, Option<
     absorb(&mut log, 0, &mut steps, &mut flying);
 
     let mut n_steps = 0;
+    // For ordering pauses, within the tick being walked: the nodes that handled an event, whether
+    // a message was delivered, the latest-set timer that fired, and how many were deferred.
+    let mut tick = 0u32;
+    let mut acted: Vec<NodeId> = Vec::new();
+    let mut delivered = false;
+    let mut latest_fired: Option<usize> = None;
+    let mut deferred = 0u64;
+    // Would the simulator have fired a timer set at step `set` before what the model did so far
+    // in this instant? (Due timers fire before fresh messages, and in the order they were set.)
+    let overtaken = |set: usize, delivered: bool, latest_fired: Option<usize>| {
+        delivered || latest_fired.is_some_and(|latest| latest > set)
+    };
     for (state, action) in path {
         let Some(action) = action else { continue };
         n_steps += 1;
         let now = state.now_tick;
+        if now != tick {
+            (tick, deferred, delivered, latest_fired) = (now, 0, false, None);
+            acted.clear();
+        }
+        // Something already happened at this instant in the model before this action.
+        let late = order_pauses && !acted.is_empty();
+        match *action {
+            Action::Fire { node, timer } => {
+                let set = set_at.get(&(node, timer)).copied().unwrap_or(0);
+                if order_pauses && !acted.contains(&node) && overtaken(set, delivered, latest_fired) {
+                    deferred += 1;
+                    let _ = writeln!(
+                        faults,
+                        "# ordering pause: {} handles this instant after the others",
+                        model.name(node)
+                    );
+                    push_process_fault(&mut faults, "pause", model.name(node), now as u64 * tick_ms, Some(deferred));
+                }
+                latest_fired = latest_fired.max(Some(set));
+                acted.push(node);
+            }
+            Action::Deliver { to, .. } => {
+                delivered = true;
+                acted.push(to);
+            }
+            _ => {}
+        }
         let _ = writeln!(steps, "[t={} ms] {}", now as u64 * tick_ms, model_action(model, action));
         let take = |flying: &mut Vec<InFlight>, index: usize| -> Option<InFlight> {
             let e = &state.network[index];
@@ -124,6 +200,15 @@ pub fn export(model: &LockModel, property: &'static str, path: &[(State, Option<
             Action::Deliver { index, .. } => {
                 if let Some(f) = take(&mut flying, index) {
                     if f.delayed && now > f.sent_tick {
+                        // The simulator delivers a message that was due at this instant before
+                        // anything sent at it: when the model delivers it after other activity,
+                        // it arrives a millisecond or two later.
+                        let mut extra_ms = (now - f.sent_tick) as u64 * tick_ms;
+                        if late {
+                            deferred += 1;
+                            extra_ms += deferred;
+                            let _ = writeln!(faults, "# ordering delay: after this instant's other events");
+                        }
                         let _ = write!(
                             faults,
                             "[[faults]]\nkind = \"delay\"\nmessage = \"{}\"\nfrom = [\"{}\"]\nto = [\"{}\"]\nnth = {}\nextra_ms = {}\n\n",
@@ -131,7 +216,7 @@ pub fn export(model: &LockModel, property: &'static str, path: &[(State, Option<
                             model.name(f.from),
                             model.name(f.to),
                             f.nth,
-                            (now - f.sent_tick) as u64 * tick_ms
+                            extra_ms
                         );
                     }
                 }
@@ -196,8 +281,45 @@ pub fn export(model: &LockModel, property: &'static str, path: &[(State, Option<
         let mut after = state.clone();
         model.step(&mut after, action, Some(&mut log));
         absorb(&mut log, after.now_tick, &mut steps, &mut flying);
+        for (n, (before, now_slot)) in state.slots.iter().zip(&after.slots).enumerate() {
+            for timer in &now_slot.timers {
+                if !before.timers.contains(timer) {
+                    set_at.insert((n, timer.0), n_steps);
+                }
+            }
+        }
     }
-    // Faults still in progress when the path ends last until the end of the scenario.
+    // Nodes whose timer was due in the last instant but had not fired when the violation came
+    // would, in the simulator, have fired it first.
+    if let (true, Some((last, _))) = (order_pauses, path.last()) {
+        if last.now_tick == tick {
+            let overtaken_due = |n: NodeId| {
+                model
+                    .due_timers(last, n)
+                    .into_iter()
+                    .any(|t| overtaken(set_at.get(&(n, t)).copied().unwrap_or(0), delivered, latest_fired))
+            };
+            for node in (0..last.slots.len()).filter(|&n| !acted.contains(&n) && overtaken_due(n)) {
+                deferred += 1;
+                let _ =
+                    writeln!(faults, "# ordering pause: {}'s due timer fires after the violation", model.name(node));
+                push_process_fault(&mut faults, "pause", model.name(node), tick as u64 * tick_ms, Some(deferred));
+            }
+        }
+    }
+    // Faults still in progress when the path ends last until the end of the scenario: a message
+    // held back and not delivered yet arrives after it.
+    for f in flying.iter().filter(|f| f.delayed) {
+        let _ = write!(
+            faults,
+            "[[faults]]\nkind = \"delay\"\nmessage = \"{}\"\nfrom = [\"{}\"]\nto = [\"{}\"]\nnth = {}\nextra_ms = {}\n\n",
+            f.msg.kind(),
+            model.name(f.from),
+            model.name(f.to),
+            f.nth,
+            (end_tick + 1 - f.sent_tick) as u64 * tick_ms
+        );
+    }
     for (node, start) in paused_at {
         push_process_fault(
             &mut faults,
@@ -224,13 +346,15 @@ pub fn export(model: &LockModel, property: &'static str, path: &[(State, Option<
         model.setup.protocol.name()
     );
     toml.push_str(&model.setup.base_toml);
+    // The scenario format declares expectations for some properties only (not linearizability).
     match sim_property(property) {
-        Some(p) => {
+        Some(p @ ("no_stale_write" | "mutual_exclusion" | "token_order")) => {
             let _ = writeln!(toml, "expect = {{ {p} = \"violated\" }}\n");
         }
-        None => {
-            toml.push_str("# (linearizability is judged by locklab-models' lease spec over the replayed history)\n\n")
+        Some(p) => {
+            let _ = writeln!(toml, "# `locklab run` reports `{p}` as VIOLATED.\n");
         }
+        None => toml.push('\n'),
     }
     toml.push_str(&faults);
     Counterexample { property, steps: n_steps, scenario_toml: toml, step_list: steps }
@@ -257,9 +381,8 @@ pub struct Replay {
     pub detail: String,
 }
 
-/// Run a scenario text (first protocol variant, seed 1) in the simulator and judge `property`
-/// the way the model does: with the simulator's checkers, or for linearizability with the lease
-/// spec of [`crate::spec`] over the run's history.
+/// Run a scenario text (first protocol variant, its seed) in the simulator and judge `property`
+/// with the simulator's own checkers, exactly as `locklab run` does.
 pub fn replay(scenario_toml: &str, property: &str) -> Result<Replay, String> {
     let file = "<counterexample>";
     let scenario = locklab_sim::parse(file, scenario_toml).map_err(|e| e.to_string())?;
@@ -269,41 +392,27 @@ pub fn replay(scenario_toml: &str, property: &str) -> Result<Replay, String> {
 
 /// [`replay`] for an already compiled scenario.
 pub fn replay_compiled(compiled: &locklab_sim::Compiled, property: &str) -> Replay {
+    let Some(p) = sim_property(property) else {
+        return Replay { violated: false, detail: format!("the simulator does not judge \"{property}\"") };
+    };
     let mut world = locklab_sim::World::new(compiled.world_spec(0, compiled.scenario.scenario.seed, false));
     world.run();
-    match sim_property(property) {
-        Some(p) => {
-            let info = locklab_checkers::RunInfo {
-                names: &compiled.names,
-                clients: &compiled.clients,
-                end_ns: world.stats.end_ns,
-                messages_delivered: world.stats.messages_delivered,
-                ttl_ms: compiled.variants[0].ttl_ms(),
-            };
-            let report = locklab_checkers::check(&world.history, &info);
-            match report.get(p) {
-                Some(r) => Replay {
-                    violated: r.outcome == locklab_checkers::Outcome::Violated,
-                    detail: match &r.violation {
-                        Some(v) => format!("{}: {}", r.outcome.as_str(), v.message),
-                        None => format!("{}: {}", r.outcome.as_str(), r.summary),
-                    },
-                },
-                None => Replay { violated: false, detail: format!("the simulator reports no `{p}`") },
-            }
-        }
-        None => {
-            let ttl_ms = compiled.variants[0].ttl_ms().unwrap_or(0);
-            let history = spec::history_of_run(&world.history);
-            let ok = spec::check_history(ttl_ms * 1_000_000, &history).unwrap_or(false);
-            Replay {
-                violated: !ok,
-                detail: format!(
-                    "{} ({} client-visible events)",
-                    if ok { "linearizable" } else { "NOT linearizable" },
-                    history.len()
-                ),
-            }
-        }
+    let info = locklab_checkers::RunInfo {
+        names: &compiled.names,
+        clients: &compiled.clients,
+        end_ns: world.stats.end_ns,
+        messages_delivered: world.stats.messages_delivered,
+        ttl_ms: compiled.variants[0].ttl_ms(),
+    };
+    let report = locklab_checkers::check(&world.history, &info);
+    match report.get(p) {
+        Some(r) => Replay {
+            violated: r.outcome == locklab_checkers::Outcome::Violated,
+            detail: match &r.violation {
+                Some(v) => format!("{}: {}", r.outcome.as_str(), v.message),
+                None => format!("{}: {}", r.outcome.as_str(), r.summary),
+            },
+        },
+        None => Replay { violated: false, detail: format!("the simulator reports no `{p}`") },
     }
 }

@@ -20,6 +20,13 @@
 //! tokens increase, linearizable against the lease spec; `Sometimes` a lock is granted, two
 //! critical sections complete (so that no configuration passes vacuously).
 //!
+//! stateright 0.31 has three pitfalls this crate steps around (details in `models/README.md`):
+//! timers are kept per node in the state, not in stateright's actor timer sets (whose states
+//! collide when only the timer's owner differs); shortest counterexamples come from
+//! [`check::shortest_counterexample`], not from a full BFS (which keeps replacing the path it
+//! saved); and no symmetry reduction is declared (stateright applies it only in DFS, and the
+//! clients, which start at different ticks, are not interchangeable anyway).
+//!
 //! ```
 //! use locklab_models::check::{run, Strategy};
 //! use locklab_models::{cli::build_model, prop};

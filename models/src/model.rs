@@ -9,6 +9,10 @@
 //! fault budget, and [`Ghost`] state the properties read (acquire order, newest applied write,
 //! the client-visible history for the linearizability check).
 //!
+//! Slots are shared between a state and its successors until a step changes them, and hashed
+//! through a cached digest ([`SlotRef`]): a step touches one or two nodes, and copying and
+//! hashing successors is most of what an explicit-state checker does.
+//!
 //! # How time is modelled, and why
 //!
 //! stateright itself has no time: an actor's timer may fire at any moment, whatever its
@@ -54,6 +58,9 @@
 //! Nodes draw through `locklab_protocols::Entropy`. Here a draw is a hash of the node id and a
 //! per-node counter kept in the state, so two paths that reach the same state draw the same
 //! values next: states stay canonical and the state space finite.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use locklab_protocols::history::Observation;
 use locklab_protocols::{Command, Ctx, Durable, Effect, Entropy, Input, Msg, Node, NodeId, SessionId, Timer};
@@ -188,16 +195,95 @@ pub struct Ghost {
     pub linearizable: bool,
 }
 
+/// A node's [`Slot`], shared between states until a step changes it, with a digest of its
+/// contents.
+///
+/// Two costs dominate an explicit-state checker: copying a state to make each successor, and
+/// hashing each successor to look it up among the states already seen. A step changes one or
+/// two of the nodes; the others are shared (`Arc`), and their digest (a 64-bit hash of the slot,
+/// computed once when the slot changes) is what the state's hash reads. The state's fingerprint
+/// is then a hash of digests: as collision-resistant as stateright's own 64-bit fingerprints, for
+/// a fraction of the work. Equality still compares contents.
+#[derive(Clone)]
+pub struct SlotRef {
+    slot: Arc<Slot>,
+    /// `None` while the slot is being changed; [`State::seal`] computes it.
+    digest: Option<u64>,
+}
+
+impl SlotRef {
+    fn new(slot: Slot) -> Self {
+        SlotRef { slot: Arc::new(slot), digest: None }
+    }
+
+    /// The slot, for a change: copied first if another state shares it.
+    fn make_mut(&mut self) -> &mut Slot {
+        self.digest = None;
+        Arc::make_mut(&mut self.slot)
+    }
+
+    fn seal(&mut self) {
+        if self.digest.is_none() {
+            let mut h = std::hash::DefaultHasher::new();
+            self.slot.hash(&mut h);
+            self.digest = Some(h.finish());
+        }
+    }
+}
+
+impl std::ops::Deref for SlotRef {
+    type Target = Slot;
+    fn deref(&self) -> &Slot {
+        &self.slot
+    }
+}
+
+impl PartialEq for SlotRef {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.slot, &other.slot) || self.slot == other.slot
+    }
+}
+
+impl Eq for SlotRef {}
+
+impl Hash for SlotRef {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        debug_assert!(self.digest.is_some(), "a state is hashed before it was sealed");
+        state.write_u64(self.digest.unwrap_or_else(|| {
+            let mut h = std::hash::DefaultHasher::new();
+            self.slot.hash(&mut h);
+            h.finish()
+        }));
+    }
+}
+
+impl std::fmt::Debug for SlotRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.slot.fmt(f)
+    }
+}
+
 /// The model's state. See the module documentation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct State {
     pub now_tick: u32,
-    pub slots: Vec<Slot>,
+    /// Shared between states until a step changes them: a step touches one or two nodes, so a
+    /// successor state copies (and re-hashes) only those. See [`SlotRef`].
+    pub slots: Vec<SlotRef>,
     /// Messages in flight, sorted.
     pub network: Vec<Envelope>,
     /// What is left of the fault budget.
     pub budget: Faults,
     pub ghost: Ghost,
+}
+
+impl State {
+    /// Digest every slot a step changed (see [`SlotRef`]).
+    fn seal(&mut self) {
+        for slot in &mut self.slots {
+            slot.seal();
+        }
+    }
 }
 
 /// Everything that can happen next.
@@ -318,7 +404,7 @@ impl LockModel {
         let (mono_ns, wall_ns) = self.readings(s, node);
         let mut effects = Vec::with_capacity(8);
         {
-            let slot = &mut s.slots[node];
+            let slot = s.slots[node].make_mut();
             let mut entropy = CounterEntropy { node, draws: &mut slot.draws };
             let mut ctx = Ctx::new(node, mono_ns, wall_ns, &mut entropy, &mut effects);
             slot.node.handle(&mut ctx, input);
@@ -333,16 +419,16 @@ impl LockModel {
                 }
                 Effect::SetTimer { timer, after_ns } => {
                     let deadline = mono_ns + after_ns;
-                    let timers = &mut s.slots[node].timers;
+                    let timers = &mut s.slots[node].make_mut().timers;
                     match timers.binary_search_by(|(t, _)| t.cmp(&timer)) {
                         Ok(i) => timers[i].1 = deadline,
                         Err(i) => timers.insert(i, (timer, deadline)),
                     }
                 }
-                Effect::CancelTimer { timer } => s.slots[node].timers.retain(|(t, _)| *t != timer),
-                Effect::Persist(durable) => s.slots[node].cache = Some(durable),
+                Effect::CancelTimer { timer } => s.slots[node].make_mut().timers.retain(|(t, _)| *t != timer),
+                Effect::Persist(durable) => s.slots[node].make_mut().cache = Some(durable),
                 Effect::Sync => {
-                    let slot = &mut s.slots[node];
+                    let slot = s.slots[node].make_mut();
                     if slot.cache.is_some() {
                         slot.disk = slot.cache.clone();
                     }
@@ -408,6 +494,16 @@ impl LockModel {
         slot.timers.iter().find(|(_, deadline)| *deadline <= mono_ns).map(|(t, _)| *t)
     }
 
+    /// The timers of `node` that may fire now (it is up and its clock reached their deadline).
+    pub fn due_timers(&self, s: &State, node: NodeId) -> Vec<Timer> {
+        let slot = &s.slots[node];
+        if slot.status != Status::Up {
+            return Vec::new();
+        }
+        let (mono_ns, _) = self.readings(s, node);
+        slot.timers.iter().filter(|(_, deadline)| *deadline <= mono_ns).map(|(t, _)| *t).collect()
+    }
+
     /// Nothing is due: no prompt message to a node that is not paused, no due timer.
     pub fn quiescent(&self, s: &State) -> bool {
         let prompt = s.network.iter().any(|e| !e.delayed && !matches!(s.slots[e.to].status, Status::Paused { .. }));
@@ -441,7 +537,12 @@ impl LockModel {
     }
 
     /// Carry out `action` on `s`; `log` collects sends and observations for export.
-    pub fn step(&self, s: &mut State, action: &Action, mut log: Option<&mut Vec<LogEvent>>) {
+    pub fn step(&self, s: &mut State, action: &Action, log: Option<&mut Vec<LogEvent>>) {
+        self.apply(s, action, log);
+        s.seal();
+    }
+
+    fn apply(&self, s: &mut State, action: &Action, mut log: Option<&mut Vec<LogEvent>>) {
         match *action {
             Action::Deliver { index, .. } => {
                 let e = s.network.remove(index);
@@ -460,13 +561,13 @@ impl LockModel {
                 s.budget.delays -= 1;
             }
             Action::Fire { node, timer } => {
-                s.slots[node].timers.retain(|(t, _)| *t != timer);
+                s.slots[node].make_mut().timers.retain(|(t, _)| *t != timer);
                 self.dispatch(s, node, Input::Timer(timer), &mut log);
             }
             Action::Tick => {
                 s.now_tick += 1;
                 for node in 0..s.slots.len() {
-                    s.slots[node].status = match s.slots[node].status {
+                    let status = match s.slots[node].status {
                         Status::Paused { resuming: true, .. } => Status::Up,
                         Status::Paused { .. } => Status::Paused { resumable: true, resuming: false },
                         Status::Down { restarting: true, .. } => {
@@ -476,6 +577,9 @@ impl LockModel {
                         Status::Down { .. } => Status::Down { restartable: true, restarting: false },
                         Status::Up => Status::Up,
                     };
+                    if status != s.slots[node].status {
+                        s.slots[node].make_mut().status = status;
+                    }
                 }
                 for i in 0..self.setup.clients.len() {
                     if self.setup.start_tick(i) == s.now_tick {
@@ -484,20 +588,24 @@ impl LockModel {
                 }
             }
             Action::Pause { node } => {
-                s.slots[node].status = Status::Paused { resumable: false, resuming: false };
+                s.slots[node].make_mut().status = Status::Paused { resumable: false, resuming: false };
                 s.budget.pauses -= 1;
             }
-            Action::Resume { node } => s.slots[node].status = Status::Paused { resumable: true, resuming: true },
+            Action::Resume { node } => {
+                s.slots[node].make_mut().status = Status::Paused { resumable: true, resuming: true }
+            }
             Action::Crash { node } => {
-                let slot = &mut s.slots[node];
+                let slot = s.slots[node].make_mut();
                 slot.status = Status::Down { restartable: false, restarting: false };
                 slot.timers.clear();
                 slot.cache = None;
                 s.budget.crashes -= 1;
             }
-            Action::Restart { node } => s.slots[node].status = Status::Down { restartable: true, restarting: true },
+            Action::Restart { node } => {
+                s.slots[node].make_mut().status = Status::Down { restartable: true, restarting: true }
+            }
             Action::ClockJump { node } => {
-                s.slots[node].wall_steps_ns += self.setup.timing.clock_jump_ms * 1_000_000;
+                s.slots[node].make_mut().wall_steps_ns += self.setup.timing.clock_jump_ms * 1_000_000;
                 s.budget.clock_jumps -= 1;
             }
         }
@@ -505,7 +613,7 @@ impl LockModel {
 
     /// A crashed server starts again: a pristine node fed what survived on its disk.
     fn restart(&self, s: &mut State, node: NodeId, log: &mut Option<&mut Vec<LogEvent>>) {
-        let slot = &mut s.slots[node];
+        let slot = s.slots[node].make_mut();
         slot.status = Status::Up;
         slot.incarnation += 1;
         slot.node = self.setup.pristine[node].clone();
@@ -519,15 +627,17 @@ impl LockModel {
             .setup
             .pristine
             .iter()
-            .map(|node| Slot {
-                node: node.clone(),
-                status: Status::Up,
-                incarnation: 0,
-                timers: Vec::new(),
-                draws: 0,
-                disk: None,
-                cache: None,
-                wall_steps_ns: 0,
+            .map(|node| {
+                SlotRef::new(Slot {
+                    node: node.clone(),
+                    status: Status::Up,
+                    incarnation: 0,
+                    timers: Vec::new(),
+                    draws: 0,
+                    disk: None,
+                    cache: None,
+                    wall_steps_ns: 0,
+                })
             })
             .collect();
         let mut s = State {
@@ -556,6 +666,7 @@ impl LockModel {
                 self.dispatch(&mut s, self.setup.clients[i], Input::Command(Command::Run), &mut log);
             }
         }
+        s.seal();
         s
     }
 

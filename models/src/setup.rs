@@ -6,7 +6,8 @@
 //! state machines the model checker explores are, parameter for parameter, the ones `locklab run`
 //! replays a counterexample with: the exported scenario is this base text plus `[[faults]]`.
 //!
-//! Adding a protocol is one arm in [`Protocol::protocol_toml`] (and a name in [`PROTOCOLS`]).
+//! Adding a protocol is one arm in `Protocol::protocol_toml` (and a name in [`PROTOCOLS`]); see
+//! `models/README.md`, "Adding a protocol".
 
 use std::fmt::Write as _;
 
