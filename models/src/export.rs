@@ -57,6 +57,7 @@ pub fn sim_property(property: &str) -> Option<&'static str> {
         p if p == prop::BELIEF_MUTEX => Some("mutual_exclusion"),
         p if p == prop::TOKENS_INCREASE => Some("token_order"),
         p if p == prop::LINEARIZABLE => Some("linearizable"),
+        p if prop::RAFT.contains(&p) => Some("raft_safety"),
         _ => None,
     }
 }

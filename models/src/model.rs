@@ -193,6 +193,70 @@ pub struct Ghost {
     /// The client-visible history (kept while it is linearizable; the verdict is sticky).
     pub lin_history: Vec<LinEvent>,
     pub linearizable: bool,
+    /// Raft only (empty otherwise): what the peers recorded, for Raft's own invariants.
+    pub raft: RaftGhost,
+}
+
+/// Raft's invariants (Ongaro & Ousterhout 2014, Figure 3), judged from the peers' `RaftLeader`,
+/// `RaftCommitted` and `RaftApplied` observations as `locklab-checkers` judges them
+/// (`checkers/src/raft.rs`), but incrementally: each violation is a sticky flag.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RaftGhost {
+    /// (term, leader), sorted by term.
+    pub leaders: Vec<(u64, NodeId)>,
+    /// (index, entry term, chain hash) of the first record of each applied (index, term), sorted.
+    pub applied: Vec<(u64, u64, u64)>,
+    /// (index, chain hash) of the first commit or application recorded at each index, sorted.
+    pub entries: Vec<(u64, u64)>,
+    /// The highest entry committed so far: (index, chain hash, commit term).
+    pub highest_commit: Option<(u64, u64, u64)>,
+    pub two_leaders: bool,
+    pub log_mismatch: bool,
+    pub incomplete_leader: bool,
+    pub different_entries: bool,
+}
+
+impl RaftGhost {
+    fn record(&mut self, node: NodeId, obs: &Observation) {
+        match obs {
+            Observation::RaftLeader { term, log_chain } => {
+                match self.leaders.binary_search_by_key(term, |l| l.0) {
+                    Ok(i) => self.two_leaders |= self.leaders[i].1 != node,
+                    Err(i) => self.leaders.insert(i, (*term, node)),
+                }
+                // Leader Completeness: an entry committed in an earlier term is in the new
+                // leader's log. (Commits recorded before the election; that is all the checker's
+                // order-independent rule adds here, since a commit needs a majority.)
+                if let Some((index, chain, commit_term)) = self.highest_commit {
+                    if commit_term < *term && log_chain.get(index as usize - 1) != Some(&chain) {
+                        self.incomplete_leader = true;
+                    }
+                }
+            }
+            Observation::RaftCommitted { term, index, chain } => {
+                self.same_entry(*index, *chain);
+                if self.highest_commit.is_none_or(|(i, _, _)| *index > i) {
+                    self.highest_commit = Some((*index, *chain, *term));
+                }
+            }
+            Observation::RaftApplied { index, entry_term, chain } => {
+                match self.applied.binary_search_by_key(&(*index, *entry_term), |a| (a.0, a.1)) {
+                    Ok(i) => self.log_mismatch |= self.applied[i].2 != *chain,
+                    Err(i) => self.applied.insert(i, (*index, *entry_term, *chain)),
+                }
+                self.same_entry(*index, *chain);
+            }
+            _ => {}
+        }
+    }
+
+    /// State Machine Safety: one entry per index, among everything committed or applied.
+    fn same_entry(&mut self, index: u64, chain: u64) {
+        match self.entries.binary_search_by_key(&index, |e| e.0) {
+            Ok(i) => self.different_entries |= self.entries[i].1 != chain,
+            Err(i) => self.entries.insert(i, (index, chain)),
+        }
+    }
 }
 
 /// A node's [`Slot`], shared between states until a step changes it, with a digest of its
@@ -365,6 +429,13 @@ pub mod prop {
     pub const LINEARIZABLE: &str = "linearizable (lease spec)";
     pub const LOCK_GRANTED: &str = "a lock is granted";
     pub const TWO_CS: &str = "two critical sections complete";
+    /// Raft's own invariants (Figure 3 of the Raft paper), checked only when the servers are Raft
+    /// peers.
+    pub const ELECTION_SAFETY: &str = "raft: election safety";
+    pub const LOG_MATCHING: &str = "raft: log matching";
+    pub const LEADER_COMPLETENESS: &str = "raft: leader completeness";
+    pub const STATE_MACHINE_SAFETY: &str = "raft: state machine safety";
+    pub const RAFT: [&str; 4] = [ELECTION_SAFETY, LOG_MATCHING, LEADER_COMPLETENESS, STATE_MACHINE_SAFETY];
 }
 
 /// A configuration to check: protocol nodes, timing and the fault budget.
@@ -446,6 +517,7 @@ impl LockModel {
             s.ghost.write_overlap |= other_valid;
         }
         let g = &mut s.ghost;
+        g.raft.record(node, &obs);
         match &obs {
             Observation::AcquireOk { session, .. } => {
                 g.acquired.push(*session);
@@ -656,6 +728,7 @@ impl LockModel {
                 cs_done_clients: 0,
                 lin_history: Vec::new(),
                 linearizable: true,
+                raft: RaftGhost::default(),
             },
         };
         for node in 0..s.slots.len() {
@@ -775,7 +848,7 @@ impl Model for LockModel {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        vec![
+        let mut properties = vec![
             Property::always(prop::NO_STALE_WRITE, |_, s: &State| !s.ghost.stale_write),
             Property::always(prop::BELIEF_MUTEX, |m: &LockModel, s: &State| {
                 !s.ghost.write_overlap && m.believers(s) <= 1
@@ -784,6 +857,15 @@ impl Model for LockModel {
             Property::always(prop::LINEARIZABLE, |_, s: &State| s.ghost.linearizable),
             Property::sometimes(prop::LOCK_GRANTED, |_, s: &State| s.ghost.lock_granted),
             Property::sometimes(prop::TWO_CS, |_, s: &State| s.ghost.cs_done_clients.count_ones() >= 2),
-        ]
+        ];
+        if self.setup.protocol.is_raft() {
+            properties.extend([
+                Property::always(prop::ELECTION_SAFETY, |_, s: &State| !s.ghost.raft.two_leaders),
+                Property::always(prop::LOG_MATCHING, |_, s: &State| !s.ghost.raft.log_mismatch),
+                Property::always(prop::LEADER_COMPLETENESS, |_, s: &State| !s.ghost.raft.incomplete_leader),
+                Property::always(prop::STATE_MACHINE_SAFETY, |_, s: &State| !s.ghost.raft.different_entries),
+            ]);
+        }
+        properties
     }
 }

@@ -16,7 +16,7 @@ use locklab_protocols::{Node, NodeId};
 use locklab_sim::clock::Clock;
 
 /// The protocol names `check` and `explore` accept.
-pub const PROTOCOLS: &[&str] = &["lease", "lease-fenced", "redlock"];
+pub const PROTOCOLS: &[&str] = &["lease", "lease-fenced", "redlock", "raft", "raft-fenced"];
 
 /// A protocol variant the models cover.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -31,6 +31,12 @@ pub enum Protocol {
     LeaseFenced,
     /// Redlock over `servers` independent lease servers (no fencing).
     Redlock,
+    /// The etcd-style lock service replicated by Raft over `servers` peers (`protocols/src/raft.rs`):
+    /// sessions with a TTL and keep-alive, the lock key's creation revision as token, but the
+    /// resource does not check it (Jepsen's etcd lesson: consensus does not make a lease a lock).
+    Raft,
+    /// The same with fencing by revision: the resource rejects writes with an older revision.
+    RaftFenced,
 }
 
 impl Protocol {
@@ -40,6 +46,8 @@ impl Protocol {
             "lease" => Ok(Protocol::Lease),
             "lease-fenced" => Ok(Protocol::LeaseFenced),
             "redlock" => Ok(Protocol::Redlock),
+            "raft" => Ok(Protocol::Raft),
+            "raft-fenced" => Ok(Protocol::RaftFenced),
             other => Err(format!("unknown protocol `{other}`; valid protocols: {}", PROTOCOLS.join(", "))),
         }
     }
@@ -49,6 +57,8 @@ impl Protocol {
             Protocol::Lease => "lease",
             Protocol::LeaseFenced => "lease-fenced",
             Protocol::Redlock => "redlock",
+            Protocol::Raft => "raft",
+            Protocol::RaftFenced => "raft-fenced",
         }
     }
 
@@ -58,16 +68,21 @@ impl Protocol {
     /// about).
     pub fn default_persistence(self) -> Persistence {
         match self {
-            Protocol::Lease | Protocol::LeaseFenced => Persistence::Always,
+            Protocol::Lease | Protocol::LeaseFenced | Protocol::Raft | Protocol::RaftFenced => Persistence::Always,
             Protocol::Redlock => Persistence::None,
         }
+    }
+
+    /// Are the servers Raft peers (and Raft's own invariants checked)?
+    pub fn is_raft(self) -> bool {
+        matches!(self, Protocol::Raft | Protocol::RaftFenced)
     }
 
     /// Server count when none is given.
     pub fn default_servers(self) -> u32 {
         match self {
             Protocol::Lease | Protocol::LeaseFenced => 1,
-            Protocol::Redlock => 3,
+            Protocol::Redlock | Protocol::Raft | Protocol::RaftFenced => 3,
         }
     }
 
@@ -125,6 +140,39 @@ impl Protocol {
                     retries = timing.acquire_retries,
                 );
             }
+            Protocol::Raft | Protocol::RaftFenced => {
+                // Every Raft duration is a whole number of ticks, and the election timeout is
+                // fixed (min = max): a randomized timeout would put deadlines between ticks, where
+                // the model has no instant. The heartbeat (one tick) is below it, so without
+                // faults no follower ever times out: elections happen only after a fault.
+                let fenced = self == Protocol::RaftFenced;
+                let _ = write!(
+                    s,
+                    "kind = \"raft\"\n\
+                     ttl_ms = {ttl}\n\
+                     renew_ms = {renew}\n\
+                     safety_margin_ms = 0\n\
+                     acquire_timeout_ms = {t}\n\
+                     acquire_retries = {retries}\n\
+                     retry_backoff_ms = {t}\n\
+                     retry = \"idempotent\"\n\
+                     validity = \"local_duration\"\n\
+                     check_validity_before_write = {fenced}\n\
+                     fencing = {fenced}\n\
+                     election_timeout_ms = {{ min = {election}, max = {election} }}\n\
+                     raft_heartbeat_ms = {heartbeat}\n\
+                     lease_check_ms = {lease_check}\n\
+                     wait_recheck_ms = {ttl}\n\
+                     campaign_at_start = true\n\
+                     persistence = \"{persistence}\"\n",
+                    ttl = timing.ttl_ticks as u64 * t,
+                    retries = timing.acquire_retries,
+                    election = timing.election_ticks as u64 * t,
+                    heartbeat = timing.heartbeat_ticks as u64 * t,
+                    renew = timing.renew_ticks as u64 * t,
+                    lease_check = timing.lease_check_ticks as u64 * t,
+                );
+            }
         }
         s
     }
@@ -147,6 +195,12 @@ pub struct Timing {
     pub horizon_ticks: u32,
     /// How far a clock-jump fault steps a wall clock forward.
     pub clock_jump_ms: i64,
+    /// Raft only: the election timeout (fixed: min = max), the leader's heartbeat period, the
+    /// client's keep-alive period and the leader's lease-expiry check period, in ticks.
+    pub election_ticks: u32,
+    pub heartbeat_ticks: u32,
+    pub renew_ticks: u32,
+    pub lease_check_ticks: u32,
 }
 
 impl Default for Timing {
@@ -158,6 +212,10 @@ impl Default for Timing {
             think_ticks: 1,
             horizon_ticks: 9,
             clock_jump_ms: 3000,
+            election_ticks: 3,
+            heartbeat_ticks: 2,
+            renew_ticks: 2,
+            lease_check_ticks: 3,
         }
     }
 }
@@ -170,7 +228,7 @@ impl Timing {
     /// client could gather a majority, and the model would prove safe a configuration that is not.
     pub fn for_protocol(protocol: Protocol) -> Timing {
         match protocol {
-            Protocol::Lease | Protocol::LeaseFenced => Timing::default(),
+            Protocol::Lease | Protocol::LeaseFenced | Protocol::Raft | Protocol::RaftFenced => Timing::default(),
             Protocol::Redlock => {
                 Timing { ttl_ticks: 5, think_ticks: 3, clock_jump_ms: 5000, horizon_ticks: 9, ..Timing::default() }
             }

@@ -130,6 +130,12 @@ pub struct LeaseLock {
     pub next_req: u64,
     pub session: SessionId,
     pub state: LeaseState,
+    /// Every acquire request sent with the current value, and when (local monotonic). A grant's
+    /// validity is measured from the send of the request it answers: with idempotent retries an
+    /// earlier request, held back in the network, may be the one the server grants.
+    pub acquire_sends: Vec<(u64, u64)>,
+    /// The value `acquire_sends` are for.
+    pub acquire_value: u64,
 }
 
 impl LeaseLock {
@@ -144,6 +150,8 @@ impl LeaseLock {
             next_req: 0,
             session: SessionId::default(),
             state: LeaseState::Free,
+            acquire_sends: Vec::new(),
+            acquire_value: 0,
         }
     }
 
@@ -207,6 +215,12 @@ impl LeaseLock {
 
     fn send_acquire(&mut self, ctx: &mut Ctx, value: u64, attempts: u32, first_sent_mono_ns: Option<u64>) {
         let req = self.req();
+        if self.acquire_value != value {
+            // A new value (a new acquire, or a naive retry): earlier requests are not ours.
+            self.acquire_sends.clear();
+            self.acquire_value = value;
+        }
+        self.acquire_sends.push((req, ctx.mono_ns));
         ctx.send(self.server(), Msg::Acquire { req, lock: self.lock, value, ttl_ms: self.params.ttl_ms });
         ctx.set_timer(Timer::AcquireTimeout, ms(self.params.acquire_timeout_ms));
         let first_sent_mono_ns = first_sent_mono_ns.unwrap_or(ctx.mono_ns);
@@ -225,6 +239,8 @@ impl LeaseLock {
         if attempts > self.params.acquire_retries {
             ctx.record(Observation::AcquireFail { lock: self.lock, session: self.session, definite });
             self.state = LeaseState::Free;
+            self.acquire_sends.clear();
+            self.acquire_value = 0;
             return Some(LockEvent::AcquireFailed);
         }
         let (value, first_sent) = match self.params.retry {
@@ -284,7 +300,14 @@ impl LeaseLock {
                 self.consecutive_timeouts = 0;
                 ctx.cancel_timer(Timer::AcquireTimeout);
                 if granted {
-                    let deadline = self.deadline(first_sent_mono_ns, expires_at_wall_ns);
+                    let sent_mono_ns = self
+                        .acquire_sends
+                        .iter()
+                        .find(|(r, _)| *r == req)
+                        .map_or(first_sent_mono_ns, |&(_, sent)| sent);
+                    let deadline = self.deadline(sent_mono_ns, expires_at_wall_ns);
+                    self.acquire_sends.clear();
+                    self.acquire_value = 0;
                     ctx.record(Observation::AcquireOk {
                         lock: self.lock,
                         session: self.session,

@@ -243,10 +243,14 @@ impl LeaseServer {
                 let expires_at_ns = now_ns + ms(ttl_ms) as i64;
                 let delayed_until = self.lock_delay_until(lock, now_ns);
                 let (granted, token, expires) = match self.live(lock, now_ns) {
-                    // Same value: a retry of the holder's own acquire. Refresh, answer yes.
+                    // Same value: a retry of the holder's own acquire. Refresh (and persist the
+                    // refresh, like an extend: the client measures its validity from this
+                    // request), answer yes.
                     Some(e) if e.value == value => {
                         e.expires_at_ns = expires_at_ns;
-                        (true, e.token, expires_at_ns)
+                        let token = e.token;
+                        self.write_durable(ctx, lock, false);
+                        (true, token, expires_at_ns)
                     }
                     Some(e) => (false, None, e.expires_at_ns),
                     // Expired, but its lock-delay still runs: refused until then.
