@@ -110,12 +110,18 @@ fn main() -> ExitCode {
         Command::Explore(args) => locklab_models::cli::explore(&args),
     }) {
         Ok(code) => code,
+        // A reader that went away (`locklab check ... | head`): printing failed, nothing else did.
+        Err(panic) if panic_message(&*panic).is_some_and(|m| m.contains("Broken pipe")) => exit::OK,
         Err(_) => {
             eprintln!("locklab: internal error (a bug); please report it with the command above");
             exit::INTERNAL
         }
     };
     ExitCode::from(code as u8)
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> Option<&str> {
+    panic.downcast_ref::<String>().map(String::as_str).or_else(|| panic.downcast_ref::<&str>().copied())
 }
 
 /// Write to stdout; a reader that went away (`| head`) is not an error of ours.
