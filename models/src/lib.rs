@@ -32,7 +32,7 @@
 //! use locklab_models::{cli::build_model, prop};
 //!
 //! // Two clients, one lease server, one client pause: the pause makes a write stale.
-//! let model = build_model("lease", 2, None, Some("pause"), None, 9).unwrap();
+//! let model = build_model("lease", 2, None, Some("pause"), None, Some(9)).unwrap();
 //! let outcome = run(&model, Strategy::Bfs, 1, None, None);
 //! assert!(outcome.verdict(prop::NO_STALE_WRITE).unwrap().discovered);
 //! ```

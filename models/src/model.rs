@@ -798,9 +798,13 @@ impl Model for LockModel {
         if s.now_tick < self.setup.timing.horizon_ticks && !self.at_rest(s) {
             actions.push(Action::Tick);
         }
-        for &c in &self.setup.clients {
+        for (i, &c) in self.setup.clients.iter().enumerate() {
+            // Raft: a client is paused only once it has started (a pause before the start is
+            // merely a later start, and it lets the two clients' acquires overlap, which
+            // multiplies the interleavings of the peers' replication).
+            let started = !self.setup.protocol.is_raft() || self.setup.start_tick(i) <= s.now_tick;
             match s.slots[c].status {
-                Status::Up if s.budget.pauses > 0 && !self.is_stopped_or_done(s, c) => {
+                Status::Up if s.budget.pauses > 0 && started && !self.is_stopped_or_done(s, c) => {
                     actions.push(Action::Pause { node: c })
                 }
                 Status::Paused { resumable: true, resuming: false } => actions.push(Action::Resume { node: c }),

@@ -201,6 +201,8 @@ pub struct Timing {
     pub heartbeat_ticks: u32,
     pub renew_ticks: u32,
     pub lease_check_ticks: u32,
+    /// Client i starts this many ticks after client i - 1.
+    pub client_stagger_ticks: u32,
 }
 
 impl Default for Timing {
@@ -216,6 +218,7 @@ impl Default for Timing {
             heartbeat_ticks: 2,
             renew_ticks: 2,
             lease_check_ticks: 3,
+            client_stagger_ticks: 1,
         }
     }
 }
@@ -228,7 +231,10 @@ impl Timing {
     /// client could gather a majority, and the model would prove safe a configuration that is not.
     pub fn for_protocol(protocol: Protocol) -> Timing {
         match protocol {
-            Protocol::Lease | Protocol::LeaseFenced | Protocol::Raft | Protocol::RaftFenced => Timing::default(),
+            Protocol::Lease | Protocol::LeaseFenced => Timing::default(),
+            Protocol::Raft | Protocol::RaftFenced => {
+                Timing { client_stagger_ticks: 2, lease_check_ticks: 1, horizon_ticks: 6, ..Timing::default() }
+            }
             Protocol::Redlock => {
                 Timing { ttl_ticks: 5, think_ticks: 3, clock_jump_ms: 5000, horizon_ticks: 9, ..Timing::default() }
             }
@@ -272,7 +278,11 @@ impl Setup {
             return Err(format!("{servers} servers: a model checks 1 to 5"));
         }
         let t = timing.tick_ms;
-        let starts: Vec<String> = (0..clients).map(|i| (i as u64 * t).to_string()).collect();
+        // Raft's clients start once the first election (s1 campaigns at start) is over: a client
+        // racing the election only adds time-outs and retries to the state space.
+        let first_start = first_start_tick(protocol);
+        let starts: Vec<String> =
+            (0..clients).map(|i| ((first_start + i * timing.client_stagger_ticks) as u64 * t).to_string()).collect();
         let mut base = String::new();
         let _ = write!(
             base,
@@ -290,7 +300,7 @@ impl Setup {
              # and timers stay on tick boundaries exactly as in the model.\n\
              [network]\n\
              latency_ms = 0\n\n\
-             # Client i starts at tick i-1.\n\
+             # Client i starts at tick {first_start} + {stagger} × (i - 1).\n\
              [workload]\n\
              sessions = 1\n\
              ops_per_session = 1\n\
@@ -303,6 +313,7 @@ impl Setup {
             starts = starts.join(", "),
             resource_timeout = 2 * t,
             think = timing.think_ticks as u64 * t,
+            stagger = timing.client_stagger_ticks,
         );
         base.push_str(&protocol.protocol_toml(&timing, persistence));
         let file = format!("<model {}>", protocol.name());
@@ -332,6 +343,15 @@ impl Setup {
 
     /// The tick at which client `index` (0-based) receives its `Run` command.
     pub fn start_tick(&self, client_index: usize) -> u32 {
-        client_index as u32
+        first_start_tick(self.protocol) + client_index as u32 * self.timing.client_stagger_ticks
+    }
+}
+
+/// The tick at which the first client starts.
+fn first_start_tick(protocol: Protocol) -> u32 {
+    if protocol.is_raft() {
+        1
+    } else {
+        0
     }
 }
