@@ -544,10 +544,6 @@ struct Search<'h, S: Spec> {
     info_done: Vec<u64>,
     /// Op -> its index among never-returned ops.
     info_rank: Vec<u32>,
-    /// Never-returned op -> the latest earlier-called never-returned op interchangeable
-    /// with it ([`Spec::interchangeable`]), or NIL: it is a candidate only once that one
-    /// is placed.
-    info_pred: Vec<u32>,
     /// Call node of a never-returned op -> call node of the next op of its chain, or NIL.
     info_succ: Vec<u32>,
     /// Returned op k -> last op whose call is not after k's return.
@@ -679,7 +675,6 @@ impl<'h, S: Spec> Search<'h, S> {
             done,
             info_done: vec![0u64; (infos as usize).div_ceil(64).max(1)],
             info_rank,
-            info_pred,
             info_succ,
             window_end,
             info_words,
@@ -878,7 +873,7 @@ impl<'h, S: Spec> Search<'h, S> {
                 false
             };
 
-            if candidate && !self.waits_for_pred(self.node_op[node as usize]) {
+            if candidate {
                 let u = self.node_op[node as usize];
                 let op = &self.history[self.op_index[u as usize]];
                 self.steps += 1;
@@ -930,9 +925,6 @@ impl<'h, S: Spec> Search<'h, S> {
                     self.clear_bit(u);
                     node = self.next[node as usize];
                 }
-            } else if candidate {
-                // An interchangeable never-returned op called earlier is still pending.
-                node = self.next[node as usize];
             } else {
                 // No candidate left: the op returning at the first return event should
                 // already have been linearized. Backtrack.
@@ -951,26 +943,10 @@ impl<'h, S: Spec> Search<'h, S> {
                 first_open = frame.first_open;
                 let (first_return_pos, first_return_ns) = self.first_return();
                 latest_ns = first_return_ns;
-                if self.info_rank[u as usize] == NIL {
-                    info_limit = MAIN;
-                    node = self.next[frame.node as usize];
-                } else {
-                    info_limit = first_return_pos;
-                    node = self.next[frame.node as usize];
-                }
+                info_limit = if self.info_rank[u as usize] == NIL { MAIN } else { first_return_pos };
+                node = self.next[frame.node as usize];
             }
         }
-    }
-
-    /// True if `u` never returned and an interchangeable op called before it is not placed.
-    #[inline]
-    fn waits_for_pred(&self, u: u32) -> bool {
-        let pred = self.info_pred[u as usize];
-        if pred == NIL {
-            return false;
-        }
-        let r = self.info_rank[pred as usize];
-        self.info_done[(r / 64) as usize] & (1 << (r % 64)) == 0
     }
 
     #[inline]

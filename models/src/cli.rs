@@ -164,41 +164,30 @@ pub fn cpu_seconds() -> Option<f64> {
     Some((utime + stime) as f64 / 100.0)
 }
 
-/// `locklab check`. Returns the exit code.
-pub fn check(args: &CheckArgs) -> i32 {
-    match std::panic::catch_unwind(|| check_inner(args)) {
-        Ok(code) => code,
-        // A reader that went away (`locklab check ... | head`): only printing failed.
-        Err(panic)
-            if panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .is_some_and(|m| m.contains("Broken pipe")) =>
-        {
-            EXIT_OK
-        }
-        Err(_) => {
-            eprintln!("internal error: the model checker panicked (see above)");
-            EXIT_INTERNAL
-        }
-    }
+/// [`build_model`], reporting a usage error on stderr.
+fn model_or_usage(
+    protocol: &str,
+    clients: u32,
+    servers: Option<u32>,
+    faults: Option<&str>,
+    persistence: Option<&str>,
+    horizon: Option<u32>,
+) -> Option<LockModel> {
+    build_model(protocol, clients, servers, faults, persistence, horizon).map_err(|e| eprintln!("error: {e}")).ok()
 }
 
-fn check_inner(args: &CheckArgs) -> i32 {
-    let model = match build_model(
+/// `locklab check`. Returns the exit code. (A panic, a broken stdout pipe included, is turned
+/// into an exit code by the `locklab` binary's one handler.)
+pub fn check(args: &CheckArgs) -> i32 {
+    let Some(model) = model_or_usage(
         &args.protocol,
         args.clients,
         args.servers,
         args.faults.as_deref(),
         args.persistence.as_deref(),
         args.horizon,
-    ) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
+    ) else {
+        return EXIT_USAGE;
     };
     let strategy = match Strategy::parse(&args.strategy, args.seed) {
         Ok(s) => s,
@@ -352,19 +341,15 @@ fn check_inner(args: &CheckArgs) -> i32 {
 
 /// `locklab explore`: serve stateright's explorer on 127.0.0.1. Blocks while serving.
 pub fn explore(args: &ExploreArgs) -> i32 {
-    let model = match build_model(
+    let Some(model) = model_or_usage(
         &args.protocol,
         args.clients,
         args.servers,
         args.faults.as_deref(),
         args.persistence.as_deref(),
         args.horizon,
-    ) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
+    ) else {
+        return EXIT_USAGE;
     };
     let address = ("127.0.0.1", args.port);
     // stateright panics when it cannot bind: find out first, and say so.

@@ -115,8 +115,8 @@ pub fn export_with(
     let mut faults = String::new();
     let mut counts: BTreeMap<(&'static str, NodeId, NodeId), u32> = BTreeMap::new();
     let mut flying: Vec<InFlight> = Vec::new();
-    let mut paused_at: BTreeMap<NodeId, u32> = BTreeMap::new();
-    let mut crashed_at: BTreeMap<NodeId, u32> = BTreeMap::new();
+    // Pauses and crashes not yet ended: (kind, node) -> start tick.
+    let mut open_faults: BTreeMap<(&str, NodeId), u32> = BTreeMap::new();
     let end_tick = model.setup.timing.horizon_ticks + 1;
 
     let mut log = Vec::new();
@@ -240,32 +240,15 @@ pub fn export_with(
                     f.delayed = true;
                 }
             }
-            Action::Pause { node } => {
-                paused_at.insert(node, now);
+            Action::Pause { node } | Action::Crash { node } => {
+                let kind = if matches!(action, Action::Pause { .. }) { "pause" } else { "crash" };
+                open_faults.insert((kind, node), now);
             }
-            Action::Resume { node } => {
-                if let Some(start) = paused_at.remove(&node) {
-                    push_process_fault(
-                        &mut faults,
-                        "pause",
-                        model.name(node),
-                        at_ms(start),
-                        Some((now - start) as u64 * tick_ms),
-                    );
-                }
-            }
-            Action::Crash { node } => {
-                crashed_at.insert(node, now);
-            }
-            Action::Restart { node } => {
-                if let Some(start) = crashed_at.remove(&node) {
-                    push_process_fault(
-                        &mut faults,
-                        "crash",
-                        model.name(node),
-                        at_ms(start),
-                        Some((now - start) as u64 * tick_ms),
-                    );
+            Action::Resume { node } | Action::Restart { node } => {
+                let kind = if matches!(action, Action::Resume { .. }) { "pause" } else { "crash" };
+                if let Some(start) = open_faults.remove(&(kind, node)) {
+                    let duration_ms = Some((now - start) as u64 * tick_ms);
+                    push_process_fault(&mut faults, kind, model.name(node), at_ms(start), duration_ms);
                 }
             }
             Action::ClockJump { node } => {
@@ -321,17 +304,12 @@ pub fn export_with(
             (end_tick + 1 - f.sent_tick) as u64 * tick_ms
         );
     }
-    for (node, start) in paused_at {
-        push_process_fault(
-            &mut faults,
-            "pause",
-            model.name(node),
-            at_ms(start),
-            Some((end_tick - start) as u64 * tick_ms),
-        );
-    }
-    for (node, start) in crashed_at {
-        push_process_fault(&mut faults, "crash", model.name(node), at_ms(start), None);
+    // Still paused at the end: resume after the horizon. Still crashed: never restart.
+    for kind in ["pause", "crash"] {
+        for (&(_, node), &start) in open_faults.iter().filter(|((k, _), _)| *k == kind) {
+            let duration_ms = (kind == "pause").then(|| (end_tick - start) as u64 * tick_ms);
+            push_process_fault(&mut faults, kind, model.name(node), at_ms(start), duration_ms);
+        }
     }
     if let Some((last, _)) = path.last() {
         let _ = writeln!(steps, "[t={} ms] VIOLATED: {property}", last.now_tick as u64 * tick_ms);

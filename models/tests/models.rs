@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use locklab_models::check::{run, shortest_counterexample, violated_within, Strategy};
 use locklab_models::cli::{build_model, check, explore, CheckArgs, ExploreArgs, EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
-use locklab_models::export::{export, export_with, replay, sim_property};
+use locklab_models::export::{export, export_with, replay, replay_compiled};
 use locklab_models::{prop, Action, LockModel, State};
 use stateright::Model as _;
 
@@ -70,19 +70,8 @@ fn replays(m: &LockModel, property: &'static str, path: &[(State, Option<Action>
     let file = dir.join(format!("{}-{}.toml", m.setup.protocol.name(), locklab_models::export::slug(property)));
     std::fs::write(&file, &cx.scenario_toml).unwrap();
     let compiled = locklab_sim::load_compiled(&file).expect("the scenario loads");
-    let mut world = locklab_sim::World::new(compiled.world_spec(0, compiled.scenario.scenario.seed, false));
-    world.run();
-    let info = locklab_checkers::RunInfo {
-        names: &compiled.names,
-        clients: &compiled.clients,
-        end_ns: world.stats.end_ns,
-        messages_delivered: world.stats.messages_delivered,
-        ttl_ms: compiled.variants[0].ttl_ms(),
-    };
-    let report = locklab_checkers::check(&world.history, &info);
-    let name = sim_property(property).expect("the simulator judges every Always property");
-    let result = report.get(name).expect("the simulator checks it");
-    assert_eq!(result.outcome, locklab_checkers::Outcome::Violated, "{}\n{}", cx.scenario_toml, cx.step_list);
+    let outcome = replay_compiled(&compiled, property);
+    assert!(outcome.violated, "{}\n{}\n{}", outcome.detail, cx.scenario_toml, cx.step_list);
 }
 
 // ---- the lease, without fencing ----

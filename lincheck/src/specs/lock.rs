@@ -364,81 +364,48 @@ fn lock_cover_hash<Hs: std::hash::Hasher>(state: &LockState, hasher: &mut Hs) {
     state.holder.hash(hasher);
 }
 
-impl Spec for MutexSpec {
-    type Input = LockOp;
-    type Output = LockRet;
-    type State = LockState;
-    fn anonymous_process(&self, op: &Operation<LockOp, LockRet>) -> Option<u64> {
-        (op.input == LockOp::Acquire).then_some(GHOST)
-    }
-    fn interchangeable(&self, a: &Operation<LockOp, LockRet>, b: &Operation<LockOp, LockRet>) -> bool {
-        a.process == b.process && a.input == b.input
-    }
-    fn init(&self) -> LockState {
-        LockModel { ttl_ns: None, fencing: false }.init()
-    }
-    fn step(&self, state: &LockState, op: &Operation<LockOp, LockRet>, range: PointRange) -> Option<LockState> {
-        LockModel { ttl_ns: None, fencing: false }.step(state, op, range)
-    }
-    fn covers(&self, explored: &LockState, candidate: &LockState) -> bool {
-        lock_covers(explored, candidate)
-    }
-    fn cover_hash<Hs: std::hash::Hasher>(&self, state: &LockState, hasher: &mut Hs) {
-        lock_cover_hash(state, hasher)
-    }
+/// The three lock specs differ only in how they configure [`LockModel`].
+macro_rules! lock_spec {
+    ($spec:ty) => {
+        impl Spec for $spec {
+            type Input = LockOp;
+            type Output = LockRet;
+            type State = LockState;
+            fn anonymous_process(&self, op: &Operation<LockOp, LockRet>) -> Option<u64> {
+                (op.input == LockOp::Acquire).then_some(GHOST)
+            }
+            fn interchangeable(&self, a: &Operation<LockOp, LockRet>, b: &Operation<LockOp, LockRet>) -> bool {
+                a.process == b.process && a.input == b.input
+            }
+            fn init(&self) -> LockState {
+                self.model().init()
+            }
+            fn step(&self, state: &LockState, op: &Operation<LockOp, LockRet>, range: PointRange) -> Option<LockState> {
+                self.model().step(state, op, range)
+            }
+            fn covers(&self, explored: &LockState, candidate: &LockState) -> bool {
+                lock_covers(explored, candidate)
+            }
+            fn cover_hash<Hs: std::hash::Hasher>(&self, state: &LockState, hasher: &mut Hs) {
+                lock_cover_hash(state, hasher)
+            }
+        }
+    };
 }
 
-impl Spec for LeaseSpec {
-    type Input = LockOp;
-    type Output = LockRet;
-    type State = LockState;
-    fn anonymous_process(&self, op: &Operation<LockOp, LockRet>) -> Option<u64> {
-        (op.input == LockOp::Acquire).then_some(GHOST)
-    }
-    fn interchangeable(&self, a: &Operation<LockOp, LockRet>, b: &Operation<LockOp, LockRet>) -> bool {
-        a.process == b.process && a.input == b.input
-    }
-    fn init(&self) -> LockState {
-        self.model().init()
-    }
-    fn step(&self, state: &LockState, op: &Operation<LockOp, LockRet>, range: PointRange) -> Option<LockState> {
-        self.model().step(state, op, range)
-    }
-    fn covers(&self, explored: &LockState, candidate: &LockState) -> bool {
-        lock_covers(explored, candidate)
-    }
-    fn cover_hash<Hs: std::hash::Hasher>(&self, state: &LockState, hasher: &mut Hs) {
-        lock_cover_hash(state, hasher)
+lock_spec!(MutexSpec);
+lock_spec!(LeaseSpec);
+lock_spec!(FencingSpec);
+
+impl MutexSpec {
+    fn model(&self) -> LockModel {
+        LockModel { ttl_ns: None, fencing: false }
     }
 }
 
 impl LeaseSpec {
     fn model(&self) -> LockModel {
         LockModel { ttl_ns: Some(self.ttl_ns.min(crate::checker::MAX_TIME_NS)), fencing: false }
-    }
-}
-
-impl Spec for FencingSpec {
-    type Input = LockOp;
-    type Output = LockRet;
-    type State = LockState;
-    fn anonymous_process(&self, op: &Operation<LockOp, LockRet>) -> Option<u64> {
-        (op.input == LockOp::Acquire).then_some(GHOST)
-    }
-    fn interchangeable(&self, a: &Operation<LockOp, LockRet>, b: &Operation<LockOp, LockRet>) -> bool {
-        a.process == b.process && a.input == b.input
-    }
-    fn init(&self) -> LockState {
-        self.model().init()
-    }
-    fn step(&self, state: &LockState, op: &Operation<LockOp, LockRet>, range: PointRange) -> Option<LockState> {
-        self.model().step(state, op, range)
-    }
-    fn covers(&self, explored: &LockState, candidate: &LockState) -> bool {
-        lock_covers(explored, candidate)
-    }
-    fn cover_hash<Hs: std::hash::Hasher>(&self, state: &LockState, hasher: &mut Hs) {
-        lock_cover_hash(state, hasher)
     }
 }
 
