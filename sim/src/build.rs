@@ -700,6 +700,7 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
     for (property, value) in [
         ("no_stale_write", &e.no_stale_write),
         ("mutual_exclusion", &e.mutual_exclusion),
+        ("linearizable", &e.linearizable),
         ("token_order", &e.token_order),
         ("liveness", &e.liveness),
         ("raft_safety", &e.raft_safety),

@@ -313,6 +313,8 @@ pub struct FaultSpec {
 pub struct ExpectSpec {
     pub no_stale_write: Option<Spanned<String>>,
     pub mutual_exclusion: Option<Spanned<String>>,
+    /// Property 3: the client-visible lock history is linearizable against the lease spec.
+    pub linearizable: Option<Spanned<String>>,
     pub token_order: Option<Spanned<String>>,
     pub liveness: Option<Spanned<String>>,
     /// Raft's own invariants (election safety, log matching, leader completeness, state machine safety).
