@@ -56,7 +56,9 @@ pub struct PairSummary {
     pub properties: Vec<PropertySummary>,
     /// Runs whose declared expectations were all met.
     pub expectation_met: u64,
-    pub expectation_declared: bool,
+    /// Applicable properties the scenario file declares no expectation for (non-empty: the pair
+    /// is `unchecked`, and `compare` exits 1).
+    pub expectation_unchecked: Vec<String>,
     /// The smallest seed that missed the expectation.
     pub expectation_missed_seed: Option<u64>,
     pub acquire_ms_p50: f64,
@@ -169,9 +171,6 @@ pub fn compare(scenarios: &[Compiled], variants: &[Vec<usize>], seeds: u64, on_r
                 p.violation_rate = p.violated as f64 / seeds as f64;
             }
             latencies.sort_unstable();
-            let declared = !variant.expect.is_empty()
-                || variant.max_acquire_ms_at_least.is_some()
-                || variant.max_acquire_ms_at_most.is_some();
             let reproduce_seed = missed_seed.or_else(|| props.iter().find_map(|p| p.example_seed));
             pairs.push(PairSummary {
                 scenario: compiled.scenario.scenario.name.clone(),
@@ -182,7 +181,7 @@ pub fn compare(scenarios: &[Compiled], variants: &[Vec<usize>], seeds: u64, on_r
                 seeds,
                 properties: props,
                 expectation_met: met,
-                expectation_declared: declared,
+                expectation_unchecked: variant.undeclared().into_iter().map(String::from).collect(),
                 expectation_missed_seed: missed_seed,
                 acquire_ms_p50: percentile(&latencies, 0.50),
                 acquire_ms_p99: percentile(&latencies, 0.99),
@@ -223,13 +222,18 @@ fn cell(p: &PairSummary) -> String {
     if parts.is_empty() {
         parts.push("safe".to_string());
     }
-    let expectation = if !p.expectation_declared {
-        String::new()
-    } else if p.expectation_met == p.seeds {
-        " ✓".to_string()
+    let mut expectation = if p.expectation_met == p.seeds {
+        if p.expectation_unchecked.is_empty() {
+            " ✓".to_string()
+        } else {
+            String::new()
+        }
     } else {
         format!(" ✗ expected in {}/{}", p.expectation_met, p.seeds)
     };
+    if !p.expectation_unchecked.is_empty() {
+        expectation.push_str(" ? unchecked");
+    }
     format!("[`{}`]({}): {}{}", p.variant, p.timeline, parts.join(", "), expectation)
 }
 
@@ -251,7 +255,8 @@ pub fn markdown(c: &Comparison, seeds: u64) -> String {
          fraction of seeds that violated each, and one seed that reproduces it (`locklab run FILE \
          --seed N --protocol VARIANT`). `safe` means no safety or liveness property was violated in \
          any seed. ✓: the literature's expectation (declared in the scenario file) was met in every \
-         seed; ✗: it was not, with the count of seeds where it was. Each variant name links to the \
+         seed; ✗: it was not, with the count of seeds where it was; `? unchecked`: the variant leaves an \
+         applicable property without an expectation (compare exits 1). Each variant name links to the \
          timeline of its reproducing seed (or seed 1).\n"
     );
     let _ = writeln!(out, "## Safety and liveness\n");
@@ -304,11 +309,20 @@ pub fn markdown(c: &Comparison, seeds: u64) -> String {
             p.messages_per_cs.map_or("–".to_string(), |x| format!("{x:.1}"))
         );
     }
-    let missed: Vec<&PairSummary> =
-        c.pairs.iter().filter(|p| p.expectation_declared && p.expectation_met < p.seeds).collect();
+    let missed: Vec<&PairSummary> = c.pairs.iter().filter(|p| p.expectation_met < p.seeds).collect();
+    let unchecked: Vec<&PairSummary> = c.pairs.iter().filter(|p| !p.expectation_unchecked.is_empty()).collect();
     let _ = writeln!(out, "\n## Where the results depart from the literature's expectation\n");
-    if missed.is_empty() {
-        let _ = writeln!(out, "Nowhere: every declared expectation was met in every seed.");
+    for p in &unchecked {
+        let _ = writeln!(
+            out,
+            "- `{}` on {}: unchecked — the scenario file declares no expectation for {}",
+            p.variant,
+            p.scenario,
+            p.expectation_unchecked.join(", ")
+        );
+    }
+    if missed.is_empty() && unchecked.is_empty() {
+        let _ = writeln!(out, "Nowhere: every variant declares every applicable property, and every expectation was met in every seed.");
     } else {
         for p in missed {
             let _ = writeln!(

@@ -24,8 +24,9 @@ enum Command {
     /// Run scenario files: every protocol variant they declare (or one), with one seed.
     Run(RunArgs),
     /// Run every protocol against every scenario over many seeds, in parallel, and write the
-    /// comparison report (Markdown and JSON). Exit 0 when every scenario's declared expectation
-    /// is met in every seed, 1 otherwise.
+    /// comparison report (Markdown and JSON). Exit 0 when every variant declares an expectation
+    /// for every property that applies to it and each is met in every seed; 1 when one is missed
+    /// or a variant is `unchecked` (an applicable property without an expectation).
     Compare(CompareArgs),
     /// Check a recorded history (locklab JSON, Jepsen EDN or Jepsen text log) for linearizability
     /// against a sequential spec. Exit 0 linearizable, 1 not, 2 bad input, 3 internal error,
@@ -82,7 +83,8 @@ struct RunArgs {
     #[arg(long)]
     stats: bool,
     /// Judge runs by the scenarios' declared expectations instead of by the properties: exit 0
-    /// when every expectation is met, 1 otherwise.
+    /// when every expectation is met, 1 when one is not, or when a variant leaves an applicable
+    /// property without an expectation (`unchecked`).
     #[arg(long)]
     expect: bool,
     /// Write an SVG timeline of the run to FILE (one scenario and one protocol variant).
@@ -182,7 +184,7 @@ fn run(args: RunArgs) -> i32 {
             events += r.stats.events;
             messages += r.stats.messages_delivered;
             any_violated |= r.report.violated() || r.report.vacuous;
-            any_unmet |= !r.expectation.met;
+            any_unmet |= !r.expectation.passed();
             if let Some(path) = &args.svg {
                 if let Err(e) = std::fs::write(path, locklab::svg::timeline(&r)) {
                     eprintln!("error: {}: cannot write: {e}", path.display());
@@ -342,8 +344,9 @@ fn compare(args: CompareArgs) -> i32 {
             return exit::BAD_INPUT;
         }
     }
-    let missed: Vec<&compare::PairSummary> =
-        result.pairs.iter().filter(|p| p.expectation_declared && p.expectation_met < p.seeds).collect();
+    let missed: Vec<&compare::PairSummary> = result.pairs.iter().filter(|p| p.expectation_met < p.seeds).collect();
+    let unchecked: Vec<&compare::PairSummary> =
+        result.pairs.iter().filter(|p| !p.expectation_unchecked.is_empty()).collect();
     out(&format!(
         "compared {} pairs over {} seeds ({} runs); wrote {} and {}\n",
         result.pairs.len(),
@@ -362,6 +365,15 @@ fn compare(args: CompareArgs) -> i32 {
             p.reproduce.as_deref().unwrap_or("-")
         ));
     }
+    for p in &unchecked {
+        out(&format!(
+            "unchecked: {} on {} ({}): no expectation declared for {}\n",
+            p.variant,
+            p.scenario,
+            p.file,
+            p.expectation_unchecked.join(", ")
+        ));
+    }
     if args.stats {
         eprintln!(
             "stats: {} runs in {:.2} s on {} threads: {:.0} runs/s, {:.2}M events/s, {:.2}M messages/s",
@@ -373,7 +385,7 @@ fn compare(args: CompareArgs) -> i32 {
             result.messages as f64 / secs / 1e6
         );
     }
-    if missed.is_empty() {
+    if missed.is_empty() && unchecked.is_empty() {
         exit::OK
     } else {
         exit::VIOLATED

@@ -51,12 +51,18 @@ pub fn human(r: &RunResult) -> String {
         m.critical_sections_completed,
         m.messages_per_cs.map_or("-".to_string(), |x| format!("{x:.1}"))
     );
-    if r.expectation.declared {
-        if r.expectation.met {
-            let _ = writeln!(out, "  expectation       met (the literature's prediction reproduced)");
-        } else {
-            let _ = writeln!(out, "  expectation       NOT MET: {}", r.expectation.mismatches.join("; "));
-        }
+    let e = &r.expectation;
+    if !e.met {
+        let _ = writeln!(out, "  expectation       NOT MET: {}", e.mismatches.join("; "));
+    }
+    if !e.unchecked.is_empty() {
+        let _ = writeln!(
+            out,
+            "  expectation       UNCHECKED: the scenario file declares no expectation for {}",
+            e.unchecked.join(", ")
+        );
+    } else if e.met {
+        let _ = writeln!(out, "  expectation       met (the literature's prediction reproduced)");
     }
     let _ = writeln!(out, "  reproduce:        {}", r.reproduce());
     out

@@ -9,11 +9,20 @@ use locklab_sim::{Compiled, Stats, World};
 /// Whether a run met its scenario's declared expectations.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Expectation {
-    /// Nothing was declared.
-    pub declared: bool,
+    /// Every declared expectation was met (says nothing about what was left undeclared).
     pub met: bool,
     /// One line per unmet expectation.
     pub mismatches: Vec<String>,
+    /// Properties that apply to the variant but have no declared expectation: the run is
+    /// `unchecked`, and `run --expect` and `compare` fail on it.
+    pub unchecked: Vec<&'static str>,
+}
+
+impl Expectation {
+    /// Met, and complete.
+    pub fn passed(&self) -> bool {
+        self.met && self.unchecked.is_empty()
+    }
 }
 
 /// Everything one run produced.
@@ -87,6 +96,5 @@ pub fn expectation(compiled: &Compiled, variant: usize, report: &Report) -> Expe
             mismatches.push(format!("slowest acquire: expected at most {at_most} ms, got {max_ms} ms"));
         }
     }
-    let declared = !v.expect.is_empty() || v.max_acquire_ms_at_least.is_some() || v.max_acquire_ms_at_most.is_some();
-    Expectation { declared, met: mismatches.is_empty(), mismatches }
+    Expectation { met: mismatches.is_empty(), mismatches, unchecked: v.undeclared() }
 }

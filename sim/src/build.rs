@@ -62,6 +62,27 @@ impl Variant {
         }
     }
 
+    /// The properties a complete expectation of this variant declares: the four that every lock
+    /// service has, token order when the service issues fencing tokens, and Raft's own invariants
+    /// when the servers are Raft peers. A variant that leaves one of them open is `unchecked`:
+    /// `compare` and `run --expect` fail on it, so a missing expectation never passes silently.
+    pub fn required_properties(&self) -> Vec<&'static str> {
+        let mut required = vec!["no_stale_write", "mutual_exclusion", "linearizable", "liveness"];
+        let raft = self.kind == "raft";
+        if raft || self.server.tokens {
+            required.push("token_order");
+        }
+        if raft {
+            required.push("raft_safety");
+        }
+        required
+    }
+
+    /// The required properties the scenario file leaves without an expectation.
+    pub fn undeclared(&self) -> Vec<&'static str> {
+        self.required_properties().into_iter().filter(|p| !self.expect.iter().any(|(q, _)| q == p)).collect()
+    }
+
     /// The protocol family, as the literature's catalogue names it (the report's columns).
     pub fn family(&self) -> &'static str {
         match (self.kind.as_str(), self.fencing) {

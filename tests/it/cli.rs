@@ -135,3 +135,40 @@ fn run_history_round_trips_through_lin() {
     assert_eq!(code, 2);
     assert!(stderr.contains("--history writes one run"), "{stderr}");
 }
+
+/// A scenario that declares no expectation (or leaves an applicable property open) must not pass
+/// CI silently: `compare` and `run --expect` report it `unchecked` and exit 1.
+#[test]
+fn a_scenario_without_expectations_is_unchecked_and_fails() {
+    let dir = std::env::temp_dir().join(format!("locklab-it-unchecked-{}", std::process::id()));
+    let scenarios = dir.join("scenarios");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    let text = std::fs::read_to_string(root().join("scenarios/01-gc-pause.toml")).unwrap();
+    // Drop every `expect` line: the lease variant still has stale writes in most seeds.
+    let bare: String = text.lines().filter(|l| !l.starts_with("expect")).map(|l| format!("{l}\n")).collect();
+    let file = scenarios.join("bare.toml");
+    std::fs::write(&file, &bare).unwrap();
+    let out = dir.join("report");
+    let (code, stdout, stderr) = locklab(
+        &["compare", "--seeds", "2", "--dir", scenarios.to_str().unwrap(), "--out", out.to_str().unwrap()],
+        &root(),
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("unchecked: lease on gc-pause"), "{stdout}");
+    assert!(stdout.contains("no expectation declared for no_stale_write, mutual_exclusion, linearizable, liveness"));
+    let md = std::fs::read_to_string(out.join("comparison.md")).unwrap();
+    assert!(md.contains("? unchecked") && md.contains("`lease` on gc-pause: unchecked"), "{md}");
+
+    let (code, stdout, _) = locklab(&["run", file.to_str().unwrap(), "--expect"], &root());
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("UNCHECKED: the scenario file declares no expectation for"), "{stdout}");
+
+    // A partial expectation is unchecked too: only `linearizable` left open.
+    let partial = text.replace("linearizable = \"holds\", ", "");
+    assert_ne!(partial, text);
+    std::fs::write(&file, partial).unwrap();
+    let (code, stdout, _) = locklab(&["run", file.to_str().unwrap(), "--protocol", "lease-fenced", "--expect"], &root());
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("no expectation for linearizable"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
