@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use locklab_checkers::{percentile, Outcome};
+use locklab_checkers::Outcome;
 use locklab_sim::Compiled;
 
 use crate::runner::run_one;
@@ -80,121 +80,204 @@ pub struct Comparison {
     pub events: u64,
 }
 
-/// One finished run, reduced to what the summary needs.
-struct RunDigest {
-    outcomes: Vec<Outcome>,
-    expectation_met: bool,
-    latencies_ns: Vec<u64>,
+/// The acquire-latency resolution of the report: 0.1 ms, the precision it prints.
+const LATENCY_BUCKET_NS: u64 = 100_000;
+
+/// One pair's runs, aggregated as they finish: memory is O(properties + distinct latencies at
+/// 0.1 ms), never O(seeds), so `--seeds 1000000` runs in the memory of `--seeds 10`. Every field is
+/// an integer, a count or a minimum, so the order in which rayon merges partial results cannot
+/// change the report.
+#[derive(Clone, Debug)]
+struct PairAcc {
+    /// Per property of [`PROPERTIES`]: holds, violated, vacuous, n/a, unknown.
+    counts: Vec<[u64; 5]>,
+    /// Per property, the smallest seed that violated it.
+    example_seed: Vec<Option<u64>>,
+    expectation_met: u64,
+    missed_seed: Option<u64>,
+    /// Acquire latencies in 0.1 ms buckets → how many.
+    latencies: BTreeMap<u64, u64>,
     unusable_ns: u64,
-    end_ns: u64,
+    duration_ns: u64,
     messages: u64,
     events: u64,
     critical_sections: u64,
+    runs: u64,
 }
 
-/// Run every pair over seeds `1..=seeds`. `on_run` is called after each run (for progress).
-pub fn compare(scenarios: &[Compiled], variants: &[Vec<usize>], seeds: u64, on_run: &(dyn Fn() + Sync)) -> Comparison {
-    let work: Vec<(usize, usize, u64)> = scenarios
-        .iter()
-        .enumerate()
-        .flat_map(|(s, _)| variants[s].iter().flat_map(move |&v| (1..=seeds).map(move |seed| (s, v, seed))))
-        .collect();
-    let digests: Vec<RunDigest> = work
-        .par_iter()
-        .map(|&(s, v, seed)| {
-            let r = run_one(&scenarios[s], v, seed, false);
-            on_run();
-            let outcomes =
-                PROPERTIES.iter().map(|(p, _)| r.report.get(p).map_or(Outcome::NotApplicable, |x| x.outcome)).collect();
-            let m = r.report.metrics;
-            RunDigest {
-                outcomes,
-                expectation_met: r.expectation.met,
-                latencies_ns: m.acquire_latencies_ns,
-                unusable_ns: m.unusable_ns,
-                end_ns: r.stats.end_ns,
-                messages: r.stats.messages_delivered,
-                events: r.stats.events,
-                critical_sections: m.critical_sections_completed,
+impl PairAcc {
+    fn new() -> Self {
+        PairAcc {
+            counts: vec![[0; 5]; PROPERTIES.len()],
+            example_seed: vec![None; PROPERTIES.len()],
+            expectation_met: 0,
+            missed_seed: None,
+            latencies: BTreeMap::new(),
+            unusable_ns: 0,
+            duration_ns: 0,
+            messages: 0,
+            events: 0,
+            critical_sections: 0,
+            runs: 0,
+        }
+    }
+
+    fn add(mut self, compiled: &Compiled, variant: usize, seed: u64) -> Self {
+        let r = run_one(compiled, variant, seed, false);
+        for (k, (p, _)) in PROPERTIES.iter().enumerate() {
+            let outcome = r.report.get(p).map_or(Outcome::NotApplicable, |x| x.outcome);
+            let slot = match outcome {
+                Outcome::Holds => 0,
+                Outcome::Violated => {
+                    self.example_seed[k] = Some(self.example_seed[k].map_or(seed, |s| s.min(seed)));
+                    1
+                }
+                Outcome::Vacuous => 2,
+                Outcome::NotApplicable => 3,
+                Outcome::Unknown => 4,
+            };
+            self.counts[k][slot] += 1;
+        }
+        if r.expectation.met {
+            self.expectation_met += 1;
+        } else {
+            self.missed_seed = Some(self.missed_seed.map_or(seed, |s| s.min(seed)));
+        }
+        let m = &r.report.metrics;
+        for &ns in &m.acquire_latencies_ns {
+            *self.latencies.entry((ns + LATENCY_BUCKET_NS / 2) / LATENCY_BUCKET_NS).or_default() += 1;
+        }
+        self.unusable_ns += m.unusable_ns;
+        self.duration_ns += r.stats.end_ns;
+        self.messages += r.stats.messages_delivered;
+        self.events += r.stats.events;
+        self.critical_sections += m.critical_sections_completed;
+        self.runs += 1;
+        self
+    }
+
+    fn merge(mut self, other: PairAcc) -> Self {
+        for k in 0..PROPERTIES.len() {
+            for slot in 0..5 {
+                self.counts[k][slot] += other.counts[k][slot];
             }
+            self.example_seed[k] = min_some(self.example_seed[k], other.example_seed[k]);
+        }
+        self.expectation_met += other.expectation_met;
+        self.missed_seed = min_some(self.missed_seed, other.missed_seed);
+        for (bucket, n) in other.latencies {
+            *self.latencies.entry(bucket).or_default() += n;
+        }
+        self.unusable_ns += other.unusable_ns;
+        self.duration_ns += other.duration_ns;
+        self.messages += other.messages;
+        self.events += other.events;
+        self.critical_sections += other.critical_sections;
+        self.runs += other.runs;
+        self
+    }
+
+    /// The nearest-rank percentile of the pooled latencies, in ms.
+    fn latency_ms(&self, p: f64) -> f64 {
+        let total: u64 = self.latencies.values().sum();
+        if total == 0 {
+            return 0.0;
+        }
+        let rank = ((p * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (&bucket, &n) in &self.latencies {
+            seen += n;
+            if seen >= rank {
+                return (bucket * LATENCY_BUCKET_NS) as f64 / 1e6;
+            }
+        }
+        unreachable!("rank is at most the total")
+    }
+}
+
+fn min_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The most runs one `compare` accepts (pairs × seeds): beyond it the progress count and the
+/// report's counters would no longer be meaningful, and no machine finishes it.
+pub const MAX_RUNS: u64 = 1 << 48;
+
+/// Run every pair over seeds `1..=seeds`. `on_run` is called after each run (for progress).
+/// Results are aggregated as runs finish (memory O(pairs), not O(runs)).
+pub fn compare(scenarios: &[Compiled], variants: &[Vec<usize>], seeds: u64, on_run: &(dyn Fn() + Sync)) -> Comparison {
+    let pairs: Vec<(usize, usize)> =
+        scenarios.iter().enumerate().flat_map(|(s, _)| variants[s].iter().map(move |&v| (s, v))).collect();
+    let accs: Vec<PairAcc> = pairs
+        .par_iter()
+        .map(|&(s, v)| {
+            (1..=seeds)
+                .into_par_iter()
+                .fold(PairAcc::new, |acc, seed| {
+                    let acc = acc.add(&scenarios[s], v, seed);
+                    on_run();
+                    acc
+                })
+                .reduce(PairAcc::new, PairAcc::merge)
         })
         .collect();
 
-    let mut pairs = Vec::new();
+    let mut out = Vec::new();
     let (mut runs, mut messages, mut events) = (0, 0, 0);
-    let mut i = 0;
-    for (s, compiled) in scenarios.iter().enumerate() {
-        for &v in &variants[s] {
-            let variant = &compiled.variants[v];
-            let chunk = &digests[i..i + seeds as usize];
-            i += seeds as usize;
-            let mut props: Vec<PropertySummary> = PROPERTIES
-                .iter()
-                .map(|(p, _)| PropertySummary {
+    for (&(s, v), acc) in pairs.iter().zip(&accs) {
+        let compiled = &scenarios[s];
+        let variant = &compiled.variants[v];
+        let props: Vec<PropertySummary> = PROPERTIES
+            .iter()
+            .enumerate()
+            .map(|(k, (p, _))| {
+                let [holds, violated, vacuous, not_applicable, unknown] = acc.counts[k];
+                PropertySummary {
                     property: p.to_string(),
+                    holds,
+                    violated,
+                    vacuous,
+                    not_applicable,
+                    unknown,
+                    violation_rate: violated as f64 / seeds as f64,
+                    example_seed: acc.example_seed[k],
                     expected: variant.expect.iter().find(|(q, _)| q == p).map(|(_, e)| e.clone()),
-                    ..PropertySummary::default()
-                })
-                .collect();
-            let mut latencies = Vec::new();
-            let (mut unusable, mut duration, mut msgs, mut cs, mut met) = (0u64, 0u64, 0u64, 0u64, 0u64);
-            let mut missed_seed = None;
-            for (k, d) in chunk.iter().enumerate() {
-                let seed = k as u64 + 1;
-                for (summary, outcome) in props.iter_mut().zip(&d.outcomes) {
-                    match outcome {
-                        Outcome::Holds => summary.holds += 1,
-                        Outcome::Violated => {
-                            summary.violated += 1;
-                            summary.example_seed.get_or_insert(seed);
-                        }
-                        Outcome::Vacuous => summary.vacuous += 1,
-                        Outcome::NotApplicable => summary.not_applicable += 1,
-                        Outcome::Unknown => summary.unknown += 1,
-                    }
                 }
-                if d.expectation_met {
-                    met += 1;
-                } else {
-                    missed_seed.get_or_insert(seed);
-                }
-                latencies.extend_from_slice(&d.latencies_ns);
-                unusable += d.unusable_ns;
-                duration += d.end_ns;
-                msgs += d.messages;
-                cs += d.critical_sections;
-                runs += 1;
-                messages += d.messages;
-                events += d.events;
-            }
-            for p in &mut props {
-                p.violation_rate = p.violated as f64 / seeds as f64;
-            }
-            latencies.sort_unstable();
-            let reproduce_seed = missed_seed.or_else(|| props.iter().find_map(|p| p.example_seed));
-            pairs.push(PairSummary {
-                scenario: compiled.scenario.scenario.name.clone(),
-                file: compiled.file.clone(),
-                literature: compiled.scenario.scenario.literature,
-                variant: variant.name.clone(),
-                family: variant.family().to_string(),
-                seeds,
-                properties: props,
-                expectation_met: met,
-                expectation_unchecked: variant.undeclared().into_iter().map(String::from).collect(),
-                expectation_missed_seed: missed_seed,
-                acquire_ms_p50: percentile(&latencies, 0.50),
-                acquire_ms_p99: percentile(&latencies, 0.99),
-                usable_fraction: if duration == 0 { 1.0 } else { 1.0 - unusable as f64 / duration as f64 },
-                messages_per_cs: (cs > 0).then(|| msgs as f64 / cs as f64),
-                reproduce: reproduce_seed
-                    .map(|seed| format!("locklab run {} --seed {seed} --protocol {}", compiled.file, variant.name)),
-                timeline_seed: reproduce_seed.unwrap_or(1),
-                timeline: format!("timelines/{}.{}.svg", file_stem(&compiled.file), variant.name),
-            });
-        }
+            })
+            .collect();
+        runs += acc.runs;
+        messages += acc.messages;
+        events += acc.events;
+        let reproduce_seed = acc.missed_seed.or_else(|| props.iter().find_map(|p| p.example_seed));
+        out.push(PairSummary {
+            scenario: compiled.scenario.scenario.name.clone(),
+            file: compiled.file.clone(),
+            literature: compiled.scenario.scenario.literature,
+            variant: variant.name.clone(),
+            family: variant.family().to_string(),
+            seeds,
+            properties: props,
+            expectation_met: acc.expectation_met,
+            expectation_unchecked: variant.undeclared().into_iter().map(String::from).collect(),
+            expectation_missed_seed: acc.missed_seed,
+            acquire_ms_p50: acc.latency_ms(0.50),
+            acquire_ms_p99: acc.latency_ms(0.99),
+            usable_fraction: if acc.duration_ns == 0 {
+                1.0
+            } else {
+                1.0 - acc.unusable_ns as f64 / acc.duration_ns as f64
+            },
+            messages_per_cs: (acc.critical_sections > 0).then(|| acc.messages as f64 / acc.critical_sections as f64),
+            reproduce: reproduce_seed
+                .map(|seed| format!("locklab run {} --seed {seed} --protocol {}", compiled.file, variant.name)),
+            timeline_seed: reproduce_seed.unwrap_or(1),
+            timeline: format!("timelines/{}.{}.svg", file_stem(&compiled.file), variant.name),
+        });
     }
-    Comparison { pairs, runs, messages, events }
+    Comparison { pairs: out, runs, messages, events }
 }
 
 fn pct(x: f64) -> String {
@@ -238,7 +321,8 @@ fn cell(p: &PairSummary) -> String {
 }
 
 /// The Markdown report.
-pub fn markdown(c: &Comparison, seeds: u64) -> String {
+pub fn markdown(c: &Comparison, command: &str) -> String {
+    let seeds = c.pairs.first().map_or(0, |p| p.seeds);
     let mut out = String::new();
     let families: Vec<&str> =
         ["LEASE", "FENCED", "REDLOCK", "RAFT"].into_iter().filter(|f| c.pairs.iter().any(|p| p.family == *f)).collect();
@@ -246,7 +330,7 @@ pub fn markdown(c: &Comparison, seeds: u64) -> String {
     let _ = writeln!(
         out,
         "Every protocol variant against every scenario that declares it, over seeds 1–{seeds} \
-         ({} runs). Generated by `locklab compare --seeds {seeds}`; do not edit by hand.\n",
+         ({} runs). Generated by `{command}`; do not edit by hand.\n",
         c.runs
     );
     let _ = writeln!(
@@ -322,7 +406,10 @@ pub fn markdown(c: &Comparison, seeds: u64) -> String {
         );
     }
     if missed.is_empty() && unchecked.is_empty() {
-        let _ = writeln!(out, "Nowhere: every variant declares every applicable property, and every expectation was met in every seed.");
+        let _ = writeln!(
+            out,
+            "Nowhere: every variant declares every applicable property, and every expectation was met in every seed."
+        );
     } else {
         for p in missed {
             let _ = writeln!(
@@ -340,14 +427,44 @@ pub fn markdown(c: &Comparison, seeds: u64) -> String {
 }
 
 /// The JSON report.
-pub fn json(c: &Comparison, seeds: u64) -> String {
+pub fn json(c: &Comparison, seeds: u64, command: &str) -> String {
     #[derive(Serialize)]
     struct Report<'a> {
+        command: &'a str,
         seeds: u64,
         runs: u64,
         pairs: &'a [PairSummary],
     }
-    serde_json::to_string_pretty(&Report { seeds, runs: c.runs, pairs: &c.pairs }).expect("serialisable") + "\n"
+    serde_json::to_string_pretty(&Report { command, seeds, runs: c.runs, pairs: &c.pairs }).expect("serialisable")
+        + "\n"
+}
+
+/// The file in `timelines/` that lists the pictures locklab wrote there.
+pub const MANIFEST: &str = ".written-by-locklab";
+
+/// Write the report's files (paths relative to `out`). In `out/timelines/` only the pictures that
+/// an earlier `compare` listed in its manifest, and that this one does not write again, are
+/// removed: anything else a user keeps there (a photo, a folder) is left alone.
+pub fn write_report(out: &Path, files: &[(String, String)]) -> Result<(), String> {
+    let timelines = out.join("timelines");
+    std::fs::create_dir_all(&timelines)
+        .map_err(|e| format!("{}: cannot create the directory: {e}", timelines.display()))?;
+    let manifest = timelines.join(MANIFEST);
+    let written: Vec<&str> = files.iter().filter_map(|(name, _)| name.strip_prefix("timelines/")).collect();
+    if let Ok(old) = std::fs::read_to_string(&manifest) {
+        for name in old.lines() {
+            let plain = !name.is_empty() && !name.contains(['/', '\\']) && !name.starts_with('.');
+            if plain && !written.contains(&name) {
+                let _ = std::fs::remove_file(timelines.join(name));
+            }
+        }
+    }
+    for (name, text) in files {
+        let path = out.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+    }
+    let list: String = written.iter().map(|n| format!("{n}\n")).collect();
+    std::fs::write(&manifest, list).map_err(|e| format!("{}: cannot write: {e}", manifest.display()))
 }
 
 fn file_stem(file: &str) -> String {

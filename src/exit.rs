@@ -8,3 +8,8 @@ pub const VIOLATED: i32 = 1;
 pub const BAD_INPUT: i32 = 2;
 /// An internal error: a bug in locklab.
 pub const INTERNAL: i32 = 3;
+/// The verdict is unknown: a budget (time, states, memory) ran out before the check could decide.
+pub const UNKNOWN: i32 = 4;
+/// The output could not be written (a full disk, a closed descriptor; a broken pipe is not one:
+/// see [`crate::output`]).
+pub const OUTPUT: i32 = 5;

@@ -12,6 +12,7 @@
 
 pub mod compare;
 pub mod exit;
+pub mod output;
 pub mod render;
 pub mod runner;
 pub mod svg;

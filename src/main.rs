@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
-use locklab::{exit, render, runner};
+use locklab::output::out;
+use locklab::{exit, output, render, runner};
 
 /// Deterministic simulation and model checking of distributed lock protocols.
 ///
@@ -119,22 +120,11 @@ fn main() -> ExitCode {
             exit::INTERNAL
         }
     };
-    ExitCode::from(code as u8)
+    ExitCode::from(output::exit_code(code) as u8)
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> Option<&str> {
     panic.downcast_ref::<String>().map(String::as_str).or_else(|| panic.downcast_ref::<&str>().copied())
-}
-
-/// Write to stdout; a reader that went away (`| head`) is not an error of ours.
-fn out(text: &str) {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("locklab: cannot write to stdout: {e}");
-        }
-    }
 }
 
 fn run(args: RunArgs) -> i32 {
@@ -310,11 +300,24 @@ fn compare(args: CompareArgs) -> i32 {
                 .collect()
         })
         .collect();
-    let total: u64 = variants.iter().map(|v| v.len() as u64).sum::<u64>() * args.seeds;
-    if total == 0 {
+    let pairs: u64 = variants.iter().map(|v| v.len() as u64).sum();
+    if pairs == 0 {
         eprintln!("error: the filters leave nothing to run");
         return exit::BAD_INPUT;
     }
+    let total = match pairs.checked_mul(args.seeds).filter(|&t| t <= compare::MAX_RUNS) {
+        Some(total) => total,
+        None => {
+            eprintln!(
+                "error: --seeds {}: {pairs} pairs × {} seeds is more than the {} runs one compare accepts; \
+                 lower --seeds or narrow it with --scenarios/--protocols",
+                args.seeds,
+                args.seeds,
+                compare::MAX_RUNS
+            );
+            return exit::BAD_INPUT;
+        }
+    };
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {per_sec}, eta {eta}")
@@ -328,21 +331,25 @@ fn compare(args: CompareArgs) -> i32 {
         eprintln!("error: {}: cannot create the directory: {e}", args.out.display());
         return exit::BAD_INPUT;
     }
-    let md = compare::markdown(&result, args.seeds);
-    let json = compare::json(&result, args.seeds);
+    // The command that regenerates this report, filters included (not --out or --stats, which do
+    // not change it).
+    let mut command = format!("locklab compare --seeds {}", args.seeds);
+    if args.dir != std::path::Path::new("scenarios") {
+        command.push_str(&format!(" --dir {}", args.dir.display()));
+    }
+    if !args.scenarios.is_empty() {
+        command.push_str(&format!(" --scenarios {}", args.scenarios.join(",")));
+    }
+    if !args.protocols.is_empty() {
+        command.push_str(&format!(" --protocols {}", args.protocols.join(",")));
+    }
+    let md = compare::markdown(&result, &command);
+    let json = compare::json(&result, args.seeds, &command);
     let mut files = vec![("comparison.md".to_string(), md), ("comparison.json".to_string(), json)];
     files.extend(compare::timelines(&scenarios, &result));
-    let _ = std::fs::remove_dir_all(args.out.join("timelines"));
-    if let Err(e) = std::fs::create_dir_all(args.out.join("timelines")) {
-        eprintln!("error: {}: cannot create the directory: {e}", args.out.join("timelines").display());
+    if let Err(e) = compare::write_report(&args.out, &files) {
+        eprintln!("error: {e}");
         return exit::BAD_INPUT;
-    }
-    for (name, text) in &files {
-        let path = args.out.join(name);
-        if let Err(e) = std::fs::write(&path, text) {
-            eprintln!("error: {}: cannot write: {e}", path.display());
-            return exit::BAD_INPUT;
-        }
     }
     let missed: Vec<&compare::PairSummary> = result.pairs.iter().filter(|p| p.expectation_met < p.seeds).collect();
     let unchecked: Vec<&compare::PairSummary> =

@@ -72,10 +72,9 @@ pub fn timeline(r: &RunResult) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="Helvetica, Arial, sans-serif" font-size="12">"#
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="Helvetica, Arial, sans-serif" font-size="12">"##
     );
-    let _ = writeln!(out, r##"<rect width="100%" height="100%" fill="white"/>"##
-    );
+    let _ = writeln!(out, r##"<rect width="100%" height="100%" fill="white"/>"##);
     let verdicts: Vec<String> =
         r.report.properties.iter().map(|p| format!("{} {}", p.property, p.outcome.as_str())).collect();
     let _ = writeln!(

@@ -167,7 +167,8 @@ fn a_scenario_without_expectations_is_unchecked_and_fails() {
     let partial = text.replace("linearizable = \"holds\", ", "");
     assert_ne!(partial, text);
     std::fs::write(&file, partial).unwrap();
-    let (code, stdout, _) = locklab(&["run", file.to_str().unwrap(), "--protocol", "lease-fenced", "--expect"], &root());
+    let (code, stdout, _) =
+        locklab(&["run", file.to_str().unwrap(), "--protocol", "lease-fenced", "--expect"], &root());
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("no expectation for linearizable"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -4,6 +4,7 @@
 
 mod cli;
 mod determinism;
+mod hostile;
 mod input_errors;
 mod raft;
 mod readme;
