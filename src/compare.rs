@@ -15,7 +15,7 @@ use serde::Serialize;
 use locklab_checkers::Outcome;
 use locklab_sim::Compiled;
 
-use crate::runner::run_one;
+use crate::runner::{run_one, run_with, Trace};
 
 /// The properties, in report order, with the short label a violation gets in a cell.
 pub const PROPERTIES: &[(&str, &str)] = &[
@@ -122,8 +122,8 @@ impl PairAcc {
         }
     }
 
-    fn add(mut self, compiled: &Compiled, variant: usize, seed: u64) -> Self {
-        let r = run_one(compiled, variant, seed, false);
+    fn add(mut self, compiled: &Compiled, variant: usize, seed: u64, max_events: u64) -> Self {
+        let r = run_with(compiled, variant, seed, Trace::Off, max_events);
         for (k, (p, _)) in PROPERTIES.iter().enumerate() {
             let outcome = r.report.get(p).map_or(Outcome::NotApplicable, |x| x.outcome);
             let slot = match outcome {
@@ -208,7 +208,13 @@ pub const MAX_RUNS: u64 = 1 << 48;
 
 /// Run every pair over seeds `1..=seeds`. `on_run` is called after each run (for progress).
 /// Results are aggregated as runs finish (memory O(pairs), not O(runs)).
-pub fn compare(scenarios: &[Compiled], variants: &[Vec<usize>], seeds: u64, on_run: &(dyn Fn() + Sync)) -> Comparison {
+pub fn compare(
+    scenarios: &[Compiled],
+    variants: &[Vec<usize>],
+    seeds: u64,
+    max_events: u64,
+    on_run: &(dyn Fn() + Sync),
+) -> Comparison {
     let pairs: Vec<(usize, usize)> =
         scenarios.iter().enumerate().flat_map(|(s, _)| variants[s].iter().map(move |&v| (s, v))).collect();
     let accs: Vec<PairAcc> = pairs
@@ -217,7 +223,7 @@ pub fn compare(scenarios: &[Compiled], variants: &[Vec<usize>], seeds: u64, on_r
             (1..=seeds)
                 .into_par_iter()
                 .fold(PairAcc::new, |acc, seed| {
-                    let acc = acc.add(&scenarios[s], v, seed);
+                    let acc = acc.add(&scenarios[s], v, seed, max_events);
                     on_run();
                     acc
                 })

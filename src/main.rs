@@ -12,7 +12,9 @@ use locklab::{exit, output, render, runner};
 /// Deterministic simulation and model checking of distributed lock protocols.
 ///
 /// Exit codes: 0 every property holds; 1 a property is violated or a run is vacuous (with
-/// --expect: an expectation is not met); 2 bad input or usage; 3 internal error.
+/// --expect: an expectation is not met or missing); 2 bad input or usage; 3 internal error; 4 the
+/// verdict is unknown (a budget ran out); 5 the output could not be written. A reader that goes
+/// away (`| head`) does not change the exit code.
 #[derive(Parser)]
 #[command(name = "locklab", version, about, long_about = None)]
 struct Cli {
@@ -61,6 +63,9 @@ struct CompareArgs {
     /// Print runs, events and messages per second to stderr.
     #[arg(long)]
     stats: bool,
+    /// Stop each run after this many events: its verdicts are then `unknown`.
+    #[arg(long, default_value_t = locklab_sim::world::DEFAULT_MAX_EVENTS)]
+    max_events: u64,
 }
 
 #[derive(clap::Args)]
@@ -83,6 +88,9 @@ struct RunArgs {
     /// Print engine statistics (events, messages, rates) to stderr.
     #[arg(long)]
     stats: bool,
+    /// Stop a run after this many events: its verdicts are then `unknown` (exit 4).
+    #[arg(long, default_value_t = locklab_sim::world::DEFAULT_MAX_EVENTS)]
+    max_events: u64,
     /// Judge runs by the scenarios' declared expectations instead of by the properties: exit 0
     /// when every expectation is met, 1 when one is not, or when a variant leaves an applicable
     /// property without an expectation (`unchecked`).
@@ -149,6 +157,7 @@ fn run(args: RunArgs) -> i32 {
     let mut json_runs = Vec::new();
     let mut any_violated = false;
     let mut any_unmet = false;
+    let mut any_unknown = false;
     let started = Instant::now();
     let (mut events, mut messages, mut runs) = (0u64, 0u64, 0u64);
     for compiled in &compiled_all {
@@ -169,10 +178,28 @@ fn run(args: RunArgs) -> i32 {
         };
         let seed = args.seed.unwrap_or(compiled.scenario.scenario.seed);
         for v in variants {
-            let r = runner::run_one(compiled, v, seed, args.trace);
+            // A text trace is streamed as the run goes (bounded memory, first lines at once); the
+            // JSON output needs it whole.
+            let r = if args.trace && !args.json {
+                let file = compiled.file.clone();
+                let variant = &compiled.variants[v].name;
+                out(&format!("# trace: locklab run {file} --seed {seed} --protocol {variant}\n"));
+                runner::run_with(compiled, v, seed, runner::Trace::Stream(&mut |text: &str| out(text)), args.max_events)
+            } else {
+                let mode = if args.trace { runner::Trace::Collect } else { runner::Trace::Off };
+                runner::run_with(compiled, v, seed, mode, args.max_events)
+            };
             runs += 1;
             events += r.stats.events;
             messages += r.stats.messages_delivered;
+            if r.stats.truncated {
+                eprintln!(
+                    "warning: {}: stopped at the event budget ({} events, --max-events): every verdict is unknown",
+                    r.reproduce(),
+                    r.stats.events
+                );
+            }
+            any_unknown |= r.report.properties.iter().any(|p| p.outcome == locklab_checkers::Outcome::Unknown);
             any_violated |= r.report.violated() || r.report.vacuous;
             any_unmet |= !r.expectation.passed();
             if let Some(path) = &args.svg {
@@ -195,9 +222,6 @@ fn run(args: RunArgs) -> i32 {
                 }
                 json_runs.push(j);
             } else {
-                if let Some(t) = &r.trace {
-                    out(&format!("# trace: {}\n{t}", r.reproduce()));
-                }
                 out(&format!("{}\n", render::human(&r)));
             }
         }
@@ -222,6 +246,8 @@ fn run(args: RunArgs) -> i32 {
         }
     } else if any_violated {
         exit::VIOLATED
+    } else if any_unknown {
+        exit::UNKNOWN
     } else {
         exit::OK
     }
@@ -324,7 +350,7 @@ fn compare(args: CompareArgs) -> i32 {
             .expect("a valid template"),
     );
     let started = Instant::now();
-    let result = compare::compare(&scenarios, &variants, args.seeds, &|| bar.inc(1));
+    let result = compare::compare(&scenarios, &variants, args.seeds, args.max_events, &|| bar.inc(1));
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     if let Err(e) = std::fs::create_dir_all(&args.out) {

@@ -47,10 +47,54 @@ impl RunResult {
     }
 }
 
-/// Run variant `variant` of `compiled` with `seed`.
+/// How a run's trace is produced.
+pub enum Trace<'a> {
+    Off,
+    /// Rendered whole into [`RunResult::trace`] at the end.
+    Collect,
+    /// Rendered and handed over as the run goes, a stretch at a time (header first): memory stays
+    /// bounded however long the run, and the first lines appear at once.
+    Stream(&'a mut dyn FnMut(&str)),
+}
+
+/// Events simulated between two flushes of a streamed trace.
+const STREAM_EVENTS: u64 = 4096;
+
+/// Run variant `variant` of `compiled` with `seed`, within the default event budget.
 pub fn run_one(compiled: &Compiled, variant: usize, seed: u64, trace: bool) -> RunResult {
-    let mut world = World::new(compiled.world_spec(variant, seed, trace));
-    world.run();
+    let mode = if trace { Trace::Collect } else { Trace::Off };
+    run_with(compiled, variant, seed, mode, locklab_sim::world::DEFAULT_MAX_EVENTS)
+}
+
+/// Run variant `variant` of `compiled` with `seed`, stopping after `max_events` events: a run
+/// stopped there is `truncated`, and every property of it is `unknown` (never a pass, never a
+/// violation), with the budget named in each summary.
+pub fn run_with(compiled: &Compiled, variant: usize, seed: u64, mut trace: Trace, max_events: u64) -> RunResult {
+    let record = !matches!(trace, Trace::Off);
+    let mut world = World::new(compiled.world_spec(variant, seed, record));
+    world.set_max_events(max_events);
+    match &mut trace {
+        Trace::Stream(sink) => {
+            sink(&locklab_sim::trace::header());
+            world.start();
+            let mut text = String::new();
+            loop {
+                let done = world.step(STREAM_EVENTS);
+                if let Some(records) = &mut world.trace {
+                    locklab_sim::trace::render_records(&mut text, records, &world.history, &compiled.names);
+                    records.clear();
+                    if !text.is_empty() {
+                        sink(&text);
+                        text.clear();
+                    }
+                }
+                if done {
+                    break;
+                }
+            }
+        }
+        _ => world.run(),
+    }
     let info = RunInfo {
         names: &compiled.names,
         clients: &compiled.clients,
@@ -58,9 +102,26 @@ pub fn run_one(compiled: &Compiled, variant: usize, seed: u64, trace: bool) -> R
         messages_delivered: world.stats.messages_delivered,
         ttl_ms: compiled.variants[variant].ttl_ms(),
     };
-    let report = check(&world.history, &info);
+    let mut report = check(&world.history, &info);
+    if world.stats.truncated {
+        let why = format!(
+            "unknown: the run stopped at its event budget ({} events) at {} ms of {} ms; raise it with --max-events",
+            world.stats.events,
+            world.stats.end_ns / 1_000_000,
+            compiled.scenario.scenario.duration_ms
+        );
+        for p in &mut report.properties {
+            p.outcome = locklab_checkers::Outcome::Unknown;
+            p.summary = why.clone();
+            p.violation = None;
+        }
+        report.vacuous = false;
+    }
     let expectation = expectation(compiled, variant, &report);
-    let trace = world.trace.as_ref().map(|t| locklab_sim::trace::render(t, &world.history, &compiled.names));
+    let trace = match trace {
+        Trace::Collect => world.trace.as_ref().map(|t| locklab_sim::trace::render(t, &world.history, &compiled.names)),
+        _ => None,
+    };
     RunResult {
         file: compiled.file.clone(),
         scenario: compiled.scenario.scenario.name.clone(),

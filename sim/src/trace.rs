@@ -223,24 +223,36 @@ fn line(out: &mut String, t_ns: u64, node: &str, event: &str, detail: &str) {
 
 /// Render the whole trace.
 pub fn render(records: &[TraceRec], history: &[Entry], names: &[String]) -> String {
+    let mut out = String::with_capacity(records.len() * 80 + 40);
+    out.push_str(&header());
+    render_records(&mut out, records, history, names);
+    out
+}
+
+/// The trace's column header line.
+pub fn header() -> String {
+    format!("{:>11} {:<4} {:<9} detail\n", "true_ms", "node", "event")
+}
+
+/// Render `records` (a stretch of the trace) after `out`: a streaming caller renders what a step
+/// recorded, writes it, and clears the records.
+pub fn render_records(out: &mut String, records: &[TraceRec], history: &[Entry], names: &[String]) {
     let names = Names(names);
-    let mut out = String::with_capacity(records.len() * 80);
-    let _ = writeln!(out, "{:>11} {:<4} {:<9} detail", "true_ms", "node", "event");
     for rec in records {
         match rec {
             TraceRec::Send { t_ns, from, to, msg, arrive_ns, duplicate } => {
                 let dup = if *duplicate { " DUPLICATE" } else { "" };
                 let detail = format!("-> {} {msg} (arrives {}){dup}", names.node(*to), fmt_ms(*arrive_ns));
-                line(&mut out, *t_ns, names.node(*from), "send", &detail);
+                line(out, *t_ns, names.node(*from), "send", &detail);
             }
             TraceRec::Deliver { t_ns, from, to, msg } => {
-                line(&mut out, *t_ns, names.node(*to), "recv", &format!("<- {} {msg}", names.node(*from)));
+                line(out, *t_ns, names.node(*to), "recv", &format!("<- {} {msg}", names.node(*from)));
             }
             TraceRec::Drop { t_ns, from, to, msg, why } => {
-                line(&mut out, *t_ns, names.node(*from), "drop", &format!("-> {} {msg} ({why})", names.node(*to)));
+                line(out, *t_ns, names.node(*from), "drop", &format!("-> {} {msg} ({why})", names.node(*to)));
             }
             TraceRec::Timer { t_ns, node, timer } => {
-                line(&mut out, *t_ns, names.node(*node), "timer", &format!("{timer:?}"))
+                line(out, *t_ns, names.node(*node), "timer", &format!("{timer:?}"))
             }
             TraceRec::History { index } => {
                 let entry = &history[*index];
@@ -249,9 +261,8 @@ pub fn render(records: &[TraceRec], history: &[Entry], names: &[String]) -> Stri
                     Event::World(WorldEvent::PartitionStart { .. } | WorldEvent::PartitionHeal { .. }) => "net",
                     _ => names.node(entry.node),
                 };
-                line(&mut out, entry.t_ns, node, event, &detail);
+                line(out, entry.t_ns, node, event, &detail);
             }
         }
     }
-    out
 }

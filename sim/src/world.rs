@@ -227,7 +227,18 @@ pub struct Stats {
     pub messages_dropped: u64,
     pub timers_fired: u64,
     pub end_ns: u64,
+    /// The run stopped at its event budget ([`World::set_max_events`]) before the scenario's end:
+    /// nothing after `end_ns` was simulated, so no verdict about the whole run can be given.
+    pub truncated: bool,
 }
+
+/// Events one run may process unless told otherwise: a bundled scenario needs 10⁴–10⁵; a run
+/// past this bound costs seconds to minutes and is almost always a scenario that loops (e.g. a
+/// retry every millisecond for days of simulated time). `--max-events` raises it.
+pub const DEFAULT_MAX_EVENTS: u64 = 20_000_000;
+
+/// Events that may wait in the queue at once (the slab's index space).
+pub const MAX_PENDING_EVENTS: usize = 1 << SLAB_BITS;
 
 /// A world ready to run: nodes, network, faults, workload start times.
 pub struct World {
@@ -250,6 +261,7 @@ pub struct World {
     pub history: Vec<Entry>,
     pub trace: Option<Vec<TraceRec>>,
     pub stats: Stats,
+    max_events: u64,
 }
 
 /// What a world is built from (see `build.rs` for how a scenario becomes one).
@@ -308,6 +320,7 @@ impl World {
             history: Vec::with_capacity(4096),
             trace: spec.trace.then(Vec::new),
             stats: Stats::default(),
+            max_events: DEFAULT_MAX_EVENTS,
         };
         for (t_ns, action) in spec.scheduled {
             world.push(t_ns, Ev::Fault(action));
@@ -323,6 +336,12 @@ impl World {
     }
 
     fn push(&mut self, t_ns: u64, ev: Ev) {
+        if self.free.is_empty() && self.slab.len() >= MAX_PENDING_EVENTS {
+            // The queue is full: the run cannot go on faithfully. Drop the event and stop at the
+            // next step, as truncated (every verdict becomes `unknown`).
+            self.stats.truncated = true;
+            return;
+        }
         self.seq += 1;
         let index = match self.free.pop() {
             Some(i) => {
@@ -334,7 +353,7 @@ impl World {
                 (self.slab.len() - 1) as u32
             }
         };
-        assert!(index < 1 << SLAB_BITS, "more than 16M events pending");
+        debug_assert!(index < 1 << SLAB_BITS, "checked above");
         self.queue.push(Queued { t_ns, key: (self.seq << SLAB_BITS) | index as u64 });
     }
 
@@ -346,21 +365,49 @@ impl World {
         Some((q.t_ns, ev))
     }
 
-    /// Run from start to the end of the scenario's duration.
+    /// Stop the run (as `truncated`) after this many events.
+    pub fn set_max_events(&mut self, max_events: u64) {
+        self.max_events = max_events;
+    }
+
+    /// Run from start to the end of the scenario's duration (or the event budget).
     pub fn run(&mut self) {
+        self.start();
+        while !self.step(u64::MAX) {}
+    }
+
+    /// Give every node its `Start` input: the first part of [`World::run`].
+    pub fn start(&mut self) {
         for node in 0..self.slots.len() {
             self.dispatch(node, Input::Start { incarnation: 0, durable: None });
         }
-        while let Some((t_ns, ev)) = self.pop() {
-            if t_ns > self.end_ns {
-                break;
+    }
+
+    /// Process at most `events` further events (after [`World::start`]); true once the run is
+    /// over: the scenario's end is reached, nothing is left to happen, or the event budget (or
+    /// the pending-event bound) is spent — then `stats.truncated` is set and `stats.end_ns` is
+    /// where the run stopped. A caller streaming the trace drains `trace` between steps.
+    pub fn step(&mut self, events: u64) -> bool {
+        for _ in 0..events {
+            match self.queue.peek() {
+                Some(q) if q.t_ns <= self.end_ns => {}
+                _ => {
+                    self.now_ns = self.end_ns;
+                    self.stats.end_ns = self.end_ns;
+                    return true;
+                }
             }
+            if self.stats.events >= self.max_events || self.stats.truncated {
+                self.stats.truncated = true;
+                self.stats.end_ns = self.now_ns;
+                return true;
+            }
+            let (t_ns, ev) = self.pop().expect("peeked");
             self.now_ns = t_ns;
             self.stats.events += 1;
             self.handle(ev);
         }
-        self.now_ns = self.end_ns;
-        self.stats.end_ns = self.end_ns;
+        false
     }
 
     fn handle(&mut self, ev: Ev) {

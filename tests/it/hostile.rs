@@ -121,3 +121,35 @@ fn svg_timelines_hold_no_stray_text() {
         assert!(!svg.contains(leak), "Rust source in the SVG: {leak}");
     }
 }
+
+/// Every run has an event budget: past it the run stops, every verdict is `unknown`, the budget is
+/// named, and the exit code is 4 — never a pass and never a violation.
+#[test]
+fn a_run_past_its_event_budget_is_unknown() {
+    let (code, stdout, stderr) =
+        locklab(&["run", "scenarios/01-gc-pause.toml", "--protocol", "lease", "--max-events", "200"], &root());
+    assert_eq!(code, 4, "{stdout}{stderr}");
+    assert!(stdout.contains("unknown: the run stopped at its event budget (200 events)"), "{stdout}");
+    assert!(!stdout.contains("VIOLATED"), "{stdout}");
+    assert!(stderr.contains("--max-events"), "{stderr}");
+    // The same budget in compare: the pair misses its expectation instead of passing.
+    let dir = std::env::temp_dir().join(format!("locklab-it-budget-{}", std::process::id()));
+    let (code, stdout, _) = locklab(
+        &["compare", "--seeds", "2", "--scenarios", "gc-pause", "--max-events", "200", "--out", dir.to_str().unwrap()],
+        &root(),
+    );
+    assert_eq!(code, 1, "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The streamed trace is the trace: the same bytes as the one rendered whole (`--json`).
+#[test]
+fn the_streamed_trace_equals_the_collected_one() {
+    let (_, text, _) = locklab(&["run", "scenarios/raft-chaos.toml", "--protocol", "raft-fenced", "--trace"], &root());
+    let (_, json, _) =
+        locklab(&["run", "scenarios/raft-chaos.toml", "--protocol", "raft-fenced", "--trace", "--json"], &root());
+    let runs: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let collected = runs[0]["trace"].as_str().unwrap();
+    assert!(collected.lines().count() > 5_000, "a long trace, streamed in several stretches");
+    assert!(text.contains(collected), "the streamed trace differs from the collected one");
+}
