@@ -424,3 +424,115 @@ impl LeaseServer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::{Effect, Entropy};
+
+    struct Counter(u64);
+    impl Entropy for Counter {
+        fn next_u64(&mut self) -> u64 {
+            self.0 += 1;
+            self.0
+        }
+    }
+
+    fn params(kind: ServerKind) -> LeaseServerParams {
+        LeaseServerParams {
+            kind,
+            expiry_clock: ExpiryClock::Wall,
+            persistence: Persistence::None,
+            tokens: false,
+            token_counter: TokenCounter::Durable,
+            restart_delay_ms: 0,
+            initial_token: 0,
+            replicate_to: Vec::new(),
+            replication_delay_ms: 10,
+            lock_delay_ms: 0,
+        }
+    }
+
+    const C1: NodeId = 1;
+    const C2: NodeId = 2;
+
+    /// Deliver `msg` from `from` at local time `now_ms`; return the server's replies.
+    fn deliver(server: &mut LeaseServer, now_ms: u64, from: NodeId, msg: Msg) -> Vec<Msg> {
+        let mut entropy = Counter(0);
+        let mut effects = Vec::new();
+        let mut ctx = Ctx::new(0, ms(now_ms), ms(now_ms) as i64, &mut entropy, &mut effects);
+        server.handle(&mut ctx, Input::Message { from, msg });
+        effects
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Send { msg, .. } => Some(msg),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn set_nx(server: &mut LeaseServer, now_ms: u64, from: NodeId, value: u64) -> bool {
+        match deliver(server, now_ms, from, Msg::Acquire { req: 1, lock: 0, value, ttl_ms: 5000 })[..] {
+            [Msg::AcquireReply { granted, .. }] => granted,
+            ref other => panic!("expected one acquire_reply, got {other:?}"),
+        }
+    }
+
+    fn release(server: &mut LeaseServer, now_ms: u64, from: NodeId, value: u64) -> bool {
+        let msg = Msg::Release { req: 2, lock: 0, value, plain_del: false, ttl_ms: 5000 };
+        match deliver(server, now_ms, from, msg)[..] {
+            [Msg::ReleaseReply { ok, .. }] => ok,
+            ref other => panic!("expected one release_reply, got {other:?}"),
+        }
+    }
+
+    /// `SET key value NX PX ttl` on an existing key is nil whatever the value — the holder's own
+    /// value included — and does not touch the key's TTL. Only a missing (or expired) key is set.
+    #[test]
+    fn redis_set_nx_refuses_an_existing_key_whatever_the_value() {
+        let mut s = LeaseServer::new(params(ServerKind::Redis));
+        assert!(set_nx(&mut s, 0, C1, 7), "a missing key is set");
+        assert!(!set_nx(&mut s, 100, C2, 8), "another value: refused");
+        assert!(!set_nx(&mut s, 200, C1, 7), "the holder's own value: refused too (NX)");
+        // The refused same-value SET did not refresh the TTL: the key still expires at 5,000 ms.
+        assert_eq!(s.locks[&0].expires_at_ns, ms(5000) as i64);
+        assert_eq!(s.locks[&0].hold_count, 1);
+        assert!(!set_nx(&mut s, 4999, C2, 8));
+        assert!(set_nx(&mut s, 5000, C2, 8), "an expired key does not exist");
+    }
+
+    /// `GET` + `PTTL`: the value and the whole milliseconds left; nil and −2 for a missing key.
+    #[test]
+    fn get_reads_the_value_and_the_remaining_ttl() {
+        let mut s = LeaseServer::new(params(ServerKind::Redis));
+        match deliver(&mut s, 0, C1, Msg::Get { req: 1, lock: 0 })[..] {
+            [Msg::GetReply { value: None, pttl_ms: -2, .. }] => {}
+            ref other => panic!("{other:?}"),
+        }
+        assert!(set_nx(&mut s, 10, C1, 7));
+        match deliver(&mut s, 1210, C1, Msg::Get { req: 2, lock: 0 })[..] {
+            [Msg::GetReply { value: Some(7), pttl_ms: 3800, .. }] => {}
+            ref other => panic!("{other:?}"),
+        }
+    }
+
+    /// Redisson's RLock: the same field again is a reentrant grant (hold count 2, TTL re-armed);
+    /// one unlock decrements and keeps the key (TTL re-armed again); the second deletes it.
+    #[test]
+    fn redisson_acquire_is_reentrant_and_unlock_counts_down() {
+        let mut s = LeaseServer::new(params(ServerKind::Redisson));
+        assert!(set_nx(&mut s, 0, C1, 7));
+        assert!(!set_nx(&mut s, 50, C2, 8), "another field: refused (returns the PTTL)");
+        assert!(set_nx(&mut s, 200, C1, 7), "the same field: hincrby, granted");
+        assert_eq!(s.locks[&0].hold_count, 2);
+        assert_eq!(s.locks[&0].expires_at_ns, ms(5200) as i64);
+        assert!(release(&mut s, 300, C1, 7), "unlock returns normally (0: still locked)");
+        assert_eq!(s.locks[&0].hold_count, 1, "the lock is still held after the release");
+        assert_eq!(s.locks[&0].expires_at_ns, ms(5300) as i64, "and its TTL re-armed");
+        assert!(!set_nx(&mut s, 400, C2, 8));
+        assert!(set_nx(&mut s, 5300, C2, 8), "free only when the TTL runs out");
+        assert!(!release(&mut s, 5400, C1, 7), "not the holder: nil");
+        assert!(release(&mut s, 5500, C2, 8));
+        assert!(!s.locks.contains_key(&0), "count 1 → 0: deleted");
+    }
+}
