@@ -5,6 +5,7 @@
 mod cli;
 mod determinism;
 mod input_errors;
+mod lease_redis;
 mod raft;
 mod readme;
 mod scenarios;
