@@ -402,8 +402,12 @@ impl LeaseLock {
                 if key_value == Some(value) && pttl_ms > 0 {
                     // Our key: one of our requests created it, no earlier than the first was sent.
                     let first_sent_mono_ns = self.acquire_sends.first().map_or(get_sent_mono_ns, |&(_, sent)| sent);
-                    let deadline =
-                        self.deadline_from_get(first_sent_mono_ns, get_sent_mono_ns, pttl_ms as u64, expires_at_wall_ns);
+                    let deadline = self.deadline_from_get(
+                        first_sent_mono_ns,
+                        get_sent_mono_ns,
+                        pttl_ms as u64,
+                        expires_at_wall_ns,
+                    );
                     let live = match deadline {
                         Deadline::Never => true,
                         Deadline::Mono(d) => ctx.mono_ns < d,
@@ -435,7 +439,13 @@ impl LeaseLock {
     /// The acquire returned: the lock is held until `deadline`.
     fn hold(&mut self, ctx: &mut Ctx, value: u64, token: Option<u64>, deadline: Deadline) -> Option<LockEvent> {
         self.clear_acquire();
-        ctx.record(Observation::AcquireOk { lock: self.lock, session: self.session, token, value, valid_until: deadline });
+        ctx.record(Observation::AcquireOk {
+            lock: self.lock,
+            session: self.session,
+            token,
+            value,
+            valid_until: deadline,
+        });
         self.state = LeaseState::Held(Held { value, token, deadline, heartbeat: None, lost: false });
         if let Some(renew_ms) = self.params.renew_ms {
             ctx.set_timer(Timer::Heartbeat, ms(renew_ms));
@@ -458,7 +468,13 @@ impl LeaseLock {
     /// The validity of a lease learned by `GET`: bounded by the TTL from the first send of a
     /// request with this value (the key was created no earlier) and by the `PTTL` the server
     /// reported, counted from the send of the `GET` (it was read no earlier); minus the margin.
-    fn deadline_from_get(&self, first_sent_mono_ns: u64, get_sent_mono_ns: u64, pttl_ms: u64, expiry_wall_ns: i64) -> Deadline {
+    fn deadline_from_get(
+        &self,
+        first_sent_mono_ns: u64,
+        get_sent_mono_ns: u64,
+        pttl_ms: u64,
+        expiry_wall_ns: i64,
+    ) -> Deadline {
         let margin_ns = ms(self.params.safety_margin_ms);
         match self.params.validity {
             ValidityBasis::LocalDuration => {

@@ -198,7 +198,10 @@ impl Redlock {
         // Failed: unlock every server (fire and forget), then retry after a random delay.
         let req = self.req();
         for &server in &self.servers {
-            ctx.send(server, Msg::Release { req, lock: self.lock, value, plain_del: false, ttl_ms: self.params.ttl_ms });
+            ctx.send(
+                server,
+                Msg::Release { req, lock: self.lock, value, plain_del: false, ttl_ms: self.params.ttl_ms },
+            );
         }
         if attempts > self.params.acquire_retries {
             ctx.record(Observation::AcquireFail { lock: self.lock, session: self.session, definite: true });
@@ -307,7 +310,10 @@ impl Redlock {
         ctx.record(Observation::ReleaseInvoke { lock: self.lock, session: self.session });
         let req = self.req();
         for &server in &self.servers {
-            ctx.send(server, Msg::Release { req, lock: self.lock, value, plain_del: false, ttl_ms: self.params.ttl_ms });
+            ctx.send(
+                server,
+                Msg::Release { req, lock: self.lock, value, plain_del: false, ttl_ms: self.params.ttl_ms },
+            );
         }
         ctx.set_timer(Timer::ReleaseTimeout, ms(self.params.server_timeout_ms));
         self.state = RedlockState::Releasing { round: Round::new(req, ctx.mono_ns) };

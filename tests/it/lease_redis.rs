@@ -51,10 +51,8 @@ fn lines(trace: &str) -> Vec<Line<'_>> {
 
 /// The value `c1`'s first session acquired with, and when (true ms).
 fn first_acquired<'a>(trace: &'a [Line<'a>], client: &str) -> (f64, &'a str) {
-    let l = trace
-        .iter()
-        .find(|l| l.node == client && l.event == "acquired")
-        .unwrap_or_else(|| panic!("{client} acquired"));
+    let l =
+        trace.iter().find(|l| l.node == client && l.event == "acquired").unwrap_or_else(|| panic!("{client} acquired"));
     let value = l.detail.split_whitespace().find_map(|w| w.strip_prefix("value=")).expect("value=");
     (l.ms, value)
 }
@@ -134,12 +132,8 @@ fn redisson_resent_acquire_is_a_second_hold_that_outlives_the_release() {
         let (c1_ms, _) = first_acquired(&trace, "c1");
         assert!(c1_ms < 1000.0, "seed {seed}: the resent acquire is granted at once ({c1_ms} ms)");
         assert!(!trace.iter().any(|l| l.node == "c1" && l.detail.starts_with("-> s1 get")), "seed {seed}: no GET");
-        let c1_released = trace
-            .iter()
-            .filter(|l| l.node == "c1" && l.event == "released")
-            .last()
-            .map(|l| l.ms)
-            .expect("c1 released");
+        let c1_released =
+            trace.iter().filter(|l| l.node == "c1" && l.event == "released").last().map(|l| l.ms).expect("c1 released");
         let (c2_ms, _) = first_acquired(&trace, "c2");
         assert!(
             c2_ms > c1_released + 4500.0,
