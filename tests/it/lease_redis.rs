@@ -98,8 +98,7 @@ fn lost_grant_is_found_by_get_and_compare() {
         // What c1 heard just before: the GET's answer, with its own value and the time left.
         let before = trace
             .iter()
-            .filter(|l| l.node == "c1" && l.event == "recv" && l.ms <= at_ms)
-            .last()
+            .rfind(|l| l.node == "c1" && l.event == "recv" && l.ms <= at_ms)
             .expect("c1 heard something before acquiring");
         assert!(
             before.detail.starts_with("<- s1 get_reply") && before.detail.contains(&format!("value={value} pttl_ms=")),
@@ -133,7 +132,7 @@ fn redisson_resent_acquire_is_a_second_hold_that_outlives_the_release() {
         assert!(c1_ms < 1000.0, "seed {seed}: the resent acquire is granted at once ({c1_ms} ms)");
         assert!(!trace.iter().any(|l| l.node == "c1" && l.detail.starts_with("-> s1 get")), "seed {seed}: no GET");
         let c1_released =
-            trace.iter().filter(|l| l.node == "c1" && l.event == "released").last().map(|l| l.ms).expect("c1 released");
+            trace.iter().rfind(|l| l.node == "c1" && l.event == "released").map(|l| l.ms).expect("c1 released");
         let (c2_ms, _) = first_acquired(&trace, "c2");
         assert!(
             c2_ms > c1_released + 4500.0,
@@ -181,4 +180,34 @@ fn lease_heartbeat_carries_a_critical_section_longer_than_the_ttl() {
         assert_eq!(outcome(&bare, "mutual_exclusion"), "violated", "seed {seed}");
         assert_eq!(outcome(&bare, "no_stale_write"), "violated", "seed {seed}");
     }
+}
+
+/// `get` and `get_reply` are message kinds faults can target: a lost `GET` answer times out, and
+/// the client starts over with `SET NX` (refused again by its own key) and a second `GET`.
+#[test]
+fn a_lost_get_reply_is_retried() {
+    let text = std::fs::read_to_string(root().join("scenarios/09-lost-acquire-response.toml")).unwrap();
+    let text = format!("{text}\n[[faults]]\nkind = \"drop\"\nmessage = \"get_reply\"\nto = [\"c1\"]\nnth = 1\n");
+    let scenario = locklab_sim::parse("09-get-drop.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+    let compiled = locklab_sim::compile("09-get-drop.toml", &text, scenario).unwrap_or_else(|e| panic!("{e}"));
+    let r = run_one(&compiled, compiled.variant("lease").unwrap(), 1, true);
+    assert!(r.expectation.met, "{:?}", r.expectation.mismatches);
+    let trace = r.trace.as_deref().unwrap();
+    let trace = lines(trace);
+    let gets =
+        trace.iter().filter(|l| l.node == "c1" && l.event == "send" && l.detail.starts_with("-> s1 get")).count();
+    assert_eq!(gets, 2, "one GET lost, one answered");
+    let (at_ms, _) = first_acquired(&trace, "c1");
+    assert!(at_ms < 1000.0, "c1 held the lock only at {at_ms} ms");
+}
+
+/// Redisson's client keeps one value (`<UUID>:<thread id>`): a naive retry cannot be expressed.
+#[test]
+fn a_redisson_client_cannot_draw_new_values() {
+    let text = std::fs::read_to_string(root().join("scenarios/09-lost-acquire-response.toml")).unwrap();
+    let text =
+        text.replace("server = \"redisson\"\nretry = \"idempotent\"", "server = \"redisson\"\nretry = \"naive\"");
+    let scenario = locklab_sim::parse("09-naive-redisson.toml", &text).unwrap();
+    let err = locklab_sim::compile("09-naive-redisson.toml", &text, scenario).unwrap_err().to_string();
+    assert!(err.contains("retry") && err.contains("redisson"), "{err}");
 }
