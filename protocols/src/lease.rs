@@ -9,17 +9,21 @@
 //! operation was not performed because the user specified the `NX` or `XX` option but the
 //! condition was not met". An expired key does not exist. So the server answers nil **whenever
 //! the key exists, whatever value it holds** — including the value of the very client asking.
-//! The distlock page (redis.io/docs/manual/patterns/distributed-locks) adds the rest: the value
-//! "must be unique across all clients and all lock requests", and release is a script that
-//! deletes the key only if it still holds the caller's value (compare-and-delete). The holder may
-//! extend the lease before it runs out (`PEXPIRE` guarded by the same comparison, as redis-py's
-//! `Lock.extend` does). A plain `DEL` deletes whoever holds the key now and is kept as a variant
-//! (scenario #8).
+//! The distlock page ("Distributed Locks with Redis", redis.io/topics/distlock) adds the rest:
+//! the value "must be unique across all clients and all lock requests", and release is a script
+//! that deletes the key only if it still holds the caller's value (compare-and-delete). The holder
+//! may extend the lease before it runs out (`PEXPIRE` guarded by the same comparison, as
+//! redis-py's `Lock.extend` does). A plain `DEL` deletes whoever holds the key now and is kept as
+//! a variant (scenario #8).
 //!
 //! Because `SET NX` is not idempotent, a client whose grant was lost in the network cannot learn
 //! it holds the lock by asking again: the retry is refused by its own key. It has to *read* the
 //! key: `GET` (and `PTTL` for how long it has left) — [`Msg::Get`], answered here, and used by the
-//! lease client ([`crate::client`]) after a refusal that follows an unanswered request.
+//! lease client ([`crate::client`]) after a refusal that follows an unanswered request. (Some
+//! libraries move that comparison into the server instead: bsm/redislock's `obtain.lua` answers a
+//! failed `MSETNX` by comparing the stored token with the caller's and, if they match, re-setting
+//! the key and its TTL — server-side idempotency without a hold count. locklab models the plain
+//! `SET NX` and, as the named alternative, Redisson's counted one.)
 //!
 //! # Redisson's reentrant lock ([`ServerKind::Redisson`])
 //!
