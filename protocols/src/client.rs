@@ -556,3 +556,116 @@ impl LeaseLock {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::{Effect, Entropy};
+
+    struct Counter(u64);
+    impl Entropy for Counter {
+        fn next_u64(&mut self) -> u64 {
+            self.0 += 1;
+            self.0
+        }
+    }
+
+    const S1: NodeId = 0;
+
+    fn lock() -> LeaseLock {
+        LeaseLock::new(
+            vec![S1],
+            0,
+            LeaseClientParams {
+                ttl_ms: 5000,
+                safety_margin_ms: 52,
+                renew_ms: None,
+                heartbeat_timeout_ms: Some(200),
+                acquire_timeout_ms: 200,
+                acquire_retries: 10,
+                retry_backoff: MsRange::fixed(50),
+                retry: RetryMode::Idempotent,
+                release: ReleaseMode::CompareAndDelete,
+                validity: ValidityBasis::LocalDuration,
+                failover_after_timeouts: 2,
+                value_per_client: false,
+            },
+        )
+    }
+
+    /// Run `f` at local time `now_ms`; return the effects.
+    fn at(now_ms: u64, f: impl FnOnce(&mut Ctx)) -> Vec<Effect> {
+        let mut entropy = Counter(0);
+        let mut effects = Vec::new();
+        let mut ctx = Ctx::new(1, ms(now_ms), ms(now_ms) as i64, &mut entropy, &mut effects);
+        f(&mut ctx);
+        effects
+    }
+
+    fn sent(effects: &[Effect]) -> Vec<&Msg> {
+        effects.iter().filter_map(|e| if let Effect::Send { msg, .. } = e { Some(msg) } else { None }).collect()
+    }
+
+    /// The first request's grant is lost; the retry is refused by the client's own key; it reads
+    /// the key. Returns the lock in `Checking` and the value it uses.
+    fn refused_after_a_lost_grant(l: &mut LeaseLock) -> u64 {
+        at(0, |ctx| l.acquire(ctx, SessionId::default(), 0));
+        let value = l.acquire_value;
+        let e = at(200, |ctx| assert!(l.on_timer(ctx, Timer::AcquireTimeout).is_none()));
+        assert!(matches!(sent(&e)[..], [Msg::Acquire { req: 2, value: v, .. }] if *v == value), "same value");
+        let refusal = Msg::AcquireReply { req: 2, lock: 0, value, granted: false, token: None, expires_at_wall_ns: 0 };
+        let e = at(203, |ctx| assert!(l.on_message(ctx, refusal).is_none()));
+        assert!(matches!(sent(&e)[..], [Msg::Get { req: 3, .. }]), "refused after a timeout: GET, got {e:?}");
+        value
+    }
+
+    fn get_reply(value: Option<u64>, pttl_ms: i64) -> Msg {
+        Msg::GetReply { req: 3, lock: 0, value, pttl_ms, token: None, expires_at_wall_ns: 0 }
+    }
+
+    fn acquired_until(effects: &[Effect]) -> Option<Deadline> {
+        effects.iter().find_map(|e| match e {
+            Effect::Record(Observation::AcquireOk { valid_until, .. }) => Some(*valid_until),
+            _ => None,
+        })
+    }
+
+    /// Holding by `GET`: validity = min(first send + TTL, GET send + PTTL) − margin.
+    #[test]
+    fn a_key_holding_my_value_is_held_until_the_earlier_bound() {
+        // PTTL is the tighter bound: 203 + 4000 − 52.
+        let mut l = lock();
+        let value = refused_after_a_lost_grant(&mut l);
+        let e = at(206, |ctx| assert_eq!(l.on_message(ctx, get_reply(Some(value), 4000)), Some(LockEvent::Acquired)));
+        assert_eq!(acquired_until(&e), Some(Deadline::Mono(ms(4151))));
+        // The first send's TTL is the tighter bound: 0 + 5000 − 52.
+        let mut l = lock();
+        let value = refused_after_a_lost_grant(&mut l);
+        let e = at(206, |ctx| assert_eq!(l.on_message(ctx, get_reply(Some(value), 4990)), Some(LockEvent::Acquired)));
+        assert_eq!(acquired_until(&e), Some(Deadline::Mono(ms(4948))));
+    }
+
+    /// Someone else's key, or none: back off and retry; nothing is acquired.
+    #[test]
+    fn a_key_holding_another_value_is_not_mine() {
+        for reply in [get_reply(Some(u64::MAX), 4000), get_reply(None, -2)] {
+            let mut l = lock();
+            refused_after_a_lost_grant(&mut l);
+            let e = at(206, |ctx| assert!(l.on_message(ctx, reply).is_none()));
+            assert_eq!(acquired_until(&e), None);
+            assert!(e.contains(&Effect::SetTimer { timer: Timer::AcquireRetry, after_ns: ms(50) }), "{e:?}");
+        }
+    }
+
+    /// Without an unanswered request a refusal is just a refusal: no `GET`.
+    #[test]
+    fn a_plain_refusal_backs_off_without_reading() {
+        let mut l = lock();
+        at(0, |ctx| l.acquire(ctx, SessionId::default(), 0));
+        let value = l.acquire_value;
+        let refusal = Msg::AcquireReply { req: 1, lock: 0, value, granted: false, token: None, expires_at_wall_ns: 0 };
+        let e = at(3, |ctx| assert!(l.on_message(ctx, refusal).is_none()));
+        assert!(sent(&e).is_empty(), "{e:?}");
+        assert!(matches!(l.state, LeaseState::Backoff { .. }));
+    }
+}
