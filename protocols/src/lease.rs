@@ -1,18 +1,53 @@
-//! A single-server lease lock with Redis `SET key value NX PX ttl` semantics.
+//! A single-server lease lock: the Redis key of "Distributed Locks with Redis".
 //!
-//! # The protocol
+//! # What Redis does
 //!
-//! The lock is a key on one server. To acquire, a client sends a fresh random `value` and a TTL;
-//! the server stores `key = value` with an expiry time `now + ttl` **only if the key is absent or
-//! expired** (`NX`). The holder extends the lease before it runs out (a heartbeat, as in the
-//! Lockable service) and releases by deleting the key **only if it still holds its own value**
-//! (compare-and-delete, the Lua script of the Redis distributed-lock document). The naive release,
-//! a plain `DEL`, deletes whoever holds the key now and is kept as a variant (scenario #8).
+//! The lock is a key on one server. To acquire, a client sends `SET key value NX PX ttl` with a
+//! fresh random `value`. Redis's `SET` documentation (redis.io/commands/set) defines the two
+//! options: `NX` — "Only set the key if it does not already exist"; `PX` — "Set the specified
+//! expire time, in milliseconds"; and the reply: `OK` if the key was set, nil "if the `SET`
+//! operation was not performed because the user specified the `NX` or `XX` option but the
+//! condition was not met". An expired key does not exist. So the server answers nil **whenever
+//! the key exists, whatever value it holds** — including the value of the very client asking.
+//! The distlock page ("Distributed Locks with Redis", redis.io/topics/distlock) adds the rest:
+//! the value "must be unique across all clients and all lock requests", and release is a script
+//! that deletes the key only if it still holds the caller's value (compare-and-delete). The holder
+//! may extend the lease before it runs out (`PEXPIRE` guarded by the same comparison, as
+//! redis-py's `Lock.extend` does). A plain `DEL` deletes whoever holds the key now and is kept as
+//! a variant (scenario #8).
 //!
-//! An acquire that carries the value of the current holder is answered as a success (and refreshes
-//! the TTL): that is what makes a retry after a lost response idempotent (scenario #9; ZooKeeper's
-//! lock recipe puts a GUID in the node name for the same reason). A client that retries with a new
-//! value gets refused until the orphaned key expires.
+//! Because `SET NX` is not idempotent, a client whose grant was lost in the network cannot learn
+//! it holds the lock by asking again: the retry is refused by its own key. It has to *read* the
+//! key: `GET` (and `PTTL` for how long it has left) — [`Msg::Get`], answered here, and used by the
+//! lease client ([`crate::client`]) after a refusal that follows an unanswered request. (Some
+//! libraries move that comparison into the server instead: bsm/redislock's `obtain.lua` answers a
+//! failed `MSETNX` by comparing the stored token with the caller's and, if they match, re-setting
+//! the key and its TTL — server-side idempotency without a hold count. locklab models the plain
+//! `SET NX` and, as the named alternative, Redisson's counted one.)
+//!
+//! # Redisson's reentrant lock ([`ServerKind::Redisson`])
+//!
+//! Redisson's `RLock` keeps the lock in a hash whose field is `<client UUID>:<thread id>` and whose
+//! value is a hold count. Its acquire script (`RedissonLock.tryLockInnerAsync`, redisson/redisson
+//! `redisson/src/main/java/org/redisson/RedissonLock.java`):
+//!
+//! ```lua
+//! if ((redis.call('exists', KEYS[1]) == 0) or (redis.call('hexists', KEYS[1], ARGV[2]) == 1)) then
+//!     redis.call('hincrby', KEYS[1], ARGV[2], 1); redis.call('pexpire', KEYS[1], ARGV[1]); return nil;
+//! end; return redis.call('pttl', KEYS[1]);
+//! ```
+//!
+//! and its unlock (`unlockInnerAsync`): no field → nil (an error to the caller); otherwise
+//! `hincrby -1`; above zero → `pexpire` with the lease time and return 0 (the caller's `unlock()`
+//! returns normally); at zero → `del` and publish. The acquire is reentrant, so an acquire that
+//! is *resent* after a response timeout succeeds a second time and leaves the hold count at 2; one
+//! `unlock()` then only decrements it and re-arms the TTL, and the lock stays held until the TTL
+//! runs out. Redisson's command executor resent timed-out commands (`retryAttempts`) until 3.37.0
+//! made the lock scripts "no retry" (commit 85be4d67, `evalWriteSyncedNoRetryAsync`); the
+//! resend-and-count-2 behaviour is reported in redisson/redisson#4822 (cluster failover: "the
+//! redis lock counter value goes up to 41 (as we have 40 retries)") and #7367 (replicated mode,
+//! 3.52.0: "One `tryLock()` returns `true` with `getHoldCount() == 2`"). This is the only server
+//! here that grants an acquire to a key that exists.
 //!
 //! # What can go wrong (and which parameter shows it)
 //!
@@ -26,6 +61,7 @@
 //! * Fencing tokens ([`LeaseServerParams::tokens`]): each grant carries a token from a counter that
 //!   strictly increases (Kleppmann 2016, "Making the lock safe with fencing"). The counter is only
 //!   monotonic across restarts if it is durable ([`TokenCounter::Durable`]: synced on every grant).
+//!   Redis has no such counter; think of an `INCR` run in the same script as the `SET NX`.
 //!
 //! * Asynchronous replication ([`LeaseServerParams::replicate_to`]): a primary forwards every
 //!   change to its replicas `replication_delay_ms` later. A primary that crashes inside that window
@@ -37,9 +73,11 @@
 //!   may be mid-write). Chubby and Consul keep a lock whose session *expired* (not one that was
 //!   released) unavailable for a lock-delay, so the wrongly-declared-dead holder's requests land
 //!   before anyone else can be granted the lock — fewer stale writes, at an availability cost.
+//!   (Not a Redis feature: during the delay `SET NX` is refused and `GET` answers nil.)
 //!
-//! Sources: Redis, "Distributed Locks with Redis" (SET NX PX, random value, compare-and-delete,
-//! "crash-recovery and fsync"); M. Kleppmann, "How to do distributed locking" (2016).
+//! Sources: Redis, `SET` command reference and "Distributed Locks with Redis" (SET NX PX, random
+//! value, compare-and-delete, "crash-recovery and fsync"); Redisson `RedissonLock.java`;
+//! M. Kleppmann, "How to do distributed locking" (2016).
 
 use std::collections::BTreeMap;
 
@@ -49,6 +87,17 @@ use crate::history::Observation;
 use crate::msg::{LockId, Msg, ReplicatedEntry};
 use crate::node::{ms, Ctx, Input, NodeId, Timer};
 use crate::Durable;
+
+/// Which lock implementation the server runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerKind {
+    /// Plain Redis: `SET key value NX PX ttl`, refused whenever the key exists.
+    #[default]
+    Redis,
+    /// Redisson's `RLock` scripts: reentrant acquire with a hold count, unlock that decrements it.
+    Redisson,
+}
 
 /// Which server clock judges expiry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Default)]
@@ -88,6 +137,8 @@ pub enum TokenCounter {
 /// Parameters of a lease server.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LeaseServerParams {
+    /// Redis `SET NX PX`, or Redisson's reentrant scripts.
+    pub kind: ServerKind,
     pub expiry_clock: ExpiryClock,
     pub persistence: Persistence,
     /// Hand out fencing tokens with every grant (whether the resource checks them is its business).
@@ -117,6 +168,8 @@ pub struct LockEntry {
     /// Expiry on the clock chosen by [`ExpiryClock`], in that clock's nanoseconds.
     pub expires_at_ns: i64,
     pub token: Option<u64>,
+    /// Redisson's hold count (the hash field's value); always 1 on a Redis server.
+    pub hold_count: u32,
 }
 
 /// What a lease server keeps on disk.
@@ -215,7 +268,8 @@ impl LeaseServer {
                             ExpiryClock::Wall => expires_at_wall_ns,
                             ExpiryClock::Monotonic => ctx.mono_ns as i64 + (expires_at_wall_ns - ctx.wall_ns),
                         };
-                        self.locks.insert(lock, LockEntry { value, holder, expires_at_ns, token });
+                        let hold_count = self.locks.get(&lock).filter(|e| e.value == value).map_or(1, |e| e.hold_count);
+                        self.locks.insert(lock, LockEntry { value, holder, expires_at_ns, token, hold_count });
                     }
                     None => {
                         self.locks.remove(&lock);
@@ -242,16 +296,18 @@ impl LeaseServer {
             Msg::Acquire { req, lock, value, ttl_ms } => {
                 let expires_at_ns = now_ns + ms(ttl_ms) as i64;
                 let delayed_until = self.lock_delay_until(lock, now_ns);
+                let reentrant = self.params.kind == ServerKind::Redisson;
                 let (granted, token, expires) = match self.live(lock, now_ns) {
-                    // Same value: a retry of the holder's own acquire. Refresh (and persist the
-                    // refresh, like an extend: the client measures its validity from this
-                    // request), answer yes.
-                    Some(e) if e.value == value => {
+                    // Redisson: `hexists` → `hincrby 1`, `pexpire`: the same holder again (a
+                    // reentrant acquire, or a resent one) is granted and counted.
+                    Some(e) if reentrant && e.value == value => {
+                        e.hold_count += 1;
                         e.expires_at_ns = expires_at_ns;
                         let token = e.token;
                         self.write_durable(ctx, lock, false);
                         (true, token, expires_at_ns)
                     }
+                    // Redis: `NX` — the key exists, so nil, whatever its value.
                     Some(e) => (false, None, e.expires_at_ns),
                     // Expired, but its lock-delay still runs: refused until then.
                     None if delayed_until.is_some() => (false, None, delayed_until.unwrap_or(now_ns)),
@@ -262,7 +318,7 @@ impl LeaseServer {
                         } else {
                             None
                         };
-                        self.locks.insert(lock, LockEntry { value, holder: from, expires_at_ns, token });
+                        self.locks.insert(lock, LockEntry { value, holder: from, expires_at_ns, token, hold_count: 1 });
                         ctx.record(Observation::Grant { lock, holder: from, value, token });
                         self.write_durable(ctx, lock, true);
                         (true, token, expires_at_ns)
@@ -270,6 +326,20 @@ impl LeaseServer {
                 };
                 let expires_at_wall_ns = self.expiry_on_wall(ctx, expires);
                 ctx.send(from, Msg::AcquireReply { req, lock, value, granted, token, expires_at_wall_ns });
+            }
+            Msg::Get { req, lock } => {
+                // `GET` and `PTTL` in one atomic read. PTTL is whole milliseconds, rounded down
+                // (Redis computes `expire − now` in ms); −2 for a missing key.
+                let reply = match self.live(lock, now_ns) {
+                    Some(e) => {
+                        let pttl_ms = (e.expires_at_ns - now_ns) / 1_000_000;
+                        (Some(e.value), pttl_ms, e.token, e.expires_at_ns)
+                    }
+                    None => (None, -2, None, now_ns),
+                };
+                let (value, pttl_ms, token, expires) = reply;
+                let expires_at_wall_ns = self.expiry_on_wall(ctx, expires);
+                ctx.send(from, Msg::GetReply { req, lock, value, pttl_ms, token, expires_at_wall_ns });
             }
             Msg::Extend { req, lock, value, ttl_ms } => {
                 let expires_at_ns = now_ns + ms(ttl_ms) as i64;
@@ -286,17 +356,27 @@ impl LeaseServer {
                 let expires_at_wall_ns = self.expiry_on_wall(ctx, expires_at_ns);
                 ctx.send(from, Msg::ExtendReply { req, lock, ok, expires_at_wall_ns });
             }
-            Msg::Release { req, lock, value, plain_del } => {
-                let ok = match self.live(lock, now_ns) {
-                    Some(e) if e.value == value => true,
+            Msg::Release { req, lock, value, plain_del, ttl_ms } => {
+                let reentrant = self.params.kind == ServerKind::Redisson;
+                // What the release does to the key: delete it, or (Redisson, hold count still
+                // above zero after the decrement) re-arm its expiry and keep it.
+                let (ok, delete) = match self.live(lock, now_ns) {
+                    Some(e) if e.value == value && reentrant && e.hold_count > 1 => {
+                        e.hold_count -= 1;
+                        e.expires_at_ns = now_ns + ms(ttl_ms) as i64;
+                        (true, false)
+                    }
+                    Some(e) if e.value == value => (true, true),
                     Some(e) if plain_del => {
                         ctx.record(Observation::ForeignDelete { lock, deleted_value: e.value, by: from });
-                        true
+                        (true, true)
                     }
-                    _ => false,
+                    _ => (false, false),
                 };
-                if ok {
+                if delete {
                     self.locks.remove(&lock);
+                }
+                if ok {
                     self.write_durable(ctx, lock, false);
                 }
                 ctx.send(from, Msg::ReleaseReply { req, lock, ok });
@@ -346,5 +426,117 @@ impl LeaseServer {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::{Effect, Entropy};
+
+    struct Counter(u64);
+    impl Entropy for Counter {
+        fn next_u64(&mut self) -> u64 {
+            self.0 += 1;
+            self.0
+        }
+    }
+
+    fn params(kind: ServerKind) -> LeaseServerParams {
+        LeaseServerParams {
+            kind,
+            expiry_clock: ExpiryClock::Wall,
+            persistence: Persistence::None,
+            tokens: false,
+            token_counter: TokenCounter::Durable,
+            restart_delay_ms: 0,
+            initial_token: 0,
+            replicate_to: Vec::new(),
+            replication_delay_ms: 10,
+            lock_delay_ms: 0,
+        }
+    }
+
+    const C1: NodeId = 1;
+    const C2: NodeId = 2;
+
+    /// Deliver `msg` from `from` at local time `now_ms`; return the server's replies.
+    fn deliver(server: &mut LeaseServer, now_ms: u64, from: NodeId, msg: Msg) -> Vec<Msg> {
+        let mut entropy = Counter(0);
+        let mut effects = Vec::new();
+        let mut ctx = Ctx::new(0, ms(now_ms), ms(now_ms) as i64, &mut entropy, &mut effects);
+        server.handle(&mut ctx, Input::Message { from, msg });
+        effects
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Send { msg, .. } => Some(msg),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn set_nx(server: &mut LeaseServer, now_ms: u64, from: NodeId, value: u64) -> bool {
+        match deliver(server, now_ms, from, Msg::Acquire { req: 1, lock: 0, value, ttl_ms: 5000 })[..] {
+            [Msg::AcquireReply { granted, .. }] => granted,
+            ref other => panic!("expected one acquire_reply, got {other:?}"),
+        }
+    }
+
+    fn release(server: &mut LeaseServer, now_ms: u64, from: NodeId, value: u64) -> bool {
+        let msg = Msg::Release { req: 2, lock: 0, value, plain_del: false, ttl_ms: 5000 };
+        match deliver(server, now_ms, from, msg)[..] {
+            [Msg::ReleaseReply { ok, .. }] => ok,
+            ref other => panic!("expected one release_reply, got {other:?}"),
+        }
+    }
+
+    /// `SET key value NX PX ttl` on an existing key is nil whatever the value — the holder's own
+    /// value included — and does not touch the key's TTL. Only a missing (or expired) key is set.
+    #[test]
+    fn redis_set_nx_refuses_an_existing_key_whatever_the_value() {
+        let mut s = LeaseServer::new(params(ServerKind::Redis));
+        assert!(set_nx(&mut s, 0, C1, 7), "a missing key is set");
+        assert!(!set_nx(&mut s, 100, C2, 8), "another value: refused");
+        assert!(!set_nx(&mut s, 200, C1, 7), "the holder's own value: refused too (NX)");
+        // The refused same-value SET did not refresh the TTL: the key still expires at 5,000 ms.
+        assert_eq!(s.locks[&0].expires_at_ns, ms(5000) as i64);
+        assert_eq!(s.locks[&0].hold_count, 1);
+        assert!(!set_nx(&mut s, 4999, C2, 8));
+        assert!(set_nx(&mut s, 5000, C2, 8), "an expired key does not exist");
+    }
+
+    /// `GET` + `PTTL`: the value and the whole milliseconds left; nil and −2 for a missing key.
+    #[test]
+    fn get_reads_the_value_and_the_remaining_ttl() {
+        let mut s = LeaseServer::new(params(ServerKind::Redis));
+        match deliver(&mut s, 0, C1, Msg::Get { req: 1, lock: 0 })[..] {
+            [Msg::GetReply { value: None, pttl_ms: -2, .. }] => {}
+            ref other => panic!("{other:?}"),
+        }
+        assert!(set_nx(&mut s, 10, C1, 7));
+        match deliver(&mut s, 1210, C1, Msg::Get { req: 2, lock: 0 })[..] {
+            [Msg::GetReply { value: Some(7), pttl_ms: 3800, .. }] => {}
+            ref other => panic!("{other:?}"),
+        }
+    }
+
+    /// Redisson's RLock: the same field again is a reentrant grant (hold count 2, TTL re-armed);
+    /// one unlock decrements and keeps the key (TTL re-armed again); the second deletes it.
+    #[test]
+    fn redisson_acquire_is_reentrant_and_unlock_counts_down() {
+        let mut s = LeaseServer::new(params(ServerKind::Redisson));
+        assert!(set_nx(&mut s, 0, C1, 7));
+        assert!(!set_nx(&mut s, 50, C2, 8), "another field: refused (returns the PTTL)");
+        assert!(set_nx(&mut s, 200, C1, 7), "the same field: hincrby, granted");
+        assert_eq!(s.locks[&0].hold_count, 2);
+        assert_eq!(s.locks[&0].expires_at_ns, ms(5200) as i64);
+        assert!(release(&mut s, 300, C1, 7), "unlock returns normally (0: still locked)");
+        assert_eq!(s.locks[&0].hold_count, 1, "the lock is still held after the release");
+        assert_eq!(s.locks[&0].expires_at_ns, ms(5300) as i64, "and its TTL re-armed");
+        assert!(!set_nx(&mut s, 400, C2, 8));
+        assert!(set_nx(&mut s, 5300, C2, 8), "free only when the TTL runs out");
+        assert!(!release(&mut s, 5400, C1, 7), "not the holder: nil");
+        assert!(release(&mut s, 5500, C2, 8));
+        assert!(!s.locks.contains_key(&0), "count 1 → 0: deleted");
     }
 }

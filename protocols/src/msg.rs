@@ -22,7 +22,9 @@ pub type LockId = u32;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Msg {
-    /// `SET lock value NX PX ttl_ms`: take the lock if it is free or expired.
+    /// `SET lock value NX PX ttl_ms`: take the lock if the key does not exist (it is absent or
+    /// expired). Refused whenever the key exists, whatever its value (the default `redis` server);
+    /// the `redisson` server runs Redisson's reentrant acquire script instead.
     Acquire {
         req: u64,
         lock: LockId,
@@ -54,16 +56,37 @@ pub enum Msg {
         expires_at_wall_ns: i64,
     },
     /// Release: compare-and-delete on `value`, or a plain `DEL` when `plain_del` (scenario #8).
+    /// `ttl_ms` is the lease time, which only Redisson's unlock script uses (`ARGV[2]`: a
+    /// decremented hold count above zero re-arms the key's expiry).
     Release {
         req: u64,
         lock: LockId,
         value: u64,
         plain_del: bool,
+        ttl_ms: u64,
     },
     ReleaseReply {
         req: u64,
         lock: LockId,
         ok: bool,
+    },
+    /// `GET lock` and `PTTL lock` read together (one `MULTI`/`EXEC`, or a two-line Lua script):
+    /// what the lease client sends after a refused `SET NX` when an earlier request with the same
+    /// value went unanswered — the key may be its own (scenario #9).
+    Get {
+        req: u64,
+        lock: LockId,
+    },
+    /// Answer to [`Msg::Get`]: the key's value (`None`: no such key) and `PTTL` in whole
+    /// milliseconds (−2: no such key, as Redis answers). `token` and `expires_at_wall_ns` (Redis 7's
+    /// `PEXPIRETIME`) serve clients that use tokens or trust server timestamps (#12).
+    GetReply {
+        req: u64,
+        lock: LockId,
+        value: Option<u64>,
+        pttl_ms: i64,
+        token: Option<u64>,
+        expires_at_wall_ns: i64,
     },
     /// Read the protected resource's counter.
     Read {
@@ -141,6 +164,8 @@ impl Msg {
             Msg::ExtendReply { .. } => "extend_reply",
             Msg::Release { .. } => "release",
             Msg::ReleaseReply { .. } => "release_reply",
+            Msg::Get { .. } => "get",
+            Msg::GetReply { .. } => "get_reply",
             Msg::Read { .. } => "read",
             Msg::ReadReply { .. } => "read_reply",
             Msg::Write { .. } => "write",
@@ -164,6 +189,8 @@ impl Msg {
         "extend_reply",
         "release",
         "release_reply",
+        "get",
+        "get_reply",
         "read",
         "read_reply",
         "write",
@@ -210,7 +237,7 @@ impl fmt::Display for Msg {
             Msg::ExtendReply { req, lock, ok, .. } => {
                 write!(f, "extend_reply req={req} lock={lock} {}", if *ok { "ok" } else { "FAILED" })
             }
-            Msg::Release { req, lock, value, plain_del } => write!(
+            Msg::Release { req, lock, value, plain_del, .. } => write!(
                 f,
                 "release req={req} lock={lock} value={:04x} {}",
                 value & 0xffff,
@@ -219,6 +246,11 @@ impl fmt::Display for Msg {
             Msg::ReleaseReply { req, lock, ok } => {
                 write!(f, "release_reply req={req} lock={lock} {}", if *ok { "ok" } else { "not-owner" })
             }
+            Msg::Get { req, lock } => write!(f, "get req={req} lock={lock} (GET + PTTL)"),
+            Msg::GetReply { req, lock, value, pttl_ms, .. } => match value {
+                Some(v) => write!(f, "get_reply req={req} lock={lock} value={:04x} pttl_ms={pttl_ms}", v & 0xffff),
+                None => write!(f, "get_reply req={req} lock={lock} nil pttl_ms={pttl_ms}"),
+            },
             Msg::Read { req } => write!(f, "read req={req}"),
             Msg::ReadReply { req, value } => write!(f, "read_reply req={req} value={value}"),
             Msg::Write { req, token, value, .. } => write!(f, "write req={req} token={} value={value}", opt(token)),

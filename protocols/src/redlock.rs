@@ -11,7 +11,14 @@
 //!    small per-server timeout (`server_timeout_ms`) so a dead server cannot stall it;
 //! 3. computes the time spent, `elapsed = now − start`, and the lock's **validity**:
 //!    `validity = ttl − elapsed − drift`, where `drift = ttl × drift_factor + 2 ms` allows for
-//!    the servers' clocks running at different rates (the document's defaults: 0.01 and 2 ms);
+//!    the servers' clocks running at different rates (the document's defaults: 0.01 and 2 ms; the
+//!    implementations it lists explain the 2 ms as "Redis expires precision, which is 1
+//!    millisecond, plus 1 millisecond min drift for small TTLs" — RedLock.net, redlock-php). A
+//!    server expires a key when *its own* clock says the TTL is over, so a server whose clock runs
+//!    fast by a fraction `f` drops the key `ttl × f / (1 + f)` early; the allowance covers any `f`
+//!    up to the drift factor. `scenarios/redlock-fast-server-clocks.toml` is the scenario that needs it: two of
+//!    three servers 0.8% fast, keys gone ~79 ms early, allowance 102 ms — safe with it, two
+//!    holders without it (`drift_factor = 0`, `drift_extra_ms = 0`);
 //! 4. holds the lock only if a **majority** (N/2 + 1) granted it **and** the validity is
 //!    positive; it may then act as holder for `validity`;
 //! 5. otherwise unlocks *all* servers (even those it thinks refused: a reply may have been lost)
@@ -198,7 +205,10 @@ impl Redlock {
         // Failed: unlock every server (fire and forget), then retry after a random delay.
         let req = self.req();
         for &server in &self.servers {
-            ctx.send(server, Msg::Release { req, lock: self.lock, value, plain_del: false });
+            ctx.send(
+                server,
+                Msg::Release { req, lock: self.lock, value, plain_del: false, ttl_ms: self.params.ttl_ms },
+            );
         }
         if attempts > self.params.acquire_retries {
             ctx.record(Observation::AcquireFail { lock: self.lock, session: self.session, definite: true });
@@ -307,7 +317,10 @@ impl Redlock {
         ctx.record(Observation::ReleaseInvoke { lock: self.lock, session: self.session });
         let req = self.req();
         for &server in &self.servers {
-            ctx.send(server, Msg::Release { req, lock: self.lock, value, plain_del: false });
+            ctx.send(
+                server,
+                Msg::Release { req, lock: self.lock, value, plain_del: false, ttl_ms: self.params.ttl_ms },
+            );
         }
         ctx.set_timer(Timer::ReleaseTimeout, ms(self.params.server_timeout_ms));
         self.state = RedlockState::Releasing { round: Round::new(req, ctx.mono_ns) };

@@ -6,7 +6,7 @@ use rand_core::{RngCore, SeedableRng};
 use toml::Spanned;
 
 use locklab_protocols::client::{LeaseClientParams, ReleaseMode, RetryMode, ValidityBasis};
-use locklab_protocols::lease::{ExpiryClock, LeaseServerParams, Persistence, TokenCounter};
+use locklab_protocols::lease::{ExpiryClock, LeaseServerParams, Persistence, ServerKind, TokenCounter};
 use locklab_protocols::raft::RaftParams;
 use locklab_protocols::raft_client::RaftClientParams;
 use locklab_protocols::redlock::RedlockParams;
@@ -503,6 +503,7 @@ fn keys_for(kind: &str) -> &'static [&'static str] {
         "token_counter",
         "initial_token",
         "lock_delay_ms",
+        "server",
     ];
     const REPLICATED: &[&str] = &[
         "ttl_ms",
@@ -602,6 +603,7 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
         ("persistence", p.persistence.is_some()),
         ("restart_delay_ms", p.restart_delay_ms.is_some()),
         ("lock_delay_ms", p.lock_delay_ms.is_some()),
+        ("server", p.server.is_some()),
         ("server_timeout_ms", p.server_timeout_ms.is_some()),
         ("drift_factor", p.drift_factor.is_some()),
         ("drift_extra_ms", p.drift_extra_ms.is_some()),
@@ -648,6 +650,13 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
     let tokens = p.tokens.unwrap_or(fencing);
     if fencing && !tokens {
         return Err(at("tokens", "`fencing = true` needs the server to issue tokens (`tokens = true`)".into()));
+    }
+    let server_kind = p.server.unwrap_or(ServerKind::Redis);
+    if server_kind == ServerKind::Redisson && p.retry == Some(RetryMode::Naive) {
+        return Err(at(
+            "retry",
+            "a `redisson` client keeps one value per client (`<UUID>:<thread id>`); `naive` draws new ones".into(),
+        ));
     }
     let client = if kind == "redlock" {
         let server_timeout_ms = p.server_timeout_ms.unwrap_or(50);
@@ -699,9 +708,11 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
             release: p.release.unwrap_or(ReleaseMode::CompareAndDelete),
             validity: p.validity.unwrap_or(ValidityBasis::LocalDuration),
             failover_after_timeouts: p.failover_after_timeouts.unwrap_or(2).max(1),
+            value_per_client: server_kind == ServerKind::Redisson,
         })
     };
     let server = LeaseServerParams {
+        kind: server_kind,
         expiry_clock: p.expiry_clock.unwrap_or(ExpiryClock::Wall),
         persistence: p.persistence.unwrap_or(Persistence::None),
         tokens,

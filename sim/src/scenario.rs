@@ -11,6 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use locklab_protocols::client::{ReleaseMode, RetryMode, ValidityBasis};
+use locklab_protocols::lease::ServerKind;
 use locklab_protocols::lease::{ExpiryClock, Persistence, TokenCounter};
 use locklab_protocols::raft::{ReadMode, WatchMode};
 use locklab_protocols::worker::MsRange;
@@ -356,6 +357,8 @@ pub struct ProtocolSpec {
     pub restart_delay_ms: Option<u64>,
     /// lease: after a lease expires (not on release), the key stays locked this much longer.
     pub lock_delay_ms: Option<u64>,
+    /// lease: `redis` (`SET NX PX`) or `redisson` (Redisson's reentrant RLock scripts).
+    pub server: Option<ServerKind>,
     /// redlock: how long a round waits for the servers.
     pub server_timeout_ms: Option<u64>,
     /// redlock: clock drift allowance as a fraction of the TTL.

@@ -6,6 +6,7 @@ mod cli;
 mod determinism;
 mod hostile;
 mod input_errors;
+mod lease_redis;
 mod raft;
 mod readme;
 mod scenarios;
