@@ -17,6 +17,9 @@ use crate::clock::Clock;
 use crate::scenario::{FaultSpec, InputError, Locator, MsSpec, ProtocolSpec, Scenario, PROTOCOL_KINDS};
 use crate::world::{stream, sub_seed, Action, Chance, Link, MessageRule, Trigger, WorldSpec, TRIGGER_EVENTS};
 
+/// The longest simulated time a scenario may last, in ms.
+pub const MAX_DURATION_MS: u64 = 1_000_000_000;
+
 /// The outcomes a property can have, as written in `expect` tables and reports.
 pub const OUTCOMES: &[&str] = &["holds", "violated", "vacuous", "n/a"];
 
@@ -163,6 +166,16 @@ pub fn compile(file: &str, source: &str, scenario: Scenario) -> Result<Compiled,
     }
     if scenario.scenario.duration_ms == 0 {
         return Err(loc.whole(Some("scenario.duration_ms"), "must be greater than 0"));
+    }
+    if scenario.scenario.duration_ms > MAX_DURATION_MS {
+        return Err(loc.whole(
+            Some("scenario.duration_ms"),
+            format!(
+                "{} ms: at most {MAX_DURATION_MS} ms (about 11.6 simulated days) — a run costs time in proportion \
+                 to simulated time, and a longer one could not finish",
+                scenario.scenario.duration_ms
+            ),
+        ));
     }
     let mut names = Vec::new();
     let servers: Vec<NodeId> = (0..topo.servers as usize).collect();
@@ -575,7 +588,7 @@ fn keys_for(kind: &str) -> &'static [&'static str] {
 
 fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Variant, InputError> {
     let kind = p.kind.get_ref().as_str();
-    let at = |field: &str, message: String| loc.at(p.name.span(), field, message);
+    let at = |field: &str, message: String| loc.in_entry(p.name.span(), field, message);
     if !PROTOCOL_KINDS.contains(&kind) {
         return Err(loc.at(
             p.kind.span(),
@@ -764,7 +777,7 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
 
 /// A `raft` variant's parameters, from the keys it takes and the lease client's resolved ones.
 fn compile_raft(loc: &Locator, p: &ProtocolSpec, lease: &LeaseClientParams) -> Result<RaftVariant, InputError> {
-    let at = |field: &str, message: String| loc.at(p.name.span(), field, message);
+    let at = |field: &str, message: String| loc.in_entry(p.name.span(), field, message);
     let election = p.election_timeout_ms.unwrap_or(MsSpec::Range(crate::scenario::MsBounds { min: 150, max: 300 }));
     check_range(loc, "election_timeout_ms", &election)?;
     let election_timeout = election.range();

@@ -40,7 +40,13 @@ impl fmt::Display for InputError {
         if let Some(field) = &self.field {
             write!(f, "field `{field}`: ")?;
         }
-        write!(f, "{}", self.message)
+        // A value echoed into a message (a 100 KB string) is cut.
+        if self.message.chars().count() > 2 * MAX_MESSAGE_CHARS {
+            let cut: String = self.message.chars().take(2 * MAX_MESSAGE_CHARS).collect();
+            write!(f, "{cut}…")
+        } else {
+            write!(f, "{}", self.message)
+        }
     }
 }
 
@@ -82,15 +88,93 @@ impl Locator<'_> {
         }
     }
 
+    /// An error about `field` (a dotted path such as `network.duplicate`), located at the line
+    /// that sets it — or at its table's header when the key is absent (a default out of range).
     pub fn whole(&self, field: Option<&str>, message: impl Into<String>) -> InputError {
+        let (line, column) = match field.and_then(|f| find_field(self.source, f)) {
+            Some(offset) => {
+                let (l, c) = line_col(self.source, offset);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
         InputError {
             file: self.file.to_string(),
-            line: None,
-            column: None,
+            line,
+            column,
             field: field.map(str::to_string),
             message: message.into(),
         }
     }
+
+    /// An error about key `field` of the `[[protocols]]` entry whose `name` is at `name_span`:
+    /// located at the key's line in that entry, or at the name when the key is absent.
+    pub fn in_entry(&self, name_span: Range<usize>, field: &str, message: impl Into<String>) -> InputError {
+        let start = self.source[..name_span.start.min(self.source.len())].rfind("[[").unwrap_or(0);
+        let end = self.source[name_span.start.min(self.source.len())..]
+            .find("\n[")
+            .map_or(self.source.len(), |i| name_span.start + i);
+        let offset = find_key_in(&self.source[start..end], field).map_or(name_span.start, |o| start + o);
+        self.at(offset..offset, field, message)
+    }
+}
+
+/// Byte offset of `key = …` in `text` (a key at the start of a line, or inside an inline table).
+fn find_key_in(text: &str, key: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let code = line.split('#').next().unwrap_or("");
+        let mut from = 0;
+        while let Some(i) = code[from..].find(key) {
+            let at = from + i;
+            let before = code[..at].trim_end();
+            let after = code[at + key.len()..].trim_start();
+            let starts_key = before.is_empty() || before.ends_with('{') || before.ends_with(',');
+            if starts_key && after.starts_with('=') {
+                return Some(offset + at);
+            }
+            from = at + key.len();
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// Byte offset of a dotted field (`table.key`, `table.sub.key`) in a TOML source: the key's line
+/// inside its table, else the table's header, else an inline `table = { key = … }`, else the key
+/// anywhere.
+fn find_field(source: &str, field: &str) -> Option<usize> {
+    let (table, key) = field.rsplit_once('.').unwrap_or(("", field));
+    // (table name, start, end) of every table body; the top level is "".
+    let mut regions: Vec<(String, usize, usize)> = vec![(String::new(), 0, source.len())];
+    let mut offset = 0;
+    for line in source.split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            let name = t.trim_start_matches('[').split(']').next().unwrap_or("").trim().to_string();
+            if let Some(last) = regions.last_mut() {
+                last.2 = offset;
+            }
+            regions.push((name, offset, source.len()));
+        }
+        offset += line.len();
+    }
+    let matching: Vec<&(String, usize, usize)> = regions.iter().filter(|(name, ..)| name == table).collect();
+    for (_, start, end) in &matching {
+        if let Some(o) = find_key_in(&source[*start..*end], key) {
+            return Some(start + o);
+        }
+    }
+    if let Some((_, start, _)) = matching.first() {
+        return Some(*start);
+    }
+    let parent = table.rsplit('.').next().unwrap_or("");
+    if !parent.is_empty() {
+        if let Some(o) = find_key_in(source, parent) {
+            return find_key_in(&source[o..], key).map(|k| o + k).or(Some(o));
+        }
+    }
+    find_key_in(source, key)
 }
 
 /// A duration in milliseconds, fixed (`50`) or drawn per use (`{ min = 10, max = 50 }`).
@@ -149,13 +233,29 @@ pub struct Meta {
     pub description: String,
     /// Simulated time the run lasts.
     pub duration_ms: u64,
-    /// The seed `run` uses when none is given.
-    #[serde(default = "default_seed")]
+    /// The seed `run` uses when none is given: an integer, or a string for seeds above TOML's
+    /// 2^63 − 1 (seeds are u64).
+    #[serde(default = "default_seed", deserialize_with = "seed_u64")]
     pub seed: u64,
 }
 
 fn default_seed() -> u64 {
     1
+}
+
+fn seed_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged, expecting = "a whole number from 0 to 18446744073709551615 (above 2^63 − 1 as a string)")]
+    enum Seed {
+        Int(u64),
+        Text(String),
+    }
+    match Seed::deserialize(d)? {
+        Seed::Int(n) => Ok(n),
+        Seed::Text(t) => t.trim().parse().map_err(|_| {
+            serde::de::Error::custom(format!("`{t}` is not a seed: a whole number from 0 to 18446744073709551615"))
+        }),
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -411,6 +511,7 @@ pub fn parse(file: &str, source: &str) -> Result<Scenario, InputError> {
     toml::from_str::<Scenario>(source).map_err(|e| {
         // One line per error: toml's messages may span several.
         let message = e.message().trim().split('\n').map(str::trim).collect::<Vec<_>>().join("; ");
+        let message = explain(&message);
         match e.span() {
             Some(span) => {
                 let (line, col) = line_col(source, span.start);
@@ -420,6 +521,55 @@ pub fn parse(file: &str, source: &str) -> Result<Scenario, InputError> {
             None => loc.whole(field_in_message(&message).as_deref(), message),
         }
     })
+}
+
+/// The longest message an error repeats from its input (a 100 KB value is not echoed whole).
+const MAX_MESSAGE_CHARS: usize = 240;
+
+/// Make a parser message useful: never empty, a suggestion for a mistyped key, the range of a
+/// number that does not fit, and never longer than [`MAX_MESSAGE_CHARS`].
+fn explain(message: &str) -> String {
+    let mut message = if message.is_empty() {
+        "a value is missing or cut off here (the line or the file ends before it)".to_string()
+    } else {
+        message.to_string()
+    };
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let unknown = rest.split('`').next().unwrap_or("");
+        let valid: Vec<&str> = rest.split('`').skip(2).step_by(2).collect();
+        let suggestion = valid
+            .iter()
+            .map(|v| (edit_distance(unknown, v), *v))
+            .filter(|&(d, v)| d <= 2.max(v.len() / 3))
+            .min()
+            .map_or(String::new(), |(_, v)| format!("; did you mean `{v}`?"));
+        message = format!("unknown field `{unknown}`{suggestion} (valid: {})", valid.join(", "));
+    }
+    if message.contains("number too large to fit in target type") {
+        message = "number too large: TOML integers are 64-bit signed (at most 9223372036854775807); \
+                   a larger seed can be written as a string, e.g. seed = \"18446744073709551615\""
+            .to_string();
+    }
+    if message.chars().count() > MAX_MESSAGE_CHARS {
+        message = message.chars().take(MAX_MESSAGE_CHARS).collect::<String>() + "…";
+    }
+    message
+}
+
+/// Levenshtein distance (for "did you mean").
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 /// The field a serde message is about: "unknown field `x`", "missing field `x`".

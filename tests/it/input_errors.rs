@@ -118,3 +118,59 @@ fn invalid_toml_syntax() {
     let (path, line) = broken("syntax.toml", "[workload]", "[workload");
     assert_rejected(&path, Some(line), None, "");
 }
+
+// ---- Issue 10, item 9: every field error is located, explained and short ----
+
+#[test]
+fn range_errors_carry_the_line_of_the_field() {
+    let (p, line) = broken("clients17.toml", "clients = 2", "clients = 17");
+    assert_rejected(&p, Some(line), Some("topology.clients"), "between 1 and 16");
+    let (p, line) = broken("minmax.toml", "latency_ms = { min = 1, max = 3 }", "latency_ms = { min = 5, max = 3 }");
+    assert_rejected(&p, Some(line), Some("network.latency_ms"), "min (5) is greater than max (3)");
+    let (p, line) = broken("dur0.toml", "duration_ms = 30000", "duration_ms = 0");
+    assert_rejected(&p, Some(line), Some("scenario.duration_ms"), "greater than 0");
+    let (p, line) = broken("dup.toml", "[network]\n", "[network]\nduplicate = 1.5\n");
+    assert_rejected(&p, Some(line + 1), Some("network.duplicate"), "not a probability");
+}
+
+#[test]
+fn a_duration_no_run_could_finish_is_rejected() {
+    let (p, line) = broken("durhuge.toml", "duration_ms = 30000", "duration_ms = 9223372036854775807");
+    assert_rejected(&p, Some(line), Some("scenario.duration_ms"), "could not finish");
+}
+
+#[test]
+fn a_value_cut_off_at_the_end_of_the_file_is_explained() {
+    let dir = std::env::temp_dir().join(format!("locklab-it-cut-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cut.toml");
+    std::fs::write(&path, "[scenario]\nname = \"x\"\n[[protocols]]\nname = \"a\"\nkind = \"lease\"\nexpect = ")
+        .unwrap();
+    let stderr = assert_rejected(&path, Some(6), Some("expect"), "missing or cut off");
+    assert!(!stderr.trim_end().ends_with(':'), "never an empty message: {stderr}");
+}
+
+#[test]
+fn a_mistyped_key_gets_a_suggestion() {
+    let (p, line) = broken("typo.toml", "ttl_ms = 5000", "ttl_msx = 5000");
+    assert_rejected(&p, Some(line), Some("ttl_msx"), "did you mean `ttl_ms`?");
+}
+
+#[test]
+fn a_huge_value_is_not_echoed_whole() {
+    let big = "y".repeat(100_000);
+    let (p, _) = broken("huge.toml", "kind = \"lease\"", &format!("kind = \"{big}\""));
+    let (code, _, stderr) = locklab(&["run", p.to_str().unwrap()], &root());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.len() < 2_000, "{} bytes of error", stderr.len());
+}
+
+#[test]
+fn seeds_use_the_whole_u64_range() {
+    let (p, line) = broken("seedbig.toml", "seed = 1", "seed = 18446744073709551615");
+    assert_rejected(&p, Some(line), Some("seed"), "TOML integers are 64-bit signed");
+    let (p, _) = broken("seedstr.toml", "seed = 1", "seed = \"18446744073709551615\"");
+    let (code, stdout, stderr) = locklab(&["run", p.to_str().unwrap(), "--protocol", "lease"], &root());
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("--seed 18446744073709551615"), "{stdout}");
+}
