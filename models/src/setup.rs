@@ -156,7 +156,11 @@ impl Protocol {
         let sw = self.switches();
         let mut p: Vec<(&'static str, String)> = vec![("kind", quoted(self.kind())), ("ttl_ms", ms(timing.ttl_ticks))];
         match self.kind() {
+            // Heartbeats every tick, a third of the TTL (as the catalogue's lease family in #11
+            // and #15: `ttl_ms = 3000`, `renew_ms = 1000`), each waiting one tick for its reply.
             "lease" => p.extend([
+                ("renew_ms", ms(timing.renew_ticks)),
+                ("heartbeat_timeout_ms", ms(1)),
                 ("safety_margin_ms", "0".into()),
                 ("acquire_timeout_ms", ms(1)),
                 ("acquire_retries", timing.acquire_retries.to_string()),
@@ -237,11 +241,12 @@ pub struct Timing {
     pub horizon_ticks: u32,
     /// How far a clock-jump fault steps a wall clock forward.
     pub clock_jump_ms: i64,
-    /// Raft only: the election timeout (fixed: min = max), the leader's heartbeat period, the
-    /// client's keep-alive period and the leader's lease-expiry check period, in ticks.
+    /// The lease and Raft clients' keep-alive (heartbeat) period, below the TTL.
+    pub renew_ticks: u32,
+    /// Raft only: the election timeout (fixed: min = max), the leader's heartbeat period and the
+    /// leader's lease-expiry check period, in ticks.
     pub election_ticks: u32,
     pub heartbeat_ticks: u32,
-    pub renew_ticks: u32,
     pub lease_check_ticks: u32,
     /// Client i starts this many ticks after client i - 1.
     pub client_stagger_ticks: u32,
@@ -258,7 +263,7 @@ impl Default for Timing {
             clock_jump_ms: 3000,
             election_ticks: 3,
             heartbeat_ticks: 2,
-            renew_ticks: 1,
+            renew_ticks: 2,
             lease_check_ticks: 3,
             client_stagger_ticks: 1,
         }
