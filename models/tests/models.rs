@@ -121,7 +121,7 @@ fn the_standard_lease_configuration_breaks_and_replays() {
     assert_eq!(
         found(&v),
         [prop::NO_STALE_WRITE, prop::BELIEF_MUTEX, prop::LOCK_GRANTED, prop::TWO_CS],
-        "tokens are issued in order and the service itself stays linearizable"
+        "the service itself stays linearizable (`lease` issues no tokens)"
     );
     for property in [prop::NO_STALE_WRITE, prop::BELIEF_MUTEX] {
         replays(&m, property, &shortest(&m, property));
