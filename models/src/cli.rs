@@ -26,7 +26,12 @@ pub const EXIT_INTERNAL: i32 = 3;
 /// Model-check a small configuration of a protocol exhaustively.
 #[derive(clap::Args, Debug, Clone)]
 pub struct CheckArgs {
-    /// Protocol: lease, lease-fenced, redlock, raft, raft-fenced.
+    /// Protocol variant: lease, lease-checked, lease-fenced, redlock, raft, raft-checked,
+    /// raft-fenced. A name means the variant of that name in the scenario catalogue: `-fenced`
+    /// relies on the resource's fence alone (tokens, `fencing = true`,
+    /// `check_validity_before_write = false`), `-checked` on the worker's pre-write lease check
+    /// alone (`check_validity_before_write = true`, no fencing), the bare name on neither. The
+    /// banner prints every parameter as the scenario file's `[[protocols]]` keys.
     pub protocol: String,
     /// Number of clients.
     #[arg(long, default_value_t = 2)]
@@ -71,7 +76,8 @@ pub struct CheckArgs {
 /// Serve stateright's web explorer on a configuration (127.0.0.1 only).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExploreArgs {
-    /// Protocol: lease, lease-fenced, redlock, raft, raft-fenced.
+    /// Protocol variant: lease, lease-checked, lease-fenced, redlock, raft, raft-checked,
+    /// raft-fenced (see `check --help`).
     pub protocol: String,
     /// Port to listen on (127.0.0.1 only).
     #[arg(long, default_value_t = 3000)]
@@ -102,9 +108,11 @@ pub struct ExploreArgs {
 /// `--faults F --strategy dfs --timeout S`, whose verdicts are printed as bounded.
 pub const STANDARD: &[(&str, u32, u32, &str)] = &[
     ("lease", 2, 1, "pause,drop,crash"),
+    ("lease-checked", 2, 1, "pause,drop,crash"),
     ("lease-fenced", 2, 1, "pause,drop,crash"),
     ("redlock", 2, 3, "jump,crash"),
     ("raft", 2, 3, "none"),
+    ("raft-checked", 2, 3, "none"),
     ("raft-fenced", 2, 3, "none"),
 ];
 
@@ -176,6 +184,38 @@ fn model_or_usage(
     build_model(protocol, clients, servers, faults, persistence, horizon).map_err(|e| eprintln!("error: {e}")).ok()
 }
 
+/// The first lines `check` prints: the configuration, then the variant's parameters in the
+/// scenario file's words (its `[[protocols]]` keys and values, as in the scenario the model was
+/// compiled from and every counterexample it exports).
+pub fn banner(model: &LockModel, strategy: Strategy, threads: usize) -> String {
+    let setup = &model.setup;
+    let servers = setup.servers.len();
+    let strategy = match strategy {
+        Strategy::Bfs => "BFS".to_string(),
+        Strategy::Dfs => "DFS".to_string(),
+        Strategy::Random { seed } => format!("random walks, seed {seed}"),
+    };
+    let params: Vec<String> = setup
+        .protocol
+        .params(&setup.timing, setup.persistence)
+        .into_iter()
+        .map(|(key, value)| format!("{key} = {value}"))
+        .collect();
+    format!(
+        "checking {}: {} clients, {servers} {}, faults {}, tick {} ms, horizon {} ticks ({strategy}, {threads} {})\n\
+         [[protocols]] name = \"{}\", {}\n",
+        setup.protocol.name(),
+        setup.clients.len(),
+        if servers == 1 { "server" } else { "servers" },
+        model.faults,
+        setup.timing.tick_ms,
+        setup.timing.horizon_ticks,
+        if threads == 1 { "thread" } else { "threads" },
+        setup.protocol.name(),
+        params.join(", "),
+    )
+}
+
 /// `locklab check`. Returns the exit code. (A panic, a broken stdout pipe included, is turned
 /// into an exit code by the `locklab` binary's one handler.)
 pub fn check(args: &CheckArgs) -> i32 {
@@ -206,19 +246,7 @@ pub fn check(args: &CheckArgs) -> i32 {
         _ => None,
     };
     let setup = &model.setup;
-    println!(
-        "checking {} with {} clients, {} servers, faults {}, persistence {:?}, tick {} ms, TTL {} ticks, horizon {} ticks ({:?}, {} threads)",
-        setup.protocol.name(),
-        setup.clients.len(),
-        setup.servers.len(),
-        model.faults,
-        setup.persistence,
-        setup.timing.tick_ms,
-        setup.timing.ttl_ticks,
-        setup.timing.horizon_ticks,
-        strategy,
-        args.threads
-    );
+    print!("{}", banner(&model, strategy, args.threads));
     let cpu_before = cpu_seconds();
     let outcome = run(&model, strategy, args.threads, args.depth, timeout);
     let cpu = cpu_before.zip(cpu_seconds()).map(|(a, b)| b - a);

@@ -325,13 +325,10 @@ pub fn export_with(
         model.setup.protocol.name()
     );
     toml.push_str(&model.setup.base_toml);
-    // The scenario format declares expectations for some properties only (not linearizability).
+    // The violated property, as the scenario format's `expect` key.
     match sim_property(property) {
-        Some(p @ ("no_stale_write" | "mutual_exclusion" | "token_order")) => {
-            let _ = writeln!(toml, "expect = {{ {p} = \"violated\" }}\n");
-        }
         Some(p) => {
-            let _ = writeln!(toml, "# `locklab run` reports `{p}` as VIOLATED.\n");
+            let _ = writeln!(toml, "expect = {{ {p} = \"violated\" }}\n");
         }
         None => toml.push('\n'),
     }

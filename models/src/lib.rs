@@ -17,8 +17,13 @@
 //! * [`cli`] — `locklab check` and `locklab explore`.
 //!
 //! Properties (named as in [`prop`]): `Always` no stale write, belief mutual exclusion, fencing
-//! tokens increase, linearizable against the lease spec; `Sometimes` a lock is granted, two
-//! critical sections complete (so that no configuration passes vacuously).
+//! tokens increase (variants whose servers issue tokens), linearizable against the lease spec
+//! (acquires, extends and releases); `Sometimes` a lock is granted, two critical sections
+//! complete (so that no configuration passes vacuously).
+//!
+//! A variant's name means what it means in the scenario catalogue (`lease`, `lease-checked`,
+//! `lease-fenced`, `redlock`, `raft`, `raft-checked`, `raft-fenced`; [`setup::Switches`]), and
+//! `check` prints its parameters as the scenario file's `[[protocols]]` keys.
 //!
 //! stateright 0.31 has three pitfalls this crate steps around (details in `models/README.md`):
 //! timers are kept per node in the state, not in stateright's actor timer sets (whose states

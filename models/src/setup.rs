@@ -16,18 +16,26 @@ use locklab_protocols::{Node, NodeId};
 use locklab_sim::clock::Clock;
 
 /// The protocol names `check` and `explore` accept.
-pub const PROTOCOLS: &[&str] = &["lease", "lease-fenced", "redlock", "raft", "raft-fenced"];
+pub const PROTOCOLS: &[&str] =
+    &["lease", "lease-checked", "lease-fenced", "redlock", "raft", "raft-checked", "raft-fenced"];
 
-/// A protocol variant the models cover.
+/// A protocol variant the models cover. A name means the same variant here as in the scenario
+/// catalogue (`scenarios/*.toml`): the switches that tell variants apart ([`Switches`]) are those
+/// of the catalogue's variant of the same name (`tests/models.rs` compares them); timing is the
+/// model's own (whole ticks, see [`Timing`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Protocol {
-    /// Single-server lease; the server issues tokens but the resource does not check them, and
-    /// the worker writes without re-checking its lease (scenario #1's `lease`).
+    /// Single-server lease with heartbeats; no tokens, no fencing, and the worker writes without
+    /// re-checking its lease (the catalogue's `lease`, e.g. `scenarios/11-hung-heartbeat.toml`).
     Lease,
-    /// Single-server lease with fencing: the resource rejects writes with an older token, and
-    /// the worker checks its lease's validity before each write, so that it does not even *act*
-    /// as holder once its lease has run out (without that check a paused client still writes as
-    /// holder: fencing protects the resource, not the belief).
+    /// The same, but the worker checks its lease's validity before each write
+    /// (`check_validity_before_write = true`), so that it does not even *act* as holder once its
+    /// lease ran out by its own clock; no fencing (the catalogue's `lease-checked`, #11).
+    LeaseChecked,
+    /// Single-server lease with fencing alone: the server issues tokens, the resource rejects a
+    /// write with an older token, and the worker does **not** check its lease before writing, so a
+    /// paused client does write after its lease ran out and only the fence stops it. Fencing
+    /// protects the resource, not the belief (the catalogue's `lease-fenced`, #1).
     LeaseFenced,
     /// Redlock over `servers` independent lease servers (no fencing).
     Redlock,
@@ -35,31 +43,78 @@ pub enum Protocol {
     /// sessions with a TTL and keep-alive, the lock key's creation revision as token, but the
     /// resource does not check it (Jepsen's etcd lesson: consensus does not make a lease a lock).
     Raft,
-    /// The same with fencing by revision: the resource rejects writes with an older revision.
+    /// The same, with the worker checking its session's validity before each write; no fencing.
+    RaftChecked,
+    /// The same with fencing by revision alone: the resource rejects writes with an older
+    /// revision; no pre-write check.
     RaftFenced,
 }
 
+/// The switches that tell the variants of one protocol kind apart, as the scenario file's
+/// `[[protocols]]` keys of the same names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Switches {
+    /// The servers hand out fencing tokens (always, for Raft: the key's creation revision).
+    pub tokens: bool,
+    /// The resource rejects a write whose token is below the highest it has seen.
+    pub fencing: bool,
+    /// The worker checks its lease by its own clock before each write.
+    pub check_validity_before_write: bool,
+}
+
 impl Protocol {
+    /// Every variant, in [`PROTOCOLS`] order.
+    pub const ALL: [Protocol; 7] = [
+        Protocol::Lease,
+        Protocol::LeaseChecked,
+        Protocol::LeaseFenced,
+        Protocol::Redlock,
+        Protocol::Raft,
+        Protocol::RaftChecked,
+        Protocol::RaftFenced,
+    ];
+
     /// Parse a protocol name; the error lists the valid ones.
     pub fn parse(name: &str) -> Result<Protocol, String> {
-        match name {
-            "lease" => Ok(Protocol::Lease),
-            "lease-fenced" => Ok(Protocol::LeaseFenced),
-            "redlock" => Ok(Protocol::Redlock),
-            "raft" => Ok(Protocol::Raft),
-            "raft-fenced" => Ok(Protocol::RaftFenced),
-            other => Err(format!("unknown protocol `{other}`; valid protocols: {}", PROTOCOLS.join(", "))),
-        }
+        Protocol::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| format!("unknown protocol `{name}`; valid protocols: {}", PROTOCOLS.join(", ")))
     }
 
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Lease => "lease",
+            Protocol::LeaseChecked => "lease-checked",
             Protocol::LeaseFenced => "lease-fenced",
             Protocol::Redlock => "redlock",
             Protocol::Raft => "raft",
+            Protocol::RaftChecked => "raft-checked",
             Protocol::RaftFenced => "raft-fenced",
         }
+    }
+
+    /// The scenario file's `kind` of this variant.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Protocol::Lease | Protocol::LeaseChecked | Protocol::LeaseFenced => "lease",
+            Protocol::Redlock => "redlock",
+            Protocol::Raft | Protocol::RaftChecked | Protocol::RaftFenced => "raft",
+        }
+    }
+
+    /// What tells this variant apart from the others of its kind.
+    pub fn switches(self) -> Switches {
+        let (tokens, fencing, check_validity_before_write) = match self {
+            Protocol::Lease => (false, false, false),
+            Protocol::LeaseChecked => (false, false, true),
+            Protocol::LeaseFenced => (true, true, false),
+            Protocol::Redlock => (false, false, false),
+            Protocol::Raft => (true, false, false),
+            Protocol::RaftChecked => (true, false, true),
+            Protocol::RaftFenced => (true, true, false),
+        };
+        Switches { tokens, fencing, check_validity_before_write }
     }
 
     /// The persistence policy a configuration uses unless told otherwise: the lease variants
@@ -68,111 +123,102 @@ impl Protocol {
     /// about).
     pub fn default_persistence(self) -> Persistence {
         match self {
-            Protocol::Lease | Protocol::LeaseFenced | Protocol::Raft | Protocol::RaftFenced => Persistence::Always,
             Protocol::Redlock => Persistence::None,
+            _ => Persistence::Always,
         }
     }
 
     /// Are the servers Raft peers (and Raft's own invariants checked)?
     pub fn is_raft(self) -> bool {
-        matches!(self, Protocol::Raft | Protocol::RaftFenced)
+        self.kind() == "raft"
     }
 
     /// Server count when none is given.
     pub fn default_servers(self) -> u32 {
-        match self {
-            Protocol::Lease | Protocol::LeaseFenced => 1,
-            Protocol::Redlock | Protocol::Raft | Protocol::RaftFenced => 3,
+        if self.kind() == "lease" {
+            1
+        } else {
+            3
         }
+    }
+
+    /// The variant's `[[protocols]]` keys and values after `name`, every parameter explicit, in
+    /// the scenario file's words (values as TOML writes them). `check` prints them in its banner.
+    pub fn params(self, timing: &Timing, persistence: Persistence) -> Vec<(&'static str, String)> {
+        let t = timing.tick_ms;
+        let ms = |ticks: u32| (ticks as u64 * t).to_string();
+        let quoted = |s: &str| format!("\"{s}\"");
+        let persistence = quoted(match persistence {
+            Persistence::None => "none",
+            Persistence::Always => "always",
+            Persistence::Everysec => "everysec",
+        });
+        let sw = self.switches();
+        let mut p: Vec<(&'static str, String)> = vec![("kind", quoted(self.kind())), ("ttl_ms", ms(timing.ttl_ticks))];
+        match self.kind() {
+            // Heartbeats every tick, a third of the TTL (as the catalogue's lease family in #11
+            // and #15: `ttl_ms = 3000`, `renew_ms = 1000`), each waiting one tick for its reply.
+            "lease" => p.extend([
+                ("renew_ms", ms(timing.renew_ticks)),
+                ("heartbeat_timeout_ms", ms(1)),
+                ("safety_margin_ms", "0".into()),
+                ("acquire_timeout_ms", ms(1)),
+                ("acquire_retries", timing.acquire_retries.to_string()),
+                ("retry_backoff_ms", ms(1)),
+                ("retry", quoted("idempotent")),
+                ("release", quoted("compare_and_delete")),
+                ("validity", quoted("local_duration")),
+                ("check_validity_before_write", sw.check_validity_before_write.to_string()),
+                ("tokens", sw.tokens.to_string()),
+                ("fencing", sw.fencing.to_string()),
+                ("token_counter", quoted("durable")),
+                ("expiry_clock", quoted("wall")),
+                ("persistence", persistence),
+                ("restart_delay_ms", "0".into()),
+            ]),
+            "redlock" => p.extend([
+                ("server_timeout_ms", ms(1)),
+                ("drift_factor", "0.01".into()),
+                ("drift_extra_ms", "2".into()),
+                ("validity_check", "true".into()),
+                ("retry_delay_ms", ms(1)),
+                ("acquire_retries", timing.acquire_retries.to_string()),
+                ("check_validity_before_write", sw.check_validity_before_write.to_string()),
+                ("expiry_clock", quoted("wall")),
+                ("persistence", persistence),
+                ("restart_delay_ms", "0".into()),
+            ]),
+            // Every Raft duration is a whole number of ticks, and the election timeout is fixed
+            // (min = max): a randomized timeout would put deadlines between ticks, where the model
+            // has no instant. The leader's heartbeat is below it, so without faults no follower
+            // ever times out: elections happen only after a fault.
+            _ => p.extend([
+                ("renew_ms", ms(timing.renew_ticks)),
+                ("safety_margin_ms", "0".into()),
+                ("acquire_timeout_ms", ms(1)),
+                ("acquire_retries", timing.acquire_retries.to_string()),
+                ("retry_backoff_ms", ms(1)),
+                ("retry", quoted("idempotent")),
+                ("validity", quoted("local_duration")),
+                ("check_validity_before_write", sw.check_validity_before_write.to_string()),
+                ("fencing", sw.fencing.to_string()),
+                ("election_timeout_ms", format!("{{ min = {0}, max = {0} }}", ms(timing.election_ticks))),
+                ("raft_heartbeat_ms", ms(timing.heartbeat_ticks)),
+                ("lease_check_ms", ms(timing.lease_check_ticks)),
+                ("wait_recheck_ms", ms(timing.ttl_ticks)),
+                ("campaign_at_start", "true".into()),
+                ("persistence", persistence),
+            ]),
+        }
+        p
     }
 
     /// The `[[protocols]]` table of the scenario file, every parameter explicit.
     fn protocol_toml(self, timing: &Timing, persistence: Persistence) -> String {
-        let t = timing.tick_ms;
-        let persistence = match persistence {
-            Persistence::None => "none",
-            Persistence::Always => "always",
-            Persistence::Everysec => "everysec",
-        };
         let mut s = String::from("[[protocols]]\n");
         let _ = writeln!(s, "name = \"{}\"", self.name());
-        match self {
-            Protocol::Lease | Protocol::LeaseFenced => {
-                let fenced = self == Protocol::LeaseFenced;
-                let _ = write!(
-                    s,
-                    "kind = \"lease\"\n\
-                     ttl_ms = {ttl}\n\
-                     safety_margin_ms = 0\n\
-                     acquire_timeout_ms = {t}\n\
-                     acquire_retries = {retries}\n\
-                     retry_backoff_ms = {t}\n\
-                     retry = \"idempotent\"\n\
-                     release = \"compare_and_delete\"\n\
-                     validity = \"local_duration\"\n\
-                     check_validity_before_write = {fenced}\n\
-                     tokens = true\n\
-                     fencing = {fenced}\n\
-                     token_counter = \"durable\"\n\
-                     expiry_clock = \"wall\"\n\
-                     persistence = \"{persistence}\"\n\
-                     restart_delay_ms = 0\n",
-                    ttl = timing.ttl_ticks as u64 * t,
-                    retries = timing.acquire_retries,
-                );
-            }
-            Protocol::Redlock => {
-                let _ = write!(
-                    s,
-                    "kind = \"redlock\"\n\
-                     ttl_ms = {ttl}\n\
-                     server_timeout_ms = {t}\n\
-                     drift_factor = 0.01\n\
-                     drift_extra_ms = 2\n\
-                     validity_check = true\n\
-                     retry_delay_ms = {t}\n\
-                     acquire_retries = {retries}\n\
-                     check_validity_before_write = false\n\
-                     expiry_clock = \"wall\"\n\
-                     persistence = \"{persistence}\"\n\
-                     restart_delay_ms = 0\n",
-                    ttl = timing.ttl_ticks as u64 * t,
-                    retries = timing.acquire_retries,
-                );
-            }
-            Protocol::Raft | Protocol::RaftFenced => {
-                // Every Raft duration is a whole number of ticks, and the election timeout is
-                // fixed (min = max): a randomized timeout would put deadlines between ticks, where
-                // the model has no instant. The heartbeat (one tick) is below it, so without
-                // faults no follower ever times out: elections happen only after a fault.
-                let fenced = self == Protocol::RaftFenced;
-                let _ = write!(
-                    s,
-                    "kind = \"raft\"\n\
-                     ttl_ms = {ttl}\n\
-                     renew_ms = {renew}\n\
-                     safety_margin_ms = 0\n\
-                     acquire_timeout_ms = {t}\n\
-                     acquire_retries = {retries}\n\
-                     retry_backoff_ms = {t}\n\
-                     retry = \"idempotent\"\n\
-                     validity = \"local_duration\"\n\
-                     check_validity_before_write = {fenced}\n\
-                     fencing = {fenced}\n\
-                     election_timeout_ms = {{ min = {election}, max = {election} }}\n\
-                     raft_heartbeat_ms = {heartbeat}\n\
-                     lease_check_ms = {lease_check}\n\
-                     wait_recheck_ms = {ttl}\n\
-                     campaign_at_start = true\n\
-                     persistence = \"{persistence}\"\n",
-                    ttl = timing.ttl_ticks as u64 * t,
-                    retries = timing.acquire_retries,
-                    election = timing.election_ticks as u64 * t,
-                    heartbeat = timing.heartbeat_ticks as u64 * t,
-                    renew = timing.renew_ticks as u64 * t,
-                    lease_check = timing.lease_check_ticks as u64 * t,
-                );
-            }
+        for (key, value) in self.params(timing, persistence) {
+            let _ = writeln!(s, "{key} = {value}");
         }
         s
     }
@@ -195,11 +241,12 @@ pub struct Timing {
     pub horizon_ticks: u32,
     /// How far a clock-jump fault steps a wall clock forward.
     pub clock_jump_ms: i64,
-    /// Raft only: the election timeout (fixed: min = max), the leader's heartbeat period, the
-    /// client's keep-alive period and the leader's lease-expiry check period, in ticks.
+    /// The lease and Raft clients' keep-alive (heartbeat) period, below the TTL.
+    pub renew_ticks: u32,
+    /// Raft only: the election timeout (fixed: min = max), the leader's heartbeat period and the
+    /// leader's lease-expiry check period, in ticks.
     pub election_ticks: u32,
     pub heartbeat_ticks: u32,
-    pub renew_ticks: u32,
     pub lease_check_ticks: u32,
     /// Client i starts this many ticks after client i - 1.
     pub client_stagger_ticks: u32,
@@ -231,10 +278,14 @@ impl Timing {
     /// client could gather a majority, and the model would prove safe a configuration that is not.
     pub fn for_protocol(protocol: Protocol) -> Timing {
         match protocol {
-            Protocol::Lease | Protocol::LeaseFenced => Timing::default(),
-            Protocol::Raft | Protocol::RaftFenced => {
-                Timing { client_stagger_ticks: 2, lease_check_ticks: 1, horizon_ticks: 6, ..Timing::default() }
-            }
+            Protocol::Lease | Protocol::LeaseChecked | Protocol::LeaseFenced => Timing::default(),
+            Protocol::Raft | Protocol::RaftChecked | Protocol::RaftFenced => Timing {
+                client_stagger_ticks: 2,
+                lease_check_ticks: 1,
+                renew_ticks: 2,
+                horizon_ticks: 6,
+                ..Timing::default()
+            },
             Protocol::Redlock => {
                 Timing { ttl_ticks: 5, think_ticks: 3, clock_jump_ms: 5000, horizon_ticks: 9, ..Timing::default() }
             }

@@ -3,21 +3,34 @@
 //!
 //! A plain mutex is the wrong yardstick for a lease: every lease "violates" it once a holder
 //! outlives its TTL, by design (the Jepsen point). The lease spec says what a lease does promise:
-//! a grant makes its session the holder for `ttl` of server time; nobody else is granted the lock
-//! until the holder releases it or the TTL has run out.
+//! a grant makes its session the holder for `ttl` of server time; a keep-alive (extend) by the
+//! holder, while its lease is live, makes it the holder for `ttl` from then; nobody else is
+//! granted the lock until the holder releases it or its lease has run out. These are the rules of
+//! `locklab-lincheck`'s lease spec (`lincheck/src/specs/lock.rs`), against which the simulator's
+//! checker (`checkers/src/linearizable.rs`) judges the same operations: acquire, extend, release.
 //!
 //! Operations take effect at an unknown instant between their invocation and their return (that
-//! is what linearizability means), so the spec judges time with bounds. When an acquire invoked at
-//! `inv` and returning at `ret` is linearized as a grant, the lease runs out no earlier than
-//! `inv + ttl` (`expires_lb_ns`) and no later than `ret + ttl` (`expires_ub_ns`). A later grant
-//! to another session is allowed if it returned at or after `expires_lb_ns` (it may have taken
-//! effect once the lease was gone); a refusal is allowed only if the holder's lease may still have
-//! been live when the refused call began (`inv < expires_ub_ns`). Times are true time, which is
-//! the server's clock as long as nobody steps it: a step that expires keys early is precisely the
-//! kind of bug this spec catches.
+//! is what linearizability means), so the spec judges time with bounds. When an acquire or extend
+//! invoked at `inv` and returning at `ret` is linearized as a success, the lease runs out no
+//! earlier than `inv + ttl` (`expires_lb_ns`) and no later than `ret + ttl` (`expires_ub_ns`): an
+//! extend gives the holder new validity. A later grant to another session is allowed if it
+//! returned at or after `expires_lb_ns` (it may have taken effect once the lease was gone); a
+//! refusal is allowed only if the holder's lease may still have been live when the refused call
+//! began (`inv < expires_ub_ns`); so is a successful release or extend by the holder. A refused
+//! release or extend by the holder is allowed only if its lease may have run out by the time the
+//! call returned. Times are true time, which is the server's clock as long as nobody steps it: a
+//! step that expires keys early is precisely the kind of bug this spec catches. The bounds are
+//! necessary conditions of lincheck's exact rules (which keep the points symbolic in a zone), so
+//! this spec never rejects a history lincheck accepts; a history it accepts that lincheck rejects
+//! would still be caught when the counterexample replays.
 //!
-//! Each lock session is one "thread" of the tester: an acquire, then a release. A call that
-//! timed out never returns: it stays in flight, and the tester may linearize it or not.
+//! Without extends in the history, a release that a keep-alive kept valid would be judged against
+//! the acquire's expiry alone, and flagged although the server was right to accept it.
+//!
+//! Each operation is its own "thread" of the tester ([`OpId`]: session, kind, and how many of
+//! that kind the session invoked before): a lock library may release while a keep-alive is
+//! still outstanding, and a timed-out call never returns (it stays in flight, and the tester may
+//! linearize it or not) while the library goes on with the next.
 
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
 
@@ -26,15 +39,70 @@ use locklab_protocols::SessionId;
 /// An operation on the lock service, with the true time its call began.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LockOp {
-    Acquire { invoke_ns: u64 },
-    Release { invoke_ns: u64 },
+    Acquire {
+        invoke_ns: u64,
+    },
+    /// A keep-alive: renew the holder's lease for another TTL.
+    Extend {
+        invoke_ns: u64,
+    },
+    Release {
+        invoke_ns: u64,
+    },
+}
+
+impl LockOp {
+    fn kind(self) -> OpKind {
+        match self {
+            LockOp::Acquire { .. } => OpKind::Acquire,
+            LockOp::Extend { .. } => OpKind::Extend,
+            LockOp::Release { .. } => OpKind::Release,
+        }
+    }
 }
 
 /// What an operation returned, with the true time it returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LockRet {
-    Acquire { granted: bool, return_ns: u64 },
-    Release { ok: bool, return_ns: u64 },
+    Acquire {
+        granted: bool,
+        return_ns: u64,
+    },
+    /// `ok`: the lease was renewed (the holder has a new validity, a TTL from the renewal).
+    Extend {
+        ok: bool,
+        return_ns: u64,
+    },
+    Release {
+        ok: bool,
+        return_ns: u64,
+    },
+}
+
+impl LockRet {
+    fn kind(self) -> OpKind {
+        match self {
+            LockRet::Acquire { .. } => OpKind::Acquire,
+            LockRet::Extend { .. } => OpKind::Extend,
+            LockRet::Release { .. } => OpKind::Release,
+        }
+    }
+}
+
+/// Which operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OpKind {
+    Acquire,
+    Extend,
+    Release,
+}
+
+/// One operation's identity, the tester's thread id: the session's `n`-th operation of `kind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OpId {
+    pub session: SessionId,
+    pub kind: OpKind,
+    pub n: u32,
 }
 
 /// The session holding the lock and the bounds on when its lease runs out.
@@ -65,6 +133,10 @@ impl LeaseSpec {
     pub fn new(ttl_ns: u64) -> Self {
         LeaseSpec { ttl_ns, holder: None }
     }
+
+    fn holds(&self, session: SessionId) -> Option<Holder> {
+        self.holder.filter(|h| h.session == session)
+    }
 }
 
 impl SequentialSpec for LeaseSpec {
@@ -82,8 +154,19 @@ impl SequentialSpec for LeaseSpec {
                 });
                 LockRet::Acquire { granted: true, return_ns: never }
             }
+            LockOp::Extend { invoke_ns } => {
+                let ok = self.holds(op.session).is_some();
+                if ok {
+                    self.holder = Some(Holder {
+                        session: op.session,
+                        expires_lb_ns: invoke_ns.saturating_add(self.ttl_ns),
+                        expires_ub_ns: never,
+                    });
+                }
+                LockRet::Extend { ok, return_ns: never }
+            }
             LockOp::Release { .. } => {
-                let ok = self.holder.is_some_and(|h| h.session == op.session);
+                let ok = self.holds(op.session).is_some();
                 if ok {
                     self.holder = None;
                 }
@@ -112,15 +195,28 @@ impl SequentialSpec for LeaseSpec {
             (LockOp::Acquire { invoke_ns }, LockRet::Acquire { granted: false, .. }) => {
                 self.holder.is_some_and(|h| h.session != me && invoke_ns < h.expires_ub_ns)
             }
+            (LockOp::Extend { invoke_ns }, LockRet::Extend { ok: true, return_ns }) => {
+                // Renewed while the lease may still have been live: valid for a TTL from then.
+                let live = self.holds(me).is_some_and(|h| invoke_ns < h.expires_ub_ns);
+                if live {
+                    self.holder = Some(Holder {
+                        session: me,
+                        expires_lb_ns: invoke_ns + self.ttl_ns,
+                        expires_ub_ns: return_ns.saturating_add(self.ttl_ns),
+                    });
+                }
+                live
+            }
             (LockOp::Release { invoke_ns }, LockRet::Release { ok: true, .. }) => {
-                let valid = self.holder.is_some_and(|h| h.session == me && invoke_ns < h.expires_ub_ns);
+                let valid = self.holds(me).is_some_and(|h| invoke_ns < h.expires_ub_ns);
                 if valid {
                     self.holder = None;
                 }
                 valid
             }
-            (LockOp::Release { .. }, LockRet::Release { ok: false, return_ns }) => match self.holder {
-                Some(h) if h.session == me => {
+            (LockOp::Release { .. }, LockRet::Release { ok: false, return_ns })
+            | (LockOp::Extend { .. }, LockRet::Extend { ok: false, return_ns }) => match self.holds(me) {
+                Some(h) => {
                     // Refused to its own holder: only if the lease may have run out already.
                     let valid = return_ns >= h.expires_lb_ns;
                     if valid {
@@ -128,7 +224,7 @@ impl SequentialSpec for LeaseSpec {
                     }
                     valid
                 }
-                _ => true,
+                None => true,
             },
             _ => false,
         }
@@ -138,8 +234,8 @@ impl SequentialSpec for LeaseSpec {
 /// One entry of a lock service's client-visible history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LinEvent {
-    Invoke(SessionId, LockOp),
-    Return(SessionId, LockRet),
+    Invoke(OpId, LockOp),
+    Return(OpId, LockRet),
 }
 
 /// Is the history linearizable against the lease spec? `Err` carries the tester's complaint
@@ -148,8 +244,8 @@ pub fn check_history(ttl_ns: u64, history: &[LinEvent]) -> Result<bool, String> 
     let mut tester = LinearizabilityTester::new(LeaseSpec::new(ttl_ns));
     for event in history {
         match *event {
-            LinEvent::Invoke(session, op) => tester.on_invoke(session, SessionOp { session, op })?,
-            LinEvent::Return(session, ret) => tester.on_return(session, ret)?,
+            LinEvent::Invoke(id, op) => tester.on_invoke(id, SessionOp { session: id.session, op })?,
+            LinEvent::Return(id, ret) => tester.on_return(id, ret)?,
         };
     }
     Ok(tester.is_consistent())
@@ -161,29 +257,54 @@ pub fn history_of_run(entries: &[locklab_protocols::Entry]) -> Vec<LinEvent> {
     let mut out = Vec::new();
     for e in entries {
         if let locklab_protocols::Event::Obs { obs, .. } = &e.event {
-            if let Some(ev) = lin_event(obs, e.t_ns) {
-                out.push(ev);
-            }
+            record(&mut out, obs, e.t_ns);
         }
     }
     out
 }
 
-/// The history event an observation stands for, if any.
-pub fn lin_event(obs: &locklab_protocols::Observation, t_ns: u64) -> Option<LinEvent> {
+/// Append to `history` the event an observation at true time `t_ns` stands for, if any; returns
+/// whether it appended one. A return is matched with its session's latest call of the same kind
+/// still open; a return with no open call (a keep-alive answered after its time-out, say) and an
+/// outcome the library does not know (a time-out) append nothing: the call stays in flight.
+pub fn record(history: &mut Vec<LinEvent>, obs: &locklab_protocols::Observation, t_ns: u64) -> bool {
     use locklab_protocols::Observation as O;
-    Some(match *obs {
-        O::AcquireInvoke { session, .. } => LinEvent::Invoke(session, LockOp::Acquire { invoke_ns: t_ns }),
-        O::AcquireOk { session, .. } => LinEvent::Return(session, LockRet::Acquire { granted: true, return_ns: t_ns }),
+    let (session, invoke, ret) = match *obs {
+        O::AcquireInvoke { session, .. } => (session, Some(LockOp::Acquire { invoke_ns: t_ns }), None),
+        O::ExtendInvoke { session, .. } => (session, Some(LockOp::Extend { invoke_ns: t_ns }), None),
+        O::ReleaseInvoke { session, .. } => (session, Some(LockOp::Release { invoke_ns: t_ns }), None),
+        O::AcquireOk { session, .. } => (session, None, Some(LockRet::Acquire { granted: true, return_ns: t_ns })),
         O::AcquireFail { session, definite: true, .. } => {
-            LinEvent::Return(session, LockRet::Acquire { granted: false, return_ns: t_ns })
+            (session, None, Some(LockRet::Acquire { granted: false, return_ns: t_ns }))
         }
-        O::ReleaseInvoke { session, .. } => LinEvent::Invoke(session, LockOp::Release { invoke_ns: t_ns }),
-        O::ReleaseDone { session, ok: Some(ok), .. } => {
-            LinEvent::Return(session, LockRet::Release { ok, return_ns: t_ns })
+        O::ExtendOk { session, .. } => (session, None, Some(LockRet::Extend { ok: true, return_ns: t_ns })),
+        O::ExtendFail { session, definite: true, .. } => {
+            (session, None, Some(LockRet::Extend { ok: false, return_ns: t_ns }))
         }
-        _ => return None,
-    })
+        O::ReleaseDone { session, ok: Some(ok), .. } => (session, None, Some(LockRet::Release { ok, return_ns: t_ns })),
+        _ => return false,
+    };
+    let same = |id: &OpId, kind: OpKind| id.session == session && id.kind == kind;
+    if let Some(op) = invoke {
+        let kind = op.kind();
+        let n = history.iter().filter(|e| matches!(e, LinEvent::Invoke(id, _) if same(id, kind))).count() as u32;
+        history.push(LinEvent::Invoke(OpId { session, kind, n }, op));
+        return true;
+    }
+    let Some(ret) = ret else { return false };
+    let kind = ret.kind();
+    // The latest call of this kind, if it has not returned yet.
+    let latest = history.iter().rev().find_map(|e| match e {
+        LinEvent::Invoke(id, _) if same(id, kind) => Some(*id),
+        _ => None,
+    });
+    match latest {
+        Some(id) if !history.iter().any(|e| matches!(e, LinEvent::Return(r, _) if *r == id)) => {
+            history.push(LinEvent::Return(id, ret));
+            true
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -196,10 +317,31 @@ mod tests {
         SessionId { client, incarnation: 0, n: 1 }
     }
 
+    fn id(client: u32, kind: OpKind, n: u32) -> OpId {
+        OpId { session: s(client), kind, n }
+    }
+
     fn acq(c: u32, inv: u64, ret: u64, granted: bool) -> [LinEvent; 2] {
+        let id = id(c, OpKind::Acquire, 0);
         [
-            LinEvent::Invoke(s(c), LockOp::Acquire { invoke_ns: inv }),
-            LinEvent::Return(s(c), LockRet::Acquire { granted, return_ns: ret }),
+            LinEvent::Invoke(id, LockOp::Acquire { invoke_ns: inv }),
+            LinEvent::Return(id, LockRet::Acquire { granted, return_ns: ret }),
+        ]
+    }
+
+    fn ext(c: u32, n: u32, inv: u64, ret: u64, ok: bool) -> [LinEvent; 2] {
+        let id = id(c, OpKind::Extend, n);
+        [
+            LinEvent::Invoke(id, LockOp::Extend { invoke_ns: inv }),
+            LinEvent::Return(id, LockRet::Extend { ok, return_ns: ret }),
+        ]
+    }
+
+    fn rel(c: u32, inv: u64, ret: u64, ok: bool) -> [LinEvent; 2] {
+        let id = id(c, OpKind::Release, 0);
+        [
+            LinEvent::Invoke(id, LockOp::Release { invoke_ns: inv }),
+            LinEvent::Return(id, LockRet::Release { ok, return_ns: ret }),
         ]
     }
 
@@ -225,10 +367,10 @@ mod tests {
 
     #[test]
     fn a_timed_out_acquire_may_or_may_not_have_taken_effect() {
-        let mut h = vec![LinEvent::Invoke(s(1), LockOp::Acquire { invoke_ns: 0 })];
+        let mut h = vec![LinEvent::Invoke(id(1, OpKind::Acquire, 0), LockOp::Acquire { invoke_ns: 0 })];
         h.extend(acq(2, 1_000, 1_000, false));
         assert_eq!(check_history(TTL, &h), Ok(true), "refused: c1's lost acquire took effect");
-        let mut h = vec![LinEvent::Invoke(s(1), LockOp::Acquire { invoke_ns: 0 })];
+        let mut h = vec![LinEvent::Invoke(id(1, OpKind::Acquire, 0), LockOp::Acquire { invoke_ns: 0 })];
         h.extend(acq(2, 1_000, 1_000, true));
         assert_eq!(check_history(TTL, &h), Ok(true), "granted: c1's lost acquire did not");
     }
@@ -236,9 +378,78 @@ mod tests {
     #[test]
     fn release_then_grant() {
         let mut h: Vec<_> = acq(1, 0, 0, true).into();
-        h.push(LinEvent::Invoke(s(1), LockOp::Release { invoke_ns: 1_000 }));
-        h.push(LinEvent::Return(s(1), LockRet::Release { ok: true, return_ns: 1_000 }));
+        h.extend(rel(1, 1_000, 1_000, true));
         h.extend(acq(2, 1_000, 1_000, true));
+        assert_eq!(check_history(TTL, &h), Ok(true));
+    }
+
+    #[test]
+    fn a_keep_alive_keeps_a_late_release_valid() {
+        // c1 acquires at 0 (TTL 3 s), renews at 2 s, releases at 4 s: valid, thanks to the renewal.
+        let mut h: Vec<_> = acq(1, 0, 0, true).into();
+        h.extend(ext(1, 0, 2_000, 2_000, true));
+        h.extend(rel(1, 4_000, 4_000, true));
+        assert_eq!(check_history(TTL, &h), Ok(true));
+        // Without the renewal in the history the same release is flagged.
+        let without: Vec<_> = h
+            .iter()
+            .copied()
+            .filter(|e| !matches!(e, LinEvent::Invoke(i, _) | LinEvent::Return(i, _) if i.kind == OpKind::Extend))
+            .collect();
+        assert_eq!(check_history(TTL, &without), Ok(false));
+        // A renewal keeps others out: a grant to c2 at 4 s is not linearizable, at 5 s it is.
+        let mut h: Vec<_> = acq(1, 0, 0, true).into();
+        h.extend(ext(1, 0, 2_000, 2_000, true));
+        h.extend(acq(2, 4_000, 4_000, true));
+        assert_eq!(check_history(TTL, &h), Ok(false));
+        let mut h: Vec<_> = acq(1, 0, 0, true).into();
+        h.extend(ext(1, 0, 2_000, 2_000, true));
+        h.extend(acq(2, 5_000, 5_000, true));
+        assert_eq!(check_history(TTL, &h), Ok(true));
+    }
+
+    #[test]
+    fn a_renewal_of_a_lease_that_ran_out_is_not_linearizable() {
+        let mut h: Vec<_> = acq(1, 0, 0, true).into();
+        h.extend(ext(1, 0, 3_000, 3_000, true));
+        assert_eq!(check_history(TTL, &h), Ok(false));
+        // Refused: fine once the lease may have run out, not before.
+        let mut h: Vec<_> = acq(1, 0, 0, true).into();
+        h.extend(ext(1, 0, 3_000, 3_000, false));
+        assert_eq!(check_history(TTL, &h), Ok(true));
+        let mut h: Vec<_> = acq(1, 0, 0, true).into();
+        h.extend(ext(1, 0, 1_000, 1_000, false));
+        assert_eq!(check_history(TTL, &h), Ok(false));
+    }
+
+    #[test]
+    fn a_release_while_a_keep_alive_is_outstanding_is_well_formed() {
+        // The library releases while its keep-alive is in flight, and a timed-out keep-alive is
+        // followed by the next: each call is its own thread of the tester.
+        use locklab_protocols::Observation as O;
+        let (lock, session) = (0, s(1));
+        let mut h = Vec::new();
+        for (obs, t) in [
+            (O::AcquireInvoke { lock, session }, 0),
+            (
+                O::AcquireOk {
+                    lock,
+                    session,
+                    token: None,
+                    value: 1,
+                    valid_until: locklab_protocols::history::Deadline::Never,
+                },
+                0,
+            ),
+            (O::ExtendInvoke { lock, session }, 1_000),
+            (O::ExtendFail { lock, session, definite: false }, 2_000),
+            (O::ExtendInvoke { lock, session }, 2_000),
+            (O::ReleaseInvoke { lock, session }, 2_500),
+            (O::ReleaseDone { lock, session, ok: Some(true) }, 2_500),
+        ] {
+            record(&mut h, &obs, t);
+        }
+        assert_eq!(h.len(), 6, "the timed-out keep-alive never returns: {h:?}");
         assert_eq!(check_history(TTL, &h), Ok(true));
     }
 }
