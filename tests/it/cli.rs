@@ -7,7 +7,7 @@ fn unfenced_gc_pause_exits_1_and_names_the_stale_write() {
     let (code, stdout, _) = locklab(&["run", "scenarios/01-gc-pause.toml", "--protocol", "lease"], &root());
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("no_stale_write    VIOLATED"), "{stdout}");
-    assert!(stdout.contains("c1#1 (token 1)") && stdout.contains("c2#1 (token 2)"), "{stdout}");
+    assert!(stdout.contains("session c1#1 (token none)") && stdout.contains("session c2#1 (token none)"), "{stdout}");
     assert!(stdout.contains("reproduce:        locklab run scenarios/01-gc-pause.toml --seed 1 --protocol lease"));
 }
 

@@ -40,7 +40,7 @@ fn assert_rejected(path: &std::path::Path, line: Option<usize>, field: Option<&s
 
 #[test]
 fn mistyped_key() {
-    let (path, line) = broken("mistyped.toml", "ttl_ms = 5000\ntokens", "ttl_msx = 5000\ntokens");
+    let (path, line) = broken("mistyped.toml", "ttl_ms = 5000\nfencing", "ttl_msx = 5000\nfencing");
     let err = assert_rejected(&path, Some(line), Some("ttl_msx"), "unknown field");
     assert!(err.contains("ttl_ms"), "the valid keys are listed: {err}");
 }

@@ -148,7 +148,7 @@ fn redisson_resent_acquire_is_a_second_hold_that_outlives_the_release() {
 #[test]
 fn redlock_drift_allowance_absorbs_fast_server_clocks() {
     for seed in SEEDS {
-        let r = run("redlock-fast-server-clocks.toml", "redlock", seed);
+        let r = run("redlock-fast-server-clocks.toml", "redlock-checked", seed);
         assert_eq!(outcome(&r, "mutual_exclusion"), "holds", "seed {seed}");
         assert_eq!(outcome(&r, "no_stale_write"), "holds", "seed {seed}");
         let trace = r.trace.as_deref().unwrap();
@@ -157,7 +157,7 @@ fn redlock_drift_allowance_absorbs_fast_server_clocks() {
             trace.iter().any(|l| l.node == "c2" && l.event == "acquired"),
             "seed {seed}: c2 gets the lock in the end"
         );
-        let bare = run("redlock-fast-server-clocks.toml", "redlock-no-drift-allowance", seed);
+        let bare = run("redlock-fast-server-clocks.toml", "redlock-checked-no-drift-allowance", seed);
         assert_eq!(outcome(&bare, "mutual_exclusion"), "violated", "seed {seed}");
         assert_eq!(outcome(&bare, "no_stale_write"), "violated", "seed {seed}");
     }

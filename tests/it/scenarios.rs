@@ -49,7 +49,10 @@ fn gc_pause_is_a_stale_write_without_fencing_and_a_rejection_with_it() {
     let stale = unfenced.report.get("no_stale_write").unwrap();
     assert_eq!(stale.outcome.as_str(), "violated");
     let message = &stale.violation.as_ref().unwrap().message;
-    assert!(message.contains("c1#1 (token 1)") && message.contains("c2#1 (token 2)"), "{message}");
+    assert!(
+        message.contains("session c1#1 (token none)") && message.contains("session c2#1 (token none)"),
+        "{message}"
+    );
     assert!(unfenced.report.metrics.writes_rejected == 0);
 
     let fenced = run_one(&compiled, compiled.variant("lease-fenced").unwrap(), 1, false);
