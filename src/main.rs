@@ -117,7 +117,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Compare(args) => compare(args),
         Command::Lin(args) => locklab_lincheck::cli::run(&args),
-        Command::Check(args) => locklab_models::cli::check(&args),
+        Command::Check(args) => locklab_models::cli::check_to(&args, &mut output::Stdout),
         Command::Explore(args) => locklab_models::cli::explore(&args),
     }) {
         Ok(code) => code,

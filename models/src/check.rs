@@ -45,9 +45,11 @@ pub struct Outcome {
     pub unique_states: usize,
     pub max_depth: usize,
     pub seconds: f64,
-    /// The whole reachable space (within the horizon) was explored: no timeout, no depth bound,
-    /// not a random walk.
+    /// The whole reachable space (within the horizon) was explored: no budget ran out, no depth
+    /// bound, not a random walk.
     pub complete: bool,
+    /// The budget that stopped the search, if one did.
+    pub exhausted: Option<Exhausted>,
     pub verdicts: Vec<Verdict>,
     /// The path the search itself saved for each violated `Always` property: not necessarily the
     /// shortest (see [`shortest_counterexample`]), but a second candidate when the shortest one
@@ -103,30 +105,100 @@ fn collect<C: Checker<LockModel>>(model: &LockModel, checker: C, started: Instan
         max_depth: checker.max_depth(),
         seconds,
         complete: !bounded,
+        exhausted: None,
         verdicts,
         paths,
     }
 }
 
-/// Check every property of `model`. Exploration stops early only once every property has a
-/// discovery (then every `Always` property is violated and nothing is left to learn).
-pub fn run(
-    model: &LockModel,
-    strategy: Strategy,
-    threads: usize,
-    depth: Option<usize>,
-    timeout: Option<Duration>,
-) -> Outcome {
+/// What bounds one search besides its depth: wall-clock time and the process's memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub time: Option<Duration>,
+    pub memory_mib: Option<u64>,
+    /// Print progress to stderr (once a second) — on a terminal only.
+    pub progress: bool,
+}
+
+impl Budget {
+    /// No bound at all (tests of small configurations).
+    pub const NONE: Budget = Budget { time: None, memory_mib: None, progress: false };
+}
+
+/// Which budget stopped a search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exhausted {
+    Time,
+    Memory,
+}
+
+/// Check every property of `model`. Exploration stops early once every property has a
+/// discovery (then every `Always` property is violated and nothing is left to learn), or when
+/// `budget` runs out: then [`Outcome::exhausted`] says which, and the search is not complete.
+pub fn run(model: &LockModel, strategy: Strategy, threads: usize, depth: Option<usize>, budget: Budget) -> Outcome {
     let started = Instant::now();
-    let b = builder(model, threads, depth, timeout);
+    let model = model.clone();
+    model.stop.store(false, std::sync::atomic::Ordering::Relaxed);
+    let b = builder(&model, threads, depth, budget.time);
+    let mut exhausted = None;
     let mut outcome = match strategy {
-        Strategy::Bfs => collect(model, b.spawn_bfs(), started, false),
-        Strategy::Dfs => collect(model, b.spawn_dfs(), started, false),
-        Strategy::Random { seed } => collect(model, b.spawn_simulation(seed, UniformChooser), started, true),
+        Strategy::Bfs => collect(&model, watch(&model, b.spawn_bfs(), budget, &mut exhausted), started, false),
+        Strategy::Dfs => collect(&model, watch(&model, b.spawn_dfs(), budget, &mut exhausted), started, false),
+        Strategy::Random { seed } => collect(
+            &model,
+            watch(&model, b.spawn_simulation(seed, UniformChooser), budget, &mut exhausted),
+            started,
+            true,
+        ),
     };
-    let timed_out = timeout.is_some_and(|t| outcome.seconds + 0.05 >= t.as_secs_f64());
-    outcome.complete = outcome.complete && depth.is_none() && !timed_out;
+    if exhausted.is_none() && budget.time.is_some_and(|t| outcome.seconds + 0.05 >= t.as_secs_f64()) {
+        exhausted = Some(Exhausted::Time);
+    }
+    outcome.exhausted = exhausted;
+    outcome.complete = outcome.complete && depth.is_none() && exhausted.is_none();
     outcome
+}
+
+/// Watch a running search: stop it (through the model's boundary) when the time or memory
+/// budget runs out, and report progress on a terminal.
+fn watch<C: Checker<LockModel>>(model: &LockModel, checker: C, budget: Budget, exhausted: &mut Option<Exhausted>) -> C {
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    while !checker.is_done() {
+        std::thread::sleep(Duration::from_millis(50));
+        let rss_mib = current_rss_kib().map(|k| k / 1024);
+        if exhausted.is_none() {
+            if budget.time.is_some_and(|t| started.elapsed() >= t) {
+                *exhausted = Some(Exhausted::Time);
+            } else if budget.memory_mib.zip(rss_mib).is_some_and(|(limit, rss)| rss >= limit) {
+                *exhausted = Some(Exhausted::Memory);
+            }
+            if exhausted.is_some() {
+                model.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        if budget.progress && last_report.elapsed() >= Duration::from_secs(1) {
+            last_report = Instant::now();
+            eprint!(
+                "\r  {:>6.1} s  {} states, {} unique, {} MiB   ",
+                started.elapsed().as_secs_f64(),
+                checker.state_count(),
+                checker.unique_state_count(),
+                rss_mib.map_or("?".to_string(), |m| m.to_string())
+            );
+        }
+    }
+    if budget.progress && started.elapsed() >= Duration::from_secs(1) {
+        eprintln!();
+    }
+    checker
+}
+
+/// The process's resident memory now, from `/proc/self/status` (Linux).
+pub fn current_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The shortest path to a state violating `property`.

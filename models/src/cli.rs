@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use stateright::{Expectation, Model};
 
-use crate::check::{run, shortest_counterexample, Strategy};
+use crate::check::{run, shortest_counterexample, Budget, Exhausted, Strategy};
 use crate::export::{export_with, replay, slug};
 use crate::model::{Faults, LockModel};
 use crate::setup::{Protocol, Setup, Timing};
@@ -22,6 +22,14 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_VIOLATION: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_INTERNAL: i32 = 3;
+/// A budget (time, memory, `--depth`, or a random walk's nature) left verdicts undecided, and no
+/// counterexample was found.
+pub const EXIT_UNKNOWN: i32 = 4;
+
+/// Default wall-clock budget of a search, in seconds (`--timeout`; 0: none).
+pub const DEFAULT_TIMEOUT_S: u64 = 120;
+/// Default memory budget of a search, in MiB of resident memory (`--memory-mb`; 0: none).
+pub const DEFAULT_MEMORY_MIB: u64 = 2048;
 
 /// Model-check a small configuration of a protocol exhaustively.
 #[derive(clap::Args, Debug, Clone)]
@@ -52,9 +60,14 @@ pub struct CheckArgs {
     /// Checker threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
-    /// Give up after this many seconds (the verdicts are then bounded).
+    /// Give up after this many seconds (default 120; 0: no limit). Verdicts the search did not
+    /// decide are then `unknown` (exit 4 unless a counterexample was found).
     #[arg(long)]
     pub timeout: Option<u64>,
+    /// Give up when the process's resident memory reaches this many MiB (default 2048; 0: no
+    /// limit); undecided verdicts are then `unknown`.
+    #[arg(long)]
+    pub memory_mb: Option<u64>,
     /// Also print threads, search depth, duplicates and peak memory (states, unique states and
     /// the rate are always printed).
     #[arg(long)]
@@ -65,7 +78,7 @@ pub struct CheckArgs {
     /// Server persistence policy: none, always, everysec (default: always for a lease and Raft, none for Redlock).
     #[arg(long)]
     pub persistence: Option<String>,
-    /// True time explored, in ticks (of 1 s: a third of the lease's TTL). Default: 9, Raft 6.
+    /// True time explored, in ticks of 1 s (a lease's and Raft's TTL is 3 ticks, Redlock's 5). Default: 9, Raft 6.
     #[arg(long)]
     pub horizon: Option<u32>,
     /// Seed of the random strategy.
@@ -94,7 +107,7 @@ pub struct ExploreArgs {
     /// Server persistence policy: none, always, everysec.
     #[arg(long)]
     pub persistence: Option<String>,
-    /// True time explored, in ticks (of 1 s: a third of the lease's TTL). Default: 9, Raft 6.
+    /// True time explored, in ticks of 1 s (a lease's and Raft's TTL is 3 ticks, Redlock's 5). Default: 9, Raft 6.
     #[arg(long)]
     pub horizon: Option<u32>,
 }
@@ -216,9 +229,16 @@ pub fn banner(model: &LockModel, strategy: Strategy, threads: usize) -> String {
     )
 }
 
-/// `locklab check`. Returns the exit code. (A panic, a broken stdout pipe included, is turned
-/// into an exit code by the `locklab` binary's one handler.)
+/// `locklab check`, printing to stdout. Returns the exit code.
 pub fn check(args: &CheckArgs) -> i32 {
+    check_to(args, &mut std::io::stdout())
+}
+
+/// `locklab check`, printing to `out` (the `locklab` binary passes a writer that survives a
+/// reader going away: the verdict's exit code is kept). Returns the exit code:
+/// 0 every property decided as expected, 1 a counterexample (or, after a complete search, a
+/// `sometimes` never reached), 2 bad input, 3 internal error, 4 unknown (a budget ran out first).
+pub fn check_to(args: &CheckArgs, out: &mut dyn std::io::Write) -> i32 {
     let Some(model) = model_or_usage(
         &args.protocol,
         args.clients,
@@ -240,24 +260,32 @@ pub fn check(args: &CheckArgs) -> i32 {
         eprintln!("error: --threads must be at least 1");
         return EXIT_USAGE;
     }
-    let timeout = match (strategy, args.timeout) {
-        (_, Some(s)) => Some(Duration::from_secs(s)),
-        (Strategy::Random { .. }, None) => Some(Duration::from_secs(10)),
-        _ => None,
+    let timeout_s = match (strategy, args.timeout) {
+        (_, Some(s)) => s,
+        (Strategy::Random { .. }, None) => 10,
+        _ => DEFAULT_TIMEOUT_S,
+    };
+    let memory_mib = args.memory_mb.unwrap_or(DEFAULT_MEMORY_MIB);
+    let budget = Budget {
+        time: (timeout_s > 0).then(|| Duration::from_secs(timeout_s)),
+        memory_mib: (memory_mib > 0).then_some(memory_mib),
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     let setup = &model.setup;
-    print!("{}", banner(&model, strategy, args.threads));
+    let _ = write!(out, "{}", banner(&model, strategy, args.threads));
     let cpu_before = cpu_seconds();
-    let outcome = run(&model, strategy, args.threads, args.depth, timeout);
+    let outcome = run(&model, strategy, args.threads, args.depth, budget);
     let cpu = cpu_before.zip(cpu_seconds()).map(|(a, b)| b - a);
     let complete = outcome.complete;
     let rate = outcome.unique_states as f64 / outcome.seconds.max(1e-9) / args.threads as f64;
-    println!(
+    let _ = writeln!(
+        out,
         "states: {} explored, {} unique, {:.2} s, {:.0} unique states/s/thread",
         outcome.states, outcome.unique_states, outcome.seconds, rate
     );
     if args.stats {
-        println!(
+        let _ = writeln!(
+            out,
             "stats:  {} threads, max depth {}, {:.2} generated per unique state, peak memory {}, CPU {}",
             args.threads,
             outcome.max_depth,
@@ -276,27 +304,43 @@ pub fn check(args: &CheckArgs) -> i32 {
         );
     }
     if !complete {
-        println!("search: BOUNDED (timeout or --depth): verdicts below hold only for what was explored");
+        let why = match outcome.exhausted {
+            Some(Exhausted::Time) => format!("the time budget ran out ({timeout_s} s; --timeout to raise, 0 for none)"),
+            Some(Exhausted::Memory) => {
+                format!("the memory budget ran out ({memory_mib} MiB; --memory-mb to raise, 0 for none)")
+            }
+            None if matches!(strategy, Strategy::Random { .. }) => "random walks never exhaust the space".to_string(),
+            None => "--depth bounds the search".to_string(),
+        };
+        let _ = writeln!(out, "search: BOUNDED ({why}): what it did not find is unknown, not absent");
     }
     let mut code = EXIT_OK;
+    let mut unknown = false;
     let mut violated = Vec::new();
     for v in &outcome.verdicts {
         let line = match (&v.expectation, v.discovered) {
             (Expectation::Always, true) => {
-                code = EXIT_VIOLATION;
                 violated.push(v.name);
                 "VIOLATED".to_string()
             }
             (Expectation::Always, false) if complete => "holds".to_string(),
-            (Expectation::Always, false) => "not violated (bounded)".to_string(),
             (_, true) => "reached".to_string(),
-            (_, false) => {
+            (_, false) if complete => {
                 code = EXIT_VIOLATION;
                 "NOT REACHED".to_string()
             }
+            (_, false) => {
+                unknown = true;
+                "unknown (bounded search)".to_string()
+            }
         };
         let kind = if v.expectation == Expectation::Always { "always   " } else { "sometimes" };
-        println!("  {kind} {:<34} {line}", v.name);
+        let _ = writeln!(out, "  {kind} {:<34} {line}", v.name);
+    }
+    if !violated.is_empty() {
+        code = EXIT_VIOLATION;
+    } else if unknown && code == EXIT_OK {
+        code = EXIT_UNKNOWN;
     }
     for name in violated {
         // The shortest counterexample first. The model lets the events of one instant happen in
@@ -355,7 +399,8 @@ pub fn check(args: &CheckArgs) -> i32 {
             ),
             Err(e) => format!("the scenario does not load: {e}"),
         };
-        println!(
+        let _ = writeln!(
+            out,
             "counterexample to \"{name}\": {} steps ({label})\n  scenario: {}\n  steps:    {}\n  replay:   {replayed}\n  run it:   locklab run {} --protocol {} --trace",
             cx.steps,
             toml_path.display(),
@@ -379,16 +424,21 @@ pub fn explore(args: &ExploreArgs) -> i32 {
     ) else {
         return EXIT_USAGE;
     };
-    let address = ("127.0.0.1", args.port);
-    // stateright panics when it cannot bind: find out first, and say so.
-    match std::net::TcpListener::bind(address) {
-        Ok(listener) => drop(listener),
+    // stateright panics when it cannot bind: find out first, and say so. `--port 0` asks the
+    // system for a free port: the one it gave is what the explorer serves on and what we print.
+    let port = match std::net::TcpListener::bind(("127.0.0.1", args.port)) {
+        Ok(listener) => {
+            let port = listener.local_addr().map_or(args.port, |a| a.port());
+            drop(listener);
+            port
+        }
         Err(e) => {
             eprintln!("error: cannot listen on 127.0.0.1:{}: {e}", args.port);
             return EXIT_USAGE;
         }
-    }
-    println!("exploring {} at http://127.0.0.1:{}/ (Ctrl-C to stop)", model.setup.protocol.name(), args.port);
+    };
+    let address = ("127.0.0.1", port);
+    println!("exploring {} at http://127.0.0.1:{port}/ (Ctrl-C to stop)", model.setup.protocol.name());
     let started = Instant::now();
     match std::panic::catch_unwind(|| {
         // Blocks for as long as the web server runs.

@@ -33,12 +33,12 @@
 //! clients, which start at different ticks, are not interchangeable anyway).
 //!
 //! ```
-//! use locklab_models::check::{run, Strategy};
+//! use locklab_models::check::{run, Budget, Strategy};
 //! use locklab_models::{cli::build_model, prop};
 //!
 //! // Two clients, one lease server, one client pause: the pause makes a write stale.
 //! let model = build_model("lease", 2, None, Some("pause"), None, Some(9)).unwrap();
-//! let outcome = run(&model, Strategy::Bfs, 1, None, None);
+//! let outcome = run(&model, Strategy::Bfs, 1, None, Budget::NONE);
 //! assert!(outcome.verdict(prop::NO_STALE_WRITE).unwrap().discovered);
 //! ```
 

@@ -60,6 +60,7 @@
 //! values next: states stay canonical and the state space finite.
 
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use locklab_protocols::history::Observation;
@@ -444,11 +445,14 @@ pub mod prop {
 pub struct LockModel {
     pub setup: Setup,
     pub faults: Faults,
+    /// Set by the budget watchdog (`check::run`): every state is then outside the boundary, so the
+    /// search winds down at once and its unexplored verdicts read `unknown`.
+    pub stop: Arc<AtomicBool>,
 }
 
 impl LockModel {
     pub fn new(setup: Setup, faults: Faults) -> Self {
-        LockModel { setup, faults }
+        LockModel { setup, faults, stop: Arc::new(AtomicBool::new(false)) }
     }
 
     fn tick_ns(&self) -> u64 {
@@ -766,6 +770,10 @@ fn insert_sorted(network: &mut Vec<Envelope>, e: Envelope) {
 impl Model for LockModel {
     type State = State;
     type Action = Action;
+
+    fn within_boundary(&self, _state: &State) -> bool {
+        !self.stop.load(Ordering::Relaxed)
+    }
 
     fn init_states(&self) -> Vec<State> {
         vec![self.init_state(None)]

@@ -21,7 +21,7 @@ use std::io::{Read as _, Write as _};
 use std::time::Duration;
 
 use expect_test::{expect, Expect};
-use locklab_models::check::{run, shortest_counterexample, violated_within, Strategy};
+use locklab_models::check::{run, shortest_counterexample, violated_within, Budget, Strategy};
 use locklab_models::cli::{
     banner, build_model, check, explore, CheckArgs, ExploreArgs, EXIT_OK, EXIT_USAGE, EXIT_VIOLATION,
 };
@@ -45,7 +45,7 @@ fn model(protocol: &str, faults: &str) -> LockModel {
 
 /// Unique states and (property, discovered) for every property: one-thread BFS, exhaustive.
 fn verdicts(m: &LockModel) -> (usize, Vec<(&'static str, bool)>) {
-    let outcome = run(m, Strategy::Bfs, 1, None, None);
+    let outcome = run(m, Strategy::Bfs, 1, None, Budget::NONE);
     assert!(outcome.complete);
     (outcome.unique_states, outcome.verdicts.iter().map(|v| (v.name, v.discovered)).collect())
 }
@@ -423,6 +423,7 @@ fn args(protocol: &str, faults: Option<&str>, out: &str) -> CheckArgs {
         depth: None,
         threads: 1,
         timeout: None,
+        memory_mb: None,
         stats: true,
         out: std::env::temp_dir().join(format!("locklab-models-cli-{}-{out}", std::process::id())),
         persistence: None,
@@ -597,4 +598,29 @@ fn explore_serves_the_explorer_on_loopback() {
         horizon: Some(9),
     });
     assert_eq!(status, EXIT_USAGE, "the port is taken: a clear error, not a panic");
+}
+
+/// A search stopped by its budget decides nothing it did not find: `unknown`, exit 4 — never 1
+/// (a counterexample) and never 0 (all holds). Issue 10, item 3.
+#[test]
+fn a_search_out_of_budget_is_unknown() {
+    // Raft with a pause does not exhaust in one second.
+    let mut a = args("raft", Some("pause"), "budget");
+    a.horizon = Some(6);
+    a.timeout = Some(1);
+    let mut out = Vec::new();
+    let code = locklab_models::cli::check_to(&a, &mut out);
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(code, locklab_models::cli::EXIT_UNKNOWN, "{text}");
+    assert!(text.contains("search: BOUNDED (the time budget ran out (1 s"), "{text}");
+    assert!(text.contains("unknown (bounded search)") && !text.contains("NOT REACHED"), "{text}");
+    // The memory budget stops a search too (a limit below what the process already uses).
+    let mut a = args("raft", Some("pause"), "budget-mem");
+    a.horizon = Some(6);
+    a.memory_mb = Some(1);
+    let mut out = Vec::new();
+    let code = locklab_models::cli::check_to(&a, &mut out);
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(code, locklab_models::cli::EXIT_UNKNOWN, "{text}");
+    assert!(text.contains("the memory budget ran out (1 MiB"), "{text}");
 }

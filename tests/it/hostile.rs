@@ -153,3 +153,33 @@ fn the_streamed_trace_equals_the_collected_one() {
     assert!(collected.lines().count() > 5_000, "a long trace, streamed in several stretches");
     assert!(text.contains(collected), "the streamed trace differs from the collected one");
 }
+
+/// `locklab check lease | head -1; echo ${PIPESTATUS[0]}` prints 1 (the counterexample's code),
+/// and `check … > /dev/full` is one message and exit 5 — no panic either way.
+#[test]
+fn check_keeps_its_verdict_through_a_broken_pipe_and_reports_a_full_disk() {
+    let out_dir = std::env::temp_dir().join(format!("locklab-it-check-pipe-{}", std::process::id()));
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{} check lease --faults pause --out {} | head -1 >/dev/null; echo ${{PIPESTATUS[0]}}",
+            env!("CARGO_BIN_EXE_locklab"),
+            out_dir.display()
+        ))
+        .current_dir(root())
+        .output()
+        .expect("bash runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1", "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+    let out = bin()
+        .args(["check", "lease", "--faults", "pause", "--out", out_dir.to_str().unwrap()])
+        .stdout(Stdio::from(full))
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert_eq!(stderr.matches("cannot write to stdout").count(), 1, "{stderr}");
+    let _ = std::fs::remove_dir_all(&out_dir);
+}
