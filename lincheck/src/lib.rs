@@ -67,6 +67,7 @@
 //! assert!(matches!(result.verdict, Verdict::NotLinearizable(_)));
 //! ```
 
+pub mod budget;
 pub mod checker;
 pub mod cli;
 pub mod error;

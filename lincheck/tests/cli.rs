@@ -269,5 +269,32 @@ fn jepsen_log_errors_name_the_line() {
     assert!(err.contains("bad.log:2:"), "{err}");
     assert!(err.contains("unknown type ':okay'"), "{err}");
     let err = error_of("twice.log", "x - 0\t:invoke\t:write\t1\nx - 0\t:invoke\t:write\t2\n", Some("cas-register"));
-    assert!(err.contains("twice.log:2:1:") && err.contains("invokes again"), "{err}");
+    assert!(err.contains("twice.log:2:5:") && err.contains("invokes again"), "{err}");
+}
+
+// ------------------------------------------------------------ issue 10: files lin did not write
+
+/// Issue 10 item 10: real Jepsen logs separate fields with spaces as well as tabs (and
+/// Jepsen appends an `:error` after the value).
+#[test]
+fn jepsen_text_log_with_spaces_and_errors() {
+    let log = "2017-03-21 12:00:00,001{GMT}\tINFO\t[jepsen worker 0] jepsen.util: 0 :invoke :write 1\n\
+               INFO  jepsen.util - 0    :ok      :write  1\n\
+               INFO  jepsen.core - Run complete, writing\n\
+               INFO  jepsen.util - 1 :invoke :read nil\n\
+               INFO  jepsen.util - 2\t:invoke :cas [1 2]\n\
+               INFO  jepsen.util - 1 :ok :read 1\n\
+               INFO  jepsen.util - 2 :info :cas [1 2] indeterminate: timed out\n\
+               INFO  jepsen.util - :nemesis :info :start nil\n\
+               INFO  jepsen.util - 3 :invoke :read nil\r\n\
+               INFO  jepsen.util - 3 :ok :read 2\r\n";
+    let run = lin(args(temp_file("spaces.log", log), Some("cas-register")));
+    assert_eq!(run.code, cli::EXIT_LINEARIZABLE, "{} {}", run.out, run.err);
+    let bad = format!("{log}INFO  jepsen.util - 3 :invoke :read nil\nINFO  jepsen.util - 3 :ok :read 1\n");
+    let run = lin(args(temp_file("spaces-bad.log", &bad), Some("cas-register")));
+    assert_eq!(run.code, cli::EXIT_NOT_LINEARIZABLE, "{} {}", run.out, run.err);
+    let err = error_of("spaces-type.log", "INFO jepsen.util - 0 :okay :write 1\n", Some("cas-register"));
+    assert!(err.contains("spaces-type.log:1:22: unknown type ':okay'"), "{err}");
+    let err = error_of("chatter.log", "INFO jepsen.core - nothing here\n", Some("cas-register"));
+    assert!(err.contains("chatter.log:1:1: no Jepsen operations found"), "{err}");
 }
