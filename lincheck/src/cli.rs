@@ -19,7 +19,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::format::{self, History, Model};
+use crate::budget::Guard;
+use crate::format::{self, Format, History, LoadFailure, Model};
 use crate::html::{self, OpView};
 use crate::specs::{CasRegisterSpec, FencingSpec, KvSpec, LeaseSpec, MutexSpec};
 use crate::{check_with_options, CheckOptions, CheckResult, Operation, Spec, Verdict};
@@ -38,9 +39,12 @@ pub const EXIT_UNKNOWN: i32 = 4;
 /// Arguments of `locklab lin`.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct LinArgs {
-    /// History file: locklab JSON (.json), Jepsen EDN (.edn) or Jepsen text log
-    /// (.log, .txt); other names are detected by content.
+    /// History file: locklab JSON, Jepsen EDN or Jepsen text log, recognised by its
+    /// content (the extension only breaks ties); --format forces one.
     pub history: PathBuf,
+    /// Read the file as this format instead of sniffing it: json, edn or log.
+    #[arg(long)]
+    pub format: Option<String>,
     /// Sequential spec: mutex, lease, fencing, cas-register or kv. Defaults to the
     /// "model" of a JSON history.
     #[arg(long)]
@@ -109,7 +113,11 @@ fn seconds(value: f64, what: &str) -> Result<Duration, Failure> {
 }
 
 fn run_inner(args: &LinArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32, Failure> {
-    let loaded = format::load(&args.history).map_err(|e| Failure::Usage(e.to_string()))?;
+    let forced = args.format.as_deref().map(Format::from_name).transpose().map_err(Failure::Usage)?;
+    let loaded = format::load_with(&args.history, forced, &Guard::default()).map_err(|e| match e {
+        LoadFailure::Invalid(e) => Failure::Usage(e.to_string()),
+        LoadFailure::Budget(limit) => Failure::Internal(format!("{limit} budget")),
+    })?;
     let ttl_ns = match args.ttl_ms {
         Some(ms) => Some(seconds(ms / 1000.0, "--ttl-ms")?.as_nanos() as u64),
         None => loaded.ttl_ns,

@@ -298,3 +298,36 @@ fn jepsen_text_log_with_spaces_and_errors() {
     let err = error_of("chatter.log", "INFO jepsen.core - nothing here\n", Some("cas-register"));
     assert!(err.contains("chatter.log:1:1: no Jepsen operations found"), "{err}");
 }
+
+/// Issue 10 item 11: the format is sniffed from the content, not taken from the
+/// extension; `--format` forces it.
+#[test]
+fn format_is_sniffed_from_content_and_can_be_forced() {
+    let edn = "{:process 0, :type :invoke, :f :write, :value 1}\n\
+               {:process 0, :type :ok, :f :write, :value 1}\n\
+               {:process 1, :type :invoke, :f :read, :value nil}\n\
+               {:process 1, :type :ok, :f :read, :value 1}\n";
+    for name in ["history.txt", "history.log", "history.json", "history"] {
+        let run = lin(args(temp_file(name, edn), Some("cas-register")));
+        assert_eq!(run.code, cli::EXIT_LINEARIZABLE, "{name}: {} {}", run.out, run.err);
+    }
+    let vector = format!("[{}]", edn.replace('\n', " "));
+    let run = lin(args(temp_file("vector.txt", &vector), Some("cas-register")));
+    assert_eq!(run.code, cli::EXIT_LINEARIZABLE, "{} {}", run.out, run.err);
+    // JSON saved as .edn, a log saved as .json.
+    let run = lin(args(temp_file("good-json.edn", GOOD_LOCK_JSON), None));
+    assert_eq!(run.code, cli::EXIT_LINEARIZABLE, "{} {}", run.out, run.err);
+    let log = "INFO  jepsen.util - 0\t:invoke\t:write\t1\nINFO  jepsen.util - 0\t:ok\t:write\t1\n";
+    let run = lin(args(temp_file("log.json", log), Some("cas-register")));
+    assert_eq!(run.code, cli::EXIT_LINEARIZABLE, "{} {}", run.out, run.err);
+    // Forcing a format reads the file as that format (here: wrongly, so an error).
+    let path = temp_file("forced.txt", edn);
+    let run = lin(LinArgs { format: Some("log".into()), ..args(path.clone(), Some("cas-register")) });
+    assert_eq!(run.code, cli::EXIT_BAD_INPUT, "{} {}", run.out, run.err);
+    assert!(run.err.contains("no Jepsen operations found"), "{}", run.err);
+    let run = lin(LinArgs { format: Some("edn".into()), ..args(path.clone(), Some("cas-register")) });
+    assert_eq!(run.code, cli::EXIT_LINEARIZABLE, "{} {}", run.out, run.err);
+    let run = lin(LinArgs { format: Some("yaml".into()), ..args(path, Some("cas-register")) });
+    assert_eq!(run.code, cli::EXIT_BAD_INPUT);
+    assert!(run.err.contains("unknown format 'yaml'"), "{}", run.err);
+}
