@@ -22,7 +22,7 @@ use std::time::Duration;
 use crate::budget::Guard;
 use crate::format::{self, Format, History, LoadFailure, Model};
 use crate::html::{self, OpView};
-use crate::specs::{CasRegisterSpec, FencingSpec, KvSpec, LeaseSpec, MutexSpec};
+use crate::specs::{CasRegisterSpec, FencingSpec, KvInitial, KvSpec, LeaseSpec, MutexSpec};
 use crate::{check_with_options, CheckOptions, CheckResult, Operation, Spec, Verdict};
 
 /// Exit code: the history is linearizable.
@@ -53,6 +53,10 @@ pub struct LinArgs {
     /// Defaults to the "ttl_ns" of a JSON history.
     #[arg(long = "ttl-ms")]
     pub ttl_ms: Option<f64>,
+    /// kv model: what a get of a never-written key may return: either (nil or "", the
+    /// default), absent (nil only) or empty ("" only, as Porcupine's kv model).
+    #[arg(long = "kv-initial")]
+    pub kv_initial: Option<String>,
     /// Wall-clock budget in seconds; when it runs out the verdict is "unknown" (exit 4).
     #[arg(long = "budget")]
     pub budget_s: Option<f64>,
@@ -160,7 +164,12 @@ fn run_inner(args: &LinArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
         budget: args.budget_s.map(|s| seconds(s, "--budget")).transpose()?,
         max_states: args.max_states,
     };
-    let (result, views) = check_history(&model, &history, &options).map_err(Failure::Internal)?;
+    let kv_initial = args.kv_initial.as_deref().map(KvInitial::from_name).transpose().map_err(Failure::Usage)?;
+    if kv_initial.is_some() && model.family() != format::Family::Kv {
+        return Err(Failure::Usage(format!("--kv-initial applies to the kv model only, not {}", model.name())));
+    }
+    let specs = Specs { kv: KvSpec::new(kv_initial.unwrap_or_default()) };
+    let (result, views) = check_history(&model, &specs, &history, &options).map_err(Failure::Internal)?;
 
     let code = report(&result, &views, out);
     if args.stats {
@@ -188,9 +197,17 @@ fn run_inner(args: &LinArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
     Ok(code)
 }
 
+/// Settings of the specs that a [`Model`] name does not carry.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Specs {
+    /// The kv spec (its initial value).
+    pub kv: KvSpec,
+}
+
 /// Checks a loaded history against a model by name; also returns display views.
 pub fn check_history(
     model: &Model,
+    specs: &Specs,
     history: &History,
     options: &CheckOptions,
 ) -> Result<(CheckResult, Vec<OpView>), String> {
@@ -211,7 +228,7 @@ pub fn check_history(
             go(&FencingSpec { ttl_ns: *ttl_ns }, h, options, html::lock_label)
         }
         (Model::CasRegister, History::Register(h)) => go(&CasRegisterSpec::default(), h, options, html::register_label),
-        (Model::Kv, History::Kv(h)) => go(&KvSpec, h, options, html::kv_label),
+        (Model::Kv, History::Kv(h)) => go(&specs.kv, h, options, html::kv_label),
         _ => Err(format!("model {} cannot check {} operations", model.name(), history.family().name())),
     }
 }

@@ -331,3 +331,24 @@ fn format_is_sniffed_from_content_and_can_be_forced() {
     assert_eq!(run.code, cli::EXIT_BAD_INPUT);
     assert!(run.err.contains("unknown format 'yaml'"), "{}", run.err);
 }
+
+/// Issue 10 item 12: `--kv-initial` on the command line.
+#[test]
+fn kv_initial_flag() {
+    let json = r#"{"model": "kv", "ops": [
+      {"process": 1, "key": "k", "call_ns": 0, "return_ns": 10, "f": "get", "value": "", "type": "ok"},
+      {"process": 1, "key": "k", "call_ns": 20, "return_ns": 30, "f": "append", "value": "x", "type": "ok"},
+      {"process": 2, "key": "k", "call_ns": 40, "return_ns": 50, "f": "get", "value": "x", "type": "ok"}
+    ]}"#;
+    let path = temp_file("kv-empty.json", json);
+    assert_eq!(lin(args(path.clone(), None)).code, cli::EXIT_LINEARIZABLE);
+    let with = |v: &str| lin(LinArgs { kv_initial: Some(v.into()), ..args(path.clone(), None) });
+    assert_eq!(with("empty").code, cli::EXIT_LINEARIZABLE);
+    assert_eq!(with("either").code, cli::EXIT_LINEARIZABLE);
+    assert_eq!(with("absent").code, cli::EXIT_NOT_LINEARIZABLE);
+    let run = with("zero");
+    assert_eq!(run.code, cli::EXIT_BAD_INPUT);
+    assert!(run.err.contains("unknown kv initial value 'zero'"), "{}", run.err);
+    let run = lin(LinArgs { kv_initial: Some("empty".into()), ..args(temp_file("kvi.json", GOOD_LOCK_JSON), None) });
+    assert_eq!(run.code, cli::EXIT_BAD_INPUT);
+}

@@ -4,8 +4,9 @@
 //! this spec describes a single key. State: the key's value, `Option<String>` (`None` =
 //! absent), initially absent.
 //!
-//! * `get → Value(v)` is legal iff `v` equals the current value (`None` when absent).
-//!   No effect.
+//! * `get → Value(v)` is legal iff `v` equals the current value (`None` when absent) —
+//!   except on a key that was never written, where [`KvInitial`] decides what a read may
+//!   return. No effect.
 //! * `put(s) → Ok` is always legal; the value becomes `Some(s)`.
 //! * `append(s) → Ok` is always legal; the value becomes the old value followed by `s`
 //!   (just `s` if the key was absent).
@@ -14,6 +15,23 @@
 //! * Unknown outcome: a `put` or `append` may have taken effect; a `get` has no effect
 //!   and is left out.
 //! * Any other output (a get answered `Ok`, a put answered `Value`) is illegal.
+//!
+//! # What a never-written key reads as
+//!
+//! Services and recorders disagree: Jepsen's clients record a missing key as `nil`
+//! (`None` here), while Porcupine's kv model (its `porcupine_test.go`, `kvModel`: `Init`
+//! returns `""` and a get of a missing key returns `""`) and stores such as etcd's v2 API
+//! wrappers report it as the empty string. [`KvInitial`] says which readings are legal
+//! before the first write: `Absent` (only `None`), `Empty` (the key starts at `""`, as in
+//! Porcupine), or `Either` (the default: `None` or `""`).
+//!
+//! `Either` is the default because it rejects no history that either convention
+//! records and loses no violation involving a write: once anything is put or appended the
+//! key holds `Some(..)` and reads must match it exactly (a `put("")` makes the key
+//! present and empty, after which a read of `None` is illegal). The only thing it
+//! accepts that a strict reading would not is a service answering both `nil` and `""`
+//! for the same never-written key — inconsistent presentation, not a reordering. Use
+//! `Absent` or `Empty` to hold a service to one convention.
 
 use crate::{Operation, PointRange, Spec};
 
@@ -39,9 +57,46 @@ pub enum KvRet {
     Fail,
 }
 
+/// What a get of a never-written key may return (see the [module docs](self)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KvInitial {
+    /// Absent (`nil`/`null`) only: the key starts absent.
+    Absent,
+    /// `""` only: the key starts at the empty string (Porcupine's kv model).
+    Empty,
+    /// Absent or `""` (the default).
+    #[default]
+    Either,
+}
+
+/// Names accepted by [`KvInitial::from_name`].
+pub const KV_INITIAL_NAMES: &[&str] = &["either", "absent", "empty"];
+
+impl KvInitial {
+    /// `either`, `absent` or `empty`.
+    pub fn from_name(name: &str) -> Result<KvInitial, String> {
+        match name {
+            "either" => Ok(KvInitial::Either),
+            "absent" | "nil" | "null" => Ok(KvInitial::Absent),
+            "empty" | "\"\"" => Ok(KvInitial::Empty),
+            _ => Err(format!("unknown kv initial value '{name}' (expected one of: {})", KV_INITIAL_NAMES.join(", "))),
+        }
+    }
+}
+
 /// Spec of one key of a map (see the [module docs](self)).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct KvSpec;
+pub struct KvSpec {
+    /// What a never-written key reads as.
+    pub initial: KvInitial,
+}
+
+impl KvSpec {
+    /// The spec with `initial` as the reading of a never-written key.
+    pub fn new(initial: KvInitial) -> Self {
+        KvSpec { initial }
+    }
+}
 
 impl Spec for KvSpec {
     type Input = KvOp;
@@ -49,12 +104,19 @@ impl Spec for KvSpec {
     type State = Option<String>;
 
     fn init(&self) -> Option<String> {
-        None
+        match self.initial {
+            KvInitial::Empty => Some(String::new()),
+            KvInitial::Absent | KvInitial::Either => None,
+        }
     }
 
     fn step(&self, state: &Option<String>, op: &Operation<KvOp, KvRet>, _range: PointRange) -> Option<Option<String>> {
         match (&op.input, &op.output) {
-            (KvOp::Get, Some(KvRet::Value(v))) => (v == state).then(|| state.clone()),
+            (KvOp::Get, Some(KvRet::Value(v))) => {
+                let legal = v == state
+                    || (self.initial == KvInitial::Either && state.is_none() && v.as_deref() == Some(""));
+                legal.then(|| state.clone())
+            }
             (KvOp::Get, None) => None,
             (_, Some(KvRet::Fail)) => Some(state.clone()),
             (KvOp::Put(s), Some(KvRet::Ok) | None) => Some(Some(s.clone())),
