@@ -76,9 +76,10 @@ pub mod gen;
 pub mod html;
 pub mod specs;
 
+pub use budget::{Guard, Limit};
 pub use checker::{
-    check, check_with_options, CheckOptions, CheckResult, InvalidHistory, PartitionOutcome, PartitionReport, Stats,
-    Verdict, Violation,
+    check, check_with_options, check_within, CheckOptions, CheckResult, InvalidHistory, Limits, PartitionOutcome,
+    PartitionReport, Stats, Verdict, Violation,
 };
 
 use std::fmt::Debug;
@@ -149,14 +150,14 @@ pub struct PointRange {
 /// state; the point of `op` must lie in `[op.call_ns, op.return_ns]` (or
 /// `[op.call_ns, +∞)` when it never returned) and the points must not decrease along the
 /// linearization. See [`specs::LeaseSpec`] for a sound way to do this.
-pub trait Spec {
+pub trait Spec: Sync {
     /// What a client asks for.
-    type Input: Clone + Debug;
+    type Input: Clone + Debug + Sync;
     /// What a client is told.
-    type Output: Clone + Debug;
+    type Output: Clone + Debug + Sync;
     /// The object's state. Small and cheap to clone: the search keeps one per undo level
     /// and one per memoised node.
-    type State: Clone + Eq + Hash + Debug;
+    type State: Clone + Eq + Hash + Debug + Send;
 
     /// The state before any operation.
     fn init(&self) -> Self::State;

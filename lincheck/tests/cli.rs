@@ -352,3 +352,104 @@ fn kv_initial_flag() {
     let run = lin(LinArgs { kv_initial: Some("empty".into()), ..args(temp_file("kvi.json", GOOD_LOCK_JSON), None) });
     assert_eq!(run.code, cli::EXIT_BAD_INPUT);
 }
+
+// ------------------------------------------------------------ issue 10 item 5: budgets
+
+/// The issue's repro: 60 crashed writes, then a read of a value nobody wrote. Without a
+/// budget the search grew ~22 MB/s forever.
+fn crashed_writes_then_impossible_read() -> String {
+    let mut ops: Vec<String> = (0..60)
+        .map(|i| {
+            format!(
+                r#"{{"process": {i}, "call_ns": {}, "return_ns": null, "f": "write", "value": {}, "type": "info"}}"#,
+                i * 10,
+                i + 1
+            )
+        })
+        .collect();
+    ops.push(r#"{"process": 99, "call_ns": 1000, "return_ns": 1010, "f": "read", "value": 999, "type": "ok"}"#.into());
+    format!("{{\"model\": \"cas-register\", \"ops\": [\n{}\n]}}", ops.join(",\n"))
+}
+
+#[test]
+fn default_time_budget_ends_a_hopeless_search_with_unknown() {
+    let path = temp_file("hopeless.json", &crashed_writes_then_impossible_read());
+    let started = std::time::Instant::now();
+    let run = lin(LinArgs { budget_s: Some(0.5), ..args(path.clone(), None) });
+    assert_eq!(run.code, cli::EXIT_UNKNOWN, "{} {}", run.out, run.err);
+    assert!(run.out.contains("unknown: the time budget (--budget 0.5 s) ran out before a verdict"), "{}", run.out);
+    assert!(run.out.contains("raise it with --budget"), "{}", run.out);
+    assert!(started.elapsed().as_secs_f64() < 5.0);
+    // With no flag, the default budget applies (10 s, 2 GB): it must end, and say which.
+    assert!(cli::DEFAULT_BUDGET_S.is_finite() && cli::DEFAULT_MEMORY_MB.is_finite());
+    let started = std::time::Instant::now();
+    let run = lin(args(path, None));
+    assert_eq!(run.code, cli::EXIT_UNKNOWN, "{} {}", run.out, run.err);
+    assert!(run.out.contains("budget"), "{}", run.out);
+    assert!(started.elapsed().as_secs_f64() < cli::DEFAULT_BUDGET_S + 5.0);
+}
+
+#[test]
+fn memory_budget_ends_a_search_with_unknown() {
+    if locklab_lincheck::budget::resident_bytes().is_none() {
+        return; // not Linux: the memory budget is not enforced
+    }
+    let path = temp_file("hopeless-memory.json", &crashed_writes_then_impossible_read());
+    let run = lin(LinArgs { memory_mb: Some(1.0), budget_s: Some(20.0), ..args(path.clone(), None) });
+    assert_eq!(run.code, cli::EXIT_UNKNOWN, "{} {}", run.out, run.err);
+    assert!(run.out.contains("the memory budget (--memory-mb 1"), "{}", run.out);
+    let run = lin(LinArgs { memory_mb: Some(-1.0), ..args(path, None) });
+    assert_eq!(run.code, cli::EXIT_BAD_INPUT);
+}
+
+/// The budget covers reading the file: a zero budget stops the parser itself.
+#[test]
+fn budget_covers_parsing() {
+    let (mut edn, mut log) = (String::new(), String::new());
+    for i in 0..5000 {
+        edn.push_str(&format!("{{:process {}, :type :invoke, :f :write, :value {i}}}\n", i % 5));
+        edn.push_str(&format!("{{:process {}, :type :ok, :f :write, :value {i}}}\n", i % 5));
+        log.push_str(&format!("INFO  jepsen.util - {} :invoke :write {i}\n", i % 5));
+        log.push_str(&format!("INFO  jepsen.util - {} :ok :write {i}\n", i % 5));
+    }
+    for (name, text) in [("big.edn", edn), ("big.log", log)] {
+        let path = temp_file(name, &text);
+        let run = lin(LinArgs { budget_s: Some(0.0), ..args(path.clone(), Some("cas-register")) });
+        assert_eq!(run.code, cli::EXIT_UNKNOWN, "{name}: {} {}", run.out, run.err);
+        assert!(run.out.contains("ran out while reading the history"), "{name}: {}", run.out);
+        assert_eq!(lin(args(path, Some("cas-register"))).code, cli::EXIT_LINEARIZABLE, "{name}");
+    }
+    let history = gen::register_history(&RegisterGen { ops: 5000, ..Default::default() });
+    let path = temp_file("big.json", &format::to_json(&Model::CasRegister, &format::History::Register(history)));
+    let run = lin(LinArgs { budget_s: Some(0.0), ..args(path, None) });
+    assert_eq!(run.code, cli::EXIT_UNKNOWN, "{} {}", run.out, run.err);
+    assert!(run.out.contains("ran out while reading the history"), "{}", run.out);
+}
+
+// ------------------------------------------------------------ issue 10 item 1: stdout errors
+
+struct FailingWriter(std::io::ErrorKind);
+
+impl std::io::Write for FailingWriter {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::new(self.0, "injected"))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failed_write_to_stdout_is_one_message_and_exit_3_a_broken_pipe_keeps_the_verdict() {
+    let path = temp_file("pipe-bad.json", BAD_LOCK_JSON);
+    let mut err = Vec::new();
+    let code = cli::run_with(&args(path.clone(), None), &mut FailingWriter(std::io::ErrorKind::BrokenPipe), &mut err);
+    assert_eq!(code, cli::EXIT_NOT_LINEARIZABLE, "the verdict survives a closed pipe");
+    assert!(err.is_empty(), "quietly: {}", String::from_utf8_lossy(&err));
+    let mut err = Vec::new();
+    let code = cli::run_with(&args(path, None), &mut FailingWriter(std::io::ErrorKind::StorageFull), &mut err);
+    assert_eq!(code, cli::EXIT_INTERNAL);
+    let err = String::from_utf8(err).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: cannot write the report to standard output"), "{err}");
+}
