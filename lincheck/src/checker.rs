@@ -42,6 +42,9 @@ use crate::{Operation, PointRange, Spec};
 /// times (the lease) stay far from overflow below it.
 pub const MAX_TIME_NS: u64 = 1 << 62;
 
+/// How many calls past the first return event [`Search::dead_end`] looks at.
+const DEAD_END_LOOKAHEAD: usize = 16;
+
 /// How many entries of a memo bucket are tried for subsumption (see `Cache::lookup_or_insert`).
 const SUBSUMPTION_SCAN: usize = 32;
 
@@ -632,6 +635,8 @@ struct Search<'h, S: Spec> {
     /// Returned op k -> number of `info_done` words in a key with first_open = k.
     info_words: Vec<u32>,
     n: u32,
+    /// Every op of the partition is [`Spec::monotone`]: dead ends are pruned.
+    monotone: bool,
     steps: u64,
     states: u64,
     cache_hits: u64,
@@ -743,6 +748,7 @@ impl<'h, S: Spec> Search<'h, S> {
                 info_words[u] = infos_upto[end].div_ceil(64);
             }
         }
+        let monotone = (0..n).all(|u| spec.monotone(op(u)));
         Search {
             spec,
             history,
@@ -760,6 +766,7 @@ impl<'h, S: Spec> Search<'h, S> {
             window_end,
             info_words,
             n: n as u32,
+            monotone,
             steps: 0,
             states: 0,
             cache_hits: 0,
@@ -820,6 +827,37 @@ impl<'h, S: Spec> Search<'h, S> {
             self.relink(ret);
         }
         self.relink(call);
+    }
+
+    /// With monotone ops only: true if a returned op that must still be linearized
+    /// can never become legal from `state` ([`Spec::unreachable`]). Every later state is
+    /// above `state`, so no continuation of this node can linearize that op. Checked:
+    /// the ops of the main list (every one of them returned and is not yet linearized)
+    /// up to the first return event and [`DEAD_END_LOOKAHEAD`] calls beyond it — far
+    /// enough to meet the next get, which is what kills a crashed append placed where it
+    /// never took effect.
+    fn dead_end(&self, state: &S::State) -> bool {
+        let mut node = self.next[HEAD as usize];
+        let mut beyond: Option<usize> = None;
+        while node != NIL {
+            if self.node_is_call[node as usize] {
+                let u = self.node_op[node as usize];
+                let op = &self.history[self.op_index[u as usize]];
+                if self.spec.unreachable(state, op) {
+                    return true;
+                }
+                if let Some(count) = beyond.as_mut() {
+                    *count += 1;
+                    if *count >= DEAD_END_LOOKAHEAD {
+                        return false;
+                    }
+                }
+            } else if beyond.is_none() {
+                beyond = Some(0);
+            }
+            node = self.next[node as usize];
+        }
+        false
     }
 
     #[inline]
@@ -913,6 +951,8 @@ impl<'h, S: Spec> Search<'h, S> {
         // Upper bound of any linearization point at this search node.
         let mut latest_ns = self.first_return().1;
         let mut iterations: u64 = 0;
+        // Set on entering a node that `dead_end` proves hopeless: backtrack at once.
+        let mut hopeless = false;
         loop {
             if iterations.is_multiple_of(1024) {
                 if let Err(limit) = guard.check() {
@@ -927,7 +967,10 @@ impl<'h, S: Spec> Search<'h, S> {
             }
             iterations += 1;
 
-            let candidate = if info_limit == MAIN {
+            let candidate = if hopeless {
+                hopeless = false;
+                false
+            } else if info_limit == MAIN {
                 if node != NIL && self.node_is_call[node as usize] {
                     true
                 } else if crashed_first {
@@ -1000,6 +1043,7 @@ impl<'h, S: Spec> Search<'h, S> {
                         info_limit = MAIN;
                         node = self.next[HEAD as usize];
                     }
+                    hopeless = self.monotone && self.dead_end(&state);
                 } else {
                     self.cache_hits += 1;
                     self.clear_bit(u);

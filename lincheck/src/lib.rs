@@ -231,6 +231,28 @@ pub trait Spec: Sync {
         None
     }
 
+    /// Monotone operations (optional, a pruning, with [`Spec::unreachable`]): true if
+    /// every step of `op` leads from a state to one that is *above* it in a partial order
+    /// the spec has in mind (for a key-value map with appends: the prefix order on
+    /// values). When every operation of a partition is monotone, every state the search
+    /// can reach from a node is above the node's state. Default `false`.
+    fn monotone(&self, op: &Operation<Self::Input, Self::Output>) -> bool {
+        let _ = op;
+        false
+    }
+
+    /// Dead ends (optional, a pruning): true if the returned operation `op` is illegal
+    /// in `state` and in every state above it (see [`Spec::monotone`]). In a partition of
+    /// monotone operations, the checker then abandons a search node as soon as an
+    /// operation that must still be linearized there is unreachable from its state,
+    /// instead of trying every order of the operations in between before finding out.
+    /// (A get that read `"a b"` can never be linearized once the value is `"a c"`:
+    /// appends only extend it.) Default `false`: no pruning.
+    fn unreachable(&self, state: &Self::State, op: &Operation<Self::Input, Self::Output>) -> bool {
+        let _ = (state, op);
+        false
+    }
+
     /// Hash of the part of the state that [`Spec::covers`] requires to be equal.
     /// Must give equal hashes whenever `covers` can return true. Default: the whole state.
     fn cover_hash<H: Hasher>(&self, state: &Self::State, hasher: &mut H) {
