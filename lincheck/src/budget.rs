@@ -99,8 +99,7 @@ impl Guard {
             let since_ns = now.duration_since(g.started).as_nanos() as u64;
             let next = g.next_memory_poll_ns.load(Ordering::Relaxed);
             if since_ns >= next
-                && g
-                    .next_memory_poll_ns
+                && g.next_memory_poll_ns
                     .compare_exchange(
                         next,
                         since_ns + MEMORY_POLL_INTERVAL.as_nanos() as u64,

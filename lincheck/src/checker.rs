@@ -255,9 +255,7 @@ pub fn check_within<S: Spec>(
         Some(threads) => {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
             match pool {
-                Ok(pool) => {
-                    pool.install(|| keys.par_iter().enumerate().map(|(i, (_, ops))| run_one(i, ops)).collect())
-                }
+                Ok(pool) => pool.install(|| keys.par_iter().enumerate().map(|(i, (_, ops))| run_one(i, ops)).collect()),
                 Err(_) => keys.iter().enumerate().map(|(i, (_, ops))| run_one(i, ops)).collect(),
             }
         }

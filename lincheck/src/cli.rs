@@ -25,10 +25,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::budget::Guard;
+use crate::budget::Limit;
 use crate::format::{self, Format, History, LoadFailure, Model};
 use crate::html::{self, OpView};
 use crate::specs::{CasRegisterSpec, FencingSpec, KvInitial, KvSpec, LeaseSpec, MutexSpec};
-use crate::budget::Limit;
 use crate::{check_within, CheckResult, Limits, Operation, Spec, Verdict};
 
 /// Exit code: the history is linearizable.

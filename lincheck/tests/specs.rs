@@ -333,10 +333,8 @@ fn kv_initial_value_of_a_fresh_key() {
     assert!(!is_lin(&KvSpec::new(KvInitial::Absent), &empty_read));
     assert!(is_lin(&KvSpec::new(KvInitial::Absent), &nil_read));
     // Once written, even with "", a key is present: nil is no longer a legal read.
-    let put_empty_then_nil = [
-        done(1, 0, 10, KvOp::Put(String::new()), KvRet::Ok),
-        done(2, 20, 30, KvOp::Get, KvRet::Value(None)),
-    ];
+    let put_empty_then_nil =
+        [done(1, 0, 10, KvOp::Put(String::new()), KvRet::Ok), done(2, 20, 30, KvOp::Get, KvRet::Value(None))];
     assert!(!is_lin(&KvSpec::default(), &put_empty_then_nil));
     // A read of "" after an append is illegal under every reading.
     let stale = [

@@ -588,7 +588,7 @@ impl TryFrom<JsonOpRaw> for JsonOp {
             i.set(index + 1);
             index
         });
-        if index % POLL_EVERY == 0 {
+        if index.is_multiple_of(POLL_EVERY) {
             let hit = JSON_GUARD.with(|g| {
                 let mut g = g.borrow_mut();
                 let hit = g.0.as_ref().and_then(|guard| guard.check().err());
@@ -815,16 +815,11 @@ fn edn_event(form: &Edn) -> Result<Event, TextError> {
         let name = match &k.value {
             EdnValue::Keyword(name) => name.as_str(),
             other => {
-                return Err(TextError::new(
-                    k.line,
-                    k.column,
-                    format!("expected a keyword key, found {}", other.kind()),
-                ))
+                return Err(TextError::new(k.line, k.column, format!("expected a keyword key, found {}", other.kind())))
             }
         };
-        let bad = |what: &str| {
-            TextError::new(v.line, v.column, format!(":{name} must be {what}, found {}", v.value.kind()))
-        };
+        let bad =
+            |what: &str| TextError::new(v.line, v.column, format!(":{name} must be {what}, found {}", v.value.kind()));
         match name {
             "process" => {
                 process = Some(match &v.value {
@@ -987,12 +982,21 @@ fn log_event(line: &str, line_no: usize) -> Result<Option<Event>, TextError> {
         };
         let f = f_token[1..].to_string();
         let rest_at = f_at + f_token.len();
-        let value = match edn::Reader::new(line[rest_at..].as_bytes()).next_form() {
+        let value = match edn::Reader::new(&line.as_bytes()[rest_at..]).next_form() {
             Ok(None) => Val::Nil,
             Ok(Some(form)) => Val::from_edn(&form.value),
             Err(e) => return Err(TextError::new(line_no, column(rest_at) + e.column - 1, e.message)),
         };
-        return Ok(Some(Event { process, kind, f, value, time: None, key: None, line: line_no, column: column(tokens[k].0) }));
+        return Ok(Some(Event {
+            process,
+            kind,
+            f,
+            value,
+            time: None,
+            key: None,
+            line: line_no,
+            column: column(tokens[k].0),
+        }));
     }
     Ok(None)
 }
@@ -1014,7 +1018,7 @@ fn read_log<R: BufRead>(mut src: R, guard: &Guard) -> Result<Loaded, Stop> {
             let column = String::from_utf8_lossy(&bytes[..e.valid_up_to()]).chars().count() + 1;
             TextError::new(line_no, column, "not valid UTF-8")
         })?;
-        if line_no % POLL_EVERY == 0 {
+        if line_no.is_multiple_of(POLL_EVERY) {
             guard.check().map_err(Stop::Budget)?;
         }
         if let Some(event) = log_event(line, line_no)? {
@@ -1059,7 +1063,7 @@ impl Pairer {
     fn feed(&mut self, event: Event, guard: &Guard) -> Result<(), Stop> {
         let index = self.events as u64;
         self.events += 1;
-        if self.events % POLL_EVERY == 0 {
+        if self.events.is_multiple_of(POLL_EVERY) {
             guard.check().map_err(Stop::Budget)?;
         }
         self.untimed |= event.time.is_none();

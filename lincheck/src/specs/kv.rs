@@ -128,8 +128,8 @@ impl Spec for KvSpec {
     fn step(&self, state: &Option<String>, op: &Operation<KvOp, KvRet>, _range: PointRange) -> Option<Option<String>> {
         match (&op.input, &op.output) {
             (KvOp::Get, Some(KvRet::Value(v))) => {
-                let legal = v == state
-                    || (self.initial == KvInitial::Either && state.is_none() && v.as_deref() == Some(""));
+                let legal =
+                    v == state || (self.initial == KvInitial::Either && state.is_none() && v.as_deref() == Some(""));
                 legal.then(|| state.clone())
             }
             (KvOp::Get, None) => None,
