@@ -54,8 +54,9 @@ pub struct CheckOptions {
     /// Wall-clock budget for the whole check. When it runs out the verdict is
     /// [`Verdict::Unknown`]. `None`: no limit.
     pub budget: Option<Duration>,
-    /// Deterministic budget: the most memoised states the search may create, over all
-    /// partitions, before giving up with [`Verdict::Unknown`]. `None`: no limit. Use this
+    /// Deterministic budget: the most memoised states the search of one partition (key)
+    /// may create before giving up with [`Verdict::Unknown`] (per partition, so that the
+    /// outcome does not depend on how partitions are scheduled over threads). `None`: no limit. Use this
     /// (not `budget`) where a result must not depend on machine speed.
     pub max_states: Option<u64>,
 }
@@ -109,8 +110,8 @@ pub enum PartitionOutcome {
     Linearizable,
     /// Not linearizable; `linearization` is the longest linearizable prefix found.
     NotLinearizable,
-    /// Budget ran out (or the partition was not searched because another one had
-    /// already failed); `linearization` is empty.
+    /// Budget ran out, or the partition comes after (in key order) one that was refuted
+    /// and was not searched to the end; `linearization` is empty.
     Unknown,
 }
 
@@ -212,8 +213,10 @@ struct PartitionRun {
 /// Partitions (keys) are searched concurrently. When one is refuted, the partitions
 /// after it in key order are cancelled (reported [`PartitionOutcome::Unknown`]); those
 /// before it run on, so the violation reported is always the first refuted partition in
-/// key order, whatever the scheduling — and, under `max_states` alone, the whole result
-/// is the same on every machine and for every thread count.
+/// key order, whatever the scheduling, and every partition after it is reported
+/// [`PartitionOutcome::Unknown`]. Under `max_states` alone, the verdict and the partition
+/// reports are the same on every machine and for every thread count (the statistics,
+/// which count work done by cancelled searches, are not).
 pub fn check_within<S: Spec>(
     spec: &S,
     history: &[Operation<S::Input, S::Output>],
@@ -279,6 +282,12 @@ pub fn check_within<S: Spec>(
         stats.states += run.states;
         stats.cache_hits += run.cache_hits;
         let already_refuted = matches!(verdict, Verdict::NotLinearizable(_));
+        if already_refuted {
+            // Whether this key was cancelled or finished first depends on scheduling:
+            // report it as not searched either way, so the result does not.
+            partitions.push(unknown(ops));
+            continue;
+        }
         let report = match run.outcome {
             Outcome::Linearizable(order) => PartitionReport {
                 key: key.to_string(),

@@ -78,6 +78,8 @@ fn threads_do_not_change_the_outcome() {
     assert!(matches!(one.verdict, Verdict::NotLinearizable(_)));
     assert_eq!(one.verdict, all.verdict);
     assert_eq!(one.verdict, two.verdict);
+    assert_eq!(one.partitions, all.partitions);
+    assert_eq!(one.partitions, two.partitions);
     let Verdict::NotLinearizable(v) = &one.verdict else { unreachable!() };
     let first_refuted = one.partitions.iter().find(|p| p.outcome == PartitionOutcome::NotLinearizable).unwrap();
     assert_eq!(v.key, first_refuted.key);
