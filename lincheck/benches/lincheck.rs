@@ -2,12 +2,14 @@
 //!
 //! Run: `cargo bench -p locklab-lincheck --bench lincheck`. Each benchmark checks one
 //! pre-generated history; the time is per full check (single thread). The histories are
-//! linearizable by construction, so every check must explore to the end.
+//! linearizable by construction, so every check must explore to the end — except the
+//! `kv_append_get` ones marked non-linearizable (a stale read at 90%), which must be
+//! refuted.
 
 use divan::Bencher;
-use locklab_lincheck::gen::{self, LockGen, RegisterGen};
-use locklab_lincheck::specs::{CasRegisterSpec, FencingSpec, LeaseSpec, MutexSpec};
-use locklab_lincheck::{check, Verdict};
+use locklab_lincheck::gen::{self, KvGen, LockGen, RegisterGen};
+use locklab_lincheck::specs::{CasRegisterSpec, FencingSpec, KvSpec, LeaseSpec, MutexSpec};
+use locklab_lincheck::{check, check_within, Limits, Verdict};
 
 fn main() {
     divan::main();
@@ -57,8 +59,10 @@ fn fencing(bencher: Bencher, ops: usize) {
 #[divan::bench(args = [100_000], sample_count = 10)]
 fn mutex_8_keys(bencher: Bencher, ops: usize) {
     let history = gen::lock_history(&LockGen { keys: 8, clients: 8, ..lock_gen(ops, None, false, 0.01) });
+    // One thread, as the other rows (`check` would use every core for the 8 keys).
+    let limits = Limits { threads: Some(1), ..Limits::default() };
     bencher.bench(|| {
-        let result = check(&MutexSpec, &history, None).unwrap();
+        let result = check_within(&MutexSpec, &history, &limits).unwrap();
         assert_eq!(result.verdict, Verdict::Linearizable);
         result.stats.states
     });
@@ -78,6 +82,29 @@ fn cas_register(bencher: Bencher, (ops, info_percent): (usize, u32)) {
     bencher.bench(|| {
         let result = check(&CasRegisterSpec::default(), &history, None).unwrap();
         assert_eq!(result.verdict, Verdict::Linearizable);
+        result.stats.states
+    });
+}
+
+/// Jepsen-sized key-value history (issue 10 item 13): 2 000 appends and gets, 50
+/// clients, 10 keys, `info_percent`% crashed; `stale` = a stale read at 90% (must be
+/// refuted). One thread (`Limits::threads = Some(1)`): the partitions one after another.
+#[divan::bench(args = [(false, 0), (false, 10), (true, 0), (true, 10), (true, 30)], sample_count = 10)]
+fn kv_append_get(bencher: Bencher, (stale, info_percent): (bool, u32)) {
+    let history = gen::kv_history(&KvGen {
+        seed: 1,
+        ops: 2000,
+        clients: 50,
+        keys: 10,
+        info_prob: info_percent as f64 / 100.0,
+        stale_read_at: stale.then_some(0.9),
+        ..KvGen::default()
+    });
+    let limits = Limits { threads: Some(1), ..Limits::default() };
+    bencher.bench(|| {
+        let result = check_within(&KvSpec::default(), &history, &limits).unwrap();
+        assert_eq!(matches!(result.verdict, Verdict::NotLinearizable(_)), stale);
+        assert_ne!(result.verdict, Verdict::Unknown);
         result.stats.states
     });
 }

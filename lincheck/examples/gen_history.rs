@@ -5,11 +5,12 @@
 //! cargo run --release -p locklab-lincheck --example gen_history -- mutex 100000 6 0.01 42 out.json
 //! cargo run --release -p locklab-lincheck --example gen_history -- cas-register 1000 5 0.1 1 out.json
 //! ```
-//! Arguments: model (mutex, lease, fencing, cas-register), operations, clients,
+//! Arguments: model (mutex, lease, fencing, cas-register, kv, kv-bad: 10 keys, appends
+//! and gets, kv-bad with a stale read at 90%), operations, clients,
 //! crashed-operation probability, seed, output file. Lease and fencing use a 3 ms TTL.
 
 use locklab_lincheck::format::{self, History, Model};
-use locklab_lincheck::gen::{self, LockGen, RegisterGen};
+use locklab_lincheck::gen::{self, KvGen, LockGen, RegisterGen};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -45,6 +46,17 @@ fn main() {
                 clients,
                 info_prob,
                 ..RegisterGen::default()
+            })),
+        ),
+        "kv" | "kv-bad" => (
+            Model::Kv,
+            History::Kv(gen::kv_history(&KvGen {
+                seed,
+                ops,
+                clients,
+                info_prob,
+                stale_read_at: (args[0] == "kv-bad").then_some(0.9),
+                ..KvGen::default()
             })),
         ),
         other => {

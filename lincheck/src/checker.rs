@@ -30,13 +30,20 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::Hasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use rayon::prelude::*;
+
+use crate::budget::{Guard, Limit};
 use crate::{Operation, PointRange, Spec};
 
 /// Largest accepted timestamp: 2^62 ns (about 146 years). Specs that do arithmetic on
 /// times (the lease) stay far from overflow below it.
 pub const MAX_TIME_NS: u64 = 1 << 62;
+
+/// How many calls past the first return event [`Search::dead_end`] looks at.
+const DEAD_END_LOOKAHEAD: usize = 16;
 
 /// How many entries of a memo bucket are tried for subsumption (see `Cache::lookup_or_insert`).
 const SUBSUMPTION_SCAN: usize = 32;
@@ -47,10 +54,26 @@ pub struct CheckOptions {
     /// Wall-clock budget for the whole check. When it runs out the verdict is
     /// [`Verdict::Unknown`]. `None`: no limit.
     pub budget: Option<Duration>,
-    /// Deterministic budget: the most memoised states the search may create, over all
-    /// partitions, before giving up with [`Verdict::Unknown`]. `None`: no limit. Use this
+    /// Deterministic budget: the most memoised states the search of one partition (key)
+    /// may create before giving up with [`Verdict::Unknown`] (per partition, so that the
+    /// outcome does not depend on how partitions are scheduled over threads). `None`: no limit. Use this
     /// (not `budget`) where a result must not depend on machine speed.
     pub max_states: Option<u64>,
+}
+
+/// Everything that bounds a check, for [`check_within`].
+#[derive(Clone, Debug, Default)]
+pub struct Limits {
+    /// Time and memory budget, shared by all partitions (and, in `locklab lin`, by the
+    /// parser: the clock starts before the file is read).
+    pub guard: Guard,
+    /// Deterministic budget: the most memoised states the search of **one partition**
+    /// may create. Per partition, so that the outcome does not depend on how partitions
+    /// are scheduled over threads. `None`: no limit.
+    pub max_states: Option<u64>,
+    /// Worker threads for the partitions: `None` uses every core (rayon's global pool),
+    /// `Some(1)` checks them one after the other on the calling thread.
+    pub threads: Option<usize>,
 }
 
 /// The checker's answer.
@@ -87,8 +110,8 @@ pub enum PartitionOutcome {
     Linearizable,
     /// Not linearizable; `linearization` is the longest linearizable prefix found.
     NotLinearizable,
-    /// Budget ran out (or the partition was not searched because another one had
-    /// already failed); `linearization` is empty.
+    /// Budget ran out, or the partition comes after (in key order) one that was refuted
+    /// and was not searched to the end; `linearization` is empty.
     Unknown,
 }
 
@@ -121,6 +144,8 @@ pub struct Stats {
     pub cache_hits: u64,
     /// Wall time of the check.
     pub elapsed: Duration,
+    /// The budget that ran out, when the verdict is [`Verdict::Unknown`].
+    pub limit: Option<Limit>,
 }
 
 /// Verdict, per-partition details and statistics.
@@ -164,47 +189,106 @@ pub fn check<S: Spec>(
     check_with_options(spec, history, &CheckOptions { budget, max_states: None })
 }
 
-/// [`check`] with all options.
+/// [`check`] with a wall-clock budget and a deterministic state budget (per partition,
+/// see [`Limits::max_states`]); partitions are checked on every core.
 pub fn check_with_options<S: Spec>(
     spec: &S,
     history: &[Operation<S::Input, S::Output>],
     options: &CheckOptions,
 ) -> Result<CheckResult, InvalidHistory> {
+    let limits = Limits { guard: Guard::new(options.budget, None), max_states: options.max_states, threads: None };
+    check_within(spec, history, &limits)
+}
+
+/// How one partition's search ended.
+struct PartitionRun {
+    outcome: Outcome,
+    steps: u64,
+    states: u64,
+    cache_hits: u64,
+}
+
+/// [`check`] within [`Limits`]: time, memory, states and threads.
+///
+/// Partitions (keys) are searched concurrently. When one is refuted, the partitions
+/// after it in key order are cancelled (reported [`PartitionOutcome::Unknown`]); those
+/// before it run on, so the violation reported is always the first refuted partition in
+/// key order, whatever the scheduling, and every partition after it is reported
+/// [`PartitionOutcome::Unknown`]. Under `max_states` alone, the verdict and the partition
+/// reports are the same on every machine and for every thread count (the statistics,
+/// which count work done by cancelled searches, are not).
+pub fn check_within<S: Spec>(
+    spec: &S,
+    history: &[Operation<S::Input, S::Output>],
+    limits: &Limits,
+) -> Result<CheckResult, InvalidHistory> {
     let started = Instant::now();
     validate(history)?;
-    let deadline = options.budget.map(|b| started + b);
 
-    // P-compositionality: one partition per key, checked in key order.
+    // P-compositionality: one partition per key.
     let mut by_key: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (index, op) in history.iter().enumerate() {
         by_key.entry(op.key.as_str()).or_default().push(index);
     }
     let anonymized = anonymize(spec, history, &by_key);
     let history = anonymized.as_deref().unwrap_or(history);
+    let keys: Vec<(&str, Vec<usize>)> = by_key.into_iter().collect();
 
-    let mut stats = Stats { ops: history.len(), partitions: by_key.len(), ..Stats::default() };
+    // Index of the first refuted partition found so far; partitions after it stop.
+    let refuted = AtomicUsize::new(usize::MAX);
+    let run_one = |index: usize, ops: &[usize]| -> Option<PartitionRun> {
+        if refuted.load(Ordering::Relaxed) < index {
+            return None;
+        }
+        let mut search = Search::new(spec, history, ops);
+        let cancelled = || refuted.load(Ordering::Relaxed) < index;
+        let outcome = search.run(&limits.guard, limits.max_states, &cancelled);
+        if matches!(outcome, Outcome::NotLinearizable(_)) {
+            refuted.fetch_min(index, Ordering::Relaxed);
+        }
+        if matches!(outcome, Outcome::Cancelled) {
+            return None;
+        }
+        Some(PartitionRun { outcome, steps: search.steps, states: search.states, cache_hits: search.cache_hits })
+    };
+    let runs: Vec<Option<PartitionRun>> = match limits.threads {
+        _ if keys.len() <= 1 => keys.iter().enumerate().map(|(i, (_, ops))| run_one(i, ops)).collect(),
+        Some(1) => keys.iter().enumerate().map(|(i, (_, ops))| run_one(i, ops)).collect(),
+        None => keys.par_iter().enumerate().map(|(i, (_, ops))| run_one(i, ops)).collect(),
+        Some(threads) => {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
+            match pool {
+                Ok(pool) => pool.install(|| keys.par_iter().enumerate().map(|(i, (_, ops))| run_one(i, ops)).collect()),
+                Err(_) => keys.iter().enumerate().map(|(i, (_, ops))| run_one(i, ops)).collect(),
+            }
+        }
+    };
+
+    let mut stats = Stats { ops: history.len(), partitions: keys.len(), ..Stats::default() };
     let mut verdict = Verdict::Linearizable;
-    let mut partitions = Vec::with_capacity(by_key.len());
-    let mut states_left = options.max_states;
-    for (key, ops) in by_key {
-        if matches!(verdict, Verdict::NotLinearizable(_)) {
-            partitions.push(PartitionReport {
-                key: key.to_string(),
-                ops,
-                outcome: PartitionOutcome::Unknown,
-                linearization: Vec::new(),
-            });
+    let mut partitions = Vec::with_capacity(keys.len());
+    for ((key, ops), run) in keys.into_iter().zip(runs) {
+        let unknown = |ops| PartitionReport {
+            key: key.to_string(),
+            ops,
+            outcome: PartitionOutcome::Unknown,
+            linearization: Vec::new(),
+        };
+        let Some(run) = run else {
+            partitions.push(unknown(ops));
+            continue;
+        };
+        stats.steps += run.steps;
+        stats.states += run.states;
+        stats.cache_hits += run.cache_hits;
+        let already_refuted = matches!(verdict, Verdict::NotLinearizable(_));
+        if already_refuted {
+            // Whether this key was cancelled or finished first depends on scheduling:
+            // report it as not searched either way, so the result does not.
+            partitions.push(unknown(ops));
             continue;
         }
-        let mut search = Search::new(spec, history, &ops);
-        let outcome = search.run(deadline, states_left);
-        stats.steps += search.steps;
-        stats.states += search.states;
-        stats.cache_hits += search.cache_hits;
-        if let Some(left) = states_left.as_mut() {
-            *left = left.saturating_sub(search.states);
-        }
-        let report = match outcome {
+        let report = match run.outcome {
             Outcome::Linearizable(order) => PartitionReport {
                 key: key.to_string(),
                 ops,
@@ -212,12 +296,14 @@ pub fn check_with_options<S: Spec>(
                 linearization: order,
             },
             Outcome::NotLinearizable(prefix) => {
-                let unplaced = frontier(history, &ops, &prefix);
-                verdict = Verdict::NotLinearizable(Violation {
-                    key: key.to_string(),
-                    longest_prefix: prefix.clone(),
-                    unplaced,
-                });
+                if !already_refuted {
+                    let unplaced = frontier(history, &ops, &prefix);
+                    verdict = Verdict::NotLinearizable(Violation {
+                        key: key.to_string(),
+                        longest_prefix: prefix.clone(),
+                        unplaced,
+                    });
+                }
                 PartitionReport {
                     key: key.to_string(),
                     ops,
@@ -225,17 +311,20 @@ pub fn check_with_options<S: Spec>(
                     linearization: prefix,
                 }
             }
-            Outcome::Unknown => {
-                verdict = Verdict::Unknown;
-                PartitionReport {
-                    key: key.to_string(),
-                    ops,
-                    outcome: PartitionOutcome::Unknown,
-                    linearization: Vec::new(),
+            Outcome::Unknown(limit) => {
+                if !already_refuted {
+                    verdict = Verdict::Unknown;
+                    stats.limit = stats.limit.or(Some(limit));
                 }
+                unknown(ops)
             }
+            Outcome::Cancelled => unknown(ops),
         };
         partitions.push(report);
+    }
+    if matches!(verdict, Verdict::NotLinearizable(_)) {
+        stats.limit = None;
+        // A refutation wins over a budget that ran out elsewhere.
     }
     stats.elapsed = started.elapsed();
     Ok(CheckResult { verdict, partitions, stats })
@@ -309,7 +398,9 @@ fn frontier<I, O>(history: &[Operation<I, O>], ops: &[usize], prefix: &[usize]) 
 enum Outcome {
     Linearizable(Vec<usize>),
     NotLinearizable(Vec<usize>),
-    Unknown,
+    Unknown(Limit),
+    /// Another partition earlier in key order was refuted.
+    Cancelled,
 }
 
 const NIL: u32 = u32::MAX;
@@ -551,6 +642,8 @@ struct Search<'h, S: Spec> {
     /// Returned op k -> number of `info_done` words in a key with first_open = k.
     info_words: Vec<u32>,
     n: u32,
+    /// Every op of the partition is [`Spec::monotone`]: dead ends are pruned.
+    monotone: bool,
     steps: u64,
     states: u64,
     cache_hits: u64,
@@ -662,6 +755,7 @@ impl<'h, S: Spec> Search<'h, S> {
                 info_words[u] = infos_upto[end].div_ceil(64);
             }
         }
+        let monotone = (0..n).all(|u| spec.monotone(op(u)));
         Search {
             spec,
             history,
@@ -679,6 +773,7 @@ impl<'h, S: Spec> Search<'h, S> {
             window_end,
             info_words,
             n: n as u32,
+            monotone,
             steps: 0,
             states: 0,
             cache_hits: 0,
@@ -739,6 +834,37 @@ impl<'h, S: Spec> Search<'h, S> {
             self.relink(ret);
         }
         self.relink(call);
+    }
+
+    /// With monotone ops only: true if a returned op that must still be linearized
+    /// can never become legal from `state` ([`Spec::unreachable`]). Every later state is
+    /// above `state`, so no continuation of this node can linearize that op. Checked:
+    /// the ops of the main list (every one of them returned and is not yet linearized)
+    /// up to the first return event and [`DEAD_END_LOOKAHEAD`] calls beyond it — far
+    /// enough to meet the next get, which is what kills a crashed append placed where it
+    /// never took effect.
+    fn dead_end(&self, state: &S::State) -> bool {
+        let mut node = self.next[HEAD as usize];
+        let mut beyond: Option<usize> = None;
+        while node != NIL {
+            if self.node_is_call[node as usize] {
+                let u = self.node_op[node as usize];
+                let op = &self.history[self.op_index[u as usize]];
+                if self.spec.unreachable(state, op) {
+                    return true;
+                }
+                if let Some(count) = beyond.as_mut() {
+                    *count += 1;
+                    if *count >= DEAD_END_LOOKAHEAD {
+                        return false;
+                    }
+                }
+            } else if beyond.is_none() {
+                beyond = Some(0);
+            }
+            node = self.next[node as usize];
+        }
+        false
     }
 
     #[inline]
@@ -806,7 +932,7 @@ impl<'h, S: Spec> Search<'h, S> {
     /// means a history in which crashed ops need not take effect is linearized without
     /// ever placing them; when a dead end needs one, backtracking tries the ones nearest
     /// the dead end first. The order affects speed only, never the verdict.
-    fn run(&mut self, deadline: Option<Instant>, max_states: Option<u64>) -> Outcome {
+    fn run(&mut self, guard: &Guard, max_states: Option<u64>, cancelled: &dyn Fn() -> bool) -> Outcome {
         let mut first_open = self.first_open_from(0);
         if first_open >= self.n {
             return Outcome::Linearizable(Vec::new());
@@ -832,22 +958,26 @@ impl<'h, S: Spec> Search<'h, S> {
         // Upper bound of any linearization point at this search node.
         let mut latest_ns = self.first_return().1;
         let mut iterations: u64 = 0;
+        // Set on entering a node that `dead_end` proves hopeless: backtrack at once.
+        let mut hopeless = false;
         loop {
             if iterations.is_multiple_of(1024) {
-                if let Some(deadline) = deadline {
-                    if Instant::now() >= deadline {
-                        return Outcome::Unknown;
-                    }
+                if let Err(limit) = guard.check() {
+                    return Outcome::Unknown(limit);
                 }
-                if let Some(max) = max_states {
-                    if self.states >= max {
-                        return Outcome::Unknown;
-                    }
+                if max_states.is_some_and(|max| self.states >= max) {
+                    return Outcome::Unknown(Limit::States);
+                }
+                if cancelled() {
+                    return Outcome::Cancelled;
                 }
             }
             iterations += 1;
 
-            let candidate = if info_limit == MAIN {
+            let candidate = if hopeless {
+                hopeless = false;
+                false
+            } else if info_limit == MAIN {
                 if node != NIL && self.node_is_call[node as usize] {
                     true
                 } else if crashed_first {
@@ -920,6 +1050,7 @@ impl<'h, S: Spec> Search<'h, S> {
                         info_limit = MAIN;
                         node = self.next[HEAD as usize];
                     }
+                    hopeless = self.monotone && self.dead_end(&state);
                 } else {
                     self.cache_hits += 1;
                     self.clear_bit(u);

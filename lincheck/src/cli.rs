@@ -1,9 +1,14 @@
 //! The `locklab lin` command: check a recorded history file.
 //!
 //! ```text
-//! locklab lin HISTORY [--model NAME] [--ttl-ms MS] [--budget SECONDS] [--max-states N]
-//!                     [--html OUT.html] [--stats] [--to-json OUT.json]
+//! locklab lin HISTORY [--model NAME] [--format json|edn|log] [--ttl-ms MS]
+//!                     [--kv-initial either|absent|empty] [--budget SECONDS] [--memory-mb MB]
+//!                     [--max-states N] [--threads N] [--html OUT.html] [--stats]
+//!                     [--to-json OUT.json]
 //! ```
+//!
+//! Every run is bounded: by default 10 s of wall-clock time and 2048 MB of resident
+//! memory, reading the file included (`--budget inf`, `--memory-mb inf` lift them).
 //!
 //! Exit codes (for CI):
 //!
@@ -12,17 +17,19 @@
 //! | 0 | linearizable |
 //! | 1 | not linearizable |
 //! | 2 | bad input or usage (unreadable or malformed history, unknown model, ...) |
-//! | 3 | internal error (a bug in locklab: please report it) |
+//! | 3 | internal error (a bug in locklab: please report it), or the report could not be written to standard output (`> /dev/full`); a closed pipe (`\| head`) is not an error: the verdict's code stands |
 //! | 4 | unknown: the budget ran out before a verdict |
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::format::{self, History, Model};
+use crate::budget::Guard;
+use crate::budget::Limit;
+use crate::format::{self, Format, History, LoadFailure, Model};
 use crate::html::{self, OpView};
-use crate::specs::{CasRegisterSpec, FencingSpec, KvSpec, LeaseSpec, MutexSpec};
-use crate::{check_with_options, CheckOptions, CheckResult, Operation, Spec, Verdict};
+use crate::specs::{CasRegisterSpec, FencingSpec, KvInitial, KvSpec, LeaseSpec, MutexSpec};
+use crate::{check_within, CheckResult, Limits, Operation, Spec, Verdict};
 
 /// Exit code: the history is linearizable.
 pub const EXIT_LINEARIZABLE: i32 = 0;
@@ -35,12 +42,20 @@ pub const EXIT_INTERNAL: i32 = 3;
 /// Exit code: the budget ran out; nothing is known.
 pub const EXIT_UNKNOWN: i32 = 4;
 
+/// Default of `--budget`: seconds for the whole command.
+pub const DEFAULT_BUDGET_S: f64 = 10.0;
+/// Default of `--memory-mb`: resident memory of the process, in MB.
+pub const DEFAULT_MEMORY_MB: f64 = 2048.0;
+
 /// Arguments of `locklab lin`.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct LinArgs {
-    /// History file: locklab JSON (.json), Jepsen EDN (.edn) or Jepsen text log
-    /// (.log, .txt); other names are detected by content.
+    /// History file: locklab JSON, Jepsen EDN or Jepsen text log, recognised by its
+    /// content (the extension only breaks ties); --format forces one.
     pub history: PathBuf,
+    /// Read the file as this format instead of sniffing it: json, edn or log.
+    #[arg(long)]
+    pub format: Option<String>,
     /// Sequential spec: mutex, lease, fencing, cas-register or kv. Defaults to the
     /// "model" of a JSON history.
     #[arg(long)]
@@ -49,13 +64,26 @@ pub struct LinArgs {
     /// Defaults to the "ttl_ns" of a JSON history.
     #[arg(long = "ttl-ms")]
     pub ttl_ms: Option<f64>,
-    /// Wall-clock budget in seconds; when it runs out the verdict is "unknown" (exit 4).
-    #[arg(long = "budget")]
+    /// kv model: what a get of a never-written key may return: either (nil or "", the
+    /// default), absent (nil only) or empty ("" only, as Porcupine's kv model).
+    #[arg(long = "kv-initial")]
+    pub kv_initial: Option<String>,
+    /// Wall-clock budget in seconds for the whole command, reading the file included
+    /// [default: 10; `inf`: none]; when it runs out the verdict is "unknown" (exit 4).
+    #[arg(long = "budget", value_name = "SECONDS")]
     pub budget_s: Option<f64>,
-    /// Deterministic budget: the most search states to explore before giving up
-    /// (exit 4). Unlike --budget, the outcome does not depend on machine speed.
+    /// Memory budget in MB: the most resident memory the process may use, reading the
+    /// file included [default: 2048; `inf`: none]; "unknown" (exit 4) when exceeded.
+    #[arg(long = "memory-mb", value_name = "MB")]
+    pub memory_mb: Option<f64>,
+    /// Deterministic budget: the most search states to explore per partition (key)
+    /// before giving up (exit 4) [default: none]. Unlike --budget, the outcome does not
+    /// depend on machine speed or thread count.
     #[arg(long)]
     pub max_states: Option<u64>,
+    /// Threads checking partitions (keys) concurrently [default: every core].
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Write a self-contained HTML timeline of the history and its (partial)
     /// linearization to this file.
     #[arg(long)]
@@ -76,9 +104,22 @@ pub fn run(args: &LinArgs) -> i32 {
 }
 
 /// [`run`] with explicit output streams (for tests and embedding).
+///
+/// The report is written to `out` in one piece at the end. If that write fails because
+/// the reader went away (a broken pipe: `locklab lin h.json | head -1`), `lin` ends
+/// quietly with the verdict's exit code, which the shell shows in `${PIPESTATUS[0]}`; any
+/// other write error (`> /dev/full`) is one message on `err` and exit 3.
 pub fn run_with(args: &LinArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_inner(args, out, err))) {
-        Ok(Ok(code)) => code,
+    let mut report = Vec::new();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_inner(args, &mut report, err))) {
+        Ok(Ok(code)) => match out.write_all(&report).and_then(|()| out.flush()) {
+            Ok(()) => code,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => code,
+            Err(e) => {
+                let _ = writeln!(err, "error: cannot write the report to standard output: {e}");
+                EXIT_INTERNAL
+            }
+        },
         Ok(Err(Failure::Usage(message))) => {
             let _ = writeln!(err, "error: {message}");
             EXIT_BAD_INPUT
@@ -108,8 +149,65 @@ fn seconds(value: f64, what: &str) -> Result<Duration, Failure> {
     Duration::try_from_secs_f64(value).map_err(|_| Failure::Usage(format!("{what} must be a non-negative number")))
 }
 
+/// A budget in `unit`s: `None` for `inf`; an error if negative or not a number.
+fn budget(value: Option<f64>, default: f64, what: &str) -> Result<Option<f64>, Failure> {
+    match value.unwrap_or(default) {
+        v if v == f64::INFINITY => Ok(None),
+        v if v >= 0.0 => Ok(Some(v)),
+        _ => Err(Failure::Usage(format!("{what} must be a non-negative number or inf"))),
+    }
+}
+
+/// The budgets in force, for the message when one runs out.
+struct Budgets {
+    time_s: Option<f64>,
+    memory_mb: Option<f64>,
+    max_states: Option<u64>,
+}
+
+impl Budgets {
+    fn unknown(&self, limit: Option<Limit>, when: &str) -> String {
+        let which = match limit {
+            Some(Limit::Time) => format!(
+                "the time budget (--budget {} s) ran out {when}; raise it with --budget SECONDS (or inf)",
+                self.time_s.unwrap_or(f64::INFINITY)
+            ),
+            Some(Limit::Memory) => format!(
+                "the memory budget (--memory-mb {}: resident memory exceeded it) ran out {when}; raise it with --memory-mb MB (or inf)",
+                self.memory_mb.unwrap_or(f64::INFINITY)
+            ),
+            Some(Limit::States) => format!(
+                "the state budget (--max-states {} per partition) ran out {when}; raise it with --max-states N",
+                self.max_states.unwrap_or(u64::MAX)
+            ),
+            None => format!("the budget ran out {when}"),
+        };
+        format!("unknown: {which} (this is not a pass)")
+    }
+}
+
 fn run_inner(args: &LinArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32, Failure> {
-    let loaded = format::load(&args.history).map_err(|e| Failure::Usage(e.to_string()))?;
+    let budgets = Budgets {
+        time_s: budget(args.budget_s, DEFAULT_BUDGET_S, "--budget")?,
+        memory_mb: budget(args.memory_mb, DEFAULT_MEMORY_MB, "--memory-mb")?,
+        max_states: args.max_states,
+    };
+    let guard = Guard::new(
+        budgets.time_s.map(|s| seconds(s, "--budget")).transpose()?,
+        budgets.memory_mb.map(|mb| (mb * 1024.0 * 1024.0) as u64),
+    );
+    if args.threads == Some(0) {
+        return Err(Failure::Usage("--threads must be at least 1".into()));
+    }
+    let forced = args.format.as_deref().map(Format::from_name).transpose().map_err(Failure::Usage)?;
+    let loaded = match format::load_with(&args.history, forced, &guard) {
+        Ok(loaded) => loaded,
+        Err(LoadFailure::Invalid(e)) => return Err(Failure::Usage(e.to_string())),
+        Err(LoadFailure::Budget(limit)) => {
+            let _ = writeln!(out, "{}", budgets.unknown(Some(limit), "while reading the history"));
+            return Ok(EXIT_UNKNOWN);
+        }
+    };
     let ttl_ns = match args.ttl_ms {
         Some(ms) => Some(seconds(ms / 1000.0, "--ttl-ms")?.as_nanos() as u64),
         None => loaded.ttl_ns,
@@ -148,13 +246,15 @@ fn run_inner(args: &LinArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
         std::fs::write(path, format::to_json(&model, &history))
             .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
     }
-    let options = CheckOptions {
-        budget: args.budget_s.map(|s| seconds(s, "--budget")).transpose()?,
-        max_states: args.max_states,
-    };
-    let (result, views) = check_history(&model, &history, &options).map_err(Failure::Internal)?;
+    let limits = Limits { guard, max_states: args.max_states, threads: args.threads };
+    let kv_initial = args.kv_initial.as_deref().map(KvInitial::from_name).transpose().map_err(Failure::Usage)?;
+    if kv_initial.is_some() && model.family() != format::Family::Kv {
+        return Err(Failure::Usage(format!("--kv-initial applies to the kv model only, not {}", model.name())));
+    }
+    let specs = Specs { kv: KvSpec::new(kv_initial.unwrap_or_default()) };
+    let (result, views) = check_history(&model, &specs, &history, &limits).map_err(Failure::Internal)?;
 
-    let code = report(&result, &views, out);
+    let code = report(&result, &views, &budgets, out);
     if args.stats {
         let s = &result.stats;
         let secs = s.elapsed.as_secs_f64();
@@ -180,42 +280,50 @@ fn run_inner(args: &LinArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
     Ok(code)
 }
 
+/// Settings of the specs that a [`Model`] name does not carry.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Specs {
+    /// The kv spec (its initial value).
+    pub kv: KvSpec,
+}
+
 /// Checks a loaded history against a model by name; also returns display views.
 pub fn check_history(
     model: &Model,
+    specs: &Specs,
     history: &History,
-    options: &CheckOptions,
+    limits: &Limits,
 ) -> Result<(CheckResult, Vec<OpView>), String> {
     fn go<S: Spec>(
         spec: &S,
         ops: &[Operation<S::Input, S::Output>],
-        options: &CheckOptions,
+        limits: &Limits,
         label: impl Fn(&Operation<S::Input, S::Output>) -> String,
     ) -> Result<(CheckResult, Vec<OpView>), String> {
-        let result = check_with_options(spec, ops, options).map_err(|e| e.to_string())?;
+        let result = check_within(spec, ops, limits).map_err(|e| e.to_string())?;
         let views = ops.iter().map(|op| OpView::of(op, label(op))).collect();
         Ok((result, views))
     }
     match (model, history) {
-        (Model::Mutex, History::Lock(h)) => go(&MutexSpec, h, options, html::lock_label),
-        (Model::Lease { ttl_ns }, History::Lock(h)) => go(&LeaseSpec { ttl_ns: *ttl_ns }, h, options, html::lock_label),
+        (Model::Mutex, History::Lock(h)) => go(&MutexSpec, h, limits, html::lock_label),
+        (Model::Lease { ttl_ns }, History::Lock(h)) => go(&LeaseSpec { ttl_ns: *ttl_ns }, h, limits, html::lock_label),
         (Model::Fencing { ttl_ns }, History::Lock(h)) => {
-            go(&FencingSpec { ttl_ns: *ttl_ns }, h, options, html::lock_label)
+            go(&FencingSpec { ttl_ns: *ttl_ns }, h, limits, html::lock_label)
         }
-        (Model::CasRegister, History::Register(h)) => go(&CasRegisterSpec::default(), h, options, html::register_label),
-        (Model::Kv, History::Kv(h)) => go(&KvSpec, h, options, html::kv_label),
+        (Model::CasRegister, History::Register(h)) => go(&CasRegisterSpec::default(), h, limits, html::register_label),
+        (Model::Kv, History::Kv(h)) => go(&specs.kv, h, limits, html::kv_label),
         _ => Err(format!("model {} cannot check {} operations", model.name(), history.family().name())),
     }
 }
 
-fn report(result: &CheckResult, views: &[OpView], out: &mut dyn Write) -> i32 {
+fn report(result: &CheckResult, views: &[OpView], budgets: &Budgets, out: &mut dyn Write) -> i32 {
     match &result.verdict {
         Verdict::Linearizable => {
             let _ = writeln!(out, "linearizable ({} operations, {} partitions)", views.len(), result.partitions.len());
             EXIT_LINEARIZABLE
         }
         Verdict::Unknown => {
-            let _ = writeln!(out, "unknown: the budget ran out before a verdict (this is not a pass)");
+            let _ = writeln!(out, "{}", budgets.unknown(result.stats.limit, "before a verdict"));
             EXIT_UNKNOWN
         }
         Verdict::NotLinearizable(v) => {

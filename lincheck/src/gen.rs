@@ -14,7 +14,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::specs::{LockOp, LockRet, RegisterOp, RegisterRet};
+use crate::specs::{KvOp, KvRet, LockOp, LockRet, RegisterOp, RegisterRet};
 use crate::Operation;
 
 /// SplitMix64: tiny, fast, and good enough for workload generation.
@@ -281,6 +281,110 @@ pub fn register_history(config: &RegisterGen) -> Vec<Operation<RegisterOp, Regis
         history.push(Operation {
             process: processes[c],
             key: format!("r{key}"),
+            call_ns: call,
+            return_ns: if crashed { None } else { Some(ret) },
+            input,
+            output: if crashed { None } else { Some(output) },
+        });
+        if crashed {
+            processes[c] += n_clients;
+        }
+        schedule(&mut heap, &mut rng, &timing, c, ret);
+    }
+    history
+}
+
+/// Configuration of [`kv_history`].
+#[derive(Clone, Debug)]
+pub struct KvGen {
+    /// Seed of the random source.
+    pub seed: u64,
+    /// Number of operations.
+    pub ops: usize,
+    /// Concurrent client processes.
+    pub clients: usize,
+    /// Number of keys (`k0`, `k1`, ...); each operation picks one at random.
+    pub keys: usize,
+    /// Probability that an operation is a get (the rest are appends).
+    pub get_prob: f64,
+    /// Probability that an operation crashes (unknown outcome).
+    pub info_prob: f64,
+    /// Make the history non-linearizable: the first get at or after this fraction of
+    /// the history (0.0..=1.0) that can be made stale returns the value its key had
+    /// before an append that had *returned before the get was called* (a stale read,
+    /// which no linearization explains: appends only grow a value, and every append
+    /// writes a token no other one writes). `None`: linearizable.
+    pub stale_read_at: Option<f64>,
+    /// Timing.
+    pub timing: Timing,
+}
+
+impl Default for KvGen {
+    fn default() -> Self {
+        KvGen {
+            seed: 1,
+            ops: 2000,
+            clients: 50,
+            keys: 10,
+            get_prob: 0.5,
+            info_prob: 0.0,
+            stale_read_at: None,
+            timing: Timing::default(),
+        }
+    }
+}
+
+/// An append/get history over several keys, in the shape of Jepsen's and Porcupine's
+/// kv tests: each append writes a token unique in the history (`"<client>.<n> "`), each
+/// get returns the whole value (`None` while the key is absent). Linearizable by
+/// construction unless [`KvGen::stale_read_at`] is set.
+pub fn kv_history(config: &KvGen) -> Vec<Operation<KvOp, KvRet>> {
+    let mut rng = Rng::new(config.seed);
+    let timing = config.timing;
+    let keys = config.keys.max(1);
+    let mut truth: Vec<Option<String>> = vec![None; keys];
+    // Per key: (return time of an append that took effect, value just before it).
+    let mut appended: Vec<Vec<(u64, Option<String>)>> = vec![Vec::new(); keys];
+    let mut processes: Vec<u64> = (0..config.clients.max(1) as u64).collect();
+    let n_clients = processes.len() as u64;
+    let mut heap = Pending::new();
+    for c in 0..processes.len() {
+        schedule(&mut heap, &mut rng, &timing, c, 0);
+    }
+    let stale_from = config.stale_read_at.map(|f| (f.clamp(0.0, 1.0) * config.ops as f64) as usize);
+    let mut stale_done = false;
+    let mut history = Vec::with_capacity(config.ops);
+    let mut seq = 0u64;
+    while history.len() < config.ops {
+        let Reverse((lin, c, call, _)) = heap.pop().expect("clients never stop");
+        let ret = lin + rng.below(timing.latency_max_ns + 1);
+        let key = rng.below(keys as u64) as usize;
+        let crashed = rng.chance(config.info_prob);
+        let takes_effect = !crashed || rng.chance(0.5);
+        let (input, output) = if rng.chance(config.get_prob) {
+            let mut value = truth[key].clone();
+            if !crashed && !stale_done && stale_from.is_some_and(|from| history.len() >= from) {
+                if let Some((_, before)) = appended[key].iter().rev().find(|(returned, _)| *returned < call) {
+                    value = before.clone();
+                    stale_done = true;
+                }
+            }
+            (KvOp::Get, KvRet::Value(value))
+        } else {
+            seq += 1;
+            let token = format!("{}.{seq} ", processes[c]);
+            if takes_effect {
+                let before = truth[key].clone();
+                truth[key].get_or_insert_with(String::new).push_str(&token);
+                if !crashed {
+                    appended[key].push((ret, before));
+                }
+            }
+            (KvOp::Append(token), KvRet::Ok)
+        };
+        history.push(Operation {
+            process: processes[c],
+            key: format!("k{key}"),
             call_ns: call,
             return_ns: if crashed { None } else { Some(ret) },
             input,

@@ -67,6 +67,7 @@
 //! assert!(matches!(result.verdict, Verdict::NotLinearizable(_)));
 //! ```
 
+pub mod budget;
 pub mod checker;
 pub mod cli;
 pub mod error;
@@ -75,9 +76,10 @@ pub mod gen;
 pub mod html;
 pub mod specs;
 
+pub use budget::{Guard, Limit};
 pub use checker::{
-    check, check_with_options, CheckOptions, CheckResult, InvalidHistory, PartitionOutcome, PartitionReport, Stats,
-    Verdict, Violation,
+    check, check_with_options, check_within, CheckOptions, CheckResult, InvalidHistory, Limits, PartitionOutcome,
+    PartitionReport, Stats, Verdict, Violation,
 };
 
 use std::fmt::Debug;
@@ -148,14 +150,14 @@ pub struct PointRange {
 /// state; the point of `op` must lie in `[op.call_ns, op.return_ns]` (or
 /// `[op.call_ns, +∞)` when it never returned) and the points must not decrease along the
 /// linearization. See [`specs::LeaseSpec`] for a sound way to do this.
-pub trait Spec {
+pub trait Spec: Sync {
     /// What a client asks for.
-    type Input: Clone + Debug;
+    type Input: Clone + Debug + Sync;
     /// What a client is told.
-    type Output: Clone + Debug;
+    type Output: Clone + Debug + Sync;
     /// The object's state. Small and cheap to clone: the search keeps one per undo level
     /// and one per memoised node.
-    type State: Clone + Eq + Hash + Debug;
+    type State: Clone + Eq + Hash + Debug + Send;
 
     /// The state before any operation.
     fn init(&self) -> Self::State;
@@ -227,6 +229,28 @@ pub trait Spec {
     fn anonymous_process(&self, op: &Operation<Self::Input, Self::Output>) -> Option<u64> {
         let _ = op;
         None
+    }
+
+    /// Monotone operations (optional, a pruning, with [`Spec::unreachable`]): true if
+    /// every step of `op` leads from a state to one that is *above* it in a partial order
+    /// the spec has in mind (for a key-value map with appends: the prefix order on
+    /// values). When every operation of a partition is monotone, every state the search
+    /// can reach from a node is above the node's state. Default `false`.
+    fn monotone(&self, op: &Operation<Self::Input, Self::Output>) -> bool {
+        let _ = op;
+        false
+    }
+
+    /// Dead ends (optional, a pruning): true if the returned operation `op` is illegal
+    /// in `state` and in every state above it (see [`Spec::monotone`]). In a partition of
+    /// monotone operations, the checker then abandons a search node as soon as an
+    /// operation that must still be linearized there is unreachable from its state,
+    /// instead of trying every order of the operations in between before finding out.
+    /// (A get that read `"a b"` can never be linearized once the value is `"a c"`:
+    /// appends only extend it.) Default `false`: no pruning.
+    fn unreachable(&self, state: &Self::State, op: &Operation<Self::Input, Self::Output>) -> bool {
+        let _ = (state, op);
+        false
     }
 
     /// Hash of the part of the state that [`Spec::covers`] requires to be equal.

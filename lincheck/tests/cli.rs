@@ -269,5 +269,187 @@ fn jepsen_log_errors_name_the_line() {
     assert!(err.contains("bad.log:2:"), "{err}");
     assert!(err.contains("unknown type ':okay'"), "{err}");
     let err = error_of("twice.log", "x - 0\t:invoke\t:write\t1\nx - 0\t:invoke\t:write\t2\n", Some("cas-register"));
-    assert!(err.contains("twice.log:2:1:") && err.contains("invokes again"), "{err}");
+    assert!(err.contains("twice.log:2:5:") && err.contains("invokes again"), "{err}");
+}
+
+// ------------------------------------------------------------ issue 10: files lin did not write
+
+/// Issue 10 item 10: real Jepsen logs separate fields with spaces as well as tabs (and
+/// Jepsen appends an `:error` after the value).
+#[test]
+fn jepsen_text_log_with_spaces_and_errors() {
+    let log = "2017-03-21 12:00:00,001{GMT}\tINFO\t[jepsen worker 0] jepsen.util: 0 :invoke :write 1\n\
+               INFO  jepsen.util - 0    :ok      :write  1\n\
+               INFO  jepsen.core - Run complete, writing\n\
+               INFO  jepsen.util - 1 :invoke :read nil\n\
+               INFO  jepsen.util - 2\t:invoke :cas [1 2]\n\
+               INFO  jepsen.util - 1 :ok :read 1\n\
+               INFO  jepsen.util - 2 :info :cas [1 2] indeterminate: timed out\n\
+               INFO  jepsen.util - :nemesis :info :start nil\n\
+               INFO  jepsen.util - 3 :invoke :read nil\r\n\
+               INFO  jepsen.util - 3 :ok :read 2\r\n";
+    let run = lin(args(temp_file("spaces.log", log), Some("cas-register")));
+    assert_eq!(run.code, cli::EXIT_LINEARIZABLE, "{} {}", run.out, run.err);
+    let bad = format!("{log}INFO  jepsen.util - 3 :invoke :read nil\nINFO  jepsen.util - 3 :ok :read 1\n");
+    let run = lin(args(temp_file("spaces-bad.log", &bad), Some("cas-register")));
+    assert_eq!(run.code, cli::EXIT_NOT_LINEARIZABLE, "{} {}", run.out, run.err);
+    let err = error_of("spaces-type.log", "INFO jepsen.util - 0 :okay :write 1\n", Some("cas-register"));
+    assert!(err.contains("spaces-type.log:1:22: unknown type ':okay'"), "{err}");
+    let err = error_of("chatter.log", "INFO jepsen.core - nothing here\n", Some("cas-register"));
+    assert!(err.contains("chatter.log:1:1: no Jepsen operations found"), "{err}");
+}
+
+/// Issue 10 item 11: the format is sniffed from the content, not taken from the
+/// extension; `--format` forces it.
+#[test]
+fn format_is_sniffed_from_content_and_can_be_forced() {
+    let edn = "{:process 0, :type :invoke, :f :write, :value 1}\n\
+               {:process 0, :type :ok, :f :write, :value 1}\n\
+               {:process 1, :type :invoke, :f :read, :value nil}\n\
+               {:process 1, :type :ok, :f :read, :value 1}\n";
+    for name in ["history.txt", "history.log", "history.json", "history"] {
+        let run = lin(args(temp_file(name, edn), Some("cas-register")));
+        assert_eq!(run.code, cli::EXIT_LINEARIZABLE, "{name}: {} {}", run.out, run.err);
+    }
+    let vector = format!("[{}]", edn.replace('\n', " "));
+    let run = lin(args(temp_file("vector.txt", &vector), Some("cas-register")));
+    assert_eq!(run.code, cli::EXIT_LINEARIZABLE, "{} {}", run.out, run.err);
+    // JSON saved as .edn, a log saved as .json.
+    let run = lin(args(temp_file("good-json.edn", GOOD_LOCK_JSON), None));
+    assert_eq!(run.code, cli::EXIT_LINEARIZABLE, "{} {}", run.out, run.err);
+    let log = "INFO  jepsen.util - 0\t:invoke\t:write\t1\nINFO  jepsen.util - 0\t:ok\t:write\t1\n";
+    let run = lin(args(temp_file("log.json", log), Some("cas-register")));
+    assert_eq!(run.code, cli::EXIT_LINEARIZABLE, "{} {}", run.out, run.err);
+    // Forcing a format reads the file as that format (here: wrongly, so an error).
+    let path = temp_file("forced.txt", edn);
+    let run = lin(LinArgs { format: Some("log".into()), ..args(path.clone(), Some("cas-register")) });
+    assert_eq!(run.code, cli::EXIT_BAD_INPUT, "{} {}", run.out, run.err);
+    assert!(run.err.contains("no Jepsen operations found"), "{}", run.err);
+    let run = lin(LinArgs { format: Some("edn".into()), ..args(path.clone(), Some("cas-register")) });
+    assert_eq!(run.code, cli::EXIT_LINEARIZABLE, "{} {}", run.out, run.err);
+    let run = lin(LinArgs { format: Some("yaml".into()), ..args(path, Some("cas-register")) });
+    assert_eq!(run.code, cli::EXIT_BAD_INPUT);
+    assert!(run.err.contains("unknown format 'yaml'"), "{}", run.err);
+}
+
+/// Issue 10 item 12: `--kv-initial` on the command line.
+#[test]
+fn kv_initial_flag() {
+    let json = r#"{"model": "kv", "ops": [
+      {"process": 1, "key": "k", "call_ns": 0, "return_ns": 10, "f": "get", "value": "", "type": "ok"},
+      {"process": 1, "key": "k", "call_ns": 20, "return_ns": 30, "f": "append", "value": "x", "type": "ok"},
+      {"process": 2, "key": "k", "call_ns": 40, "return_ns": 50, "f": "get", "value": "x", "type": "ok"}
+    ]}"#;
+    let path = temp_file("kv-empty.json", json);
+    assert_eq!(lin(args(path.clone(), None)).code, cli::EXIT_LINEARIZABLE);
+    let with = |v: &str| lin(LinArgs { kv_initial: Some(v.into()), ..args(path.clone(), None) });
+    assert_eq!(with("empty").code, cli::EXIT_LINEARIZABLE);
+    assert_eq!(with("either").code, cli::EXIT_LINEARIZABLE);
+    assert_eq!(with("absent").code, cli::EXIT_NOT_LINEARIZABLE);
+    let run = with("zero");
+    assert_eq!(run.code, cli::EXIT_BAD_INPUT);
+    assert!(run.err.contains("unknown kv initial value 'zero'"), "{}", run.err);
+    let run = lin(LinArgs { kv_initial: Some("empty".into()), ..args(temp_file("kvi.json", GOOD_LOCK_JSON), None) });
+    assert_eq!(run.code, cli::EXIT_BAD_INPUT);
+}
+
+// ------------------------------------------------------------ issue 10 item 5: budgets
+
+/// The issue's repro: 60 crashed writes, then a read of a value nobody wrote. Without a
+/// budget the search grew ~22 MB/s forever.
+fn crashed_writes_then_impossible_read() -> String {
+    let mut ops: Vec<String> = (0..60)
+        .map(|i| {
+            format!(
+                r#"{{"process": {i}, "call_ns": {}, "return_ns": null, "f": "write", "value": {}, "type": "info"}}"#,
+                i * 10,
+                i + 1
+            )
+        })
+        .collect();
+    ops.push(r#"{"process": 99, "call_ns": 1000, "return_ns": 1010, "f": "read", "value": 999, "type": "ok"}"#.into());
+    format!("{{\"model\": \"cas-register\", \"ops\": [\n{}\n]}}", ops.join(",\n"))
+}
+
+#[test]
+fn default_time_budget_ends_a_hopeless_search_with_unknown() {
+    let path = temp_file("hopeless.json", &crashed_writes_then_impossible_read());
+    let started = std::time::Instant::now();
+    let run = lin(LinArgs { budget_s: Some(0.5), ..args(path.clone(), None) });
+    assert_eq!(run.code, cli::EXIT_UNKNOWN, "{} {}", run.out, run.err);
+    assert!(run.out.contains("unknown: the time budget (--budget 0.5 s) ran out before a verdict"), "{}", run.out);
+    assert!(run.out.contains("raise it with --budget"), "{}", run.out);
+    assert!(started.elapsed().as_secs_f64() < 5.0);
+    // With no flag, the default budget applies (10 s, 2 GB): it must end, and say which.
+    assert!(cli::DEFAULT_BUDGET_S.is_finite() && cli::DEFAULT_MEMORY_MB.is_finite());
+    let started = std::time::Instant::now();
+    let run = lin(args(path, None));
+    assert_eq!(run.code, cli::EXIT_UNKNOWN, "{} {}", run.out, run.err);
+    assert!(run.out.contains("budget"), "{}", run.out);
+    assert!(started.elapsed().as_secs_f64() < cli::DEFAULT_BUDGET_S + 5.0);
+}
+
+#[test]
+fn memory_budget_ends_a_search_with_unknown() {
+    if locklab_lincheck::budget::resident_bytes().is_none() {
+        return; // not Linux: the memory budget is not enforced
+    }
+    let path = temp_file("hopeless-memory.json", &crashed_writes_then_impossible_read());
+    let run = lin(LinArgs { memory_mb: Some(1.0), budget_s: Some(20.0), ..args(path.clone(), None) });
+    assert_eq!(run.code, cli::EXIT_UNKNOWN, "{} {}", run.out, run.err);
+    assert!(run.out.contains("the memory budget (--memory-mb 1"), "{}", run.out);
+    let run = lin(LinArgs { memory_mb: Some(-1.0), ..args(path, None) });
+    assert_eq!(run.code, cli::EXIT_BAD_INPUT);
+}
+
+/// The budget covers reading the file: a zero budget stops the parser itself.
+#[test]
+fn budget_covers_parsing() {
+    let (mut edn, mut log) = (String::new(), String::new());
+    for i in 0..5000 {
+        edn.push_str(&format!("{{:process {}, :type :invoke, :f :write, :value {i}}}\n", i % 5));
+        edn.push_str(&format!("{{:process {}, :type :ok, :f :write, :value {i}}}\n", i % 5));
+        log.push_str(&format!("INFO  jepsen.util - {} :invoke :write {i}\n", i % 5));
+        log.push_str(&format!("INFO  jepsen.util - {} :ok :write {i}\n", i % 5));
+    }
+    for (name, text) in [("big.edn", edn), ("big.log", log)] {
+        let path = temp_file(name, &text);
+        let run = lin(LinArgs { budget_s: Some(0.0), ..args(path.clone(), Some("cas-register")) });
+        assert_eq!(run.code, cli::EXIT_UNKNOWN, "{name}: {} {}", run.out, run.err);
+        assert!(run.out.contains("ran out while reading the history"), "{name}: {}", run.out);
+        assert_eq!(lin(args(path, Some("cas-register"))).code, cli::EXIT_LINEARIZABLE, "{name}");
+    }
+    let history = gen::register_history(&RegisterGen { ops: 5000, ..Default::default() });
+    let path = temp_file("big.json", &format::to_json(&Model::CasRegister, &format::History::Register(history)));
+    let run = lin(LinArgs { budget_s: Some(0.0), ..args(path, None) });
+    assert_eq!(run.code, cli::EXIT_UNKNOWN, "{} {}", run.out, run.err);
+    assert!(run.out.contains("ran out while reading the history"), "{}", run.out);
+}
+
+// ------------------------------------------------------------ issue 10 item 1: stdout errors
+
+struct FailingWriter(std::io::ErrorKind);
+
+impl std::io::Write for FailingWriter {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::new(self.0, "injected"))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failed_write_to_stdout_is_one_message_and_exit_3_a_broken_pipe_keeps_the_verdict() {
+    let path = temp_file("pipe-bad.json", BAD_LOCK_JSON);
+    let mut err = Vec::new();
+    let code = cli::run_with(&args(path.clone(), None), &mut FailingWriter(std::io::ErrorKind::BrokenPipe), &mut err);
+    assert_eq!(code, cli::EXIT_NOT_LINEARIZABLE, "the verdict survives a closed pipe");
+    assert!(err.is_empty(), "quietly: {}", String::from_utf8_lossy(&err));
+    let mut err = Vec::new();
+    let code = cli::run_with(&args(path, None), &mut FailingWriter(std::io::ErrorKind::StorageFull), &mut err);
+    assert_eq!(code, cli::EXIT_INTERNAL);
+    let err = String::from_utf8(err).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: cannot write the report to standard output"), "{err}");
 }

@@ -287,14 +287,14 @@ fn kv_append_order_is_visible() {
         done(2, 25, 45, KvOp::Append("c".into()), KvRet::Ok),
         done(3, 50, 60, KvOp::Get, KvRet::Value(Some("acb".into()))),
     ];
-    assert!(is_lin(&KvSpec, &h), "the appends overlap, either order is fine");
+    assert!(is_lin(&KvSpec::default(), &h), "the appends overlap, either order is fine");
     let mut bad = h.clone();
     bad[3].output = Some(KvRet::Value(Some("ca".into())));
-    assert!(!is_lin(&KvSpec, &bad));
+    assert!(!is_lin(&KvSpec::default(), &bad));
     let mut bad = h.clone();
     bad[2].call_ns = 31;
     bad[3].output = Some(KvRet::Value(Some("acb".into())));
-    assert!(!is_lin(&KvSpec, &bad), "now b is appended before c starts");
+    assert!(!is_lin(&KvSpec::default(), &bad), "now b is appended before c starts");
 }
 
 #[test]
@@ -305,10 +305,45 @@ fn kv_get_of_absent_key_and_crashed_append() {
         done(1, 30, 40, KvOp::Get, KvRet::Value(Some("x".into()))),
         done(1, 50, 60, KvOp::Get, KvRet::Value(Some("x".into()))),
     ];
-    assert!(is_lin(&KvSpec, &h));
+    assert!(is_lin(&KvSpec::default(), &h));
     let mut bad = h.to_vec();
     bad.push(done(1, 70, 80, KvOp::Get, KvRet::Value(Some("xx".into()))));
-    assert!(!is_lin(&KvSpec, &bad), "a crashed append takes effect at most once");
+    assert!(!is_lin(&KvSpec::default(), &bad), "a crashed append takes effect at most once");
+}
+
+/// Issue 10 item 12: a fresh key read as `""` (Porcupine's kv model, `Init` = `""`) or as
+/// `nil` (Jepsen) is legal by default; `absent` and `empty` hold a service to one reading.
+#[test]
+fn kv_initial_value_of_a_fresh_key() {
+    use locklab_lincheck::specs::KvInitial;
+    let empty_read = [
+        done(1, 0, 10, KvOp::Get, KvRet::Value(Some(String::new()))),
+        done(1, 20, 30, KvOp::Append("x".into()), KvRet::Ok),
+        done(2, 40, 50, KvOp::Get, KvRet::Value(Some("x".into()))),
+    ];
+    let nil_read = [
+        done(1, 0, 10, KvOp::Get, KvRet::Value(None)),
+        done(1, 20, 30, KvOp::Append("x".into()), KvRet::Ok),
+        done(2, 40, 50, KvOp::Get, KvRet::Value(Some("x".into()))),
+    ];
+    assert!(is_lin(&KvSpec::default(), &empty_read));
+    assert!(is_lin(&KvSpec::default(), &nil_read));
+    assert!(is_lin(&KvSpec::new(KvInitial::Empty), &empty_read));
+    assert!(!is_lin(&KvSpec::new(KvInitial::Empty), &nil_read));
+    assert!(!is_lin(&KvSpec::new(KvInitial::Absent), &empty_read));
+    assert!(is_lin(&KvSpec::new(KvInitial::Absent), &nil_read));
+    // Once written, even with "", a key is present: nil is no longer a legal read.
+    let put_empty_then_nil =
+        [done(1, 0, 10, KvOp::Put(String::new()), KvRet::Ok), done(2, 20, 30, KvOp::Get, KvRet::Value(None))];
+    assert!(!is_lin(&KvSpec::default(), &put_empty_then_nil));
+    // A read of "" after an append is illegal under every reading.
+    let stale = [
+        done(1, 0, 10, KvOp::Append("x".into()), KvRet::Ok),
+        done(2, 20, 30, KvOp::Get, KvRet::Value(Some(String::new()))),
+    ];
+    for initial in [KvInitial::Either, KvInitial::Absent, KvInitial::Empty] {
+        assert!(!is_lin(&KvSpec::new(initial), &stale), "{initial:?}");
+    }
 }
 
 // ---------------------------------------------------------------- P-compositionality

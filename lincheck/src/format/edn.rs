@@ -66,9 +66,15 @@ impl EdnValue {
     }
 }
 
-struct Reader<'a> {
-    text: &'a [u8],
-    pos: usize,
+/// An EDN reader over any byte source, buffered: a history file is read incrementally and
+/// never held whole in memory.
+pub struct Reader<R> {
+    src: R,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    io_error: Option<std::io::Error>,
     line: usize,
     column: usize,
 }
@@ -77,25 +83,111 @@ const MAX_DEPTH: usize = 256;
 
 /// Reads every top-level form of `text`.
 pub fn parse_all(text: &str) -> Result<Vec<Edn>, TextError> {
-    let mut reader = Reader { text: text.as_bytes(), pos: 0, line: 1, column: 1 };
+    let mut reader = Reader::new(text.as_bytes());
     let mut forms = Vec::new();
-    loop {
-        reader.skip_ws();
-        if reader.pos >= reader.text.len() {
-            return Ok(forms);
-        }
-        forms.push(reader.value(0)?);
+    while let Some(form) = reader.next_form()? {
+        forms.push(form);
     }
+    Ok(forms)
 }
 
-impl Reader<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.text.get(self.pos).copied()
+impl<R: std::io::Read> Reader<R> {
+    /// A reader of `src`, starting at line 1, column 1.
+    pub fn new(src: R) -> Self {
+        Reader {
+            src,
+            buf: vec![0; 64 * 1024].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            eof: false,
+            io_error: None,
+            line: 1,
+            column: 1,
+        }
     }
 
+    /// The current line and column (1-based).
+    pub fn position(&self) -> (usize, usize) {
+        (self.line, self.column)
+    }
+
+    /// The next top-level form, or `None` at the end of the input.
+    pub fn next_form(&mut self) -> Result<Option<Edn>, TextError> {
+        self.skip_ws();
+        if self.peek().is_none() {
+            return self.end_of_input().map(|()| None);
+        }
+        self.value(0).map(Some)
+    }
+
+    /// If the next form opens a vector or a list, consumes the opening bracket and returns
+    /// the closing one; otherwise consumes nothing. With [`Reader::next_item`], reads a
+    /// large top-level vector one element at a time.
+    pub fn open_sequence(&mut self) -> Option<u8> {
+        self.skip_ws();
+        let close = match self.peek()? {
+            b'[' => b']',
+            b'(' => b')',
+            _ => return None,
+        };
+        self.bump();
+        Some(close)
+    }
+
+    /// The next element of a sequence opened by [`Reader::open_sequence`], or `None`
+    /// after consuming its closing bracket.
+    pub fn next_item(&mut self, close: u8) -> Result<Option<Edn>, TextError> {
+        self.skip_ws();
+        match self.peek() {
+            None => {
+                self.end_of_input()?;
+                Err(self.error(format!("unexpected end of input: expected '{}'", close as char)))
+            }
+            Some(c) if c == close => {
+                self.bump();
+                Ok(None)
+            }
+            Some(_) => self.value(1).map(Some),
+        }
+    }
+
+    fn end_of_input(&mut self) -> Result<(), TextError> {
+        match self.io_error.take() {
+            Some(e) => Err(self.error(format!("cannot read: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    #[inline]
+    fn peek(&mut self) -> Option<u8> {
+        if self.start == self.end {
+            self.fill();
+        }
+        (self.start < self.end).then(|| self.buf[self.start])
+    }
+
+    fn fill(&mut self) {
+        while !self.eof {
+            match self.src.read(&mut self.buf) {
+                Ok(0) => self.eof = true,
+                Ok(n) => {
+                    self.start = 0;
+                    self.end = n;
+                    return;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.io_error = Some(e);
+                    self.eof = true;
+                }
+            }
+        }
+    }
+
+    #[inline]
     fn bump(&mut self) -> Option<u8> {
         let c = self.peek()?;
-        self.pos += 1;
+        self.start += 1;
         if c == b'\n' {
             self.line += 1;
             self.column = 1;
@@ -171,7 +263,7 @@ impl Reader<'_> {
                         return self.value(depth);
                     }
                     Some(c) if c.is_ascii_alphabetic() => {
-                        self.token();
+                        self.token()?;
                         return self.value(depth + 1);
                     }
                     _ => return Err(self.error("unsupported dispatch character after '#'")),
@@ -184,7 +276,7 @@ impl Reader<'_> {
             b')' | b']' | b'}' => return Err(self.error(format!("unexpected '{}'", c as char))),
             b'\\' => return Err(self.error("EDN characters are not supported")),
             _ => {
-                let token = self.token();
+                let token = self.token()?;
                 if token.is_empty() {
                     return Err(self.error(format!("unexpected character '{}'", c as char)));
                 }
@@ -229,15 +321,17 @@ impl Reader<'_> {
         String::from_utf8(bytes).map_err(|_| self.error("string is not valid UTF-8"))
     }
 
-    fn token(&mut self) -> String {
-        let start = self.pos;
+    fn token(&mut self) -> Result<String, TextError> {
+        let (line, column) = (self.line, self.column);
+        let mut bytes = Vec::new();
         while let Some(c) = self.peek() {
             if c.is_ascii_whitespace() || matches!(c, b',' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'"' | b';') {
                 break;
             }
+            bytes.push(c);
             self.bump();
         }
-        String::from_utf8_lossy(&self.text[start..self.pos]).into_owned()
+        String::from_utf8(bytes).map_err(|_| TextError::new(line, column, "not valid UTF-8"))
     }
 }
 

@@ -8,10 +8,12 @@
 
 pub mod edn;
 
+use std::io::BufRead;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::budget::{Guard, Limit};
 use crate::error::{LoadError, TextError};
 use crate::specs::{KvOp, KvRet, LockOp, LockRet, RegisterOp, RegisterRet};
 use crate::Operation;
@@ -173,6 +175,30 @@ pub enum Format {
     JepsenLog,
 }
 
+/// Names accepted by [`Format::from_name`] (`--format`).
+pub const FORMAT_NAMES: &[&str] = &["json", "edn", "log"];
+
+impl Format {
+    /// The format called `name` (`json`, `edn` or `log`).
+    pub fn from_name(name: &str) -> Result<Format, String> {
+        match name {
+            "json" => Ok(Format::Json),
+            "edn" => Ok(Format::Edn),
+            "log" | "text" | "txt" => Ok(Format::JepsenLog),
+            _ => Err(format!("unknown format '{name}' (expected one of: {})", FORMAT_NAMES.join(", "))),
+        }
+    }
+
+    /// The format's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Edn => "edn",
+            Format::JepsenLog => "log",
+        }
+    }
+}
+
 /// A loaded history and the model the file names, if any.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Loaded {
@@ -187,54 +213,110 @@ pub struct Loaded {
     pub history: Option<History>,
 }
 
-/// Reads and parses a history file, detecting its format from the extension
-/// (`.json`, `.edn`, `.log`/`.txt`) or, failing that, from its content.
+/// Why a history could not be loaded: bad input, or a budget ran out while reading it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoadFailure {
+    /// The file is unreadable or malformed.
+    Invalid(LoadError),
+    /// The time or memory budget ran out while reading.
+    Budget(Limit),
+}
+
+impl From<LoadError> for LoadFailure {
+    fn from(e: LoadError) -> Self {
+        LoadFailure::Invalid(e)
+    }
+}
+
+/// Inside the parsers: a located error, or a budget ran out.
+enum Stop {
+    Text(TextError),
+    Budget(Limit),
+}
+
+impl From<TextError> for Stop {
+    fn from(e: TextError) -> Self {
+        Stop::Text(e)
+    }
+}
+
+impl Stop {
+    fn in_file(self, path: &Path) -> LoadFailure {
+        match self {
+            Stop::Text(e) => LoadFailure::Invalid(e.in_file(path)),
+            Stop::Budget(limit) => LoadFailure::Budget(limit),
+        }
+    }
+}
+
+/// How often (in events or lines) the parsers poll the budget.
+const POLL_EVERY: usize = 1024;
+
+/// Reads and parses a history file, detecting its format from its content (see
+/// [`sniff`]). No budget.
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
-    let bytes = std::fs::read(path).map_err(|e| LoadError::whole(path, format!("cannot read: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let before = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let column = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
-        LoadError::at(path, line, column, "file is not valid UTF-8")
-    })?;
-    parse(path, &text)
+    match load_with(path, None, &Guard::default()) {
+        Ok(loaded) => Ok(loaded),
+        Err(LoadFailure::Invalid(e)) => Err(e),
+        Err(LoadFailure::Budget(_)) => unreachable!("no budget"),
+    }
+}
+
+/// Reads and parses a history file incrementally (the file is never held whole in
+/// memory), in `format` or the format [`sniff`] detects, within `guard`'s budget.
+pub fn load_with(path: &Path, format: Option<Format>, guard: &Guard) -> Result<Loaded, LoadFailure> {
+    let file = std::fs::File::open(path).map_err(|e| LoadError::whole(path, format!("cannot read: {e}")))?;
+    read(path, std::io::BufReader::with_capacity(256 * 1024, file), format, guard)
 }
 
 /// Parses `text` (named `path` in errors), detecting the format as [`load`] does.
 pub fn parse(path: &Path, text: &str) -> Result<Loaded, LoadError> {
-    if text.trim().is_empty() {
-        return Err(LoadError::at(path, 1, 1, "file is empty: expected a history"));
-    }
-    let format = detect(path, text);
-    match format {
-        Format::Json => parse_json(text).map_err(|e| e.in_file(path)),
-        Format::Edn => {
-            let forms = edn::parse_all(text).map_err(|e| e.in_file(path))?;
-            let events = edn_events(&forms).map_err(|e| e.in_file(path))?;
-            pair_events(events, Format::Edn).map_err(|e| e.in_file(path))
-        }
-        Format::JepsenLog => {
-            let events = log_events(text).map_err(|e| e.in_file(path))?;
-            pair_events(events, Format::JepsenLog).map_err(|e| e.in_file(path))
-        }
+    match read(path, text.as_bytes(), None, &Guard::default()) {
+        Ok(loaded) => Ok(loaded),
+        Err(LoadFailure::Invalid(e)) => Err(e),
+        Err(LoadFailure::Budget(_)) => unreachable!("no budget"),
     }
 }
 
-fn detect(path: &Path, text: &str) -> Format {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("json") => return Format::Json,
-        Some("edn") => return Format::Edn,
-        Some("log") | Some("txt") => return Format::JepsenLog,
-        _ => {}
+/// Parses a history from `src` (named `path` in errors) in `format`, or the format
+/// [`sniff`] detects from the first bytes, polling `guard` as it goes.
+pub fn read<R: BufRead>(path: &Path, mut src: R, format: Option<Format>, guard: &Guard) -> Result<Loaded, LoadFailure> {
+    let head = src.fill_buf().map_err(|e| LoadError::whole(path, format!("cannot read: {e}")))?;
+    let head = head.strip_prefix(b"\xef\xbb\xbf".as_slice()).unwrap_or(head);
+    let visible = head.iter().position(|c| !c.is_ascii_whitespace());
+    if visible.is_none() && head.len() < 64 * 1024 {
+        // The whole (short) file is blank. (A longer blank prefix is read by the parser.)
+        return Err(LoadError::at(path, 1, 1, "file is empty: expected a history").into());
     }
-    let start = text.trim_start();
-    let after = |p: char| start.strip_prefix(p).map(|r| r.trim_start().chars().next()).unwrap_or(None);
-    if start.starts_with('{') && after('{') == Some('"') {
-        Format::Json
-    } else if start.starts_with('{') || start.starts_with('[') || start.starts_with('(') {
-        Format::Edn
-    } else {
-        Format::JepsenLog
+    let format = format.unwrap_or_else(|| sniff(path, head));
+    match format {
+        Format::Json => read_json(src, guard).map_err(|e| e.in_file(path)),
+        Format::Edn => read_edn(src, guard).map_err(|e| e.in_file(path)),
+        Format::JepsenLog => read_log(src, guard).map_err(|e| e.in_file(path)),
+    }
+}
+
+/// The format of a history from its first bytes: a JSON object (`{` then `"`) is
+/// locklab's JSON; `{`, `[`, `(`, `;` or `#` start EDN; anything else is a Jepsen text
+/// log. The extension (`.json`, `.edn`, `.log`/`.txt`) only decides what the content
+/// cannot (`{}`, or a start beyond the first bytes): a Jepsen EDN history saved as
+/// `.txt` is still read as EDN.
+pub fn sniff(path: &Path, head: &[u8]) -> Format {
+    let by_extension = || match path.extension().and_then(|e| e.to_str()) {
+        Some("edn") => Format::Edn,
+        Some("log") | Some("txt") => Format::JepsenLog,
+        _ => Format::Json,
+    };
+    let mut visible = head.iter().copied().filter(|c| !c.is_ascii_whitespace() && *c != b',');
+    match visible.next() {
+        None => by_extension(),
+        Some(b'{') => match visible.next() {
+            Some(b'"') => Format::Json,
+            Some(b'}') | None => by_extension(),
+            Some(_) => Format::Edn,
+        },
+        Some(b'[' | b'(' | b';' | b'#') => Format::Edn,
+        Some(_) => Format::JepsenLog,
     }
 }
 
@@ -434,32 +516,31 @@ fn type_op(raw: RawOp) -> Result<AnyOp, String> {
     })
 }
 
-fn collect(ops: Vec<(AnyOp, Option<(usize, usize)>)>) -> Result<Option<History>, TextError> {
-    let Some(family) = ops.first().map(|(op, _)| op.family()) else {
-        return Ok(None);
-    };
-    let mut history = History::empty(family);
-    for (i, (op, pos)) in ops.into_iter().enumerate() {
-        let (line, column) = pos.unwrap_or((0, 0));
-        let mismatch = |got: Family| {
-            TextError::new(
-                line,
-                column,
-                format!(
-                    "operation {i} is a {} operation but the history's first operation is a {} operation",
-                    got.name(),
-                    family.name()
-                ),
-            )
-        };
-        match (&mut history, op) {
+/// Collects typed operations into a [`History`] of one family.
+#[derive(Default)]
+struct Builder {
+    history: Option<History>,
+}
+
+impl Builder {
+    /// Adds operation number `index`; an error if its family differs from the first's.
+    fn push(&mut self, op: AnyOp, index: usize) -> Result<(), String> {
+        let history = self.history.get_or_insert_with(|| History::empty(op.family()));
+        let family = history.family();
+        match (history, op) {
             (History::Lock(h), AnyOp::Lock(op)) => h.push(op),
             (History::Register(h), AnyOp::Register(op)) => h.push(op),
             (History::Kv(h), AnyOp::Kv(op)) => h.push(op),
-            (_, op) => return Err(mismatch(op.family())),
+            (_, op) => {
+                return Err(format!(
+                    "operation {index} is a {} operation but the history's first operation is a {} operation",
+                    op.family().name(),
+                    family.name()
+                ))
+            }
         }
+        Ok(())
     }
-    Ok(Some(history))
 }
 
 // ------------------------------------------------------------------------ JSON
@@ -495,6 +576,8 @@ thread_local! {
     /// Index of the next JSON operation being deserialised (for error messages: serde
     /// reports semantic errors at the end of the object, so the index says which one).
     static JSON_OP_INDEX: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// The budget of the JSON parse on this thread, and the limit it hit.
+    static JSON_GUARD: std::cell::RefCell<(Option<Guard>, Option<Limit>)> = const { std::cell::RefCell::new((None, None)) };
 }
 
 impl TryFrom<JsonOpRaw> for JsonOp {
@@ -505,6 +588,17 @@ impl TryFrom<JsonOpRaw> for JsonOp {
             i.set(index + 1);
             index
         });
+        if index.is_multiple_of(POLL_EVERY) {
+            let hit = JSON_GUARD.with(|g| {
+                let mut g = g.borrow_mut();
+                let hit = g.0.as_ref().and_then(|guard| guard.check().err());
+                g.1 = g.1.or(hit);
+                hit
+            });
+            if let Some(limit) = hit {
+                return Err(format!("the {limit} budget ran out"));
+            }
+        }
         Self::typed(raw).map_err(|m| format!("operation {index} (ending here): {m}"))
     }
 }
@@ -540,7 +634,33 @@ struct JsonHistoryIn {
     model: Option<String>,
     #[serde(default)]
     ttl_ns: Option<u64>,
-    ops: Vec<JsonOp>,
+    ops: JsonOps,
+}
+
+/// The `ops` array, typed and collected into a [`History`] as it is read (no
+/// intermediate list of all operations).
+struct JsonOps(Option<History>);
+
+impl<'de> Deserialize<'de> for JsonOps {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = JsonOps;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of operations")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<JsonOps, A::Error> {
+                let mut builder = Builder::default();
+                let mut index = 0;
+                while let Some(JsonOp(op)) = seq.next_element()? {
+                    builder.push(op, index).map_err(serde::de::Error::custom)?;
+                    index += 1;
+                }
+                Ok(JsonOps(builder.history))
+            }
+        }
+        deserializer.deserialize_seq(Visitor)
+    }
 }
 
 #[derive(Serialize)]
@@ -551,21 +671,26 @@ struct JsonHistoryOut<'a> {
     ops: Vec<JsonOpRaw>,
 }
 
-fn parse_json(text: &str) -> Result<Loaded, TextError> {
+fn read_json<R: BufRead>(src: R, guard: &Guard) -> Result<Loaded, Stop> {
     JSON_OP_INDEX.with(|i| i.set(0));
-    let parsed: JsonHistoryIn =
-        serde_json::from_str(text).map_err(|e| TextError::new(e.line().max(1), e.column().max(1), json_message(&e)))?;
+    JSON_GUARD.with(|g| *g.borrow_mut() = (Some(guard.clone()), None));
+    let parsed: Result<JsonHistoryIn, _> = serde_json::from_reader(src);
+    let hit = JSON_GUARD.with(|g| std::mem::take(&mut *g.borrow_mut()).1);
+    if let Some(limit) = hit {
+        return Err(Stop::Budget(limit));
+    }
+    let parsed = parsed.map_err(|e| TextError::new(e.line().max(1), e.column().max(1), json_message(&e)))?;
     if let Some(model) = &parsed.model {
         if !MODEL_NAMES.contains(&model.as_str()) {
             return Err(TextError::new(
                 1,
                 1,
                 format!("unknown model '{model}' (expected one of: {})", MODEL_NAMES.join(", ")),
-            ));
+            )
+            .into());
         }
     }
-    let history = collect(parsed.ops.into_iter().map(|op| (op.0, None)).collect())?;
-    Ok(Loaded { format: Format::Json, model: parsed.model, ttl_ns: parsed.ttl_ns, history })
+    Ok(Loaded { format: Format::Json, model: parsed.model, ttl_ns: parsed.ttl_ns, history: parsed.ops.0 })
 }
 
 /// serde_json appends " at line L column C"; the caller reports the position itself.
@@ -671,253 +796,361 @@ struct Event {
 /// `:index`, `:error`, `:node` are Jepsen's and ignored.
 const EDN_KEYS: &[&str] = &["process", "type", "f", "value", "time", "index", "error", "node", "key"];
 
-fn edn_events(forms: &[Edn]) -> Result<Vec<Event>, TextError> {
-    let maps: Vec<&Edn> = match forms {
-        [single] if matches!(single.value, EdnValue::Vector(_) | EdnValue::List(_)) => match &single.value {
-            EdnValue::Vector(items) | EdnValue::List(items) => items.iter().collect(),
-            _ => unreachable!("matched above"),
-        },
-        _ => forms.iter().collect(),
+/// One Jepsen operation map as an event.
+fn edn_event(form: &Edn) -> Result<Event, TextError> {
+    let EdnValue::Map(pairs) = &form.value else {
+        return Err(TextError::new(
+            form.line,
+            form.column,
+            format!("expected an operation map, found {}", form.value.kind()),
+        ));
     };
-    let mut events = Vec::with_capacity(maps.len());
-    for form in maps {
-        let EdnValue::Map(pairs) = &form.value else {
-            return Err(TextError::new(
-                form.line,
-                form.column,
-                format!("expected an operation map, found {}", form.value.kind()),
-            ));
-        };
-        let mut process = None;
-        let mut kind = None;
-        let mut f = None;
-        let mut value = Val::Nil;
-        let mut time = None;
-        let mut key = None;
-        for (k, v) in pairs {
-            let name = match &k.value {
-                EdnValue::Keyword(name) => name.as_str(),
-                other => {
-                    return Err(TextError::new(
-                        k.line,
-                        k.column,
-                        format!("expected a keyword key, found {}", other.kind()),
-                    ))
-                }
-            };
-            let bad = |what: &str| {
-                TextError::new(v.line, v.column, format!(":{name} must be {what}, found {}", v.value.kind()))
-            };
-            match name {
-                "process" => {
-                    process = Some(match &v.value {
-                        EdnValue::Int(p) if *p >= 0 => Some(*p as u64),
-                        EdnValue::Keyword(_) => None,
-                        _ => return Err(bad("a non-negative integer or a keyword such as :nemesis")),
-                    })
-                }
-                "type" => {
-                    kind = Some(match &v.value {
-                        EdnValue::Keyword(t) => match t.as_str() {
-                            "invoke" => EventType::Invoke,
-                            "ok" => EventType::Done(Kind::Ok),
-                            "fail" => EventType::Done(Kind::Fail),
-                            "info" => EventType::Done(Kind::Info),
-                            other => {
-                                return Err(TextError::new(
-                                    v.line,
-                                    v.column,
-                                    format!("unknown :type :{other} (expected :invoke, :ok, :fail or :info)"),
-                                ))
-                            }
-                        },
-                        _ => return Err(bad("a keyword")),
-                    })
-                }
-                "f" => {
-                    f = Some(match &v.value {
-                        EdnValue::Keyword(s) | EdnValue::Str(s) | EdnValue::Symbol(s) => s.clone(),
-                        _ => return Err(bad("a keyword")),
-                    })
-                }
-                "value" => value = Val::from_edn(&v.value),
-                "time" => {
-                    time = Some(match &v.value {
-                        EdnValue::Int(t) => *t,
-                        _ => return Err(bad("an integer (nanoseconds)")),
-                    })
-                }
-                "key" => {
-                    key = Some(match &v.value {
-                        EdnValue::Keyword(s) | EdnValue::Str(s) | EdnValue::Symbol(s) => s.clone(),
-                        EdnValue::Int(i) => i.to_string(),
-                        _ => return Err(bad("a keyword, string or integer")),
-                    })
-                }
-                _ if EDN_KEYS.contains(&name) => {}
-                _ => {
-                    return Err(TextError::new(
-                        k.line,
-                        k.column,
-                        format!("unknown key :{name} (expected one of :{})", EDN_KEYS.join(", :")),
-                    ))
-                }
-            }
-        }
-        let missing = |what: &str| TextError::new(form.line, form.column, format!("operation map has no :{what}"));
-        events.push(Event {
-            process: process.ok_or_else(|| missing("process"))?,
-            kind: kind.ok_or_else(|| missing("type"))?,
-            f: f.ok_or_else(|| missing("f"))?,
-            value,
-            time,
-            key,
-            line: form.line,
-            column: form.column,
-        });
-    }
-    Ok(events)
-}
-
-/// Jepsen text log lines: `<anything> - <process>\t:<type>\t:<f>\t<value EDN>`. Lines
-/// without a tab are log chatter and skipped.
-fn log_events(text: &str) -> Result<Vec<Event>, TextError> {
-    let mut events = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line_no = i + 1;
-        if !line.contains('\t') {
-            continue;
-        }
-        let fields: Vec<&str> = line.splitn(4, '\t').collect();
-        if fields.len() < 3 {
-            return Err(TextError::new(line_no, 1, "expected tab-separated fields: process, :type, :f and value"));
-        }
-        let column_of = |field: usize| fields[..field].iter().map(|f| f.chars().count() + 1).sum::<usize>() + 1;
-        let process_text = fields[0].rsplit(' ').next().unwrap_or("").trim();
-        let process = if process_text.starts_with(':') {
-            None
-        } else {
-            match process_text.parse::<u64>() {
-                Ok(p) => Some(p),
-                Err(_) => {
-                    return Err(TextError::new(
-                        line_no,
-                        column_of(0) + fields[0].len() - process_text.len(),
-                        format!("expected a process number or keyword, found '{process_text}'"),
-                    ))
-                }
-            }
-        };
-        let kind = match fields[1].trim() {
-            ":invoke" => EventType::Invoke,
-            ":ok" => EventType::Done(Kind::Ok),
-            ":fail" => EventType::Done(Kind::Fail),
-            ":info" => EventType::Done(Kind::Info),
+    let mut process = None;
+    let mut kind = None;
+    let mut f = None;
+    let mut value = Val::Nil;
+    let mut time = None;
+    let mut key = None;
+    for (k, v) in pairs {
+        let name = match &k.value {
+            EdnValue::Keyword(name) => name.as_str(),
             other => {
+                return Err(TextError::new(k.line, k.column, format!("expected a keyword key, found {}", other.kind())))
+            }
+        };
+        let bad =
+            |what: &str| TextError::new(v.line, v.column, format!(":{name} must be {what}, found {}", v.value.kind()));
+        match name {
+            "process" => {
+                process = Some(match &v.value {
+                    EdnValue::Int(p) if *p >= 0 => Some(*p as u64),
+                    EdnValue::Keyword(_) => None,
+                    _ => return Err(bad("a non-negative integer or a keyword such as :nemesis")),
+                })
+            }
+            "type" => {
+                kind = Some(match &v.value {
+                    EdnValue::Keyword(t) => match t.as_str() {
+                        "invoke" => EventType::Invoke,
+                        "ok" => EventType::Done(Kind::Ok),
+                        "fail" => EventType::Done(Kind::Fail),
+                        "info" => EventType::Done(Kind::Info),
+                        other => {
+                            return Err(TextError::new(
+                                v.line,
+                                v.column,
+                                format!("unknown :type :{other} (expected :invoke, :ok, :fail or :info)"),
+                            ))
+                        }
+                    },
+                    _ => return Err(bad("a keyword")),
+                })
+            }
+            "f" => {
+                f = Some(match &v.value {
+                    EdnValue::Keyword(s) | EdnValue::Str(s) | EdnValue::Symbol(s) => s.clone(),
+                    _ => return Err(bad("a keyword")),
+                })
+            }
+            "value" => value = Val::from_edn(&v.value),
+            "time" => {
+                time = Some(match &v.value {
+                    EdnValue::Int(t) => *t,
+                    _ => return Err(bad("an integer (nanoseconds)")),
+                })
+            }
+            "key" => {
+                key = Some(match &v.value {
+                    EdnValue::Keyword(s) | EdnValue::Str(s) | EdnValue::Symbol(s) => s.clone(),
+                    EdnValue::Int(i) => i.to_string(),
+                    _ => return Err(bad("a keyword, string or integer")),
+                })
+            }
+            _ if EDN_KEYS.contains(&name) => {}
+            _ => {
                 return Err(TextError::new(
-                    line_no,
-                    column_of(1),
-                    format!("unknown type '{other}' (expected :invoke, :ok, :fail or :info)"),
+                    k.line,
+                    k.column,
+                    format!("unknown key :{name} (expected one of :{})", EDN_KEYS.join(", :")),
                 ))
             }
-        };
-        let f = fields[2].trim().trim_start_matches(':').to_string();
-        let value = match fields.get(3).map(|v| v.trim()) {
-            None | Some("") => Val::Nil,
-            Some(v) => {
-                let forms =
-                    edn::parse_all(v).map_err(|e| TextError::new(line_no, column_of(3) + e.column - 1, e.message))?;
-                match forms.as_slice() {
-                    [one] => Val::from_edn(&one.value),
-                    _ => {
-                        return Err(TextError::new(line_no, column_of(3), "expected exactly one EDN value"));
-                    }
-                }
-            }
-        };
-        events.push(Event { process, kind, f, value, time: None, key: None, line: line_no, column: 1 });
+        }
     }
-    if events.is_empty() {
-        return Err(TextError::new(1, 1, "no Jepsen operations found (expected tab-separated lines)"));
-    }
-    Ok(events)
+    let missing = |what: &str| TextError::new(form.line, form.column, format!("operation map has no :{what}"));
+    Ok(Event {
+        process: process.ok_or_else(|| missing("process"))?,
+        kind: kind.ok_or_else(|| missing("type"))?,
+        f: f.ok_or_else(|| missing("f"))?,
+        value,
+        time,
+        key,
+        line: form.line,
+        column: form.column,
+    })
 }
 
-/// Pairs invocations with completions per process.
-fn pair_events(events: Vec<Event>, format: Format) -> Result<Loaded, TextError> {
-    let use_time = events.iter().all(|e| e.time.is_some());
-    let mut pending: std::collections::HashMap<u64, (usize, u64)> = std::collections::HashMap::new();
-    let mut ops: Vec<(Option<RawOp>, (usize, usize))> = Vec::new();
-    for (index, event) in events.iter().enumerate() {
-        let Some(process) = event.process else { continue };
-        let t = if use_time {
-            let t = event.time.expect("checked");
-            if t < 0 {
-                return Err(TextError::new(event.line, event.column, ":time must not be negative"));
+/// Reads a Jepsen EDN history one form at a time: one map per line, or one vector (or
+/// list) of maps read element by element.
+fn read_edn<R: BufRead>(src: R, guard: &Guard) -> Result<Loaded, Stop> {
+    let mut reader = edn::Reader::new(src);
+    let mut pairer = Pairer::default();
+    if let Some(close) = reader.open_sequence() {
+        while let Some(form) = reader.next_item(close)? {
+            pairer.feed(edn_event(&form)?, guard)?;
+        }
+        if let Some(extra) = reader.next_form()? {
+            return Err(TextError::new(
+                extra.line,
+                extra.column,
+                format!("expected the end of the file after the history vector, found {}", extra.value.kind()),
+            )
+            .into());
+        }
+    } else {
+        while let Some(form) = reader.next_form()? {
+            pairer.feed(edn_event(&form)?, guard)?;
+        }
+    }
+    pairer.finish(Format::Edn)
+}
+
+/// The four Jepsen event types, as written in a log.
+fn event_type(token: &str) -> Option<EventType> {
+    Some(match token {
+        ":invoke" => EventType::Invoke,
+        ":ok" => EventType::Done(Kind::Ok),
+        ":fail" => EventType::Done(Kind::Fail),
+        ":info" => EventType::Done(Kind::Info),
+        _ => return None,
+    })
+}
+
+/// One line of a Jepsen text log: `<anything> <process> :<type> :<f> <value> [<error>]`,
+/// fields separated by any whitespace (tabs, as `jepsen.util/op->str` writes them, or
+/// spaces, as Porcupine's and Knossos' readers accept: `INFO\s+jepsen\.util\s+-\s+(\d+)\s+:invoke…`).
+///
+/// The operation starts at the first token that is a process (a non-negative integer,
+/// or a keyword such as `:nemesis`) followed by a keyword and another keyword (`:f`).
+/// With an integer process the middle keyword must be a type (an error otherwise); a
+/// keyword process must be followed by a type, or the line is chatter. The value is the
+/// first EDN form after `:f`; anything after it (Jepsen's `:error`) is ignored. Lines
+/// without that shape are log chatter: `None`.
+fn log_event(line: &str, line_no: usize) -> Result<Option<Event>, TextError> {
+    // Whitespace-separated tokens with their byte offsets.
+    let mut tokens: Vec<(usize, &str)> = Vec::new();
+    let mut start = None;
+    for (i, c) in line.char_indices() {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                tokens.push((s, &line[s..i]));
+                start = None;
             }
-            t as u64
-        } else {
-            index as u64
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        tokens.push((s, &line[s..]));
+    }
+    let column = |offset: usize| line[..offset].chars().count() + 1;
+    let is_keyword = |t: &str| t.len() > 1 && t.starts_with(':');
+    for k in 0..tokens.len().saturating_sub(2) {
+        let (_, p) = tokens[k];
+        let (type_at, type_token) = tokens[k + 1];
+        let (f_at, f_token) = tokens[k + 2];
+        let integer = !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+        if !(integer || is_keyword(p)) || !is_keyword(type_token) || !is_keyword(f_token) {
+            continue;
+        }
+        let kind = match event_type(type_token) {
+            Some(kind) => kind,
+            None if integer => {
+                return Err(TextError::new(
+                    line_no,
+                    column(type_at),
+                    format!("unknown type '{type_token}' (expected :invoke, :ok, :fail or :info)"),
+                ))
+            }
+            None => continue,
         };
+        let process = if integer {
+            Some(p.parse::<u64>().map_err(|_| {
+                TextError::new(line_no, column(tokens[k].0), format!("process number '{p}' is too large"))
+            })?)
+        } else {
+            None
+        };
+        let f = f_token[1..].to_string();
+        let rest_at = f_at + f_token.len();
+        let value = match edn::Reader::new(&line.as_bytes()[rest_at..]).next_form() {
+            Ok(None) => Val::Nil,
+            Ok(Some(form)) => Val::from_edn(&form.value),
+            Err(e) => return Err(TextError::new(line_no, column(rest_at) + e.column - 1, e.message)),
+        };
+        return Ok(Some(Event {
+            process,
+            kind,
+            f,
+            value,
+            time: None,
+            key: None,
+            line: line_no,
+            column: column(tokens[k].0),
+        }));
+    }
+    Ok(None)
+}
+
+/// Reads a Jepsen text log line by line; time is line order.
+fn read_log<R: BufRead>(mut src: R, guard: &Guard) -> Result<Loaded, Stop> {
+    let mut pairer = Pairer::default();
+    let mut bytes = Vec::new();
+    let mut line_no = 0;
+    loop {
+        bytes.clear();
+        line_no += 1;
+        match src.read_until(b'\n', &mut bytes) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return Err(TextError::new(line_no, 1, format!("cannot read: {e}")).into()),
+        }
+        let line = std::str::from_utf8(&bytes).map_err(|e| {
+            let column = String::from_utf8_lossy(&bytes[..e.valid_up_to()]).chars().count() + 1;
+            TextError::new(line_no, column, "not valid UTF-8")
+        })?;
+        if line_no.is_multiple_of(POLL_EVERY) {
+            guard.check().map_err(Stop::Budget)?;
+        }
+        if let Some(event) = log_event(line, line_no)? {
+            pairer.feed(event, guard)?;
+        }
+    }
+    if pairer.events == 0 {
+        return Err(TextError::new(
+            1,
+            1,
+            "no Jepsen operations found (expected lines such as `INFO  jepsen.util - 3 :invoke :read nil`)",
+        )
+        .into());
+    }
+    pairer.finish(Format::JepsenLog)
+}
+
+/// One operation being paired: times are recorded both as event indices and as
+/// `:time`s, since whether every event has a `:time` is known only at the end.
+struct Pending {
+    raw: RawOp,
+    call_time: Option<i64>,
+    return_time: Option<i64>,
+    /// Position of the invocation, and of the completion when it has a `:time`.
+    at: (usize, usize),
+    done_at: (usize, usize),
+}
+
+/// Pairs invocations with completions per process, as events stream in.
+#[derive(Default)]
+struct Pairer {
+    /// Process -> its open invocation (index into `ops`).
+    open: std::collections::HashMap<u64, usize>,
+    ops: Vec<Pending>,
+    /// Events seen (client and non-client).
+    events: usize,
+    /// Some event had no `:time`.
+    untimed: bool,
+}
+
+impl Pairer {
+    fn feed(&mut self, event: Event, guard: &Guard) -> Result<(), Stop> {
+        let index = self.events as u64;
+        self.events += 1;
+        if self.events.is_multiple_of(POLL_EVERY) {
+            guard.check().map_err(Stop::Budget)?;
+        }
+        self.untimed |= event.time.is_none();
+        let Some(process) = event.process else { return Ok(()) };
         match event.kind {
             EventType::Invoke => {
-                if let Some((open, _)) = pending.get(&process) {
-                    let (line, _) = ops[*open].1;
+                if let Some(&open) = self.open.get(&process) {
+                    let line = self.ops[open].at.0;
                     return Err(TextError::new(
                         event.line,
                         event.column,
                         format!("process {process} invokes again before its invocation on line {line} completed"),
-                    ));
+                    )
+                    .into());
                 }
-                pending.insert(process, (ops.len(), t));
-                ops.push((
-                    Some(RawOp {
+                self.open.insert(process, self.ops.len());
+                self.ops.push(Pending {
+                    raw: RawOp {
                         process,
-                        key: event.key.clone().unwrap_or_else(default_key),
-                        call_ns: t,
+                        key: event.key.unwrap_or_else(default_key),
+                        call_ns: index,
                         return_ns: None,
-                        f: event.f.clone(),
-                        value_in: event.value.clone(),
+                        f: event.f,
+                        value_in: event.value,
                         value_out: Val::Nil,
                         kind: Kind::Info,
                         token: None,
-                    }),
-                    (event.line, event.column),
-                ));
+                    },
+                    call_time: event.time,
+                    return_time: None,
+                    at: (event.line, event.column),
+                    done_at: (event.line, event.column),
+                });
             }
             EventType::Done(kind) => {
-                let Some((open, _)) = pending.remove(&process) else {
+                let Some(open) = self.open.remove(&process) else {
                     return Err(TextError::new(
                         event.line,
                         event.column,
                         format!("process {process} completes an operation it never invoked"),
-                    ));
+                    )
+                    .into());
                 };
-                let raw = ops[open].0.as_mut().expect("open op");
-                if raw.f != event.f {
+                let op = &mut self.ops[open];
+                if op.raw.f != event.f {
                     return Err(TextError::new(
                         event.line,
                         event.column,
                         format!(
                             "completion :{} does not match the invocation :{} of process {process}",
-                            event.f, raw.f
+                            event.f, op.raw.f
                         ),
-                    ));
+                    )
+                    .into());
                 }
-                raw.kind = kind;
+                op.raw.kind = kind;
                 if kind != Kind::Info {
-                    raw.return_ns = Some(t);
-                    raw.value_out = event.value.clone();
+                    op.raw.return_ns = Some(index);
+                    op.return_time = event.time;
+                    op.done_at = (event.line, event.column);
+                    op.raw.value_out = event.value;
                 }
             }
         }
+        Ok(())
     }
-    let mut typed = Vec::with_capacity(ops.len());
-    for (raw, (line, column)) in ops {
-        let raw = raw.expect("every op is filled");
-        let op = type_op(raw).map_err(|m| TextError::new(line, column, m))?;
-        typed.push((op, Some((line, column))));
+
+    /// Types the operations (times from `:time` when every event has one, else event
+    /// order) and collects them.
+    fn finish(self, format: Format) -> Result<Loaded, Stop> {
+        let use_time = !self.untimed;
+        let mut builder = Builder::default();
+        for (index, mut op) in self.ops.into_iter().enumerate() {
+            if use_time {
+                let time = |t: Option<i64>, at: (usize, usize)| match t {
+                    Some(t) if t >= 0 => Ok(t as u64),
+                    _ => Err(TextError::new(at.0, at.1, ":time must not be negative")),
+                };
+                op.raw.call_ns = time(op.call_time, op.at)?;
+                if op.raw.return_ns.is_some() {
+                    op.raw.return_ns = Some(time(op.return_time, op.done_at)?);
+                }
+            }
+            let (line, column) = op.at;
+            let typed = type_op(op.raw).map_err(|m| TextError::new(line, column, m))?;
+            builder.push(typed, index).map_err(|m| TextError::new(line, column, m))?;
+        }
+        Ok(Loaded { format, model: None, ttl_ns: None, history: builder.history })
     }
-    let history = collect(typed)?;
-    Ok(Loaded { format, model: None, ttl_ns: None, history })
 }

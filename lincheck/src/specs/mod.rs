@@ -13,6 +13,6 @@ pub mod kv;
 pub mod lock;
 pub mod register;
 
-pub use kv::{KvOp, KvRet, KvSpec};
+pub use kv::{KvInitial, KvOp, KvRet, KvSpec};
 pub use lock::{FencingSpec, LeaseSpec, LockOp, LockRet, LockState, MutexSpec, Zone};
 pub use register::{CasRegisterSpec, RegisterOp, RegisterRet};
