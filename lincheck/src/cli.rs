@@ -41,6 +41,9 @@ pub const EXIT_BAD_INPUT: i32 = 2;
 pub const EXIT_INTERNAL: i32 = 3;
 /// Exit code: the budget ran out; nothing is known.
 pub const EXIT_UNKNOWN: i32 = 4;
+/// The report could not be written (a full disk, a closed descriptor — not a broken pipe):
+/// the same code every `locklab` command uses.
+pub const EXIT_OUTPUT: i32 = 5;
 
 /// Default of `--budget`: seconds for the whole command.
 pub const DEFAULT_BUDGET_S: f64 = 10.0;
@@ -108,7 +111,7 @@ pub fn run(args: &LinArgs) -> i32 {
 /// The report is written to `out` in one piece at the end. If that write fails because
 /// the reader went away (a broken pipe: `locklab lin h.json | head -1`), `lin` ends
 /// quietly with the verdict's exit code, which the shell shows in `${PIPESTATUS[0]}`; any
-/// other write error (`> /dev/full`) is one message on `err` and exit 3.
+/// other write error (`> /dev/full`) is one message on `err` and exit 5.
 pub fn run_with(args: &LinArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let mut report = Vec::new();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_inner(args, &mut report, err))) {
@@ -117,7 +120,7 @@ pub fn run_with(args: &LinArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => code,
             Err(e) => {
                 let _ = writeln!(err, "error: cannot write the report to standard output: {e}");
-                EXIT_INTERNAL
+                EXIT_OUTPUT
             }
         },
         Ok(Err(Failure::Usage(message))) => {

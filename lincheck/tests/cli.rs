@@ -440,7 +440,7 @@ impl std::io::Write for FailingWriter {
 }
 
 #[test]
-fn a_failed_write_to_stdout_is_one_message_and_exit_3_a_broken_pipe_keeps_the_verdict() {
+fn a_failed_write_to_stdout_is_one_message_and_exit_5_a_broken_pipe_keeps_the_verdict() {
     let path = temp_file("pipe-bad.json", BAD_LOCK_JSON);
     let mut err = Vec::new();
     let code = cli::run_with(&args(path.clone(), None), &mut FailingWriter(std::io::ErrorKind::BrokenPipe), &mut err);
@@ -448,7 +448,7 @@ fn a_failed_write_to_stdout_is_one_message_and_exit_3_a_broken_pipe_keeps_the_ve
     assert!(err.is_empty(), "quietly: {}", String::from_utf8_lossy(&err));
     let mut err = Vec::new();
     let code = cli::run_with(&args(path, None), &mut FailingWriter(std::io::ErrorKind::StorageFull), &mut err);
-    assert_eq!(code, cli::EXIT_INTERNAL);
+    assert_eq!(code, cli::EXIT_OUTPUT);
     let err = String::from_utf8(err).unwrap();
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("error: cannot write the report to standard output"), "{err}");
