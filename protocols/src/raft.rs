@@ -60,6 +60,15 @@
 //!   proposes `LeaseRevoke` once it passes. A new leader cannot know how long the old one had left,
 //!   so it grants every lease a full TTL on election (etcd's "lease promote"). Keep-alives go
 //!   through the log here, so a deposed leader cannot renew a lease.
+//! * **An expired lease is not renewed** (etcd `server/lease/lessor.go`, `Renew`: a lease past its
+//!   expiry waits for its revoke and answers `ErrLeaseNotFound`). A keep-alive that reaches the
+//!   leader after the lease's deadline, or while its revoke is proposed, is not proposed; nor is a
+//!   keep-alive answered OK when its entry applies with the lease's revoke pending behind it (the
+//!   lease check ran between its arrival and its application). Either way the answer,
+//!   `LeaseNotFound`, waits for the revoke to apply (a leader deposed first answers nothing; the
+//!   client retries, as on etcd's `ErrNotPrimary`). Before this, the keep-alive applied just ahead
+//!   of the revoke was answered OK: the client believed it held for a further TTL while the revoke
+//!   handed its lock on (`raft-keepalive-race`, `raft-keepalive-race-in-log`).
 //! * **Acquire** creates a key for the lock owned by the lease, with the cluster's next
 //!   **revision** as its creation revision. Keys of a lock are ordered by creation revision; the
 //!   lowest is the holder. A client that is not first *waits*, watching only its predecessor
@@ -605,6 +614,10 @@ pub struct RaftPeer {
     /// Lease expiry deadlines on the leader's monotonic clock, and revokes already proposed.
     pub lease_deadline_mono_ns: BTreeMap<LeaseId, u64>,
     pub revoking: BTreeSet<LeaseId>,
+    /// Keep-alives refused because their lease expired or is being revoked: answered
+    /// `LeaseNotFound` once the revoke applies (etcd's `Renew` waits on `revokec`); dropped if
+    /// this peer stops leading first (etcd answers `ErrNotPrimary`; the client retries elsewhere).
+    pub revoke_waiters: BTreeMap<LeaseId, Vec<(NodeId, u64)>>,
     pub fsync_pending: bool,
     pub sm: LockService,
 }
@@ -666,6 +679,7 @@ impl RaftPeer {
             unconfirmed_grants: Vec::new(),
             lease_deadline_mono_ns: BTreeMap::new(),
             revoking: BTreeSet::new(),
+            revoke_waiters: BTreeMap::new(),
             fsync_pending: false,
             sm: LockService::default(),
         }
@@ -911,6 +925,7 @@ impl RaftPeer {
             self.unconfirmed_grants.clear();
             self.lease_deadline_mono_ns.clear();
             self.revoking.clear();
+            self.revoke_waiters.clear();
             self.lease_read_until_mono_ns = 0;
             self.reset_election_timer(ctx);
         }
@@ -1100,6 +1115,15 @@ impl RaftPeer {
                     self.lease_deadline_mono_ns.insert(lease, now + ms(ttl_ms));
                 }
             }
+            RaftCmd::LeaseKeepAlive { lease } if self.revoking.contains(&lease) => {
+                // The lease expired while this keep-alive was in the log, and its revoke is in
+                // the log right behind it: renewing now would answer OK for a lease about to be
+                // deleted. Refuse it as etcd's `Renew` refuses an expired lease: the answer waits
+                // for the revoke (LeaseNotFound).
+                if let Some((client, req, _)) = self.pending.remove(&index) {
+                    self.revoke_waiters.entry(lease).or_default().push((client, req));
+                }
+            }
             RaftCmd::LeaseKeepAlive { lease } => {
                 if let Some(l) = self.sm.leases.get(&lease) {
                     let deadline = now + ms(l.ttl_ms);
@@ -1110,6 +1134,10 @@ impl RaftPeer {
             RaftCmd::LeaseRevoke { lease } => {
                 self.lease_deadline_mono_ns.remove(&lease);
                 self.revoking.remove(&lease);
+                for (client, req) in self.revoke_waiters.remove(&lease).unwrap_or_default() {
+                    let answer = RaftAnswer::LeaseNotFound;
+                    ctx.send(client, Msg::RaftReply { req, op: RaftOpKind::KeepAlive, answer });
+                }
             }
             _ => {}
         }
@@ -1180,6 +1208,11 @@ impl RaftPeer {
             }
         }
         self.advance_commit(ctx);
+    }
+
+    /// Has this leader seen `lease` run out (its deadline passed, or its revoke proposed)?
+    fn lease_expired(&self, ctx: &Ctx, lease: LeaseId) -> bool {
+        self.revoking.contains(&lease) || self.lease_deadline_mono_ns.get(&lease).is_some_and(|&d| ctx.mono_ns >= d)
     }
 
     /// Leader: propose a revoke for every lease past its deadline.
@@ -1331,6 +1364,11 @@ impl RaftPeer {
             RaftOp::LeaseGrant { request_id, ttl_ms } => {
                 self.propose(ctx, RaftCmd::LeaseGrant { client, request_id, ttl_ms }, reply_to)
             }
+            RaftOp::KeepAlive { lease } if self.lease_expired(ctx, lease) => {
+                // etcd's lessor (`Renew`): an expired lease is not renewed; the request waits until
+                // the revoke is through and is answered "lease not found".
+                self.revoke_waiters.entry(lease).or_default().push((client, req));
+            }
             RaftOp::KeepAlive { lease } => self.propose(ctx, RaftCmd::LeaseKeepAlive { lease }, reply_to),
             RaftOp::Acquire { request_id, lease, lock } => {
                 self.propose(ctx, RaftCmd::Acquire { client, request_id, lease, lock }, reply_to)
@@ -1460,6 +1498,42 @@ mod tests {
         leader.match_index.insert(1, 3);
         leader.advance_commit(&mut ctx);
         assert_eq!(leader.commit, 3, "a term-4 entry on a majority commits everything before it");
+    }
+
+    /// etcd's lessor (`Renew`): a keep-alive that reaches the leader after its lease's deadline is
+    /// not renewed (not even proposed); it is answered "lease not found" once the revoke applies.
+    #[test]
+    fn a_keep_alive_after_the_deadline_waits_for_the_revoke_and_is_refused() {
+        let mut entropy = Counter(0);
+        let mut peer = RaftPeer::new(RaftParams { peers: vec![0], ..params() });
+        let at = |ms_: u64, entropy: &mut Counter, peer: &mut RaftPeer, input: Input| {
+            let mut effects = Vec::new();
+            peer.handle(&mut Ctx::new(0, ms(ms_), 0, entropy, &mut effects), input);
+            effects
+        };
+        let request = |req, op| Input::Message { from: 10, msg: Msg::RaftRequest { req, op } };
+        at(0, &mut entropy, &mut peer, Input::Timer(Timer::ElectionTimeout));
+        assert_eq!(peer.role, Role::Leader, "a one-peer cluster elects itself");
+        at(0, &mut entropy, &mut peer, request(1, RaftOp::LeaseGrant { request_id: 1, ttl_ms: 1000 }));
+        let lease = *peer.sm.leases.keys().next().expect("granted");
+        let replies = |effects: &[Effect]| -> Vec<(u64, RaftAnswer)> {
+            effects
+                .iter()
+                .filter_map(|e| match e {
+                    Effect::Send { msg: Msg::RaftReply { req, answer, .. }, .. } => Some((*req, answer.clone())),
+                    _ => None,
+                })
+                .collect()
+        };
+        let effects = at(500, &mut entropy, &mut peer, request(2, RaftOp::KeepAlive { lease }));
+        assert_eq!(replies(&effects), vec![(2, RaftAnswer::KeepAliveOk)], "in time: renewed");
+        let log_len = peer.log.len();
+        let effects = at(1600, &mut entropy, &mut peer, request(3, RaftOp::KeepAlive { lease }));
+        assert_eq!(peer.log.len(), log_len, "an expired lease's keep-alive is not proposed");
+        assert!(replies(&effects).is_empty(), "nor answered before the revoke: {effects:?}");
+        let effects = at(1600, &mut entropy, &mut peer, Input::Timer(Timer::LeaseCheck));
+        assert!(peer.sm.leases.is_empty(), "the lease check revoked it");
+        assert_eq!(replies(&effects), vec![(3, RaftAnswer::LeaseNotFound)]);
     }
 
     /// The log written in shared chunks reads back as the same log, across a conflict truncation.
