@@ -88,14 +88,18 @@
 //! when the leader advances its commit index, and [`Observation::RaftApplied`] for every entry
 //! applied; entries carry a chain hash (the hash of the previous entry's chain hash, the entry's
 //! term and command) so the checkers can test Log Matching, Leader Completeness and State Machine
-//! Safety from the history alone. The leader records [`Observation::Grant`] when a key becomes the
-//! holder, so the existing token-order checker sees the service's own order — but only once a
-//! heartbeat round started after the grant is acknowledged by a majority *within the minimum
-//! election timeout* (the reasoning of thesis §6.4.1). A leader paused with its grant applied
-//! would otherwise record it on waking, after a newer leader had recorded a later revision: the log
-//! has them in order, the record would not (`raft-chaos`, seeds 18 and 72 before the fix). The
-//! price is an omission, never a false record: a grant committed only by a later leader (its entry
-//! is of an earlier term) or by a leader deposed before it could confirm is not recorded.
+//! Safety from the history alone. **Every peer** records [`Observation::Grant`] when it applies an
+//! entry that makes a key the holder (an acquire of a free lock, or the release or revoke of the
+//! holder's key promoting the next one). The state machine is deterministic, so every peer's
+//! promotion of (lock, revision, client) at log index i is the same grant; the token-order
+//! checker takes the first record of each and skips the repeats (other peers, or a peer
+//! re-applying its log after a restart). The first records are in log order, whichever peers
+//! they come from, since every peer applies index i before index j > i. So the checkers see every
+//! grant the service makes — including one that only a later leader commits (an entry of an
+//! earlier term) — and a peer that applied a different promotion at an index (a broken
+//! persistence policy, a broken commit rule) shows up as a second, conflicting grant. The one
+//! grant not from the log is the etcd 3.4.3 bug's, on the read path (`serve_reads`): the leader
+//! records the `Acquired` it answers for a key that no longer exists.
 //!
 //! Every client command is safe to repeat — the network duplicates and clients retry: a lease grant
 //! and an acquire are deduplicated by client request id, keep-alives and revokes are idempotent,
@@ -112,6 +116,7 @@
 //! | PreVote | `on_election_timeout`, `on_request_vote` | thesis §9.6 |
 //! | CheckQuorum, leader stickiness | `on_election_timeout`, `on_request_vote` | thesis §6.2, §4.2.3 |
 //! | ReadIndex, lease reads | `on_read`, `confirm_reads` | thesis §6.4, §6.4.1 |
+//! | an expired lease is not renewed | `on_client`, `leader_applied` | etcd `lessor.go` `Renew` |
 //! | client request ids | [`LockService`] | thesis §6.3 |
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -608,9 +613,6 @@ pub struct RaftPeer {
     /// Proposals waiting for their entry to apply: index → (client, req, op).
     pub pending: BTreeMap<u64, (NodeId, u64, RaftOpKind)>,
     pub watches: Vec<Watch>,
-    /// Grants applied by this leader, recorded once a heartbeat round started after them is
-    /// acknowledged by a majority: (round, lock, revision, client, lease).
-    pub unconfirmed_grants: Vec<(u64, LockId, u64, NodeId, LeaseId)>,
     /// Lease expiry deadlines on the leader's monotonic clock, and revokes already proposed.
     pub lease_deadline_mono_ns: BTreeMap<LeaseId, u64>,
     pub revoking: BTreeSet<LeaseId>,
@@ -676,7 +678,6 @@ impl RaftPeer {
             reads: Vec::new(),
             pending: BTreeMap::new(),
             watches: Vec::new(),
-            unconfirmed_grants: Vec::new(),
             lease_deadline_mono_ns: BTreeMap::new(),
             revoking: BTreeSet::new(),
             revoke_waiters: BTreeMap::new(),
@@ -921,8 +922,6 @@ impl RaftPeer {
             self.pending.clear();
             self.reads.clear();
             self.watches.clear();
-            // Grants never confirmed are never recorded: a deposed leader's word is not a grant.
-            self.unconfirmed_grants.clear();
             self.lease_deadline_mono_ns.clear();
             self.revoking.clear();
             self.revoke_waiters.clear();
@@ -1094,14 +1093,17 @@ impl RaftPeer {
             let entry = self.log[index as usize - 1].clone();
             ctx.record(Observation::RaftApplied { index, entry_term: entry.term, chain: self.chain_at(index) });
             let out = self.sm.apply(index, &entry.cmd);
+            // Every peer records the grants of the entry it applies: the state machine is
+            // deterministic, so each peer's promotion of (lock, revision, client) at index i is
+            // the same grant, and the checkers take the first record of each. The first records
+            // are in log order (a peer applies i before j), whichever peers they come from.
+            for &(lock, revision, holder) in &out.promoted {
+                let value = self.sm.locks.get(&lock).and_then(|k| k.get(&revision)).map_or(0, |k| k.lease);
+                ctx.record(Observation::Grant { lock, holder, value, token: Some(revision) });
+            }
             if self.role == Role::Leader {
                 self.leader_applied(ctx, index, &entry, out);
             }
-        }
-        if self.role == Role::Leader && self.unconfirmed_grants.last().is_some_and(|g| g.0 > self.round) {
-            // Start the round that confirms the new grants.
-            self.broadcast_append(ctx);
-            self.confirm_reads(ctx);
         }
         self.serve_reads(ctx);
     }
@@ -1140,18 +1142,6 @@ impl RaftPeer {
                 }
             }
             _ => {}
-        }
-        // Grants are recorded by the leader that proposed the entry (one per entry: Election
-        // Safety), but only once it knows it still led after applying it: a round of heartbeats
-        // started after now must be acknowledged by a majority (as for a ReadIndex read). A leader
-        // paused with the entry in flight may apply it long after a newer leader has handed the
-        // lock on; recording its grant then would put an older revision after a newer one in the
-        // history, though the log (the service's linearization order) has them in order.
-        if entry.term == self.term {
-            for &(lock, revision, client) in &out.promoted {
-                let value = self.sm.locks.get(&lock).and_then(|k| k.get(&revision)).map_or(0, |k| k.lease);
-                self.unconfirmed_grants.push((self.round + 1, lock, revision, client, value));
-            }
         }
         if let Some((lock, revision, pred, client)) = out.waiting {
             self.add_watch(lock, revision, pred, client);
@@ -1273,25 +1263,12 @@ impl RaftPeer {
             return;
         }
         let confirmed = self.quorum_round();
-        let mut fresh = false;
         if let Some(&start) = self.round_start_mono_ns.get(&confirmed) {
             // Thesis §6.4.1: nobody else can lead before start + election timeout (same-rate clocks).
             let until = start + ms(self.params.election_timeout.min_ms);
             self.lease_read_until_mono_ns = self.lease_read_until_mono_ns.max(until);
-            fresh = ctx.mono_ns < until;
         }
         self.round_start_mono_ns = self.round_start_mono_ns.split_off(&confirmed);
-        // A grant is recorded when a round started after it is acknowledged *and* that round is
-        // recent: acknowledgements that queued while this leader was paused prove it led then, not
-        // now, and a newer leader may have granted meanwhile. Recording only under a fresh
-        // confirmation keeps the history's order of grants the log's order (the record would
-        // otherwise be late, not wrong); a leader deposed first never records it at all.
-        if fresh {
-            let confirmed_grants = self.unconfirmed_grants.iter().take_while(|g| g.0 <= confirmed).count();
-            for (_, lock, revision, holder, value) in self.unconfirmed_grants.drain(..confirmed_grants) {
-                ctx.record(Observation::Grant { lock, holder, value, token: Some(revision) });
-            }
-        }
         for r in &mut self.reads {
             if r.round <= confirmed {
                 r.round = 0;
