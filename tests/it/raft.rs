@@ -204,3 +204,22 @@ fn the_model_checker_no_longer_finds_the_keep_alive_race() {
     let violated: Vec<&str> = outcome.paths.keys().copied().filter(|n| judged.contains(n)).collect();
     assert!(violated.is_empty(), "check {protocol} --faults pause --strategy random --seed 1: {violated:?}");
 }
+
+/// Figure 2, in a catalogue scenario: a voter that crashes right after voting and restarts
+/// mid-election must still remember its vote. With `persist_vote` it refuses the second candidate
+/// of the same term; without it, two leaders of one term (`raft-voter-restart`).
+#[test]
+fn figure_2_a_voter_restarted_mid_election_remembers_its_vote() {
+    let compiled = load("raft-voter-restart.toml");
+    for seed in 1..=3 {
+        let faithful = run_one(&compiled, compiled.variant("raft").unwrap(), seed, false);
+        assert_eq!(outcome(&faithful, "raft_safety"), "holds", "{}", faithful.reproduce());
+        assert!(faithful.expectation.met, "{}: {}", faithful.reproduce(), faithful.expectation.mismatches.join("; "));
+        let amnesiac = run_one(&compiled, compiled.variant("raft-forget-vote").unwrap(), seed, false);
+        let raft = amnesiac.report.get("raft_safety").unwrap();
+        assert_eq!(raft.outcome.as_str(), "violated", "{}", amnesiac.reproduce());
+        let message = &raft.violation.as_ref().unwrap().message;
+        assert!(message.contains("election safety"), "{}: {message}", amnesiac.reproduce());
+        assert!(amnesiac.expectation.met, "{}: {}", amnesiac.reproduce(), amnesiac.expectation.mismatches.join("; "));
+    }
+}
