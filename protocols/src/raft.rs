@@ -25,6 +25,9 @@
 //!   leader only commits entries *of its current term* by counting replicas; earlier entries are
 //!   committed indirectly, with them (Figure 8 of the paper shows why counting old entries is
 //!   unsafe). To commit promptly after an election a new leader appends a no-op (§8).
+//!   `commit_rule = "count_any_term"` is that bug, as a switch: a leader commits any entry stored
+//!   on a majority. In `raft-figure-8` the term-3 leader commits (and answers) a term-1 acquire
+//!   that the returning term-2 leader then overwrites: two holders.
 //!   Committed entries are applied in order to the **state machine** (the lock service below);
 //!   **Leader Completeness** (every committed entry is in every later leader's log) and **State
 //!   Machine Safety** (no two peers apply different commands at one index) follow.
@@ -32,7 +35,11 @@
 //!   storage *before* a peer answers an RPC. Here a change is written with `Effect::Persist` and
 //!   made durable with `Effect::Sync` (per the [`Persistence`] policy); the simulator keeps what
 //!   was synced across a crash. `persist_vote = false` forgets the vote on a restart: the restarted
-//!   peer may vote twice in one term, and two leaders of one term follow (a test pins it).
+//!   peer may vote twice in one term, and two leaders of one term follow (`raft-voter-restart`).
+//! * **Answers** come from the peer a client asked, when it applies the entry it proposed — also
+//!   after it stepped down, as etcd's server waits on the request id it registered
+//!   (`server/etcdserver/v3_server.go`, `processInternalRaftRequestOnce`), not on leadership. An
+//!   entry overwritten by another leader's is never answered (the client times out and retries).
 //!
 //! Switches from the thesis:
 //!
@@ -110,7 +117,7 @@
 //! |---|---|---|
 //! | randomized election timeout, one vote per term, up-to-date check | [`RaftPeer::handle`], `on_request_vote` | §5.2, §5.4.1 |
 //! | consistency check, conflict truncation | `on_append` | §5.3 |
-//! | commit only current-term entries by counting | `advance_commit` | §5.4.2, Figure 8 |
+//! | commit only current-term entries by counting (`commit_rule`) | `advance_commit` | §5.4.2, Figure 8 |
 //! | no-op on election | `become_leader` | §8 |
 //! | term, vote and log persisted before answering | `save` | §5.1, Figure 2 |
 //! | PreVote | `on_election_timeout`, `on_request_vote` | thesis §9.6 |
@@ -313,6 +320,18 @@ pub enum ReadMode {
     Lease,
 }
 
+/// Which entries a leader commits by counting replicas (§5.4.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitRule {
+    /// Only an entry of the leader's current term; earlier ones commit with it (§5.4.2).
+    #[default]
+    CurrentTerm,
+    /// The bug Figure 8 of the paper shows: any entry stored on a majority, whatever its term.
+    /// A committed entry of an earlier term can then be overwritten by a later leader.
+    CountAnyTerm,
+}
+
 /// Parameters of a Raft peer and of the lock service it replicates.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RaftParams {
@@ -325,6 +344,8 @@ pub struct RaftParams {
     pub persistence: Persistence,
     /// Persist `votedFor` (Figure 2). Off: a restart forgets the vote (breaks Election Safety).
     pub persist_vote: bool,
+    /// §5.4.2: commit by counting only entries of the current term (`CountAnyTerm`: Figure 8's bug).
+    pub commit_rule: CommitRule,
     pub read: ReadMode,
     pub watch: WatchMode,
     /// The etcd 3.4.3 bug: grant to a waiter without checking its key still exists (#10).
@@ -610,8 +631,12 @@ pub struct RaftPeer {
     pub round_start_mono_ns: BTreeMap<u64, u64>,
     pub lease_read_until_mono_ns: u64,
     pub reads: Vec<PendingRead>,
-    /// Proposals waiting for their entry to apply: index → (client, req, op).
-    pub pending: BTreeMap<u64, (NodeId, u64, RaftOpKind)>,
+    /// Proposals waiting for their entry to apply: index → (term, client, req, op). Like etcd's
+    /// wait registry (`processInternalRaftRequestOnce` registers the request id and waits for its
+    /// apply, whoever leads by then), they outlive a step-down: the peer that proposed the entry
+    /// answers when it applies it. An entry overwritten by another leader's (a different term at
+    /// that index) is never answered; the client times out and retries.
+    pub pending: BTreeMap<u64, (u64, NodeId, u64, RaftOpKind)>,
     pub watches: Vec<Watch>,
     /// Lease expiry deadlines on the leader's monotonic clock, and revokes already proposed.
     pub lease_deadline_mono_ns: BTreeMap<LeaseId, u64>,
@@ -916,10 +941,10 @@ impl RaftPeer {
         self.role = Role::Follower;
         self.leader = leader;
         if was_leader {
-            // Volatile leader state goes; clients time out and find the new leader.
+            // Volatile leader state goes; clients time out and find the new leader. Proposals
+            // already in the log stay pending: they are answered if they apply (etcd's waits).
             ctx.cancel_timer(Timer::RaftHeartbeat);
             ctx.cancel_timer(Timer::LeaseCheck);
-            self.pending.clear();
             self.reads.clear();
             self.watches.clear();
             self.lease_deadline_mono_ns.clear();
@@ -1023,6 +1048,8 @@ impl RaftPeer {
                 self.log.truncate(index - 1);
                 self.sealed.truncate((index - 1) / LOG_CHUNK);
                 self.chain.truncate(index - 1);
+                // Proposals of ours from there on are gone: never answered.
+                self.pending.split_off(&(index as u64));
             }
             changed_from.get_or_insert(index - 1);
             self.append(entry.clone());
@@ -1073,7 +1100,11 @@ impl RaftPeer {
         matches.push(self.last_index());
         matches.sort_unstable_by(|a, b| b.cmp(a));
         let majority_index = matches[self.quorum() - 1];
-        if majority_index > self.commit && self.term_at(majority_index) == self.term {
+        let countable = match self.params.commit_rule {
+            CommitRule::CurrentTerm => self.term_at(majority_index) == self.term,
+            CommitRule::CountAnyTerm => true,
+        };
+        if majority_index > self.commit && countable {
             self.commit = majority_index;
             ctx.record(Observation::RaftCommitted {
                 term: self.term,
@@ -1103,6 +1134,9 @@ impl RaftPeer {
             }
             if self.role == Role::Leader {
                 self.leader_applied(ctx, index, &entry, out);
+            } else {
+                // A proposal of this peer from when it led, applied after it stepped down.
+                self.answer_pending(ctx, index, entry.term, out.answer);
             }
         }
         self.serve_reads(ctx);
@@ -1122,7 +1156,7 @@ impl RaftPeer {
                 // the log right behind it: renewing now would answer OK for a lease about to be
                 // deleted. Refuse it as etcd's `Renew` refuses an expired lease: the answer waits
                 // for the revoke (LeaseNotFound).
-                if let Some((client, req, _)) = self.pending.remove(&index) {
+                if let Some((client, req, _)) = self.take_pending(index, entry.term) {
                     self.revoke_waiters.entry(lease).or_default().push((client, req));
                 }
             }
@@ -1149,8 +1183,18 @@ impl RaftPeer {
         for &(lock, revision, _) in &out.deleted {
             self.fire_watches(ctx, lock, revision);
         }
-        if let Some((client, req, op)) = self.pending.remove(&index) {
-            if let Some(answer) = out.answer {
+        self.answer_pending(ctx, index, entry.term, out.answer);
+    }
+
+    /// The proposal waiting for the entry at `index`, if it is that entry (same term).
+    fn take_pending(&mut self, index: u64, term: u64) -> Option<(NodeId, u64, RaftOpKind)> {
+        let (t, client, req, op) = self.pending.remove(&index)?;
+        (t == term).then_some((client, req, op))
+    }
+
+    fn answer_pending(&mut self, ctx: &mut Ctx, index: u64, term: u64, answer: Option<RaftAnswer>) {
+        if let Some((client, req, op)) = self.take_pending(index, term) {
+            if let Some(answer) = answer {
                 ctx.send(client, Msg::RaftReply { req, op, answer });
             }
         }
@@ -1186,8 +1230,8 @@ impl RaftPeer {
     fn propose(&mut self, ctx: &mut Ctx, cmd: RaftCmd, reply_to: Option<(NodeId, u64, RaftOpKind)>) {
         self.append(RaftEntry { term: self.term, cmd });
         let index = self.last_index();
-        if let Some(r) = reply_to {
-            self.pending.insert(index, r);
+        if let Some((client, req, op)) = reply_to {
+            self.pending.insert(index, (self.term, client, req, op));
         }
         self.save(ctx);
         for p in self.others(ctx.me) {
@@ -1384,6 +1428,7 @@ mod tests {
             check_quorum: false,
             persistence: Persistence::Always,
             persist_vote: true,
+            commit_rule: CommitRule::CurrentTerm,
             read: ReadMode::ReadIndex,
             watch: WatchMode::Predecessor,
             grant_expired_waiter: false,

@@ -223,3 +223,30 @@ fn figure_2_a_voter_restarted_mid_election_remembers_its_vote() {
         assert!(amnesiac.expectation.met, "{}: {}", amnesiac.reproduce(), amnesiac.expectation.mismatches.join("; "));
     }
 }
+
+/// §5.4.2, Figure 8, by partitions and crashes (`raft-figure-8`): a leader that commits an entry
+/// of an earlier term by counting its replicas (`commit_rule = "count_any_term"`) answers an
+/// acquire that a later leader then overwrites: two holders, token 1 granted twice, Leader
+/// Completeness broken. The current-term rule waits for an entry of its own term, which keeps the
+/// returning old leader from winning, and everything holds.
+#[test]
+fn figure_8_a_leader_commits_only_entries_of_its_term_by_counting() {
+    let compiled = load("raft-figure-8.toml");
+    for seed in 1..=3 {
+        let faithful = run_one(&compiled, compiled.variant("raft").unwrap(), seed, false);
+        for property in ["no_stale_write", "mutual_exclusion", "linearizable", "token_order", "liveness", "raft_safety"]
+        {
+            assert_eq!(outcome(&faithful, property), "holds", "{property}: {}", faithful.reproduce());
+        }
+        let counting = run_one(&compiled, compiled.variant("raft-count-any-term").unwrap(), seed, false);
+        for property in ["mutual_exclusion", "token_order", "raft_safety"] {
+            assert_eq!(outcome(&counting, property), "violated", "{property}: {}", counting.reproduce());
+        }
+        let raft = counting.report.get("raft_safety").unwrap();
+        let message = &raft.violation.as_ref().unwrap().message;
+        assert!(message.contains("leader completeness"), "{}: {message}", counting.reproduce());
+        for r in [&faithful, &counting] {
+            assert!(r.expectation.met, "{}: {}", r.reproduce(), r.expectation.mismatches.join("; "));
+        }
+    }
+}
