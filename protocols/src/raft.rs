@@ -1520,6 +1520,16 @@ mod tests {
         leader.match_index.insert(1, 3);
         leader.advance_commit(&mut ctx);
         assert_eq!(leader.commit, 3, "a term-4 entry on a majority commits everything before it");
+
+        // The Figure 8 bug as a switch: counting commits the term-2 entry at once.
+        let mut counting = RaftPeer::new(RaftParams { commit_rule: CommitRule::CountAnyTerm, ..params() });
+        counting.term = 4;
+        counting.role = Role::Leader;
+        counting.append(RaftEntry { term: 1, cmd: RaftCmd::Noop });
+        counting.append(RaftEntry { term: 2, cmd: RaftCmd::Noop });
+        counting.match_index = BTreeMap::from([(1, 2), (2, 0)]);
+        counting.advance_commit(&mut ctx);
+        assert_eq!(counting.commit, 2, "count_any_term commits an earlier term's entry by counting");
     }
 
     /// etcd's lessor (`Renew`): a keep-alive that reaches the leader after its lease's deadline is
