@@ -19,7 +19,7 @@
 //!
 //! A run in which nothing was granted is *vacuous*: every property says so rather than "holds".
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -339,15 +339,24 @@ fn overlap(a: &Session, b: &Session) -> Option<(u64, usize)> {
 }
 
 /// Property 4: fencing tokens strictly increase in grant order (per lock).
+///
+/// A repeat of an identical grant (same lock, token and holder) is the same grant, not a new one:
+/// the Raft lock service's peers each record the grant of every entry they apply (each peer
+/// applies the same log), so one grant appears once per peer, and again when a restarted peer
+/// re-applies its log. The grant's place in the order is its first record.
 pub fn token_order(history: &[Entry], info: &RunInfo) -> PropertyResult {
     let names = Namer(info.names);
     let mut last: BTreeMap<LockId, (u64, usize)> = BTreeMap::new();
+    let mut seen: BTreeSet<(LockId, u64, NodeId)> = BTreeSet::new();
     let mut grants = 0u64;
     let mut violation = None;
     for (i, e) in history.iter().enumerate() {
         let Event::Obs { obs: Observation::Grant { lock, token: Some(t), holder, .. }, .. } = &e.event else {
             continue;
         };
+        if !seen.insert((*lock, *t, *holder)) {
+            continue;
+        }
         grants += 1;
         if let Some(&(prev, prev_idx)) = last.get(lock) {
             if *t <= prev && violation.is_none() {

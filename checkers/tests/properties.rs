@@ -120,15 +120,44 @@ fn a_crash_ends_a_belief() {
 
 #[test]
 fn tokens_must_strictly_increase() {
-    let grant = |t, token| obs(t, S1, Observation::Grant { lock: 0, holder: C1, value: 1, token: Some(token) });
+    let grant = |t, holder, token| obs(t, S1, Observation::Grant { lock: 0, holder, value: 1, token: Some(token) });
     let mut h = acquire(0, C1, 1, 0, Some(1), 5_000);
-    h.push(grant(0, 1));
-    h.push(grant(10, 2));
+    h.push(grant(0, C1, 1));
+    h.push(grant(10, C2, 2));
     assert_eq!(outcome(&h, "token_order"), Outcome::Holds);
-    h.push(grant(20, 2));
+    h.push(grant(20, C1, 2));
     assert_eq!(outcome(&h, "token_order"), Outcome::Violated);
     let untokened = acquire(0, C1, 1, 0, None, 5_000);
     assert_eq!(outcome(&untokened, "token_order"), Outcome::NotApplicable);
+}
+
+/// The Raft lock service's peers each record the grant of every entry they apply: a repeat of an
+/// identical grant (same lock, token and holder) is the same grant, wherever and whenever it is
+/// recorded again; a different holder with a token not above the last is still a violation.
+#[test]
+fn a_repeated_identical_grant_is_the_same_grant() {
+    let grant =
+        |t, node, holder, token| obs(t, node, Observation::Grant { lock: 0, holder, value: 1, token: Some(token) });
+    let mut h = acquire(0, C1, 1, 0, Some(1), 5_000);
+    h.push(grant(0, S1, C1, 1));
+    h.push(grant(10, S1, C2, 2));
+    h.push(grant(12, R1, C1, 1));
+    h.push(grant(15, R1, C2, 2));
+    let checked = {
+        let names = names();
+        let info = RunInfo {
+            names: &names,
+            clients: &[C1, C2],
+            end_ns: ms(100_000),
+            messages_delivered: 0,
+            ttl_ms: Some(5_000),
+        };
+        check(&h, &info).get("token_order").unwrap().clone()
+    };
+    assert_eq!(checked.outcome, Outcome::Holds);
+    assert_eq!(checked.summary, "2 tokens issued", "one grant, however many records");
+    h.push(grant(20, R1, C2, 1));
+    assert_eq!(outcome(&h, "token_order"), Outcome::Violated, "token 1 again, to another holder");
 }
 
 #[test]

@@ -25,6 +25,9 @@
 //!   leader only commits entries *of its current term* by counting replicas; earlier entries are
 //!   committed indirectly, with them (Figure 8 of the paper shows why counting old entries is
 //!   unsafe). To commit promptly after an election a new leader appends a no-op (§8).
+//!   `commit_rule = "count_any_term"` is that bug, as a switch: a leader commits any entry stored
+//!   on a majority. In `raft-figure-8` the term-3 leader commits (and answers) a term-1 acquire
+//!   that the returning term-2 leader then overwrites: two holders.
 //!   Committed entries are applied in order to the **state machine** (the lock service below);
 //!   **Leader Completeness** (every committed entry is in every later leader's log) and **State
 //!   Machine Safety** (no two peers apply different commands at one index) follow.
@@ -32,7 +35,11 @@
 //!   storage *before* a peer answers an RPC. Here a change is written with `Effect::Persist` and
 //!   made durable with `Effect::Sync` (per the [`Persistence`] policy); the simulator keeps what
 //!   was synced across a crash. `persist_vote = false` forgets the vote on a restart: the restarted
-//!   peer may vote twice in one term, and two leaders of one term follow (a test pins it).
+//!   peer may vote twice in one term, and two leaders of one term follow (`raft-voter-restart`).
+//! * **Answers** come from the peer a client asked, when it applies the entry it proposed — also
+//!   after it stepped down, as etcd's server waits on the request id it registered
+//!   (`server/etcdserver/v3_server.go`, `processInternalRaftRequestOnce`), not on leadership. An
+//!   entry overwritten by another leader's is never answered (the client times out and retries).
 //!
 //! Switches from the thesis:
 //!
@@ -60,6 +67,15 @@
 //!   proposes `LeaseRevoke` once it passes. A new leader cannot know how long the old one had left,
 //!   so it grants every lease a full TTL on election (etcd's "lease promote"). Keep-alives go
 //!   through the log here, so a deposed leader cannot renew a lease.
+//! * **An expired lease is not renewed** (etcd `server/lease/lessor.go`, `Renew`: a lease past its
+//!   expiry waits for its revoke and answers `ErrLeaseNotFound`). A keep-alive that reaches the
+//!   leader after the lease's deadline, or while its revoke is proposed, is not proposed; nor is a
+//!   keep-alive answered OK when its entry applies with the lease's revoke pending behind it (the
+//!   lease check ran between its arrival and its application). Either way the answer,
+//!   `LeaseNotFound`, waits for the revoke to apply (a leader deposed first answers nothing; the
+//!   client retries, as on etcd's `ErrNotPrimary`). Before this, the keep-alive applied just ahead
+//!   of the revoke was answered OK: the client believed it held for a further TTL while the revoke
+//!   handed its lock on (`raft-keepalive-race`, `raft-keepalive-race-in-log`).
 //! * **Acquire** creates a key for the lock owned by the lease, with the cluster's next
 //!   **revision** as its creation revision. Keys of a lock are ordered by creation revision; the
 //!   lowest is the holder. A client that is not first *waits*, watching only its predecessor
@@ -79,14 +95,18 @@
 //! when the leader advances its commit index, and [`Observation::RaftApplied`] for every entry
 //! applied; entries carry a chain hash (the hash of the previous entry's chain hash, the entry's
 //! term and command) so the checkers can test Log Matching, Leader Completeness and State Machine
-//! Safety from the history alone. The leader records [`Observation::Grant`] when a key becomes the
-//! holder, so the existing token-order checker sees the service's own order — but only once a
-//! heartbeat round started after the grant is acknowledged by a majority *within the minimum
-//! election timeout* (the reasoning of thesis §6.4.1). A leader paused with its grant applied
-//! would otherwise record it on waking, after a newer leader had recorded a later revision: the log
-//! has them in order, the record would not (`raft-chaos`, seeds 18 and 72 before the fix). The
-//! price is an omission, never a false record: a grant committed only by a later leader (its entry
-//! is of an earlier term) or by a leader deposed before it could confirm is not recorded.
+//! Safety from the history alone. **Every peer** records [`Observation::Grant`] when it applies an
+//! entry that makes a key the holder (an acquire of a free lock, or the release or revoke of the
+//! holder's key promoting the next one). The state machine is deterministic, so every peer's
+//! promotion of (lock, revision, client) at log index i is the same grant; the token-order
+//! checker takes the first record of each and skips the repeats (other peers, or a peer
+//! re-applying its log after a restart). The first records are in log order, whichever peers
+//! they come from, since every peer applies index i before index j > i. So the checkers see every
+//! grant the service makes — including one that only a later leader commits (an entry of an
+//! earlier term) — and a peer that applied a different promotion at an index (a broken
+//! persistence policy, a broken commit rule) shows up as a second, conflicting grant. The one
+//! grant not from the log is the etcd 3.4.3 bug's, on the read path (`serve_reads`): the leader
+//! records the `Acquired` it answers for a key that no longer exists.
 //!
 //! Every client command is safe to repeat — the network duplicates and clients retry: a lease grant
 //! and an acquire are deduplicated by client request id, keep-alives and revokes are idempotent,
@@ -97,12 +117,13 @@
 //! |---|---|---|
 //! | randomized election timeout, one vote per term, up-to-date check | [`RaftPeer::handle`], `on_request_vote` | §5.2, §5.4.1 |
 //! | consistency check, conflict truncation | `on_append` | §5.3 |
-//! | commit only current-term entries by counting | `advance_commit` | §5.4.2, Figure 8 |
+//! | commit only current-term entries by counting (`commit_rule`) | `advance_commit` | §5.4.2, Figure 8 |
 //! | no-op on election | `become_leader` | §8 |
 //! | term, vote and log persisted before answering | `save` | §5.1, Figure 2 |
 //! | PreVote | `on_election_timeout`, `on_request_vote` | thesis §9.6 |
 //! | CheckQuorum, leader stickiness | `on_election_timeout`, `on_request_vote` | thesis §6.2, §4.2.3 |
 //! | ReadIndex, lease reads | `on_read`, `confirm_reads` | thesis §6.4, §6.4.1 |
+//! | an expired lease is not renewed | `on_client`, `leader_applied` | etcd `lessor.go` `Renew` |
 //! | client request ids | [`LockService`] | thesis §6.3 |
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -299,6 +320,18 @@ pub enum ReadMode {
     Lease,
 }
 
+/// Which entries a leader commits by counting replicas (§5.4.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitRule {
+    /// Only an entry of the leader's current term; earlier ones commit with it (§5.4.2).
+    #[default]
+    CurrentTerm,
+    /// The bug Figure 8 of the paper shows: any entry stored on a majority, whatever its term.
+    /// A committed entry of an earlier term can then be overwritten by a later leader.
+    CountAnyTerm,
+}
+
 /// Parameters of a Raft peer and of the lock service it replicates.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RaftParams {
@@ -311,6 +344,8 @@ pub struct RaftParams {
     pub persistence: Persistence,
     /// Persist `votedFor` (Figure 2). Off: a restart forgets the vote (breaks Election Safety).
     pub persist_vote: bool,
+    /// §5.4.2: commit by counting only entries of the current term (`CountAnyTerm`: Figure 8's bug).
+    pub commit_rule: CommitRule,
     pub read: ReadMode,
     pub watch: WatchMode,
     /// The etcd 3.4.3 bug: grant to a waiter without checking its key still exists (#10).
@@ -596,15 +631,20 @@ pub struct RaftPeer {
     pub round_start_mono_ns: BTreeMap<u64, u64>,
     pub lease_read_until_mono_ns: u64,
     pub reads: Vec<PendingRead>,
-    /// Proposals waiting for their entry to apply: index → (client, req, op).
-    pub pending: BTreeMap<u64, (NodeId, u64, RaftOpKind)>,
+    /// Proposals waiting for their entry to apply: index → (term, client, req, op). Like etcd's
+    /// wait registry (`processInternalRaftRequestOnce` registers the request id and waits for its
+    /// apply, whoever leads by then), they outlive a step-down: the peer that proposed the entry
+    /// answers when it applies it. An entry overwritten by another leader's (a different term at
+    /// that index) is never answered; the client times out and retries.
+    pub pending: BTreeMap<u64, (u64, NodeId, u64, RaftOpKind)>,
     pub watches: Vec<Watch>,
-    /// Grants applied by this leader, recorded once a heartbeat round started after them is
-    /// acknowledged by a majority: (round, lock, revision, client, lease).
-    pub unconfirmed_grants: Vec<(u64, LockId, u64, NodeId, LeaseId)>,
     /// Lease expiry deadlines on the leader's monotonic clock, and revokes already proposed.
     pub lease_deadline_mono_ns: BTreeMap<LeaseId, u64>,
     pub revoking: BTreeSet<LeaseId>,
+    /// Keep-alives refused because their lease expired or is being revoked: answered
+    /// `LeaseNotFound` once the revoke applies (etcd's `Renew` waits on `revokec`); dropped if
+    /// this peer stops leading first (etcd answers `ErrNotPrimary`; the client retries elsewhere).
+    pub revoke_waiters: BTreeMap<LeaseId, Vec<(NodeId, u64)>>,
     pub fsync_pending: bool,
     pub sm: LockService,
 }
@@ -663,9 +703,9 @@ impl RaftPeer {
             reads: Vec::new(),
             pending: BTreeMap::new(),
             watches: Vec::new(),
-            unconfirmed_grants: Vec::new(),
             lease_deadline_mono_ns: BTreeMap::new(),
             revoking: BTreeSet::new(),
+            revoke_waiters: BTreeMap::new(),
             fsync_pending: false,
             sm: LockService::default(),
         }
@@ -901,16 +941,15 @@ impl RaftPeer {
         self.role = Role::Follower;
         self.leader = leader;
         if was_leader {
-            // Volatile leader state goes; clients time out and find the new leader.
+            // Volatile leader state goes; clients time out and find the new leader. Proposals
+            // already in the log stay pending: they are answered if they apply (etcd's waits).
             ctx.cancel_timer(Timer::RaftHeartbeat);
             ctx.cancel_timer(Timer::LeaseCheck);
-            self.pending.clear();
             self.reads.clear();
             self.watches.clear();
-            // Grants never confirmed are never recorded: a deposed leader's word is not a grant.
-            self.unconfirmed_grants.clear();
             self.lease_deadline_mono_ns.clear();
             self.revoking.clear();
+            self.revoke_waiters.clear();
             self.lease_read_until_mono_ns = 0;
             self.reset_election_timer(ctx);
         }
@@ -1009,6 +1048,8 @@ impl RaftPeer {
                 self.log.truncate(index - 1);
                 self.sealed.truncate((index - 1) / LOG_CHUNK);
                 self.chain.truncate(index - 1);
+                // Proposals of ours from there on are gone: never answered.
+                self.pending.split_off(&(index as u64));
             }
             changed_from.get_or_insert(index - 1);
             self.append(entry.clone());
@@ -1059,7 +1100,11 @@ impl RaftPeer {
         matches.push(self.last_index());
         matches.sort_unstable_by(|a, b| b.cmp(a));
         let majority_index = matches[self.quorum() - 1];
-        if majority_index > self.commit && self.term_at(majority_index) == self.term {
+        let countable = match self.params.commit_rule {
+            CommitRule::CurrentTerm => self.term_at(majority_index) == self.term,
+            CommitRule::CountAnyTerm => true,
+        };
+        if majority_index > self.commit && countable {
             self.commit = majority_index;
             ctx.record(Observation::RaftCommitted {
                 term: self.term,
@@ -1079,14 +1124,20 @@ impl RaftPeer {
             let entry = self.log[index as usize - 1].clone();
             ctx.record(Observation::RaftApplied { index, entry_term: entry.term, chain: self.chain_at(index) });
             let out = self.sm.apply(index, &entry.cmd);
+            // Every peer records the grants of the entry it applies: the state machine is
+            // deterministic, so each peer's promotion of (lock, revision, client) at index i is
+            // the same grant, and the checkers take the first record of each. The first records
+            // are in log order (a peer applies i before j), whichever peers they come from.
+            for &(lock, revision, holder) in &out.promoted {
+                let value = self.sm.locks.get(&lock).and_then(|k| k.get(&revision)).map_or(0, |k| k.lease);
+                ctx.record(Observation::Grant { lock, holder, value, token: Some(revision) });
+            }
             if self.role == Role::Leader {
                 self.leader_applied(ctx, index, &entry, out);
+            } else {
+                // A proposal of this peer from when it led, applied after it stepped down.
+                self.answer_pending(ctx, index, entry.term, out.answer);
             }
-        }
-        if self.role == Role::Leader && self.unconfirmed_grants.last().is_some_and(|g| g.0 > self.round) {
-            // Start the round that confirms the new grants.
-            self.broadcast_append(ctx);
-            self.confirm_reads(ctx);
         }
         self.serve_reads(ctx);
     }
@@ -1100,6 +1151,15 @@ impl RaftPeer {
                     self.lease_deadline_mono_ns.insert(lease, now + ms(ttl_ms));
                 }
             }
+            RaftCmd::LeaseKeepAlive { lease } if self.revoking.contains(&lease) => {
+                // The lease expired while this keep-alive was in the log, and its revoke is in
+                // the log right behind it: renewing now would answer OK for a lease about to be
+                // deleted. Refuse it as etcd's `Renew` refuses an expired lease: the answer waits
+                // for the revoke (LeaseNotFound).
+                if let Some((client, req, _)) = self.take_pending(index, entry.term) {
+                    self.revoke_waiters.entry(lease).or_default().push((client, req));
+                }
+            }
             RaftCmd::LeaseKeepAlive { lease } => {
                 if let Some(l) = self.sm.leases.get(&lease) {
                     let deadline = now + ms(l.ttl_ms);
@@ -1110,20 +1170,12 @@ impl RaftPeer {
             RaftCmd::LeaseRevoke { lease } => {
                 self.lease_deadline_mono_ns.remove(&lease);
                 self.revoking.remove(&lease);
+                for (client, req) in self.revoke_waiters.remove(&lease).unwrap_or_default() {
+                    let answer = RaftAnswer::LeaseNotFound;
+                    ctx.send(client, Msg::RaftReply { req, op: RaftOpKind::KeepAlive, answer });
+                }
             }
             _ => {}
-        }
-        // Grants are recorded by the leader that proposed the entry (one per entry: Election
-        // Safety), but only once it knows it still led after applying it: a round of heartbeats
-        // started after now must be acknowledged by a majority (as for a ReadIndex read). A leader
-        // paused with the entry in flight may apply it long after a newer leader has handed the
-        // lock on; recording its grant then would put an older revision after a newer one in the
-        // history, though the log (the service's linearization order) has them in order.
-        if entry.term == self.term {
-            for &(lock, revision, client) in &out.promoted {
-                let value = self.sm.locks.get(&lock).and_then(|k| k.get(&revision)).map_or(0, |k| k.lease);
-                self.unconfirmed_grants.push((self.round + 1, lock, revision, client, value));
-            }
         }
         if let Some((lock, revision, pred, client)) = out.waiting {
             self.add_watch(lock, revision, pred, client);
@@ -1131,8 +1183,18 @@ impl RaftPeer {
         for &(lock, revision, _) in &out.deleted {
             self.fire_watches(ctx, lock, revision);
         }
-        if let Some((client, req, op)) = self.pending.remove(&index) {
-            if let Some(answer) = out.answer {
+        self.answer_pending(ctx, index, entry.term, out.answer);
+    }
+
+    /// The proposal waiting for the entry at `index`, if it is that entry (same term).
+    fn take_pending(&mut self, index: u64, term: u64) -> Option<(NodeId, u64, RaftOpKind)> {
+        let (t, client, req, op) = self.pending.remove(&index)?;
+        (t == term).then_some((client, req, op))
+    }
+
+    fn answer_pending(&mut self, ctx: &mut Ctx, index: u64, term: u64, answer: Option<RaftAnswer>) {
+        if let Some((client, req, op)) = self.take_pending(index, term) {
+            if let Some(answer) = answer {
                 ctx.send(client, Msg::RaftReply { req, op, answer });
             }
         }
@@ -1168,8 +1230,8 @@ impl RaftPeer {
     fn propose(&mut self, ctx: &mut Ctx, cmd: RaftCmd, reply_to: Option<(NodeId, u64, RaftOpKind)>) {
         self.append(RaftEntry { term: self.term, cmd });
         let index = self.last_index();
-        if let Some(r) = reply_to {
-            self.pending.insert(index, r);
+        if let Some((client, req, op)) = reply_to {
+            self.pending.insert(index, (self.term, client, req, op));
         }
         self.save(ctx);
         for p in self.others(ctx.me) {
@@ -1180,6 +1242,11 @@ impl RaftPeer {
             }
         }
         self.advance_commit(ctx);
+    }
+
+    /// Has this leader seen `lease` run out (its deadline passed, or its revoke proposed)?
+    fn lease_expired(&self, ctx: &Ctx, lease: LeaseId) -> bool {
+        self.revoking.contains(&lease) || self.lease_deadline_mono_ns.get(&lease).is_some_and(|&d| ctx.mono_ns >= d)
     }
 
     /// Leader: propose a revoke for every lease past its deadline.
@@ -1240,25 +1307,12 @@ impl RaftPeer {
             return;
         }
         let confirmed = self.quorum_round();
-        let mut fresh = false;
         if let Some(&start) = self.round_start_mono_ns.get(&confirmed) {
             // Thesis §6.4.1: nobody else can lead before start + election timeout (same-rate clocks).
             let until = start + ms(self.params.election_timeout.min_ms);
             self.lease_read_until_mono_ns = self.lease_read_until_mono_ns.max(until);
-            fresh = ctx.mono_ns < until;
         }
         self.round_start_mono_ns = self.round_start_mono_ns.split_off(&confirmed);
-        // A grant is recorded when a round started after it is acknowledged *and* that round is
-        // recent: acknowledgements that queued while this leader was paused prove it led then, not
-        // now, and a newer leader may have granted meanwhile. Recording only under a fresh
-        // confirmation keeps the history's order of grants the log's order (the record would
-        // otherwise be late, not wrong); a leader deposed first never records it at all.
-        if fresh {
-            let confirmed_grants = self.unconfirmed_grants.iter().take_while(|g| g.0 <= confirmed).count();
-            for (_, lock, revision, holder, value) in self.unconfirmed_grants.drain(..confirmed_grants) {
-                ctx.record(Observation::Grant { lock, holder, value, token: Some(revision) });
-            }
-        }
         for r in &mut self.reads {
             if r.round <= confirmed {
                 r.round = 0;
@@ -1331,6 +1385,11 @@ impl RaftPeer {
             RaftOp::LeaseGrant { request_id, ttl_ms } => {
                 self.propose(ctx, RaftCmd::LeaseGrant { client, request_id, ttl_ms }, reply_to)
             }
+            RaftOp::KeepAlive { lease } if self.lease_expired(ctx, lease) => {
+                // etcd's lessor (`Renew`): an expired lease is not renewed; the request waits until
+                // the revoke is through and is answered "lease not found".
+                self.revoke_waiters.entry(lease).or_default().push((client, req));
+            }
             RaftOp::KeepAlive { lease } => self.propose(ctx, RaftCmd::LeaseKeepAlive { lease }, reply_to),
             RaftOp::Acquire { request_id, lease, lock } => {
                 self.propose(ctx, RaftCmd::Acquire { client, request_id, lease, lock }, reply_to)
@@ -1369,6 +1428,7 @@ mod tests {
             check_quorum: false,
             persistence: Persistence::Always,
             persist_vote: true,
+            commit_rule: CommitRule::CurrentTerm,
             read: ReadMode::ReadIndex,
             watch: WatchMode::Predecessor,
             grant_expired_waiter: false,
@@ -1460,6 +1520,52 @@ mod tests {
         leader.match_index.insert(1, 3);
         leader.advance_commit(&mut ctx);
         assert_eq!(leader.commit, 3, "a term-4 entry on a majority commits everything before it");
+
+        // The Figure 8 bug as a switch: counting commits the term-2 entry at once.
+        let mut counting = RaftPeer::new(RaftParams { commit_rule: CommitRule::CountAnyTerm, ..params() });
+        counting.term = 4;
+        counting.role = Role::Leader;
+        counting.append(RaftEntry { term: 1, cmd: RaftCmd::Noop });
+        counting.append(RaftEntry { term: 2, cmd: RaftCmd::Noop });
+        counting.match_index = BTreeMap::from([(1, 2), (2, 0)]);
+        counting.advance_commit(&mut ctx);
+        assert_eq!(counting.commit, 2, "count_any_term commits an earlier term's entry by counting");
+    }
+
+    /// etcd's lessor (`Renew`): a keep-alive that reaches the leader after its lease's deadline is
+    /// not renewed (not even proposed); it is answered "lease not found" once the revoke applies.
+    #[test]
+    fn a_keep_alive_after_the_deadline_waits_for_the_revoke_and_is_refused() {
+        let mut entropy = Counter(0);
+        let mut peer = RaftPeer::new(RaftParams { peers: vec![0], ..params() });
+        let at = |ms_: u64, entropy: &mut Counter, peer: &mut RaftPeer, input: Input| {
+            let mut effects = Vec::new();
+            peer.handle(&mut Ctx::new(0, ms(ms_), 0, entropy, &mut effects), input);
+            effects
+        };
+        let request = |req, op| Input::Message { from: 10, msg: Msg::RaftRequest { req, op } };
+        at(0, &mut entropy, &mut peer, Input::Timer(Timer::ElectionTimeout));
+        assert_eq!(peer.role, Role::Leader, "a one-peer cluster elects itself");
+        at(0, &mut entropy, &mut peer, request(1, RaftOp::LeaseGrant { request_id: 1, ttl_ms: 1000 }));
+        let lease = *peer.sm.leases.keys().next().expect("granted");
+        let replies = |effects: &[Effect]| -> Vec<(u64, RaftAnswer)> {
+            effects
+                .iter()
+                .filter_map(|e| match e {
+                    Effect::Send { msg: Msg::RaftReply { req, answer, .. }, .. } => Some((*req, answer.clone())),
+                    _ => None,
+                })
+                .collect()
+        };
+        let effects = at(500, &mut entropy, &mut peer, request(2, RaftOp::KeepAlive { lease }));
+        assert_eq!(replies(&effects), vec![(2, RaftAnswer::KeepAliveOk)], "in time: renewed");
+        let log_len = peer.log.len();
+        let effects = at(1600, &mut entropy, &mut peer, request(3, RaftOp::KeepAlive { lease }));
+        assert_eq!(peer.log.len(), log_len, "an expired lease's keep-alive is not proposed");
+        assert!(replies(&effects).is_empty(), "nor answered before the revoke: {effects:?}");
+        let effects = at(1600, &mut entropy, &mut peer, Input::Timer(Timer::LeaseCheck));
+        assert!(peer.sm.leases.is_empty(), "the lease check revoked it");
+        assert_eq!(replies(&effects), vec![(3, RaftAnswer::LeaseNotFound)]);
     }
 
     /// The log written in shared chunks reads back as the same log, across a conflict truncation.

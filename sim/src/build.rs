@@ -570,6 +570,8 @@ fn keys_for(kind: &str) -> &'static [&'static str] {
         "pre_vote",
         "check_quorum",
         "persist_vote",
+        "commit_rule",
+        "raft_max_batch",
         "read",
         "watch",
         "grant_expired_waiter",
@@ -629,6 +631,8 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
         ("pre_vote", p.pre_vote.is_some()),
         ("check_quorum", p.check_quorum.is_some()),
         ("persist_vote", p.persist_vote.is_some()),
+        ("commit_rule", p.commit_rule.is_some()),
+        ("raft_max_batch", p.raft_max_batch.is_some()),
         ("read", p.read.is_some()),
         ("watch", p.watch.is_some()),
         ("grant_expired_waiter", p.grant_expired_waiter.is_some()),
@@ -795,6 +799,10 @@ fn compile_raft(loc: &Locator, p: &ProtocolSpec, lease: &LeaseClientParams) -> R
         ));
     }
     let lease_check_ms = p.lease_check_ms.unwrap_or(50);
+    let max_batch = p.raft_max_batch.unwrap_or(64);
+    if max_batch == 0 {
+        return Err(at("raft_max_batch", "must be greater than 0".into()));
+    }
     let wait_recheck_ms = p.wait_recheck_ms.unwrap_or(lease.ttl_ms);
     for (field, value) in [("lease_check_ms", lease_check_ms), ("wait_recheck_ms", wait_recheck_ms)] {
         if value == 0 {
@@ -810,12 +818,13 @@ fn compile_raft(loc: &Locator, p: &ProtocolSpec, lease: &LeaseClientParams) -> R
         // Raft needs its state on disk before it answers: fsync on every write unless told otherwise.
         persistence: p.persistence.unwrap_or(Persistence::Always),
         persist_vote: p.persist_vote.unwrap_or(true),
+        commit_rule: p.commit_rule.unwrap_or_default(),
         read: p.read.unwrap_or_default(),
         watch: p.watch.unwrap_or_default(),
         grant_expired_waiter: p.grant_expired_waiter.unwrap_or(false),
         lease_check_ms,
         campaign_at_start: p.campaign_at_start.unwrap_or(true),
-        max_batch: 64,
+        max_batch: max_batch as usize,
     };
     let client = RaftClientParams {
         ttl_ms: lease.ttl_ms,

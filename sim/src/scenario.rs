@@ -13,7 +13,7 @@ use toml::Spanned;
 use locklab_protocols::client::{ReleaseMode, RetryMode, ValidityBasis};
 use locklab_protocols::lease::ServerKind;
 use locklab_protocols::lease::{ExpiryClock, Persistence, TokenCounter};
-use locklab_protocols::raft::{ReadMode, WatchMode};
+use locklab_protocols::raft::{CommitRule, ReadMode, WatchMode};
 use locklab_protocols::worker::MsRange;
 
 /// A user's mistake in an input file, located as precisely as possible.
@@ -483,6 +483,10 @@ pub struct ProtocolSpec {
     pub check_quorum: Option<bool>,
     /// raft: persist `votedFor` (false: a restart forgets the vote).
     pub persist_vote: Option<bool>,
+    /// raft: `current_term` (§5.4.2) or `count_any_term` (the Figure 8 bug).
+    pub commit_rule: Option<CommitRule>,
+    /// raft: most entries per AppendEntries.
+    pub raft_max_batch: Option<u32>,
     /// raft: `read_index` or `lease` (leader-lease reads).
     pub read: Option<ReadMode>,
     /// raft: waiters watch their `predecessor` or `all` deletions (the herd).
