@@ -187,6 +187,10 @@ pub struct Ghost {
     /// lease was valid (acting as holder is believing).
     pub write_overlap: bool,
     pub last_token: Option<u64>,
+    /// Grants recorded so far as (token, holder): every Raft peer records the grant of each entry
+    /// it applies, and a repeat of an identical grant is the same grant, not a new one (as
+    /// `checkers::token_order` judges it).
+    pub grants_seen: Vec<(u64, NodeId)>,
     pub token_regressed: bool,
     pub lock_granted: bool,
     /// Bit i: client i completed a critical section.
@@ -528,11 +532,14 @@ impl LockModel {
                 g.acquired.push(*session);
                 g.lock_granted = true;
             }
-            Observation::Grant { token: Some(token), .. } => {
-                if g.last_token.is_some_and(|last| *token <= last) {
-                    g.token_regressed = true;
+            Observation::Grant { token: Some(token), holder, .. } => {
+                if !g.grants_seen.contains(&(*token, *holder)) {
+                    if g.last_token.is_some_and(|last| *token <= last) {
+                        g.token_regressed = true;
+                    }
+                    g.last_token = Some(*token);
+                    g.grants_seen.push((*token, *holder));
                 }
-                g.last_token = Some(*token);
             }
             Observation::WriteApplied { session, .. } => {
                 if let Some(rank) = g.acquired.iter().position(|a| a == session) {
@@ -731,6 +738,7 @@ impl LockModel {
                 stale_write: false,
                 write_overlap: false,
                 last_token: None,
+                grants_seen: Vec::new(),
                 token_regressed: false,
                 lock_granted: false,
                 cs_done_clients: 0,

@@ -167,7 +167,7 @@ fn a_keep_alive_racing_the_lease_check_is_refused() {
     for file in ["raft-keepalive-race.toml", "raft-keepalive-race-in-log.toml"] {
         let compiled = load(file);
         for seed in 1..=3 {
-            let r = run_one(&compiled, compiled.variant("raft").unwrap(), seed, false);
+            let r = run_one(&compiled, compiled.variant("raft-checked").unwrap(), seed, false);
             for property in
                 ["no_stale_write", "mutual_exclusion", "linearizable", "token_order", "liveness", "raft_safety"]
             {
@@ -178,31 +178,30 @@ fn a_keep_alive_racing_the_lease_check_is_refused() {
     }
 }
 
-/// The model checker no longer finds the keep-alive race: `locklab check` on the Raft variant
-/// whose clients check their session before writing (`check_validity_before_write`), a pause
-/// budget, a seeded random walk bounded in time. Before the fix this walk found two holders
-/// (belief mutual exclusion) within seconds. Judged: what the race breaks (belief mutual
-/// exclusion, no stale write) and Raft's own invariants. Not judged here: the model's
-/// linearizability history, which drops keep-alives (issue 9, item 4), and its token order, which
-/// until the models skip a repeated identical grant counts each peer's record of one grant as a
-/// new grant (see `checkers::token_order`).
+/// The model checker no longer finds the keep-alive race: `locklab check raft-checked --faults
+/// pause --strategy random --horizon 9 --seed 1` (the Raft variant whose clients check their
+/// session before writing — the configuration of the review's reproduction), a seeded random walk
+/// bounded in time. Before the fix this walk found two holders (belief mutual exclusion) within
+/// seconds. Every `Always` property is judged. (The bare `raft` variant — no check, no fence — is
+/// violated by a pause for the textbook reason, a holder that writes after its lease ran out:
+/// that is scenario #1, not this race.)
+///
+/// Judged: every `Always` property but the model's strict lease-spec linearizability. That one
+/// flags, on this walk, a release answered OK at the very instant its lease's TTL bound ran out:
+/// the etcd-style service deletes the key of a lease that has expired but is not yet revoked
+/// (etcd's `Unlock` checks the key, not the lease), which a lease spec with expiry forbids. It
+/// harms nobody (no one else can hold the lock before the revoke) and it is etcd's own behaviour,
+/// so it is a finding about the spec's strictness, not the keep-alive race.
 #[test]
 fn the_model_checker_no_longer_finds_the_keep_alive_race() {
-    use locklab_models::check::{run, Strategy};
-    use locklab_models::{prop, PROTOCOLS};
-    // `raft-checked` once the models name the pre-write check on its own; until then the
-    // models' `raft-fenced` is the variant that checks before writing.
-    let protocol = if PROTOCOLS.contains(&"raft-checked") { "raft-checked" } else { "raft-fenced" };
-    let model = locklab_models::cli::build_model(protocol, 2, None, Some("pause"), None, Some(9)).unwrap();
-    let outcome = run(&model, Strategy::Random { seed: 1 }, 1, None, Some(std::time::Duration::from_secs(10)));
+    use locklab_models::check::{run, Budget, Strategy};
+    let model = locklab_models::cli::build_model("raft-checked", 2, None, Some("pause"), None, Some(9)).unwrap();
+    let budget = Budget { time: Some(std::time::Duration::from_secs(10)), memory_mib: Some(2048), progress: false };
+    let outcome = run(&model, Strategy::Random { seed: 1 }, 1, None, budget);
     assert!(outcome.unique_states > 10_000, "the walk explored only {} states", outcome.unique_states);
-    let judged: Vec<&str> = [prop::BELIEF_MUTEX, prop::NO_STALE_WRITE].into_iter().chain(prop::RAFT).collect();
-    for name in &judged {
-        assert!(outcome.verdict(name).is_some(), "{name} is checked");
-    }
-    // Every violated `Always` property has the path the search saved.
-    let violated: Vec<&str> = outcome.paths.keys().copied().filter(|n| judged.contains(n)).collect();
-    assert!(violated.is_empty(), "check {protocol} --faults pause --strategy random --seed 1: {violated:?}");
+    let violated: Vec<&str> =
+        outcome.paths.keys().copied().filter(|p| *p != locklab_models::prop::LINEARIZABLE).collect();
+    assert!(violated.is_empty(), "check raft-checked --faults pause --strategy random --seed 1: {violated:?}");
 }
 
 /// Figure 2, in a catalogue scenario: a voter that crashes right after voting and restarts
