@@ -532,14 +532,12 @@ impl LockModel {
                 g.acquired.push(*session);
                 g.lock_granted = true;
             }
-            Observation::Grant { token: Some(token), holder, .. } => {
-                if !g.grants_seen.contains(&(*token, *holder)) {
-                    if g.last_token.is_some_and(|last| *token <= last) {
-                        g.token_regressed = true;
-                    }
-                    g.last_token = Some(*token);
-                    g.grants_seen.push((*token, *holder));
+            Observation::Grant { token: Some(token), holder, .. } if !g.grants_seen.contains(&(*token, *holder)) => {
+                if g.last_token.is_some_and(|last| *token <= last) {
+                    g.token_regressed = true;
                 }
+                g.last_token = Some(*token);
+                g.grants_seen.push((*token, *holder));
             }
             Observation::WriteApplied { session, .. } => {
                 if let Some(rank) = g.acquired.iter().position(|a| a == session) {
