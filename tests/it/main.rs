@@ -4,6 +4,7 @@
 
 mod cli;
 mod determinism;
+mod fuzz;
 mod hostile;
 mod input_errors;
 mod lease_redis;
