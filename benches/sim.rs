@@ -78,6 +78,7 @@ fn bench_runs(bencher: Bencher, compiled: Compiled) {
             end_ns: world.stats.end_ns,
             messages_delivered: world.stats.messages_delivered,
             ttl_ms: compiled.variants[0].ttl_ms(),
+            lazy_expiry: compiled.variants[0].lazy_expiry(),
         };
         divan::black_box(check(&world.history, &info).violated())
     });

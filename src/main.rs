@@ -209,8 +209,9 @@ fn run(args: RunArgs) -> i32 {
                 }
             }
             if let Some(path) = &args.history {
-                let ttl_ms = compiled.variants[v].ttl_ms();
-                if let Err(e) = std::fs::write(path, locklab_checkers::linearizable::history_json(&r.history, ttl_ms)) {
+                let (ttl_ms, lazy) = (compiled.variants[v].ttl_ms(), compiled.variants[v].lazy_expiry());
+                let json = locklab_checkers::linearizable::history_json(&r.history, ttl_ms, lazy);
+                if let Err(e) = std::fs::write(path, json) {
                     eprintln!("error: {}: cannot write: {e}", path.display());
                     return exit::BAD_INPUT;
                 }

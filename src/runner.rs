@@ -101,6 +101,7 @@ pub fn run_with(compiled: &Compiled, variant: usize, seed: u64, mut trace: Trace
         end_ns: world.stats.end_ns,
         messages_delivered: world.stats.messages_delivered,
         ttl_ms: compiled.variants[variant].ttl_ms(),
+        lazy_expiry: compiled.variants[variant].lazy_expiry(),
     };
     let mut report = check(&world.history, &info);
     if world.stats.truncated {

@@ -89,6 +89,9 @@ pub struct RunInfo<'a> {
     pub messages_delivered: u64,
     /// The lease TTL the service promises (for the linearizability spec); None: a mutex.
     pub ttl_ms: Option<u64>,
+    /// The service revokes an expired lease lazily (its TTL is a lower bound, as etcd's): property 3
+    /// then uses lincheck's lazy-expiry lease specs.
+    pub lazy_expiry: bool,
 }
 
 /// All verdicts and metrics of one run.

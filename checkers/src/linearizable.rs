@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use locklab_lincheck::format::{to_json, History, Model};
-use locklab_lincheck::specs::{FencingSpec, LeaseSpec, LockOp, LockRet, MutexSpec};
+use locklab_lincheck::specs::{FencingSpec, LazyFencingSpec, LazyLeaseSpec, LeaseSpec, LockOp, LockRet, MutexSpec};
 use locklab_lincheck::{check_with_options, CheckOptions, Operation, Spec, Verdict};
 use locklab_protocols::history::{Entry, Event, Observation, SessionId};
 
@@ -93,11 +93,13 @@ pub fn lock_operations(history: &[Entry]) -> (Vec<Operation<LockOp, LockRet>>, V
 /// The history as locklab's JSON history format (`locklab lin` reads it), with the spec property 3
 /// checks it against: a lease of `ttl_ms` (a fencing-token lease when grants carry tokens), or a
 /// mutex without a TTL.
-pub fn history_json(history: &[Entry], ttl_ms: Option<u64>) -> String {
+pub fn history_json(history: &[Entry], ttl_ms: Option<u64>, lazy_expiry: bool) -> String {
     let (ops, _) = lock_operations(history);
     let tokens = ops.iter().any(|o| matches!(o.output, Some(LockRet::Ok { token: Some(_) })));
     let ttl_ns = ttl_ms.map(|ms| ms * 1_000_000);
     let model = match ttl_ns {
+        Some(ttl_ns) if tokens && lazy_expiry => Model::LazyFencing { ttl_ns },
+        Some(ttl_ns) if lazy_expiry => Model::LazyLease { ttl_ns },
         Some(ttl_ns) if tokens => Model::Fencing { ttl_ns: Some(ttl_ns) },
         Some(ttl_ns) => Model::Lease { ttl_ns },
         None => Model::Mutex,
@@ -117,6 +119,14 @@ pub fn linearizable(history: &[Entry], info: &RunInfo) -> PropertyResult {
     let tokens = ops.iter().any(|o| matches!(o.output, Some(LockRet::Ok { token: Some(_) })));
     let spec_name;
     let verdict = match info.ttl_ms {
+        Some(ttl_ms) if tokens && info.lazy_expiry => {
+            spec_name = format!("a fencing-token lease revoked lazily (ttl {ttl_ms} ms at least)");
+            run(&LazyFencingSpec { ttl_ns: ttl_ms * 1_000_000 }, &ops)
+        }
+        Some(ttl_ms) if info.lazy_expiry => {
+            spec_name = format!("a lease revoked lazily (ttl {ttl_ms} ms at least)");
+            run(&LazyLeaseSpec { ttl_ns: ttl_ms * 1_000_000 }, &ops)
+        }
         Some(ttl_ms) if tokens => {
             spec_name = format!("a fencing-token lease (ttl {ttl_ms} ms)");
             run(&FencingSpec { ttl_ns: Some(ttl_ms * 1_000_000) }, &ops)

@@ -60,8 +60,14 @@ fn release(t_ms: u64, client: usize, n: u32, lock: u32) -> Entry {
 
 fn outcome(history: &[Entry], property: &str) -> Outcome {
     let names = names();
-    let info =
-        RunInfo { names: &names, clients: &[C1, C2], end_ns: ms(100_000), messages_delivered: 0, ttl_ms: Some(5_000) };
+    let info = RunInfo {
+        names: &names,
+        clients: &[C1, C2],
+        end_ns: ms(100_000),
+        messages_delivered: 0,
+        ttl_ms: Some(5_000),
+        lazy_expiry: false,
+    };
     check(history, &info).get(property).unwrap().outcome
 }
 
@@ -151,6 +157,7 @@ fn a_repeated_identical_grant_is_the_same_grant() {
             end_ns: ms(100_000),
             messages_delivered: 0,
             ttl_ms: Some(5_000),
+            lazy_expiry: false,
         };
         check(&h, &info).get("token_order").unwrap().clone()
     };

@@ -28,7 +28,9 @@ use crate::budget::Guard;
 use crate::budget::Limit;
 use crate::format::{self, Format, History, LoadFailure, Model};
 use crate::html::{self, OpView};
-use crate::specs::{CasRegisterSpec, FencingSpec, KvInitial, KvSpec, LeaseSpec, MutexSpec};
+use crate::specs::{
+    CasRegisterSpec, FencingSpec, KvInitial, KvSpec, LazyFencingSpec, LazyLeaseSpec, LeaseSpec, MutexSpec,
+};
 use crate::{check_within, CheckResult, Limits, Operation, Spec, Verdict};
 
 /// Exit code: the history is linearizable.
@@ -312,6 +314,12 @@ pub fn check_history(
         (Model::Lease { ttl_ns }, History::Lock(h)) => go(&LeaseSpec { ttl_ns: *ttl_ns }, h, limits, html::lock_label),
         (Model::Fencing { ttl_ns }, History::Lock(h)) => {
             go(&FencingSpec { ttl_ns: *ttl_ns }, h, limits, html::lock_label)
+        }
+        (Model::LazyLease { ttl_ns }, History::Lock(h)) => {
+            go(&LazyLeaseSpec { ttl_ns: *ttl_ns }, h, limits, html::lock_label)
+        }
+        (Model::LazyFencing { ttl_ns }, History::Lock(h)) => {
+            go(&LazyFencingSpec { ttl_ns: *ttl_ns }, h, limits, html::lock_label)
         }
         (Model::CasRegister, History::Register(h)) => go(&CasRegisterSpec::default(), h, limits, html::register_label),
         (Model::Kv, History::Kv(h)) => go(&specs.kv, h, limits, html::kv_label),

@@ -152,6 +152,33 @@ fn lease_extend_moves_the_expiry() {
     assert!(!is_lin(&LEASE, &late));
 }
 
+/// Lazy expiry (etcd's lessor revokes expired leases later): the TTL is a lower bound. A
+/// holder's release or keep-alive after it may still succeed, and another's acquire may still
+/// be refused — until someone else is granted the lock.
+#[test]
+fn lazy_lease_ends_at_its_ttl_or_later() {
+    const LAZY: LazyLeaseSpec = LazyLeaseSpec { ttl_ns: 100 };
+    // A release and a keep-alive answered OK after the TTL: illegal for an exact lease,
+    // legal for a lazily revoked one.
+    let late_release = [done(1, 0, 10, Acquire, OK), done(1, 200, 210, Release, OK)];
+    assert!(!is_lin(&LEASE, &late_release));
+    assert!(is_lin(&LAZY, &late_release));
+    let late_extend = [done(1, 0, 10, Acquire, OK), done(1, 200, 210, Extend, OK), done(2, 250, 260, Acquire, FAIL)];
+    assert!(!is_lin(&LEASE, &late_extend));
+    assert!(is_lin(&LAZY, &late_extend));
+    // Still a lease: nobody else before the TTL, and once another is granted the old lease has
+    // ended — its holder's release cannot succeed after that grant.
+    let early = [done(1, 0, 10, Acquire, OK), done(2, 50, 60, Acquire, OK)];
+    assert!(!is_lin(&LAZY, &early));
+    let after_handover = [done(1, 0, 10, Acquire, OK), done(2, 150, 160, Acquire, OK), done(1, 200, 210, Release, OK)];
+    assert!(!is_lin(&LAZY, &after_handover));
+    // A keep-alive answered OK, then another granted within its TTL: the keep-alive race.
+    let race = [done(1, 0, 10, Acquire, OK), done(1, 90, 95, Extend, OK), done(2, 150, 160, Acquire, OK)];
+    assert!(!is_lin(&LAZY, &race));
+    let fenced = [done(1, 0, 10, Acquire, tok(1)), done(1, 200, 210, Release, OK), done(2, 220, 230, Acquire, tok(2))];
+    assert!(is_lin(&LazyFencingSpec { ttl_ns: 100 }, &fenced));
+}
+
 #[test]
 fn lease_crashed_acquire_may_take_effect_late() {
     // A crashed acquire has no upper bound on its point: it can explain a fail at 500.

@@ -379,6 +379,7 @@ pub fn replay_compiled(compiled: &locklab_sim::Compiled, property: &str) -> Repl
         end_ns: world.stats.end_ns,
         messages_delivered: world.stats.messages_delivered,
         ttl_ms: compiled.variants[0].ttl_ms(),
+        lazy_expiry: compiled.variants[0].lazy_expiry(),
     };
     let report = locklab_checkers::check(&world.history, &info);
     match report.get(p) {

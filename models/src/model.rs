@@ -68,7 +68,7 @@ use locklab_protocols::{Command, Ctx, Durable, Effect, Entropy, Input, Msg, Node
 use stateright::{Model, Property};
 
 use crate::setup::Setup;
-use crate::spec::{check_history, LinEvent};
+use crate::spec::{check_history_with, LeaseSpec, LinEvent};
 
 /// The fault budget: how many of each fault one behaviour may contain.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -562,7 +562,14 @@ impl LockModel {
             if crate::spec::record(&mut g.lin_history, &obs, t_ns)
                 && matches!(g.lin_history.last(), Some(LinEvent::Return(..)))
             {
-                g.linearizable = check_history(self.setup.ttl_ns, &g.lin_history).unwrap_or(false);
+                // The etcd-style Raft service revokes an expired lease lazily (its TTL is a lower
+                // bound); the single-server leases and Redlock expire keys at their TTL.
+                let spec = if self.setup.protocol.is_raft() {
+                    LeaseSpec::lazy(self.setup.ttl_ns)
+                } else {
+                    LeaseSpec::new(self.setup.ttl_ns)
+                };
+                g.linearizable = check_history_with(spec, &g.lin_history).unwrap_or(false);
             }
         }
         if let Some(log) = log {

@@ -86,6 +86,12 @@ impl Variant {
         self.required_properties().into_iter().filter(|p| !self.expect.iter().any(|(q, _)| q == p)).collect()
     }
 
+    /// Does the service revoke an expired lease lazily (a TTL that is a lower bound)? The
+    /// etcd-style Raft service does: its leader revokes expired leases from a periodic check.
+    pub fn lazy_expiry(&self) -> bool {
+        self.kind == "raft"
+    }
+
     /// The protocol family, as the literature's catalogue names it (the report's columns).
     pub fn family(&self) -> &'static str {
         match (self.kind.as_str(), self.fencing) {

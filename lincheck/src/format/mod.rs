@@ -34,6 +34,16 @@ pub enum Model {
         /// Lease duration, if any.
         ttl_ns: Option<u64>,
     },
+    /// `lease-lazy`: [`crate::specs::LazyLeaseSpec`] (the TTL is a lower bound).
+    LazyLease {
+        /// Least lease duration.
+        ttl_ns: u64,
+    },
+    /// `fencing-lazy`: [`crate::specs::LazyFencingSpec`].
+    LazyFencing {
+        /// Least lease duration.
+        ttl_ns: u64,
+    },
     /// `cas-register`: [`crate::specs::CasRegisterSpec`].
     CasRegister,
     /// `kv`: [`crate::specs::KvSpec`].
@@ -41,7 +51,7 @@ pub enum Model {
 }
 
 /// Model names accepted by [`Model::from_name`].
-pub const MODEL_NAMES: &[&str] = &["mutex", "lease", "fencing", "cas-register", "kv"];
+pub const MODEL_NAMES: &[&str] = &["mutex", "lease", "fencing", "lease-lazy", "fencing-lazy", "cas-register", "kv"];
 
 impl Model {
     /// The model called `name`; `lease` needs `ttl_ns`, `fencing` may take one.
@@ -53,6 +63,11 @@ impl Model {
                 _ => Err("model lease needs a positive TTL (--ttl-ms, or ttl_ns in the JSON history)".into()),
             },
             "fencing" => Ok(Model::Fencing { ttl_ns }),
+            "lease-lazy" | "fencing-lazy" => match ttl_ns {
+                Some(ttl_ns) if ttl_ns > 0 && name == "lease-lazy" => Ok(Model::LazyLease { ttl_ns }),
+                Some(ttl_ns) if ttl_ns > 0 => Ok(Model::LazyFencing { ttl_ns }),
+                _ => Err(format!("model {name} needs a positive TTL (--ttl-ms, or ttl_ns in the JSON history)")),
+            },
             "cas-register" => Ok(Model::CasRegister),
             "kv" => Ok(Model::Kv),
             _ => Err(format!("unknown model '{name}' (expected one of: {})", MODEL_NAMES.join(", "))),
@@ -65,6 +80,8 @@ impl Model {
             Model::Mutex => "mutex",
             Model::Lease { .. } => "lease",
             Model::Fencing { .. } => "fencing",
+            Model::LazyLease { .. } => "lease-lazy",
+            Model::LazyFencing { .. } => "fencing-lazy",
             Model::CasRegister => "cas-register",
             Model::Kv => "kv",
         }
@@ -73,7 +90,11 @@ impl Model {
     /// The operation family the model checks.
     pub fn family(&self) -> Family {
         match self {
-            Model::Mutex | Model::Lease { .. } | Model::Fencing { .. } => Family::Lock,
+            Model::Mutex
+            | Model::Lease { .. }
+            | Model::Fencing { .. }
+            | Model::LazyLease { .. }
+            | Model::LazyFencing { .. } => Family::Lock,
             Model::CasRegister => Family::Register,
             Model::Kv => Family::Kv,
         }
@@ -84,6 +105,7 @@ impl Model {
         match self {
             Model::Lease { ttl_ns } => Some(*ttl_ns),
             Model::Fencing { ttl_ns } => *ttl_ns,
+            Model::LazyLease { ttl_ns } | Model::LazyFencing { ttl_ns } => Some(*ttl_ns),
             _ => None,
         }
     }

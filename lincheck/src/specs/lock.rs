@@ -126,6 +126,25 @@ pub struct FencingSpec {
     pub ttl_ns: Option<u64>,
 }
 
+/// A lease whose expiry is *lazy*: it lasts at least `ttl_ns` after the acquire or extend
+/// that set it, and ends at some later point when the service revokes it (etcd's lessor
+/// revokes expired leases from a periodic loop; Consul: "the TTL is a lower bound"). So a
+/// release or extend by the holder after the TTL may still succeed, and an acquire by
+/// another may still be refused — until someone else is granted the lock, which proves the
+/// lease ended. Everything else is as for [`LeaseSpec`].
+#[derive(Clone, Copy, Debug)]
+pub struct LazyLeaseSpec {
+    /// The least lease duration in nanoseconds.
+    pub ttl_ns: u64,
+}
+
+/// [`FencingSpec`] with lazy expiry (see [`LazyLeaseSpec`]).
+#[derive(Clone, Copy, Debug)]
+pub struct LazyFencingSpec {
+    /// The least lease duration in nanoseconds.
+    pub ttl_ns: u64,
+}
+
 /// The process id given to a crashed acquire whose process never acts again (see
 /// [`Spec::anonymous_process`]): a holder that will never extend or release. All such
 /// acquires become interchangeable, so the search tries one of them, not each.
@@ -261,6 +280,9 @@ impl Zone {
 struct LockModel {
     ttl_ns: Option<u64>,
     fencing: bool,
+    /// Lazy expiry ([`LazyLeaseSpec`]): the holder's successes and others' refusals need no
+    /// live lease.
+    lazy: bool,
 }
 
 /// What a legal step does.
@@ -282,6 +304,9 @@ impl LockModel {
         // `Live`/`Expired` guards only matter with a TTL; for a mutex a holder is
         // always live, so an `Expired` requirement is impossible.
         let timed = self.ttl_ns.is_some();
+        // What "the lease may still be live" requires: a live lease, or — with lazy expiry —
+        // nothing (an expired lease may not have been revoked yet).
+        let live = if self.lazy { Guard::None } else { Guard::Live };
         let success = match op.output {
             None | Some(LockRet::Ok { .. }) => true,
             Some(LockRet::Fail) => false,
@@ -294,10 +319,10 @@ impl LockModel {
             },
             (LockOp::Acquire, false) => match holder {
                 None => return None,
-                Some(h) => Effect { guard: Guard::Live, new_holder: Some(h), sets_expiry: false },
+                Some(h) => Effect { guard: live, new_holder: Some(h), sets_expiry: false },
             },
-            (LockOp::Release, true) if mine => Effect { guard: Guard::Live, new_holder: None, sets_expiry: false },
-            (LockOp::Extend, true) if mine => Effect { guard: Guard::Live, new_holder: holder, sets_expiry: true },
+            (LockOp::Release, true) if mine => Effect { guard: live, new_holder: None, sets_expiry: false },
+            (LockOp::Extend, true) if mine => Effect { guard: live, new_holder: holder, sets_expiry: true },
             (LockOp::Release | LockOp::Extend, true) => return None,
             (LockOp::Release | LockOp::Extend, false) if mine => {
                 if !timed {
@@ -396,21 +421,35 @@ macro_rules! lock_spec {
 lock_spec!(MutexSpec);
 lock_spec!(LeaseSpec);
 lock_spec!(FencingSpec);
+lock_spec!(LazyLeaseSpec);
+lock_spec!(LazyFencingSpec);
 
 impl MutexSpec {
     fn model(&self) -> LockModel {
-        LockModel { ttl_ns: None, fencing: false }
+        LockModel { ttl_ns: None, fencing: false, lazy: false }
     }
 }
 
 impl LeaseSpec {
     fn model(&self) -> LockModel {
-        LockModel { ttl_ns: Some(self.ttl_ns.min(crate::checker::MAX_TIME_NS)), fencing: false }
+        LockModel { ttl_ns: Some(self.ttl_ns.min(crate::checker::MAX_TIME_NS)), fencing: false, lazy: false }
+    }
+}
+
+impl LazyLeaseSpec {
+    fn model(&self) -> LockModel {
+        LockModel { ttl_ns: Some(self.ttl_ns.min(crate::checker::MAX_TIME_NS)), fencing: false, lazy: true }
+    }
+}
+
+impl LazyFencingSpec {
+    fn model(&self) -> LockModel {
+        LockModel { ttl_ns: Some(self.ttl_ns.min(crate::checker::MAX_TIME_NS)), fencing: true, lazy: true }
     }
 }
 
 impl FencingSpec {
     fn model(&self) -> LockModel {
-        LockModel { ttl_ns: self.ttl_ns.map(|t| t.min(crate::checker::MAX_TIME_NS)), fencing: true }
+        LockModel { ttl_ns: self.ttl_ns.map(|t| t.min(crate::checker::MAX_TIME_NS)), fencing: true, lazy: false }
     }
 }

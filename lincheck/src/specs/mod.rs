@@ -14,5 +14,5 @@ pub mod lock;
 pub mod register;
 
 pub use kv::{KvInitial, KvOp, KvRet, KvSpec};
-pub use lock::{FencingSpec, LeaseSpec, LockOp, LockRet, LockState, MutexSpec, Zone};
+pub use lock::{FencingSpec, LazyFencingSpec, LazyLeaseSpec, LeaseSpec, LockOp, LockRet, LockState, MutexSpec, Zone};
 pub use register::{CasRegisterSpec, RegisterOp, RegisterRet};
