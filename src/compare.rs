@@ -510,3 +510,42 @@ pub fn family_names(scenarios: &[Compiled]) -> BTreeMap<String, ()> {
     }
     names
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `compare` aggregates runs as they finish (memory O(pairs), not O(runs): issue 10, item 4)
+    /// and still reports exactly what a run-by-run tally gives: the counts, the smallest
+    /// violating seed, the expectation count and the latency percentiles (at the report's 0.1 ms).
+    #[test]
+    fn aggregating_as_runs_finish_gives_the_run_by_run_tally() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let compiled = locklab_sim::load_compiled(&root.join("scenarios/13-false-positive-detector.toml")).unwrap();
+        let variants: Vec<usize> = (0..compiled.variants.len()).collect();
+        let seeds = 40;
+        let c = compare(std::slice::from_ref(&compiled), &[variants.clone()], seeds, u64::MAX, &|| {});
+        assert_eq!(c.runs, seeds * variants.len() as u64);
+        for (pair, &v) in c.pairs.iter().zip(&variants) {
+            let runs: Vec<_> = (1..=seeds).map(|seed| run_one(&compiled, v, seed, false)).collect();
+            for (k, (p, _)) in PROPERTIES.iter().enumerate() {
+                let outcomes: Vec<Outcome> =
+                    runs.iter().map(|r| r.report.get(p).map_or(Outcome::NotApplicable, |x| x.outcome)).collect();
+                let violated = outcomes.iter().filter(|o| **o == Outcome::Violated).count() as u64;
+                let holds = outcomes.iter().filter(|o| **o == Outcome::Holds).count() as u64;
+                let first = outcomes.iter().position(|o| *o == Outcome::Violated).map(|i| i as u64 + 1);
+                let s = &pair.properties[k];
+                assert_eq!((s.violated, s.holds, s.example_seed), (violated, holds, first), "{} {p}", pair.variant);
+            }
+            let met = runs.iter().filter(|r| r.expectation.met).count() as u64;
+            assert_eq!(pair.expectation_met, met);
+            let mut latencies: Vec<u64> =
+                runs.iter().flat_map(|r| r.report.metrics.acquire_latencies_ns.clone()).collect();
+            latencies.sort_unstable();
+            for (q, got) in [(0.5, pair.acquire_ms_p50), (0.99, pair.acquire_ms_p99)] {
+                let exact = locklab_checkers::percentile(&latencies, q);
+                assert!((exact - got).abs() <= 0.05 + 1e-9, "{} p{q}: {got} vs {exact}", pair.variant);
+            }
+        }
+    }
+}
