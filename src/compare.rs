@@ -524,7 +524,7 @@ mod tests {
         let compiled = locklab_sim::load_compiled(&root.join("scenarios/13-false-positive-detector.toml")).unwrap();
         let variants: Vec<usize> = (0..compiled.variants.len()).collect();
         let seeds = 40;
-        let c = compare(std::slice::from_ref(&compiled), &[variants.clone()], seeds, u64::MAX, &|| {});
+        let c = compare(std::slice::from_ref(&compiled), std::slice::from_ref(&variants), seeds, u64::MAX, &|| {});
         assert_eq!(c.runs, seeds * variants.len() as u64);
         for (pair, &v) in c.pairs.iter().zip(&variants) {
             let runs: Vec<_> = (1..=seeds).map(|seed| run_one(&compiled, v, seed, false)).collect();
