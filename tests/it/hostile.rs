@@ -183,3 +183,37 @@ fn check_keeps_its_verdict_through_a_broken_pipe_and_reports_a_full_disk() {
     assert_eq!(stderr.matches("cannot write to stdout").count(), 1, "{stderr}");
     let _ = std::fs::remove_dir_all(&out_dir);
 }
+
+/// `explore --port 0` asks the system for a free port and prints the one it serves on (it printed
+/// `http://127.0.0.1:0/` once). Loopback only; the server is stopped by PID.
+#[test]
+fn explore_on_port_0_prints_the_port_it_serves() {
+    use std::io::{BufRead, Read, Write};
+    let mut child = bin()
+        .args(["explore", "lease", "--port", "0", "--faults", "none"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawns");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("a line");
+    let port: u16 = line
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no address in: {line}"));
+    assert_ne!(port, 0, "{line}");
+    let mut body = String::new();
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { continue };
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        stream.write_all(b"GET /.states HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+        let _ = stream.read_to_string(&mut body);
+        break;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(body.lines().next().is_some_and(|l| l.ends_with("200 OK")), "served on the printed port: {body}");
+}
