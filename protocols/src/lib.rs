@@ -72,9 +72,4 @@ impl Node {
             Node::RaftPeer(n) => n.handle(ctx, input),
         }
     }
-
-    /// Is this node a client (runs a workload)?
-    pub fn is_client(&self) -> bool {
-        matches!(self, Node::Client(_))
-    }
 }

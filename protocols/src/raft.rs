@@ -1621,4 +1621,21 @@ mod tests {
             .position(|e| matches!(e, Effect::Send { msg: Msg::RequestVoteReply { granted: true, .. }, .. }));
         assert!(synced.is_some() && synced < replied, "{effects:?}");
     }
+
+    /// §5.1: a reply carrying a newer term makes a candidate a follower of that term; a stale
+    /// reply (an older term, e.g. a delayed answer to an earlier election) changes nothing —
+    /// terms never go back (a cargo-mutants survivor: `>` turned into `<` went unnoticed).
+    #[test]
+    fn section_5_1_a_newer_term_deposes_a_candidate_and_a_stale_one_does_not() {
+        let (mut entropy, mut effects) = (Counter(0), Vec::new());
+        let mut ctx = Ctx::new(0, 0, 0, &mut entropy, &mut effects);
+        let mut peer = RaftPeer::new(params());
+        peer.campaign(&mut ctx);
+        let term = peer.term;
+        assert_eq!(peer.role, Role::Candidate);
+        peer.on_vote_reply(&mut ctx, 1, term - 1, false, false);
+        assert_eq!((peer.role, peer.term), (Role::Candidate, term), "a stale reply changes nothing");
+        peer.on_vote_reply(&mut ctx, 1, term + 1, false, false);
+        assert_eq!((peer.role, peer.term), (Role::Follower, term + 1), "a newer term deposes the candidate");
+    }
 }
