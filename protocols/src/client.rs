@@ -668,4 +668,18 @@ mod tests {
         assert!(sent(&e).is_empty(), "{e:?}");
         assert!(matches!(l.state, LeaseState::Backoff { .. }));
     }
+
+    /// A release answer is matched to its request: a late answer to an earlier release (a
+    /// duplicate, or one that outlived its time-out) does not end the current one (a
+    /// cargo-mutants survivor: the `req == current` guard replaced by `true` went unnoticed).
+    #[test]
+    fn a_stale_release_reply_does_not_end_the_current_release() {
+        let mut l = lock();
+        l.state = LeaseState::Releasing { req: 7 };
+        let mut event = None;
+        at(1000, |ctx| event = l.on_message(ctx, Msg::ReleaseReply { req: 3, lock: 0, ok: false }));
+        assert!(event.is_none() && l.state == LeaseState::Releasing { req: 7 }, "{:?}", l.state);
+        at(1001, |ctx| event = l.on_message(ctx, Msg::ReleaseReply { req: 7, lock: 0, ok: true }));
+        assert_eq!((event, &l.state), (Some(LockEvent::Released), &LeaseState::Free));
+    }
 }
