@@ -144,3 +144,15 @@ pub enum Event {
     },
     World(WorldEvent),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A session is `n<client>#<n>`, with the incarnation when the client restarted.
+    #[test]
+    fn session_ids_name_the_incarnation_only_after_a_restart() {
+        assert_eq!(SessionId { client: 4, incarnation: 0, n: 2 }.to_string(), "n4#2");
+        assert_eq!(SessionId { client: 4, incarnation: 1, n: 2 }.to_string(), "n4.1#2");
+    }
+}

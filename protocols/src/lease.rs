@@ -539,4 +539,20 @@ mod tests {
         assert!(release(&mut s, 5500, C2, 8));
         assert!(!s.locks.contains_key(&0), "count 1 → 0: deleted");
     }
+
+    /// A server that judges expiry on its monotonic clock still tells clients the expiry on its
+    /// wall clock (what a client with `validity = "server_timestamp"` and a replica compare with
+    /// their wall clocks). A cargo-mutants survivor: `-` turned into `+` in `expiry_on_wall`.
+    #[test]
+    fn a_monotonic_expiry_is_reported_on_the_wall_clock() {
+        let mut p = params(ServerKind::Redis);
+        p.expiry_clock = ExpiryClock::Monotonic;
+        let mut s = LeaseServer::new(p);
+        match deliver(&mut s, 1000, C1, Msg::Acquire { req: 1, lock: 0, value: 7, ttl_ms: 5000 })[..] {
+            [Msg::AcquireReply { granted: true, expires_at_wall_ns, .. }] => {
+                assert_eq!(expires_at_wall_ns, ms(6000) as i64)
+            }
+            ref other => panic!("{other:?}"),
+        }
+    }
 }
