@@ -20,6 +20,18 @@ pub trait Entropy {
     fn next_u64(&mut self) -> u64;
 }
 
+/// Unit tests' entropy: 1, 2, 3, … (predictable draws).
+#[cfg(test)]
+pub(crate) struct Counter(pub u64);
+
+#[cfg(test)]
+impl Entropy for Counter {
+    fn next_u64(&mut self) -> u64 {
+        self.0 += 1;
+        self.0
+    }
+}
+
 /// Timers a node can set. Each node has at most one pending timer of each value: setting a timer
 /// again replaces it. Durations are in the node's local monotonic time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1409,15 +1409,7 @@ impl RaftPeer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::{Effect, Entropy};
-
-    struct Counter(u64);
-    impl Entropy for Counter {
-        fn next_u64(&mut self) -> u64 {
-            self.0 += 1;
-            self.0
-        }
-    }
+    use crate::node::{Counter, Effect};
 
     fn params() -> RaftParams {
         RaftParams {
