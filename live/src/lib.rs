@@ -8,3 +8,7 @@
 
 pub mod backend;
 pub mod procs;
+pub mod host;
+pub mod turmoil_host;
+pub mod wire;
+pub mod run;

@@ -8,7 +8,7 @@ use crate::node::NodeId;
 
 /// One lock session: the period a client holds (or believes it holds) the lock after one
 /// successful acquire. `n` counts the client's acquire calls within one incarnation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct SessionId {
     pub client: u32,
     pub incarnation: u32,

@@ -161,7 +161,7 @@ pub struct LeaseServerParams {
 }
 
 /// One key in the server's table.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LockEntry {
     pub value: u64,
     pub holder: NodeId,
@@ -173,7 +173,7 @@ pub struct LockEntry {
 }
 
 /// What a lease server keeps on disk.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServerDurable {
     pub locks: BTreeMap<LockId, LockEntry>,
     /// The last fencing token handed out.

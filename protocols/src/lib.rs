@@ -45,7 +45,7 @@ pub use resource::Resource;
 pub use worker::{Client, LockLibrary};
 
 /// Durable state a node may keep on disk across a crash.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Durable {
     LeaseServer(lease::ServerDurable),
     /// A Raft peer's term, vote and log.

@@ -8,7 +8,7 @@ use crate::node::NodeId;
 use crate::raft::{AppendEntries, RaftAnswer, RaftOp, RaftOpKind};
 
 /// A lock's state as a primary forwards it to its replicas.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ReplicatedEntry {
     pub value: u64,
     pub holder: NodeId,
@@ -20,7 +20,7 @@ pub struct ReplicatedEntry {
 /// Identifies one lock (one Redis key) on a lock service.
 pub type LockId = u32;
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Msg {
     /// `SET lock value NX PX ttl_ms`: take the lock if the key does not exist (it is absent or
     /// expired). Refused whenever the key exists, whatever its value (the default `redis` server);

@@ -142,7 +142,7 @@ use crate::Durable;
 pub type LeaseId = u64;
 
 /// A command in the replicated log.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RaftCmd {
     /// Appended by a new leader so that it can commit (§8).
     Noop,
@@ -171,14 +171,14 @@ pub enum RaftCmd {
 }
 
 /// One log entry.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RaftEntry {
     pub term: u64,
     pub cmd: RaftCmd,
 }
 
 /// The body of [`Msg::AppendEntries`] (§5.3).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AppendEntries {
     pub term: u64,
     pub prev_index: u64,
@@ -191,7 +191,7 @@ pub struct AppendEntries {
 }
 
 /// What a client asks of the lock service.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RaftOp {
     LeaseGrant {
         request_id: u64,
@@ -222,7 +222,7 @@ pub enum RaftOp {
 }
 
 /// The kind of an operation (replies name it, for traces and targeted drops).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RaftOpKind {
     LeaseGrant,
     KeepAlive,
@@ -271,7 +271,7 @@ impl RaftOpKind {
 }
 
 /// The service's answer.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RaftAnswer {
     /// Ask the leader (`None`: unknown).
     NotLeader {
@@ -361,7 +361,7 @@ pub struct RaftParams {
 }
 
 /// What a peer keeps on stable storage (Figure 2: currentTerm, votedFor, log[]).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RaftDurable {
     pub term: u64,
     pub voted_for: Option<NodeId>,
@@ -374,7 +374,7 @@ const LOG_CHUNK: usize = 256;
 /// The log as written to disk: full chunks of [`LOG_CHUNK`] entries, shared between successive
 /// writes (a write copies only the unsealed tail, not the whole log, so persisting stays cheap as
 /// the log grows), then the tail. Semantically just the concatenation.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct DurableLog {
     pub chunks: Vec<Arc<[RaftEntry]>>,
     pub tail: Vec<RaftEntry>,

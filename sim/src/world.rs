@@ -63,6 +63,11 @@ impl Chance {
         }
     }
     fn hit(self, rng: &mut ChaCha8Rng) -> bool {
+        self.hit_with(rng)
+    }
+
+    /// One draw from `rng`: does the event happen? (No draw at probability 0.)
+    pub fn hit_with(self, rng: &mut impl RngCore) -> bool {
         self.0 != 0 && rng.next_u64() <= self.0
     }
 }
