@@ -41,6 +41,11 @@ enum Command {
     Check(locklab_models::cli::CheckArgs),
     /// Serve stateright's web explorer for a protocol's model on localhost.
     Explore(locklab_models::cli::ExploreArgs),
+    /// Run scenarios live, in real time over real sockets on loopback — with locklab's own servers
+    /// or real redis-server / etcd processes that locklab starts and stops itself — and print the
+    /// observed verdicts beside the simulator's prediction. Exit codes as `run` (4: the live run
+    /// could not be judged); with --report, 1 when a live outcome disagrees with the prediction.
+    Live(locklab::live::LiveArgs),
 }
 
 #[derive(clap::Args)]
@@ -118,6 +123,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => compare(args),
         Command::Lin(args) => locklab_lincheck::cli::run(&args),
         Command::Check(args) => locklab_models::cli::check_to(&args, &mut output::Stdout),
+        Command::Live(args) => locklab::live::live(&args),
         Command::Explore(args) => locklab_models::cli::explore(&args),
     }) {
         Ok(code) => code,

@@ -54,31 +54,130 @@ pub fn judge(compiled: &Compiled, variant: usize, outcome: &LiveOutcome) -> Repo
     report
 }
 
-/// Run variant `variant` of `compiled` live on a fresh tokio runtime (current thread), with the
-/// server role played by `backend` (None: locklab's own nodes). `scale`: real seconds per scenario
-/// second.
-pub fn run_locklab(
-    compiled: &Compiled,
-    variant: usize,
-    seed: u64,
-    scale: f64,
-    backend: Option<Arc<dyn Backend>>,
-) -> Result<(LiveOutcome, Report), LiveError> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let scratch = crate::procs::Scratch::new()?;
-    let spec = compiled.world_spec(variant, seed, false);
-    let outcome = rt.block_on(async {
-        crate::procs::install_interrupt_cleanup();
-        run_tokio(spec, &compiled.servers, backend, scale, scratch.path()).await
-    })?;
-    let report = judge(compiled, variant, &outcome);
-    Ok((outcome, report))
-}
-
 /// Run variant `variant` of `compiled` under turmoil (seeded).
 pub fn run_turmoil(compiled: &Compiled, variant: usize, seed: u64) -> Result<(LiveOutcome, Report), LiveError> {
     let spec = compiled.world_spec(variant, seed, false);
     let outcome = crate::turmoil_host::run_turmoil(spec).map_err(LiveError)?;
     let report = judge(compiled, variant, &outcome);
     Ok((outcome, report))
+}
+
+/// Can variant `variant` of `compiled` run live on `target`? `Err` names why not (a reason a
+/// report prints, never a silent skip).
+pub fn support(compiled: &Compiled, variant: usize, target: Target) -> Result<(), String> {
+    use locklab_protocols::lease::ServerKind;
+    let v = &compiled.variants[variant];
+    let server_names: Vec<&str> = compiled.servers.iter().map(|&s| compiled.names[s].as_str()).collect();
+    let on_server = |n: &Option<toml::Spanned<String>>| n.as_ref().is_some_and(|n| server_names.contains(&n.get_ref().as_str()));
+    match target {
+        Target::Locklab => return Ok(()),
+        Target::Redis => {
+            if !matches!(v.kind.as_str(), "lease" | "redlock") {
+                return Err(format!("kind `{}` has no Redis mapping (redis runs the lease and redlock kinds)", v.kind));
+            }
+            if v.server.kind == ServerKind::Redisson {
+                return Err("Redisson's reentrant scripts are not mapped onto redis-server".into());
+            }
+        }
+        Target::Etcd => {
+            if v.kind != "raft" {
+                return Err(format!("kind `{}` has no etcd mapping (etcd runs the raft kind)", v.kind));
+            }
+        }
+    }
+    let s = &compiled.scenario;
+    for f in &s.faults {
+        let kind = f.kind.get_ref().as_str();
+        if kind == "partition" {
+            let mut named: Vec<String> = Vec::new();
+            for g in f.groups.iter().flatten() {
+                named.extend(g.iter().map(|n| n.get_ref().clone()));
+            }
+            for n in f.from.iter().chain(f.to.iter()).flatten() {
+                named.push(n.get_ref().clone());
+            }
+            let servers_named = named.iter().filter(|n| server_names.contains(&n.as_str())).count();
+            let between_servers = f.groups.as_ref().is_some_and(|gs| {
+                gs.iter().filter(|g| g.iter().any(|n| server_names.contains(&n.get_ref().as_str()))).count() > 1
+            }) || (f.from.iter().flatten().any(|n| server_names.contains(&n.get_ref().as_str()))
+                && f.to.iter().flatten().any(|n| server_names.contains(&n.get_ref().as_str())));
+            if between_servers && servers_named > 0 {
+                return Err("a partition between servers: the real servers talk to each other directly, not through locklab's proxy".into());
+            }
+        }
+        if kind == "clock_jump" && on_server(&f.node) && target == Target::Etcd {
+            return Err("a wall-clock jump on an etcd member: etcd's leases run on its monotonic clock (not modelled live)".into());
+        }
+    }
+    for spec in &s.clocks.nodes {
+        let node = spec.node.get_ref();
+        if server_names.contains(&node.as_str()) && spec.drift_ppm.is_some_and(|d| d != 0) {
+            return Err(format!(
+                "clock drift on server {node}: a real process's clock rate cannot be changed (libfaketime's rate factor is not used)"
+            ));
+        }
+    }
+    if s.clocks.drift_ppm_max > 0 {
+        return Err("[clocks] drift_ppm_max: a real server's clock rate cannot be changed".into());
+    }
+    Ok(())
+}
+
+/// Where the real servers' binaries are (None: found on the PATH).
+#[derive(Clone, Debug, Default)]
+pub struct Binaries {
+    pub redis_server: Option<std::path::PathBuf>,
+    pub etcd: Option<std::path::PathBuf>,
+}
+
+/// What one live run produced.
+pub struct LiveRun {
+    pub outcome: LiveOutcome,
+    pub report: Report,
+    /// The server role, as reports print it: "locklab", "redis-server 7.0.15", "etcd 3.4.23".
+    pub server: String,
+}
+
+/// Start the real servers for `target` (None for locklab's own nodes).
+async fn start_backend(
+    target: Target,
+    compiled: &Compiled,
+    variant: usize,
+    scale: f64,
+    bins: &Binaries,
+) -> Result<Option<Arc<dyn Backend>>, LiveError> {
+    let _ = (compiled, variant, scale, bins);
+    match target {
+        Target::Locklab => Ok(None),
+        Target::Redis | Target::Etcd => Err(LiveError(format!("the {} backend is not built in", target.name()))),
+    }
+}
+
+/// One live run of variant `variant` of `compiled` with `seed` on `target`, played `scale` real
+/// seconds per scenario second, on a fresh single-threaded tokio runtime. Every server process
+/// started for it is stopped, and every temporary directory removed, before this returns.
+pub fn run_live(
+    compiled: &Compiled,
+    variant: usize,
+    seed: u64,
+    target: Target,
+    scale: f64,
+    bins: &Binaries,
+) -> Result<LiveRun, LiveError> {
+    support(compiled, variant, target).map_err(LiveError)?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let scratch = crate::procs::Scratch::new()?;
+    let spec = compiled.world_spec(variant, seed, false);
+    let (outcome, server) = rt.block_on(async {
+        crate::procs::install_interrupt_cleanup();
+        let backend = start_backend(target, compiled, variant, scale, bins).await?;
+        let server = backend.as_ref().map_or_else(|| "locklab".to_string(), |b| b.describe());
+        let result = run_tokio(spec, &compiled.servers, backend.clone(), scale, scratch.path()).await;
+        if let Some(b) = backend {
+            b.shutdown().await;
+        }
+        Ok::<_, LiveError>((result?, server))
+    })?;
+    let report = judge(compiled, variant, &outcome);
+    Ok(LiveRun { outcome, report, server })
 }

@@ -1,0 +1,457 @@
+//! `locklab live`: run scenario files in real time over real sockets — with locklab's own
+//! servers, or real `redis-server` / etcd processes — and print what was observed beside what the
+//! simulator predicted for the same scenario and variant. `--report` writes the conformance table
+//! (`reports/live.md`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use locklab_checkers::Outcome;
+use locklab_live::run::{run_live, support, Binaries, Target};
+use locklab_sim::Compiled;
+
+use crate::exit;
+use crate::output::out;
+use crate::runner;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TargetArg {
+    /// locklab's own server nodes, live on tokio over UDP.
+    Locklab,
+    /// Real redis-server processes (lease and Redlock variants).
+    Redis,
+    /// A real etcd cluster (Raft variants).
+    Etcd,
+    /// Every target each variant can run on (with --report).
+    All,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LiveArgs {
+    /// Scenario files (TOML). Default: every file in --dir.
+    pub scenarios: Vec<PathBuf>,
+    /// Where the scenario files are (when none is named).
+    #[arg(long, default_value = "scenarios")]
+    pub dir: PathBuf,
+    /// What plays the server role.
+    #[arg(long, value_enum, default_value = "locklab")]
+    pub target: TargetArg,
+    /// Only this protocol variant (a `name` from the file's [[protocols]]).
+    #[arg(long)]
+    pub protocol: Option<String>,
+    /// Live runs per (scenario, variant): seeds 1..=N (the seed draws latencies, clock offsets
+    /// and the workload, as in the simulator).
+    #[arg(long, default_value_t = 3)]
+    pub runs: u64,
+    /// Real seconds per scenario second (0.1: ten times faster than written). Real servers keep
+    /// their own granularity (etcd's lease TTLs are whole seconds).
+    #[arg(long, default_value_t = 0.25)]
+    pub time_scale: f64,
+    /// Seeds of the simulated prediction: 1..=N.
+    #[arg(long, default_value_t = 50)]
+    pub sim_seeds: u64,
+    /// Judge by the scenarios' declared expectations (exit 1 when a live run misses one).
+    #[arg(long)]
+    pub expect: bool,
+    /// Write the conformance table (Markdown) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Live runs at once (each is mostly waiting on timers).
+    #[arg(long, default_value_t = 8)]
+    pub parallel: usize,
+    /// The redis-server binary (default: found on the PATH).
+    #[arg(long)]
+    pub redis_server: Option<PathBuf>,
+    /// The etcd binary (default: found on the PATH).
+    #[arg(long)]
+    pub etcd: Option<PathBuf>,
+}
+
+/// Outcome counts of one property over runs.
+#[derive(Default, Clone, Debug)]
+struct Tally(BTreeMap<&'static str, u64>);
+
+impl Tally {
+    fn add(&mut self, o: Outcome) {
+        *self.0.entry(o.as_str()).or_default() += 1;
+    }
+    /// "violated" when every run agreed, else "violated 3/5, holds 2/5".
+    fn class(&self) -> String {
+        let total: u64 = self.0.values().sum();
+        if self.0.len() == 1 {
+            return self.0.keys().next().unwrap().to_string();
+        }
+        self.0.iter().map(|(k, n)| format!("{k} {n}/{total}")).collect::<Vec<_>>().join(", ")
+    }
+    fn outcomes(&self) -> Vec<&'static str> {
+        self.0.keys().copied().collect()
+    }
+}
+
+/// One (scenario, variant, target) row.
+struct Row {
+    scenario: String,
+    variant: String,
+    target: Target,
+    server: String,
+    predicted: Vec<(String, Tally)>,
+    observed: Vec<(String, Tally)>,
+    runs: u64,
+    expectation_misses: Vec<String>,
+    errors: Vec<String>,
+    skipped: Option<String>,
+}
+
+impl Row {
+    /// Every outcome a live run showed was also predicted by the simulator for some seed.
+    fn agrees(&self) -> bool {
+        self.observed.iter().all(|(p, obs)| {
+            let pred = self.predicted.iter().find(|(q, _)| q == p).map(|(_, t)| t.outcomes()).unwrap_or_default();
+            obs.outcomes().iter().all(|o| pred.contains(o) || *o == "unknown")
+        })
+    }
+    fn unknown(&self) -> bool {
+        !self.errors.is_empty() || self.observed.iter().any(|(_, t)| t.0.contains_key("unknown"))
+    }
+}
+
+fn targets_for(arg: TargetArg) -> Vec<Target> {
+    match arg {
+        TargetArg::Locklab => vec![Target::Locklab],
+        TargetArg::Redis => vec![Target::Redis],
+        TargetArg::Etcd => vec![Target::Etcd],
+        TargetArg::All => vec![Target::Locklab, Target::Redis, Target::Etcd],
+    }
+}
+
+fn predicted(compiled: &Compiled, variant: usize, seeds: u64) -> Vec<(String, Tally)> {
+    let mut tallies: Vec<(String, Tally)> = Vec::new();
+    for seed in 1..=seeds {
+        let r = runner::run_one(compiled, variant, seed, false);
+        for p in &r.report.properties {
+            match tallies.iter_mut().find(|(q, _)| *q == p.property) {
+                Some((_, t)) => t.add(p.outcome),
+                None => {
+                    let mut t = Tally::default();
+                    t.add(p.outcome);
+                    tallies.push((p.property.to_string(), t));
+                }
+            }
+        }
+    }
+    tallies
+}
+
+pub fn live(args: &LiveArgs) -> i32 {
+    if !(args.time_scale > 0.0 && args.time_scale <= 10.0) {
+        eprintln!("error: --time-scale must be in (0, 10]: {}", args.time_scale);
+        return exit::BAD_INPUT;
+    }
+    if args.runs == 0 {
+        eprintln!("error: --runs must be at least 1");
+        return exit::BAD_INPUT;
+    }
+    let files: Vec<PathBuf> = if args.scenarios.is_empty() {
+        match std::fs::read_dir(&args.dir) {
+            Ok(entries) => {
+                let mut v: Vec<PathBuf> = entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                    .collect();
+                v.sort();
+                v
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e}", args.dir.display());
+                return exit::BAD_INPUT;
+            }
+        }
+    } else {
+        args.scenarios.clone()
+    };
+    let mut compiled_all = Vec::new();
+    for f in &files {
+        match locklab_sim::load_compiled(f) {
+            Ok(c) => compiled_all.push(c),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::BAD_INPUT;
+            }
+        }
+    }
+    let targets = targets_for(args.target);
+    let bins = Binaries { redis_server: args.redis_server.clone(), etcd: args.etcd.clone() };
+    // Every (scenario, variant, target) job; unsupported ones become rows that say why.
+    let mut jobs: Vec<(usize, usize, Target)> = Vec::new();
+    for (ci, c) in compiled_all.iter().enumerate() {
+        let variants: Vec<usize> = match &args.protocol {
+            Some(name) => match c.variant(name) {
+                Some(v) => vec![v],
+                None if args.scenarios.is_empty() => vec![],
+                None => {
+                    let valid: Vec<&str> = c.variants.iter().map(|v| v.name.as_str()).collect();
+                    eprintln!("error: {}: no protocol variant `{name}`; this file declares: {}", c.file, valid.join(", "));
+                    return exit::BAD_INPUT;
+                }
+            },
+            None => (0..c.variants.len()).collect(),
+        };
+        for v in variants {
+            for &t in &targets {
+                jobs.push((ci, v, t));
+            }
+        }
+    }
+    let explicit_single = args.target != TargetArg::All && args.report.is_none();
+    if explicit_single {
+        // Asking for a target a variant cannot run on is bad input, not a silent skip.
+        for &(ci, v, t) in &jobs {
+            if let Err(why) = support(&compiled_all[ci], v, t) {
+                eprintln!(
+                    "error: {}: variant `{}` cannot run live on {}: {why}",
+                    compiled_all[ci].file,
+                    compiled_all[ci].variants[v].name,
+                    t.name()
+                );
+                return exit::BAD_INPUT;
+            }
+        }
+    }
+    let rows = run_jobs(&compiled_all, &jobs, args, &bins);
+    let mut code = exit::OK;
+    for row in &rows {
+        print_row(row, args);
+        let violated = row.observed.iter().any(|(_, t)| t.0.contains_key("violated") || t.0.contains_key("vacuous"));
+        let row_code = if row.skipped.is_some() {
+            exit::OK
+        } else if row.unknown() {
+            exit::UNKNOWN
+        } else if args.expect {
+            if row.expectation_misses.is_empty() {
+                exit::OK
+            } else {
+                exit::VIOLATED
+            }
+        } else if violated {
+            exit::VIOLATED
+        } else {
+            exit::OK
+        };
+        code = worst(code, row_code);
+    }
+    if let Some(path) = &args.report {
+        let text = report(&rows, args);
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("error: {}: {e}", path.display());
+            return exit::OUTPUT;
+        }
+        eprintln!("wrote {}", path.display());
+        // A report's exit code is about conformance: a disagreement is a finding (exit 1).
+        code = if rows.iter().any(|r| r.skipped.is_none() && r.unknown()) {
+            exit::UNKNOWN
+        } else if rows.iter().all(|r| r.skipped.is_some() || r.agrees()) {
+            exit::OK
+        } else {
+            exit::VIOLATED
+        };
+    }
+    code
+}
+
+fn worst(a: i32, b: i32) -> i32 {
+    let rank = |c: i32| match c {
+        exit::OK => 0,
+        exit::VIOLATED => 1,
+        exit::UNKNOWN => 2,
+        _ => 3,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+fn run_jobs(compiled: &[Compiled], jobs: &[(usize, usize, Target)], args: &LiveArgs, bins: &Binaries) -> Vec<Row> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let rows: std::sync::Mutex<Vec<(usize, Row)>> = std::sync::Mutex::new(Vec::new());
+    let workers = args.parallel.clamp(1, 64);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&(ci, v, target)) = jobs.get(i) else { return };
+                let row = run_job(&compiled[ci], v, target, args, bins);
+                rows.lock().unwrap().push((i, row));
+            });
+        }
+    });
+    let mut rows = rows.into_inner().unwrap();
+    rows.sort_by_key(|(i, _)| *i);
+    rows.into_iter().map(|(_, r)| r).collect()
+}
+
+fn run_job(compiled: &Compiled, v: usize, target: Target, args: &LiveArgs, bins: &Binaries) -> Row {
+    let variant = &compiled.variants[v];
+    let mut row = Row {
+        scenario: compiled.scenario.scenario.name.clone(),
+        variant: variant.name.clone(),
+        target,
+        server: String::new(),
+        predicted: Vec::new(),
+        observed: Vec::new(),
+        runs: 0,
+        expectation_misses: Vec::new(),
+        errors: Vec::new(),
+        skipped: None,
+    };
+    if let Err(why) = support(compiled, v, target) {
+        row.skipped = Some(why);
+        return row;
+    }
+    row.predicted = predicted(compiled, v, args.sim_seeds);
+    for seed in 1..=args.runs {
+        match run_live(compiled, v, seed, target, args.time_scale, bins) {
+            Ok(run) => {
+                row.server = run.server.clone();
+                row.runs += 1;
+                row.errors.extend(run.outcome.errors.iter().map(|e| format!("seed {seed}: {e}")));
+                for p in &run.report.properties {
+                    match row.observed.iter_mut().find(|(q, _)| *q == p.property) {
+                        Some((_, t)) => t.add(p.outcome),
+                        None => {
+                            let mut t = Tally::default();
+                            t.add(p.outcome);
+                            row.observed.push((p.property.to_string(), t));
+                        }
+                    }
+                }
+                let e = runner::expectation(compiled, v, &run.report);
+                row.expectation_misses.extend(e.mismatches.iter().map(|m| format!("seed {seed}: {m}")));
+            }
+            Err(e) => {
+                row.errors.push(format!("seed {seed}: {e}"));
+                break;
+            }
+        }
+    }
+    row
+}
+
+fn print_row(row: &Row, args: &LiveArgs) {
+    let mut s = String::new();
+    let _ = writeln!(s, "{} · {} · target {}", row.scenario, row.variant, row.target.name());
+    if let Some(why) = &row.skipped {
+        let _ = writeln!(s, "  not run live: {why}");
+        out(&s);
+        return;
+    }
+    let server = if row.target == Target::Locklab { "locklab".to_string() } else { row.server.clone() };
+    for (p, pred) in &row.predicted {
+        let obs = row.observed.iter().find(|(q, _)| q == p).map(|(_, t)| t.class()).unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            s,
+            "  {p:<17} simulated {n}/{n} seeds: {}  ·  live on {server}, {r}/{r} runs: {obs}",
+            pred.class(),
+            n = args.sim_seeds,
+            r = row.runs,
+        );
+    }
+    for e in &row.errors {
+        let _ = writeln!(s, "  live machinery failed: {e}");
+    }
+    if args.expect {
+        for m in &row.expectation_misses {
+            let _ = writeln!(s, "  expectation missed: {m}");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "  {}",
+        if row.unknown() {
+            "unknown (the live run could not be judged)"
+        } else if row.agrees() {
+            "agrees: every live outcome was predicted by the simulator"
+        } else {
+            "DISAGREES: a live outcome the simulator never showed (a finding about the model or the real system)"
+        }
+    );
+    out(&s);
+}
+
+/// The conformance table.
+fn report(rows: &[Row], args: &LiveArgs) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# Live conformance: predicted (simulator) vs observed (live)\n");
+    let _ = writeln!(
+        s,
+        "Generated by `locklab live --target {} --runs {} --time-scale {} --sim-seeds {} --report …`. Each row runs one \
+         scenario's protocol variant live — real UDP sockets on loopback and real timers, played at {}× real time — \
+         with locklab's own servers (`locklab`) or with real server processes that locklab starts on loopback, \
+         and judges the history with the simulator's checkers. *Predicted*: the outcome classes of each property \
+         over simulated seeds 1–{}. *Observed*: over live runs with seeds 1–{}. A row *agrees* when every outcome a \
+         live run showed is one the simulator also showed. Cells list the properties that do not simply hold \
+         (`n/a` omitted).\n",
+        match args.target {
+            TargetArg::Locklab => "locklab",
+            TargetArg::Redis => "redis",
+            TargetArg::Etcd => "etcd",
+            TargetArg::All => "all",
+        },
+        args.runs,
+        args.time_scale,
+        args.sim_seeds,
+        args.time_scale,
+        args.sim_seeds,
+        args.runs
+    );
+    let _ = writeln!(s, "| scenario | variant | target | server | predicted | observed | agrees |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+    let cell = |t: &[(String, Tally)]| {
+        let parts: Vec<String> = t
+            .iter()
+            .filter(|(_, t)| t.outcomes().iter().any(|o| *o != "holds" && *o != "n/a"))
+            .map(|(p, t)| format!("{p}: {}", classes(t)))
+            .collect();
+        if parts.is_empty() {
+            "all hold".to_string()
+        } else {
+            parts.join("; ")
+        }
+    };
+    for r in rows {
+        match &r.skipped {
+            Some(why) => {
+                let _ = writeln!(s, "| {} | {} | {} | — | not run live: {why} | | |", r.scenario, r.variant, r.target.name());
+            }
+            None => {
+                let agrees = if r.unknown() {
+                    format!("unknown: {}", r.errors.join("; "))
+                } else if r.agrees() {
+                    "yes".into()
+                } else {
+                    "**no**".into()
+                };
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} | {} | {} |",
+                    r.scenario,
+                    r.variant,
+                    r.target.name(),
+                    r.server,
+                    cell(&r.predicted),
+                    cell(&r.observed),
+                    agrees
+                );
+            }
+        }
+    }
+    s
+}
+
+/// The outcome classes without counts ("violated" or "holds, violated"): stable across runs
+/// whose timing differs, so the committed report can be checked.
+fn classes(t: &Tally) -> String {
+    t.outcomes().join(" or ")
+}
