@@ -8,3 +8,4 @@
 
 pub mod backend;
 pub mod procs;
+pub mod proxy;
