@@ -9,3 +9,4 @@
 pub mod backend;
 pub mod procs;
 pub mod proxy;
+pub mod redis;
