@@ -668,7 +668,7 @@ mod tests {
             assert_eq!(roundtrip_direct(redis.port, &[b"GET", b"c"]).await, Some(bulk("3")));
 
             // A held reply arrives no earlier than the hold.
-            let _ = c.hold_next_reply(Duration::from_millis(300));
+            drop(c.hold_next_reply(Duration::from_millis(300)));
             let t0 = Instant::now();
             s.write_all(&encode(&[b"GET", b"a"])).await.unwrap();
             assert_eq!(read_value(&mut s, &mut buf, second).await, Some(bulk("1")));
@@ -676,7 +676,7 @@ mod tests {
 
             // A held request reaches the server no earlier than the hold: a GET sent straight
             // to the server meanwhile still misses the key.
-            let _ = c.hold_next_request(Duration::from_millis(400));
+            drop(c.hold_next_request(Duration::from_millis(400)));
             s.write_all(&encode(&[b"SET", b"d", b"4"])).await.unwrap();
             tokio::time::sleep(Duration::from_millis(150)).await;
             assert_eq!(roundtrip_direct(redis.port, &[b"GET", b"d"]).await, Some(Value::Bulk(None)));
@@ -684,7 +684,7 @@ mod tests {
             assert_eq!(roundtrip_direct(redis.port, &[b"GET", b"d"]).await, Some(bulk("4")));
 
             // A duplicated request is executed twice: two replies.
-            let _ = c.on_next_request(Box::new(|| Verdict::Forward { hold: Duration::ZERO, copies: 2 }));
+            drop(c.on_next_request(Box::new(|| Verdict::Forward { hold: Duration::ZERO, copies: 2 })));
             s.write_all(&encode(&[b"INCR", b"n"])).await.unwrap();
             assert_eq!(read_value(&mut s, &mut buf, second).await, Some(Value::Int(1)));
             assert_eq!(read_value(&mut s, &mut buf, second).await, Some(Value::Int(2)));
