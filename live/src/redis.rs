@@ -1265,6 +1265,138 @@ mod tests {
         h.stop().await;
     }
 
+    /// A predictable entropy for the client library (a 64-bit LCG).
+    struct Lcg(u64);
+
+    impl locklab_protocols::Entropy for Lcg {
+        fn next_u64(&mut self) -> u64 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 >> 1
+        }
+    }
+
+    fn lease_client(retry: locklab_protocols::client::RetryMode) -> locklab_protocols::client::LeaseClientParams {
+        use locklab_protocols::client::{LeaseClientParams, ReleaseMode, ValidityBasis};
+        LeaseClientParams {
+            ttl_ms: 3000,
+            safety_margin_ms: 32,
+            renew_ms: None,
+            heartbeat_timeout_ms: None,
+            acquire_timeout_ms: 200,
+            acquire_retries: 6,
+            retry_backoff: locklab_protocols::worker::MsRange { min_ms: 20, max_ms: 40 },
+            retry,
+            release: ReleaseMode::CompareAndDelete,
+            validity: ValidityBasis::LocalDuration,
+            failover_after_timeouts: 2,
+            value_per_client: false,
+        }
+    }
+
+    /// Drive the unchanged lease lock library (protocols/src/client.rs) against server 0 through
+    /// the adapter, with real timers, until its acquire call returns (or 5 s pass). Returns the
+    /// outcome and the messages it sent.
+    async fn drive_acquire(
+        h: &mut Harness,
+        mut lease: locklab_protocols::LeaseLock,
+    ) -> (Option<locklab_protocols::worker::LockEvent>, Vec<Msg>) {
+        use locklab_protocols::{Ctx, Effect, SessionId, Timer};
+        let start = Instant::now();
+        let mut entropy = Lcg(42);
+        let mut timers: HashMap<Timer, Instant> = HashMap::new();
+        let mut sent = Vec::new();
+        let mut effects = Vec::new();
+        let now = |start: Instant| (start.elapsed().as_nanos() as u64, start.elapsed().as_nanos() as i64);
+        {
+            let (mono, wall) = now(start);
+            let mut ctx = Ctx::new(C1, mono, wall, &mut entropy, &mut effects);
+            lease.acquire(&mut ctx, SessionId { client: C1 as u32, incarnation: 0, n: 1 }, 0);
+        }
+        loop {
+            for e in effects.drain(..) {
+                match e {
+                    Effect::Send { msg, .. } => {
+                        sent.push(msg.clone());
+                        h.send(0, C1, msg);
+                    }
+                    Effect::SetTimer { timer, after_ns } => {
+                        timers.insert(timer, Instant::now() + Duration::from_nanos(after_ns));
+                    }
+                    Effect::CancelTimer { timer } => {
+                        timers.remove(&timer);
+                    }
+                    _ => {}
+                }
+            }
+            if start.elapsed() > Duration::from_secs(5) {
+                return (None, sent);
+            }
+            let next = timers.iter().min_by_key(|(_, at)| **at).map(|(t, at)| (*t, *at));
+            let wake = next.map_or(Instant::now() + Duration::from_millis(100), |(_, at)| at);
+            let event = tokio::select! {
+                r = h.replies.recv() => {
+                    let Some((_, _, msg)) = r else { return (None, sent) };
+                    let (mono, wall) = now(start);
+                    let mut ctx = Ctx::new(C1, mono, wall, &mut entropy, &mut effects);
+                    lease.on_message(&mut ctx, msg)
+                }
+                _ = tokio::time::sleep_until(wake.into()) => match next {
+                    Some((timer, _)) => {
+                        timers.remove(&timer);
+                        let (mono, wall) = now(start);
+                        let mut ctx = Ctx::new(C1, mono, wall, &mut entropy, &mut effects);
+                        lease.on_timer(&mut ctx, timer)
+                    }
+                    None => None,
+                },
+            };
+            if let Some(ev) = event {
+                return (Some(ev), sent);
+            }
+        }
+    }
+
+    /// Scenario #9's shape with the real client library: the first acquire's reply is swallowed
+    /// by the proxy (the server did set the key). The GET-and-compare retry (`idempotent`) is
+    /// refused, reads the key, finds its own value and holds the lock; the `naive` retry draws new
+    /// values, is refused by its own orphaned key every time, and gives up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_grant_with_the_real_client_library_naive_vs_get_and_compare() {
+        use locklab_protocols::client::RetryMode;
+        use locklab_protocols::worker::LockEvent;
+        use locklab_protocols::LeaseLock;
+        for (retry, expected) in
+            [(RetryMode::Idempotent, LockEvent::Acquired), (RetryMode::Naive, LockEvent::AcquireFailed)]
+        {
+            let Some(mut h) = harness(RedisOptions::new(1, params(Persistence::None, false), 1.0)).await else {
+                return;
+            };
+            bounded(async {
+                *lock(&h.policy.drop_kind) = Some(("acquire_reply", 1));
+                let lease = LeaseLock::new(vec![server_node(0)], 0, lease_client(retry));
+                let (event, sent) = drive_acquire(&mut h, lease).await;
+                assert_eq!(
+                    event,
+                    Some(expected),
+                    "{retry:?}: sent {:?}",
+                    sent.iter().map(|m| m.to_string()).collect::<Vec<_>>()
+                );
+                let gets = sent.iter().filter(|m| matches!(m, Msg::Get { .. })).count();
+                let values: std::collections::BTreeSet<u64> = sent
+                    .iter()
+                    .filter_map(|m| if let Msg::Acquire { value, .. } = m { Some(*value) } else { None })
+                    .collect();
+                match retry {
+                    RetryMode::Idempotent => assert!(gets >= 1 && values.len() == 1, "{gets} GETs, values {values:?}"),
+                    RetryMode::Naive => assert!(gets == 0 && values.len() > 1, "{gets} GETs, values {values:?}"),
+                }
+                assert_eq!(h.grants().len(), 1, "{retry:?}: one grant only, the lost one");
+            })
+            .await;
+            h.stop().await;
+        }
+    }
+
     /// Nothing leaks: after shutdown no server process of this backend runs and its scratch
     /// directory is gone.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
