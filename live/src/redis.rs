@@ -1031,33 +1031,35 @@ mod tests {
     async fn set_nx_px_grants_refuses_while_held_and_grants_after_expiry() {
         let Some(mut h) = harness(RedisOptions::new(1, params(Persistence::None, false), 1.0)).await else { return };
         bounded(async {
-            assert_eq!(h.acquire(0, C1, 7, 400).await, (true, None));
-            assert_eq!(h.acquire(0, C2, 8, 400).await, (false, None), "another value: refused");
-            assert_eq!(h.acquire(0, C1, 7, 400).await, (false, None), "the holder's own value: refused too (NX)");
+            let t0 = Instant::now();
+            assert_eq!(h.acquire(0, C1, 7, 1000).await, (true, None));
+            assert_eq!(h.acquire(0, C2, 8, 1000).await, (false, None), "another value: refused");
+            assert_eq!(h.acquire(0, C1, 7, 1000).await, (false, None), "the holder's own value: refused too (NX)");
             let (value, pttl, _) = h.get(0, C2).await;
             assert_eq!(value, Some(7));
-            assert!((1..=400).contains(&pttl), "pttl {pttl}");
-            tokio::time::sleep(Duration::from_millis(450)).await;
+            assert!((1..=1000).contains(&pttl), "pttl {pttl}");
+            assert!(t0.elapsed() < Duration::from_millis(1000), "still within the TTL when checked");
+            tokio::time::sleep(Duration::from_millis(1100)).await;
             assert_eq!(h.get(0, C2).await, (None, -2, None), "expired: no such key");
-            assert_eq!(h.acquire(0, C2, 8, 400).await, (true, None), "an expired key does not exist");
+            assert_eq!(h.acquire(0, C2, 8, 1000).await, (true, None), "an expired key does not exist");
             assert_eq!(h.grants(), vec![(C1, 7, None), (C2, 8, None)]);
         })
         .await;
         h.stop().await;
     }
 
-    /// The time scale reaches the server: a scenario TTL of 4,000 ms at scale 0.1 is `PX 400`,
+    /// The time scale reaches the server: a scenario TTL of 40,000 ms at scale 0.1 is `PX 4000`,
     /// and `PTTL` comes back in scenario ms.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn ttls_are_scaled_both_ways() {
         let Some(mut h) = harness(RedisOptions::new(1, params(Persistence::None, false), 0.1)).await else { return };
         bounded(async {
-            assert!(h.acquire(0, C1, 7, 4000).await.0);
+            assert!(h.acquire(0, C1, 7, 40_000).await.0);
             let port = h.backend.port(0).unwrap();
             let real = command(port, &[b"PTTL", lock_key(0).as_bytes()], Duration::from_secs(1)).await.unwrap();
-            assert!(matches!(real, Value::Int(ms) if (300..=400).contains(&ms)), "real PTTL {real:?}");
+            assert!(matches!(real, Value::Int(ms) if (3000..=4000).contains(&ms)), "real PTTL {real:?}");
             let (_, pttl, _) = h.get(0, C1).await;
-            assert!((3000..=4000).contains(&pttl), "scenario pttl {pttl}");
+            assert!((30_000..=40_000).contains(&pttl), "scenario pttl {pttl}");
         })
         .await;
         h.stop().await;
@@ -1095,12 +1097,12 @@ mod tests {
     async fn extend_is_guarded_by_the_value() {
         let Some(mut h) = harness(RedisOptions::new(1, params(Persistence::None, false), 1.0)).await else { return };
         bounded(async {
-            assert!(h.acquire(0, C1, 7, 500).await.0);
-            assert!(!h.extend(C2, 8, 5000).await, "another value may not extend");
-            assert!(h.get(0, C1).await.1 <= 500, "and the TTL is unchanged");
-            assert!(h.extend(C1, 7, 5000).await);
+            assert!(h.acquire(0, C1, 7, 2000).await.0);
+            assert!(!h.extend(C2, 8, 10_000).await, "another value may not extend");
+            assert!(h.get(0, C1).await.1 <= 2000, "and the TTL is unchanged");
+            assert!(h.extend(C1, 7, 10_000).await);
             let (_, pttl, _) = h.get(0, C1).await;
-            assert!((4000..=5000).contains(&pttl), "extended: pttl {pttl}");
+            assert!((8000..=10_000).contains(&pttl), "extended: pttl {pttl}");
             assert!(h.release(C1, 7, false).await);
             assert!(!h.extend(C1, 7, 5000).await, "no key: nothing to extend");
         })
@@ -1234,7 +1236,7 @@ mod tests {
             for s in 1..5 {
                 let (value, pttl, _) = h.get(s, C2).await;
                 assert_eq!(value, Some(7), "server {s} (no step) still holds it");
-                assert!(pttl > 4000, "server {s}: pttl {pttl}");
+                assert!(pttl > 2000, "server {s}: pttl {pttl}");
             }
             assert!(h.acquire(0, C2, 8, 5000).await.0, "another client is granted on the stepped server");
             let grants = lock(&h.observations).iter().filter(|(_, o)| matches!(o, Observation::Grant { .. })).count();
