@@ -595,11 +595,8 @@ mod tests {
             .collect();
         let spec = ProcessSpec { bin, args, env: Vec::new(), dir: dir.clone(), log: dir.join("log") };
         let mut proc_ = ServerProcess::spawn(spec).unwrap();
-        crate::procs::wait_ready(&mut proc_, Duration::from_secs(10), || async move {
-            matches!(roundtrip_direct(port, &[b"PING"]).await, Some(Value::Simple(s)) if s == "PONG")
-        })
-        .await
-        .unwrap();
+        let pid = proc_.pid();
+        crate::procs::wait_ready(&mut proc_, Duration::from_secs(10), || crate::redis::ready(port, pid)).await.unwrap();
         Some(TestRedis { proc_, port, _scratch: scratch })
     }
 

@@ -60,7 +60,7 @@
 //! `Pause`/`Resume` are `SIGSTOP`/`SIGCONT` (requests wait in the socket buffers and are answered
 //! on `SIGCONT`); `Crash` is `SIGKILL`; `Restart` starts the same command line again (after the
 //! variant's `restart_delay_ms`, antirez's "delayed restart": the server stays down, refusing
-//! connections, that long) and waits until it answers `PING`. Requests sent while it is down are
+//! connections, that long) and waits until it answers (see `ready`). Requests sent while it is down are
 //! lost: the proxy accepts the connection, cannot reach the server, and closes it; the adapter
 //! reconnects on the next request. `ClockJump { by_ns }` steps the process's libfaketime clock by
 //! `by_ns × time_scale` (the jump in real seconds), then checks with `TIME` that the server sees it.
@@ -273,8 +273,19 @@ pub async fn command(port: u16, args: &[&[u8]], within: Duration) -> Result<Valu
     }
 }
 
-async fn ping(port: u16) -> bool {
-    matches!(command(port, &[b"PING"], Duration::from_millis(500)).await, Ok(Value::Simple(s)) if s == "PONG")
+/// Is the server on `port` process `pid`, done loading its data? `INFO server persistence`
+/// names its `process_id` (a free port handed out to us can be taken by another program before
+/// our server binds it, and another redis-server would answer `PING` too) and says `loading:0`
+/// once the AOF is loaded (before that, commands are answered `-LOADING`; `INFO` is not).
+pub(crate) async fn ready(port: u16, pid: Option<u32>) -> bool {
+    let Some(pid) = pid else { return false };
+    match command(port, &[b"INFO", b"server", b"persistence"], Duration::from_millis(500)).await {
+        Ok(v) => v.text().is_some_and(|t| {
+            let has = |line: &str| t.lines().any(|l| l.trim() == line);
+            has(&format!("process_id:{pid}")) && has("loading:0")
+        }),
+        Err(_) => false,
+    }
 }
 
 /// The server's wall clock (`TIME`) in Unix ms.
@@ -301,7 +312,7 @@ fn real_duration(scale: f64, ns: u64) -> Duration {
 }
 
 impl RedisBackend {
-    /// Start `opts.servers` processes and wait until each answers `PING`.
+    /// Start `opts.servers` processes and wait until each answers, with its data loaded.
     pub async fn start(opts: RedisOptions) -> Result<Arc<Self>, LiveError> {
         let p = &opts.server;
         if p.kind == ServerKind::Redisson {
@@ -356,7 +367,8 @@ impl RedisBackend {
         for s in slots.iter_mut() {
             let port = s.port;
             if let Some(p) = s.proc_.as_mut() {
-                wait_ready(p, Duration::from_secs(10), || ping(port)).await?;
+                let pid = p.pid();
+                wait_ready(p, Duration::from_secs(10), || ready(port, pid)).await?;
             }
         }
         Ok(Arc::new(RedisBackend {
@@ -433,7 +445,8 @@ impl RedisBackend {
                 s.paused = false;
                 self.generations[index].fetch_add(1, Ordering::SeqCst);
                 let p = s.proc_.as_mut().ok_or_else(|| LiveError("restart: backend shut down".into()))?;
-                wait_ready(p, Duration::from_secs(10), || ping(port)).await?;
+                let pid = p.pid();
+                wait_ready(p, Duration::from_secs(10), || ready(port, pid)).await?;
             }
             ServerFault::ClockJump { by_ns } => {
                 let paused = s.paused;
