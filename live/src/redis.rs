@@ -1308,31 +1308,52 @@ mod tests {
         }
     }
 
-    /// Drive the unchanged lease lock library (protocols/src/client.rs) against server 0 through
-    /// the adapter, with real timers, until its acquire call returns (or 5 s pass). Returns the
-    /// outcome and the messages it sent.
+    /// A lock library from protocols/, unchanged.
+    enum Lib {
+        Lease(locklab_protocols::LeaseLock),
+        Redlock(locklab_protocols::Redlock),
+    }
+
+    /// Drive `lib` as client `client` against the servers through the adapter, with real timers,
+    /// until its acquire call returns (or 5 s pass). Requests to the servers in `drop_to` are
+    /// dropped by the network. Returns the outcome and the messages it sent.
     async fn drive_acquire(
         h: &mut Harness,
-        mut lease: locklab_protocols::LeaseLock,
+        client: NodeId,
+        lib: &mut Lib,
+        drop_to: &[usize],
     ) -> (Option<locklab_protocols::worker::LockEvent>, Vec<Msg>) {
         use locklab_protocols::{Ctx, Effect, SessionId, Timer};
         let start = Instant::now();
-        let mut entropy = Lcg(42);
+        let mut entropy = Lcg(42 + client as u64);
         let mut timers: HashMap<Timer, Instant> = HashMap::new();
         let mut sent = Vec::new();
         let mut effects = Vec::new();
         let now = |start: Instant| (start.elapsed().as_nanos() as u64, start.elapsed().as_nanos() as i64);
         {
             let (mono, wall) = now(start);
-            let mut ctx = Ctx::new(C1, mono, wall, &mut entropy, &mut effects);
-            lease.acquire(&mut ctx, SessionId { client: C1 as u32, incarnation: 0, n: 1 }, 0);
+            let mut ctx = Ctx::new(client, mono, wall, &mut entropy, &mut effects);
+            let session = SessionId { client: client as u32, incarnation: 0, n: 1 };
+            match lib {
+                Lib::Lease(l) => l.acquire(&mut ctx, session, 0),
+                Lib::Redlock(l) => l.acquire(&mut ctx, session, 0),
+            }
         }
+        let mut event = None;
         loop {
+            // Carry out the library's effects (also those of the input that ended the call, such
+            // as a failed Redlock round's unlocks).
             for e in effects.drain(..) {
                 match e {
-                    Effect::Send { msg, .. } => {
+                    Effect::Send { to, msg } => {
                         sent.push(msg.clone());
-                        h.send(0, C1, msg);
+                        let index = to - server_node(0);
+                        let decision = if drop_to.contains(&index) {
+                            Decision::Drop { why: "partitioned" }
+                        } else {
+                            Decision::Deliver { delay_ns: 0, duplicate: false }
+                        };
+                        h.inboxes[index].send(Request { from: client, msg, decision }).unwrap();
                     }
                     Effect::SetTimer { timer, after_ns } => {
                         timers.insert(timer, Instant::now() + Duration::from_nanos(after_ns));
@@ -1343,32 +1364,81 @@ mod tests {
                     _ => {}
                 }
             }
-            if start.elapsed() > Duration::from_secs(5) {
-                return (None, sent);
+            if event.is_some() || start.elapsed() > Duration::from_secs(5) {
+                return (event, sent);
             }
             let next = timers.iter().min_by_key(|(_, at)| **at).map(|(t, at)| (*t, *at));
             let wake = next.map_or(Instant::now() + Duration::from_millis(100), |(_, at)| at);
-            let event = tokio::select! {
+            event = tokio::select! {
                 r = h.replies.recv() => {
-                    let Some((_, _, msg)) = r else { return (None, sent) };
+                    let Some((from, to, msg)) = r else { return (None, sent) };
+                    if to != client {
+                        continue;
+                    }
                     let (mono, wall) = now(start);
-                    let mut ctx = Ctx::new(C1, mono, wall, &mut entropy, &mut effects);
-                    lease.on_message(&mut ctx, msg)
+                    let mut ctx = Ctx::new(client, mono, wall, &mut entropy, &mut effects);
+                    match lib {
+                        Lib::Lease(l) => l.on_message(&mut ctx, msg),
+                        Lib::Redlock(l) => l.on_message(&mut ctx, from, msg),
+                    }
                 }
                 _ = tokio::time::sleep_until(wake.into()) => match next {
                     Some((timer, _)) => {
                         timers.remove(&timer);
                         let (mono, wall) = now(start);
-                        let mut ctx = Ctx::new(C1, mono, wall, &mut entropy, &mut effects);
-                        lease.on_timer(&mut ctx, timer)
+                        let mut ctx = Ctx::new(client, mono, wall, &mut entropy, &mut effects);
+                        match lib {
+                            Lib::Lease(l) => l.on_timer(&mut ctx, timer),
+                            Lib::Redlock(l) => l.on_timer(&mut ctx, timer),
+                        }
                     }
                     None => None,
                 },
             };
-            if let Some(ev) = event {
-                return (Some(ev), sent);
-            }
         }
+    }
+
+    /// Scenario #4 (Kleppmann 2016, "How to do distributed locking") with the unchanged Redlock
+    /// library over five real redis-servers: client 1 reaches A, B, C (D and E are cut off) and
+    /// holds the lock; C's wall clock steps forward past the TTL, so C's key expires; client 2
+    /// reaches C, D, E (A and B cut off) and holds the lock too, while client 1's validity still
+    /// runs. Two holders — what the simulated `redlock` variant (wall-clock expiry) predicts.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redlock_over_five_servers_two_holders_after_one_clock_jump() {
+        use locklab_protocols::redlock::RedlockParams;
+        use locklab_protocols::worker::{LockEvent, MsRange};
+        use locklab_protocols::Redlock;
+        let Some(mut h) = harness(RedisOptions::new(5, params(Persistence::None, false), 1.0)).await else { return };
+        bounded(async {
+            let servers: Vec<NodeId> = (0..5).map(server_node).collect();
+            let rl = RedlockParams {
+                ttl_ms: 10_000,
+                server_timeout_ms: 200,
+                drift_factor_ppm: 10_000,
+                drift_extra_ms: 2,
+                validity_check: true,
+                retry_delay: MsRange { min_ms: 20, max_ms: 40 },
+                acquire_retries: 0,
+                renew_ms: None,
+            };
+            let mut c1 = Lib::Redlock(Redlock::new(servers.clone(), 0, rl.clone()));
+            let t1 = Instant::now();
+            assert_eq!(drive_acquire(&mut h, C1, &mut c1, &[3, 4]).await.0, Some(LockEvent::Acquired));
+            let grants_to = |h: &Harness, c: NodeId| h.grants().iter().filter(|g| g.0 == c).count();
+            assert_eq!(grants_to(&h, C1), 3, "A, B, C");
+            // Control: without the clock step, client 2 reaches only D and E (C is held): refused.
+            // (Its failed round unlocks D and E again, on the same connections, before the next.)
+            let mut c2 = Lib::Redlock(Redlock::new(servers.clone(), 0, rl.clone()));
+            assert_eq!(drive_acquire(&mut h, C2, &mut c2, &[0, 1]).await.0, Some(LockEvent::AcquireFailed));
+            assert_eq!(grants_to(&h, C2), 2, "D and E only");
+            h.fault(2, ServerFault::ClockJump { by_ns: 20_000_000_000 }).await;
+            let mut c2 = Lib::Redlock(Redlock::new(servers, 0, rl));
+            assert_eq!(drive_acquire(&mut h, C2, &mut c2, &[0, 1]).await.0, Some(LockEvent::Acquired));
+            assert!(t1.elapsed() < Duration::from_millis(9_000), "client 1's validity had not run out");
+            assert_eq!(grants_to(&h, C2), 5, "now C, D and E as well");
+        })
+        .await;
+        h.stop().await;
     }
 
     /// Scenario #9's shape with the real client library: the first acquire's reply is swallowed
@@ -1388,8 +1458,8 @@ mod tests {
             };
             bounded(async {
                 *lock(&h.policy.drop_kind) = Some(("acquire_reply", 1));
-                let lease = LeaseLock::new(vec![server_node(0)], 0, lease_client(retry));
-                let (event, sent) = drive_acquire(&mut h, lease).await;
+                let mut lease = Lib::Lease(LeaseLock::new(vec![server_node(0)], 0, lease_client(retry)));
+                let (event, sent) = drive_acquire(&mut h, C1, &mut lease, &[]).await;
                 assert_eq!(
                     event,
                     Some(expected),
