@@ -69,9 +69,11 @@
 //!
 //! Redis 7.0 judges key expiry on the wall clock, so a forward step of the server's clock expires
 //! keys early (the simulated `redlock` variant, `expiry_clock = "wall"`, not
-//! `redlock-monotonic`). Observed: [`tests::a_wall_clock_jump_expires_a_key_at_once`] sets a key
-//! with `PX 5000`, steps the server's clock 10 s forward with libfaketime, and the key is gone at
-//! the next read. The source (redis/redis, tag 7.0.15):
+//! `redlock-monotonic`). Observed: `tests::a_wall_clock_jump_expires_a_key_at_once` sets a key
+//! with `PX 5000` on five servers, steps one server's clock 10 s forward with libfaketime, and
+//! that server's key is gone at the next read (the other four keep theirs);
+//! `tests::redlock_over_five_servers_two_holders_after_one_clock_jump` runs Kleppmann's scenario
+//! with the unchanged Redlock library and gets two holders. The source (redis/redis, tag 7.0.15):
 //!
 //! * `src/t_string.c`, `getExpireMillisecondsOrReply`: a relative `PX` becomes an absolute time,
 //!   `*milliseconds += mstime();` — and `setExpire` stores that absolute Unix time in ms;
