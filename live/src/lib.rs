@@ -9,6 +9,8 @@
 pub mod backend;
 pub mod procs;
 pub mod host;
+pub mod proxy;
+pub mod redis;
+pub mod run;
 pub mod turmoil_host;
 pub mod wire;
-pub mod run;
