@@ -7,4 +7,5 @@
 //! role behind an adapter (see [`backend`]).
 
 pub mod backend;
+pub mod etcd;
 pub mod procs;
