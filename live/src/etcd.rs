@@ -297,6 +297,22 @@ impl EtcdBackend {
         &self.scratch_path
     }
 
+    /// The index of the member that currently leads, as the members themselves report it
+    /// (`/v3/maintenance/status`: `leader` against `header.member_id`); `None` when no member
+    /// answering within 1 s names a leader that is itself (paused members do not answer).
+    pub async fn leader_index(&self) -> Option<usize> {
+        for (i, m) in self.members.iter().enumerate() {
+            let mut http = Http::new(m.client, Duration::from_millis(1000));
+            if let Ok(status) = http.post("/v3/maintenance/status", &json!({})).await {
+                let leader = int(&status["leader"]);
+                if leader != 0 && leader == int(&status["header"]["member_id"]) {
+                    return Some(i);
+                }
+            }
+        }
+        None
+    }
+
     fn member(&self, index: usize) -> &Member {
         &self.members[index % self.members.len()]
     }
@@ -1281,6 +1297,93 @@ mod tests {
         assert_eq!(h.call(2, C2, status(l2, r2)).await, RaftAnswer::Acquired { revision: r2 });
         assert_eq!(h.grants(), vec![(LOCK, C1, l1, Some(r1)), (LOCK, C2, l2, Some(r2))]);
         h.shutdown_and_check_leaks().await;
+    }
+
+    /// SIGSTOP of the leader of three: requests through it hang, the two others elect a new
+    /// leader and serve; after SIGCONT the held request is answered.
+    #[tokio::test]
+    async fn three_members_survive_a_paused_leader() {
+        if etcd_absent() {
+            return;
+        }
+        let mut h = Harness::start(3, EtcdOptions::default()).await;
+        let leader = h.backend.leader_index().await.expect("a leader");
+        let (other, third) = ((leader + 1) % 3, (leader + 2) % 3);
+        let (l1, _) = h.grant(other, C1, 60_000).await;
+        let RaftAnswer::Acquired { revision: r1 } = h.call(other, C1, acquire(l1)).await else { panic!("c1 holds") };
+
+        h.backend.clone().fault(leader, ServerFault::Pause).await.unwrap();
+        let paused = Instant::now();
+        let held = h.send(leader, C2, RaftOp::LeaseGrant { request_id: 1, ttl_ms: 60_000 }, deliver());
+        // Through a follower: answered once the two live members have elected a new leader.
+        let mut answer = None;
+        for _ in 0..20 {
+            let req = h.send(third, C1, status(l1, r1), deliver());
+            answer = h.answer(C1, req, Duration::from_millis(1000)).await;
+            if answer.is_some() {
+                break;
+            }
+        }
+        assert_eq!(answer, Some(RaftAnswer::Acquired { revision: r1 }));
+        eprintln!("leader m{leader} paused: served through m{third} after {} ms", paused.elapsed().as_millis());
+        let new_leader = h.backend.leader_index().await;
+        assert!(new_leader.is_some_and(|l| l != leader), "a new leader: {new_leader:?}");
+        assert_eq!(h.answer(C2, held, Duration::from_millis(300)).await, None, "the paused member holds its request");
+
+        h.backend.clone().fault(leader, ServerFault::Resume).await.unwrap();
+        let granted = h.answer(C2, held, Duration::from_secs(10)).await;
+        assert!(matches!(granted, Some(RaftAnswer::LeaseGranted { .. })), "answered after SIGCONT: {granted:?}");
+        h.shutdown_and_check_leaks().await;
+    }
+
+    /// Why `ClockJump` is refused: libfaketime shifts a C program's clock but not etcd's (the Go
+    /// runtime reads the clock through the vDSO). Measured on the HTTP `Date` header etcd sends.
+    #[tokio::test]
+    async fn libfaketime_does_not_reach_etcd() {
+        if etcd_absent() {
+            return;
+        }
+        let scratch = Scratch::new().unwrap();
+        const TEN_YEARS_S: f64 = 10.0 * 365.25 * 86400.0;
+        let clock = match crate::procs::FakeClock::new(scratch.path(), TEN_YEARS_S) {
+            Ok(c) if c.env().is_ok() => c,
+            _ => {
+                eprintln!("SKIPPED: libfaketime is not installed");
+                return;
+            }
+        };
+        let env = clock.env().unwrap();
+        let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        let year_now = 1970.0 + now_s / (365.2425 * 86400.0);
+        // The control: libfaketime does move `date`.
+        let out = std::process::Command::new("date").arg("-u").arg("+%Y").envs(env.iter().cloned()).output().unwrap();
+        let faked: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        assert!((faked - (year_now + 10.0)).abs() < 1.5, "date under libfaketime: {faked}, now {year_now:.1}");
+        // etcd under the same preload.
+        let (client, peer) = (free_port().unwrap(), free_port().unwrap());
+        let dir = scratch.subdir("m0").unwrap();
+        let args = vec![
+            format!("--data-dir={}", dir.join("data").display()),
+            format!("--listen-client-urls=http://127.0.0.1:{client}"),
+            format!("--advertise-client-urls=http://127.0.0.1:{client}"),
+            format!("--listen-peer-urls=http://127.0.0.1:{peer}"),
+            format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"),
+            format!("--initial-cluster=default=http://127.0.0.1:{peer}"),
+        ];
+        let bin = find_binary("etcd", None).unwrap();
+        let spec = ProcessSpec { bin, args, env, log: dir.join("etcd.log"), dir };
+        let mut p = ServerProcess::spawn(spec).unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], client));
+        wait_ready(&mut p, Duration::from_secs(20), move || health(addr)).await.unwrap();
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+        let mut text = String::new();
+        tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut text)).await.unwrap().unwrap();
+        // "Date: Mon, 30 Nov 2026 07:39:48 GMT": the year is the fourth word.
+        let date = text.lines().find_map(|l| l.strip_prefix("Date: ")).expect("a Date header");
+        let year: f64 = date.split_whitespace().nth(3).and_then(|y| y.parse().ok()).expect("a year");
+        assert!((year - year_now).abs() < 1.5, "etcd under libfaketime (+10 years) says {date}: the real date");
+        drop(p);
     }
 
     #[test]
