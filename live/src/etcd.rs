@@ -705,7 +705,7 @@ fn start_poll(ctx: &Arc<NodeCtx>, client: NodeId, lease: LeaseId, lock_id: LockI
         let pred = json!({ "request_range": {
             "key": b64(&prefix(lock_id)), "range_end": b64(&prefix_end(lock_id)),
             "sort_order": "DESCEND", "sort_target": "CREATE", "limit": "1",
-            "max_create_revision": (revision - 1).to_string(),
+            "max_create_revision": revision.saturating_sub(1).to_string(),
         }});
         let body = json!({ "compare": [], "success": [get(&key(lock_id, lease)), pred] });
         let mut watched: Option<u64> = None;
@@ -1172,6 +1172,27 @@ mod tests {
         assert_eq!(h.grants(), vec![(LOCK, C1, l1, Some(r1)), (LOCK, C2, l2, Some(r2))]);
         h.shutdown_and_check_leaks().await;
         eprintln!("recipe test: {} ms", t0.elapsed().as_millis());
+    }
+
+    /// Jepsen's etcd 3.4.3 finding (scenario #10): a waiter whose lease is gone must not be told it
+    /// holds when its predecessor goes. Here the waiter's key goes with its lease, and its status
+    /// says so; no grant is recorded for it.
+    #[tokio::test]
+    async fn a_waiter_without_its_lease_is_not_granted() {
+        if etcd_absent() {
+            return;
+        }
+        let mut h = Harness::start(1, EtcdOptions::default()).await;
+        let (l1, _) = h.grant(0, C1, 30_000).await;
+        let (l2, _) = h.grant(0, C2, 30_000).await;
+        let RaftAnswer::Acquired { revision: r1 } = h.call(0, C1, acquire(l1)).await else { panic!("c1 holds") };
+        let RaftAnswer::Waiting { revision: r2 } = h.call(0, C2, acquire(l2)).await else { panic!("c2 waits") };
+        assert_eq!(h.call(0, C2, RaftOp::Revoke { lease: l2 }).await, RaftAnswer::Revoked);
+        assert!(h.watch(C2, r2, Duration::from_secs(5)).await, "a waiter whose own key went is told");
+        assert_eq!(h.call(0, C1, release(l1, r1)).await, RaftAnswer::Released { ok: true });
+        assert_eq!(h.call(0, C2, status(l2, r2)).await, RaftAnswer::LeaseNotFound);
+        assert_eq!(h.grants(), vec![(LOCK, C1, l1, Some(r1))]);
+        h.shutdown_and_check_leaks().await;
     }
 
     /// Without keep-alives the holder's lease expires (etcd's leader revokes it) and the waiter is
