@@ -999,6 +999,10 @@ mod tests {
 
     impl Harness {
         async fn start(servers: usize, options: EtcdOptions) -> Harness {
+            Harness::start_scaled(servers, options, 1.0).await
+        }
+
+        async fn start_scaled(servers: usize, options: EtcdOptions, scale: f64) -> Harness {
             let backend = EtcdBackend::start(servers, options).await.expect("etcd starts");
             eprintln!(
                 "{}: {} member(s) healthy after {} ms",
@@ -1023,7 +1027,7 @@ mod tests {
                     }),
                     recorder: Recorder::new(move |node, obs| lock(&g).push((node, obs))),
                     policy: policy.clone(),
-                    time: TimeMap::new(1.0),
+                    time: TimeMap::new(scale),
                 };
                 serves.push(tokio::spawn(backend.clone().serve(io)));
                 inboxes.push(tx);
@@ -1172,6 +1176,32 @@ mod tests {
         assert_eq!(h.grants(), vec![(LOCK, C1, l1, Some(r1)), (LOCK, C2, l2, Some(r2))]);
         h.shutdown_and_check_leaks().await;
         eprintln!("recipe test: {} ms", t0.elapsed().as_millis());
+    }
+
+    /// At time scale 0.1 a scenario TTL of 10 s is 1 s of real time; etcd grants whole seconds, so
+    /// 12 s (1.2 s real) becomes 2 s real = 20 s of scenario time, and the answer says so. A
+    /// request delay of 1 s of scenario time is 100 ms real.
+    #[tokio::test]
+    async fn time_scale_converts_ttls_and_delays() {
+        if etcd_absent() {
+            return;
+        }
+        let options = EtcdOptions { heartbeat_ms: 50, election_ms: 500, ..EtcdOptions::default() };
+        let mut h = Harness::start_scaled(1, options, 0.1).await;
+        assert_eq!(h.grant(0, C1, 10_000).await.1, 10_000);
+        let (l2, ttl2) = h.grant(0, C2, 12_000).await;
+        assert_eq!(ttl2, 20_000, "rounded up to whole real seconds");
+        let sent = Instant::now();
+        let req = h.send(
+            0,
+            C2,
+            RaftOp::KeepAlive { lease: l2 },
+            Decision::Deliver { delay_ns: 1_000_000_000, duplicate: false },
+        );
+        assert_eq!(h.answer(C2, req, Duration::from_secs(5)).await, Some(RaftAnswer::KeepAliveOk));
+        let took = sent.elapsed();
+        assert!(took >= Duration::from_millis(100) && took < Duration::from_millis(900), "{took:?}");
+        h.shutdown_and_check_leaks().await;
     }
 
     /// Jepsen's etcd 3.4.3 finding (scenario #10): a waiter whose lease is gone must not be told it
