@@ -1484,6 +1484,181 @@ mod tests {
         drop(p);
     }
 
+    // ---- The unchanged Raft lock client library against the adapter ----
+
+    use locklab_protocols::client::{RetryMode, ValidityBasis};
+    use locklab_protocols::history::SessionId;
+    use locklab_protocols::raft_client::{RaftClientParams, RaftLock, RaftLockState};
+    use locklab_protocols::worker::{LockEvent, MsRange};
+    use locklab_protocols::{Ctx, Effect, Entropy, Timer};
+
+    struct Draws(u64);
+
+    impl Entropy for Draws {
+        fn next_u64(&mut self) -> u64 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0
+        }
+    }
+
+    /// One client node with its lock library, driven in real time (a minimal stand-in for the
+    /// live host: sends go to the adapter, timers are real deadlines).
+    struct LiveClient {
+        id: NodeId,
+        lib: RaftLock,
+        timers: HashMap<Timer, tokio::time::Instant>,
+        entropy: Draws,
+        start: Instant,
+        events: Vec<LockEvent>,
+        observations: Vec<Observation>,
+    }
+
+    impl LiveClient {
+        fn new(id: NodeId, params: RaftClientParams) -> Self {
+            LiveClient {
+                id,
+                lib: RaftLock::new(vec![100], LOCK, params),
+                timers: HashMap::new(),
+                entropy: Draws(id as u64),
+                start: Instant::now(),
+                events: Vec::new(),
+                observations: Vec::new(),
+            }
+        }
+
+        /// Run one input of the library and carry out its effects.
+        fn step(&mut self, h: &Harness, f: impl FnOnce(&mut RaftLock, &mut Ctx) -> Option<LockEvent>) {
+            let mut effects = Vec::new();
+            let now_ns = self.start.elapsed().as_nanos() as u64;
+            let event = {
+                let mut ctx = Ctx::new(self.id, now_ns, now_ns as i64, &mut self.entropy, &mut effects);
+                f(&mut self.lib, &mut ctx)
+            };
+            self.events.extend(event);
+            for e in effects {
+                match e {
+                    Effect::Send { to, msg } => {
+                        h.inboxes[to - 100].send(Request { from: self.id, msg, decision: deliver() }).unwrap()
+                    }
+                    Effect::SetTimer { timer, after_ns } => {
+                        self.timers.insert(timer, tokio::time::Instant::now() + Duration::from_nanos(after_ns));
+                    }
+                    Effect::CancelTimer { timer } => {
+                        self.timers.remove(&timer);
+                    }
+                    Effect::Record(o) => self.observations.push(o),
+                    Effect::Persist(_) | Effect::Sync => {}
+                }
+            }
+        }
+
+        fn token(&self) -> Option<u64> {
+            self.observations.iter().rev().find_map(|o| match o {
+                Observation::AcquireOk { token, .. } => *token,
+                _ => None,
+            })
+        }
+    }
+
+    /// Deliver replies and fire timers until `done` holds or `within` passes; `done`'s value.
+    async fn drive(
+        h: &mut Harness,
+        clients: &mut [LiveClient],
+        within: Duration,
+        done: impl Fn(&[LiveClient]) -> bool,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if done(clients) {
+                return true;
+            }
+            let next_timer = clients
+                .iter()
+                .enumerate()
+                .flat_map(|(i, c)| c.timers.iter().map(move |(t, at)| (*at, i, *t)))
+                .min_by_key(|(at, _, _)| *at);
+            let wake = next_timer.map_or(deadline, |(at, _, _)| at.min(deadline));
+            tokio::select! {
+                reply = h.replies.recv() => {
+                    let (from, to, msg) = reply.expect("replier alive");
+                    if let Some(c) = clients.iter_mut().find(|c| c.id == to) {
+                        c.step(h, |lib, ctx| lib.on_message(ctx, from, msg));
+                    }
+                }
+                _ = tokio::time::sleep_until(wake) => {
+                    if let Some((at, i, timer)) = next_timer {
+                        if at <= tokio::time::Instant::now() {
+                            clients[i].timers.remove(&timer);
+                            clients[i].step(h, |lib, ctx| lib.on_timer(ctx, timer));
+                            continue;
+                        }
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        return done(clients);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The `protocols/` Raft lock client, unchanged, against etcd through the adapter: the first
+    /// client acquires and keeps its lease alive past its TTL; the second waits, is woken by the
+    /// watch when the first releases, and holds with a higher fencing token.
+    #[tokio::test]
+    async fn the_raft_lock_client_library_runs_against_etcd() {
+        if etcd_absent() {
+            return;
+        }
+        let mut h = Harness::start(1, EtcdOptions::default()).await;
+        let params = RaftClientParams {
+            ttl_ms: 2_000,
+            renew_ms: 500,
+            request_timeout_ms: 2_000,
+            acquire_retries: 3,
+            retry_backoff: MsRange { min_ms: 50, max_ms: 100 },
+            retry: RetryMode::Idempotent,
+            safety_margin_ms: 200,
+            validity: ValidityBasis::LocalDuration,
+            // Long, so that the second client's wake-up can only come from the watch.
+            wait_recheck_ms: 30_000,
+        };
+        let mut clients = [LiveClient::new(C1, params.clone()), LiveClient::new(C2, params)];
+        let session = |c: u32| SessionId { client: c, incarnation: 0, n: 1 };
+        clients[0].step(&h, |lib, ctx| {
+            lib.acquire(ctx, session(1), LOCK);
+            None
+        });
+        assert!(
+            drive(&mut h, &mut clients, Duration::from_secs(10), |c| c[0].events.contains(&LockEvent::Acquired)).await
+        );
+        clients[1].step(&h, |lib, ctx| {
+            lib.acquire(ctx, session(2), LOCK);
+            None
+        });
+        let waiting = |c: &[LiveClient]| matches!(c[1].lib.state, RaftLockState::Waiting { .. });
+        assert!(drive(&mut h, &mut clients, Duration::from_secs(10), waiting).await, "the second client waits");
+        // Past the TTL (2 s): the keep-alives hold the first client's lease.
+        drive(&mut h, &mut clients, Duration::from_millis(3_000), |_| false).await;
+        let now_ns = clients[0].start.elapsed().as_nanos() as u64;
+        let mut e = Vec::new();
+        let valid = clients[0].lib.is_valid(&Ctx::new(C1, now_ns, now_ns as i64, &mut Draws(0), &mut e));
+        assert!(valid, "kept alive: {:?}", clients[0].lib.lease);
+        assert!(waiting(&clients), "still waiting while the first holds");
+
+        let released = Instant::now();
+        clients[0].step(&h, |lib, ctx| lib.release(ctx));
+        let both =
+            |c: &[LiveClient]| c[0].events.contains(&LockEvent::Released) && c[1].events.contains(&LockEvent::Acquired);
+        assert!(drive(&mut h, &mut clients, Duration::from_secs(10), both).await, "released and handed on");
+        eprintln!("handed on {} ms after the release call", released.elapsed().as_millis());
+        assert!(released.elapsed() < Duration::from_secs(5), "woken by the watch, not the 30 s re-check");
+        let (t1, t2) = (clients[0].token().unwrap(), clients[1].token().unwrap());
+        assert!(t1 < t2, "fencing tokens increase: {t1} then {t2}");
+        let grants: Vec<_> = h.grants().into_iter().map(|(_, holder, _, token)| (holder, token)).collect();
+        assert_eq!(grants, vec![(C1, Some(t1)), (C2, Some(t2))]);
+        h.shutdown_and_check_leaks().await;
+    }
+
     #[test]
     fn base64_matches_the_standard_alphabet() {
         assert_eq!(b64(""), "");
