@@ -16,6 +16,32 @@
 //! and a restarted member with a data directory ignores the `--initial-cluster*` flags and rejoins
 //! as the member it was. `ClockJump` is refused, see [Clocks](#clocks).
 //!
+//! # Use
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), locklab_live::backend::LiveError> {
+//! use std::sync::Arc;
+//! use locklab_live::backend::Backend;
+//! use locklab_live::etcd::{EtcdBackend, EtcdOptions};
+//!
+//! // Three server nodes → three members. A 500 ms election timeout lowers etcd's minimum lease
+//! // TTL to 1 s (see `LeaseGrant` below), which time-scaled runs need.
+//! let options = EtcdOptions { heartbeat_ms: 50, election_ms: 500, ..EtcdOptions::default() };
+//! let etcd = EtcdBackend::start(3, options).await?;
+//! println!("{}", etcd.describe()); // "etcd 3.4.23"
+//! let backend: Arc<dyn Backend> = etcd.clone();
+//! // The host: tokio::spawn(backend.clone().serve(io)) for each server node (io.index = 0, 1, 2),
+//! // backend.clone().fault(index, ServerFault::Pause) … from the scenario's [[faults]], and at the
+//! // end:
+//! backend.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Time: the run's TTLs become whole seconds of real time (etcd's lease granularity), at least
+//! etcd's minimum TTL; the answer carries the TTL etcd granted, converted back to scenario time.
+//! Pick the time scale so that the scenario's TTLs are whole real seconds when exactness matters.
+//!
 //! # Why the JSON gateway, not gRPC
 //!
 //! etcd v3 speaks gRPC; every etcd server also serves the same API as JSON over HTTP/1.1 through
