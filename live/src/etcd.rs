@@ -50,7 +50,7 @@
 //! are base64, 64-bit integers are JSON strings (the proto3 JSON mapping). The gateway calls the
 //! very same gRPC handlers in-process, so the semantics are etcd's. Talking to it needs no
 //! protobuf compiler, no code generation and no HTTP/2 stack: a small HTTP/1.1 client on a tokio
-//! `TcpStream` ([`Http`], below) is enough on loopback. What the gateway sends, as measured against
+//! `TcpStream` (`Http`, below) is enough on loopback. What the gateway sends, as measured against
 //! etcd 3.4.23: unary calls answer `200` with `Content-Length`; errors answer a 4xx/5xx with a
 //! *chunked* body `{"error", "message", "code"}` (the gRPC status code: 5 = NotFound) followed by
 //! an HTTP trailer; `/v3/lease/keepalive`, a *streaming* RPC in gRPC, answers a chunked body with
@@ -98,7 +98,8 @@
 //! * Expiry: etcd's leader looks for expired leases every 500 ms (`lessor.runLoop`) and revokes
 //!   them through Raft, so a lease ends between its TTL and TTL + 0.5 s (+ a commit) after its last
 //!   renewal — measured: a 1 s lease handed its lock on after 1.4 s. A restarted or newly elected
-//!   leader gives every lease a full TTL again (`Promote`), as the locklab service does.
+//!   leader gives every lease a full TTL again, plus an election timeout (`Promote`), as the locklab
+//!   service gives a full TTL.
 //! * `Revoke` → `/v3/lease/revoke` → `Revoked` (also when etcd says the lease was already gone,
 //!   as the locklab service answers).
 //! * **Lease IDs.** etcd's lease IDs are `int64`, but always positive and never 0 (`LeaseGrant` in
@@ -125,7 +126,7 @@
 //!
 //! **The network's verdicts** are enacted here, in the adapter (there is no fault proxy in front of
 //! etcd yet): a dropped request is never sent to etcd; a delayed one is sent after the real
-//! equivalent of its delay; a duplicated one is executed twice; a dropped reply is discarded after
+//! equivalent of its delay; a duplicated one is executed and answered twice; a dropped reply is discarded after
 //! etcd executed the request; a delayed reply is handed over after its delay.
 //!
 //! # Clocks
@@ -135,8 +136,9 @@
 //! compares two `time.Time`s that carry monotonic readings by those readings). A wall-clock step
 //! therefore does not move a lease's expiry. libfaketime could not even show etcd a step: the Go
 //! runtime reads its clocks through the vDSO, not through libc's `clock_gettime`, so the preload
-//! has nothing to intercept — measured: etcd 3.4.23 started under libfaketime with a `+86400s`
-//! offset logged the real date. `ServerFault::ClockJump` is therefore refused with an error
+//! has nothing to intercept — measured (test `libfaketime_does_not_reach_etcd`): under the
+//! preload that moves `date` ten years ahead, etcd 3.4.23 still sends the real date in its HTTP
+//! `Date` header (and logs it). `ServerFault::ClockJump` is therefore refused with an error
 //! rather than pretended.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
