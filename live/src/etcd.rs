@@ -1391,7 +1391,7 @@ mod tests {
     }
 
     /// Three members, one per server node: a lock taken through one member is seen through the
-    /// others.
+    /// others; a crashed leader's member rejoins after its restart.
     #[tokio::test]
     async fn three_member_cluster() {
         if etcd_absent() {
@@ -1408,6 +1408,32 @@ mod tests {
         assert!(h.watch(C2, r2, Duration::from_secs(5)).await);
         assert_eq!(h.call(2, C2, status(l2, r2)).await, RaftAnswer::Acquired { revision: r2 });
         assert_eq!(h.grants(), vec![(LOCK, C1, l1, Some(r1)), (LOCK, C2, l2, Some(r2))]);
+
+        // SIGKILL the leader; the others serve after an election; the restarted member rejoins
+        // from its data directory and serves the same state.
+        let leader = h.backend.leader_index().await.expect("a leader");
+        h.backend.clone().fault(leader, ServerFault::Crash).await.unwrap();
+        assert_eq!(h.backend.pids().len(), 2);
+        let other = (leader + 1) % 3;
+        let mut answer = None;
+        for _ in 0..20 {
+            let req = h.send(other, C2, status(l2, r2), deliver());
+            answer = h.answer(C2, req, Duration::from_millis(1000)).await;
+            if answer.is_some() {
+                break;
+            }
+        }
+        assert_eq!(answer, Some(RaftAnswer::Acquired { revision: r2 }), "two of three serve");
+        h.backend.clone().fault(leader, ServerFault::Restart).await.unwrap();
+        let mut answer = None;
+        for _ in 0..20 {
+            let req = h.send(leader, C2, status(l2, r2), deliver());
+            answer = h.answer(C2, req, Duration::from_millis(1000)).await;
+            if answer.is_some() {
+                break;
+            }
+        }
+        assert_eq!(answer, Some(RaftAnswer::Acquired { revision: r2 }), "the restarted member rejoins");
         h.shutdown_and_check_leaks().await;
     }
 
