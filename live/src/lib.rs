@@ -7,6 +7,7 @@
 //! role behind an adapter (see [`backend`]).
 
 pub mod backend;
+pub mod etcd;
 pub mod procs;
 pub mod host;
 pub mod proxy;
