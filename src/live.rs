@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use locklab_checkers::Outcome;
-use locklab_live::run::{run_live, support, Binaries, Target};
+use locklab_live::run::{deviations, run_live, support, Binaries, Target};
 use locklab_sim::Compiled;
 
 use crate::exit;
@@ -54,6 +54,9 @@ pub struct LiveArgs {
     /// Judge by the scenarios' declared expectations (exit 1 when a live run misses one).
     #[arg(long)]
     pub expect: bool,
+    /// Print one JSON object per (scenario, variant, target) instead of text.
+    #[arg(long)]
+    pub json: bool,
     /// Write the conformance table (Markdown) to FILE.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -101,6 +104,11 @@ struct Row {
     expectation_misses: Vec<String>,
     errors: Vec<String>,
     skipped: Option<String>,
+    /// Where the live run necessarily differs from the scenario as written.
+    notes: Vec<String>,
+    /// The slowest acquire (scenario ms): over the simulated seeds, and over the live runs.
+    predicted_acquire_ms_max: f64,
+    observed_acquire_ms_max: f64,
 }
 
 impl Row {
@@ -108,8 +116,13 @@ impl Row {
     fn agrees(&self) -> bool {
         self.observed.iter().all(|(p, obs)| {
             let pred = self.predicted.iter().find(|(q, _)| q == p).map(|(_, t)| t.outcomes()).unwrap_or_default();
-            obs.outcomes().iter().all(|o| pred.contains(o) || *o == "unknown")
+            self.unobservable(obs) || obs.outcomes().iter().all(|o| pred.contains(o) || *o == "unknown")
         })
+    }
+    /// A property a real server's history cannot show (etcd's Raft internals: `raft_safety`
+    /// needs the peers' own records) reads `n/a` live: not a disagreement.
+    fn unobservable(&self, obs: &Tally) -> bool {
+        self.target != Target::Locklab && obs.outcomes() == ["n/a"]
     }
     fn unknown(&self) -> bool {
         !self.errors.is_empty() || self.observed.iter().any(|(_, t)| t.0.contains_key("unknown"))
@@ -125,10 +138,12 @@ fn targets_for(arg: TargetArg) -> Vec<Target> {
     }
 }
 
-fn predicted(compiled: &Compiled, variant: usize, seeds: u64) -> Vec<(String, Tally)> {
+fn predicted(compiled: &Compiled, variant: usize, seeds: u64) -> (Vec<(String, Tally)>, f64) {
     let mut tallies: Vec<(String, Tally)> = Vec::new();
+    let mut acquire_ms_max: f64 = 0.0;
     for seed in 1..=seeds {
         let r = runner::run_one(compiled, variant, seed, false);
+        acquire_ms_max = acquire_ms_max.max(r.report.metrics.acquire_ms_max);
         for p in &r.report.properties {
             match tallies.iter_mut().find(|(q, _)| *q == p.property) {
                 Some((_, t)) => t.add(p.outcome),
@@ -140,10 +155,12 @@ fn predicted(compiled: &Compiled, variant: usize, seeds: u64) -> Vec<(String, Ta
             }
         }
     }
-    tallies
+    (tallies, acquire_ms_max)
 }
 
 pub fn live(args: &LiveArgs) -> i32 {
+    // Ctrl-C from here on stops every server this process started and removes its directories.
+    locklab_live::procs::install_interrupt_cleanup();
     if !(args.time_scale > 0.0 && args.time_scale <= 10.0) {
         eprintln!("error: --time-scale must be in (0, 10]: {}", args.time_scale);
         return exit::BAD_INPUT;
@@ -203,9 +220,9 @@ pub fn live(args: &LiveArgs) -> i32 {
             }
         }
     }
-    let explicit_single = args.target != TargetArg::All && args.report.is_none();
-    if explicit_single {
-        // Asking for a target a variant cannot run on is bad input, not a silent skip.
+    if args.protocol.is_some() && args.target != TargetArg::All && args.report.is_none() {
+        // Asking for a variant on a target it cannot run on is bad input; without --protocol, the
+        // variants that cannot run are listed with the reason (never a silent skip).
         for &(ci, v, t) in &jobs {
             if let Err(why) = support(&compiled_all[ci], v, t) {
                 eprintln!(
@@ -220,8 +237,14 @@ pub fn live(args: &LiveArgs) -> i32 {
     }
     let rows = run_jobs(&compiled_all, &jobs, args, &bins);
     let mut code = exit::OK;
+    if args.json {
+        let v: Vec<serde_json::Value> = rows.iter().map(row_json).collect();
+        out(&format!("{}\n", serde_json::to_string_pretty(&v).expect("JSON")));
+    }
     for row in &rows {
-        print_row(row, args);
+        if !args.json {
+            print_row(row, args);
+        }
         let violated = row.observed.iter().any(|(_, t)| t.0.contains_key("violated") || t.0.contains_key("vacuous"));
         let row_code = if row.skipped.is_some() {
             exit::OK
@@ -305,17 +328,21 @@ fn run_job(compiled: &Compiled, v: usize, target: Target, args: &LiveArgs, bins:
         expectation_misses: Vec::new(),
         errors: Vec::new(),
         skipped: None,
+        notes: deviations(compiled, target),
+        predicted_acquire_ms_max: 0.0,
+        observed_acquire_ms_max: 0.0,
     };
     if let Err(why) = support(compiled, v, target) {
         row.skipped = Some(why);
         return row;
     }
-    row.predicted = predicted(compiled, v, args.sim_seeds);
+    (row.predicted, row.predicted_acquire_ms_max) = predicted(compiled, v, args.sim_seeds);
     for seed in 1..=args.runs {
         match run_live(compiled, v, seed, target, args.time_scale, bins) {
             Ok(run) => {
                 row.server = run.server.clone();
                 row.runs += 1;
+                row.observed_acquire_ms_max = row.observed_acquire_ms_max.max(run.report.metrics.acquire_ms_max);
                 row.errors.extend(run.outcome.errors.iter().map(|e| format!("seed {seed}: {e}")));
                 for p in &run.report.properties {
                     match row.observed.iter_mut().find(|(q, _)| *q == p.property) {
@@ -349,7 +376,13 @@ fn print_row(row: &Row, args: &LiveArgs) {
     }
     let server = if row.target == Target::Locklab { "locklab".to_string() } else { row.server.clone() };
     for (p, pred) in &row.predicted {
-        let obs = row.observed.iter().find(|(q, _)| q == p).map(|(_, t)| t.class()).unwrap_or_else(|| "-".into());
+        let obs = match row.observed.iter().find(|(q, _)| q == p) {
+            Some((_, t)) if row.unobservable(t) && pred.outcomes() != ["n/a"] => {
+                "n/a (not observable: the real server records no such events)".to_string()
+            }
+            Some((_, t)) => t.class(),
+            None => "-".into(),
+        };
         let _ = writeln!(
             s,
             "  {p:<17} simulated {n}/{n} seeds: {}  ·  live on {server}, {r}/{r} runs: {obs}",
@@ -357,6 +390,14 @@ fn print_row(row: &Row, args: &LiveArgs) {
             n = args.sim_seeds,
             r = row.runs,
         );
+    }
+    let _ = writeln!(
+        s,
+        "  {:<17} simulated max {:.0} ms  ·  live max {:.0} ms",
+        "slowest acquire", row.predicted_acquire_ms_max, row.observed_acquire_ms_max
+    );
+    for n in &row.notes {
+        let _ = writeln!(s, "  note: {n}");
     }
     for e in &row.errors {
         let _ = writeln!(s, "  live machinery failed: {e}");
@@ -454,4 +495,31 @@ fn report(rows: &[Row], args: &LiveArgs) -> String {
 /// whose timing differs, so the committed report can be checked.
 fn classes(t: &Tally) -> String {
     t.outcomes().join(" or ")
+}
+
+fn tally_json(t: &[(String, Tally)]) -> serde_json::Value {
+    serde_json::Value::Object(
+        t.iter()
+            .map(|(p, t)| (p.clone(), serde_json::json!(t.0.iter().map(|(k, n)| (k.to_string(), *n)).collect::<BTreeMap<_, _>>())))
+            .collect(),
+    )
+}
+
+fn row_json(r: &Row) -> serde_json::Value {
+    serde_json::json!({
+        "scenario": r.scenario,
+        "variant": r.variant,
+        "target": r.target.name(),
+        "server": r.server,
+        "skipped": r.skipped,
+        "runs": r.runs,
+        "predicted": tally_json(&r.predicted),
+        "observed": tally_json(&r.observed),
+        "predicted_acquire_ms_max": r.predicted_acquire_ms_max,
+        "observed_acquire_ms_max": r.observed_acquire_ms_max,
+        "expectation_misses": r.expectation_misses,
+        "errors": r.errors,
+        "notes": r.notes,
+        "agrees": r.skipped.is_none() && !r.unknown() && r.agrees(),
+    })
 }

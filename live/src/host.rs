@@ -334,9 +334,14 @@ impl Shared {
             Action::Partition { .. } => unreachable!("partitions act on the network"),
         };
         self.push_history(node, Event::World(event));
-        if let Err(e) = backend.fault(index, fault).await {
-            self.errors.lock().unwrap().push(format!("{} on {}: {e}", fault_name(fault), self.names[node]));
-        }
+        // In its own task: a restart waits for the server to answer (and for a restart delay),
+        // which must not hold back the faults scheduled after it.
+        let sh = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = backend.fault(index, fault).await {
+                sh.errors.lock().unwrap().push(format!("{} on {}: {e}", fault_name(fault), sh.names[node]));
+            }
+        });
     }
 
     fn control(&self, node: NodeId, ctrl: Ctrl) {
@@ -752,6 +757,24 @@ impl Prepared {
         }
         let mut scheduled = self.scheduled;
         scheduled.sort_by_key(|(t, _)| *t);
+        // Partitions from time 0 are in force before any node starts, as in the simulator (whose
+        // queue holds them ahead of the nodes' first timers).
+        let (at_start, scheduled): (Vec<_>, Vec<_>) =
+            scheduled.into_iter().partition(|(t, a)| *t == 0 && matches!(a, Action::Partition { .. }));
+        for (_, action) in at_start {
+            if let Action::Partition { links, description, on } = action {
+                let mut net = sh.net.lock().unwrap();
+                let n = net.n;
+                for (from, to) in links {
+                    let b = &mut net.blocked[from * n + to];
+                    *b = if on { *b + 1 } else { b.saturating_sub(1) };
+                }
+                drop(net);
+                let event =
+                    if on { WorldEvent::PartitionStart { description } } else { WorldEvent::PartitionHeal { description } };
+                sh.history.lock().unwrap().push(Entry { t_ns: 0, node: 0, event: Event::World(event) });
+            }
+        }
         let starts = self.starts;
         let shd = sh.clone();
         let driver: crate::backend::BoxFut<'static, ()> = Box::pin(async move {

@@ -50,25 +50,43 @@ pub fn cleanup_all() {
 }
 
 /// On Ctrl-C (SIGINT) or SIGTERM: stop every server and remove every temporary directory, then
-/// exit with 130. Call once, inside a tokio runtime.
+/// exit with 130. Installed once per process (later calls do nothing), on a thread of its own so
+/// that it works between runs too. From then on SIGINT no longer kills the process by default:
+/// this handler is what ends it.
 pub fn install_interrupt_cleanup() {
-    tokio::spawn(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let terminated = async {
-            match term.as_mut() {
-                Some(t) => {
-                    t.recv().await;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new().name("locklab-interrupt".into()).spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_io().build() else {
+                let _ = ready_tx.send(());
+                return;
+            };
+            rt.block_on(async move {
+                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+                let _ = ready_tx.send(());
+                async fn wait(s: Option<&mut tokio::signal::unix::Signal>) {
+                    match s {
+                        Some(s) => {
+                            s.recv().await;
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
                 }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminated => {}
+                tokio::select! {
+                    _ = wait(int.as_mut()) => {}
+                    _ = wait(term.as_mut()) => {}
+                }
+                eprintln!("locklab: interrupted; stopping servers and removing temporary directories");
+                cleanup_all();
+                std::process::exit(130);
+            });
+        });
+        if spawned.is_ok() {
+            // Return once the handlers are registered: a signal right after this call is caught.
+            let _ = ready_rx.recv_timeout(Duration::from_secs(5));
         }
-        eprintln!("locklab: interrupted; stopping servers and removing temporary directories");
-        cleanup_all();
-        std::process::exit(130);
     });
 }
 

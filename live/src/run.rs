@@ -117,10 +117,23 @@ pub fn support(compiled: &Compiled, variant: usize, target: Target) -> Result<()
             ));
         }
     }
-    if s.clocks.drift_ppm_max > 0 {
-        return Err("[clocks] drift_ppm_max: a real server's clock rate cannot be changed".into());
-    }
     Ok(())
+}
+
+/// Where a live run on `target` necessarily differs from the scenario as written (printed
+/// beside its verdicts): a real process keeps its own clock rate.
+pub fn deviations(compiled: &Compiled, target: Target) -> Vec<String> {
+    let mut notes = Vec::new();
+    if target != Target::Locklab && compiled.scenario.clocks.drift_ppm_max > 0 {
+        notes.push(format!(
+            "the real servers run at the machine's clock rate ([clocks] drift_ppm_max = {} applies to locklab's nodes only)",
+            compiled.scenario.clocks.drift_ppm_max
+        ));
+    }
+    if target == Target::Etcd {
+        notes.push("played in real time (etcd's lease TTLs are whole seconds)".into());
+    }
+    notes
 }
 
 /// Where the real servers' binaries are (None: found on the PATH).
@@ -138,18 +151,31 @@ pub struct LiveRun {
     pub server: String,
 }
 
-/// Start the real servers for `target` (None for locklab's own nodes).
+/// Start the real servers for `target` (None for locklab's own nodes). `server_offsets_ns`: each
+/// server's initial wall-clock offset in this seed's world (scenario ns).
 async fn start_backend(
     target: Target,
     compiled: &Compiled,
     variant: usize,
     scale: f64,
     bins: &Binaries,
+    server_offsets_ns: Vec<i64>,
 ) -> Result<Option<Arc<dyn Backend>>, LiveError> {
-    let _ = (compiled, variant, scale, bins);
+    let v = &compiled.variants[variant];
     match target {
         Target::Locklab => Ok(None),
-        Target::Redis | Target::Etcd => Err(LiveError(format!("the {} backend is not built in", target.name()))),
+        Target::Redis => {
+            let mut opts = crate::redis::RedisOptions::new(compiled.servers.len(), v.server.clone(), scale);
+            opts.binary = bins.redis_server.clone();
+            opts.clock_offsets_ns = server_offsets_ns;
+            let b: Arc<dyn Backend> = crate::redis::RedisBackend::start(opts).await?;
+            Ok(Some(b))
+        }
+        Target::Etcd => {
+            let opts = crate::etcd::EtcdOptions { bin: bins.etcd.clone(), ..Default::default() };
+            let b: Arc<dyn Backend> = crate::etcd::EtcdBackend::start(compiled.servers.len(), opts).await?;
+            Ok(Some(b))
+        }
     }
 }
 
@@ -165,12 +191,17 @@ pub fn run_live(
     bins: &Binaries,
 ) -> Result<LiveRun, LiveError> {
     support(compiled, variant, target).map_err(LiveError)?;
+    // etcd grants lease TTLs in whole real seconds, at least 1.5 election timeouts (2 s by
+    // default): a scenario's TTL shrunk below that would be raised, changing the scenario. Raft
+    // scenarios run on etcd in real time.
+    let scale = if target == Target::Etcd { scale.max(1.0) } else { scale };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let scratch = crate::procs::Scratch::new()?;
     let spec = compiled.world_spec(variant, seed, false);
+    crate::procs::install_interrupt_cleanup();
     let (outcome, server) = rt.block_on(async {
-        crate::procs::install_interrupt_cleanup();
-        let backend = start_backend(target, compiled, variant, scale, bins).await?;
+        let offsets = compiled.servers.iter().map(|&s| spec.nodes[s].2.wall_offset_ns).collect();
+        let backend = start_backend(target, compiled, variant, scale, bins, offsets).await?;
         let server = backend.as_ref().map_or_else(|| "locklab".to_string(), |b| b.describe());
         let result = run_tokio(spec, &compiled.servers, backend.clone(), scale, scratch.path()).await;
         if let Some(b) = backend {

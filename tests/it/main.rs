@@ -8,6 +8,7 @@ mod fuzz;
 mod hostile;
 mod input_errors;
 mod lease_redis;
+mod live;
 mod raft;
 mod readme;
 mod scenarios;
