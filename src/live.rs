@@ -208,7 +208,11 @@ pub fn live(args: &LiveArgs) -> i32 {
                 None if args.scenarios.is_empty() => vec![],
                 None => {
                     let valid: Vec<&str> = c.variants.iter().map(|v| v.name.as_str()).collect();
-                    eprintln!("error: {}: no protocol variant `{name}`; this file declares: {}", c.file, valid.join(", "));
+                    eprintln!(
+                        "error: {}: no protocol variant `{name}`; this file declares: {}",
+                        c.file,
+                        valid.join(", ")
+                    );
                     return exit::BAD_INPUT;
                 }
             },
@@ -464,7 +468,13 @@ fn report(rows: &[Row], args: &LiveArgs) -> String {
     for r in rows {
         match &r.skipped {
             Some(why) => {
-                let _ = writeln!(s, "| {} | {} | {} | — | not run live: {why} | | |", r.scenario, r.variant, r.target.name());
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | — | not run live: {why} | | |",
+                    r.scenario,
+                    r.variant,
+                    r.target.name()
+                );
             }
             None => {
                 let agrees = if r.unknown() {
@@ -500,7 +510,9 @@ fn classes(t: &Tally) -> String {
 fn tally_json(t: &[(String, Tally)]) -> serde_json::Value {
     serde_json::Value::Object(
         t.iter()
-            .map(|(p, t)| (p.clone(), serde_json::json!(t.0.iter().map(|(k, n)| (k.to_string(), *n)).collect::<BTreeMap<_, _>>())))
+            .map(|(p, t)| {
+                (p.clone(), serde_json::json!(t.0.iter().map(|(k, n)| (k.to_string(), *n)).collect::<BTreeMap<_, _>>()))
+            })
             .collect(),
     )
 }

@@ -116,10 +116,7 @@ impl NetState {
             }
         }
         if targeted_drop {
-            return (
-                Decision::Drop { why: "targeted drop" },
-                Some(WorldEvent::MessageDropped { kind, from, to }),
-            );
+            return (Decision::Drop { why: "targeted drop" }, Some(WorldEvent::MessageDropped { kind, from, to }));
         }
         let event = (extra_ns > 0).then_some(WorldEvent::MessageDelayed { kind, from, to, extra_ns });
         if self.blocked[from * self.n + to] > 0 {
@@ -431,7 +428,8 @@ impl NodeTask {
         let now = self.sh.now_ns();
         let mut effects = std::mem::take(&mut self.effects);
         {
-            let mut ctx = Ctx::new(self.id, self.clock.mono_ns(now), self.clock.wall_ns(now), &mut self.rng, &mut effects);
+            let mut ctx =
+                Ctx::new(self.id, self.clock.mono_ns(now), self.clock.wall_ns(now), &mut self.rng, &mut effects);
             self.node.handle(&mut ctx, input);
         }
         for effect in effects.drain(..) {
@@ -584,10 +582,26 @@ pub enum Net {
     Turmoil,
 }
 
+/// A node's task with its inbox and its control channel.
+type TaskParts = (NodeTask, mpsc::UnboundedReceiver<Inbound>, mpsc::UnboundedReceiver<Ctrl>);
+
+/// What a prepared run becomes: the shared state, one future per node (or real server's
+/// adapter), and the fault driver.
+pub type RunFutures =
+    (Arc<Shared>, Vec<(NodeId, crate::backend::BoxFut<'static, ()>)>, crate::backend::BoxFut<'static, ()>);
+
+/// How a run reads true time: `now` in scenario ns since the start, `scale` real ns per scenario
+/// ns (1 under turmoil), and the map handed to backends.
+pub struct TimeSource {
+    pub now: Box<dyn Fn() -> u64 + Send + Sync>,
+    pub scale: f64,
+    pub map: TimeMap,
+}
+
 /// Prepared state of one run, before the tasks start.
 pub struct Prepared {
     pub shared: Arc<Shared>,
-    tasks: Vec<Option<(NodeTask, mpsc::UnboundedReceiver<Inbound>, mpsc::UnboundedReceiver<Ctrl>)>>,
+    tasks: Vec<Option<TaskParts>>,
     inbound_tx: Vec<Option<mpsc::UnboundedSender<Inbound>>>,
     scheduled: Vec<(u64, Action)>,
     starts: Vec<(u64, NodeId)>,
@@ -601,9 +615,7 @@ pub fn prepare(
     spec: WorldSpec,
     servers: &[NodeId],
     backend: Option<Arc<dyn Backend>>,
-    now: Box<dyn Fn() -> u64 + Send + Sync>,
-    scale: f64,
-    time: TimeMap,
+    clock: TimeSource,
     dir: &std::path::Path,
     socket_for: &mut dyn FnMut(NodeId) -> Arc<dyn Socket>,
 ) -> Prepared {
@@ -642,8 +654,8 @@ pub fn prepare(
     let shared = Arc::new(Shared {
         names: names.clone(),
         end_ns: spec.duration_ns,
-        now,
-        scale,
+        now: clock.now,
+        scale: clock.scale,
         net: Mutex::new(NetState {
             n,
             links: spec.links,
@@ -694,7 +706,7 @@ pub fn prepare(
         scheduled: spec.scheduled,
         starts: spec.starts,
         server_rx,
-        time,
+        time: clock.map,
     }
 }
 
@@ -702,9 +714,7 @@ impl Prepared {
     /// Futures to run: one per locklab node (its task and its socket reader), one per real
     /// server's adapter, and the driver of scheduled faults and workload starts. Under tokio they
     /// are spawned on one runtime; under turmoil each node's pair becomes one turmoil host.
-    pub fn into_futures(
-        self,
-    ) -> (Arc<Shared>, Vec<(NodeId, crate::backend::BoxFut<'static, ()>)>, crate::backend::BoxFut<'static, ()>) {
+    pub fn into_futures(self) -> RunFutures {
         let sh = self.shared.clone();
         let mut futs: Vec<(NodeId, crate::backend::BoxFut<'static, ()>)> = Vec::new();
         for (id, task) in self.tasks.into_iter().enumerate() {
@@ -770,8 +780,11 @@ impl Prepared {
                     *b = if on { *b + 1 } else { b.saturating_sub(1) };
                 }
                 drop(net);
-                let event =
-                    if on { WorldEvent::PartitionStart { description } } else { WorldEvent::PartitionHeal { description } };
+                let event = if on {
+                    WorldEvent::PartitionStart { description }
+                } else {
+                    WorldEvent::PartitionHeal { description }
+                };
                 sh.history.lock().unwrap().push(Entry { t_ns: 0, node: 0, event: Event::World(event) });
             }
         }
@@ -860,7 +873,8 @@ pub async fn run_tokio(
     let time = TimeMap::new(scale);
     let now = Box::new(move || time.now_ns());
     let mut socket_for = |id: NodeId| -> Arc<dyn Socket> { sockets[id].clone() };
-    let prepared = prepare(spec, servers, backend, now, scale, time, dir, &mut socket_for);
+    let clock = TimeSource { now, scale, map: time };
+    let prepared = prepare(spec, servers, backend, clock, dir, &mut socket_for);
     let _ = prepared.shared.addrs.set(addrs);
     let (sh, futs, driver) = prepared.into_futures();
     let mut handles = Vec::new();

@@ -8,8 +8,8 @@
 
 pub mod backend;
 pub mod etcd;
-pub mod procs;
 pub mod host;
+pub mod procs;
 pub mod proxy;
 pub mod redis;
 pub mod run;

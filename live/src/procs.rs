@@ -170,7 +170,9 @@ fn faketime_preload() -> Result<String, LiveError> {
         "/usr/lib/faketime/libfaketime.so.1",
     ];
     let lib = candidates.iter().find(|p| Path::new(p).is_file()).ok_or_else(|| {
-        LiveError("libfaketime is not installed (Debian package `faketime`); clock faults on real servers need it".into())
+        LiveError(
+            "libfaketime is not installed (Debian package `faketime`); clock faults on real servers need it".into(),
+        )
     })?;
     let libc_candidates = ["/lib/x86_64-linux-gnu/libc.so.6", "/lib/aarch64-linux-gnu/libc.so.6", "/usr/lib/libc.so.6"];
     let libc = libc_candidates.iter().find(|p| Path::new(p).is_file()).copied().unwrap_or("libc.so.6");
@@ -338,11 +340,7 @@ where
             return Ok(());
         }
         if proc_.exited() {
-            return Err(LiveError(format!(
-                "{} exited at start:\n{}",
-                proc_.spec.bin.display(),
-                proc_.log_tail()
-            )));
+            return Err(LiveError(format!("{} exited at start:\n{}", proc_.spec.bin.display(), proc_.log_tail())));
         }
         if start.elapsed() > timeout {
             return Err(LiveError(format!(

@@ -68,7 +68,8 @@ pub fn support(compiled: &Compiled, variant: usize, target: Target) -> Result<()
     use locklab_protocols::lease::ServerKind;
     let v = &compiled.variants[variant];
     let server_names: Vec<&str> = compiled.servers.iter().map(|&s| compiled.names[s].as_str()).collect();
-    let on_server = |n: &Option<toml::Spanned<String>>| n.as_ref().is_some_and(|n| server_names.contains(&n.get_ref().as_str()));
+    let on_server =
+        |n: &Option<toml::Spanned<String>>| n.as_ref().is_some_and(|n| server_names.contains(&n.get_ref().as_str()));
     match target {
         Target::Locklab => return Ok(()),
         Target::Redis => {
@@ -106,7 +107,10 @@ pub fn support(compiled: &Compiled, variant: usize, target: Target) -> Result<()
             }
         }
         if kind == "clock_jump" && on_server(&f.node) && target == Target::Etcd {
-            return Err("a wall-clock jump on an etcd member: etcd's leases run on its monotonic clock (not modelled live)".into());
+            return Err(
+                "a wall-clock jump on an etcd member: etcd's leases run on its monotonic clock (not modelled live)"
+                    .into(),
+            );
         }
     }
     for spec in &s.clocks.nodes {

@@ -17,7 +17,7 @@ use locklab_protocols::NodeId;
 use locklab_sim::world::{stream, sub_seed, WorldSpec};
 
 use crate::backend::{BoxFut, TimeMap};
-use crate::host::{prepare, LiveOutcome, Socket};
+use crate::host::{prepare, LiveOutcome, Socket, TimeSource};
 
 /// The UDP port every node binds inside its turmoil host.
 const PORT: u16 = 9000;
@@ -58,7 +58,8 @@ pub fn run_turmoil(spec: WorldSpec) -> Result<LiveOutcome, String> {
         .build_with_rng(Box::new(ChaCha8Rng::seed_from_u64(sub_seed(seed, stream::NODE_BASE - 1))));
     let now = Box::new(|| turmoil::sim_elapsed().unwrap_or_default().as_nanos() as u64);
     let mut socket_for = |_: NodeId| -> Arc<dyn Socket> { Arc::new(TurmoilSocket(OnceCell::new())) };
-    let prepared = prepare(spec, &[], None, now, 1.0, TimeMap::new(1.0), dir.path(), &mut socket_for);
+    let clock = TimeSource { now, scale: 1.0, map: TimeMap::new(1.0) };
+    let prepared = prepare(spec, &[], None, clock, dir.path(), &mut socket_for);
     let (sh, futs, driver) = prepared.into_futures();
     for (id, fut) in futs {
         sim.client(names[id].as_str(), async move {

@@ -66,8 +66,10 @@ mod tests {
     #[test]
     fn the_encoding_of_sample_messages_is_pinned() {
         let acquire = Msg::Acquire { req: 7, lock: 0, value: 0xabcd, ttl_ms: 5000 };
-        expect_test::expect![[r#"{"v":1,"from":2,"to":0,"msg":{"Acquire":{"req":7,"lock":0,"value":43981,"ttl_ms":5000}}}"#]]
-            .assert_eq(std::str::from_utf8(&encode(2, 0, &acquire)).unwrap());
+        expect_test::expect![[
+            r#"{"v":1,"from":2,"to":0,"msg":{"Acquire":{"req":7,"lock":0,"value":43981,"ttl_ms":5000}}}"#
+        ]]
+        .assert_eq(std::str::from_utf8(&encode(2, 0, &acquire)).unwrap());
         let reply = Msg::RaftReply { req: 3, op: RaftOpKind::Acquire, answer: RaftAnswer::Acquired { revision: 12 } };
         expect_test::expect![[r#"{"v":1,"from":0,"to":4,"msg":{"RaftReply":{"req":3,"op":"Acquire","answer":{"Acquired":{"revision":12}}}}}"#]]
             .assert_eq(std::str::from_utf8(&encode(0, 4, &reply)).unwrap());

@@ -125,9 +125,8 @@ fn turmoil_agrees_with_the_simulator_on_the_catalogue() {
     let seeds: Vec<u64> = (1..=20).collect();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     // CONFORMANCE_ONLY=stem,stem narrows the run while investigating a difference.
-    let only: Vec<String> = std::env::var("CONFORMANCE_ONLY")
-        .map(|s| s.split(',').map(str::to_string).collect())
-        .unwrap_or_default();
+    let only: Vec<String> =
+        std::env::var("CONFORMANCE_ONLY").map(|s| s.split(',').map(str::to_string).collect()).unwrap_or_default();
     let files: Vec<PathBuf> = scenario_files()
         .into_iter()
         .filter(|f| only.is_empty() || only.iter().any(|o| f.file_stem().is_some_and(|s| s.to_string_lossy() == *o)))

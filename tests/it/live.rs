@@ -18,9 +18,8 @@ use super::root;
 
 /// Is `bin` available? If not: fail when required, else skip (false).
 fn have(bin: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
-        .unwrap_or(false);
+    let found =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file())).unwrap_or(false);
     if !found {
         assert!(
             std::env::var("LOCKLAB_LIVE_REQUIRED").as_deref() != Ok("1"),
@@ -113,7 +112,11 @@ fn gc_pause_against_a_real_redis_server_stale_write_unless_fenced() {
     assert_eq!(observed(&rows, "lease", "no_stale_write"), ["violated"]);
     // Fenced (the token from the acquire script's INCR, checked by the resource): rejected.
     assert_eq!(observed(&rows, "lease-fenced", "no_stale_write"), ["holds"]);
-    assert_eq!(observed(&rows, "lease-fenced", "mutual_exclusion"), ["violated"], "fencing protects the resource, not the belief");
+    assert_eq!(
+        observed(&rows, "lease-fenced", "mutual_exclusion"),
+        ["violated"],
+        "fencing protects the resource, not the belief"
+    );
 }
 
 #[test]
@@ -206,7 +209,10 @@ fn lost_acquire_reply_from_a_real_redis_server_naive_vs_get_and_compare_retry() 
     let compare = row(&rows, "lease")["observed_acquire_ms_max"].as_f64().unwrap();
     assert!(naive >= 4500.0, "the naive retry waits out its orphaned key: slowest acquire {naive} ms");
     assert!(compare <= 1000.0, "GET-and-compare acquires at once: slowest acquire {compare} ms");
-    assert!(row(&rows, "lease-redisson")["skipped"].is_string(), "Redisson is not mapped: said so, not skipped silently");
+    assert!(
+        row(&rows, "lease-redisson")["skipped"].is_string(),
+        "Redisson is not mapped: said so, not skipped silently"
+    );
     assert_eq!(code, 0, "every expectation of the scenario is met live: {rows:#?}");
 }
 
@@ -250,5 +256,33 @@ fn ctrl_c_stops_every_server_and_removes_every_directory() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(130));
+    assert_no_leaks(tmp.path());
+}
+
+/// The README's live example is real output: every line it quotes appears in what the command
+/// prints against a real redis-server.
+#[test]
+fn the_readme_live_example_matches_the_output() {
+    if !have("redis-server") {
+        return;
+    }
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let opening = "```console\n$ locklab live scenarios/01-gc-pause.toml --target redis --protocol lease --runs 2 --time-scale 0.5\n";
+    let start = readme.find(opening).expect("README has the live example");
+    let body = &readme[start + opening.len()..];
+    let quoted: Vec<&str> = body[..body.find("```").unwrap()].lines().filter(|l| l.trim() != "...").collect();
+    let tmp = tempfile::Builder::new().prefix("locklab-it-live-").tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_locklab"))
+        .args(["live", "scenarios/01-gc-pause.toml", "--target", "redis", "--protocol", "lease"])
+        .args(["--runs", "2", "--time-scale", "0.5"])
+        .current_dir(root())
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(quoted.len() >= 5);
+    for line in quoted {
+        assert!(stdout.lines().any(|l| l == line), "README line not in the output:\n{line}\n---\n{stdout}");
+    }
     assert_no_leaks(tmp.path());
 }
