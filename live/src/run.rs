@@ -62,6 +62,16 @@ pub fn run_turmoil(compiled: &Compiled, variant: usize, seed: u64) -> Result<(Li
     Ok((outcome, report))
 }
 
+/// Does `target` have a mapping for variant kind `kind` at all (Redis: lease and Redlock; etcd:
+/// Raft; locklab: every kind)?
+pub fn maps_kind(target: Target, kind: &str) -> bool {
+    match target {
+        Target::Locklab => true,
+        Target::Redis => matches!(kind, "lease" | "redlock"),
+        Target::Etcd => kind == "raft",
+    }
+}
+
 /// Can variant `variant` of `compiled` run live on `target`? `Err` names why not (a reason a
 /// report prints, never a silent skip).
 pub fn support(compiled: &Compiled, variant: usize, target: Target) -> Result<(), String> {
@@ -78,6 +88,9 @@ pub fn support(compiled: &Compiled, variant: usize, target: Target) -> Result<()
             }
             if v.server.kind == ServerKind::Redisson {
                 return Err("Redisson's reentrant scripts are not mapped onto redis-server".into());
+            }
+            if v.server.lock_delay_ms > 0 {
+                return Err("lock-delay (Chubby's and Consul's) is not a Redis feature".into());
             }
         }
         Target::Etcd => {

@@ -103,18 +103,18 @@ fn conformance(files: &[PathBuf], seeds: &[u64], threads: usize) -> Vec<String> 
     d
 }
 
-/// A quick sample in the debug test run: three short scenarios, two seeds.
+/// A quick sample in the debug test run (turmoil is slow unoptimised): two scenarios, one seed.
 #[test]
 fn turmoil_agrees_with_the_simulator_on_a_sample() {
     let files: Vec<PathBuf> = scenario_files()
         .into_iter()
         .filter(|f| {
             let s = f.file_stem().unwrap().to_string_lossy();
-            s == "01-gc-pause" || s == "09-lost-acquire-response" || s == "raft-keepalive-race"
+            s == "01-gc-pause" || s == "raft-keepalive-race"
         })
         .collect();
-    assert_eq!(files.len(), 3);
-    let diffs = conformance(&files, &[1, 2], 2);
+    assert_eq!(files.len(), 2);
+    let diffs = conformance(&files, &[1], 2);
     assert!(diffs.is_empty(), "turmoil and the simulator disagree:\n{}", diffs.join("\n"));
 }
 
