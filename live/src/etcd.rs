@@ -1627,6 +1627,119 @@ mod tests {
         h.shutdown_and_check_leaks().await;
     }
 
+    /// Straight to member 0, not through any proxy: etcd's current revision, and the create
+    /// revision of `k` if it exists.
+    async fn read_key(h: &Harness, k: &str) -> (u64, Option<u64>) {
+        let mut direct = Http::new(h.backend.client_addr(0), Duration::from_secs(2));
+        let resp = direct.post("/v3/kv/range", &json!({ "key": b64(k) })).await.expect("a direct read");
+        let kv = resp["kvs"].as_array().and_then(|kvs| kvs.first()).map(|kv| int(&kv["create_revision"]));
+        (int(&resp["header"]["revision"]), kv)
+    }
+
+    /// The adapter's connections go through the link's fault proxy: there is one per (server,
+    /// client) link that has sent something.
+    fn proxied(h: &Harness, server: usize, client: NodeId) -> bool {
+        lock(&h.backend.links).get(&(server, client)).is_some_and(|l| l.upstream() == h.backend.client_addr(server))
+    }
+
+    /// A reply dropped by the proxy: etcd executed the acquire (the key exists, the grant is
+    /// recorded from the swallowed frame), the client got no answer, and the connection stays in
+    /// step — the next request on it gets its own answer.
+    #[tokio::test]
+    async fn proxy_dropped_reply_the_key_exists_and_the_client_hears_nothing() {
+        if etcd_absent() {
+            return;
+        }
+        let mut h = Harness::start(1, EtcdOptions::default()).await;
+        let (l1, _) = h.grant(0, C1, 30_000).await;
+        assert!(proxied(&h, 0, C1));
+        assert_eq!(read_key(&h, &key(LOCK, l1)).await.1, None);
+        lock(&h.policy.drop).insert("acquire_reply");
+        let req = h.send(0, C1, acquire(l1), deliver());
+        assert_eq!(h.answer(C1, req, Duration::from_millis(1000)).await, None, "the reply was swallowed");
+        lock(&h.policy.drop).clear();
+        let (_, created) = read_key(&h, &key(LOCK, l1)).await;
+        let r1 = created.expect("etcd executed the acquire: the lock key exists");
+        assert_eq!(h.grants(), vec![(LOCK, C1, l1, Some(r1))], "ground truth from the swallowed reply");
+        // The same connection, in step: the status gets the status answer.
+        assert_eq!(h.call(0, C1, status(l1, r1)).await, RaftAnswer::Acquired { revision: r1 });
+        assert_eq!(h.call(0, C1, RaftOp::KeepAlive { lease: l1 }).await, RaftAnswer::KeepAliveOk);
+        h.shutdown_and_check_leaks().await;
+    }
+
+    /// A request dropped by the proxy never reaches etcd: its revision does not move, the key is
+    /// not created, no answer comes; the next request on the connection is served.
+    #[tokio::test]
+    async fn proxy_dropped_request_never_reaches_etcd() {
+        if etcd_absent() {
+            return;
+        }
+        let mut h = Harness::start(1, EtcdOptions::default()).await;
+        let (l1, _) = h.grant(0, C1, 30_000).await;
+        let (before, _) = read_key(&h, &key(LOCK, l1)).await;
+        let req = h.send(0, C1, acquire(l1), Decision::Drop { why: "test" });
+        assert_eq!(h.answer(C1, req, Duration::from_millis(700)).await, None);
+        let (after, created) = read_key(&h, &key(LOCK, l1)).await;
+        assert_eq!((after, created), (before, None), "etcd never saw the put");
+        assert!(proxied(&h, 0, C1));
+        let RaftAnswer::Acquired { revision } = h.call(0, C1, acquire(l1)).await else { panic!("c1 holds") };
+        assert_eq!(revision, before + 1, "the next request is the next write etcd sees");
+        h.shutdown_and_check_leaks().await;
+    }
+
+    /// A request held by the proxy reaches etcd no earlier than its delay: a direct read during
+    /// the hold misses the key; the answer comes after the hold, and the key is there.
+    #[tokio::test]
+    async fn proxy_delayed_request_reaches_etcd_after_its_delay() {
+        if etcd_absent() {
+            return;
+        }
+        let mut h = Harness::start(1, EtcdOptions::default()).await;
+        let (l1, _) = h.grant(0, C1, 30_000).await;
+        let sent = Instant::now();
+        let req = h.send(0, C1, acquire(l1), Decision::Deliver { delay_ns: 600_000_000, duplicate: false });
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(read_key(&h, &key(LOCK, l1)).await.1, None, "held in the proxy: not executed yet");
+        let answer = h.answer(C1, req, Duration::from_secs(5)).await;
+        let took = sent.elapsed();
+        let Some(RaftAnswer::Acquired { revision }) = answer else { panic!("{answer:?}") };
+        assert!(took >= Duration::from_millis(600), "answered after {took:?}");
+        assert_eq!(read_key(&h, &key(LOCK, l1)).await.1, Some(revision));
+        h.shutdown_and_check_leaks().await;
+    }
+
+    /// The adapter does not hang on a connection that ends or stops answering: a request held in a
+    /// severed proxy is lost (no answer, never executed) and the next one reconnects; a request to
+    /// a paused member is given up after `http_timeout_ms`, and after SIGCONT a new connection is
+    /// served.
+    #[tokio::test]
+    async fn proxy_lost_connections_are_reopened() {
+        if etcd_absent() {
+            return;
+        }
+        let options = EtcdOptions { http_timeout_ms: 700, ..EtcdOptions::default() };
+        let mut h = Harness::start(1, options).await;
+        let (l1, _) = h.grant(0, C1, 30_000).await;
+        let req = h.send(0, C1, acquire(l1), Decision::Deliver { delay_ns: 500_000_000, duplicate: false });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let link = lock(&h.backend.links).get(&(0, C1)).cloned().expect("a proxy link");
+        link.sever_all();
+        drop(link);
+        assert_eq!(h.answer(C1, req, Duration::from_millis(1000)).await, None, "lost with its connection");
+        assert_eq!(read_key(&h, &key(LOCK, l1)).await.1, None, "never executed");
+        let RaftAnswer::Acquired { revision: r1 } = h.call(0, C1, acquire(l1)).await else { panic!("c1 holds") };
+
+        h.backend.clone().fault(0, ServerFault::Pause).await.unwrap();
+        let req = h.send(0, C1, status(l1, r1), deliver());
+        assert_eq!(h.answer(C1, req, Duration::from_millis(1500)).await, None, "a paused member answers nothing");
+        h.backend.clone().fault(0, ServerFault::Resume).await.unwrap();
+        // The held request was given up with its connection (its late answer is not delivered);
+        // the next request opens a new connection and is answered.
+        assert_eq!(h.call(0, C1, status(l1, r1)).await, RaftAnswer::Acquired { revision: r1 });
+        assert_eq!(h.answer(C1, req, Duration::from_millis(300)).await, None);
+        h.shutdown_and_check_leaks().await;
+    }
+
     /// Wait (at most 2 s) until the process's state is `want` or not: a signal to a multi-threaded
     /// process takes effect asynchronously.
     async fn await_state(pid: u32, want: char, equal: bool) -> char {
