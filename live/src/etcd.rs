@@ -50,7 +50,8 @@
 //! are base64, 64-bit integers are JSON strings (the proto3 JSON mapping). The gateway calls the
 //! very same gRPC handlers in-process, so the semantics are etcd's. Talking to it needs no
 //! protobuf compiler, no code generation and no HTTP/2 stack: a small HTTP/1.1 client on a tokio
-//! `TcpStream` (`Http`, below) is enough on loopback. What the gateway sends, as measured against
+//! `TcpStream` is enough on loopback (`Worker` below for the clients' requests, through the fault
+//! proxy; `Http` for the adapter's own reads), and HTTP/1.1 is simple to frame in the proxy. What the gateway sends, as measured against
 //! etcd 3.4.23: unary calls answer `200` with `Content-Length`; errors answer a 4xx/5xx with a
 //! *chunked* body `{"error", "message", "code"}` (the gRPC status code: 5 = NotFound) followed by
 //! an HTTP trailer; `/v3/lease/keepalive`, a *streaming* RPC in gRPC, answers a chunked body with
@@ -124,10 +125,43 @@
 //! network's verdict for a `watch` message. A lost hint is covered by the client's periodic
 //! `Status` (`wait_recheck_ms`). `watch_poll_ms = 0` turns polling off.
 //!
-//! **The network's verdicts** are enacted here, in the adapter (there is no fault proxy in front of
-//! etcd yet): a dropped request is never sent to etcd; a delayed one is sent after the real
-//! equivalent of its delay; a duplicated one is executed and answered twice; a dropped reply is discarded after
-//! etcd executed the request; a delayed reply is handed over after its delay.
+//! # The network: a fault proxy on every link
+//!
+//! Each client's requests to a server node travel over one keep-alive HTTP/1.1 connection through
+//! that (client, server) link's fault proxy ([`crate::proxy::ProxyLink`], started on first use,
+//! relaying to the member that serves the node), which cuts both directions into whole HTTP
+//! messages ([`crate::proxy::http::Http1`]: a request = request line, headers and a
+//! `Content-Length` body; a response = status line, headers and a `Content-Length` or chunked body
+//! with its trailers). One client message is one request, and its answer is the response that
+//! comes back in the same place on the connection (HTTP/1.1 answers in request order, RFC 9112
+//! §9.3.2; the adapter pipelines, so a slow answer does not keep the client's next request from
+//! reaching etcd). The network's verdicts act in the proxy, as for Redis ([`crate::redis`]):
+//!
+//! * on the request (`Request::decision`): `Drop` — the proxy swallows the request, etcd never
+//!   sees it; `Deliver { delay_ns }` — the proxy holds it back the real equivalent of the delay
+//!   (and the requests behind it on the connection: one TCP stream keeps its order);
+//!   `duplicate` — the proxy forwards it twice, etcd executes it twice and answers twice;
+//! * on each reply, decided when the response passes the proxy (`io.policy.decide(server,
+//!   client, reply kind)`, so a partition that began while etcd was working still catches it):
+//!   `Drop` — swallowed: etcd executed the request, the client never hears of it; a delay — held
+//!   back in the proxy; `duplicate` — forwarded twice.
+//!
+//! The proxy reports every response's bytes to the adapter before it acts on it
+//! ([`crate::proxy::Passed`]): the adapter translates the answer and records ground truth (a
+//! grant) from that report, so a swallowed answer still counts as what etcd did, and hands the
+//! translated reply to the client only when (and as often as) the response arrives through the
+//! proxy. A swallowed response leaves the connection in step (the next response answers the next
+//! request), so nothing waits for it. A member that does not answer within
+//! [`EtcdOptions::http_timeout_ms`] (paused, or without a quorum) costs the connection: the
+//! requests waiting on it get no answer, and the next request opens a new one. A crashed member
+//! refuses the proxy's connection; the proxy then closes the adapter's, whose waiting requests are
+//! lost, and the next request reconnects.
+//!
+//! The adapter's own reads — the lock's head after a release or revoke, the watch polls, leader
+//! and health checks — go straight to the member, not through the proxy: they observe etcd, they
+//! are not messages of the scenario. Two verdicts therefore still act in the adapter: on the
+//! `RaftWatch` hint (there is no watch stream to cut; the hint is the result of a poll) and on
+//! the answer to a request with lease 0, which the adapter refuses without asking etcd.
 //!
 //! # Clocks
 //!
@@ -175,7 +209,9 @@ pub struct EtcdOptions {
     /// How long to wait for the cluster to be healthy (real ms).
     pub start_timeout_ms: u64,
     /// How long the adapter waits for etcd's answer to one request before giving it up (real ms;
-    /// the client gets no answer). A paused member holds requests until then.
+    /// the client gets no answer), counted from when the proxy forwards it. A paused member holds
+    /// requests until then; then the connection is given up with every request waiting on it, and
+    /// the next request opens a new one.
     pub http_timeout_ms: u64,
     /// Poll a waiter's predecessor this often (real ms) to send it `RaftWatch`; 0: never.
     pub watch_poll_ms: u64,
@@ -499,7 +535,7 @@ struct NodeCtx {
     recorder: crate::backend::Recorder,
     policy: Arc<dyn crate::backend::LinkPolicy>,
     time: crate::backend::TimeMap,
-    /// Delayed replies and watch polls: aborted when the node's inbox closes.
+    /// Delayed watch hints (and lease-0 answers) and watch polls: aborted when the node's inbox closes.
     background: Mutex<JoinSet<()>>,
     /// Active watch polls: (client, lock, revision).
     polls: Mutex<HashSet<(NodeId, LockId, u64)>>,
@@ -1099,8 +1135,10 @@ impl std::fmt::Display for CallError {
     }
 }
 
-/// One keep-alive HTTP/1.1 connection to an etcd member's client port. It handles exactly what
-/// the gateway sends: `Content-Length` bodies, and `chunked` bodies with trailers.
+/// One keep-alive HTTP/1.1 connection straight to an etcd member's client port, one call at a
+/// time, for the adapter's own reads (not the clients' requests, which go through the fault
+/// proxy). It handles exactly what the gateway sends: `Content-Length` bodies, and `chunked`
+/// bodies with trailers.
 struct Http {
     addr: SocketAddr,
     conn: Option<BufReader<TcpStream>>,

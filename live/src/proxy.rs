@@ -555,11 +555,11 @@ pub mod http {
     pub struct Message {
         /// The request line (`POST /v3/kv/txn HTTP/1.1`) or status line (`HTTP/1.1 200 OK`).
         pub start: String,
-        pub headers: Vec<(String, String)>,
+        pub headers: Fields,
         /// The body, de-chunked.
         pub body: Vec<u8>,
         /// Trailer fields of a chunked body.
-        pub trailers: Vec<(String, String)>,
+        pub trailers: Fields,
     }
 
     impl Message {
@@ -585,8 +585,11 @@ pub mod http {
         Some((text.strip_suffix(b"\r").unwrap_or(text), at + end + 1))
     }
 
+    /// Header or trailer fields: (name, value) in order.
+    pub type Fields = Vec<(String, String)>;
+
     /// Header (or trailer) lines from `at` up to the empty line; the fields and the index after.
-    fn fields(buf: &[u8], mut at: usize) -> Result<Option<(Vec<(String, String)>, usize)>, FrameError> {
+    fn fields(buf: &[u8], mut at: usize) -> Result<Option<(Fields, usize)>, FrameError> {
         let mut out = Vec::new();
         loop {
             let Some((text, next)) = line(buf, at) else {
