@@ -1321,6 +1321,7 @@ mod tests {
     use super::*;
     use crate::backend::{LinkPolicy, Recorder, Replier, TimeMap};
     use crate::procs::registered_pids;
+    use crate::proxy::Framer;
 
     const LOCK: LockId = 7;
     const C1: NodeId = 1;
@@ -1678,6 +1679,66 @@ mod tests {
     /// client) link that has sent something.
     fn proxied(h: &Harness, server: usize, client: NodeId) -> bool {
         lock(&h.backend.links).get(&(server, client)).is_some_and(|l| l.upstream() == h.backend.client_addr(server))
+    }
+
+    /// The proxy's HTTP framer on what etcd 3.4's gateway really sends, three requests pipelined
+    /// on one connection (as the adapter sends them): a unary answer with `Content-Length`, the
+    /// keep-alive stream's chunked answer, and an error — chunked, with a trailer.
+    #[tokio::test]
+    async fn the_http_framer_frames_what_etcd_really_sends() {
+        if etcd_absent() {
+            return;
+        }
+        let backend = EtcdBackend::start(1, EtcdOptions::default()).await.expect("etcd starts");
+        let addr = backend.client_addr(0);
+        let no_lease = 0x7fff_0000_1234_u64;
+        let calls = [
+            ("/v3/lease/grant", json!({ "TTL": "30" })),
+            ("/v3/lease/keepalive", json!({ "ID": no_lease.to_string() })),
+            ("/v3/kv/put", json!({ "key": b64("k"), "value": "", "lease": no_lease.to_string() })),
+        ];
+        let mut bytes = Vec::new();
+        for (path, body) in &calls {
+            bytes.extend(request_frame("POST", path, addr, body.to_string().as_bytes()));
+        }
+        let requests = http::Http1(http::Kind::Request);
+        let mut at = 0;
+        for _ in &calls {
+            let n = requests.frame_len(&bytes[at..]).unwrap().expect("our own request frames");
+            at += n;
+        }
+        assert_eq!(at, bytes.len());
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(&bytes).await.unwrap();
+        let responses = http::Http1(http::Kind::Response);
+        let mut buf = Vec::new();
+        let mut frames = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while frames.len() < calls.len() {
+            if let Some(n) = responses.frame_len(&buf).expect("etcd speaks HTTP/1.1") {
+                frames.push(buf.drain(..n).collect::<Vec<u8>>());
+                continue;
+            }
+            let read = tokio::time::timeout_at(deadline, s.read_buf(&mut buf)).await.expect("answers within 5 s");
+            assert!(read.unwrap() > 0, "etcd closed the connection after {} answers", frames.len());
+        }
+        assert!(buf.is_empty(), "nothing after the third answer");
+        let messages: Vec<http::Message> =
+            frames.iter().map(|f| http::parse(http::Kind::Response, f).unwrap().unwrap().0).collect();
+        for f in &frames {
+            eprintln!("--- {} bytes:\n{}", f.len(), String::from_utf8_lossy(f));
+        }
+        assert_eq!(messages[0].status(), Some(200));
+        assert!(messages[0].header("content-length").is_some(), "a unary answer has a length");
+        assert!(int(&decode_frame(&frames[0]).unwrap()["ID"]) > 0);
+        assert_eq!(messages[1].status(), Some(200));
+        assert_eq!(messages[1].header("transfer-encoding"), Some("chunked"), "the keep-alive stream");
+        assert!(matches!(decode_frame(&frames[1]), Ok(r) if int(&r["TTL"]) == 0), "TTL 0: no such lease");
+        assert_ne!(messages[2].status(), Some(200));
+        assert_eq!(messages[2].header("transfer-encoding"), Some("chunked"), "an error");
+        assert!(!messages[2].trailers.is_empty(), "with trailers");
+        assert!(matches!(decode_frame(&frames[2]), Err(CallError::Etcd { code: GRPC_NOT_FOUND, .. })));
+        backend.shutdown().await;
     }
 
     /// A reply dropped by the proxy: etcd executed the acquire (the key exists, the grant is
