@@ -111,7 +111,8 @@
 //!   `LOCKLAB_LIVE_DEBUG=1` to see each such error on stderr.
 //!
 //! Ground truth: the adapter records [`Observation::Grant`] `{ lock, holder, value: lease, token:
-//! Some(create_revision) }` when an `Acquire` or `Status` answer says the client holds the lock,
+//! Some(create_revision) }` when an `Acquire` or `Status` answer says the client holds the lock
+//! (read from etcd's response as the proxy reports it, so also when the client never sees it),
 //! and when, after a release or revoke it carried out (or a watch poll), it reads a new first key
 //! of a lease it granted. Each (lock, revision, holder) is recorded once. The locklab service
 //! records a grant at the instant it applies the promoting entry; etcd does not tell us that
@@ -134,8 +135,11 @@
 //! `Content-Length` body; a response = status line, headers and a `Content-Length` or chunked body
 //! with its trailers). One client message is one request, and its answer is the response that
 //! comes back in the same place on the connection (HTTP/1.1 answers in request order, RFC 9112
-//! §9.3.2; the adapter pipelines, so a slow answer does not keep the client's next request from
-//! reaching etcd). The network's verdicts act in the proxy, as for Redis ([`crate::redis`]):
+//! §9.3.2). The adapter pipelines — sends each request as it comes, without waiting for the
+//! previous answer (Go's HTTP server, and so etcd's gateway, reads and answers pipelined requests
+//! one after the other: test `the_http_framer_frames_what_etcd_really_sends`) — so a reply held
+//! back by the network does not hold back the client's next request. The network's verdicts act
+//! in the proxy, as for Redis ([`crate::redis`]):
 //!
 //! * on the request (`Request::decision`): `Drop` — the proxy swallows the request, etcd never
 //!   sees it; `Deliver { delay_ns }` — the proxy holds it back the real equivalent of the delay
