@@ -50,7 +50,8 @@
 //! are base64, 64-bit integers are JSON strings (the proto3 JSON mapping). The gateway calls the
 //! very same gRPC handlers in-process, so the semantics are etcd's. Talking to it needs no
 //! protobuf compiler, no code generation and no HTTP/2 stack: a small HTTP/1.1 client on a tokio
-//! `TcpStream` (`Http`, below) is enough on loopback. What the gateway sends, as measured against
+//! `TcpStream` is enough on loopback (`Worker` below for the clients' requests, through the fault
+//! proxy; `Http` for the adapter's own reads), and HTTP/1.1 is simple to frame in the proxy. What the gateway sends, as measured against
 //! etcd 3.4.23: unary calls answer `200` with `Content-Length`; errors answer a 4xx/5xx with a
 //! *chunked* body `{"error", "message", "code"}` (the gRPC status code: 5 = NotFound) followed by
 //! an HTTP trailer; `/v3/lease/keepalive`, a *streaming* RPC in gRPC, answers a chunked body with
@@ -110,7 +111,8 @@
 //!   `LOCKLAB_LIVE_DEBUG=1` to see each such error on stderr.
 //!
 //! Ground truth: the adapter records [`Observation::Grant`] `{ lock, holder, value: lease, token:
-//! Some(create_revision) }` when an `Acquire` or `Status` answer says the client holds the lock,
+//! Some(create_revision) }` when an `Acquire` or `Status` answer says the client holds the lock
+//! (read from etcd's response as the proxy reports it, so also when the client never sees it),
 //! and when, after a release or revoke it carried out (or a watch poll), it reads a new first key
 //! of a lease it granted. Each (lock, revision, holder) is recorded once. The locklab service
 //! records a grant at the instant it applies the promoting entry; etcd does not tell us that
@@ -124,10 +126,46 @@
 //! network's verdict for a `watch` message. A lost hint is covered by the client's periodic
 //! `Status` (`wait_recheck_ms`). `watch_poll_ms = 0` turns polling off.
 //!
-//! **The network's verdicts** are enacted here, in the adapter (there is no fault proxy in front of
-//! etcd yet): a dropped request is never sent to etcd; a delayed one is sent after the real
-//! equivalent of its delay; a duplicated one is executed and answered twice; a dropped reply is discarded after
-//! etcd executed the request; a delayed reply is handed over after its delay.
+//! # The network: a fault proxy on every link
+//!
+//! Each client's requests to a server node travel over one keep-alive HTTP/1.1 connection through
+//! that (client, server) link's fault proxy ([`crate::proxy::ProxyLink`], started on first use,
+//! relaying to the member that serves the node), which cuts both directions into whole HTTP
+//! messages ([`crate::proxy::http::Http1`]: a request = request line, headers and a
+//! `Content-Length` body; a response = status line, headers and a `Content-Length` or chunked body
+//! with its trailers). One client message is one request, and its answer is the response that
+//! comes back in the same place on the connection (HTTP/1.1 answers in request order, RFC 9112
+//! §9.3.2). The adapter pipelines — sends each request as it comes, without waiting for the
+//! previous answer (Go's HTTP server, and so etcd's gateway, reads and answers pipelined requests
+//! one after the other: test `the_http_framer_frames_what_etcd_really_sends`) — so a reply held
+//! back by the network does not hold back the client's next request. The network's verdicts act
+//! in the proxy, as for Redis ([`crate::redis`]):
+//!
+//! * on the request (`Request::decision`): `Drop` — the proxy swallows the request, etcd never
+//!   sees it; `Deliver { delay_ns }` — the proxy holds it back the real equivalent of the delay
+//!   (and the requests behind it on the connection: one TCP stream keeps its order);
+//!   `duplicate` — the proxy forwards it twice, etcd executes it twice and answers twice;
+//! * on each reply, decided when the response passes the proxy (`io.policy.decide(server,
+//!   client, reply kind)`, so a partition that began while etcd was working still catches it):
+//!   `Drop` — swallowed: etcd executed the request, the client never hears of it; a delay — held
+//!   back in the proxy; `duplicate` — forwarded twice.
+//!
+//! The proxy reports every response's bytes to the adapter before it acts on it
+//! ([`crate::proxy::Passed`]): the adapter translates the answer and records ground truth (a
+//! grant) from that report, so a swallowed answer still counts as what etcd did, and hands the
+//! translated reply to the client only when (and as often as) the response arrives through the
+//! proxy. A swallowed response leaves the connection in step (the next response answers the next
+//! request), so nothing waits for it. A member that does not answer within
+//! [`EtcdOptions::http_timeout_ms`] (paused, or without a quorum) costs the connection: the
+//! requests waiting on it get no answer, and the next request opens a new one. A crashed member
+//! refuses the proxy's connection; the proxy then closes the adapter's, whose waiting requests are
+//! lost, and the next request reconnects.
+//!
+//! The adapter's own reads — the lock's head after a release or revoke, the watch polls, leader
+//! and health checks — go straight to the member, not through the proxy: they observe etcd, they
+//! are not messages of the scenario. Two verdicts therefore still act in the adapter: on the
+//! `RaftWatch` hint (there is no watch stream to cut; the hint is the result of a poll) and on
+//! the answer to a request with lease 0, which the adapter refuses without asking etcd.
 //!
 //! # Clocks
 //!
@@ -141,7 +179,7 @@
 //! `Date` header (and logs it). `ServerFault::ClockJump` is therefore refused with an error
 //! rather than pretended.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -153,11 +191,12 @@ use locklab_protocols::{LockId, Msg, NodeId};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use crate::backend::{Backend, BoxFut, Decision, LiveError, Request, ServerFault, ServerIo};
 use crate::procs::{find_binary, free_port, wait_ready, ProcessSpec, Scratch, ServerProcess};
+use crate::proxy::{http, ConnControls, Passed, ProxyLink, Verdict};
 
 /// How to run the etcd cluster.
 #[derive(Clone, Debug)]
@@ -174,7 +213,9 @@ pub struct EtcdOptions {
     /// How long to wait for the cluster to be healthy (real ms).
     pub start_timeout_ms: u64,
     /// How long the adapter waits for etcd's answer to one request before giving it up (real ms;
-    /// the client gets no answer). A paused member holds requests until then.
+    /// the client gets no answer), counted from when the proxy forwards it. A paused member holds
+    /// requests until then; then the connection is given up with every request waiting on it, and
+    /// the next request opens a new one.
     pub http_timeout_ms: u64,
     /// Poll a waiter's predecessor this often (real ms) to send it `RaftWatch`; 0: never.
     pub watch_poll_ms: u64,
@@ -222,6 +263,8 @@ pub struct EtcdBackend {
     options: EtcdOptions,
     shared: Mutex<Shared>,
     start_elapsed: Duration,
+    /// The fault proxy of each (server node index, client) link, started on first use.
+    links: Mutex<HashMap<(usize, NodeId), Arc<ProxyLink>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -304,6 +347,7 @@ impl EtcdBackend {
             options,
             shared: Mutex::new(Shared::default()),
             start_elapsed,
+            links: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -410,7 +454,24 @@ impl EtcdBackend {
         }
     }
 
+    /// The fault proxy of the link from `client` to server node `index` (started on first use),
+    /// relaying to the member that serves `index`.
+    async fn link(&self, index: usize, client: NodeId) -> Result<Arc<ProxyLink>, LiveError> {
+        if let Some(l) = lock(&self.links).get(&(index, client)) {
+            return Ok(l.clone());
+        }
+        let (requests, replies) = (http::Http1(http::Kind::Request), http::Http1(http::Kind::Response));
+        let link = Arc::new(ProxyLink::start(self.member(index).client, Arc::new(requests), Arc::new(replies)).await?);
+        Ok(lock(&self.links).entry((index, client)).or_insert(link).clone())
+    }
+
     fn shutdown_impl(&self) {
+        // Close the proxies first (their relays end; the adapters see their connections end).
+        let links: Vec<_> = lock(&self.links).drain().map(|(_, l)| l).collect();
+        for l in &links {
+            l.sever_all();
+        }
+        drop(links);
         for m in &self.members {
             let p = lock(&m.process).take();
             drop(p); // ServerProcess kills (SIGCONT, SIGKILL) and reaps on drop.
@@ -471,12 +532,14 @@ impl Backend for EtcdBackend {
 struct NodeCtx {
     backend: Arc<EtcdBackend>,
     node: NodeId,
+    /// The server node's index (its links are keyed by it).
+    index: usize,
     addr: SocketAddr,
     replier: crate::backend::Replier,
     recorder: crate::backend::Recorder,
     policy: Arc<dyn crate::backend::LinkPolicy>,
     time: crate::backend::TimeMap,
-    /// Delayed replies and watch polls: aborted when the node's inbox closes.
+    /// Delayed watch hints (and lease-0 answers) and watch polls: aborted when the node's inbox closes.
     background: Mutex<JoinSet<()>>,
     /// Active watch polls: (client, lock, revision).
     polls: Mutex<HashSet<(NodeId, LockId, u64)>>,
@@ -522,6 +585,7 @@ async fn serve(backend: Arc<EtcdBackend>, mut io: ServerIo) {
         addr: backend.member(io.index).client,
         backend,
         node: io.node,
+        index: io.index,
         replier: io.replier.clone(),
         recorder: io.recorder.clone(),
         policy: io.policy.clone(),
@@ -537,7 +601,7 @@ async fn serve(backend: Arc<EtcdBackend>, mut io: ServerIo) {
         let from = request.from;
         let queue = queues.entry(from).or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            clients.spawn(client_loop(ctx.clone(), from, rx));
+            clients.spawn(Worker::run(ctx.clone(), from, rx));
             tx
         });
         let _ = queue.send(request);
@@ -546,30 +610,271 @@ async fn serve(backend: Arc<EtcdBackend>, mut io: ServerIo) {
     lock(&ctx.background).abort_all();
 }
 
-async fn client_loop(ctx: Arc<NodeCtx>, client: NodeId, mut rx: mpsc::UnboundedReceiver<Request>) {
-    let mut http = Http::new(ctx.addr, ctx.backend.http_timeout());
-    while let Some(request) = rx.recv().await {
-        let Msg::RaftRequest { req, op } = request.msg else { continue };
-        let (delay_ns, copies) = match request.decision {
-            // The request never reaches etcd.
-            Decision::Drop { .. } => continue,
-            Decision::Deliver { delay_ns, duplicate } => (delay_ns, if duplicate { 2 } else { 1 }),
-        };
-        if delay_ns > 0 {
-            tokio::time::sleep(ctx.real(delay_ns)).await;
-        }
-        for _ in 0..copies {
-            let Some(answer) = execute(&ctx, &mut http, client, &op).await else { continue };
-            if let (
-                RaftAnswer::Waiting { revision },
-                RaftOp::Acquire { lease, lock, .. } | RaftOp::Status { lease, lock, .. },
-            ) = (&answer, &op)
-            {
-                start_poll(&ctx, client, *lease, *lock, *revision);
+/// One expected reply frame on a client's proxied connection.
+struct Pending {
+    req: u64,
+    op: RaftOp,
+    /// The proxy's report on the reply frame (None once received).
+    passed: Option<oneshot::Receiver<Passed>>,
+    /// Give the answer up (and the connection) if the report has not come by then.
+    deadline: tokio::time::Instant,
+    /// The translated answer, once known (None: etcd's answer gives the client none).
+    reply: Option<Msg>,
+    /// Copies of the reply frame still to come through the proxy.
+    remaining: u32,
+}
+
+struct Conn {
+    r: tokio::net::tcp::OwnedReadHalf,
+    w: tokio::net::tcp::OwnedWriteHalf,
+    controls: Arc<ConnControls>,
+}
+
+/// One client's keep-alive HTTP/1.1 connection to its member, through the link's fault proxy:
+/// requests in order (pipelined: sent as they come), responses matched in order.
+struct Worker {
+    ctx: Arc<NodeCtx>,
+    client: NodeId,
+    link: Option<Arc<ProxyLink>>,
+    conn: Option<Conn>,
+    pending: VecDeque<Pending>,
+    buf: Vec<u8>,
+    /// Straight to the member, for the adapter's own reads (ground truth), never through the proxy.
+    direct: Http,
+}
+
+async fn read_some(conn: &mut Option<Conn>, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    match conn.as_mut() {
+        Some(c) => c.r.read_buf(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn front_passed(pending: &mut VecDeque<Pending>) -> Result<Passed, oneshot::error::RecvError> {
+    match pending.front_mut().and_then(|p| p.passed.as_mut()) {
+        Some(rx) => rx.await,
+        None => std::future::pending().await,
+    }
+}
+
+fn debug(what: std::fmt::Arguments<'_>) {
+    if std::env::var_os("LOCKLAB_LIVE_DEBUG").is_some() {
+        eprintln!("locklab etcd adapter: {what}");
+    }
+}
+
+impl Worker {
+    async fn run(ctx: Arc<NodeCtx>, client: NodeId, mut rx: mpsc::UnboundedReceiver<Request>) {
+        let direct = Http::new(ctx.addr, ctx.backend.http_timeout());
+        let mut w = Worker { ctx, client, link: None, conn: None, pending: VecDeque::new(), buf: Vec::new(), direct };
+        loop {
+            let front = w.pending.front().filter(|p| p.passed.is_some()).map(|p| p.deadline);
+            let deadline = front.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                biased;
+                passed = front_passed(&mut w.pending), if front.is_some() => {
+                    w.on_passed(passed).await;
+                    w.drain_frames().await;
+                }
+                n = read_some(&mut w.conn, &mut w.buf), if w.conn.is_some() => match n {
+                    Ok(n) if n > 0 => w.drain_frames().await,
+                    _ => w.lose_connection(),
+                },
+                _ = tokio::time::sleep_until(deadline), if front.is_some() => {
+                    // etcd did not answer in time (a paused member, a lost quorum): the requests
+                    // on this connection get no answer; the next one opens a new connection.
+                    debug(format_args!("{} to {}: no answer within {} ms; reconnecting", w.client, w.ctx.node,
+                        w.ctx.backend.options.http_timeout_ms));
+                    w.lose_connection();
+                }
+                req = rx.recv() => match req {
+                    Some(req) => w.send(req).await,
+                    None => break,
+                },
             }
-            ctx.send(client, Msg::RaftReply { req, op: op.kind(), answer });
         }
     }
+
+    /// The connection ended (or was given up): every request still waiting for its answer is lost.
+    fn lose_connection(&mut self) {
+        self.conn = None;
+        self.pending.clear();
+        self.buf.clear();
+    }
+
+    /// The proxy reported the front reply frame's fate (and etcd's answer in it).
+    async fn on_passed(&mut self, passed: Result<Passed, oneshot::error::RecvError>) {
+        let Some(front) = self.pending.front_mut() else { return };
+        front.passed = None;
+        let Ok(Passed { verdict, frame }) = passed else {
+            // The connection ended before the reply came: lost.
+            self.pending.pop_front();
+            return;
+        };
+        let (req, op) = (front.req, front.op.clone());
+        let result = decode_frame(&frame);
+        if let Err(e) = &result {
+            debug(format_args!("{} {op:?}: {e}", self.ctx.node));
+        }
+        // Ground truth first: etcd executed the call whether or not the client hears of it.
+        let answer = answer(&self.ctx, &mut self.direct, self.client, &op, result).await;
+        if let (
+            Some(RaftAnswer::Waiting { revision }),
+            RaftOp::Acquire { lease, lock, .. } | RaftOp::Status { lease, lock, .. },
+        ) = (&answer, &op)
+        {
+            start_poll(&self.ctx, self.client, *lease, *lock, *revision);
+        }
+        let Some(front) = self.pending.front_mut() else { return };
+        match verdict {
+            Verdict::Swallow => {
+                self.pending.pop_front();
+            }
+            Verdict::Forward { copies, .. } => {
+                front.reply = answer.map(|answer| Msg::RaftReply { req, op: op.kind(), answer });
+                front.remaining = copies;
+                if copies == 0 {
+                    self.pending.pop_front();
+                }
+            }
+        }
+    }
+
+    /// Hand on every complete response frame that has come through the proxy.
+    async fn drain_frames(&mut self) {
+        loop {
+            if self.buf.is_empty() {
+                return;
+            }
+            let Some(front) = self.pending.front_mut() else {
+                // Nothing was expected (cannot happen with whole-frame verdicts): drop the bytes.
+                eprintln!("locklab etcd adapter: {} unexpected bytes from etcd", self.buf.len());
+                self.buf.clear();
+                return;
+            };
+            if let Some(rx) = front.passed.as_mut() {
+                // The proxy reports a frame before forwarding it, so the report is there.
+                match rx.try_recv() {
+                    Ok(p) => {
+                        self.on_passed(Ok(p)).await;
+                        continue;
+                    }
+                    Err(oneshot::error::TryRecvError::Empty) => return,
+                    Err(oneshot::error::TryRecvError::Closed) => {
+                        self.pending.pop_front();
+                        continue;
+                    }
+                }
+            }
+            match http::parse(http::Kind::Response, &self.buf) {
+                Ok(Some((m, n))) => {
+                    self.buf.drain(..n);
+                    front.remaining = front.remaining.saturating_sub(1);
+                    if let Some(msg) = front.reply.clone() {
+                        self.ctx.replier.reply(self.ctx.node, self.client, msg);
+                    }
+                    if front.remaining == 0 {
+                        self.pending.pop_front();
+                    }
+                    if m.header("connection").is_some_and(|c| c.eq_ignore_ascii_case("close")) {
+                        self.lose_connection();
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    eprintln!("locklab etcd adapter: unreadable response ({e}); reconnecting");
+                    self.lose_connection();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A connection through the link's proxy: the current one, else a new one (None if the
+    /// proxy cannot be reached).
+    async fn connection(&mut self) -> Option<&mut Conn> {
+        if self.conn.is_none() {
+            if self.link.is_none() {
+                match self.ctx.backend.link(self.ctx.index, self.client).await {
+                    Ok(l) => self.link = Some(l),
+                    Err(e) => {
+                        eprintln!("locklab etcd adapter: {e}");
+                        return None;
+                    }
+                }
+            }
+            let link = self.link.clone()?;
+            let stream =
+                tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(link.addr())).await.ok()?.ok()?;
+            let _ = stream.set_nodelay(true);
+            let controls = link.controls(stream.local_addr().ok()?);
+            let (r, w) = stream.into_split();
+            self.conn = Some(Conn { r, w, controls });
+        }
+        self.conn.as_mut()
+    }
+
+    /// Send one request, enacting the network's verdict on it with the proxy's controls and
+    /// arranging for the verdict on its reply to be taken when the reply passes the proxy.
+    async fn send(&mut self, request: Request) {
+        let Msg::RaftRequest { req, op } = request.msg else { return };
+        let (path, body) = match call_for(&self.ctx, &op) {
+            Ok(call) => call,
+            Err(answer) => {
+                // Refused without asking etcd (lease 0): the adapter answers, under the verdicts.
+                if !matches!(request.decision, Decision::Drop { .. }) {
+                    self.ctx.send(self.client, Msg::RaftReply { req, op: op.kind(), answer });
+                }
+                return;
+            }
+        };
+        let frame = request_frame("POST", path, self.ctx.addr, body.to_string().as_bytes());
+        let (node, client, policy, scale) = (self.ctx.node, self.client, self.ctx.policy.clone(), self.ctx.time.scale);
+        let timeout = self.ctx.backend.http_timeout();
+        // Requests behind this one on the connection wait for it: their time starts after its.
+        let after = self.pending.back().map(|p| p.deadline - timeout).unwrap_or_else(tokio::time::Instant::now);
+        let Some(conn) = self.connection().await else {
+            return; // The proxy is gone: the request is lost.
+        };
+        let (copies, hold) = match request.decision {
+            Decision::Drop { .. } => {
+                // The proxy swallows it: etcd never sees it. Nobody waits on the report.
+                drop(conn.controls.swallow_next_request());
+                (0, Duration::ZERO)
+            }
+            Decision::Deliver { delay_ns, duplicate } => {
+                let copies = 1 + duplicate as u32;
+                let hold = real_duration(scale, delay_ns);
+                drop(conn.controls.on_next_request(Box::new(move || Verdict::Forward { hold, copies })));
+                (copies, hold)
+            }
+        };
+        let kind = op.kind().reply_kind();
+        let deadline = after.max(tokio::time::Instant::now() + hold) + timeout;
+        let mut expected = Vec::new();
+        for _ in 0..copies {
+            let policy = policy.clone();
+            let judge = Box::new(move || match policy.decide(node, client, kind) {
+                Decision::Drop { .. } => Verdict::Swallow,
+                Decision::Deliver { delay_ns, duplicate } => {
+                    Verdict::Forward { hold: real_duration(scale, delay_ns), copies: 1 + duplicate as u32 }
+                }
+            });
+            let passed = Some(conn.controls.on_next_reply(judge));
+            expected.push(Pending { req, op: op.clone(), passed, deadline, reply: None, remaining: 0 });
+        }
+        if conn.w.write_all(&frame).await.is_err() {
+            self.lose_connection();
+            return;
+        }
+        self.pending.extend(expected);
+    }
+}
+
+/// `ns` of scenario time as real time.
+fn real_duration(scale: f64, ns: u64) -> Duration {
+    Duration::from_nanos((ns as f64 * scale).round() as u64)
 }
 
 fn prefix(lock_id: LockId) -> String {
@@ -616,16 +921,58 @@ fn txn_kvs(resp: &Value, i: usize) -> Vec<Value> {
 
 const GRPC_NOT_FOUND: i64 = 5;
 
-/// Run one client operation against etcd. `None`: no answer (etcd failed or was unreachable).
-async fn execute(ctx: &Arc<NodeCtx>, http: &mut Http, client: NodeId, op: &RaftOp) -> Option<RaftAnswer> {
-    let backend = &ctx.backend;
-    match *op {
+/// The HTTP call (path, JSON body) that carries `op` to etcd; `Err`: the answer, when etcd need
+/// not be asked.
+fn call_for(ctx: &NodeCtx, op: &RaftOp) -> Result<(&'static str, Value), RaftAnswer> {
+    Ok(match *op {
         // Lease 0 is etcd's `NoLease`: a put with it would create a key that never expires.
-        RaftOp::Acquire { lease: 0, .. } | RaftOp::KeepAlive { lease: 0 } => Some(RaftAnswer::LeaseNotFound),
+        RaftOp::Acquire { lease: 0, .. } | RaftOp::KeepAlive { lease: 0 } => return Err(RaftAnswer::LeaseNotFound),
         RaftOp::LeaseGrant { ttl_ms, .. } => {
             let real_ms = ctx.time.real_ms(ttl_ms);
             let ttl_s = real_ms.div_ceil(1000).max(1);
-            let resp = http.post("/v3/lease/grant", &json!({ "TTL": ttl_s.to_string() })).await.ok()?;
+            ("/v3/lease/grant", json!({ "TTL": ttl_s.to_string() }))
+        }
+        RaftOp::KeepAlive { lease } => ("/v3/lease/keepalive", json!({ "ID": lease.to_string() })),
+        RaftOp::Revoke { lease } => ("/v3/lease/revoke", json!({ "ID": lease.to_string() })),
+        RaftOp::Acquire { lease, lock: lock_id, .. } => {
+            let k = key(lock_id, lease);
+            let body = json!({
+                "compare": [{ "target": "CREATE", "result": "EQUAL", "key": b64(&k), "create_revision": "0" }],
+                "success": [{ "request_put": { "key": b64(&k), "value": "", "lease": lease.to_string() } }, first_create(lock_id)],
+                "failure": [get(&k), first_create(lock_id)],
+            });
+            ("/v3/kv/txn", body)
+        }
+        RaftOp::Status { lease, lock: lock_id, .. } => {
+            ("/v3/kv/txn", json!({ "compare": [], "success": [get(&key(lock_id, lease)), first_create(lock_id)] }))
+        }
+        RaftOp::Release { lease, lock: lock_id, revision } => {
+            let k = key(lock_id, lease);
+            let body = json!({
+                "compare": [{ "target": "CREATE", "result": "EQUAL", "key": b64(&k), "create_revision": revision.to_string() }],
+                "success": [{ "request_delete_range": { "key": b64(&k) } }],
+                "failure": [],
+            });
+            ("/v3/kv/txn", body)
+        }
+    })
+}
+
+/// etcd's answer to `op`'s call (`result`) as the client's answer, recording ground truth. `None`:
+/// no answer (etcd failed, or the outcome is unknown). `direct`: a connection straight to the
+/// member (not through the proxy), for the adapter's own follow-up reads.
+async fn answer(
+    ctx: &Arc<NodeCtx>,
+    direct: &mut Http,
+    client: NodeId,
+    op: &RaftOp,
+    result: Result<Value, CallError>,
+) -> Option<RaftAnswer> {
+    let backend = &ctx.backend;
+    match *op {
+        RaftOp::Acquire { lease: 0, .. } | RaftOp::KeepAlive { lease: 0 } => Some(RaftAnswer::LeaseNotFound),
+        RaftOp::LeaseGrant { .. } => {
+            let resp = result.ok()?;
             let lease = int(&resp["ID"]);
             let granted_s = int(&resp["TTL"]);
             if lease == 0 || granted_s == 0 {
@@ -635,33 +982,25 @@ async fn execute(ctx: &Arc<NodeCtx>, http: &mut Http, client: NodeId, op: &RaftO
             let ttl_ms = ctx.time.scenario_ms((granted_s * 1000) as f64).round() as u64;
             Some(RaftAnswer::LeaseGranted { lease, ttl_ms })
         }
-        RaftOp::KeepAlive { lease } => {
-            match http.post("/v3/lease/keepalive", &json!({ "ID": lease.to_string() })).await {
-                Ok(resp) if int(&resp["TTL"]) > 0 => Some(RaftAnswer::KeepAliveOk),
-                Ok(_) => Some(RaftAnswer::LeaseNotFound),
-                Err(CallError::Etcd { code: GRPC_NOT_FOUND, .. }) => Some(RaftAnswer::LeaseNotFound),
-                Err(_) => None,
-            }
-        }
+        RaftOp::KeepAlive { .. } => match result {
+            Ok(resp) if int(&resp["TTL"]) > 0 => Some(RaftAnswer::KeepAliveOk),
+            Ok(_) => Some(RaftAnswer::LeaseNotFound),
+            Err(CallError::Etcd { code: GRPC_NOT_FOUND, .. }) => Some(RaftAnswer::LeaseNotFound),
+            Err(_) => None,
+        },
         RaftOp::Revoke { lease } => {
-            match http.post("/v3/lease/revoke", &json!({ "ID": lease.to_string() })).await {
+            match result {
                 Ok(_) | Err(CallError::Etcd { code: GRPC_NOT_FOUND, .. }) => {}
                 Err(_) => return None,
             }
             let locks = lock(&backend.shared).lease_locks.remove(&lease).unwrap_or_default();
             for l in locks {
-                backend.record_head(ctx, http, l).await;
+                backend.record_head(ctx, direct, l).await;
             }
             Some(RaftAnswer::Revoked)
         }
         RaftOp::Acquire { lease, lock: lock_id, .. } => {
-            let k = key(lock_id, lease);
-            let body = json!({
-                "compare": [{ "target": "CREATE", "result": "EQUAL", "key": b64(&k), "create_revision": "0" }],
-                "success": [{ "request_put": { "key": b64(&k), "value": "", "lease": lease.to_string() } }, first_create(lock_id)],
-                "failure": [get(&k), first_create(lock_id)],
-            });
-            let resp = match http.post("/v3/kv/txn", &body).await {
+            let resp = match result {
                 Ok(r) => r,
                 Err(CallError::Etcd { code: GRPC_NOT_FOUND, .. }) => return Some(RaftAnswer::LeaseNotFound),
                 Err(_) => return None,
@@ -681,8 +1020,7 @@ async fn execute(ctx: &Arc<NodeCtx>, http: &mut Http, client: NodeId, op: &RaftO
             }
         }
         RaftOp::Status { lease, lock: lock_id, revision } => {
-            let body = json!({ "compare": [], "success": [get(&key(lock_id, lease)), first_create(lock_id)] });
-            let resp = http.post("/v3/kv/txn", &body).await.ok()?;
+            let resp = result.ok()?;
             let mine = txn_kvs(&resp, 0)
                 .first()
                 .is_some_and(|kv| int(&kv["create_revision"]) == revision && int(&kv["lease"]) == lease);
@@ -697,13 +1035,7 @@ async fn execute(ctx: &Arc<NodeCtx>, http: &mut Http, client: NodeId, op: &RaftO
             })
         }
         RaftOp::Release { lease, lock: lock_id, revision } => {
-            let k = key(lock_id, lease);
-            let body = json!({
-                "compare": [{ "target": "CREATE", "result": "EQUAL", "key": b64(&k), "create_revision": revision.to_string() }],
-                "success": [{ "request_delete_range": { "key": b64(&k) } }],
-                "failure": [],
-            });
-            let resp = http.post("/v3/kv/txn", &body).await.ok()?;
+            let resp = result.ok()?;
             let deleted = resp["succeeded"].as_bool() == Some(true);
             let ok = {
                 let mut shared = lock(&backend.shared);
@@ -713,7 +1045,7 @@ async fn execute(ctx: &Arc<NodeCtx>, http: &mut Http, client: NodeId, op: &RaftO
                 shared.released.contains(&(lease, lock_id, revision))
             };
             if deleted {
-                backend.record_head(ctx, http, lock_id).await;
+                backend.record_head(ctx, direct, lock_id).await;
             }
             Some(RaftAnswer::Released { ok })
         }
@@ -781,6 +1113,11 @@ fn b64(s: &str) -> String {
 
 // ---- A minimal HTTP/1.1 client ----
 
+/// The request the adapter sends for one call: a JSON body with its `Content-Length`.
+fn request_frame(method: &str, path: &str, host: SocketAddr, body: &[u8]) -> Vec<u8> {
+    http::encode_request(method, path, &host.to_string(), "application/json", body)
+}
+
 /// Why a call to etcd brought no answer.
 #[derive(Debug)]
 enum CallError {
@@ -802,8 +1139,10 @@ impl std::fmt::Display for CallError {
     }
 }
 
-/// One keep-alive HTTP/1.1 connection to an etcd member's client port. It handles exactly what
-/// the gateway sends: `Content-Length` bodies, and `chunked` bodies with trailers.
+/// One keep-alive HTTP/1.1 connection straight to an etcd member's client port, one call at a
+/// time, for the adapter's own reads (not the clients' requests, which go through the fault
+/// proxy). It handles exactly what the gateway sends: `Content-Length` bodies, and `chunked`
+/// bodies with trailers.
 struct Http {
     addr: SocketAddr,
     conn: Option<BufReader<TcpStream>>,
@@ -828,27 +1167,7 @@ impl Http {
 
     async fn post_inner(&mut self, path: &str, body: &Value) -> Result<Value, CallError> {
         let (status, text) = self.request("POST", path, Some(body.to_string())).await?;
-        // A streamed answer (keep-alive) is one JSON object per line; we sent one request message.
-        let value: Value = serde_json::Deserializer::from_slice(&text)
-            .into_iter::<Value>()
-            .next()
-            .ok_or_else(|| CallError::Unknown(format!("empty body (HTTP {status})")))?
-            .map_err(|e| CallError::Unknown(format!("bad JSON (HTTP {status}): {e}")))?;
-        let error = |v: &Value| {
-            let code = v["code"].as_i64().or_else(|| v["grpc_code"].as_i64()).unwrap_or(-1);
-            let message = v["message"].as_str().or_else(|| v["error"].as_str()).unwrap_or("").to_string();
-            CallError::Etcd { code, message }
-        };
-        if status != 200 {
-            return Err(error(&value));
-        }
-        if let Some(e) = value.get("error") {
-            return Err(if e.is_object() { error(e) } else { error(&value) });
-        }
-        match value.get("result") {
-            Some(r) => Ok(r.clone()),
-            None => Ok(value),
-        }
+        decode(status, &text)
     }
 
     /// One request on the kept connection (opened, or reopened, as needed): status and body.
@@ -871,16 +1190,9 @@ impl Http {
             self.conn = Some(BufReader::new(stream));
         }
         let conn = self.conn.as_mut().expect("connected");
-        let body = body.unwrap_or_default();
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            self.addr,
-            body.len()
-        );
+        let frame = request_frame(method, path, self.addr, body.unwrap_or_default().as_bytes());
         let exchange = async {
-            let stream = conn.get_mut();
-            stream.write_all(head.as_bytes()).await?;
-            stream.write_all(body.as_bytes()).await?;
+            conn.get_mut().write_all(&frame).await?;
             read_response(conn).await
         };
         match tokio::time::timeout(self.timeout, exchange).await {
@@ -899,6 +1211,41 @@ impl Http {
                 Err(CallError::Unknown(format!("no answer within {} ms", self.timeout.as_millis())))
             }
         }
+    }
+}
+
+/// The gateway's answer (HTTP status and body) as the call's result: the JSON (the `result` of a
+/// streamed answer) or etcd's error.
+fn decode(status: u16, body: &[u8]) -> Result<Value, CallError> {
+    // A streamed answer (keep-alive) is one JSON object per line; we sent one request message.
+    let value: Value = serde_json::Deserializer::from_slice(body)
+        .into_iter::<Value>()
+        .next()
+        .ok_or_else(|| CallError::Unknown(format!("empty body (HTTP {status})")))?
+        .map_err(|e| CallError::Unknown(format!("bad JSON (HTTP {status}): {e}")))?;
+    let error = |v: &Value| {
+        let code = v["code"].as_i64().or_else(|| v["grpc_code"].as_i64()).unwrap_or(-1);
+        let message = v["message"].as_str().or_else(|| v["error"].as_str()).unwrap_or("").to_string();
+        CallError::Etcd { code, message }
+    };
+    if status != 200 {
+        return Err(error(&value));
+    }
+    if let Some(e) = value.get("error") {
+        return Err(if e.is_object() { error(e) } else { error(&value) });
+    }
+    match value.get("result") {
+        Some(r) => Ok(r.clone()),
+        None => Ok(value),
+    }
+}
+
+/// A whole response frame, as the fault proxy reports it, as the call's result.
+fn decode_frame(frame: &[u8]) -> Result<Value, CallError> {
+    match http::parse(http::Kind::Response, frame) {
+        Ok(Some((m, _))) => decode(m.status().unwrap_or(0), &m.body),
+        Ok(None) => Err(CallError::Unknown("incomplete response frame".into())),
+        Err(e) => Err(CallError::Unknown(format!("unreadable response frame: {e}"))),
     }
 }
 
@@ -978,6 +1325,7 @@ mod tests {
     use super::*;
     use crate::backend::{LinkPolicy, Recorder, Replier, TimeMap};
     use crate::procs::registered_pids;
+    use crate::proxy::Framer;
 
     const LOCK: LockId = 7;
     const C1: NodeId = 1;
@@ -1319,6 +1667,179 @@ mod tests {
         assert_eq!(h.answer(C1, req, Duration::from_secs(5)).await, Some(RaftAnswer::Waiting { revision: r1 }));
         assert!(sent.elapsed() >= Duration::from_millis(200));
         assert_eq!(h.answer(C1, req, Duration::from_secs(5)).await, Some(RaftAnswer::Waiting { revision: r1 }));
+        h.shutdown_and_check_leaks().await;
+    }
+
+    /// Straight to member 0, not through any proxy: etcd's current revision, and the create
+    /// revision of `k` if it exists.
+    async fn read_key(h: &Harness, k: &str) -> (u64, Option<u64>) {
+        let mut direct = Http::new(h.backend.client_addr(0), Duration::from_secs(2));
+        let resp = direct.post("/v3/kv/range", &json!({ "key": b64(k) })).await.expect("a direct read");
+        let kv = resp["kvs"].as_array().and_then(|kvs| kvs.first()).map(|kv| int(&kv["create_revision"]));
+        (int(&resp["header"]["revision"]), kv)
+    }
+
+    /// The adapter's connections go through the link's fault proxy: there is one per (server,
+    /// client) link that has sent something.
+    fn proxied(h: &Harness, server: usize, client: NodeId) -> bool {
+        lock(&h.backend.links).get(&(server, client)).is_some_and(|l| l.upstream() == h.backend.client_addr(server))
+    }
+
+    /// The proxy's HTTP framer on what etcd 3.4's gateway really sends, three requests pipelined
+    /// on one connection (as the adapter sends them): a unary answer with `Content-Length`, the
+    /// keep-alive stream's chunked answer, and an error — chunked, with a trailer.
+    #[tokio::test]
+    async fn the_http_framer_frames_what_etcd_really_sends() {
+        if etcd_absent() {
+            return;
+        }
+        let backend = EtcdBackend::start(1, EtcdOptions::default()).await.expect("etcd starts");
+        let addr = backend.client_addr(0);
+        let no_lease = 0x7fff_0000_1234_u64;
+        let calls = [
+            ("/v3/lease/grant", json!({ "TTL": "30" })),
+            ("/v3/lease/keepalive", json!({ "ID": no_lease.to_string() })),
+            ("/v3/kv/put", json!({ "key": b64("k"), "value": "", "lease": no_lease.to_string() })),
+        ];
+        let mut bytes = Vec::new();
+        for (path, body) in &calls {
+            bytes.extend(request_frame("POST", path, addr, body.to_string().as_bytes()));
+        }
+        let requests = http::Http1(http::Kind::Request);
+        let mut at = 0;
+        for _ in &calls {
+            let n = requests.frame_len(&bytes[at..]).unwrap().expect("our own request frames");
+            at += n;
+        }
+        assert_eq!(at, bytes.len());
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(&bytes).await.unwrap();
+        let responses = http::Http1(http::Kind::Response);
+        let mut buf = Vec::new();
+        let mut frames = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while frames.len() < calls.len() {
+            if let Some(n) = responses.frame_len(&buf).expect("etcd speaks HTTP/1.1") {
+                frames.push(buf.drain(..n).collect::<Vec<u8>>());
+                continue;
+            }
+            let read = tokio::time::timeout_at(deadline, s.read_buf(&mut buf)).await.expect("answers within 5 s");
+            assert!(read.unwrap() > 0, "etcd closed the connection after {} answers", frames.len());
+        }
+        assert!(buf.is_empty(), "nothing after the third answer");
+        let messages: Vec<http::Message> =
+            frames.iter().map(|f| http::parse(http::Kind::Response, f).unwrap().unwrap().0).collect();
+        for f in &frames {
+            eprintln!("--- {} bytes:\n{}", f.len(), String::from_utf8_lossy(f));
+        }
+        assert_eq!(messages[0].status(), Some(200));
+        assert!(messages[0].header("content-length").is_some(), "a unary answer has a length");
+        assert!(int(&decode_frame(&frames[0]).unwrap()["ID"]) > 0);
+        assert_eq!(messages[1].status(), Some(200));
+        assert_eq!(messages[1].header("transfer-encoding"), Some("chunked"), "the keep-alive stream");
+        assert!(matches!(decode_frame(&frames[1]), Ok(r) if int(&r["TTL"]) == 0), "TTL 0: no such lease");
+        assert_ne!(messages[2].status(), Some(200));
+        assert_eq!(messages[2].header("transfer-encoding"), Some("chunked"), "an error");
+        assert!(!messages[2].trailers.is_empty(), "with trailers");
+        assert!(matches!(decode_frame(&frames[2]), Err(CallError::Etcd { code: GRPC_NOT_FOUND, .. })));
+        backend.shutdown().await;
+    }
+
+    /// A reply dropped by the proxy: etcd executed the acquire (the key exists, the grant is
+    /// recorded from the swallowed frame), the client got no answer, and the connection stays in
+    /// step — the next request on it gets its own answer.
+    #[tokio::test]
+    async fn proxy_dropped_reply_the_key_exists_and_the_client_hears_nothing() {
+        if etcd_absent() {
+            return;
+        }
+        let mut h = Harness::start(1, EtcdOptions::default()).await;
+        let (l1, _) = h.grant(0, C1, 30_000).await;
+        assert!(proxied(&h, 0, C1));
+        assert_eq!(read_key(&h, &key(LOCK, l1)).await.1, None);
+        lock(&h.policy.drop).insert("acquire_reply");
+        let req = h.send(0, C1, acquire(l1), deliver());
+        assert_eq!(h.answer(C1, req, Duration::from_millis(1000)).await, None, "the reply was swallowed");
+        lock(&h.policy.drop).clear();
+        let (_, created) = read_key(&h, &key(LOCK, l1)).await;
+        let r1 = created.expect("etcd executed the acquire: the lock key exists");
+        assert_eq!(h.grants(), vec![(LOCK, C1, l1, Some(r1))], "ground truth from the swallowed reply");
+        // The same connection, in step: the status gets the status answer.
+        assert_eq!(h.call(0, C1, status(l1, r1)).await, RaftAnswer::Acquired { revision: r1 });
+        assert_eq!(h.call(0, C1, RaftOp::KeepAlive { lease: l1 }).await, RaftAnswer::KeepAliveOk);
+        h.shutdown_and_check_leaks().await;
+    }
+
+    /// A request dropped by the proxy never reaches etcd: its revision does not move, the key is
+    /// not created, no answer comes; the next request on the connection is served.
+    #[tokio::test]
+    async fn proxy_dropped_request_never_reaches_etcd() {
+        if etcd_absent() {
+            return;
+        }
+        let mut h = Harness::start(1, EtcdOptions::default()).await;
+        let (l1, _) = h.grant(0, C1, 30_000).await;
+        let (before, _) = read_key(&h, &key(LOCK, l1)).await;
+        let req = h.send(0, C1, acquire(l1), Decision::Drop { why: "test" });
+        assert_eq!(h.answer(C1, req, Duration::from_millis(700)).await, None);
+        let (after, created) = read_key(&h, &key(LOCK, l1)).await;
+        assert_eq!((after, created), (before, None), "etcd never saw the put");
+        assert!(proxied(&h, 0, C1));
+        let RaftAnswer::Acquired { revision } = h.call(0, C1, acquire(l1)).await else { panic!("c1 holds") };
+        assert_eq!(revision, before + 1, "the next request is the next write etcd sees");
+        h.shutdown_and_check_leaks().await;
+    }
+
+    /// A request held by the proxy reaches etcd no earlier than its delay: a direct read during
+    /// the hold misses the key; the answer comes after the hold, and the key is there.
+    #[tokio::test]
+    async fn proxy_delayed_request_reaches_etcd_after_its_delay() {
+        if etcd_absent() {
+            return;
+        }
+        let mut h = Harness::start(1, EtcdOptions::default()).await;
+        let (l1, _) = h.grant(0, C1, 30_000).await;
+        let sent = Instant::now();
+        let req = h.send(0, C1, acquire(l1), Decision::Deliver { delay_ns: 600_000_000, duplicate: false });
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(read_key(&h, &key(LOCK, l1)).await.1, None, "held in the proxy: not executed yet");
+        let answer = h.answer(C1, req, Duration::from_secs(5)).await;
+        let took = sent.elapsed();
+        let Some(RaftAnswer::Acquired { revision }) = answer else { panic!("{answer:?}") };
+        assert!(took >= Duration::from_millis(600), "answered after {took:?}");
+        assert_eq!(read_key(&h, &key(LOCK, l1)).await.1, Some(revision));
+        h.shutdown_and_check_leaks().await;
+    }
+
+    /// The adapter does not hang on a connection that ends or stops answering: a request held in a
+    /// severed proxy is lost (no answer, never executed) and the next one reconnects; a request to
+    /// a paused member is given up after `http_timeout_ms`, and after SIGCONT a new connection is
+    /// served.
+    #[tokio::test]
+    async fn proxy_lost_connections_are_reopened() {
+        if etcd_absent() {
+            return;
+        }
+        let options = EtcdOptions { http_timeout_ms: 700, ..EtcdOptions::default() };
+        let mut h = Harness::start(1, options).await;
+        let (l1, _) = h.grant(0, C1, 30_000).await;
+        let req = h.send(0, C1, acquire(l1), Decision::Deliver { delay_ns: 500_000_000, duplicate: false });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let link = lock(&h.backend.links).get(&(0, C1)).cloned().expect("a proxy link");
+        link.sever_all();
+        drop(link);
+        assert_eq!(h.answer(C1, req, Duration::from_millis(1000)).await, None, "lost with its connection");
+        assert_eq!(read_key(&h, &key(LOCK, l1)).await.1, None, "never executed");
+        let RaftAnswer::Acquired { revision: r1 } = h.call(0, C1, acquire(l1)).await else { panic!("c1 holds") };
+
+        h.backend.clone().fault(0, ServerFault::Pause).await.unwrap();
+        let req = h.send(0, C1, status(l1, r1), deliver());
+        assert_eq!(h.answer(C1, req, Duration::from_millis(1500)).await, None, "a paused member answers nothing");
+        h.backend.clone().fault(0, ServerFault::Resume).await.unwrap();
+        // The held request was given up with its connection (its late answer is not delivered);
+        // the next request opens a new connection and is answered.
+        assert_eq!(h.call(0, C1, status(l1, r1)).await, RaftAnswer::Acquired { revision: r1 });
+        assert_eq!(h.answer(C1, req, Duration::from_millis(300)).await, None);
         h.shutdown_and_check_leaks().await;
     }
 

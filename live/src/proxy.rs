@@ -41,6 +41,15 @@
 //! (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`) or inline commands; replies are simple strings (`+OK`),
 //! errors (`-ERR …`), integers (`:1`), bulk strings (`$3\r\nfoo\r\n`, `$-1` = nil), arrays
 //! (`*N`, nested, `*-1` = nil) and, in RESP3, a few more types — all framed by [`resp::Resp`].
+//!
+//! # HTTP/1.1 ([`http`])
+//!
+//! etcd is reached through its JSON gateway, HTTP/1.1 on the client port (see [`crate::etcd`]):
+//! [`http::Http1`] frames one whole request (request line, headers, a body by `Content-Length` or
+//! chunked) or one whole response (status line, headers, a body by `Content-Length` or chunked,
+//! with its trailers). One request is one client message, and — on a keep-alive connection, where
+//! responses come in request order (RFC 9112 §9.3.2) — one response is its answer, so the same
+//! controls as for Redis act on etcd's traffic.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -516,6 +525,188 @@ pub mod resp {
     }
 }
 
+/// HTTP/1.1 (RFC 9112): a message parser and the request and response framers.
+///
+/// A message is a start line, header lines and an empty line (CRLF; a bare LF is accepted, as
+/// RFC 9112 §2.2 allows a recipient to), then a body whose length the headers give (§6.3):
+///
+/// * `Transfer-Encoding: chunked` — chunks `<hex size>[;ext] CRLF <data> CRLF`, a last chunk of
+///   size 0, then trailer fields up to an empty line (§7.1; the etcd gateway sends
+///   `Grpc-Trailer-…` trailers after its chunked error bodies);
+/// * else `Content-Length: n` — n bytes;
+/// * else a request has no body; a response's body runs to the end of the connection, which no
+///   frame boundary can express: the framer calls that an error, and the proxy relays the rest
+///   raw (etcd's gateway never does it: it sends `Content-Length` or chunked).
+///
+/// Responses with status 1xx, 204 or 304 have no body whatever their headers say (§6.3 rule 1);
+/// responses to `HEAD` are not framed correctly (nobody here sends `HEAD`).
+pub mod http {
+    use super::{FrameError, Framer};
+
+    /// Which side of the exchange a stream carries.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Kind {
+        Request,
+        Response,
+    }
+
+    /// One parsed HTTP/1.1 message.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct Message {
+        /// The request line (`POST /v3/kv/txn HTTP/1.1`) or status line (`HTTP/1.1 200 OK`).
+        pub start: String,
+        pub headers: Fields,
+        /// The body, de-chunked.
+        pub body: Vec<u8>,
+        /// Trailer fields of a chunked body.
+        pub trailers: Fields,
+    }
+
+    impl Message {
+        /// The status code of a response.
+        pub fn status(&self) -> Option<u16> {
+            self.start.split_whitespace().nth(1).and_then(|s| s.parse().ok())
+        }
+
+        /// The first header named `name` (case-insensitive).
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        }
+    }
+
+    /// A header section larger than this is not taken for HTTP.
+    const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+    /// The line at `at` (without its line end) and the index after it.
+    fn line(buf: &[u8], at: usize) -> Option<(&[u8], usize)> {
+        let rest = buf.get(at..)?;
+        let end = rest.iter().position(|&b| b == b'\n')?;
+        let text = &rest[..end];
+        Some((text.strip_suffix(b"\r").unwrap_or(text), at + end + 1))
+    }
+
+    /// Header or trailer fields: (name, value) in order.
+    pub type Fields = Vec<(String, String)>;
+
+    /// Header (or trailer) lines from `at` up to the empty line; the fields and the index after.
+    fn fields(buf: &[u8], mut at: usize) -> Result<Option<(Fields, usize)>, FrameError> {
+        let mut out = Vec::new();
+        loop {
+            let Some((text, next)) = line(buf, at) else {
+                if buf.len() - at > MAX_HEAD_BYTES {
+                    return Err(FrameError("header section too long".into()));
+                }
+                return Ok(None);
+            };
+            if text.is_empty() {
+                return Ok(Some((out, next)));
+            }
+            let text = String::from_utf8_lossy(text);
+            let (name, value) =
+                text.split_once(':').ok_or_else(|| FrameError(format!("header line without a colon: {text:?}")))?;
+            out.push((name.trim().to_string(), value.trim().to_string()));
+            at = next;
+        }
+    }
+
+    /// Parse one complete message from the start of `buf`: `Ok(None)` if `buf` holds only part
+    /// of one; else the message and its length in bytes.
+    pub fn parse(kind: Kind, buf: &[u8]) -> Result<Option<(Message, usize)>, FrameError> {
+        let Some((start, after_start)) = line(buf, 0) else {
+            if buf.len() > MAX_HEAD_BYTES {
+                return Err(FrameError("start line too long".into()));
+            }
+            return Ok(None);
+        };
+        let start = String::from_utf8_lossy(start).into_owned();
+        let mut words = start.split_whitespace();
+        let first = words.next().unwrap_or("");
+        let status = match kind {
+            Kind::Request => {
+                let target = words.next();
+                let version = words.next().unwrap_or("");
+                if target.is_none() || !version.starts_with("HTTP/") {
+                    return Err(FrameError(format!("not an HTTP request line: {start:?}")));
+                }
+                None
+            }
+            Kind::Response => {
+                let code = words.next().and_then(|c| c.parse::<u16>().ok());
+                match code {
+                    Some(c) if first.starts_with("HTTP/") => Some(c),
+                    _ => return Err(FrameError(format!("not an HTTP status line: {start:?}"))),
+                }
+            }
+        };
+        let Some((headers, mut at)) = fields(buf, after_start)? else { return Ok(None) };
+        let header = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+        let no_body = status.is_some_and(|c| (100..200).contains(&c) || c == 204 || c == 304);
+        let chunked = header("transfer-encoding")
+            .is_some_and(|te| te.rsplit(',').next().is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked")));
+        let mut body = Vec::new();
+        let mut trailers = Vec::new();
+        if no_body {
+        } else if chunked {
+            loop {
+                let Some((size_line, next)) = line(buf, at) else { return Ok(None) };
+                let size_text = String::from_utf8_lossy(size_line);
+                let hex = size_text.split(';').next().unwrap_or("").trim();
+                let size = usize::from_str_radix(hex, 16)
+                    .map_err(|_| FrameError(format!("bad chunk size line {size_text:?}")))?;
+                if size == 0 {
+                    let Some((t, next)) = fields(buf, next)? else { return Ok(None) };
+                    trailers = t;
+                    at = next;
+                    break;
+                }
+                let end = next.checked_add(size).ok_or_else(|| FrameError("chunk size overflows".into()))?;
+                let Some(data) = buf.get(next..end) else { return Ok(None) };
+                body.extend_from_slice(data);
+                // The chunk's data is followed by CRLF (or a bare LF).
+                at = match (buf.get(end), buf.get(end + 1)) {
+                    (None, _) | (Some(b'\r'), None) => return Ok(None),
+                    (Some(b'\n'), _) => end + 1,
+                    (Some(b'\r'), Some(b'\n')) => end + 2,
+                    _ => return Err(FrameError("chunk data not followed by CRLF".into())),
+                };
+            }
+        } else if let Some(len) = header("content-length") {
+            let n: usize = len.parse().map_err(|_| FrameError(format!("bad Content-Length {len:?}")))?;
+            let end = at.checked_add(n).ok_or_else(|| FrameError("Content-Length overflows".into()))?;
+            let Some(data) = buf.get(at..end) else { return Ok(None) };
+            body.extend_from_slice(data);
+            at = end;
+        } else if kind == Kind::Response {
+            return Err(FrameError("response body delimited by the end of the connection".into()));
+        }
+        Ok(Some((Message { start, headers, body, trailers }, at)))
+    }
+
+    /// The HTTP/1.1 framer for one direction: one frame = one whole message.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Http1(pub Kind);
+
+    impl Framer for Http1 {
+        fn frame_len(&self, buf: &[u8]) -> Result<Option<usize>, FrameError> {
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            Ok(parse(self.0, buf)?.map(|(_, n)| n))
+        }
+    }
+
+    /// A request with a `Content-Length` body (what locklab's adapters send).
+    pub fn encode_request(method: &str, path: &str, host: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+        let mut out = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(body);
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::resp::{encode, parse, Resp, Value};
@@ -572,6 +763,74 @@ mod tests {
             ]))
         );
         assert_eq!(encode(&[b"GET", b"k"]), b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n".to_vec());
+    }
+
+    /// Frames as etcd's JSON gateway sends and receives them (the shapes `etcd.rs` measured).
+    const HTTP_REQUESTS: &[&[u8]] = &[
+        b"POST /v3/kv/txn HTTP/1.1\r\nHost: 127.0.0.1:2379\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"compare\": []}",
+        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /v3/lease/keepalive HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n7\r\n{\"ID\":1\r\n3;ext=1\r\n}\r\n\r\n0\r\n\r\n",
+    ];
+    const HTTP_RESPONSES: &[&[u8]] = &[
+        // A unary call's answer.
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nGrpc-Metadata-Content-Type: application/grpc\r\nDate: Mon, 30 Nov 2026 08:00:00 GMT\r\nContent-Length: 27\r\n\r\n{\"header\":{\"revision\":\"5\"}}",
+        // The keep-alive stream: a chunked body, one JSON line per message, no trailers.
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n27\r\n{\"result\":{\"ID\":\"7587869\",\"TTL\":\"30\"}}\n\r\n0\r\n\r\n",
+        // An error: a chunked body, then a trailer.
+        b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nTrailer: Grpc-Trailer-Content-Type\r\nTransfer-Encoding: chunked\r\n\r\n48\r\n{\"error\":\"etcdserver: requested lease not found\",\"code\":5,\"message\":\"x\"}\r\n0\r\nGrpc-Trailer-Content-Type: application/grpc\r\n\r\n",
+        b"HTTP/1.1 204 No Content\r\nContent-Length: 99\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+    ];
+
+    #[test]
+    fn http_frames_whole_messages_and_waits_for_partial_ones() {
+        use super::http::{Http1, Kind};
+        for (kind, cases) in [(Kind::Request, HTTP_REQUESTS), (Kind::Response, HTTP_RESPONSES)] {
+            let f = Http1(kind);
+            assert_eq!(f.frame_len(b""), Ok(None));
+            for &frame in cases {
+                let text = String::from_utf8_lossy(frame);
+                assert_eq!(f.frame_len(frame), Ok(Some(frame.len())), "{text:?}");
+                // A second message right behind does not lengthen the first (pipelining).
+                let mut two = frame.to_vec();
+                two.extend_from_slice(cases[0]);
+                assert_eq!(f.frame_len(&two), Ok(Some(frame.len())), "{text:?} followed by another");
+                assert_eq!(f.frame_len(&two[frame.len()..]), Ok(Some(cases[0].len())));
+                for cut in 1..frame.len() {
+                    assert_eq!(f.frame_len(&frame[..cut]), Ok(None), "prefix {cut} of {text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn http_parses_bodies_and_trailers_and_rejects_what_is_not_http() {
+        use super::http::{encode_request, parse, Http1, Kind};
+        let (m, n) = parse(Kind::Response, HTTP_RESPONSES[1]).unwrap().unwrap();
+        assert_eq!(n, HTTP_RESPONSES[1].len());
+        assert_eq!(m.status(), Some(200));
+        assert_eq!(m.body, b"{\"result\":{\"ID\":\"7587869\",\"TTL\":\"30\"}}\n".to_vec(), "de-chunked");
+        let (m, _) = parse(Kind::Response, HTTP_RESPONSES[2]).unwrap().unwrap();
+        assert_eq!(m.status(), Some(404));
+        assert_eq!(m.header("transfer-encoding"), Some("chunked"));
+        assert!(m.body.starts_with(b"{\"error\"") && m.body.ends_with(b"}"));
+        assert_eq!(m.trailers, vec![("Grpc-Trailer-Content-Type".to_string(), "application/grpc".to_string())]);
+        let (m, _) = parse(Kind::Request, HTTP_REQUESTS[2]).unwrap().unwrap();
+        assert_eq!(m.body, b"{\"ID\":1}\r\n".to_vec(), "chunk extensions ignored, CRLF inside a chunk kept");
+        let (m, _) = parse(Kind::Response, HTTP_RESPONSES[3]).unwrap().unwrap();
+        assert!(m.body.is_empty(), "204 has no body whatever Content-Length says");
+        // What our adapter sends parses back to itself.
+        let req = encode_request("POST", "/v3/kv/range", "h:1", "application/json", b"{}");
+        let (m, n) = parse(Kind::Request, &req).unwrap().unwrap();
+        assert_eq!((m.start.as_str(), m.body.as_slice(), n), ("POST /v3/kv/range HTTP/1.1", &b"{}"[..], req.len()));
+        // Not HTTP, or not frameable.
+        let resp = Http1(Kind::Response);
+        assert!(resp.frame_len(b"+OK\r\n").is_err());
+        assert!(resp.frame_len(b"HTTP/1.1 200 OK\r\n\r\nrest until close").is_err(), "close-delimited");
+        assert!(resp.frame_len(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n").is_err());
+        assert!(resp.frame_len(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err());
+        assert!(resp.frame_len(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY").is_err());
+        assert!(Http1(Kind::Request).frame_len(b"*1\r\n$4\r\nPING\r\n").is_err());
     }
 
     /// A redis-server on a free port, killed on drop (with its scratch directory).
