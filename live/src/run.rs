@@ -151,7 +151,8 @@ pub fn deviations(compiled: &Compiled, target: Target) -> Vec<String> {
         notes.push("played in real time (etcd's lease TTLs are whole seconds)".into());
         let s = &compiled.scenario.clocks;
         let server_offset = s.nodes.iter().any(|n| {
-            compiled.servers.iter().any(|&id| compiled.names[id] == *n.node.get_ref()) && n.offset_ms.is_some_and(|o| o != 0)
+            compiled.servers.iter().any(|&id| compiled.names[id] == *n.node.get_ref())
+                && n.offset_ms.is_some_and(|o| o != 0)
         });
         if s.offset_ms_max > 0 || server_offset {
             notes.push(
