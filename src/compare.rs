@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use locklab_checkers::Outcome;
 use locklab_sim::Compiled;
@@ -78,6 +78,49 @@ pub struct Comparison {
     pub runs: u64,
     pub messages: u64,
     pub events: u64,
+    /// The first seed (`--seed-start`, 1 by default).
+    pub seed_start: u64,
+}
+
+/// The seeds of a sweep: `start..start + count`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seeds {
+    pub start: u64,
+    pub count: u64,
+}
+
+impl Seeds {
+    pub fn first(count: u64) -> Self {
+        Seeds { start: 1, count }
+    }
+    fn iter(self) -> std::ops::Range<u64> {
+        self.start..self.start + self.count
+    }
+}
+
+/// One part of a sweep split for a CI matrix: shard `index` (1-based) of `of`. Run `r` of the
+/// sweep — pairs in report order, seeds in order within a pair, `r = pair × seeds + (seed − start)`
+/// — belongs to shard `r mod of + 1`: a stable partition that spreads every pair over the shards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: u64,
+    pub of: u64,
+}
+
+impl Shard {
+    /// Parse `i/n` (1 ≤ i ≤ n).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (i, n) = text.split_once('/').ok_or_else(|| format!("--shard {text}: expected i/n, e.g. 2/5"))?;
+        let index: u64 = i.trim().parse().map_err(|_| format!("--shard {text}: `{i}` is not a number"))?;
+        let of: u64 = n.trim().parse().map_err(|_| format!("--shard {text}: `{n}` is not a number"))?;
+        if of == 0 || index == 0 || index > of {
+            return Err(format!("--shard {text}: need 1 ≤ i ≤ n"));
+        }
+        Ok(Shard { index, of })
+    }
+    fn owns(self, run: u64) -> bool {
+        run % self.of == self.index - 1
+    }
 }
 
 /// The acquire-latency resolution of the report: 0.1 ms, the precision it prints.
@@ -87,8 +130,8 @@ const LATENCY_BUCKET_NS: u64 = 100_000;
 /// 0.1 ms), never O(seeds), so `--seeds 1000000` runs in the memory of `--seeds 10`. Every field is
 /// an integer, a count or a minimum, so the order in which rayon merges partial results cannot
 /// change the report.
-#[derive(Clone, Debug)]
-struct PairAcc {
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairAcc {
     /// Per property of [`PROPERTIES`]: holds, violated, vacuous, n/a, unknown.
     counts: Vec<[u64; 5]>,
     /// Per property, the smallest seed that violated it.
@@ -177,6 +220,11 @@ impl PairAcc {
         self
     }
 
+    /// Did a run of these miss its expectation?
+    pub fn missed(&self) -> bool {
+        self.expectation_met < self.runs
+    }
+
     /// The nearest-rank percentile of the pooled latencies, in ms.
     fn latency_ms(&self, p: f64) -> f64 {
         let total: u64 = self.latencies.values().sum();
@@ -215,13 +263,34 @@ pub fn compare(
     max_events: u64,
     on_run: &(dyn Fn() + Sync),
 ) -> Comparison {
-    let pairs: Vec<(usize, usize)> =
-        scenarios.iter().enumerate().flat_map(|(s, _)| variants[s].iter().map(move |&v| (s, v))).collect();
-    let accs: Vec<PairAcc> = pairs
+    let seeds = Seeds::first(seeds);
+    let accs = run_accs(scenarios, variants, seeds, None, max_events, on_run);
+    summarize(scenarios, variants, &accs, seeds)
+}
+
+/// The (scenario, variant) pairs of a sweep, in report order.
+pub fn pairs_of(variants: &[Vec<usize>]) -> Vec<(usize, usize)> {
+    variants.iter().enumerate().flat_map(|(s, vs)| vs.iter().map(move |&v| (s, v))).collect()
+}
+
+/// Run the pairs' seeds (only this shard's runs, when sharded), one accumulator per pair.
+pub fn run_accs(
+    scenarios: &[Compiled],
+    variants: &[Vec<usize>],
+    seeds: Seeds,
+    shard: Option<Shard>,
+    max_events: u64,
+    on_run: &(dyn Fn() + Sync),
+) -> Vec<PairAcc> {
+    let pairs = pairs_of(variants);
+    pairs
         .par_iter()
-        .map(|&(s, v)| {
-            (1..=seeds)
+        .enumerate()
+        .map(|(p, &(s, v))| {
+            seeds
+                .iter()
                 .into_par_iter()
+                .filter(|&seed| shard.is_none_or(|sh| sh.owns(p as u64 * seeds.count + (seed - seeds.start))))
                 .fold(PairAcc::new, |acc, seed| {
                     let acc = acc.add(&scenarios[s], v, seed, max_events);
                     on_run();
@@ -229,11 +298,26 @@ pub fn compare(
                 })
                 .reduce(PairAcc::new, PairAcc::merge)
         })
-        .collect();
+        .collect()
+}
 
+/// Merge the accumulators of several shards, pair by pair.
+pub fn merge_accs(parts: Vec<Vec<PairAcc>>) -> Vec<PairAcc> {
+    let mut iter = parts.into_iter();
+    let mut total = iter.next().unwrap_or_default();
+    for part in iter {
+        total = total.into_iter().zip(part).map(|(a, b)| a.merge(b)).collect();
+    }
+    total
+}
+
+/// The report's summaries from the pairs' accumulators.
+pub fn summarize(scenarios: &[Compiled], variants: &[Vec<usize>], accs: &[PairAcc], seeds_: Seeds) -> Comparison {
+    let pairs = pairs_of(variants);
+    let seeds = seeds_.count;
     let mut out = Vec::new();
     let (mut runs, mut messages, mut events) = (0, 0, 0);
-    for (&(s, v), acc) in pairs.iter().zip(&accs) {
+    for (&(s, v), acc) in pairs.iter().zip(accs) {
         let compiled = &scenarios[s];
         let variant = &compiled.variants[v];
         let props: Vec<PropertySummary> = PROPERTIES
@@ -279,11 +363,90 @@ pub fn compare(
             messages_per_cs: (acc.critical_sections > 0).then(|| acc.messages as f64 / acc.critical_sections as f64),
             reproduce: reproduce_seed
                 .map(|seed| format!("locklab run {} --seed {seed} --protocol {}", compiled.file, variant.name)),
-            timeline_seed: reproduce_seed.unwrap_or(1),
+            timeline_seed: reproduce_seed.unwrap_or(seeds_.start),
             timeline: format!("timelines/{}.{}.svg", file_stem(&compiled.file), variant.name),
         });
     }
-    Comparison { pairs: out, runs, messages, events }
+    Comparison { pairs: out, runs, messages, events, seed_start: seeds_.start }
+}
+
+/// What one shard of a sharded `compare` writes (`shard-I-of-N.json`): enough to merge the
+/// shards into exactly the report an unsharded run writes, and to refuse shards that do not
+/// belong together.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ShardFile {
+    /// The format of this file.
+    pub version: u32,
+    /// The command an unsharded run would be (the report's "Generated by" line).
+    pub command: String,
+    pub seeds: Seeds,
+    pub shard: Shard,
+    pub max_events: u64,
+    /// Every scenario file of the sweep with a hash of its text (merging re-reads and checks it).
+    pub scenarios: Vec<(String, String)>,
+    /// The pairs, in report order: (scenario file, variant name).
+    pub pairs: Vec<(String, String)>,
+    pub accs: Vec<PairAcc>,
+}
+
+/// The shard file format's version.
+pub const SHARD_VERSION: u32 = 1;
+
+/// FNV-1a (64 bit) of a scenario file's text, as hex: shards of one sweep must have read the
+/// same files.
+pub fn text_hash(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// JUnit XML: one test case per (scenario, variant) pair, failing when its expectation was missed
+/// in some seed or is incomplete (`unchecked`), with the command that reproduces a miss.
+pub fn junit(c: &Comparison, command: &str) -> String {
+    fn esc(s: &str) -> String {
+        s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    }
+    let failures =
+        c.pairs.iter().filter(|p| p.expectation_met < p.seeds || !p.expectation_unchecked.is_empty()).count();
+    let mut x = String::new();
+    let _ = writeln!(x, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+    let _ = writeln!(x, r#"<testsuites name="locklab" tests="{}" failures="{failures}">"#, c.pairs.len());
+    let _ = writeln!(
+        x,
+        r#"  <testsuite name="{}" tests="{}" failures="{failures}" errors="0" skipped="0">"#,
+        esc(command),
+        c.pairs.len()
+    );
+    for p in &c.pairs {
+        let _ =
+            write!(x, r#"    <testcase classname="{}" name="{}" time="0""#, esc(&file_stem(&p.file)), esc(&p.variant));
+        let mut problems = Vec::new();
+        if p.expectation_met < p.seeds {
+            problems.push(format!(
+                "expectation met in {}/{} seeds; reproduce a miss with `{}`",
+                p.expectation_met,
+                p.seeds,
+                p.reproduce.as_deref().unwrap_or("-")
+            ));
+        }
+        if !p.expectation_unchecked.is_empty() {
+            problems.push(format!("unchecked: no expectation declared for {}", p.expectation_unchecked.join(", ")));
+        }
+        if problems.is_empty() {
+            let _ = writeln!(x, "/>");
+        } else {
+            let msg = problems.join("; ");
+            let _ = writeln!(x, ">");
+            let _ = writeln!(x, r#"      <failure message="{}" type="expectation">{}</failure>"#, esc(&msg), esc(&msg));
+            let _ = writeln!(x, "    </testcase>");
+        }
+    }
+    let _ = writeln!(x, "  </testsuite>");
+    let _ = writeln!(x, "</testsuites>");
+    x
 }
 
 fn pct(x: f64) -> String {
@@ -329,14 +492,15 @@ fn cell(p: &PairSummary) -> String {
 /// The Markdown report.
 pub fn markdown(c: &Comparison, command: &str) -> String {
     let seeds = c.pairs.first().map_or(0, |p| p.seeds);
+    let (first_seed, last_seed) = (c.seed_start, c.seed_start + seeds.saturating_sub(1));
     let mut out = String::new();
     let families: Vec<&str> =
         ["LEASE", "FENCED", "REDLOCK", "RAFT"].into_iter().filter(|f| c.pairs.iter().any(|p| p.family == *f)).collect();
     let _ = writeln!(out, "# locklab comparison\n");
     let _ = writeln!(
         out,
-        "Every protocol variant against every scenario that declares it, over seeds 1–{seeds} \
-         ({} runs). Generated by `{command}`; do not edit by hand.\n",
+        "Every protocol variant against every scenario that declares it, over seeds \
+         {first_seed}–{last_seed} ({} runs). Generated by `{command}`; do not edit by hand.\n",
         c.runs
     );
     let _ = writeln!(
@@ -347,7 +511,7 @@ pub fn markdown(c: &Comparison, command: &str) -> String {
          any seed. ✓: the literature's expectation (declared in the scenario file) was met in every \
          seed; ✗: it was not, with the count of seeds where it was; `? unchecked`: the variant leaves an \
          applicable property without an expectation (compare exits 1). Each variant name links to the \
-         timeline of its reproducing seed (or seed 1).\n"
+         timeline of its reproducing seed (or seed {first_seed}).\n"
     );
     let _ = writeln!(out, "## Safety and liveness\n");
     let _ = write!(out, "| # | scenario |");
@@ -438,10 +602,15 @@ pub fn json(c: &Comparison, seeds: u64, command: &str) -> String {
     struct Report<'a> {
         command: &'a str,
         seeds: u64,
+        /// Present when the sweep did not start at seed 1.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seed_start: Option<u64>,
         runs: u64,
         pairs: &'a [PairSummary],
     }
-    serde_json::to_string_pretty(&Report { command, seeds, runs: c.runs, pairs: &c.pairs }).expect("serialisable")
+    let seed_start = (c.seed_start != 1).then_some(c.seed_start);
+    serde_json::to_string_pretty(&Report { command, seeds, seed_start, runs: c.runs, pairs: &c.pairs })
+        .expect("serialisable")
         + "\n"
 }
 

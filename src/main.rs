@@ -46,6 +46,9 @@ enum Command {
     /// observed verdicts beside the simulator's prediction. Exit codes as `run` (4: the live run
     /// could not be judged); with --report, 1 when a live outcome disagrees with the prediction.
     Live(locklab::live::LiveArgs),
+    /// Combine the shards of a sharded `compare` (`--shard I/N`, one per CI job) into exactly the
+    /// report an unsharded run writes. Exit codes as `compare`.
+    Merge(MergeArgs),
 }
 
 #[derive(clap::Args)]
@@ -71,6 +74,35 @@ struct CompareArgs {
     /// Stop each run after this many events: its verdicts are then `unknown`.
     #[arg(long, default_value_t = locklab_sim::world::DEFAULT_MAX_EVENTS)]
     max_events: u64,
+    /// The first seed: the sweep runs seeds S..S+N−1 (N = --seeds).
+    #[arg(long, default_value_t = 1, value_name = "S")]
+    seed_start: u64,
+    /// Run only shard I of N (a stable partition of the (pair, seed) runs, for a CI matrix) and
+    /// write `shard-I-of-N.json` to --out; `locklab merge` combines the shards into the report.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Also write a JUnit XML report to FILE (one test case per scenario × variant).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Print nothing but errors (the exit code tells the verdict).
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct MergeArgs {
+    /// Shard files (`shard-I-of-N.json`) or directories holding them.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Where to write the report (as `compare --out`).
+    #[arg(long, default_value = "reports")]
+    out: PathBuf,
+    /// Also write a JUnit XML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(clap::Args)]
@@ -124,6 +156,7 @@ fn main() -> ExitCode {
         Command::Lin(args) => locklab_lincheck::cli::run(&args),
         Command::Check(args) => locklab_models::cli::check_to(&args, &mut output::Stdout),
         Command::Live(args) => locklab::live::live(&args),
+        Command::Merge(args) => merge(args),
         Command::Explore(args) => locklab_models::cli::explore(&args),
     }) {
         Ok(code) => code,
@@ -338,6 +371,18 @@ fn compare(args: CompareArgs) -> i32 {
         eprintln!("error: the filters leave nothing to run");
         return exit::BAD_INPUT;
     }
+    let shard = match args.shard.as_deref().map(compare::Shard::parse).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    if args.seed_start == 0 || args.seed_start.checked_add(args.seeds).is_none() {
+        eprintln!("error: --seed-start {}: seeds start at 1 and must not overflow", args.seed_start);
+        return exit::BAD_INPUT;
+    }
+    let seeds = compare::Seeds { start: args.seed_start, count: args.seeds };
     let total = match pairs.checked_mul(args.seeds).filter(|&t| t <= compare::MAX_RUNS) {
         Some(total) => total,
         None => {
@@ -356,8 +401,14 @@ fn compare(args: CompareArgs) -> i32 {
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {per_sec}, eta {eta}")
             .expect("a valid template"),
     );
+    if args.quiet {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    if let Some(sh) = shard {
+        bar.set_length(total / sh.of + u64::from(total % sh.of >= sh.index));
+    }
     let started = Instant::now();
-    let result = compare::compare(&scenarios, &variants, args.seeds, args.max_events, &|| bar.inc(1));
+    let accs = compare::run_accs(&scenarios, &variants, seeds, shard, args.max_events, &|| bar.inc(1));
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     if let Err(e) = std::fs::create_dir_all(&args.out) {
@@ -367,6 +418,9 @@ fn compare(args: CompareArgs) -> i32 {
     // The command that regenerates this report, filters included (not --out or --stats, which do
     // not change it).
     let mut command = format!("locklab compare --seeds {}", args.seeds);
+    if args.seed_start != 1 {
+        command.push_str(&format!(" --seed-start {}", args.seed_start));
+    }
     if args.dir != std::path::Path::new("scenarios") {
         command.push_str(&format!(" --dir {}", args.dir.display()));
     }
@@ -376,44 +430,11 @@ fn compare(args: CompareArgs) -> i32 {
     if !args.protocols.is_empty() {
         command.push_str(&format!(" --protocols {}", args.protocols.join(",")));
     }
-    let md = compare::markdown(&result, &command);
-    let json = compare::json(&result, args.seeds, &command);
-    let mut files = vec![("comparison.md".to_string(), md), ("comparison.json".to_string(), json)];
-    files.extend(compare::timelines(&scenarios, &result));
-    if let Err(e) = compare::write_report(&args.out, &files) {
-        eprintln!("error: {e}");
-        return exit::BAD_INPUT;
+    if let Some(sh) = shard {
+        return write_shard(&scenarios, &variants, accs, seeds, sh, args.max_events, &command, &args.out, args.quiet);
     }
-    let missed: Vec<&compare::PairSummary> = result.pairs.iter().filter(|p| p.expectation_met < p.seeds).collect();
-    let unchecked: Vec<&compare::PairSummary> =
-        result.pairs.iter().filter(|p| !p.expectation_unchecked.is_empty()).collect();
-    out(&format!(
-        "compared {} pairs over {} seeds ({} runs); wrote {} and {}\n",
-        result.pairs.len(),
-        args.seeds,
-        result.runs,
-        args.out.join("comparison.md").display(),
-        args.out.join("comparison.json").display()
-    ));
-    for p in &missed {
-        out(&format!(
-            "expectation not met: {} on {} in {}/{} seeds; e.g. {}\n",
-            p.variant,
-            p.scenario,
-            p.seeds - p.expectation_met,
-            p.seeds,
-            p.reproduce.as_deref().unwrap_or("-")
-        ));
-    }
-    for p in &unchecked {
-        out(&format!(
-            "unchecked: {} on {} ({}): no expectation declared for {}\n",
-            p.variant,
-            p.scenario,
-            p.file,
-            p.expectation_unchecked.join(", ")
-        ));
-    }
+    let result = compare::summarize(&scenarios, &variants, &accs, seeds);
+    let code = finish_report(&scenarios, &result, &command, &args.out, args.junit.as_deref(), args.quiet);
     if args.stats {
         eprintln!(
             "stats: {} runs in {:.2} s on {} threads: {:.0} runs/s, {:.2}M events/s, {:.2}M messages/s",
@@ -425,9 +446,260 @@ fn compare(args: CompareArgs) -> i32 {
             result.messages as f64 / secs / 1e6
         );
     }
+    code
+}
+
+/// Write a shard's accumulators; exit 1 when one of its runs missed an expectation.
+#[allow(clippy::too_many_arguments)]
+fn write_shard(
+    scenarios: &[locklab_sim::Compiled],
+    variants: &[Vec<usize>],
+    accs: Vec<locklab::compare::PairAcc>,
+    seeds: locklab::compare::Seeds,
+    shard: locklab::compare::Shard,
+    max_events: u64,
+    command: &str,
+    out_dir: &std::path::Path,
+    quiet: bool,
+) -> i32 {
+    use locklab::compare;
+    let mut files = Vec::new();
+    for c in scenarios {
+        match std::fs::read_to_string(&c.file) {
+            Ok(text) => files.push((c.file.clone(), compare::text_hash(&text))),
+            Err(e) => {
+                eprintln!("error: {}: {e}", c.file);
+                return exit::BAD_INPUT;
+            }
+        }
+    }
+    let pairs: Vec<(String, String)> = compare::pairs_of(variants)
+        .into_iter()
+        .map(|(s, v)| (scenarios[s].file.clone(), scenarios[s].variants[v].name.clone()))
+        .collect();
+    let missed = accs.iter().any(|a| a.missed());
+    let unchecked = compare::pairs_of(variants).iter().any(|&(s, v)| !scenarios[s].variants[v].undeclared().is_empty());
+    let file = compare::ShardFile {
+        version: compare::SHARD_VERSION,
+        command: command.to_string(),
+        seeds,
+        shard,
+        max_events,
+        scenarios: files,
+        pairs,
+        accs,
+    };
+    let path = out_dir.join(format!("shard-{}-of-{}.json", shard.index, shard.of));
+    let text = serde_json::to_string(&file).expect("serialisable") + "\n";
+    if let Err(e) = std::fs::write(&path, text) {
+        eprintln!("error: {}: cannot write: {e}", path.display());
+        return exit::OUTPUT;
+    }
+    if !quiet {
+        out(&format!(
+            "shard {}/{}: wrote {}; combine every shard with `locklab merge DIR...`\n",
+            shard.index,
+            shard.of,
+            path.display()
+        ));
+    }
+    if missed || unchecked {
+        exit::VIOLATED
+    } else {
+        exit::OK
+    }
+}
+
+/// Write the report of a finished sweep (compare, or merged shards) and say what was missed.
+fn finish_report(
+    scenarios: &[locklab_sim::Compiled],
+    result: &locklab::compare::Comparison,
+    command: &str,
+    out_dir: &std::path::Path,
+    junit: Option<&std::path::Path>,
+    quiet: bool,
+) -> i32 {
+    use locklab::compare;
+    let seeds = result.pairs.first().map_or(0, |p| p.seeds);
+    let md = compare::markdown(result, command);
+    let json = compare::json(result, seeds, command);
+    let mut files = vec![("comparison.md".to_string(), md), ("comparison.json".to_string(), json)];
+    files.extend(compare::timelines(scenarios, result));
+    if let Err(e) = compare::write_report(out_dir, &files) {
+        eprintln!("error: {e}");
+        return exit::BAD_INPUT;
+    }
+    if let Some(path) = junit {
+        if let Err(e) = std::fs::write(path, compare::junit(result, command)) {
+            eprintln!("error: {}: cannot write: {e}", path.display());
+            return exit::OUTPUT;
+        }
+    }
+    let missed: Vec<&compare::PairSummary> = result.pairs.iter().filter(|p| p.expectation_met < p.seeds).collect();
+    let unchecked: Vec<&compare::PairSummary> =
+        result.pairs.iter().filter(|p| !p.expectation_unchecked.is_empty()).collect();
+    if !quiet {
+        out(&format!(
+            "compared {} pairs over {} seeds ({} runs); wrote {} and {}\n",
+            result.pairs.len(),
+            seeds,
+            result.runs,
+            out_dir.join("comparison.md").display(),
+            out_dir.join("comparison.json").display()
+        ));
+        for p in &missed {
+            out(&format!(
+                "expectation not met: {} on {} in {}/{} seeds; e.g. {}\n",
+                p.variant,
+                p.scenario,
+                p.seeds - p.expectation_met,
+                p.seeds,
+                p.reproduce.as_deref().unwrap_or("-")
+            ));
+        }
+        for p in &unchecked {
+            out(&format!(
+                "unchecked: {} on {} ({}): no expectation declared for {}\n",
+                p.variant,
+                p.scenario,
+                p.file,
+                p.expectation_unchecked.join(", ")
+            ));
+        }
+    }
     if missed.is_empty() && unchecked.is_empty() {
         exit::OK
     } else {
         exit::VIOLATED
     }
+}
+
+/// `locklab merge`: shards → the report an unsharded `compare` writes.
+fn merge(args: MergeArgs) -> i32 {
+    use locklab::compare;
+    let mut paths = Vec::new();
+    for input in &args.inputs {
+        if input.is_dir() {
+            match std::fs::read_dir(input) {
+                Ok(entries) => {
+                    let mut found: Vec<PathBuf> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| {
+                            p.file_name()
+                                .and_then(|n| n.to_str())
+                                .is_some_and(|n| n.starts_with("shard-") && n.ends_with(".json"))
+                        })
+                        .collect();
+                    found.sort();
+                    paths.extend(found);
+                }
+                Err(e) => {
+                    eprintln!("error: {}: {e}", input.display());
+                    return exit::BAD_INPUT;
+                }
+            }
+        } else {
+            paths.push(input.clone());
+        }
+    }
+    if paths.is_empty() {
+        eprintln!("error: no shard files (shard-I-of-N.json) in {:?}", args.inputs);
+        return exit::BAD_INPUT;
+    }
+    let mut shards: Vec<compare::ShardFile> = Vec::new();
+    for p in &paths {
+        let text = match std::fs::read_to_string(p) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {}: {e}", p.display());
+                return exit::BAD_INPUT;
+            }
+        };
+        match serde_json::from_str::<compare::ShardFile>(&text) {
+            Ok(f) if f.version == compare::SHARD_VERSION => shards.push(f),
+            Ok(f) => {
+                eprintln!(
+                    "error: {}: shard format version {} (this locklab reads {})",
+                    p.display(),
+                    f.version,
+                    compare::SHARD_VERSION
+                );
+                return exit::BAD_INPUT;
+            }
+            Err(e) => {
+                eprintln!("error: {}: not a locklab shard file: {e}", p.display());
+                return exit::BAD_INPUT;
+            }
+        }
+    }
+    let first = shards[0].clone();
+    for (p, s) in paths.iter().zip(&shards) {
+        if s.command != first.command
+            || s.seeds != first.seeds
+            || s.pairs != first.pairs
+            || s.scenarios != first.scenarios
+            || s.shard.of != first.shard.of
+            || s.max_events != first.max_events
+        {
+            eprintln!(
+                "error: {}: this shard belongs to another sweep than {} (`{}`)",
+                p.display(),
+                paths[0].display(),
+                first.command
+            );
+            return exit::BAD_INPUT;
+        }
+    }
+    let mut indices: Vec<u64> = shards.iter().map(|s| s.shard.index).collect();
+    indices.sort();
+    let expected: Vec<u64> = (1..=first.shard.of).collect();
+    if indices != expected {
+        eprintln!("error: shards {indices:?} of {}: need each of 1..={} exactly once", first.shard.of, first.shard.of);
+        return exit::BAD_INPUT;
+    }
+    // The scenario files, as the shards read them.
+    let mut scenarios = Vec::new();
+    for (file, hash) in &first.scenarios {
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {file}: {e} (merge runs where the shards ran: the paths are relative)");
+                return exit::BAD_INPUT;
+            }
+        };
+        if &compare::text_hash(&text) != hash {
+            eprintln!("error: {file}: changed since the shards ran");
+            return exit::BAD_INPUT;
+        }
+        match locklab_sim::load_compiled(std::path::Path::new(file)) {
+            Ok(c) => scenarios.push(c),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::BAD_INPUT;
+            }
+        }
+    }
+    let mut variants: Vec<Vec<usize>> = vec![Vec::new(); scenarios.len()];
+    for (file, variant) in &first.pairs {
+        let Some(s) = scenarios.iter().position(|c| &c.file == file) else {
+            eprintln!("error: pair ({file}, {variant}) names a file the shards do not list");
+            return exit::BAD_INPUT;
+        };
+        let Some(v) = scenarios[s].variant(variant) else {
+            eprintln!("error: {file}: no variant `{variant}`");
+            return exit::BAD_INPUT;
+        };
+        variants[s].push(v);
+    }
+    if compare::pairs_of(&variants).len() != first.pairs.len() {
+        eprintln!("error: the shards' pairs are not in report order");
+        return exit::BAD_INPUT;
+    }
+    let accs = compare::merge_accs(shards.into_iter().map(|s| s.accs).collect());
+    let result = compare::summarize(&scenarios, &variants, &accs, first.seeds);
+    if let Err(e) = std::fs::create_dir_all(&args.out) {
+        eprintln!("error: {}: cannot create the directory: {e}", args.out.display());
+        return exit::BAD_INPUT;
+    }
+    finish_report(&scenarios, &result, &first.command, &args.out, args.junit.as_deref(), args.quiet)
 }

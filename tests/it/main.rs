@@ -12,6 +12,7 @@ mod live;
 mod raft;
 mod readme;
 mod scenarios;
+mod shards;
 mod tidy;
 
 use std::path::{Path, PathBuf};
