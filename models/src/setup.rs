@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 
-use locklab_protocols::lease::Persistence;
+use locklab_protocols::node::Persistence;
 use locklab_protocols::{Node, NodeId};
 use locklab_sim::clock::Clock;
 

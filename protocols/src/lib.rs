@@ -22,54 +22,26 @@
 //! Invariants (checked by `tests/tidy.rs`): no clock reads, no global RNG, no I/O, no dependency
 //! on tokio, turmoil, stateright or the simulator; no randomly seeded hash maps.
 
-pub mod client;
+// The node contract and the shared, protocol-neutral modules.
 pub mod history;
-pub mod lease;
+pub mod library;
 pub mod msg;
 pub mod node;
+pub mod registry;
+
+// One folder per protocol (and per protocol-neutral role).
+pub mod lease;
 pub mod raft;
-pub mod raft_client;
 pub mod redlock;
 pub mod resource;
 pub mod worker;
 
-pub use client::LeaseLock;
 pub use history::{Deadline, Entry, Event, Observation, SessionId, WorldEvent};
-pub use lease::LeaseServer;
-pub use msg::{LockId, Msg};
-pub use node::{ms, Command, Ctx, Effect, Entropy, Input, NodeId, Timer};
-pub use raft::RaftPeer;
-pub use raft_client::RaftLock;
+pub use lease::{LeaseLock, LeaseServer};
+pub use msg::Msg;
+pub use node::{ms, Command, Ctx, Effect, Entropy, Input, LockId, NodeId, Timer};
+pub use raft::{RaftLock, RaftPeer};
 pub use redlock::Redlock;
+pub use registry::{Durable, LockLibrary, Node};
 pub use resource::Resource;
-pub use worker::{Client, LockLibrary};
-
-/// Durable state a node may keep on disk across a crash.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Durable {
-    LeaseServer(lease::ServerDurable),
-    /// A Raft peer's term, vote and log.
-    Raft(raft::RaftDurable),
-}
-
-/// Any node of a world. A closed enum keeps dispatch static and state `Clone + Eq + Hash`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Node {
-    LeaseServer(LeaseServer),
-    Client(Box<Client>),
-    Resource(Resource),
-    /// A Raft peer hosting the lock service (boxed: large).
-    RaftPeer(Box<RaftPeer>),
-}
-
-impl Node {
-    /// Feed one input to the node; its effects are appended to the context's buffer.
-    pub fn handle(&mut self, ctx: &mut Ctx, input: Input) {
-        match self {
-            Node::LeaseServer(n) => n.handle(ctx, input),
-            Node::Client(n) => n.handle(ctx, input),
-            Node::Resource(n) => n.handle(ctx, input),
-            Node::RaftPeer(n) => n.handle(ctx, input),
-        }
-    }
-}
+pub use worker::Client;

@@ -5,12 +5,15 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use toml::Spanned;
 
-use locklab_protocols::client::{LeaseClientParams, ReleaseMode, RetryMode, ValidityBasis};
-use locklab_protocols::lease::{ExpiryClock, LeaseServerParams, Persistence, ServerKind, TokenCounter};
+use locklab_protocols::lease::{ExpiryClock, LeaseServerParams, ServerKind, TokenCounter};
+use locklab_protocols::lease::{LeaseClientParams, ReleaseMode};
+use locklab_protocols::library::{RetryMode, ValidityBasis};
+use locklab_protocols::node::{MsRange, Persistence};
+use locklab_protocols::raft::RaftClientParams;
 use locklab_protocols::raft::RaftParams;
-use locklab_protocols::raft_client::RaftClientParams;
 use locklab_protocols::redlock::RedlockParams;
-use locklab_protocols::worker::{LockLibrary, MsRange, WorkloadParams};
+use locklab_protocols::worker::WorkloadParams;
+use locklab_protocols::LockLibrary;
 use locklab_protocols::{ms, Client, LeaseLock, LeaseServer, Msg, Node, NodeId, RaftLock, RaftPeer, Redlock, Resource};
 
 use crate::clock::Clock;
