@@ -39,7 +39,7 @@ pub enum Protocol {
     LeaseFenced,
     /// Redlock over `servers` independent lease servers (no fencing).
     Redlock,
-    /// The etcd-style lock service replicated by Raft over `servers` peers (`protocols/src/raft.rs`):
+    /// The etcd-style lock service replicated by Raft over `servers` peers (`protocols/src/raft/`):
     /// sessions with a TTL and keep-alive, the lock key's creation revision as token, but the
     /// resource does not check it (Jepsen's etcd lesson: consensus does not make a lease a lock).
     Raft,

@@ -7,19 +7,27 @@
 //! `locklab-sim` and the stateright models in `locklab-models` drive this very code; there is no
 //! second implementation of any protocol.
 //!
-//! Protocols:
-//! * [`lease`]: a single-server lease with Redis `SET NX PX` semantics, optional fencing tokens,
-//!   persistence policies and delayed restart;
-//! * [`client`]: the lease client library (acquire with timeout and retries, heartbeat, local
-//!   validity, idempotent or naive retry, failover to a replica);
-//! * [`redlock`]: Redlock over N independent lease servers;
+//! One folder per protocol, each owning its server, its client library, its message payloads and
+//! its durable state, with module docs that teach it:
+//! * [`lease`]: a single-server lease with Redis `SET NX PX` semantics (or Redisson's reentrant
+//!   scripts), optional fencing tokens, persistence policies, delayed restart and asynchronous
+//!   replication ([`lease::server`]); its client library ([`lease::client`]: acquire with timeout
+//!   and retries, heartbeat, local validity, idempotent or naive retry, failover to a replica);
+//! * [`redlock`]: Redlock over N independent lease servers (a client library only);
 //! * [`raft`]: Raft (election, replication, PreVote, CheckQuorum, ReadIndex) and the etcd-style
-//!   lock service it replicates; [`raft_client`]: its client library;
+//!   lock service it replicates; [`raft::client`]: its client library.
+//!
+//! Protocol-neutral roles, each a folder too:
 //! * [`worker`]: the client node — the workload loop (acquire, read-think-write, release) around
 //!   any lock library;
 //! * [`resource`]: the protected resource, optionally checking fencing tokens.
 //!
-//! Invariants (checked by `tests/tidy.rs`): no clock reads, no global RNG, no I/O, no dependency
+//! Shared modules, which every folder may import: the node contract ([`node`], [`history`]) and
+//! the lock-library contract ([`library`]), which import no folder; and the wrappers that name
+//! every protocol, [`msg::Msg`] and the [`registry`] ([`Node`], [`Durable`], [`LockLibrary`]).
+//! A protocol folder never imports another's (checked by `tests/it/tidy.rs`).
+//!
+//! Invariants (checked by `tests/it/tidy.rs`): no clock reads, no global RNG, no I/O, no dependency
 //! on tokio, turmoil, stateright or the simulator; no randomly seeded hash maps.
 
 // The node contract and the shared, protocol-neutral modules.
