@@ -1,7 +1,9 @@
 //! The registry: the closed enums that wrap every protocol's types — [`Node`] (any node of a
 //! world), [`Durable`] (what any node keeps on disk) and [`LockLibrary`] (any client library the
-//! worker can drive) — dispatching to each protocol's folder. Together with [`crate::msg::Msg`],
-//! this is the one place outside a protocol's folder that names it.
+//! worker can drive) — dispatching to each protocol's folder; and [`PROTOCOL_KINDS`], the table of
+//! protocol kinds with their scenario parameters, which the simulator (validation, the report's
+//! families, the properties a variant owes), the models and the CLI read. Together with
+//! [`crate::msg::Msg`], this is the one place outside a protocol's folder that names it.
 
 use crate::history::SessionId;
 use crate::lease::{self, LeaseLock, LeaseServer};
@@ -106,3 +108,154 @@ impl LockLibrary {
         }
     }
 }
+
+/// One protocol kind, as scenario files name it (`kind = "…"` in `[[protocols]]`), with what the
+/// simulator, the models and the CLI need to know of it without naming it themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProtocolKind {
+    /// The scenario file's `kind`.
+    pub name: &'static str,
+    /// The report's family column (`compare`'s matrix, `--protocol` filters).
+    pub family: &'static str,
+    /// The family when the resource checks fencing tokens (`fencing = true`).
+    pub fenced_family: &'static str,
+    /// The `[[protocols]]` keys this kind takes (besides `name`, `kind` and `expect`), in the order
+    /// error messages list them.
+    pub params: &'static [&'static str],
+    /// The servers are Raft peers: the service always issues tokens (revisions), Raft's own
+    /// invariants are checked, and expiry is lazy (the leader revokes from a periodic check, so a
+    /// TTL is a lower bound).
+    pub replicated_log: bool,
+}
+
+impl ProtocolKind {
+    /// The report's family of a variant of this kind.
+    pub fn family(&self, fencing: bool) -> &'static str {
+        if fencing {
+            self.fenced_family
+        } else {
+            self.family
+        }
+    }
+}
+
+/// Every protocol kind. A new protocol adds its line here (and its folder).
+pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
+    ProtocolKind { name: "lease", family: "LEASE", fenced_family: "FENCED", params: LEASE, replicated_log: false },
+    ProtocolKind {
+        name: "replicated-lease",
+        family: "LEASE",
+        fenced_family: "FENCED",
+        params: REPLICATED_LEASE,
+        replicated_log: false,
+    },
+    ProtocolKind {
+        name: "redlock",
+        family: "REDLOCK",
+        fenced_family: "REDLOCK",
+        params: REDLOCK,
+        replicated_log: false,
+    },
+    ProtocolKind { name: "raft", family: "RAFT", fenced_family: "RAFT", params: RAFT, replicated_log: true },
+];
+
+/// The kind named `name`, if there is one.
+pub fn protocol_kind(name: &str) -> Option<&'static ProtocolKind> {
+    PROTOCOL_KINDS.iter().find(|k| k.name == name)
+}
+
+/// The names of every kind, for error messages.
+pub fn protocol_kind_names() -> Vec<&'static str> {
+    PROTOCOL_KINDS.iter().map(|k| k.name).collect()
+}
+
+/// The scenario parameters of `lease`.
+const LEASE: &[&str] = &[
+    "ttl_ms",
+    "expiry_clock",
+    "persistence",
+    "restart_delay_ms",
+    "renew_ms",
+    "acquire_retries",
+    "safety_margin_ms",
+    "heartbeat_timeout_ms",
+    "acquire_timeout_ms",
+    "retry_backoff_ms",
+    "retry",
+    "release",
+    "validity",
+    "check_validity_before_write",
+    "tokens",
+    "fencing",
+    "token_counter",
+    "initial_token",
+    "lock_delay_ms",
+    "server",
+];
+
+/// The scenario parameters of `replicated-lease`.
+const REPLICATED_LEASE: &[&str] = &[
+    "ttl_ms",
+    "expiry_clock",
+    "persistence",
+    "restart_delay_ms",
+    "renew_ms",
+    "acquire_retries",
+    "safety_margin_ms",
+    "heartbeat_timeout_ms",
+    "acquire_timeout_ms",
+    "retry_backoff_ms",
+    "retry",
+    "release",
+    "validity",
+    "check_validity_before_write",
+    "tokens",
+    "fencing",
+    "token_counter",
+    "replication_delay_ms",
+    "failover_after_timeouts",
+];
+
+/// The scenario parameters of `redlock`.
+const REDLOCK: &[&str] = &[
+    "ttl_ms",
+    "expiry_clock",
+    "persistence",
+    "restart_delay_ms",
+    "renew_ms",
+    "acquire_retries",
+    "server_timeout_ms",
+    "drift_factor",
+    "drift_extra_ms",
+    "validity_check",
+    "retry_delay_ms",
+    "check_validity_before_write",
+];
+
+/// The scenario parameters of `raft`.
+const RAFT: &[&str] = &[
+    "ttl_ms",
+    "renew_ms",
+    "safety_margin_ms",
+    "acquire_timeout_ms",
+    "acquire_retries",
+    "retry_backoff_ms",
+    "retry",
+    "validity",
+    "check_validity_before_write",
+    "fencing",
+    "persistence",
+    "election_timeout_ms",
+    "raft_heartbeat_ms",
+    "pre_vote",
+    "check_quorum",
+    "persist_vote",
+    "commit_rule",
+    "raft_max_batch",
+    "read",
+    "watch",
+    "grant_expired_waiter",
+    "lease_check_ms",
+    "campaign_at_start",
+    "wait_recheck_ms",
+];

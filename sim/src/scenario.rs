@@ -505,9 +505,6 @@ pub struct ProtocolSpec {
     pub expect: ExpectSpec,
 }
 
-/// The protocol families `kind` accepts.
-pub const PROTOCOL_KINDS: &[&str] = &["lease", "replicated-lease", "redlock", "raft"];
-
 /// Parse a scenario file's text. `file` names it in errors.
 pub fn parse(file: &str, source: &str) -> Result<Scenario, InputError> {
     let loc = Locator { file, source };

@@ -9,7 +9,7 @@ use crate::node::{LockId, NodeId};
 pub struct LockEntry {
     pub value: u64,
     pub holder: NodeId,
-    /// Expiry on the clock chosen by [`ExpiryClock`], in that clock's nanoseconds.
+    /// Expiry on the clock chosen by [`ExpiryClock`](super::ExpiryClock), in that clock's nanoseconds.
     pub expires_at_ns: i64,
     pub token: Option<u64>,
     /// Redisson's hold count (the hash field's value); always 1 on a Redis server.

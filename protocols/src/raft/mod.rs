@@ -113,25 +113,33 @@
 //! and a release that already deleted its key answers `ok` again (without that, a duplicated
 //! release whose first answer was lost told the client "not yours": `raft-chaos`, seed 6).
 //!
+//! # Files
+//!
+//! The peer's state ([`RaftPeer`]), its parameters and the input dispatch are here; the rest is
+//! split along Raft's own seams: [`election`], [`replication`] (the log and the commit rule),
+//! [`read`] (ReadIndex and lease reads), [`service`] (the lock service state machine and applying
+//! committed entries to it), [`durable`] (log entries and what reaches the disk), [`msg`] (what
+//! clients and peers send) and [`client`] (the Raft lock library the worker drives).
+//!
 //! | rule | where | paper |
 //! |---|---|---|
-//! | randomized election timeout, one vote per term, up-to-date check | [`RaftPeer::handle`], `on_request_vote` | §5.2, §5.4.1 |
-//! | consistency check, conflict truncation | `on_append` | §5.3 |
-//! | commit only current-term entries by counting (`commit_rule`) | `advance_commit` | §5.4.2, Figure 8 |
-//! | no-op on election | `become_leader` | §8 |
-//! | term, vote and log persisted before answering | `save` | §5.1, Figure 2 |
-//! | PreVote | `on_election_timeout`, `on_request_vote` | thesis §9.6 |
-//! | CheckQuorum, leader stickiness | `on_election_timeout`, `on_request_vote` | thesis §6.2, §4.2.3 |
-//! | ReadIndex, lease reads | `on_read`, `confirm_reads` | thesis §6.4, §6.4.1 |
-//! | an expired lease is not renewed | `on_client`, `leader_applied` | etcd `lessor.go` `Renew` |
-//! | client request ids | [`LockService`] | thesis §6.3 |
+//! | randomized election timeout, one vote per term, up-to-date check | [`RaftPeer::handle`], `on_request_vote` ([`election`]) | §5.2, §5.4.1 |
+//! | consistency check, conflict truncation | `on_append` ([`replication`]) | §5.3 |
+//! | commit only current-term entries by counting (`commit_rule`) | `advance_commit` ([`replication`]) | §5.4.2, Figure 8 |
+//! | no-op on election | `become_leader` ([`election`]) | §8 |
+//! | term, vote and log persisted before answering | `save` (here), [`RaftDurable`] ([`durable`]) | §5.1, Figure 2 |
+//! | PreVote | `on_election_timeout`, `on_request_vote` ([`election`]) | thesis §9.6 |
+//! | CheckQuorum, leader stickiness | `on_election_timeout`, `on_request_vote` ([`election`]) | thesis §6.2, §4.2.3 |
+//! | ReadIndex, lease reads | `on_read`, `confirm_reads` ([`read`]) | thesis §6.4, §6.4.1 |
+//! | an expired lease is not renewed | `on_client` (here), `leader_applied` ([`service`]) | etcd `lessor.go` `Renew` |
+//! | client request ids | [`LockService`] ([`service`]) | thesis §6.3 |
 
 pub mod client;
 pub mod durable;
-mod election;
+pub mod election;
 pub mod msg;
-mod read;
-mod replication;
+pub mod read;
+pub mod replication;
 pub mod service;
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@ use crate::node::{LockId, NodeId};
 /// A lease of the lock service (the log index of its grant: unique, deterministic).
 pub type LeaseId = u64;
 
-/// The body of [`Msg::AppendEntries`] (§5.3).
+/// The body of [`Msg::AppendEntries`](crate::Msg::AppendEntries) (§5.3).
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AppendEntries {
     pub term: u64,
