@@ -24,7 +24,8 @@
 //!
 //! Shared modules, which every folder may import: the node contract ([`node`], [`history`]) and
 //! the lock-library contract ([`library`]), which import no folder; and the wrappers that name
-//! every protocol, [`msg::Msg`] and the [`registry`] ([`Node`], [`Durable`], [`LockLibrary`]).
+//! every protocol, [`msg::Msg`] and the [`registry`] ([`Durable`], [`LockLibrary`], the table of
+//! protocol kinds). [`Node`], which wraps every role including the worker, is defined here.
 //! A protocol folder never imports another's (checked by `tests/it/tidy.rs`).
 //!
 //! Invariants (checked by `tests/it/tidy.rs`): no clock reads, no global RNG, no I/O, no dependency
@@ -50,6 +51,28 @@ pub use msg::Msg;
 pub use node::{ms, Command, Ctx, Effect, Entropy, Input, LockId, NodeId, Timer};
 pub use raft::{RaftLock, RaftPeer};
 pub use redlock::Redlock;
-pub use registry::{Durable, LockLibrary, Node};
+pub use registry::{Durable, LockLibrary};
 pub use resource::Resource;
 pub use worker::Client;
+
+/// Any node of a world. A closed enum keeps dispatch static and state `Clone + Eq + Hash`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Node {
+    LeaseServer(LeaseServer),
+    Client(Box<Client>),
+    Resource(Resource),
+    /// A Raft peer hosting the lock service (boxed: large).
+    RaftPeer(Box<RaftPeer>),
+}
+
+impl Node {
+    /// Feed one input to the node; its effects are appended to the context's buffer.
+    pub fn handle(&mut self, ctx: &mut Ctx, input: Input) {
+        match self {
+            Node::LeaseServer(n) => n.handle(ctx, input),
+            Node::Client(n) => n.handle(ctx, input),
+            Node::Resource(n) => n.handle(ctx, input),
+            Node::RaftPeer(n) => n.handle(ctx, input),
+        }
+    }
+}

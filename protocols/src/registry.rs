@@ -1,19 +1,18 @@
-//! The registry: the closed enums that wrap every protocol's types — [`Node`] (any node of a
-//! world), [`Durable`] (what any node keeps on disk) and [`LockLibrary`] (any client library the
-//! worker can drive) — dispatching to each protocol's folder; and [`PROTOCOL_KINDS`], the table of
-//! protocol kinds with their scenario parameters, which the simulator (validation, the report's
-//! families, the properties a variant owes), the models and the CLI read. Together with
-//! [`crate::msg::Msg`], this is the one place outside a protocol's folder that names it.
+//! The registry: the closed enums that wrap every protocol's types — [`Durable`] (what any node
+//! keeps on disk) and [`LockLibrary`] (any client library the worker can drive) — dispatching to
+//! each protocol's folder; and [`PROTOCOL_KINDS`], the table of protocol kinds with their scenario
+//! parameters, which the simulator (validation, the report's families, the properties a variant
+//! owes), the models and the CLI read. Together with [`crate::msg::Msg`] and [`crate::Node`] (at
+//! the crate root: it wraps the worker, which sits above the registry), this is the one place
+//! outside a protocol's folder that names it.
 
 use crate::history::SessionId;
-use crate::lease::{self, LeaseLock, LeaseServer};
+use crate::lease::{self, LeaseLock};
 use crate::library::LockEvent;
 use crate::msg::Msg;
-use crate::node::{Ctx, Input, LockId, NodeId, Timer};
-use crate::raft::{self, RaftLock, RaftPeer};
+use crate::node::{Ctx, LockId, NodeId, Timer};
+use crate::raft::{self, RaftLock};
 use crate::redlock::Redlock;
-use crate::resource::Resource;
-use crate::worker::Client;
 
 /// Durable state a node may keep on disk across a crash.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -21,28 +20,6 @@ pub enum Durable {
     LeaseServer(lease::ServerDurable),
     /// A Raft peer's term, vote and log.
     Raft(raft::RaftDurable),
-}
-
-/// Any node of a world. A closed enum keeps dispatch static and state `Clone + Eq + Hash`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Node {
-    LeaseServer(LeaseServer),
-    Client(Box<Client>),
-    Resource(Resource),
-    /// A Raft peer hosting the lock service (boxed: large).
-    RaftPeer(Box<RaftPeer>),
-}
-
-impl Node {
-    /// Feed one input to the node; its effects are appended to the context's buffer.
-    pub fn handle(&mut self, ctx: &mut Ctx, input: Input) {
-        match self {
-            Node::LeaseServer(n) => n.handle(ctx, input),
-            Node::Client(n) => n.handle(ctx, input),
-            Node::Resource(n) => n.handle(ctx, input),
-            Node::RaftPeer(n) => n.handle(ctx, input),
-        }
-    }
 }
 
 /// The lock libraries a client can use.
