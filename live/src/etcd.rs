@@ -59,7 +59,7 @@
 //!
 //! # The lock recipe (etcd's `clientv3/concurrency` `Mutex`)
 //!
-//! The Raft lock client ([`locklab_protocols::raft_client`]) sends [`RaftOp`]s; the adapter runs
+//! The Raft lock client ([`locklab_protocols::raft::client`]) sends [`RaftOp`]s; the adapter runs
 //! each as etcd's own `Mutex` does (`clientv3/concurrency/mutex.go`, `Lock`/`Unlock`):
 //!
 //! * The lock `L` is the key prefix `locklab/lock/L/`; a client's key is the prefix followed by
@@ -2061,10 +2061,10 @@ mod tests {
 
     // ---- The unchanged Raft lock client library against the adapter ----
 
-    use locklab_protocols::client::{RetryMode, ValidityBasis};
     use locklab_protocols::history::SessionId;
-    use locklab_protocols::raft_client::{RaftClientParams, RaftLock, RaftLockState};
-    use locklab_protocols::worker::{LockEvent, MsRange};
+    use locklab_protocols::library::{LockEvent, RetryMode, ValidityBasis};
+    use locklab_protocols::node::MsRange;
+    use locklab_protocols::raft::{RaftClientParams, RaftLock, RaftLockState};
     use locklab_protocols::{Ctx, Effect, Entropy, Timer};
 
     struct Draws(u64);

@@ -24,7 +24,7 @@
 //!
 //! # The adapter
 //!
-//! The clients keep their lock libraries ([`locklab_protocols::client`], [`locklab_protocols::redlock`]);
+//! The clients keep their lock libraries ([`locklab_protocols::lease::client`], [`locklab_protocols::redlock`]);
 //! [`Backend::serve`] translates what they send into Redis commands, one TCP connection per
 //! (client, server) pair through that link's fault proxy ([`crate::proxy`]), and their answers
 //! back. Every command is one Lua script (`EVAL`) so that one message is one RESP frame each way,
@@ -99,7 +99,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use locklab_protocols::history::Observation;
-use locklab_protocols::lease::{LeaseServerParams, Persistence, ServerKind};
+use locklab_protocols::lease::{LeaseServerParams, ServerKind};
+use locklab_protocols::node::Persistence;
 use locklab_protocols::{LockId, Msg, NodeId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -1292,8 +1293,9 @@ mod tests {
         }
     }
 
-    fn lease_client(retry: locklab_protocols::client::RetryMode) -> locklab_protocols::client::LeaseClientParams {
-        use locklab_protocols::client::{LeaseClientParams, ReleaseMode, ValidityBasis};
+    fn lease_client(retry: locklab_protocols::library::RetryMode) -> locklab_protocols::lease::LeaseClientParams {
+        use locklab_protocols::lease::{LeaseClientParams, ReleaseMode};
+        use locklab_protocols::library::ValidityBasis;
         LeaseClientParams {
             ttl_ms: 3000,
             safety_margin_ms: 32,
@@ -1301,7 +1303,7 @@ mod tests {
             heartbeat_timeout_ms: None,
             acquire_timeout_ms: 200,
             acquire_retries: 6,
-            retry_backoff: locklab_protocols::worker::MsRange { min_ms: 20, max_ms: 40 },
+            retry_backoff: locklab_protocols::node::MsRange { min_ms: 20, max_ms: 40 },
             retry,
             release: ReleaseMode::CompareAndDelete,
             validity: ValidityBasis::LocalDuration,
@@ -1324,7 +1326,7 @@ mod tests {
         client: NodeId,
         lib: &mut Lib,
         drop_to: &[usize],
-    ) -> (Option<locklab_protocols::worker::LockEvent>, Vec<Msg>) {
+    ) -> (Option<locklab_protocols::library::LockEvent>, Vec<Msg>) {
         use locklab_protocols::{Ctx, Effect, SessionId, Timer};
         let start = Instant::now();
         let mut entropy = Lcg(42 + client as u64);
@@ -1407,8 +1409,9 @@ mod tests {
     /// runs. Two holders — what the simulated `redlock` variant (wall-clock expiry) predicts.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn redlock_over_five_servers_two_holders_after_one_clock_jump() {
+        use locklab_protocols::library::LockEvent;
+        use locklab_protocols::node::MsRange;
         use locklab_protocols::redlock::RedlockParams;
-        use locklab_protocols::worker::{LockEvent, MsRange};
         use locklab_protocols::Redlock;
         let Some(mut h) = harness(RedisOptions::new(5, params(Persistence::None, false), 1.0)).await else { return };
         bounded(async {
@@ -1449,8 +1452,7 @@ mod tests {
     /// values, is refused by its own orphaned key every time, and gives up.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_lost_grant_with_the_real_client_library_naive_vs_get_and_compare() {
-        use locklab_protocols::client::RetryMode;
-        use locklab_protocols::worker::LockEvent;
+        use locklab_protocols::library::{LockEvent, RetryMode};
         use locklab_protocols::LeaseLock;
         for (retry, expected) in
             [(RetryMode::Idempotent, LockEvent::Acquired), (RetryMode::Naive, LockEvent::AcquireFailed)]

@@ -134,8 +134,8 @@ pub fn standard_faults(protocol: Protocol) -> &'static str {
     STANDARD.iter().find(|s| s.0 == protocol.name()).map_or("none", |s| s.3)
 }
 
-fn parse_persistence(p: Option<&str>, protocol: Protocol) -> Result<locklab_protocols::lease::Persistence, String> {
-    use locklab_protocols::lease::Persistence;
+fn parse_persistence(p: Option<&str>, protocol: Protocol) -> Result<locklab_protocols::node::Persistence, String> {
+    use locklab_protocols::node::Persistence;
     match p {
         None => Ok(protocol.default_persistence()),
         Some("none") => Ok(Persistence::None),

@@ -11,7 +11,8 @@
 
 use std::fmt::Write as _;
 
-use locklab_protocols::lease::Persistence;
+use locklab_protocols::node::Persistence;
+use locklab_protocols::registry::protocol_kind;
 use locklab_protocols::{Node, NodeId};
 use locklab_sim::clock::Clock;
 
@@ -39,7 +40,7 @@ pub enum Protocol {
     LeaseFenced,
     /// Redlock over `servers` independent lease servers (no fencing).
     Redlock,
-    /// The etcd-style lock service replicated by Raft over `servers` peers (`protocols/src/raft.rs`):
+    /// The etcd-style lock service replicated by Raft over `servers` peers (`protocols/src/raft/`):
     /// sessions with a TTL and keep-alive, the lock key's creation revision as token, but the
     /// resource does not check it (Jepsen's etcd lesson: consensus does not make a lease a lock).
     Raft,
@@ -128,9 +129,9 @@ impl Protocol {
         }
     }
 
-    /// Are the servers Raft peers (and Raft's own invariants checked)?
+    /// Are the servers Raft peers (and Raft's own invariants checked)? The registry says.
     pub fn is_raft(self) -> bool {
-        self.kind() == "raft"
+        protocol_kind(self.kind()).is_some_and(|k| k.replicated_log)
     }
 
     /// Server count when none is given.
@@ -404,5 +405,27 @@ fn first_start_tick(protocol: Protocol) -> u32 {
         1
     } else {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every model variant is a registry kind, and names only parameters the registry gives it.
+    #[test]
+    fn every_variant_speaks_the_registrys_parameters() {
+        for protocol in Protocol::ALL {
+            let kind =
+                protocol_kind(protocol.kind()).unwrap_or_else(|| panic!("{}: not a registry kind", protocol.name()));
+            for (key, _) in protocol.params(&Timing::for_protocol(protocol), protocol.default_persistence()) {
+                assert!(
+                    key == "kind" || kind.params.contains(&key),
+                    "{}: `{key}` is not a `{}` parameter",
+                    protocol.name(),
+                    kind.name
+                );
+            }
+        }
     }
 }

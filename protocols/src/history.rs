@@ -3,8 +3,7 @@
 
 use std::fmt;
 
-use crate::msg::LockId;
-use crate::node::NodeId;
+use crate::node::{LockId, NodeId};
 
 /// One lock session: the period a client holds (or believes it holds) the lock after one
 /// successful acquire. `n` counts the client's acquire calls within one incarnation.

@@ -7,50 +7,53 @@
 //! `locklab-sim` and the stateright models in `locklab-models` drive this very code; there is no
 //! second implementation of any protocol.
 //!
-//! Protocols:
-//! * [`lease`]: a single-server lease with Redis `SET NX PX` semantics, optional fencing tokens,
-//!   persistence policies and delayed restart;
-//! * [`client`]: the lease client library (acquire with timeout and retries, heartbeat, local
-//!   validity, idempotent or naive retry, failover to a replica);
-//! * [`redlock`]: Redlock over N independent lease servers;
+//! One folder per protocol, each owning its server, its client library, its message payloads and
+//! its durable state, with module docs that teach it:
+//! * [`lease`]: a single-server lease with Redis `SET NX PX` semantics (or Redisson's reentrant
+//!   scripts), optional fencing tokens, persistence policies, delayed restart and asynchronous
+//!   replication ([`lease::server`]); its client library ([`lease::client`]: acquire with timeout
+//!   and retries, heartbeat, local validity, idempotent or naive retry, failover to a replica);
+//! * [`redlock`]: Redlock over N independent lease servers (a client library only);
 //! * [`raft`]: Raft (election, replication, PreVote, CheckQuorum, ReadIndex) and the etcd-style
-//!   lock service it replicates; [`raft_client`]: its client library;
+//!   lock service it replicates; [`raft::client`]: its client library.
+//!
+//! Protocol-neutral roles, each a folder too:
 //! * [`worker`]: the client node — the workload loop (acquire, read-think-write, release) around
 //!   any lock library;
 //! * [`resource`]: the protected resource, optionally checking fencing tokens.
 //!
-//! Invariants (checked by `tests/tidy.rs`): no clock reads, no global RNG, no I/O, no dependency
+//! Shared modules, which every folder may import: the node contract ([`node`], [`history`]) and
+//! the lock-library contract ([`library`]), which import no folder; and the wrappers that name
+//! every protocol, [`msg::Msg`] and the [`registry`] ([`Durable`], [`LockLibrary`], the table of
+//! protocol kinds). [`Node`], which wraps every role including the worker, is defined here.
+//! A protocol folder never imports another's (checked by `tests/it/tidy.rs`).
+//!
+//! Invariants (checked by `tests/it/tidy.rs`): no clock reads, no global RNG, no I/O, no dependency
 //! on tokio, turmoil, stateright or the simulator; no randomly seeded hash maps.
 
-pub mod client;
+// The node contract and the shared, protocol-neutral modules.
 pub mod history;
-pub mod lease;
+pub mod library;
 pub mod msg;
 pub mod node;
+pub mod registry;
+
+// One folder per protocol (and per protocol-neutral role).
+pub mod lease;
 pub mod raft;
-pub mod raft_client;
 pub mod redlock;
 pub mod resource;
 pub mod worker;
 
-pub use client::LeaseLock;
 pub use history::{Deadline, Entry, Event, Observation, SessionId, WorldEvent};
-pub use lease::LeaseServer;
-pub use msg::{LockId, Msg};
-pub use node::{ms, Command, Ctx, Effect, Entropy, Input, NodeId, Timer};
-pub use raft::RaftPeer;
-pub use raft_client::RaftLock;
+pub use lease::{LeaseLock, LeaseServer};
+pub use msg::Msg;
+pub use node::{ms, Command, Ctx, Effect, Entropy, Input, LockId, NodeId, Timer};
+pub use raft::{RaftLock, RaftPeer};
 pub use redlock::Redlock;
+pub use registry::{Durable, LockLibrary};
 pub use resource::Resource;
-pub use worker::{Client, LockLibrary};
-
-/// Durable state a node may keep on disk across a crash.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Durable {
-    LeaseServer(lease::ServerDurable),
-    /// A Raft peer's term, vote and log.
-    Raft(raft::RaftDurable),
-}
+pub use worker::Client;
 
 /// Any node of a world. A closed enum keeps dispatch static and state `Clone + Eq + Hash`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -4,21 +4,9 @@
 use std::fmt;
 
 use crate::history::SessionId;
-use crate::node::NodeId;
+use crate::lease::ReplicatedEntry;
+pub use crate::node::LockId;
 use crate::raft::{AppendEntries, RaftAnswer, RaftOp, RaftOpKind};
-
-/// A lock's state as a primary forwards it to its replicas.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ReplicatedEntry {
-    pub value: u64,
-    pub holder: NodeId,
-    /// The expiry on the primary's wall clock (Redis replicates absolute expiry times).
-    pub expires_at_wall_ns: i64,
-    pub token: Option<u64>,
-}
-
-/// Identifies one lock (one Redis key) on a lock service.
-pub type LockId = u32;
 
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Msg {

@@ -7,9 +7,14 @@
 //! random numbers, and collects the effects the node asks for. This is the shape of tikv/raft-rs
 //! and of stateright's actors: the protocol is pure logic, the driver owns time and I/O.
 
+use serde::Deserialize;
+
 use crate::history::Observation;
 use crate::msg::Msg;
 use crate::Durable;
+
+/// Identifies one lock (one Redis key) on a lock service.
+pub type LockId = u32;
 
 /// Index of a node in its world. Names such as `s1`, `c2`, `r1` are the driver's business.
 pub type NodeId = usize;
@@ -170,4 +175,34 @@ impl<'a> Ctx<'a> {
 /// Milliseconds to nanoseconds, for parameters given in milliseconds.
 pub const fn ms(ms: u64) -> u64 {
     ms * 1_000_000
+}
+
+/// A duration drawn uniformly from `[min_ms, max_ms]` for each use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MsRange {
+    pub min_ms: u64,
+    pub max_ms: u64,
+}
+
+impl MsRange {
+    pub const fn fixed(value_ms: u64) -> Self {
+        MsRange { min_ms: value_ms, max_ms: value_ms }
+    }
+    /// A draw, in nanoseconds.
+    pub fn draw_ns(&self, ctx: &mut Ctx) -> u64 {
+        ms(ctx.random_between(self.min_ms, self.max_ms))
+    }
+}
+
+/// When the server's lock table reaches the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Persistence {
+    /// Nothing survives a crash.
+    #[default]
+    None,
+    /// fsync after every write (`appendfsync always`).
+    Always,
+    /// fsync once a second (`appendfsync everysec`): the unsynced suffix is lost on a crash.
+    Everysec,
 }

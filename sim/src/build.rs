@@ -5,16 +5,20 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use toml::Spanned;
 
-use locklab_protocols::client::{LeaseClientParams, ReleaseMode, RetryMode, ValidityBasis};
-use locklab_protocols::lease::{ExpiryClock, LeaseServerParams, Persistence, ServerKind, TokenCounter};
+use locklab_protocols::lease::{ExpiryClock, LeaseServerParams, ServerKind, TokenCounter};
+use locklab_protocols::lease::{LeaseClientParams, ReleaseMode};
+use locklab_protocols::library::{RetryMode, ValidityBasis};
+use locklab_protocols::node::{MsRange, Persistence};
+use locklab_protocols::raft::RaftClientParams;
 use locklab_protocols::raft::RaftParams;
-use locklab_protocols::raft_client::RaftClientParams;
 use locklab_protocols::redlock::RedlockParams;
-use locklab_protocols::worker::{LockLibrary, MsRange, WorkloadParams};
+use locklab_protocols::registry::{protocol_kind, protocol_kind_names, ProtocolKind};
+use locklab_protocols::worker::WorkloadParams;
+use locklab_protocols::LockLibrary;
 use locklab_protocols::{ms, Client, LeaseLock, LeaseServer, Msg, Node, NodeId, RaftLock, RaftPeer, Redlock, Resource};
 
 use crate::clock::Clock;
-use crate::scenario::{FaultSpec, InputError, Locator, MsSpec, ProtocolSpec, Scenario, PROTOCOL_KINDS};
+use crate::scenario::{FaultSpec, InputError, Locator, MsSpec, ProtocolSpec, Scenario};
 use crate::world::{stream, sub_seed, Action, Chance, Link, MessageRule, Trigger, WorldSpec, TRIGGER_EVENTS};
 
 /// The longest simulated time a scenario may last, in ms.
@@ -71,11 +75,11 @@ impl Variant {
     /// `compare` and `run --expect` fail on it, so a missing expectation never passes silently.
     pub fn required_properties(&self) -> Vec<&'static str> {
         let mut required = vec!["no_stale_write", "mutual_exclusion", "linearizable", "liveness"];
-        let raft = self.kind == "raft";
-        if raft || self.server.tokens {
+        let replicated_log = self.protocol().replicated_log;
+        if replicated_log || self.server.tokens {
             required.push("token_order");
         }
-        if raft {
+        if replicated_log {
             required.push("raft_safety");
         }
         required
@@ -89,17 +93,17 @@ impl Variant {
     /// Does the service revoke an expired lease lazily (a TTL that is a lower bound)? The
     /// etcd-style Raft service does: its leader revokes expired leases from a periodic check.
     pub fn lazy_expiry(&self) -> bool {
-        self.kind == "raft"
+        self.protocol().replicated_log
     }
 
     /// The protocol family, as the literature's catalogue names it (the report's columns).
     pub fn family(&self) -> &'static str {
-        match (self.kind.as_str(), self.fencing) {
-            ("redlock", _) => "REDLOCK",
-            ("raft", _) => "RAFT",
-            (_, true) => "FENCED",
-            _ => "LEASE",
-        }
+        self.protocol().family(self.fencing)
+    }
+
+    /// The registry's entry for this variant's kind (validated when the scenario was compiled).
+    pub fn protocol(&self) -> &'static ProtocolKind {
+        protocol_kind(&self.kind).expect("a compiled variant's kind is in the registry")
     }
 }
 
@@ -498,112 +502,16 @@ fn compile_fault(
     Ok(())
 }
 
-/// Which keys each protocol kind takes (besides `name`, `kind` and `expect`).
-fn keys_for(kind: &str) -> &'static [&'static str] {
-    const SERVER: &[&str] =
-        &["ttl_ms", "expiry_clock", "persistence", "restart_delay_ms", "renew_ms", "acquire_retries"];
-    const LEASE: &[&str] = &[
-        "ttl_ms",
-        "expiry_clock",
-        "persistence",
-        "restart_delay_ms",
-        "renew_ms",
-        "acquire_retries",
-        "safety_margin_ms",
-        "heartbeat_timeout_ms",
-        "acquire_timeout_ms",
-        "retry_backoff_ms",
-        "retry",
-        "release",
-        "validity",
-        "check_validity_before_write",
-        "tokens",
-        "fencing",
-        "token_counter",
-        "initial_token",
-        "lock_delay_ms",
-        "server",
-    ];
-    const REPLICATED: &[&str] = &[
-        "ttl_ms",
-        "expiry_clock",
-        "persistence",
-        "restart_delay_ms",
-        "renew_ms",
-        "acquire_retries",
-        "safety_margin_ms",
-        "heartbeat_timeout_ms",
-        "acquire_timeout_ms",
-        "retry_backoff_ms",
-        "retry",
-        "release",
-        "validity",
-        "check_validity_before_write",
-        "tokens",
-        "fencing",
-        "token_counter",
-        "replication_delay_ms",
-        "failover_after_timeouts",
-    ];
-    const REDLOCK: &[&str] = &[
-        "ttl_ms",
-        "expiry_clock",
-        "persistence",
-        "restart_delay_ms",
-        "renew_ms",
-        "acquire_retries",
-        "server_timeout_ms",
-        "drift_factor",
-        "drift_extra_ms",
-        "validity_check",
-        "retry_delay_ms",
-        "check_validity_before_write",
-    ];
-    const RAFT: &[&str] = &[
-        "ttl_ms",
-        "renew_ms",
-        "safety_margin_ms",
-        "acquire_timeout_ms",
-        "acquire_retries",
-        "retry_backoff_ms",
-        "retry",
-        "validity",
-        "check_validity_before_write",
-        "fencing",
-        "persistence",
-        "election_timeout_ms",
-        "raft_heartbeat_ms",
-        "pre_vote",
-        "check_quorum",
-        "persist_vote",
-        "commit_rule",
-        "raft_max_batch",
-        "read",
-        "watch",
-        "grant_expired_waiter",
-        "lease_check_ms",
-        "campaign_at_start",
-        "wait_recheck_ms",
-    ];
-    match kind {
-        "lease" => LEASE,
-        "replicated-lease" => REPLICATED,
-        "redlock" => REDLOCK,
-        "raft" => RAFT,
-        _ => SERVER,
-    }
-}
-
 fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Variant, InputError> {
     let kind = p.kind.get_ref().as_str();
     let at = |field: &str, message: String| loc.in_entry(p.name.span(), field, message);
-    if !PROTOCOL_KINDS.contains(&kind) {
+    let Some(protocol) = protocol_kind(kind) else {
         return Err(loc.at(
             p.kind.span(),
             "kind",
-            format!("unknown protocol kind `{kind}`; valid kinds: {}", PROTOCOL_KINDS.join(", ")),
+            format!("unknown protocol kind `{kind}`; valid kinds: {}", protocol_kind_names().join(", ")),
         ));
-    }
+    };
     let present = [
         ("ttl_ms", p.ttl_ms.is_some()),
         ("safety_margin_ms", p.safety_margin_ms.is_some()),
@@ -646,7 +554,8 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
         ("campaign_at_start", p.campaign_at_start.is_some()),
         ("wait_recheck_ms", p.wait_recheck_ms.is_some()),
     ];
-    let keys = keys_for(kind);
+    // The keys this kind takes (besides `name`, `kind` and `expect`): the registry's.
+    let keys = protocol.params;
     for (field, is_set) in present {
         if is_set && !keys.contains(&field) {
             return Err(at(field, format!("does not apply to a `{kind}` protocol (it takes: {})", keys.join(", "))));

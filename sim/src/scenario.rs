@@ -10,11 +10,13 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
-use locklab_protocols::client::{ReleaseMode, RetryMode, ValidityBasis};
+use locklab_protocols::lease::ReleaseMode;
 use locklab_protocols::lease::ServerKind;
-use locklab_protocols::lease::{ExpiryClock, Persistence, TokenCounter};
+use locklab_protocols::lease::{ExpiryClock, TokenCounter};
+use locklab_protocols::library::{RetryMode, ValidityBasis};
+use locklab_protocols::node::MsRange;
+use locklab_protocols::node::Persistence;
 use locklab_protocols::raft::{CommitRule, ReadMode, WatchMode};
-use locklab_protocols::worker::MsRange;
 
 /// A user's mistake in an input file, located as precisely as possible.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -502,9 +504,6 @@ pub struct ProtocolSpec {
     #[serde(default)]
     pub expect: ExpectSpec,
 }
-
-/// The protocol families `kind` accepts.
-pub const PROTOCOL_KINDS: &[&str] = &["lease", "replicated-lease", "redlock", "raft"];
 
 /// Parse a scenario file's text. `file` names it in errors.
 pub fn parse(file: &str, source: &str) -> Result<Scenario, InputError> {

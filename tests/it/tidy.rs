@@ -96,3 +96,150 @@ fn the_tidy_scanner_catches_violations() {
     assert_eq!(deps, ["serde", "tokio"]);
     assert!(!ALLOWED_DEPENDENCIES.contains(&"tokio"));
 }
+
+/// Modules of `protocols/src/` every protocol folder may import: the node contract (`node`,
+/// `history`), the lock-library contract (`library`), and the registry enums that wrap every
+/// protocol (`msg`, `registry`, re-exported at the crate root as `Msg`, `Node`, `Durable`,
+/// `LockLibrary`). Everything else under `protocols/src/` is a folder of its own (a protocol, or a
+/// protocol-neutral role: `worker`, `resource`).
+const SHARED_MODULES: &[&str] = &["node", "history", "library", "msg", "registry"];
+
+/// The protocol folders under `protocols/src/`.
+fn protocol_folders() -> Vec<String> {
+    let mut folders: Vec<String> = std::fs::read_dir(root().join("protocols/src"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    folders.sort();
+    folders
+}
+
+/// Names the crate root re-exports from a folder (`pub use lease::{LeaseLock, LeaseServer};`), so
+/// `crate::LeaseServer` counts as an import of `lease`.
+fn root_reexports(lib_rs: &str, folders: &[String]) -> std::collections::BTreeMap<String, String> {
+    let mut map = std::collections::BTreeMap::new();
+    for line in lib_rs.lines() {
+        let Some(rest) = line.trim().strip_prefix("pub use ") else { continue };
+        let Some((module, names)) = rest.trim_end_matches(';').split_once("::") else { continue };
+        if !folders.iter().any(|f| f == module) {
+            continue;
+        }
+        for name in names.trim_matches(|c| c == '{' || c == '}').split(',') {
+            let name = name.trim().rsplit("::").next().unwrap().split(" as ").last().unwrap().trim();
+            if !name.is_empty() {
+                map.insert(name.to_string(), module.to_string());
+            }
+        }
+    }
+    map
+}
+
+/// The first segment of every `crate::` path in `code` (`crate::{a, b::c}` gives `a` and `b`).
+fn crate_paths(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("crate::") {
+        rest = &rest[at + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let end = group.find('}').unwrap_or(group.len());
+            for item in group[..end].split(',') {
+                let first = item.trim().split("::").next().unwrap_or("").trim();
+                if !first.is_empty() {
+                    out.push(first.to_string());
+                }
+            }
+        } else {
+            let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            out.push(rest[..end].to_string());
+        }
+    }
+    out
+}
+
+/// Every import in `source` (a file of folder `owner`, or of a shared module when `owner` is
+/// `None`) of a protocol folder other than `owner`, as (line, folder).
+fn cross_imports(
+    owner: Option<&str>,
+    source: &str,
+    folders: &[String],
+    reexports: &std::collections::BTreeMap<String, String>,
+) -> Vec<(usize, String)> {
+    let mut hits = Vec::new();
+    for (i, line) in source.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        for first in crate_paths(code) {
+            let target = if folders.contains(&first) { Some(first) } else { reexports.get(&first).cloned() };
+            if let Some(target) = target {
+                if Some(target.as_str()) != owner {
+                    hits.push((i + 1, target));
+                }
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn protocol_folders_import_only_themselves_and_the_shared_modules() {
+    let src = root().join("protocols/src");
+    let folders = protocol_folders();
+    for expected in ["lease", "raft", "redlock", "resource", "worker"] {
+        assert!(folders.iter().any(|f| f == expected), "protocols/src/{expected}/ is missing: {folders:?}");
+    }
+    let reexports = root_reexports(&std::fs::read_to_string(src.join("lib.rs")).unwrap(), &folders);
+    let mut problems = Vec::new();
+    for folder in &folders {
+        let mut files = Vec::new();
+        rust_files(&src.join(folder), &mut files);
+        for file in files {
+            let source = std::fs::read_to_string(&file).unwrap();
+            for (line, target) in cross_imports(Some(folder), &source, &folders, &reexports) {
+                problems.push(format!("{}:{line}: `{folder}` imports `{target}`", file.display()));
+            }
+        }
+    }
+    // The node contract and the lock-library contract import no protocol at all.
+    for shared in ["node", "history", "library"] {
+        let file = src.join(format!("{shared}.rs"));
+        let source = std::fs::read_to_string(&file).unwrap();
+        for (line, target) in cross_imports(None, &source, &folders, &reexports) {
+            problems.push(format!("{}:{line}: shared module `{shared}` imports `{target}`", file.display()));
+        }
+    }
+    // The registry wraps the protocols, not the worker above it: the worker imports the
+    // registry's `LockLibrary`, so the registry importing the worker would close a circle.
+    let file = src.join("registry.rs");
+    let source = std::fs::read_to_string(&file).unwrap();
+    for (line, target) in cross_imports(None, &source, &folders, &reexports) {
+        if target == "worker" {
+            problems.push(format!("{}:{line}: the registry imports the worker, which imports it", file.display()));
+        }
+    }
+    // Every top-level module is either shared or a folder (a new protocol gets a folder).
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        if path.is_file() && stem != "lib" && !SHARED_MODULES.contains(&stem.as_str()) {
+            problems.push(format!("{}: a top-level module that is neither shared nor a folder", path.display()));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "a protocol folder may import only itself and {SHARED_MODULES:?}:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_folder_scanner_catches_cross_imports() {
+    let folders: Vec<String> = ["lease", "raft", "redlock"].map(String::from).to_vec();
+    let reexports = root_reexports("pub use raft::{RaftLock, RaftPeer};\npub use msg::Msg;\n", &folders);
+    assert_eq!(reexports.get("RaftPeer").map(String::as_str), Some("raft"));
+    assert!(!reexports.contains_key("Msg"));
+    let bad = "use crate::raft::RaftOp;\nuse crate::{history::Entry, redlock::Redlock};\n// crate::raft in a comment is fine\nlet p: crate::RaftPeer;\nuse crate::lease::LeaseLock;\nuse crate::msg::Msg;\n";
+    let hits = cross_imports(Some("lease"), bad, &folders, &reexports);
+    assert_eq!(hits, [(1, "raft".to_string()), (2, "redlock".to_string()), (4, "raft".to_string())]);
+    assert_eq!(cross_imports(None, bad, &folders, &reexports).len(), 4, "a shared module may import no folder");
+}

@@ -18,29 +18,11 @@
 //! [`LockEvent`]s. Separating the two keeps each protocol's client short enough to teach from, and
 //! lets every protocol run under the same workload.
 
-use crate::client::LeaseLock;
 use crate::history::{Observation, SessionId};
-use crate::msg::{LockId, Msg};
-use crate::node::{ms, Ctx, Input, NodeId, Timer};
-use crate::raft_client::RaftLock;
-use crate::redlock::Redlock;
-
-/// A duration drawn uniformly from `[min_ms, max_ms]` for each use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MsRange {
-    pub min_ms: u64,
-    pub max_ms: u64,
-}
-
-impl MsRange {
-    pub const fn fixed(value_ms: u64) -> Self {
-        MsRange { min_ms: value_ms, max_ms: value_ms }
-    }
-    /// A draw, in nanoseconds.
-    pub fn draw_ns(&self, ctx: &mut Ctx) -> u64 {
-        ms(ctx.random_between(self.min_ms, self.max_ms))
-    }
-}
+use crate::library::LockEvent;
+use crate::msg::Msg;
+use crate::node::{ms, Ctx, Input, LockId, MsRange, NodeId, Timer};
+use crate::registry::LockLibrary;
 
 /// Parameters of the workload loop.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -55,81 +37,6 @@ pub struct WorkloadParams {
     pub resource_timeout_ms: u64,
     /// Ask the library whether the lease is still valid before each write.
     pub check_validity_before_write: bool,
-}
-
-/// What a lock library tells the worker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LockEvent {
-    /// The acquire call returned: the lock is held.
-    Acquired,
-    /// The acquire call gave up.
-    AcquireFailed,
-    /// The release call returned (or timed out).
-    Released,
-}
-
-/// The lock libraries a client can use.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum LockLibrary {
-    Lease(LeaseLock),
-    Redlock(Redlock),
-    /// The etcd-style lock over the Raft lock service.
-    Raft(RaftLock),
-}
-
-impl LockLibrary {
-    fn acquire(&mut self, ctx: &mut Ctx, session: SessionId, lock: LockId) {
-        match self {
-            LockLibrary::Lease(l) => l.acquire(ctx, session, lock),
-            LockLibrary::Redlock(l) => l.acquire(ctx, session, lock),
-            LockLibrary::Raft(l) => l.acquire(ctx, session, lock),
-        }
-    }
-    fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
-        match self {
-            LockLibrary::Lease(l) => l.release(ctx),
-            LockLibrary::Redlock(l) => l.release(ctx),
-            LockLibrary::Raft(l) => l.release(ctx),
-        }
-    }
-    /// Does the library consider the lock held and valid now?
-    pub fn is_valid(&self, ctx: &Ctx) -> bool {
-        match self {
-            LockLibrary::Lease(l) => l.is_valid(ctx),
-            LockLibrary::Redlock(l) => l.is_valid(ctx),
-            LockLibrary::Raft(l) => l.is_valid(ctx),
-        }
-    }
-    /// Record that the worker found the lease invalid (the library stops believing).
-    fn mark_lost(&mut self, ctx: &mut Ctx) {
-        match self {
-            LockLibrary::Lease(l) => l.mark_lost(ctx),
-            LockLibrary::Redlock(l) => l.mark_lost(ctx),
-            LockLibrary::Raft(l) => l.mark_lost(ctx),
-        }
-    }
-    /// The fencing token of the current lease, if the service issues them.
-    pub fn token(&self) -> Option<u64> {
-        match self {
-            LockLibrary::Lease(l) => l.token(),
-            LockLibrary::Redlock(_) => None,
-            LockLibrary::Raft(l) => l.token(),
-        }
-    }
-    fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) -> Option<LockEvent> {
-        match self {
-            LockLibrary::Lease(l) => l.on_timer(ctx, timer),
-            LockLibrary::Redlock(l) => l.on_timer(ctx, timer),
-            LockLibrary::Raft(l) => l.on_timer(ctx, timer),
-        }
-    }
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg) -> Option<LockEvent> {
-        match self {
-            LockLibrary::Lease(l) => l.on_message(ctx, msg),
-            LockLibrary::Redlock(l) => l.on_message(ctx, from, msg),
-            LockLibrary::Raft(l) => l.on_message(ctx, from, msg),
-        }
-    }
 }
 
 /// Where the worker is in its loop.

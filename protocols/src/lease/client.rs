@@ -47,22 +47,9 @@
 use serde::Deserialize;
 
 use crate::history::{Deadline, LostReason, Observation, SessionId};
-use crate::msg::{LockId, Msg};
-use crate::node::{ms, Ctx, NodeId, Timer};
-use crate::worker::{LockEvent, MsRange};
-
-/// How a retry after a timed-out acquire chooses its value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum RetryMode {
-    /// Reuse the value; the lease client, refused after an unanswered request, reads the key
-    /// (`GET` + `PTTL`) to learn whether the lost request created it. (The Raft client reuses
-    /// its request id, which the service deduplicates.)
-    #[default]
-    Idempotent,
-    /// Draw a new value for every request.
-    Naive,
-}
+use crate::library::{LockEvent, RetryMode, ValidityBasis};
+use crate::msg::Msg;
+use crate::node::{ms, Ctx, LockId, MsRange, NodeId, Timer};
 
 /// How the lock is released.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Default)]
@@ -71,19 +58,6 @@ pub enum ReleaseMode {
     #[default]
     CompareAndDelete,
     PlainDel,
-}
-
-/// How the client bounds the validity of its lease.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum ValidityBasis {
-    /// TTL minus the safety margin, on the local monotonic clock, from when the request was sent.
-    #[default]
-    LocalDuration,
-    /// The server's absolute expiry timestamp minus the margin, on the local wall clock.
-    ServerTimestamp,
-    /// No deadline: the client believes it holds the lock until it releases it.
-    None,
 }
 
 /// Parameters of the lease lock library.

@@ -28,12 +28,11 @@
 //!   (and every key it owned) is gone. `validity = "none"` does not track it — the etcd `Mutex`
 //!   does not, which is what Jepsen's etcd 3.4.3 `lock` tests exercised (#1, #10).
 
-use crate::client::{RetryMode, ValidityBasis};
+use super::msg::{LeaseId, RaftAnswer, RaftOp, RaftOpKind};
 use crate::history::{Deadline, LostReason, Observation, SessionId};
-use crate::msg::{LockId, Msg};
-use crate::node::{ms, Ctx, NodeId, Timer};
-use crate::raft::{LeaseId, RaftAnswer, RaftOp, RaftOpKind};
-use crate::worker::{LockEvent, MsRange};
+use crate::library::{LockEvent, RetryMode, ValidityBasis};
+use crate::msg::Msg;
+use crate::node::{ms, Ctx, LockId, MsRange, NodeId, Timer};
 
 /// Parameters of the Raft lock client.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
