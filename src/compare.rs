@@ -93,8 +93,9 @@ impl Seeds {
     pub fn first(count: u64) -> Self {
         Seeds { start: 1, count }
     }
-    fn iter(self) -> std::ops::Range<u64> {
-        self.start..self.start + self.count
+    /// `start..=start + count − 1` (inclusive, so the last seed may be `u64::MAX`).
+    fn iter(self) -> std::ops::RangeInclusive<u64> {
+        self.start..=self.start + (self.count - 1)
     }
 }
 

@@ -378,11 +378,6 @@ fn compare(args: CompareArgs) -> i32 {
             return exit::BAD_INPUT;
         }
     };
-    if args.seed_start == 0 || args.seed_start.checked_add(args.seeds).is_none() {
-        eprintln!("error: --seed-start {}: seeds start at 1 and must not overflow", args.seed_start);
-        return exit::BAD_INPUT;
-    }
-    let seeds = compare::Seeds { start: args.seed_start, count: args.seeds };
     let total = match pairs.checked_mul(args.seeds).filter(|&t| t <= compare::MAX_RUNS) {
         Some(total) => total,
         None => {
@@ -396,6 +391,14 @@ fn compare(args: CompareArgs) -> i32 {
             return exit::BAD_INPUT;
         }
     };
+    if args.seed_start == 0 || args.seed_start.checked_add(args.seeds - 1).is_none() {
+        eprintln!(
+            "error: --seed-start {}: seeds start at 1, and the last seed (S + N − 1) must fit in 64 bits",
+            args.seed_start
+        );
+        return exit::BAD_INPUT;
+    }
+    let seeds = compare::Seeds { start: args.seed_start, count: args.seeds };
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {per_sec}, eta {eta}")
