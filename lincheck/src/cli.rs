@@ -99,6 +99,12 @@ pub struct LinArgs {
     /// Also write the history in locklab's JSON format to this file (format conversion).
     #[arg(long = "to-json")]
     pub to_json: Option<PathBuf>,
+    /// Print the verdict as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the verdict as JUnit XML to FILE (one test case: the history).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// Runs `lin`, printing to stdout and stderr; returns the exit code.
@@ -259,13 +265,68 @@ fn run_inner(args: &LinArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
     let specs = Specs { kv: KvSpec::new(kv_initial.unwrap_or_default()) };
     let (result, views) = check_history(&model, &specs, &history, &limits).map_err(Failure::Internal)?;
 
-    let code = report(&result, &views, &budgets, out);
+    let mut text = Vec::new();
+    let code = report(&result, &views, &budgets, &mut text);
+    let verdict = match &result.verdict {
+        Verdict::Linearizable => "linearizable",
+        Verdict::NotLinearizable(_) => "not linearizable",
+        Verdict::Unknown => "unknown",
+    };
+    if args.json {
+        let (key, prefix, unplaced) = match &result.verdict {
+            Verdict::NotLinearizable(v) => (
+                Some(v.key.clone()),
+                v.longest_prefix.iter().map(|&i| views[i].describe(i)).collect::<Vec<_>>(),
+                v.unplaced.iter().map(|&i| views[i].describe(i)).collect::<Vec<_>>(),
+            ),
+            _ => (None, Vec::new(), Vec::new()),
+        };
+        let j = serde_json::json!({
+            "history": args.history.display().to_string(),
+            "model": model.name(),
+            "verdict": verdict,
+            "exit_code": code,
+            "operations": views.len(),
+            "partitions": result.partitions.len(),
+            "key": key,
+            "longest_linearizable_prefix": prefix,
+            "unplaced": unplaced,
+            "summary": String::from_utf8_lossy(&text).trim_end(),
+            "states": result.stats.states,
+        });
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&j).expect("JSON"));
+    } else {
+        let _ = out.write_all(&text);
+    }
+    if let Some(path) = &args.junit {
+        let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+        let name = esc(&args.history.display().to_string());
+        let body = esc(String::from_utf8_lossy(&text).trim_end());
+        let case = match &result.verdict {
+            Verdict::Linearizable => format!("    <testcase classname=\"lin\" name=\"{name}\" time=\"0\"/>\n"),
+            Verdict::NotLinearizable(_) => format!(
+                "    <testcase classname=\"lin\" name=\"{name}\" time=\"0\">\n      <failure message=\"not linearizable against {}\" type=\"linearizability\">{body}</failure>\n    </testcase>\n",
+                model.name()
+            ),
+            Verdict::Unknown => format!(
+                "    <testcase classname=\"lin\" name=\"{name}\" time=\"0\">\n      <skipped message=\"unknown: a budget ran out\"/>\n    </testcase>\n"
+            ),
+        };
+        let failures = usize::from(matches!(result.verdict, Verdict::NotLinearizable(_)));
+        let skipped = usize::from(matches!(result.verdict, Verdict::Unknown));
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"locklab lin\" tests=\"1\" failures=\"{failures}\">\n  <testsuite name=\"locklab lin --model {}\" tests=\"1\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">\n{case}  </testsuite>\n</testsuites>\n",
+            model.name()
+        );
+        std::fs::write(path, xml).map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
+    }
     if args.stats {
         let s = &result.stats;
         let secs = s.elapsed.as_secs_f64();
         let rate = if secs > 0.0 { s.states as f64 / secs } else { 0.0 };
+        let stats_out: &mut dyn Write = if args.json { &mut *err } else { &mut *out };
         let _ = writeln!(
-            out,
+            stats_out,
             "stats: ops={} partitions={} states={} steps={} cache_hits={} elapsed_ms={:.3} states_per_s={:.0}",
             s.ops,
             s.partitions,

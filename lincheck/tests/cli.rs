@@ -453,3 +453,28 @@ fn a_failed_write_to_stdout_is_one_message_and_exit_5_a_broken_pipe_keeps_the_ve
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("error: cannot write the report to standard output"), "{err}");
 }
+
+#[test]
+fn json_output_and_junit_carry_the_verdict() {
+    let junit = std::env::temp_dir().join(format!("lincheck-cli-{}-junit.xml", std::process::id()));
+    let run =
+        lin(LinArgs { json: true, junit: Some(junit.clone()), ..args(temp_file("bad-j.json", BAD_LOCK_JSON), None) });
+    assert_eq!(run.code, cli::EXIT_NOT_LINEARIZABLE, "{}", run.err);
+    let v: serde_json::Value = serde_json::from_str(&run.out).expect("--json prints one JSON object");
+    assert_eq!(v["verdict"], "not linearizable");
+    assert_eq!(v["exit_code"], 1);
+    assert_eq!(v["key"], "l");
+    assert!(v["unplaced"][0].as_str().unwrap().starts_with("#1 process 2 key 'l': acquire → ok"), "{v}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"<testsuites name="locklab lin" tests="1" failures="1">"#), "{xml}");
+    assert!(xml.contains("<failure message=\"not linearizable against mutex\""), "{xml}");
+
+    let run =
+        lin(LinArgs { json: true, junit: Some(junit.clone()), ..args(temp_file("good-j.json", GOOD_LOCK_JSON), None) });
+    assert_eq!(run.code, cli::EXIT_LINEARIZABLE, "{}", run.err);
+    let v: serde_json::Value = serde_json::from_str(&run.out).unwrap();
+    assert_eq!(v["verdict"], "linearizable");
+    assert_eq!(v["operations"], 3);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"failures="0""#) && !xml.contains("<failure"), "{xml}");
+}
