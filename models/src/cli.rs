@@ -84,6 +84,12 @@ pub struct CheckArgs {
     /// Seed of the random strategy.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Print the result as one JSON object (the text report included as `text`).
+    #[arg(long)]
+    pub json: bool,
+    /// Also write JUnit XML to FILE: one test case per property.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// Serve stateright's web explorer on a configuration (127.0.0.1 only).
@@ -238,7 +244,81 @@ pub fn check(args: &CheckArgs) -> i32 {
 /// reader going away: the verdict's exit code is kept). Returns the exit code:
 /// 0 every property decided as expected, 1 a counterexample (or, after a complete search, a
 /// `sometimes` never reached), 2 bad input, 3 internal error, 4 unknown (a budget ran out first).
+/// What one `check` found, for `--json` and `--junit`.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct CheckSummary {
+    pub protocol: String,
+    pub complete: bool,
+    pub states: usize,
+    pub unique_states: usize,
+    pub seconds: f64,
+    /// (property, "always" | "sometimes", outcome as printed).
+    pub properties: Vec<(String, String, String)>,
+    /// (property, scenario file, replay line).
+    pub counterexamples: Vec<(String, String, String)>,
+    pub exit_code: i32,
+}
+
 pub fn check_to(args: &CheckArgs, out: &mut dyn std::io::Write) -> i32 {
+    let mut text = Vec::new();
+    let mut summary = CheckSummary { protocol: args.protocol.clone(), ..CheckSummary::default() };
+    let code = check_inner(args, &mut text, &mut summary);
+    summary.exit_code = code;
+    if args.json {
+        let mut j = serde_json::to_value(&summary).expect("JSON");
+        j["text"] = serde_json::Value::String(String::from_utf8_lossy(&text).into_owned());
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&j).expect("JSON"));
+    } else {
+        let _ = out.write_all(&text);
+    }
+    if let Some(path) = &args.junit {
+        if let Err(e) = std::fs::write(path, junit(&summary)) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return EXIT_USAGE;
+        }
+    }
+    code
+}
+
+/// JUnit XML: one test case per property; a violated "always" or an unreached "sometimes" fails,
+/// an undecided one (bounded search) is skipped.
+fn junit(s: &CheckSummary) -> String {
+    let esc = |t: &str| t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let mut cases = String::new();
+    let (mut failures, mut skipped) = (0, 0);
+    for (name, kind, outcome) in &s.properties {
+        let head = format!(
+            "    <testcase classname=\"check.{}\" name=\"{} {}\" time=\"0\"",
+            esc(&s.protocol),
+            kind,
+            esc(name)
+        );
+        if outcome == "VIOLATED" || outcome == "NOT REACHED" {
+            failures += 1;
+            let cx = s.counterexamples.iter().find(|(p, _, _)| p == name);
+            let detail =
+                cx.map_or(String::new(), |(_, file, replay)| format!("counterexample: {file}; replay: {replay}"));
+            cases.push_str(&format!(
+                "{head}>\n      <failure message=\"{} {}\" type=\"model-check\">{}</failure>\n    </testcase>\n",
+                esc(name),
+                esc(outcome),
+                esc(&detail)
+            ));
+        } else if outcome.starts_with("unknown") {
+            skipped += 1;
+            cases.push_str(&format!("{head}>\n      <skipped message=\"{}\"/>\n    </testcase>\n", esc(outcome)));
+        } else {
+            cases.push_str(&format!("{head}/>\n"));
+        }
+    }
+    let n = s.properties.len();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"locklab check\" tests=\"{n}\" failures=\"{failures}\">\n  <testsuite name=\"locklab check {}\" tests=\"{n}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">\n{cases}  </testsuite>\n</testsuites>\n",
+        esc(&s.protocol)
+    )
+}
+
+fn check_inner(args: &CheckArgs, out: &mut dyn std::io::Write, summary: &mut CheckSummary) -> i32 {
     let Some(model) = model_or_usage(
         &args.protocol,
         args.clients,
@@ -277,6 +357,10 @@ pub fn check_to(args: &CheckArgs, out: &mut dyn std::io::Write) -> i32 {
     let outcome = run(&model, strategy, args.threads, args.depth, budget);
     let cpu = cpu_before.zip(cpu_seconds()).map(|(a, b)| b - a);
     let complete = outcome.complete;
+    summary.complete = complete;
+    summary.states = outcome.states as usize;
+    summary.unique_states = outcome.unique_states as usize;
+    summary.seconds = outcome.seconds;
     let rate = outcome.unique_states as f64 / outcome.seconds.max(1e-9) / args.threads as f64;
     let _ = writeln!(
         out,
@@ -336,6 +420,7 @@ pub fn check_to(args: &CheckArgs, out: &mut dyn std::io::Write) -> i32 {
         };
         let kind = if v.expectation == Expectation::Always { "always   " } else { "sometimes" };
         let _ = writeln!(out, "  {kind} {:<34} {line}", v.name);
+        summary.properties.push((v.name.to_string(), kind.trim().to_string(), line.clone()));
     }
     if !violated.is_empty() {
         code = EXIT_VIOLATION;
@@ -399,6 +484,7 @@ pub fn check_to(args: &CheckArgs, out: &mut dyn std::io::Write) -> i32 {
             ),
             Err(e) => format!("the scenario does not load: {e}"),
         };
+        summary.counterexamples.push((name.to_string(), toml_path.display().to_string(), replayed.clone()));
         let _ = writeln!(
             out,
             "counterexample to \"{name}\": {} steps ({label})\n  scenario: {}\n  steps:    {}\n  replay:   {replayed}\n  run it:   locklab run {} --protocol {} --trace",

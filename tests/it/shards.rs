@@ -1,5 +1,5 @@
-//! Scale-out for CI: `compare --seed-start`, `--shard I/N` + `merge` (byte-identical to the
-//! unsharded report), and `--junit` (parsed as the JUnit XML CI systems read).
+//! CI outputs: `compare --seed-start`, `--shard I/N` + `merge` (byte-identical to the unsharded
+//! report), `--junit` on compare and check (parsed as the JUnit XML CI systems read), `check --json`.
 
 use crate::{locklab, root};
 
@@ -137,4 +137,30 @@ fn junit_is_the_xml_ci_systems_read_with_failures_carrying_the_reproduce_command
     for c in &cases {
         assert!(c.attribute("classname").is_some() && c.attribute("name").is_some());
     }
+}
+
+/// `check --json` and `--junit`: one JSON object (properties, counterexamples, state counts), and
+/// one JUnit test case per property, a violated one failing with its counterexample's file.
+#[test]
+fn check_json_and_junit() {
+    let dir = tmp();
+    let xml_path = dir.path().join("check.xml");
+    let out = dir.path().join("cx").display().to_string();
+    let (code, stdout, stderr) =
+        locklab(&["check", "lease", "--json", "--junit", &xml_path.display().to_string(), "--out", &out], &root());
+    assert_eq!(code, 1, "the unfenced lease violates no-stale-write: {stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("--json prints one JSON object");
+    assert_eq!(v["exit_code"], 1);
+    assert_eq!(v["complete"], true);
+    let props = v["properties"].as_array().unwrap();
+    assert!(props.iter().any(|p| p[0] == "no stale write" && p[2] == "VIOLATED"), "{v:#}");
+    assert!(v["counterexamples"][0][1].as_str().unwrap().starts_with(&out));
+    let xml = std::fs::read_to_string(&xml_path).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+    let suite = doc.root_element().children().find(|n| n.has_tag_name("testsuite")).unwrap();
+    let cases: Vec<_> = suite.children().filter(|n| n.has_tag_name("testcase")).collect();
+    assert_eq!(cases.len(), props.len());
+    let failed = cases.iter().filter(|c| c.children().any(|n| n.has_tag_name("failure"))).count();
+    assert_eq!(suite.attribute("failures"), Some(failed.to_string().as_str()));
+    assert!(failed >= 1);
 }
