@@ -429,6 +429,8 @@ fn args(protocol: &str, faults: Option<&str>, out: &str) -> CheckArgs {
         persistence: None,
         horizon: Some(9),
         seed: 1,
+        json: false,
+        junit: None,
     }
 }
 
