@@ -76,7 +76,8 @@ impl SkinnyInstance {
         SkinnyInstance { params, promised: 0, id: 0, holder: NO_HOLDER, op: None, waiting: VecDeque::new(), round: 0 }
     }
 
-    /// `isMajority(n)`: `n > (len(peers)+1)/2`, integer division.
+    /// `isMajority(n)`: `n > (len(peers)+1)/2`, integer division — written as skinny writes it.
+    #[allow(clippy::manual_div_ceil)]
     pub fn is_majority(&self, n: u32) -> bool {
         n as usize > (self.params.peers.len() + 1) / 2
     }
