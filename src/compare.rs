@@ -495,8 +495,15 @@ pub fn markdown(c: &Comparison, command: &str) -> String {
     let seeds = c.pairs.first().map_or(0, |p| p.seeds);
     let (first_seed, last_seed) = (c.seed_start, c.seed_start + seeds.saturating_sub(1));
     let mut out = String::new();
-    let families: Vec<&str> =
-        ["LEASE", "FENCED", "REDLOCK", "RAFT"].into_iter().filter(|f| c.pairs.iter().any(|p| p.family == *f)).collect();
+    // The registry's families, in its order (each kind's family, then its fenced family).
+    let mut families: Vec<&str> = Vec::new();
+    for kind in locklab_protocols::registry::PROTOCOL_KINDS {
+        for f in [kind.family, kind.fenced_family] {
+            if !families.contains(&f) && c.pairs.iter().any(|p| p.family == f) {
+                families.push(f);
+            }
+        }
+    }
     let _ = writeln!(out, "# locklab comparison\n");
     let _ = writeln!(
         out,

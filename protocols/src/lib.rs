@@ -15,7 +15,9 @@
 //!   and retries, heartbeat, local validity, idempotent or naive retry, failover to a replica);
 //! * [`redlock`]: Redlock over N independent lease servers (a client library only);
 //! * [`raft`]: Raft (election, replication, PreVote, CheckQuorum, ReadIndex) and the etcd-style
-//!   lock service it replicates; [`raft::client`]: its client library.
+//!   lock service it replicates; [`raft::client`]: its client library;
+//! * [`skinny`]: skinny, the teaching Paxos lock (one register per quorum of instances, no lease),
+//!   with its defects as switches; [`skinny::client`]: its client library.
 //!
 //! Protocol-neutral roles, each a folder too:
 //! * [`worker`]: the client node — the workload loop (acquire, read-think-write, release) around
@@ -43,6 +45,7 @@ pub mod lease;
 pub mod raft;
 pub mod redlock;
 pub mod resource;
+pub mod skinny;
 pub mod worker;
 
 pub use history::{Deadline, Entry, Event, Observation, SessionId, WorldEvent};
@@ -53,6 +56,7 @@ pub use raft::{RaftLock, RaftPeer};
 pub use redlock::Redlock;
 pub use registry::{Durable, LockLibrary};
 pub use resource::Resource;
+pub use skinny::{SkinnyInstance, SkinnyLock};
 pub use worker::Client;
 
 /// Any node of a world. A closed enum keeps dispatch static and state `Clone + Eq + Hash`.
@@ -63,6 +67,8 @@ pub enum Node {
     Resource(Resource),
     /// A Raft peer hosting the lock service (boxed: large).
     RaftPeer(Box<RaftPeer>),
+    /// A skinny instance (Paxos acceptor, proposer and lock API).
+    SkinnyInstance(Box<SkinnyInstance>),
 }
 
 impl Node {
@@ -73,6 +79,7 @@ impl Node {
             Node::Client(n) => n.handle(ctx, input),
             Node::Resource(n) => n.handle(ctx, input),
             Node::RaftPeer(n) => n.handle(ctx, input),
+            Node::SkinnyInstance(n) => n.handle(ctx, input),
         }
     }
 }

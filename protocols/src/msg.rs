@@ -7,6 +7,7 @@ use crate::history::SessionId;
 use crate::lease::ReplicatedEntry;
 pub use crate::node::LockId;
 use crate::raft::{AppendEntries, RaftAnswer, RaftOp, RaftOpKind};
+use crate::skinny::SkinnyMsg;
 
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Msg {
@@ -140,6 +141,8 @@ pub enum Msg {
         lock: LockId,
         revision: u64,
     },
+    /// skinny (Paxos lock): its lock API and its two phases.
+    Skinny(SkinnyMsg),
 }
 
 impl Msg {
@@ -166,6 +169,7 @@ impl Msg {
             Msg::RaftRequest { op, .. } => op.kind().request_kind(),
             Msg::RaftReply { op, .. } => op.reply_kind(),
             Msg::RaftWatch { .. } => "watch",
+            Msg::Skinny(m) => m.kind(),
         }
     }
 
@@ -195,6 +199,15 @@ impl Msg {
         "revoke",
         "revoke_reply",
         "watch",
+        // skinny: SkinnyMsg::KINDS.
+        "skinny_acquire",
+        "skinny_acquire_reply",
+        "skinny_release",
+        "skinny_release_reply",
+        "promise",
+        "promise_reply",
+        "commit",
+        "commit_reply",
     ];
 }
 
@@ -285,6 +298,7 @@ impl fmt::Display for Msg {
             Msg::RaftRequest { req, op } => write!(f, "{} req={req} {op:?}", op.kind().request_kind()),
             Msg::RaftReply { req, op, answer } => write!(f, "{} req={req} {answer:?}", op.reply_kind()),
             Msg::RaftWatch { lock, revision } => write!(f, "watch lock={lock} revision={revision} predecessor gone"),
+            Msg::Skinny(m) => write!(f, "{m}"),
         }
     }
 }

@@ -69,6 +69,10 @@ pub enum Timer {
     RaftHeartbeat,
     /// Raft leader: look for expired leases of the lock service.
     LeaseCheck,
+    /// skinny instance: the RPC timeout of the phase in flight.
+    ProposerTimeout,
+    /// skinny instance: the backoff before retrying Phase 1 is over.
+    ProposerBackoff,
 }
 
 /// What a node reacts to.

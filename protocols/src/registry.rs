@@ -13,6 +13,7 @@ use crate::msg::Msg;
 use crate::node::{Ctx, LockId, NodeId, Timer};
 use crate::raft::{self, RaftLock};
 use crate::redlock::Redlock;
+use crate::skinny::SkinnyLock;
 
 /// Durable state a node may keep on disk across a crash.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29,6 +30,8 @@ pub enum LockLibrary {
     Redlock(Redlock),
     /// The etcd-style lock over the Raft lock service.
     Raft(RaftLock),
+    /// skinny's client library (one instance at a time).
+    Skinny(SkinnyLock),
 }
 
 impl LockLibrary {
@@ -37,6 +40,7 @@ impl LockLibrary {
             LockLibrary::Lease(l) => l.acquire(ctx, session, lock),
             LockLibrary::Redlock(l) => l.acquire(ctx, session, lock),
             LockLibrary::Raft(l) => l.acquire(ctx, session, lock),
+            LockLibrary::Skinny(l) => l.acquire(ctx, session, lock),
         }
     }
     pub(crate) fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
@@ -44,6 +48,7 @@ impl LockLibrary {
             LockLibrary::Lease(l) => l.release(ctx),
             LockLibrary::Redlock(l) => l.release(ctx),
             LockLibrary::Raft(l) => l.release(ctx),
+            LockLibrary::Skinny(l) => l.release(ctx),
         }
     }
     /// Does the library consider the lock held and valid now?
@@ -52,6 +57,7 @@ impl LockLibrary {
             LockLibrary::Lease(l) => l.is_valid(ctx),
             LockLibrary::Redlock(l) => l.is_valid(ctx),
             LockLibrary::Raft(l) => l.is_valid(ctx),
+            LockLibrary::Skinny(l) => l.is_valid(ctx),
         }
     }
     /// Record that the worker found the lease invalid (the library stops believing).
@@ -60,6 +66,7 @@ impl LockLibrary {
             LockLibrary::Lease(l) => l.mark_lost(ctx),
             LockLibrary::Redlock(l) => l.mark_lost(ctx),
             LockLibrary::Raft(l) => l.mark_lost(ctx),
+            LockLibrary::Skinny(l) => l.mark_lost(ctx),
         }
     }
     /// The fencing token of the current lease, if the service issues them.
@@ -68,6 +75,7 @@ impl LockLibrary {
             LockLibrary::Lease(l) => l.token(),
             LockLibrary::Redlock(_) => None,
             LockLibrary::Raft(l) => l.token(),
+            LockLibrary::Skinny(l) => l.token(),
         }
     }
     pub(crate) fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) -> Option<LockEvent> {
@@ -75,6 +83,7 @@ impl LockLibrary {
             LockLibrary::Lease(l) => l.on_timer(ctx, timer),
             LockLibrary::Redlock(l) => l.on_timer(ctx, timer),
             LockLibrary::Raft(l) => l.on_timer(ctx, timer),
+            LockLibrary::Skinny(l) => l.on_timer(ctx, timer),
         }
     }
     pub(crate) fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg) -> Option<LockEvent> {
@@ -82,6 +91,7 @@ impl LockLibrary {
             LockLibrary::Lease(l) => l.on_message(ctx, msg),
             LockLibrary::Redlock(l) => l.on_message(ctx, from, msg),
             LockLibrary::Raft(l) => l.on_message(ctx, from, msg),
+            LockLibrary::Skinny(l) => l.on_message(ctx, msg),
         }
     }
 }
@@ -134,6 +144,7 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
         replicated_log: false,
     },
     ProtocolKind { name: "raft", family: "RAFT", fenced_family: "RAFT", params: RAFT, replicated_log: true },
+    ProtocolKind { name: "skinny", family: "SKINNY", fenced_family: "SKINNY", params: SKINNY, replicated_log: false },
 ];
 
 /// The kind named `name`, if there is one.
@@ -236,3 +247,7 @@ const RAFT: &[&str] = &[
     "campaign_at_start",
     "wait_recheck_ms",
 ];
+
+/// The scenario parameters of `skinny`.
+const SKINNY: &[&str] =
+    &["acquire_timeout_ms", "acquire_retries", "retry_backoff_ms", "server_timeout_ms", "skinny_fixed"];

@@ -13,6 +13,7 @@ use locklab_protocols::raft::RaftClientParams;
 use locklab_protocols::raft::RaftParams;
 use locklab_protocols::redlock::RedlockParams;
 use locklab_protocols::registry::{protocol_kind, protocol_kind_names, ProtocolKind};
+use locklab_protocols::skinny::{SkinnyClientParams, SkinnyInstance, SkinnyLock, SkinnyParams};
 use locklab_protocols::worker::WorkloadParams;
 use locklab_protocols::LockLibrary;
 use locklab_protocols::{ms, Client, LeaseLock, LeaseServer, Msg, Node, NodeId, RaftLock, RaftPeer, Redlock, Resource};
@@ -58,6 +59,8 @@ pub struct RaftVariant {
 pub enum ClientParams {
     Lease(LeaseClientParams),
     Redlock(RedlockParams),
+    /// skinny: the instances' parameters (peers and increments filled per world) and the library's.
+    Skinny(SkinnyParams, SkinnyClientParams),
 }
 
 impl Variant {
@@ -66,6 +69,8 @@ impl Variant {
         match &self.client {
             ClientParams::Lease(p) => Some(p.ttl_ms),
             ClientParams::Redlock(p) => Some(p.ttl_ms),
+            // No lease: a holder holds until it releases (the linearizability spec is a mutex).
+            ClientParams::Skinny(..) => None,
         }
     }
 
@@ -553,6 +558,7 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
         ("lease_check_ms", p.lease_check_ms.is_some()),
         ("campaign_at_start", p.campaign_at_start.is_some()),
         ("wait_recheck_ms", p.wait_recheck_ms.is_some()),
+        ("skinny_fixed", p.skinny_fixed.is_some()),
     ];
     // The keys this kind takes (besides `name`, `kind` and `expect`): the registry's.
     let keys = protocol.params;
@@ -590,7 +596,26 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
             "a `redisson` client keeps one value per client (`<UUID>:<thread id>`); `naive` draws new ones".into(),
         ));
     }
-    let client = if kind == "redlock" {
+    let client = if kind == "skinny" {
+        let timeout_ms = p.server_timeout_ms.unwrap_or(500);
+        let client_timeout_ms = p.acquire_timeout_ms.unwrap_or(5000);
+        for (field, value) in [("server_timeout_ms", timeout_ms), ("acquire_timeout_ms", client_timeout_ms)] {
+            if value == 0 {
+                return Err(at(field, "must be greater than 0".into()));
+            }
+        }
+        let retry_backoff =
+            p.retry_backoff_ms.unwrap_or(MsSpec::Range(crate::scenario::MsBounds { min: 20, max: 100 }));
+        check_range(loc, "retry_backoff_ms", &retry_backoff)?;
+        ClientParams::Skinny(
+            SkinnyParams { peers: Vec::new(), increment: 0, timeout_ms, fixed: p.skinny_fixed.unwrap_or(false) },
+            SkinnyClientParams {
+                timeout_ms: client_timeout_ms,
+                acquire_retries: p.acquire_retries.unwrap_or(1000),
+                retry_backoff: retry_backoff.range(),
+            },
+        )
+    } else if kind == "redlock" {
         let server_timeout_ms = p.server_timeout_ms.unwrap_or(50);
         if server_timeout_ms == 0 {
             return Err(at("server_timeout_ms", "must be greater than 0".into()));
@@ -855,13 +880,21 @@ impl Compiled {
                 if v.kind == "replicated-lease" && index == 0 {
                     params.replicate_to = self.servers[1..].to_vec();
                 }
-                match &v.raft {
-                    Some(r) => {
+                match (&v.raft, &v.client) {
+                    // skinny: instance i calls the others and increments by i + 1 (unique, as
+                    // skinny's config asks; the sums still collide).
+                    (None, ClientParams::Skinny(instance, _)) => {
+                        let mut instance = instance.clone();
+                        instance.peers = self.servers.iter().copied().filter(|&s| s != id).collect();
+                        instance.increment = index as u64 + 1;
+                        Node::SkinnyInstance(Box::new(SkinnyInstance::new(instance)))
+                    }
+                    (Some(r), _) => {
                         let mut peer = r.peer.clone();
                         peer.peers = self.servers.clone();
                         Node::RaftPeer(Box::new(RaftPeer::new(peer)))
                     }
-                    None => Node::LeaseServer(LeaseServer::new(params)),
+                    (None, _) => Node::LeaseServer(LeaseServer::new(params)),
                 }
             } else if self.resources.contains(&id) {
                 Node::Resource(Resource::new(v.fencing))
@@ -875,6 +908,11 @@ impl Compiled {
                     }
                     (ClientParams::Redlock(params), None) => {
                         LockLibrary::Redlock(Redlock::new(self.servers.clone(), lock_id, params.clone()))
+                    }
+                    // Client i calls instance i (mod n) first.
+                    (ClientParams::Skinny(_, params), None) => {
+                        let first = self.clients.iter().position(|&c| c == id).unwrap_or(0);
+                        LockLibrary::Skinny(SkinnyLock::new(self.servers.clone(), first, lock_id, params.clone()))
                     }
                 };
                 Node::Client(Box::new(Client::new(self.resources.clone(), workload.clone(), lock)))

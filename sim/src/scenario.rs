@@ -461,7 +461,7 @@ pub struct ProtocolSpec {
     pub lock_delay_ms: Option<u64>,
     /// lease: `redis` (`SET NX PX`) or `redisson` (Redisson's reentrant RLock scripts).
     pub server: Option<ServerKind>,
-    /// redlock: how long a round waits for the servers.
+    /// redlock: how long a round waits for the servers; skinny: an instance's RPC timeout.
     pub server_timeout_ms: Option<u64>,
     /// redlock: clock drift allowance as a fraction of the TTL.
     pub drift_factor: Option<f64>,
@@ -501,6 +501,8 @@ pub struct ProtocolSpec {
     pub campaign_at_start: Option<bool>,
     /// raft: a waiting client reads the lock's state again this often without a watch event.
     pub wait_recheck_ms: Option<u64>,
+    /// skinny: the proposer adopts its own commit only once a majority committed it.
+    pub skinny_fixed: Option<bool>,
     #[serde(default)]
     pub expect: ExpectSpec,
 }
