@@ -15,7 +15,19 @@ use locklab_live::run::run_turmoil;
 use locklab_sim::{Compiled, World};
 
 /// (scenario file stem, variant, property, why turmoil's class may differ from the simulator's).
-const DOCUMENTED: &[(&str, &str, &str, &str)] = &[];
+const DOCUMENTED: &[(&str, &str, &str, &str)] = &[
+    ("skinny-dueling-proposers", "skinny-fixed", "linearizable", SKINNY_FIXED_TIMING),
+    ("skinny-dueling-proposers", "skinny-fixed", "liveness", SKINNY_FIXED_TIMING),
+];
+
+/// The scenario fixes its timing (1 ms latency, no drift, nothing drawn from the seed) because the
+/// outcome of the duel depends on which proposer reaches s3 first. Under turmoil the host's sends
+/// and timers land on 1 ms steps, which shifts that race in some seeds — and then `skinny-fixed`
+/// starves a client and answers an acquire wrongly (not linearizable against the mutex spec). The
+/// simulator shows the same outcomes under the same kind of jitter: with `latency_ms = { min = 1,
+/// max = 2 }`, seed 44 of 50 is not linearizable and starves (`locklab compare --dir DIR --seeds
+/// 50 --protocols skinny-fixed` on that copy). A finding about `skinny-fixed`, not about turmoil.
+const SKINNY_FIXED_TIMING: &str = "timing-dependent duel: the simulator shows the same outcomes with 1-2 ms jitter";
 
 fn scenario_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
