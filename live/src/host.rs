@@ -887,8 +887,3 @@ pub async fn run_tokio(
     }
     Ok(sh.outcome())
 }
-
-/// The host's `Shared::apply` is also how tests inject a fault by hand.
-pub fn pause_action(node: NodeId, duration_ns: u64) -> Action {
-    Action::Pause { node, duration_ns }
-}
