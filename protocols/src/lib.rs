@@ -38,6 +38,7 @@ pub mod history;
 pub mod library;
 pub mod msg;
 pub mod node;
+pub mod params;
 pub mod registry;
 
 // One folder per protocol (and per protocol-neutral role).

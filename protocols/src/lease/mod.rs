@@ -91,10 +91,12 @@
 pub mod client;
 pub mod durable;
 pub mod msg;
+pub mod params;
 pub mod server;
 
 pub use crate::node::Persistence;
 pub use client::*;
 pub use durable::*;
 pub use msg::*;
+pub use params::*;
 pub use server::*;

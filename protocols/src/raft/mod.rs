@@ -138,6 +138,7 @@ pub mod client;
 pub mod durable;
 pub mod election;
 pub mod msg;
+pub mod params;
 pub mod read;
 pub mod replication;
 pub mod service;
@@ -148,6 +149,7 @@ pub use client::{ClientLease, RaftClientParams, RaftLock, RaftLockState, Step};
 use durable::LOG_CHUNK;
 pub use durable::{chain_hash, DurableLog, RaftCmd, RaftDurable, RaftEntry};
 pub use msg::{AppendEntries, LeaseId, RaftAnswer, RaftOp, RaftOpKind};
+pub use params::{compile, RaftVariant, MODELS, RAFT_KEYS};
 pub use read::PendingRead;
 pub use service::{LeaseRecord, LockKey, LockService, Watch};
 
