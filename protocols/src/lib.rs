@@ -55,32 +55,28 @@ pub use msg::Msg;
 pub use node::{ms, Command, Ctx, Effect, Entropy, Input, LockId, NodeId, Timer};
 pub use raft::{RaftLock, RaftPeer};
 pub use redlock::Redlock;
-pub use registry::{Durable, LockLibrary};
+pub use registry::{Durable, LockLibrary, Server};
 pub use resource::Resource;
 pub use skinny::{SkinnyInstance, SkinnyLock};
 pub use worker::Client;
 
-/// Any node of a world. A closed enum keeps dispatch static and state `Clone + Eq + Hash`.
+/// Any node of a world: a protocol's server (the registry's [`Server`]), a client (the worker
+/// around a lock library) or the protected resource. A closed enum keeps dispatch static and
+/// state `Clone + Eq + Hash`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Node {
-    LeaseServer(LeaseServer),
+    Server(Server),
     Client(Box<Client>),
     Resource(Resource),
-    /// A Raft peer hosting the lock service (boxed: large).
-    RaftPeer(Box<RaftPeer>),
-    /// A skinny instance (Paxos acceptor, proposer and lock API).
-    SkinnyInstance(Box<SkinnyInstance>),
 }
 
 impl Node {
     /// Feed one input to the node; its effects are appended to the context's buffer.
     pub fn handle(&mut self, ctx: &mut Ctx, input: Input) {
         match self {
-            Node::LeaseServer(n) => n.handle(ctx, input),
+            Node::Server(n) => n.handle(ctx, input),
             Node::Client(n) => n.handle(ctx, input),
             Node::Resource(n) => n.handle(ctx, input),
-            Node::RaftPeer(n) => n.handle(ctx, input),
-            Node::SkinnyInstance(n) => n.handle(ctx, input),
         }
     }
 }

@@ -1,33 +1,135 @@
-//! The registry: the closed enums that wrap every protocol's types — [`Durable`] (what any node
-//! keeps on disk) and [`LockLibrary`] (any client library the worker can drive) — dispatching to
-//! each protocol's folder; and [`PROTOCOL_KINDS`], the table of protocol kinds with their scenario
-//! parameters, which the simulator (validation, the report's families, the properties a variant
-//! owes), the models and the CLI read. Together with [`crate::msg::Msg`] and [`crate::Node`] (at
-//! the crate root: it wraps the worker, which sits above the registry), this is the one place
-//! outside a protocol's folder that names it.
+//! The registry: the one place outside a protocol's folder that names it.
+//!
+//! * The closed enums that wrap every protocol's types, each generated from a list with one line
+//!   per protocol: [`Msg`] (any message), [`Server`] (any protocol's server node), [`LockLibrary`]
+//!   (any client library the worker can drive, through [`LockClient`]) and [`Durable`] (what any
+//!   node keeps on disk). [`crate::Node`] (at the crate root: it wraps the worker, which sits
+//!   above the registry) wraps [`Server`] with the protocol-neutral roles.
+//! * [`PROTOCOL_KINDS`], the table of protocol kinds: the scenario `kind`, the report's family,
+//!   the keys it takes, the folder function that resolves them into a [`ProtocolBuild`] (which
+//!   builds the kind's nodes), and its model-checked variants ([`ModelVariant`]). The simulator
+//!   (validation, worlds, the report's families, the properties a variant owes), the models and
+//!   the CLI read it and name no protocol.
 
 use crate::history::SessionId;
 use crate::lease::{self, LeaseLock};
-use crate::library::LockEvent;
-use crate::msg::Msg;
-use crate::node::{Ctx, LockId, NodeId, Persistence, Timer};
+use crate::library::{LockClient, LockEvent};
+use crate::msg::{KvMsg, ResourceMsg};
+use crate::node::{Ctx, Input, LockId, NodeId, Persistence, Timer};
 use crate::params::{ms_range, positive, read, MsSpec, ParamError, Table};
 use crate::raft::{self, RaftLock};
 use crate::redlock::{Redlock, RedlockParams};
 use crate::skinny::{self, SkinnyLock};
-use crate::Node;
 
-/// Durable state a node may keep on disk across a crash.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Durable {
-    LeaseServer(lease::ServerDurable),
-    /// A Raft peer's term, vote and log.
-    Raft(raft::RaftDurable),
+// ---- The wrappers: one line per protocol in each list ----
+
+/// Generates [`Msg`]: a variant per message set, its kind (`kind()`, every kind in
+/// [`Msg::kinds`]) and its trace line, each the wrapped type's own.
+macro_rules! messages {
+    ($($(#[$doc:meta])* $variant:ident($ty:ty),)*) => {
+        /// Any message between two nodes: one enum for every protocol, so a world of mixed roles
+        /// is one type and the simulator's hot loop stays free of dynamic dispatch.
+        #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Msg {
+            $($(#[$doc])* $variant($ty),)*
+        }
+
+        impl Msg {
+            /// The message kind, as named in scenario files (targeted drops and delays).
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Msg::$variant(m) => m.kind(),)*
+                }
+            }
+
+            /// Every message kind, for validating scenario files.
+            pub fn kinds() -> Vec<&'static str> {
+                let mut kinds = Vec::new();
+                $(kinds.extend_from_slice(<$ty>::KINDS);)*
+                kinds
+            }
+        }
+
+        /// One-line rendering for traces; values shortened to 4 hex digits (enough to tell them
+        /// apart).
+        impl std::fmt::Display for Msg {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match self {
+                    $(Msg::$variant(m) => write!(f, "{m}"),)*
+                }
+            }
+        }
+    };
 }
 
-/// The lock libraries a client can use.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum LockLibrary {
+messages! {
+    /// The key-value lease commands: lease and Redlock clients to lease servers.
+    Kv(KvMsg),
+    /// The worker and the protected resource.
+    Resource(ResourceMsg),
+    /// Lease server replication.
+    Lease(lease::LeaseMsg),
+    /// Raft's RPCs and its lock service's client protocol.
+    Raft(raft::RaftMsg),
+    /// skinny (Paxos lock): its lock API and its two phases.
+    Skinny(skinny::SkinnyMsg),
+}
+
+/// Generates [`Server`]: a variant per protocol server, dispatching inputs to it.
+macro_rules! servers {
+    ($($(#[$doc:meta])* $variant:ident($ty:ty),)*) => {
+        /// Any protocol's server node.
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Server {
+            $($(#[$doc])* $variant($ty),)*
+        }
+
+        impl Server {
+            /// Feed one input to the server; its effects are appended to the context's buffer.
+            pub fn handle(&mut self, ctx: &mut Ctx, input: Input) {
+                match self {
+                    $(Server::$variant(n) => n.handle(ctx, input),)*
+                }
+            }
+        }
+    };
+}
+
+servers! {
+    /// A lease server (Redis `SET NX PX`, or Redisson's scripts); Redlock runs several.
+    LeaseServer(lease::LeaseServer),
+    /// A Raft peer hosting the lock service (boxed: large).
+    RaftPeer(Box<raft::RaftPeer>),
+    /// A skinny instance (Paxos acceptor, proposer and lock API).
+    SkinnyInstance(Box<skinny::SkinnyInstance>),
+}
+
+/// Generates [`LockLibrary`]: a variant per client library, dispatching the worker's calls to its
+/// [`LockClient`] implementation.
+macro_rules! libraries {
+    ($($(#[$doc:meta])* $variant:ident($ty:ty),)*) => {
+        /// The lock libraries a client can use.
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum LockLibrary {
+            $($(#[$doc])* $variant($ty),)*
+        }
+
+        impl LockLibrary {
+            fn client(&self) -> &dyn LockClient {
+                match self {
+                    $(LockLibrary::$variant(l) => l,)*
+                }
+            }
+            fn client_mut(&mut self) -> &mut dyn LockClient {
+                match self {
+                    $(LockLibrary::$variant(l) => l,)*
+                }
+            }
+        }
+    };
+}
+
+libraries! {
     Lease(LeaseLock),
     Redlock(Redlock),
     /// The etcd-style lock over the Raft lock service.
@@ -38,64 +140,46 @@ pub enum LockLibrary {
 
 impl LockLibrary {
     pub(crate) fn acquire(&mut self, ctx: &mut Ctx, session: SessionId, lock: LockId) {
-        match self {
-            LockLibrary::Lease(l) => l.acquire(ctx, session, lock),
-            LockLibrary::Redlock(l) => l.acquire(ctx, session, lock),
-            LockLibrary::Raft(l) => l.acquire(ctx, session, lock),
-            LockLibrary::Skinny(l) => l.acquire(ctx, session, lock),
-        }
+        self.client_mut().acquire(ctx, session, lock)
     }
     pub(crate) fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
-        match self {
-            LockLibrary::Lease(l) => l.release(ctx),
-            LockLibrary::Redlock(l) => l.release(ctx),
-            LockLibrary::Raft(l) => l.release(ctx),
-            LockLibrary::Skinny(l) => l.release(ctx),
-        }
+        self.client_mut().release(ctx)
     }
     /// Does the library consider the lock held and valid now?
     pub fn is_valid(&self, ctx: &Ctx) -> bool {
-        match self {
-            LockLibrary::Lease(l) => l.is_valid(ctx),
-            LockLibrary::Redlock(l) => l.is_valid(ctx),
-            LockLibrary::Raft(l) => l.is_valid(ctx),
-            LockLibrary::Skinny(l) => l.is_valid(ctx),
-        }
+        self.client().is_valid(ctx)
     }
     /// Record that the worker found the lease invalid (the library stops believing).
     pub(crate) fn mark_lost(&mut self, ctx: &mut Ctx) {
-        match self {
-            LockLibrary::Lease(l) => l.mark_lost(ctx),
-            LockLibrary::Redlock(l) => l.mark_lost(ctx),
-            LockLibrary::Raft(l) => l.mark_lost(ctx),
-            LockLibrary::Skinny(l) => l.mark_lost(ctx),
-        }
+        self.client_mut().mark_lost(ctx)
     }
     /// The fencing token of the current lease, if the service issues them.
     pub fn token(&self) -> Option<u64> {
-        match self {
-            LockLibrary::Lease(l) => l.token(),
-            LockLibrary::Redlock(_) => None,
-            LockLibrary::Raft(l) => l.token(),
-            LockLibrary::Skinny(l) => l.token(),
-        }
+        self.client().token()
     }
     pub(crate) fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) -> Option<LockEvent> {
-        match self {
-            LockLibrary::Lease(l) => l.on_timer(ctx, timer),
-            LockLibrary::Redlock(l) => l.on_timer(ctx, timer),
-            LockLibrary::Raft(l) => l.on_timer(ctx, timer),
-            LockLibrary::Skinny(l) => l.on_timer(ctx, timer),
-        }
+        self.client_mut().on_timer(ctx, timer)
     }
     pub(crate) fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg) -> Option<LockEvent> {
-        match self {
-            LockLibrary::Lease(l) => l.on_message(ctx, msg),
-            LockLibrary::Redlock(l) => l.on_message(ctx, from, msg),
-            LockLibrary::Raft(l) => l.on_message(ctx, from, msg),
-            LockLibrary::Skinny(l) => l.on_message(ctx, msg),
-        }
+        self.client_mut().on_message(ctx, from, msg)
     }
+}
+
+/// Generates [`Durable`]: a variant per protocol that keeps state on disk.
+macro_rules! durables {
+    ($($(#[$doc:meta])* $variant:ident($ty:ty),)*) => {
+        /// Durable state a node may keep on disk across a crash.
+        #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Durable {
+            $($(#[$doc])* $variant($ty),)*
+        }
+    };
+}
+
+durables! {
+    LeaseServer(lease::ServerDurable),
+    /// A Raft peer's term, vote and log.
+    Raft(raft::RaftDurable),
 }
 
 /// A compiled protocol variant: its parameters resolved from the scenario file's keys, and how it
@@ -103,7 +187,7 @@ impl LockLibrary {
 /// simulator builds every world through it without naming a protocol.
 pub trait ProtocolBuild: std::fmt::Debug + Send + Sync + 'static {
     /// Server `index` of `servers` (their node ids, in order).
-    fn server(&self, servers: &[NodeId], index: usize) -> Node;
+    fn server(&self, servers: &[NodeId], index: usize) -> Server;
     /// The lock library of client `client_index` (0-based), for lock `lock`.
     fn library(&self, servers: &[NodeId], client_index: usize, lock: LockId) -> LockLibrary;
     /// The lease TTL the service promises its clients; `None`: no lease (a holder holds until it
@@ -415,8 +499,8 @@ fn compile_redlock(table: &Table, _servers: u32) -> Result<Box<dyn ProtocolBuild
 }
 
 impl ProtocolBuild for RedlockVariant {
-    fn server(&self, _servers: &[NodeId], _index: usize) -> Node {
-        Node::LeaseServer(lease::LeaseServer::new(self.server.clone()))
+    fn server(&self, _servers: &[NodeId], _index: usize) -> Server {
+        Server::LeaseServer(lease::LeaseServer::new(self.server.clone()))
     }
     fn library(&self, servers: &[NodeId], _client_index: usize, lock: LockId) -> LockLibrary {
         LockLibrary::Redlock(Redlock::new(servers.to_vec(), lock, self.client.clone()))

@@ -355,11 +355,12 @@ fn compile_fault(
     if kind == "drop" || kind == "delay" {
         required("message", f.message.is_some())?;
         let message = f.message.as_ref().expect("checked");
-        let Some(&kind_name) = Msg::KINDS.iter().find(|k| **k == message.get_ref()) else {
+        let kinds = Msg::kinds();
+        let Some(&kind_name) = kinds.iter().find(|k| **k == message.get_ref()) else {
             return Err(loc.at(
                 message.span(),
                 "message",
-                format!("unknown message kind `{}`; valid kinds: {}", message.get_ref(), Msg::KINDS.join(", ")),
+                format!("unknown message kind `{}`; valid kinds: {}", message.get_ref(), kinds.join(", ")),
             ));
         };
         let ids = |v: &Option<Vec<Spanned<String>>>, field: &str| -> Result<Vec<NodeId>, InputError> {
@@ -638,7 +639,7 @@ impl Compiled {
         let mut nodes = Vec::with_capacity(n);
         for (id, name) in self.names.iter().enumerate() {
             let node = if let Some(index) = self.servers.iter().position(|&s| s == id) {
-                v.build.server(&self.servers, index)
+                Node::Server(v.build.server(&self.servers, index))
             } else if self.resources.contains(&id) {
                 Node::Resource(Resource::new(v.fencing))
             } else {

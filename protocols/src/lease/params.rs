@@ -10,8 +10,7 @@ use super::{Persistence, TokenCounter};
 use crate::library::{RetryMode, ValidityBasis};
 use crate::node::{LockId, NodeId};
 use crate::params::{ms_range, read, MsSpec, ParamError, Table};
-use crate::registry::{persistence_toml, LockLibrary, ModelTiming, ModelVariant, ProtocolBuild};
-use crate::Node;
+use crate::registry::{persistence_toml, LockLibrary, ModelTiming, ModelVariant, ProtocolBuild, Server};
 
 /// The keys of `lease`, in the order error messages list them.
 pub const LEASE_KEYS: &[&str] = &[
@@ -215,13 +214,13 @@ pub fn server_params(k: &ServerKeys) -> LeaseServerParams {
 }
 
 impl ProtocolBuild for LeaseVariant {
-    fn server(&self, servers: &[NodeId], index: usize) -> Node {
+    fn server(&self, servers: &[NodeId], index: usize) -> Server {
         let mut params = self.server.clone();
         // A replicated lease: the first server is the primary and feeds the others.
         if self.replicated && index == 0 {
             params.replicate_to = servers[1..].to_vec();
         }
-        Node::LeaseServer(LeaseServer::new(params))
+        Server::LeaseServer(LeaseServer::new(params))
     }
     fn library(&self, servers: &[NodeId], _client_index: usize, lock: LockId) -> LockLibrary {
         let servers = if self.replicated { servers.to_vec() } else { vec![servers[0]] };

@@ -9,8 +9,7 @@ use super::{CommitRule, RaftClientParams, RaftLock, RaftParams, RaftPeer, ReadMo
 use crate::library::{RetryMode, ValidityBasis};
 use crate::node::{LockId, NodeId, Persistence};
 use crate::params::{ms_range, positive, read, MsSpec, ParamError, Table};
-use crate::registry::{persistence_toml, LockLibrary, ModelTiming, ModelVariant, ProtocolBuild};
-use crate::Node;
+use crate::registry::{persistence_toml, LockLibrary, ModelTiming, ModelVariant, ProtocolBuild, Server};
 
 /// The keys of `raft`, in the order error messages list them.
 pub const RAFT_KEYS: &[&str] = &[
@@ -153,10 +152,10 @@ pub fn compile(table: &Table, _servers: u32) -> Result<Box<dyn ProtocolBuild>, P
 }
 
 impl ProtocolBuild for RaftVariant {
-    fn server(&self, servers: &[NodeId], _index: usize) -> Node {
+    fn server(&self, servers: &[NodeId], _index: usize) -> Server {
         let mut peer = self.peer.clone();
         peer.peers = servers.to_vec();
-        Node::RaftPeer(Box::new(RaftPeer::new(peer)))
+        Server::RaftPeer(Box::new(RaftPeer::new(peer)))
     }
     fn library(&self, servers: &[NodeId], _client_index: usize, lock: LockId) -> LockLibrary {
         LockLibrary::Raft(RaftLock::new(servers.to_vec(), lock, self.client.clone()))

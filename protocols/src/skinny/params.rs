@@ -8,8 +8,7 @@ use serde::Deserialize;
 use super::{SkinnyClientParams, SkinnyInstance, SkinnyLock, SkinnyParams};
 use crate::node::{LockId, NodeId};
 use crate::params::{ms_range, positive, read, MsSpec, ParamError, Table};
-use crate::registry::{LockLibrary, ModelVariant, ProtocolBuild};
-use crate::Node;
+use crate::registry::{LockLibrary, ModelVariant, ProtocolBuild, Server};
 
 /// The keys of `skinny`, in the order error messages list them.
 pub const SKINNY_KEYS: &[&str] =
@@ -55,11 +54,11 @@ pub fn compile(table: &Table, _servers: u32) -> Result<Box<dyn ProtocolBuild>, P
 impl ProtocolBuild for SkinnyVariant {
     /// Instance i calls the others and increments by i + 1 (unique, as skinny's config asks; the
     /// sums still collide).
-    fn server(&self, servers: &[NodeId], index: usize) -> Node {
+    fn server(&self, servers: &[NodeId], index: usize) -> Server {
         let mut instance = self.instance.clone();
         instance.peers = servers.iter().copied().filter(|&s| s != servers[index]).collect();
         instance.increment = index as u64 + 1;
-        Node::SkinnyInstance(Box::new(SkinnyInstance::new(instance)))
+        Server::SkinnyInstance(Box::new(SkinnyInstance::new(instance)))
     }
     /// Client i calls instance i (mod n) first.
     fn library(&self, servers: &[NodeId], client_index: usize, lock: LockId) -> LockLibrary {
