@@ -25,9 +25,11 @@
 //! * [`resource`]: the protected resource, optionally checking fencing tokens.
 //!
 //! Shared modules, which every folder may import: the node contract ([`node`], [`history`]) and
-//! the lock-library contract ([`library`]), which import no folder; and the wrappers that name
-//! every protocol, [`msg::Msg`] and the [`registry`] ([`Durable`], [`LockLibrary`], the table of
-//! protocol kinds). [`Node`], which wraps every role including the worker, is defined here.
+//! the lock-library contract ([`library`]), which import no folder; the message sets more than
+//! one folder speaks ([`msg`]); reading a protocol's own scenario keys ([`params`]); and the
+//! [`registry`], the one place outside a folder that names every protocol: the wrappers
+//! ([`Msg`], [`Server`], [`LockLibrary`], [`Durable`]) and the table of protocol kinds. [`Node`],
+//! which wraps a server, the worker or the resource, is defined here.
 //! A protocol folder never imports another's (checked by `tests/it/tidy.rs`).
 //!
 //! Invariants (checked by `tests/it/tidy.rs`): no clock reads, no global RNG, no I/O, no dependency
