@@ -534,6 +534,31 @@ impl LeaseLock {
     }
 }
 
+/// The worker's calls (the registry's `LockLibrary` dispatches here).
+impl crate::library::LockClient for LeaseLock {
+    fn acquire(&mut self, ctx: &mut Ctx, session: SessionId, lock: LockId) {
+        LeaseLock::acquire(self, ctx, session, lock)
+    }
+    fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
+        LeaseLock::release(self, ctx)
+    }
+    fn is_valid(&self, ctx: &Ctx) -> bool {
+        LeaseLock::is_valid(self, ctx)
+    }
+    fn mark_lost(&mut self, ctx: &mut Ctx) {
+        LeaseLock::mark_lost(self, ctx)
+    }
+    fn token(&self) -> Option<u64> {
+        LeaseLock::token(self)
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) -> Option<LockEvent> {
+        LeaseLock::on_timer(self, ctx, timer)
+    }
+    fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) -> Option<LockEvent> {
+        LeaseLock::on_message(self, ctx, msg)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -658,30 +683,5 @@ mod tests {
         assert!(event.is_none() && l.state == LeaseState::Releasing { req: 7 }, "{:?}", l.state);
         at(1001, |ctx| event = l.on_message(ctx, Msg::Kv(KvMsg::ReleaseReply { req: 7, lock: 0, ok: true })));
         assert_eq!((event, &l.state), (Some(LockEvent::Released), &LeaseState::Free));
-    }
-}
-
-/// The worker's calls (the registry's `LockLibrary` dispatches here).
-impl crate::library::LockClient for LeaseLock {
-    fn acquire(&mut self, ctx: &mut Ctx, session: SessionId, lock: LockId) {
-        LeaseLock::acquire(self, ctx, session, lock)
-    }
-    fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
-        LeaseLock::release(self, ctx)
-    }
-    fn is_valid(&self, ctx: &Ctx) -> bool {
-        LeaseLock::is_valid(self, ctx)
-    }
-    fn mark_lost(&mut self, ctx: &mut Ctx) {
-        LeaseLock::mark_lost(self, ctx)
-    }
-    fn token(&self) -> Option<u64> {
-        LeaseLock::token(self)
-    }
-    fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) -> Option<LockEvent> {
-        LeaseLock::on_timer(self, ctx, timer)
-    }
-    fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) -> Option<LockEvent> {
-        LeaseLock::on_message(self, ctx, msg)
     }
 }
