@@ -111,9 +111,90 @@ pub struct Compiled {
     pub clients: Vec<NodeId>,
     pub variants: Vec<Variant>,
     faults: Vec<(When, Vec<(u64, Action)>)>,
+    /// Fault generators, drawn per seed in `world_spec`.
+    nemeses: Vec<Nemesis>,
     rules: Vec<MessageRule>,
     clock_overrides: Vec<(NodeId, Option<i64>, Option<i32>)>,
     link_overrides: Vec<LinkOverride>,
+}
+
+/// A `[[nemesis]]` entry, validated, with names resolved.
+#[derive(Clone, Debug)]
+struct Nemesis {
+    kind: NemesisKind,
+    every: MsRange,
+    targets: Vec<NodeId>,
+    duration: MsRange,
+    /// clock_jump: the signed range of the step, in ms.
+    by_ms: (i64, i64),
+    from_ms: u64,
+    until_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NemesisKind {
+    Pause,
+    Crash,
+    Partition,
+    ClockJump,
+}
+
+impl Nemesis {
+    /// The faults this generator draws for one seed, as (time, action), from its own stream.
+    fn draw(&self, seed: u64, index: usize, all_nodes: usize) -> Vec<(u64, Action)> {
+        let mut rng = ChaCha8Rng::seed_from_u64(sub_seed(seed, stream::NEMESIS + index as u64));
+        let until_ns = ms(self.until_ms);
+        let mut out = Vec::new();
+        let mut t_ns = ms(self.from_ms);
+        loop {
+            t_ns += ms(draw(&mut rng, self.every.min_ms, self.every.max_ms)).max(1);
+            if t_ns >= until_ns {
+                break;
+            }
+            let pick = self.targets[draw(&mut rng, 0, self.targets.len() as u64 - 1) as usize];
+            let d_ns = ms(draw(&mut rng, self.duration.min_ms, self.duration.max_ms));
+            // Every fault heals by `until`: the healing phase is fault-free.
+            let end_ns = (t_ns + d_ns).min(until_ns);
+            match self.kind {
+                NemesisKind::Pause => out.push((t_ns, Action::Pause { node: pick, duration_ns: end_ns - t_ns })),
+                NemesisKind::Crash => {
+                    out.push((t_ns, Action::Crash { node: pick }));
+                    out.push((end_ns, Action::Restart { node: pick }));
+                }
+                NemesisKind::ClockJump => {
+                    let (lo, hi) = self.by_ms;
+                    let by_ms = lo + draw(&mut rng, 0, (hi - lo) as u64) as i64;
+                    out.push((t_ns, Action::ClockJump { node: pick, by_ns: by_ms * 1_000_000 }));
+                }
+                NemesisKind::Partition => {
+                    // A random minority of the targets (at least one), cut off from everyone else.
+                    let n = self.targets.len();
+                    let size = 1 + draw(&mut rng, 0, ((n.max(1) - 1) / 2).saturating_sub(1) as u64) as usize;
+                    let mut pool = self.targets.clone();
+                    let mut minority = Vec::new();
+                    for _ in 0..size.min(pool.len()) {
+                        let i = draw(&mut rng, 0, pool.len() as u64 - 1) as usize;
+                        minority.push(pool.remove(i));
+                    }
+                    minority.sort_unstable();
+                    let mut links = Vec::new();
+                    for &x in &minority {
+                        for y in (0..all_nodes).filter(|y| !minority.contains(y)) {
+                            links.push((x, y));
+                            links.push((y, x));
+                        }
+                    }
+                    let description = format!("nemesis: isolate {:?}", minority);
+                    out.push((
+                        t_ns,
+                        Action::Partition { links: links.clone(), description: description.clone(), on: true },
+                    ));
+                    out.push((end_ns, Action::Partition { links, description, on: false }));
+                }
+            }
+        }
+        out
+    }
 }
 
 /// A `[[network.links]]` entry with names resolved.
@@ -265,6 +346,12 @@ pub fn compile(file: &str, source: &str, scenario: Scenario) -> Result<Compiled,
         compile_fault(&loc, f, &node_id, &mut faults, &mut rules)?;
     }
 
+    // Fault generators.
+    let mut nemeses = Vec::new();
+    for n in &scenario.nemesis {
+        nemeses.push(compile_nemesis(&loc, n, &names, &servers, &clients_of(&names), scenario.scenario.duration_ms)?);
+    }
+
     // Protocols.
     if scenario.protocols.is_empty() {
         return Err(loc.whole(Some("protocols"), "at least one [[protocols]] entry is needed"));
@@ -288,9 +375,118 @@ pub fn compile(file: &str, source: &str, scenario: Scenario) -> Result<Compiled,
         clients,
         variants,
         faults,
+        nemeses,
         rules,
         clock_overrides,
         link_overrides,
+    })
+}
+
+/// The client node ids, from the node names (`c1`, `c2`, …).
+fn clients_of(names: &[String]) -> Vec<NodeId> {
+    (0..names.len()).filter(|&i| names[i].starts_with('c')).collect()
+}
+
+fn compile_nemesis(
+    loc: &Locator,
+    n: &crate::scenario::NemesisSpec,
+    names: &[String],
+    servers: &[NodeId],
+    clients: &[NodeId],
+    duration_ms: u64,
+) -> Result<Nemesis, InputError> {
+    use crate::scenario::{SignedRange, TargetsSpec};
+    let span = n.kind.span();
+    let kind = match n.kind.get_ref().as_str() {
+        "pause" => NemesisKind::Pause,
+        "crash" => NemesisKind::Crash,
+        "partition" => NemesisKind::Partition,
+        "clock_jump" => NemesisKind::ClockJump,
+        other => {
+            return Err(loc.at(
+                span,
+                "kind",
+                format!("unknown nemesis kind `{other}`; valid kinds: pause, crash, partition, clock_jump"),
+            ))
+        }
+    };
+    check_range(loc, "nemesis.every_ms", &n.every_ms)?;
+    let every = n.every_ms.range();
+    if every.max_ms == 0 {
+        return Err(loc.at(span, "every_ms", "must be greater than 0"));
+    }
+    let targets: Vec<NodeId> = match &n.targets {
+        None => servers.to_vec(),
+        Some(TargetsSpec::Group(g)) => match g.as_str() {
+            "servers" => servers.to_vec(),
+            "clients" => clients.to_vec(),
+            "all" => servers.iter().chain(clients).copied().collect(),
+            other => {
+                return Err(loc.in_entry(
+                    span,
+                    "targets",
+                    format!("`{other}`: clients, servers, all or a list of nodes"),
+                ))
+            }
+        },
+        Some(TargetsSpec::Nodes(list)) => list
+            .iter()
+            .map(|x| {
+                names.iter().position(|n| n == x).ok_or_else(|| {
+                    loc.in_entry(
+                        span.clone(),
+                        "targets",
+                        format!("unknown node `{x}`; this scenario's nodes are: {}", names.join(", ")),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    if targets.is_empty() {
+        return Err(loc.at(span, "targets", "no node to aim at"));
+    }
+    let needs_duration = kind != NemesisKind::ClockJump;
+    if needs_duration != n.duration_ms.is_some() {
+        return Err(loc.at(
+            span,
+            "duration_ms",
+            if needs_duration {
+                "this nemesis needs `duration_ms`"
+            } else {
+                "a clock_jump takes `by_ms`, not `duration_ms`"
+            },
+        ));
+    }
+    if (kind == NemesisKind::ClockJump) != n.by_ms.is_some() {
+        return Err(loc.at(span, "by_ms", "`by_ms` is for (and needed by) a clock_jump nemesis"));
+    }
+    if let Some(d) = &n.duration_ms {
+        check_range(loc, "nemesis.duration_ms", d)?;
+    }
+    let by_ms = match n.by_ms {
+        None => (0, 0),
+        Some(SignedRange::Fixed(v)) => (v, v),
+        Some(SignedRange::Range { min, max }) if min <= max => (min, max),
+        Some(SignedRange::Range { min, max }) => {
+            return Err(loc.at(span, "by_ms", format!("min ({min}) is greater than max ({max})")))
+        }
+    };
+    let until_ms = n.until_ms.unwrap_or(duration_ms);
+    if until_ms > duration_ms || n.from_ms >= until_ms {
+        return Err(loc.at(
+            span,
+            "until_ms",
+            format!("from_ms ({}) < until_ms ({until_ms}) ≤ the run's duration ({duration_ms} ms)", n.from_ms),
+        ));
+    }
+    Ok(Nemesis {
+        kind,
+        every,
+        targets,
+        duration: n.duration_ms.map_or(MsRange::fixed(0), |d| d.range()),
+        by_ms,
+        from_ms: n.from_ms,
+        until_ms,
     })
 }
 
@@ -576,6 +772,7 @@ impl Compiled {
             || ranged(&s.workload.think_ms)
             || ranged(&s.workload.idle_ms)
             || ranged(&s.workload.start_ms)
+            || !self.nemeses.is_empty()
     }
 
     /// Build the world for one variant and one seed.
@@ -663,6 +860,9 @@ impl Compiled {
             .collect();
 
         let mut scheduled = Vec::new();
+        for (i, nemesis) in self.nemeses.iter().enumerate() {
+            scheduled.extend(nemesis.draw(seed, i, n));
+        }
         let mut triggers = Vec::new();
         for (when, actions) in &self.faults {
             match when {

@@ -9,6 +9,7 @@ mod hostile;
 mod input_errors;
 mod lease_redis;
 mod live;
+mod nemesis;
 mod raft;
 mod readme;
 mod scenarios;
