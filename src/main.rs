@@ -54,6 +54,11 @@ enum Command {
     /// fraction and messages per critical section, as CSV, JSON, Markdown and SVG plots. Exit 0;
     /// 2 bad input; 4 when a run stopped at its event budget (its properties are unknown).
     Sweep(locklab::sweep::SweepArgs),
+    /// Reduce a violating run (a seed of a variant, typically under `[[nemesis]]` faults) to a
+    /// minimal concrete scenario file that still violates the same property: fewer faults,
+    /// shorter ones, fewer clients, an earlier end. Prints the size before and after. Exit 0 when
+    /// written, 2 bad input (or nothing violated), 3 when the rewrite does not reproduce.
+    Shrink(locklab::shrink::ShrinkArgs),
 }
 
 #[derive(clap::Args)]
@@ -163,6 +168,7 @@ fn main() -> ExitCode {
         Command::Live(args) => locklab::live::live(&args),
         Command::Merge(args) => merge(args),
         Command::Sweep(args) => locklab::sweep::sweep(&args),
+        Command::Shrink(args) => locklab::shrink::shrink(&args),
         Command::Explore(args) => locklab_models::cli::explore(&args),
     }) {
         Ok(code) => code,

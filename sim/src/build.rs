@@ -139,9 +139,84 @@ enum NemesisKind {
     ClockJump,
 }
 
+/// One fault a nemesis drew: what `shrink` turns into a concrete `[[faults]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DrawnFault {
+    /// `pause`, `crash`, `partition` or `clock_jump`.
+    pub kind: &'static str,
+    pub at_ns: u64,
+    /// The target (pause, crash, clock_jump) or the isolated minority (partition).
+    pub nodes: Vec<NodeId>,
+    /// pause, crash, partition: how long (cut at the nemesis's `until_ms`).
+    pub duration_ns: u64,
+    /// clock_jump: the step.
+    pub by_ns: i64,
+}
+
+impl DrawnFault {
+    /// The world's actions for this fault.
+    fn actions(&self, all_nodes: usize, names: &[String]) -> Vec<(u64, Action)> {
+        let (t, end) = (self.at_ns, self.at_ns + self.duration_ns);
+        let node = self.nodes[0];
+        match self.kind {
+            "pause" => vec![(t, Action::Pause { node, duration_ns: self.duration_ns })],
+            "crash" => vec![(t, Action::Crash { node }), (end, Action::Restart { node })],
+            "clock_jump" => vec![(t, Action::ClockJump { node, by_ns: self.by_ns })],
+            _ => {
+                let minority = &self.nodes;
+                let mut links = Vec::new();
+                for &x in minority {
+                    for y in (0..all_nodes).filter(|y| !minority.contains(y)) {
+                        links.push((x, y));
+                        links.push((y, x));
+                    }
+                }
+                let isolated: Vec<&str> = minority.iter().map(|&m| names[m].as_str()).collect();
+                let description = format!("nemesis: isolate {{{}}}", isolated.join(","));
+                vec![
+                    (t, Action::Partition { links: links.clone(), description: description.clone(), on: true }),
+                    (end, Action::Partition { links, description, on: false }),
+                ]
+            }
+        }
+    }
+
+    /// This fault as a `[[faults]]` table of a scenario file (node names resolved).
+    pub fn to_toml(&self, names: &[String]) -> toml::Table {
+        let mut t = toml::Table::new();
+        let ms_of = |ns: u64| toml::Value::Integer((ns / 1_000_000) as i64);
+        t.insert("kind".into(), toml::Value::String(self.kind.into()));
+        t.insert("at_ms".into(), ms_of(self.at_ns));
+        match self.kind {
+            "partition" => {
+                let minority: Vec<toml::Value> =
+                    self.nodes.iter().map(|&n| toml::Value::String(names[n].clone())).collect();
+                let rest: Vec<toml::Value> = (0..names.len())
+                    .filter(|n| !self.nodes.contains(n))
+                    .map(|n| toml::Value::String(names[n].clone()))
+                    .collect();
+                t.insert(
+                    "groups".into(),
+                    toml::Value::Array(vec![toml::Value::Array(minority), toml::Value::Array(rest)]),
+                );
+                t.insert("duration_ms".into(), ms_of(self.duration_ns));
+            }
+            "clock_jump" => {
+                t.insert("node".into(), toml::Value::String(names[self.nodes[0]].clone()));
+                t.insert("by_ms".into(), toml::Value::Integer(self.by_ns / 1_000_000));
+            }
+            _ => {
+                t.insert("node".into(), toml::Value::String(names[self.nodes[0]].clone()));
+                t.insert("duration_ms".into(), ms_of(self.duration_ns));
+            }
+        }
+        t
+    }
+}
+
 impl Nemesis {
-    /// The faults this generator draws for one seed, as (time, action), from its own stream.
-    fn draw(&self, seed: u64, index: usize, all_nodes: usize) -> Vec<(u64, Action)> {
+    /// The faults this generator draws for one seed, from its own stream.
+    fn draw(&self, seed: u64, index: usize) -> Vec<DrawnFault> {
         let mut rng = ChaCha8Rng::seed_from_u64(sub_seed(seed, stream::NEMESIS + index as u64));
         let until_ns = ms(self.until_ms);
         let mut out = Vec::new();
@@ -154,17 +229,16 @@ impl Nemesis {
             let pick = self.targets[draw(&mut rng, 0, self.targets.len() as u64 - 1) as usize];
             let d_ns = ms(draw(&mut rng, self.duration.min_ms, self.duration.max_ms));
             // Every fault heals by `until`: the healing phase is fault-free.
-            let end_ns = (t_ns + d_ns).min(until_ns);
+            let duration_ns = (t_ns + d_ns).min(until_ns) - t_ns;
+            let mut fault = DrawnFault { kind: "pause", at_ns: t_ns, nodes: vec![pick], duration_ns, by_ns: 0 };
             match self.kind {
-                NemesisKind::Pause => out.push((t_ns, Action::Pause { node: pick, duration_ns: end_ns - t_ns })),
-                NemesisKind::Crash => {
-                    out.push((t_ns, Action::Crash { node: pick }));
-                    out.push((end_ns, Action::Restart { node: pick }));
-                }
+                NemesisKind::Pause => {}
+                NemesisKind::Crash => fault.kind = "crash",
                 NemesisKind::ClockJump => {
                     let (lo, hi) = self.by_ms;
-                    let by_ms = lo + draw(&mut rng, 0, (hi - lo) as u64) as i64;
-                    out.push((t_ns, Action::ClockJump { node: pick, by_ns: by_ms * 1_000_000 }));
+                    fault.kind = "clock_jump";
+                    fault.duration_ns = 0;
+                    fault.by_ns = (lo + draw(&mut rng, 0, (hi - lo) as u64) as i64) * 1_000_000;
                 }
                 NemesisKind::Partition => {
                     // A random minority of the targets (at least one), cut off from everyone else.
@@ -177,21 +251,11 @@ impl Nemesis {
                         minority.push(pool.remove(i));
                     }
                     minority.sort_unstable();
-                    let mut links = Vec::new();
-                    for &x in &minority {
-                        for y in (0..all_nodes).filter(|y| !minority.contains(y)) {
-                            links.push((x, y));
-                            links.push((y, x));
-                        }
-                    }
-                    let description = format!("nemesis: isolate {:?}", minority);
-                    out.push((
-                        t_ns,
-                        Action::Partition { links: links.clone(), description: description.clone(), on: true },
-                    ));
-                    out.push((end_ns, Action::Partition { links, description, on: false }));
+                    fault.kind = "partition";
+                    fault.nodes = minority;
                 }
             }
+            out.push(fault);
         }
         out
     }
@@ -754,6 +818,16 @@ fn draw(rng: &mut ChaCha8Rng, min: u64, max: u64) -> u64 {
 }
 
 impl Compiled {
+    /// The faults the scenario's `[[nemesis]]` generators draw for `seed`, in generator order.
+    pub fn drawn_faults(&self, seed: u64) -> Vec<DrawnFault> {
+        self.nemeses.iter().enumerate().flat_map(|(i, n)| n.draw(seed, i)).collect()
+    }
+
+    /// Does the scenario have fault generators?
+    pub fn has_nemesis(&self) -> bool {
+        !self.nemeses.is_empty()
+    }
+
     /// The variant named `name`.
     pub fn variant(&self, name: &str) -> Option<usize> {
         self.variants.iter().position(|v| v.name == name)
@@ -860,8 +934,8 @@ impl Compiled {
             .collect();
 
         let mut scheduled = Vec::new();
-        for (i, nemesis) in self.nemeses.iter().enumerate() {
-            scheduled.extend(nemesis.draw(seed, i, n));
+        for fault in self.drawn_faults(seed) {
+            scheduled.extend(fault.actions(n, &self.names));
         }
         let mut triggers = Vec::new();
         for (when, actions) in &self.faults {

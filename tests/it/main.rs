@@ -14,6 +14,7 @@ mod raft;
 mod readme;
 mod scenarios;
 mod shards;
+mod shrink;
 mod sweep;
 mod tidy;
 
