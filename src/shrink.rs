@@ -212,7 +212,7 @@ fn run(args: &ShrinkArgs) -> Result<i32, (i32, String)> {
     std::fs::write(&out, &text).map_err(|e| (exit::OUTPUT, format!("{}: cannot write: {e}", out.display())))?;
     let replay = locklab_sim::load_compiled(&out).map_err(|e| (exit::INTERNAL, e.to_string()))?;
     let r = crate::runner::run_with(&replay, 0, args.seed, crate::runner::Trace::Off, args.max_events);
-    if !r.report.get(&property).is_some_and(|p| p.outcome.as_str() == "violated") {
+    if r.report.get(&property).is_none_or(|p| p.outcome.as_str() != "violated") {
         return Err((exit::INTERNAL, format!("{}: the written file does not replay the violation", out.display())));
     }
     println!("property:  {property} (seed {}, {})", args.seed, args.protocol);
