@@ -90,6 +90,91 @@ pub struct CheckArgs {
     /// Also write JUnit XML to FILE: one test case per property.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub timing: TimingArgs,
+}
+
+/// The model's timing, each default the protocol's standard configuration's (`check` prints the
+/// resulting `[[protocols]]` keys, in the scenario file's words, in its banner). Every duration
+/// is a whole number of ticks, so that every timer falls due on a tick.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct TimingArgs {
+    /// Length of one tick of true time, in ms (default 1000).
+    #[arg(long, value_name = "MS")]
+    pub tick_ms: Option<u64>,
+    /// Lease TTL, in ticks (default 3; Redlock 5).
+    #[arg(long, value_name = "TICKS")]
+    pub ttl: Option<u32>,
+    /// Keep-alive (heartbeat) period, in ticks (default 2).
+    #[arg(long, value_name = "TICKS")]
+    pub renew: Option<u32>,
+    /// Think time inside the critical section, in ticks (default 1; Redlock 3).
+    #[arg(long, value_name = "TICKS")]
+    pub think: Option<u32>,
+    /// Further acquire attempts after the first (default 4).
+    #[arg(long, value_name = "N")]
+    pub acquire_retries: Option<u32>,
+    /// Client i starts this many ticks after client i − 1 (default 1; Raft 2).
+    #[arg(long, value_name = "TICKS")]
+    pub stagger: Option<u32>,
+    /// How far a `jump` fault steps a wall clock, in ms (default 3000; Redlock 5000).
+    #[arg(long, value_name = "MS")]
+    pub clock_jump_ms: Option<i64>,
+    /// Raft: election timeout, heartbeat and lease-check periods, in ticks (default 3, 2, 1).
+    #[arg(long, value_name = "TICKS")]
+    pub election: Option<u32>,
+    #[arg(long, value_name = "TICKS")]
+    pub heartbeat: Option<u32>,
+    #[arg(long, value_name = "TICKS")]
+    pub lease_check: Option<u32>,
+}
+
+impl TimingArgs {
+    /// `base` with every given value in place, checked.
+    pub fn apply(&self, base: Timing) -> Result<Timing, String> {
+        let mut t = base;
+        let positive = |name: &str, v: Option<u32>| -> Result<Option<u32>, String> {
+            match v {
+                Some(0) => Err(format!("--{name} 0: must be at least 1 tick")),
+                Some(v) if v > 40 => Err(format!("--{name} {v}: at most 40 ticks")),
+                v => Ok(v),
+            }
+        };
+        if let Some(ms) = self.tick_ms {
+            if ms == 0 || ms > 3_600_000 {
+                return Err(format!("--tick-ms {ms}: between 1 and 3600000"));
+            }
+            t.tick_ms = ms;
+        }
+        if let Some(v) = positive("ttl", self.ttl)? {
+            t.ttl_ticks = v;
+        }
+        if let Some(v) = positive("renew", self.renew)? {
+            t.renew_ticks = v;
+        }
+        if let Some(v) = positive("think", self.think)? {
+            t.think_ticks = v;
+        }
+        if let Some(v) = self.acquire_retries {
+            t.acquire_retries = v;
+        }
+        if let Some(v) = positive("stagger", self.stagger)? {
+            t.client_stagger_ticks = v;
+        }
+        if let Some(v) = self.clock_jump_ms {
+            t.clock_jump_ms = v;
+        }
+        if let Some(v) = positive("election", self.election)? {
+            t.election_ticks = v;
+        }
+        if let Some(v) = positive("heartbeat", self.heartbeat)? {
+            t.heartbeat_ticks = v;
+        }
+        if let Some(v) = positive("lease-check", self.lease_check)? {
+            t.lease_check_ticks = v;
+        }
+        Ok(t)
+    }
 }
 
 /// Serve stateright's web explorer on a configuration (127.0.0.1 only).
@@ -116,6 +201,8 @@ pub struct ExploreArgs {
     /// True time explored, in ticks of 1 s (a lease's and Raft's TTL is 3 ticks, Redlock's 5). Default: 9, Raft 6.
     #[arg(long)]
     pub horizon: Option<u32>,
+    #[command(flatten)]
+    pub timing: TimingArgs,
 }
 
 /// The standard fault budget of a protocol (the registry's: its model variant's standard
@@ -144,6 +231,19 @@ pub fn build_model(
     persistence: Option<&str>,
     horizon: Option<u32>,
 ) -> Result<LockModel, String> {
+    build_model_with(protocol, clients, servers, faults, persistence, horizon, &TimingArgs::default())
+}
+
+/// [`build_model`] with the model's timing changed where `timing` says.
+pub fn build_model_with(
+    protocol: &str,
+    clients: u32,
+    servers: Option<u32>,
+    faults: Option<&str>,
+    persistence: Option<&str>,
+    horizon: Option<u32>,
+    timing_args: &TimingArgs,
+) -> Result<LockModel, String> {
     let protocol = Protocol::parse(protocol)?;
     let faults = Faults::parse(faults.unwrap_or(standard_faults(protocol)))?;
     let persistence = parse_persistence(persistence, protocol)?;
@@ -151,7 +251,7 @@ pub fn build_model(
     if horizon == 0 || horizon > 40 {
         return Err(format!("--horizon {horizon}: between 1 and 40 ticks"));
     }
-    let timing = Timing { horizon_ticks: horizon, ..crate::setup::timing_for(protocol) };
+    let timing = timing_args.apply(Timing { horizon_ticks: horizon, ..crate::setup::timing_for(protocol) })?;
     let setup = Setup::new(protocol, clients, servers.unwrap_or(protocol.default_servers()), persistence, timing)?;
     Ok(LockModel::new(setup, faults))
 }
@@ -183,8 +283,11 @@ fn model_or_usage(
     faults: Option<&str>,
     persistence: Option<&str>,
     horizon: Option<u32>,
+    timing: &TimingArgs,
 ) -> Option<LockModel> {
-    build_model(protocol, clients, servers, faults, persistence, horizon).map_err(|e| eprintln!("error: {e}")).ok()
+    build_model_with(protocol, clients, servers, faults, persistence, horizon, timing)
+        .map_err(|e| eprintln!("error: {e}"))
+        .ok()
 }
 
 /// The first lines `check` prints: the configuration, then the variant's parameters in the
@@ -310,6 +413,7 @@ fn check_inner(args: &CheckArgs, out: &mut dyn std::io::Write, summary: &mut Che
         args.faults.as_deref(),
         args.persistence.as_deref(),
         args.horizon,
+        &args.timing,
     ) else {
         return EXIT_USAGE;
     };
@@ -491,6 +595,7 @@ pub fn explore(args: &ExploreArgs) -> i32 {
         args.faults.as_deref(),
         args.persistence.as_deref(),
         args.horizon,
+        &args.timing,
     ) else {
         return EXIT_USAGE;
     };

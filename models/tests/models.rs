@@ -431,6 +431,7 @@ fn args(protocol: &str, faults: Option<&str>, out: &str) -> CheckArgs {
         seed: 1,
         json: false,
         junit: None,
+        timing: Default::default(),
     }
 }
 
@@ -555,6 +556,7 @@ fn explore_serves_the_explorer_on_loopback() {
     // A free port (a small race with other processes, acceptable in a test).
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let args = ExploreArgs {
+        timing: Default::default(),
         protocol: "lease".into(),
         port,
         clients: 2,
@@ -580,6 +582,7 @@ fn explore_serves_the_explorer_on_loopback() {
     assert!(body.contains(prop::NO_STALE_WRITE), "with its properties");
     // A second explorer on the same port.
     let status = explore(&ExploreArgs {
+        timing: Default::default(),
         protocol: "lease".into(),
         port,
         clients: 2,
