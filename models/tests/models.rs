@@ -227,7 +227,7 @@ fn a_keep_alive_keeps_a_late_release_valid() {
     let path = walk(&m, |_, a| matches!(a, Action::Drop { from, kind: "write", .. } if *from == c1), released);
     let last = &path.last().unwrap().0;
     let history = &last.ghost.lin_history;
-    let ttl_ns = m.setup.ttl_ns;
+    let ttl_ns = m.setup.ttl_ns.expect("a lease");
     assert!(
         history.iter().any(|e| matches!(e, LinEvent::Return(_, LockRet::Extend { ok: true, .. }))),
         "the heartbeat renewed the lease: {history:?}"
