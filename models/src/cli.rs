@@ -35,7 +35,7 @@ pub const DEFAULT_MEMORY_MIB: u64 = 2048;
 #[derive(clap::Args, Debug, Clone)]
 pub struct CheckArgs {
     /// Protocol variant: lease, lease-checked, lease-fenced, redlock, raft, raft-checked,
-    /// raft-fenced. A name means the variant of that name in the scenario catalogue: `-fenced`
+    /// raft-fenced, skinny, skinny-fixed. A name means the variant of that name in the scenario catalogue: `-fenced`
     /// relies on the resource's fence alone (tokens, `fencing = true`,
     /// `check_validity_before_write = false`), `-checked` on the worker's pre-write lease check
     /// alone (`check_validity_before_write = true`, no fencing), the bare name on neither. The
@@ -181,7 +181,7 @@ impl TimingArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExploreArgs {
     /// Protocol variant: lease, lease-checked, lease-fenced, redlock, raft, raft-checked,
-    /// raft-fenced (see `check --help`).
+    /// raft-fenced, skinny, skinny-fixed (see `check --help`).
     pub protocol: String,
     /// Port to listen on (127.0.0.1 only).
     #[arg(long, default_value_t = 3000)]

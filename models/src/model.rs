@@ -564,10 +564,11 @@ impl LockModel {
             {
                 // The etcd-style Raft service revokes an expired lease lazily (its TTL is a lower
                 // bound); the single-server leases and Redlock expire keys at their TTL.
-                let spec = if self.setup.protocol.is_raft() {
-                    LeaseSpec::lazy(self.setup.ttl_ns)
-                } else {
-                    LeaseSpec::new(self.setup.ttl_ns)
+                // Without a lease (skinny) the spec is a mutex, as the simulator's checker's.
+                let spec = match self.setup.ttl_ns {
+                    None => LeaseSpec::mutex(),
+                    Some(ttl_ns) if self.setup.protocol.is_raft() => LeaseSpec::lazy(ttl_ns),
+                    Some(ttl_ns) => LeaseSpec::new(ttl_ns),
                 };
                 g.linearizable = check_history_with(spec, &g.lin_history).unwrap_or(false);
             }

@@ -152,7 +152,9 @@ pub struct Setup {
     pub clients: Vec<NodeId>,
     /// The scenario file without faults (`[scenario]` to `[[protocols]]`).
     pub base_toml: String,
-    pub ttl_ns: u64,
+    /// The lease TTL the service promises, in ns (the compiled variant's `ttl_ms`); `None`: no
+    /// lease (skinny), a holder holds until it releases and the linearizability spec is a mutex.
+    pub ttl_ns: Option<u64>,
 }
 
 impl Setup {
@@ -231,7 +233,7 @@ impl Setup {
             resource: compiled.resource,
             clients: compiled.clients.clone(),
             base_toml: base,
-            ttl_ns: timing.ttl_ticks as u64 * t * 1_000_000,
+            ttl_ns: compiled.variants[0].ttl_ms().map(|ms| ms * 1_000_000),
         })
     }
 

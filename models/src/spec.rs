@@ -160,6 +160,14 @@ impl LeaseSpec {
         LeaseSpec { ttl_ns, expiry: Expiry::Lazy, holder: None }
     }
 
+    /// A mutex: a lease that never runs out (a TTL of `u64::MAX` ns, every bound saturating), for
+    /// a service without leases (skinny): nobody else is granted the lock until its holder
+    /// releases it, and a release by the holder is never refused. The simulator's checker uses
+    /// lincheck's `MutexSpec` for the same variants.
+    pub fn mutex() -> Self {
+        LeaseSpec::new(u64::MAX)
+    }
+
     /// May the holder's lease still be live at `invoke_ns` (a call by the holder invoked then)?
     fn may_be_live(&self, h: Holder, invoke_ns: u64) -> bool {
         self.expiry == Expiry::Lazy || invoke_ns < h.expires_ub_ns
@@ -217,7 +225,7 @@ impl SequentialSpec for LeaseSpec {
                 if free {
                     self.holder = Some(Holder {
                         session: me,
-                        expires_lb_ns: invoke_ns + self.ttl_ns,
+                        expires_lb_ns: invoke_ns.saturating_add(self.ttl_ns),
                         expires_ub_ns: return_ns.saturating_add(self.ttl_ns),
                     });
                 }
@@ -232,7 +240,7 @@ impl SequentialSpec for LeaseSpec {
                 if live {
                     self.holder = Some(Holder {
                         session: me,
-                        expires_lb_ns: invoke_ns + self.ttl_ns,
+                        expires_lb_ns: invoke_ns.saturating_add(self.ttl_ns),
                         expires_ub_ns: return_ns.saturating_add(self.ttl_ns),
                     });
                 }

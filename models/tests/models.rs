@@ -227,7 +227,7 @@ fn a_keep_alive_keeps_a_late_release_valid() {
     let path = walk(&m, |_, a| matches!(a, Action::Drop { from, kind: "write", .. } if *from == c1), released);
     let last = &path.last().unwrap().0;
     let history = &last.ghost.lin_history;
-    let ttl_ns = m.setup.ttl_ns;
+    let ttl_ns = m.setup.ttl_ns.expect("a lease");
     assert!(
         history.iter().any(|e| matches!(e, LinEvent::Return(_, LockRet::Extend { ok: true, .. }))),
         "the heartbeat renewed the lease: {history:?}"
@@ -338,6 +338,42 @@ fn raft_without_faults_is_safe_and_not_vacuous() {
     for name in RAFT_ALWAYS {
         assert!(v.iter().any(|(n, _)| *n == name), "{name} is checked");
     }
+}
+
+// ---- skinny (the teaching Paxos lock): no lease, so the linearizability spec is a mutex ----
+
+#[test]
+fn skinny_dueling_proposers_both_hold_without_any_fault() {
+    // c1 calls s1 and c2 calls s2 at tick 0: each proposer sets its own register to its commit
+    // before counting (the adoption defect) and answers Acquired: two holders, no fault needed.
+    let m = model("skinny", "none");
+    assert_eq!(m.setup.ttl_ns, None, "no lease: judged against a mutex");
+    let (unique, v) = verdicts(&m);
+    pin(unique, expect!["26081"]);
+    assert!(discovered(&v, prop::BELIEF_MUTEX));
+    assert!(discovered(&v, prop::LINEARIZABLE));
+    assert!(discovered(&v, prop::TWO_CS), "not vacuous: both critical sections complete on some path");
+    let path = shortest(&m, prop::BELIEF_MUTEX);
+    pin(path.len() - 1, expect!["19"]);
+    replays(&m, prop::BELIEF_MUTEX, &path);
+}
+
+#[test]
+fn skinny_fixed_keeps_one_holder_but_refuses_a_release_to_its_holder() {
+    // The fix (adopt a commit only once a majority committed it) removes the two holders of the
+    // duel. It does not make skinny a mutex: c2's proposer learns c1 as holder and re-commits it
+    // under a higher ID, c1's release commit is refused (its ID is now too low) and c1 is told
+    // its release failed; the register keeps naming c1, and c2 is refused until it gives up —
+    // not linearizable against a mutex. Horizon 4 is the smallest that shows it (c2's last
+    // attempt is refused at tick 4; at horizon 3 everything holds) and keeps the space small for
+    // a debug build.
+    let m = build_model("skinny-fixed", 2, None, Some("none"), None, Some(4)).expect("valid configuration");
+    let (unique, v) = verdicts(&m);
+    pin(unique, expect!["278745"]);
+    assert!(!discovered(&v, prop::BELIEF_MUTEX), "one holder at a time");
+    assert!(!discovered(&v, prop::NO_STALE_WRITE));
+    assert!(discovered(&v, prop::LINEARIZABLE));
+    assert!(discovered(&v, prop::LOCK_GRANTED));
 }
 
 /// A schedule chosen by hand (a *directed* walk through the model, not a search): take the first

@@ -40,7 +40,13 @@
 //! * **Colliding ballots.** IDs are running sums of per-instance increments, so two instances
 //!   reach the same ID (instance increments 1 and 2: `0+1+1 == 0+2`). Two proposers with the same
 //!   ballot can both be promised by different acceptors, and a commit with an equal ID is accepted
-//!   (`>=`). Unit test `ballots_collide`.
+//!   (`>=`). Unit test `ballots_collide`. With 3 instances two proposers of one ID are both
+//!   promised only if an acceptor in both majorities forgot its promise (a crash: nothing is
+//!   persisted); then an instance that promised its *own* ID accepts the other's commit of the
+//!   same ID, and `skinny_fixed` is broken too (`scenarios/skinny-ballot-collision.toml`).
+//! * **Model-checked** (`locklab check skinny`, `skinny-fixed`; [`MODELS`] in `params.rs`): the
+//!   duel's two holders without any fault; `skinny-fixed` keeps one holder but can refuse a
+//!   release to its holder (not linearizable as a mutex). See `models/README.md`, "skinny".
 //! * **The proposer adopts its own commit without a majority** (`in.id = id; in.holder = holder`
 //!   before counting; the result is ignored by `Acquire`): dueling proposers both answer
 //!   `Acquired = true` (`scenarios/skinny-dueling-proposers.toml`: mutual exclusion violated).
