@@ -17,7 +17,9 @@
 //! * [`raft`]: Raft (election, replication, PreVote, CheckQuorum, ReadIndex) and the etcd-style
 //!   lock service it replicates; [`raft::client`]: its client library;
 //! * [`skinny`]: skinny, the teaching Paxos lock (one register per quorum of instances, no lease),
-//!   with its defects as switches; [`skinny::client`]: its client library.
+//!   with its defects as switches; [`skinny::client`]: its client library;
+//! * [`godistlock`]: GoDistLock (lietu/godistlockd), three relay phases with a quorum of the other
+//!   servers and a fence from the coordinator's monotonic clock; [`godistlock::client`]: its client library.
 //!
 //! Protocol-neutral roles, each a folder too:
 //! * [`worker`]: the client node — the workload loop (acquire, read-think-write, release) around
@@ -41,6 +43,7 @@ pub mod node;
 pub mod registry;
 
 // One folder per protocol (and per protocol-neutral role).
+pub mod godistlock;
 pub mod lease;
 pub mod raft;
 pub mod redlock;
@@ -48,6 +51,7 @@ pub mod resource;
 pub mod skinny;
 pub mod worker;
 
+pub use godistlock::{GoDistLockClient, GoDistLockServer};
 pub use history::{Deadline, Entry, Event, Observation, SessionId, WorldEvent};
 pub use lease::{LeaseLock, LeaseServer};
 pub use msg::Msg;
@@ -69,6 +73,8 @@ pub enum Node {
     RaftPeer(Box<RaftPeer>),
     /// A skinny instance (Paxos acceptor, proposer and lock API).
     SkinnyInstance(Box<SkinnyInstance>),
+    /// A GoDistLock server (lock table, coordinator, relay peer).
+    GoDistLockServer(Box<GoDistLockServer>),
 }
 
 impl Node {
@@ -80,6 +86,7 @@ impl Node {
             Node::Resource(n) => n.handle(ctx, input),
             Node::RaftPeer(n) => n.handle(ctx, input),
             Node::SkinnyInstance(n) => n.handle(ctx, input),
+            Node::GoDistLockServer(n) => n.handle(ctx, input),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::godistlock::GoDistLockMsg;
 use crate::history::SessionId;
 use crate::lease::ReplicatedEntry;
 pub use crate::node::LockId;
@@ -143,6 +144,8 @@ pub enum Msg {
     },
     /// skinny (Paxos lock): its lock API and its two phases.
     Skinny(SkinnyMsg),
+    /// GoDistLock: its client protocol (`ON`/`OFF`) and its relay phases (`PROP`/`SCHED`/`COMM`).
+    GoDistLock(GoDistLockMsg),
 }
 
 impl Msg {
@@ -170,6 +173,7 @@ impl Msg {
             Msg::RaftReply { op, .. } => op.reply_kind(),
             Msg::RaftWatch { .. } => "watch",
             Msg::Skinny(m) => m.kind(),
+            Msg::GoDistLock(m) => m.kind(),
         }
     }
 
@@ -208,6 +212,18 @@ impl Msg {
         "promise_reply",
         "commit",
         "commit_reply",
+        // GoDistLock: GoDistLockMsg::KINDS.
+        "on",
+        "give",
+        "err",
+        "off",
+        "prop",
+        "stat",
+        "sched",
+        "ack",
+        "comm",
+        "conf",
+        "relay_off",
     ];
 }
 
@@ -299,6 +315,7 @@ impl fmt::Display for Msg {
             Msg::RaftReply { req, op, answer } => write!(f, "{} req={req} {answer:?}", op.reply_kind()),
             Msg::RaftWatch { lock, revision } => write!(f, "watch lock={lock} revision={revision} predecessor gone"),
             Msg::Skinny(m) => write!(f, "{m}"),
+            Msg::GoDistLock(m) => write!(f, "{m}"),
         }
     }
 }

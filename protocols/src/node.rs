@@ -73,6 +73,8 @@ pub enum Timer {
     ProposerTimeout,
     /// skinny instance: the backoff before retrying Phase 1 is over.
     ProposerBackoff,
+    /// GoDistLock server: the next of its phases' `WAIT_TIMEOUT`s and its queued lock requests' re-checks.
+    RelayWait,
 }
 
 /// What a node reacts to.
