@@ -5,6 +5,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use toml::Spanned;
 
+use locklab_protocols::godistlock::{self, GoDistLockSpec, GoDistLockVariant};
 use locklab_protocols::lease::{ExpiryClock, LeaseServerParams, ServerKind, TokenCounter};
 use locklab_protocols::lease::{LeaseClientParams, ReleaseMode};
 use locklab_protocols::library::{RetryMode, ValidityBasis};
@@ -61,6 +62,8 @@ pub enum ClientParams {
     Redlock(RedlockParams),
     /// skinny: the instances' parameters (peers and increments filled per world) and the library's.
     Skinny(SkinnyParams, SkinnyClientParams),
+    /// GoDistLock: every parameter, resolved by `godistlock::resolve`.
+    GoDistLock(GoDistLockVariant),
 }
 
 impl Variant {
@@ -71,6 +74,7 @@ impl Variant {
             ClientParams::Redlock(p) => Some(p.ttl_ms),
             // No lease: a holder holds until it releases (the linearizability spec is a mutex).
             ClientParams::Skinny(..) => None,
+            ClientParams::GoDistLock(g) => Some(g.ttl_ms()),
         }
     }
 
@@ -559,6 +563,9 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
         ("campaign_at_start", p.campaign_at_start.is_some()),
         ("wait_recheck_ms", p.wait_recheck_ms.is_some()),
         ("skinny_fixed", p.skinny_fixed.is_some()),
+        ("godistlock_uptime_ms", p.godistlock_uptime_ms.is_some()),
+        ("godistlock_fixed", p.godistlock_fixed.is_some()),
+        ("godistlock_nil_panic", p.godistlock_nil_panic.is_some()),
     ];
     // The keys this kind takes (besides `name`, `kind` and `expect`): the registry's.
     let keys = protocol.params;
@@ -585,7 +592,8 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
         return Err(at("renew_ms", "must be greater than 0 (leave it out for no heartbeat)".into()));
     }
     let fencing = p.fencing.unwrap_or(false);
-    let tokens = p.tokens.unwrap_or(fencing);
+    // GoDistLock always hands out a fence.
+    let tokens = p.tokens.unwrap_or(fencing || kind == "godistlock");
     if fencing && !tokens {
         return Err(at("tokens", "`fencing = true` needs the server to issue tokens (`tokens = true`)".into()));
     }
@@ -596,7 +604,22 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
             "a `redisson` client keeps one value per client (`<UUID>:<thread id>`); `naive` draws new ones".into(),
         ));
     }
-    let client = if kind == "skinny" {
+    let client = if kind == "godistlock" {
+        let spec = GoDistLockSpec {
+            ttl_ms: p.ttl_ms,
+            acquire_timeout_ms: p.acquire_timeout_ms,
+            acquire_retries: p.acquire_retries,
+            retry_backoff: p.retry_backoff_ms.as_ref().map(|r| r.range()),
+            server_timeout_ms: p.server_timeout_ms,
+            uptime_ms: p.godistlock_uptime_ms.clone(),
+            fixed: p.godistlock_fixed,
+            nil_panic: p.godistlock_nil_panic,
+        };
+        if let Some(r) = &p.retry_backoff_ms {
+            check_range(loc, "retry_backoff_ms", r)?;
+        }
+        ClientParams::GoDistLock(godistlock::resolve(&spec, servers).map_err(|(field, message)| at(field, message))?)
+    } else if kind == "skinny" {
         let timeout_ms = p.server_timeout_ms.unwrap_or(500);
         let client_timeout_ms = p.acquire_timeout_ms.unwrap_or(5000);
         for (field, value) in [("server_timeout_ms", timeout_ms), ("acquire_timeout_ms", client_timeout_ms)] {
@@ -889,6 +912,9 @@ impl Compiled {
                         instance.increment = index as u64 + 1;
                         Node::SkinnyInstance(Box::new(SkinnyInstance::new(instance)))
                     }
+                    (None, ClientParams::GoDistLock(g)) => {
+                        Node::GoDistLockServer(Box::new(g.server(index, &self.servers)))
+                    }
                     (Some(r), _) => {
                         let mut peer = r.peer.clone();
                         peer.peers = self.servers.clone();
@@ -913,6 +939,11 @@ impl Compiled {
                     (ClientParams::Skinny(_, params), None) => {
                         let first = self.clients.iter().position(|&c| c == id).unwrap_or(0);
                         LockLibrary::Skinny(SkinnyLock::new(self.servers.clone(), first, lock_id, params.clone()))
+                    }
+                    // Client i calls server i (mod n) first: different clients, different coordinators.
+                    (ClientParams::GoDistLock(g), None) => {
+                        let index = self.clients.iter().position(|&c| c == id).unwrap_or(0);
+                        LockLibrary::GoDistLock(g.client(index, &self.servers, lock_id))
                     }
                 };
                 Node::Client(Box::new(Client::new(self.resources.clone(), workload.clone(), lock)))

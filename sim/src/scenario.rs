@@ -503,6 +503,12 @@ pub struct ProtocolSpec {
     pub wait_recheck_ms: Option<u64>,
     /// skinny: the proposer adopts its own commit only once a majority committed it.
     pub skinny_fixed: Option<bool>,
+    /// godistlock: each server's monotonic clock reading at the start (its uptime), in order.
+    pub godistlock_uptime_ms: Option<Vec<u64>>,
+    /// godistlock: the fixed variant (quorum-agreed fence, abort, OFF relayed).
+    pub godistlock_fixed: Option<bool>,
+    /// godistlock: a failed acquire's nil-pointer panic kills the coordinator.
+    pub godistlock_nil_panic: Option<bool>,
     #[serde(default)]
     pub expect: ExpectSpec,
 }
