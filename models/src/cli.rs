@@ -35,7 +35,8 @@ pub const DEFAULT_MEMORY_MIB: u64 = 2048;
 #[derive(clap::Args, Debug, Clone)]
 pub struct CheckArgs {
     /// Protocol variant: lease, lease-checked, lease-fenced, redlock, raft, raft-checked,
-    /// raft-fenced. A name means the variant of that name in the scenario catalogue: `-fenced`
+    /// raft-fenced, godistlock, godistlock-fenced, godistlock-fixed, godistlock-fixed-fenced
+    /// (`-fixed`: `godistlock_fixed = true`). A name means the variant of that name in the scenario catalogue: `-fenced`
     /// relies on the resource's fence alone (tokens, `fencing = true`,
     /// `check_validity_before_write = false`), `-checked` on the worker's pre-write lease check
     /// alone (`check_validity_before_write = true`, no fencing), the bare name on neither. The
@@ -96,7 +97,8 @@ pub struct CheckArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExploreArgs {
     /// Protocol variant: lease, lease-checked, lease-fenced, redlock, raft, raft-checked,
-    /// raft-fenced (see `check --help`).
+    /// raft-fenced, godistlock, godistlock-fenced, godistlock-fixed, godistlock-fixed-fenced
+    /// (see `check --help`).
     pub protocol: String,
     /// Port to listen on (127.0.0.1 only).
     #[arg(long, default_value_t = 3000)]
@@ -133,6 +135,10 @@ pub const STANDARD: &[(&str, u32, u32, &str)] = &[
     ("raft", 2, 3, "none"),
     ("raft-checked", 2, 3, "none"),
     ("raft-fenced", 2, 3, "none"),
+    ("godistlock", 2, 3, "pause,drop"),
+    ("godistlock-fenced", 2, 3, "pause,drop"),
+    ("godistlock-fixed", 2, 3, "pause,drop"),
+    ("godistlock-fixed-fenced", 2, 3, "pause,drop"),
 ];
 
 /// The standard fault budget of a protocol.

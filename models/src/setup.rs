@@ -17,8 +17,19 @@ use locklab_protocols::{Node, NodeId};
 use locklab_sim::clock::Clock;
 
 /// The protocol names `check` and `explore` accept.
-pub const PROTOCOLS: &[&str] =
-    &["lease", "lease-checked", "lease-fenced", "redlock", "raft", "raft-checked", "raft-fenced"];
+pub const PROTOCOLS: &[&str] = &[
+    "lease",
+    "lease-checked",
+    "lease-fenced",
+    "redlock",
+    "raft",
+    "raft-checked",
+    "raft-fenced",
+    "godistlock",
+    "godistlock-fenced",
+    "godistlock-fixed",
+    "godistlock-fixed-fenced",
+];
 
 /// A protocol variant the models cover. A name means the same variant here as in the scenario
 /// catalogue (`scenarios/*.toml`): the switches that tell variants apart ([`Switches`]) are those
@@ -49,6 +60,17 @@ pub enum Protocol {
     /// The same with fencing by revision alone: the resource rejects writes with an older
     /// revision; no pre-write check.
     RaftFenced,
+    /// GoDistLock (`protocols/src/godistlock/`) over `servers` servers: three relay phases with a
+    /// quorum of the other servers, the fence from the coordinator's monotonic clock (all servers'
+    /// uptimes 0 here), OFF and failures released locally only; the resource does not check fences.
+    GoDistLock,
+    /// The same, with the resource checking the fence alone.
+    GoDistLockFenced,
+    /// The fixed variant (`godistlock_fixed = true`: a quorum-agreed fence counter, a majority
+    /// counting the coordinator, abort and OFF relayed to the peers); no fencing.
+    GoDistLockFixed,
+    /// The fixed variant with the resource checking the fence.
+    GoDistLockFixedFenced,
 }
 
 /// The switches that tell the variants of one protocol kind apart, as the scenario file's
@@ -65,7 +87,7 @@ pub struct Switches {
 
 impl Protocol {
     /// Every variant, in [`PROTOCOLS`] order.
-    pub const ALL: [Protocol; 7] = [
+    pub const ALL: [Protocol; 11] = [
         Protocol::Lease,
         Protocol::LeaseChecked,
         Protocol::LeaseFenced,
@@ -73,6 +95,10 @@ impl Protocol {
         Protocol::Raft,
         Protocol::RaftChecked,
         Protocol::RaftFenced,
+        Protocol::GoDistLock,
+        Protocol::GoDistLockFenced,
+        Protocol::GoDistLockFixed,
+        Protocol::GoDistLockFixedFenced,
     ];
 
     /// Parse a protocol name; the error lists the valid ones.
@@ -92,6 +118,10 @@ impl Protocol {
             Protocol::Raft => "raft",
             Protocol::RaftChecked => "raft-checked",
             Protocol::RaftFenced => "raft-fenced",
+            Protocol::GoDistLock => "godistlock",
+            Protocol::GoDistLockFenced => "godistlock-fenced",
+            Protocol::GoDistLockFixed => "godistlock-fixed",
+            Protocol::GoDistLockFixedFenced => "godistlock-fixed-fenced",
         }
     }
 
@@ -101,6 +131,10 @@ impl Protocol {
             Protocol::Lease | Protocol::LeaseChecked | Protocol::LeaseFenced => "lease",
             Protocol::Redlock => "redlock",
             Protocol::Raft | Protocol::RaftChecked | Protocol::RaftFenced => "raft",
+            Protocol::GoDistLock
+            | Protocol::GoDistLockFenced
+            | Protocol::GoDistLockFixed
+            | Protocol::GoDistLockFixedFenced => "godistlock",
         }
     }
 
@@ -114,6 +148,9 @@ impl Protocol {
             Protocol::Raft => (true, false, false),
             Protocol::RaftChecked => (true, false, true),
             Protocol::RaftFenced => (true, true, false),
+            // GoDistLock always hands out a fence.
+            Protocol::GoDistLock | Protocol::GoDistLockFixed => (true, false, false),
+            Protocol::GoDistLockFenced | Protocol::GoDistLockFixedFenced => (true, true, false),
         };
         Switches { tokens, fencing, check_validity_before_write }
     }
@@ -124,7 +161,12 @@ impl Protocol {
     /// about).
     pub fn default_persistence(self) -> Persistence {
         match self {
-            Protocol::Redlock => Persistence::None,
+            // GoDistLock persists nothing whatever the policy says.
+            Protocol::Redlock
+            | Protocol::GoDistLock
+            | Protocol::GoDistLockFenced
+            | Protocol::GoDistLockFixed
+            | Protocol::GoDistLockFixedFenced => Persistence::None,
             _ => Persistence::Always,
         }
     }
@@ -189,6 +231,17 @@ impl Protocol {
                 ("persistence", persistence),
                 ("restart_delay_ms", "0".into()),
             ]),
+            // WAIT_TIMEOUT and TEMP_TIMEOUT are 1 s: one tick. The client waits a tick for GIVE
+            // (a DoLock waiting out a silent peer answers no earlier) and backs off a tick.
+            "godistlock" => p.extend([
+                ("acquire_timeout_ms", ms(1)),
+                ("acquire_retries", timing.acquire_retries.to_string()),
+                ("retry_backoff_ms", ms(1)),
+                ("server_timeout_ms", ms(1)),
+                ("check_validity_before_write", sw.check_validity_before_write.to_string()),
+                ("fencing", sw.fencing.to_string()),
+                ("godistlock_fixed", self.godistlock_fixed().to_string()),
+            ]),
             // Every Raft duration is a whole number of ticks, and the election timeout is fixed
             // (min = max): a randomized timeout would put deadlines between ticks, where the model
             // has no instant. The leader's heartbeat is below it, so without faults no follower
@@ -212,6 +265,11 @@ impl Protocol {
             ]),
         }
         p
+    }
+
+    /// GoDistLock's fixed variant?
+    fn godistlock_fixed(self) -> bool {
+        matches!(self, Protocol::GoDistLockFixed | Protocol::GoDistLockFixedFenced)
     }
 
     /// The `[[protocols]]` table of the scenario file, every parameter explicit.
@@ -290,6 +348,10 @@ impl Timing {
             Protocol::Redlock => {
                 Timing { ttl_ticks: 5, think_ticks: 3, clock_jump_ms: 5000, horizon_ticks: 9, ..Timing::default() }
             }
+            Protocol::GoDistLock
+            | Protocol::GoDistLockFenced
+            | Protocol::GoDistLockFixed
+            | Protocol::GoDistLockFixedFenced => Timing::default(),
         }
     }
 }

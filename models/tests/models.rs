@@ -505,7 +505,7 @@ fn the_banner_prints_the_variant_in_the_scenario_files_words() {
 fn catalogue_switches(p: &locklab_sim::scenario::ProtocolSpec) -> (bool, bool, bool) {
     let fencing = p.fencing.unwrap_or(false);
     let tokens = match p.kind.get_ref().as_str() {
-        "raft" => true,
+        "raft" | "godistlock" => true,
         "lease" | "replicated-lease" => p.tokens.unwrap_or(fencing),
         _ => false,
     };
@@ -526,6 +526,10 @@ fn model_variants_are_the_catalogues_variants_of_the_same_name() {
         ("01-gc-pause.toml", "redlock"),
         ("raft-01-gc-pause.toml", "raft"),
         ("raft-01-gc-pause.toml", "raft-fenced"),
+        ("godistlock-fence-interleave.toml", "godistlock-fenced"),
+        ("godistlock-fence-interleave.toml", "godistlock-fixed-fenced"),
+        ("godistlock-off-local.toml", "godistlock"),
+        ("godistlock-off-local.toml", "godistlock-fixed"),
     ];
     let mut deviations = String::new();
     let mut files: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();

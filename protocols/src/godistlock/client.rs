@@ -55,6 +55,9 @@ pub struct GoDistLockClient {
     pub next_req: u64,
     pub session: SessionId,
     pub state: GoDistLockState,
+    /// An `ON` of the current acquire call went unanswered: its effect is unknown (the server may
+    /// still grant it), so a later refusal is not a definite failure of the call.
+    pub unanswered: bool,
 }
 
 impl GoDistLockClient {
@@ -71,6 +74,7 @@ impl GoDistLockClient {
             next_req: 0,
             session: SessionId::default(),
             state: GoDistLockState::Free,
+            unanswered: false,
         }
     }
 
@@ -107,6 +111,7 @@ impl GoDistLockClient {
     pub fn acquire(&mut self, ctx: &mut Ctx, session: SessionId, lock: LockId) {
         self.session = session;
         self.lock = lock;
+        self.unanswered = false;
         ctx.record(Observation::AcquireInvoke { lock, session });
         self.send_on(ctx, 1);
     }
@@ -119,8 +124,10 @@ impl GoDistLockClient {
         self.state = GoDistLockState::Acquiring { req, attempts, sent_mono_ns: ctx.mono_ns };
     }
 
-    /// Another `ON` after a backoff, or give up (`definite` when the last one was answered).
-    fn retry_or_fail(&mut self, ctx: &mut Ctx, attempts: u32, definite: bool) -> Option<LockEvent> {
+    /// Another `ON` after a backoff, or give up (`definite` when every `ON` was answered).
+    fn retry_or_fail(&mut self, ctx: &mut Ctx, attempts: u32, answered: bool) -> Option<LockEvent> {
+        self.unanswered |= !answered;
+        let definite = !self.unanswered;
         if attempts > self.params.acquire_retries {
             self.state = GoDistLockState::Free;
             ctx.record(Observation::AcquireFail { lock: self.lock, session: self.session, definite });
@@ -160,12 +167,17 @@ impl GoDistLockClient {
     pub fn on_message(&mut self, ctx: &mut Ctx, msg: Msg) -> Option<LockEvent> {
         let Msg::GoDistLock(m) = msg else { return None };
         match (m, &self.state) {
-            (GoDistLockMsg::Give { req, fence }, &GoDistLockState::Acquiring { req: r, sent_mono_ns, .. })
+            (GoDistLockMsg::Give { req, fence }, &GoDistLockState::Acquiring { req: r, sent_mono_ns, attempts })
                 if req == r =>
             {
                 ctx.cancel_timer(Timer::AcquireTimeout);
                 // Validity measured locally, from when `ON` was sent, for the requested timeout.
                 let valid_until_mono_ns = sent_mono_ns + ms(self.params.timeout_ms);
+                if ctx.mono_ns >= valid_until_mono_ns {
+                    // A `GIVE` that arrives after its own timeout ran out (the client was paused
+                    // with it in flight) is no lock: try again.
+                    return self.retry_or_fail(ctx, attempts, true);
+                }
                 self.state = GoDistLockState::Held { fence, valid_until_mono_ns, lost: false };
                 ctx.record(Observation::AcquireOk {
                     lock: self.lock,

@@ -73,12 +73,29 @@
 //!   default the server answers `ERR`, as the client protocol's error reply would — a deliberate
 //!   departure, or every contended acquire would kill its coordinator.
 //!
-//! The fixed variant, `godistlock_fixed = true`, shows what it would take: a fence counter agreed
-//! by the quorum (each peer that grants `PROP` bumps its counter and returns it; the fence is the
-//! maximum; `COMM` carries it and peers keep the maximum), a majority quorum counting the
-//! coordinator itself, peers' locks owned by the client, an abort (relay `OFF`) to the peers when
-//! a phase fails, `OFF` relayed to the peers, and no hanging `Release`.
+//! The fixed variant, `godistlock_fixed = true`, shows what it would take (each piece was needed:
+//! the model checker found a counterexample to token order or mutual exclusion without it):
+//! * a fence counter agreed by the quorum: each peer that grants `PROP` bumps its counter and
+//!   returns it, the fence is the maximum, `COMM` carries it and peers keep the maximum;
+//! * a majority quorum that counts the coordinator itself — but only while it still holds its
+//!   own local lock;
+//! * provisional locks that outlast a whole `DoLock` (four `WAIT_TIMEOUT`s instead of one), so
+//!   that a phase waiting out a silent peer cannot lose them to a competitor;
+//! * locks owned by one acquire (coordinator and client), not by the coordinator alone (two
+//!   clients of one coordinator) nor by the client alone (one client retrying through two);
+//! * an abort (relay `OFF`) to the peers when a phase fails, `OFF` relayed to the peers, and no
+//!   hanging `Release`.
 //!
+//! # The client library
+//!
+//! godistlockd ships none; [`GoDistLockClient`] is the one its README describes: `ON` to one
+//! server (client *i* starts with server *i* mod *n*, so different clients use different
+//! coordinators), `ERR` → back off and retry, no answer within `acquire_timeout_ms` → the next
+//! server ("clients know to switch to another server if connections to one fail"). The lock is
+//! valid for the `ON` timeout measured on the client's clock from when `ON` was sent, and a
+//! `GIVE` that arrives after that is no lock (retry); the token is the fence. `OFF` goes to the
+//! server that gave the lock and is never answered.
+
 //! # Abstractions
 //!
 //! * Relay connections are not modelled: every phase goes to every other server, and a crashed

@@ -65,6 +65,10 @@ pub enum Owner {
     /// Another server, as relay (`"relay:" + server id`): every lock a peer takes on behalf of
     /// coordinator X belongs to X, whichever client X was acquiring for.
     Relay(NodeId),
+    /// Fixed variant: one client's acquire through one coordinator (its local lock and the
+    /// peers'), so that neither another client of the same coordinator nor the same client
+    /// through another coordinator "re-establishes" it.
+    Call { coordinator: NodeId, client: NodeId },
 }
 
 /// One entry of the lock table (`type Lock struct { Fence, Expires, ClientId }`).
@@ -150,13 +154,25 @@ impl GoDistLockServer {
         ms(self.params.uptime_ms) + ctx.mono_ns
     }
 
-    /// Does a phase with `ok` peers' votes have its quorum?
-    pub fn has_quorum(&self, ok: u32) -> bool {
+    /// Does a phase with `ok` peers' votes (and the coordinator's own, `self_vote`) have its
+    /// quorum? The real code counts the peers only; the fixed variant a majority of the cluster,
+    /// the coordinator's own vote included when it still holds its local lock.
+    pub fn has_quorum(&self, ok: u32, self_vote: bool) -> bool {
         if self.params.fixed {
-            // A majority of the cluster, the coordinator's own vote included.
-            2 * (ok + 1) > self.params.servers
+            2 * (ok + self_vote as u32) > self.params.servers
         } else {
             ok >= quorum_need(self.params.servers)
+        }
+    }
+
+    /// How long a provisional lock lasts: `TEMP_TIMEOUT` (1 s, as long as one phase's wait, so a
+    /// phase that waits out a silent peer outlives it). The fixed variant keeps provisional locks
+    /// for a whole `DoLock` (three waits) and a wait's margin: four `WAIT_TIMEOUT`s.
+    pub fn provisional_ns(&self) -> u64 {
+        if self.params.fixed {
+            4 * ms(self.params.wait_timeout_ms)
+        } else {
+            ms(self.params.temp_timeout_ms)
         }
     }
 
@@ -256,7 +272,8 @@ impl GoDistLockServer {
             GoDistLockMsg::Off { lock } => {
                 // `HandleOff`: release locally; the relays are not told (the relay `OFF` is never
                 // sent). The fixed variant relays it.
-                let answered = self.release(ctx, Owner::Client(client), lock);
+                let owner = self.local_owner(ctx, client);
+                let answered = self.release(ctx, owner, lock);
                 if self.params.fixed {
                     self.relay_off(ctx, lock, client);
                 } else if !answered {
@@ -277,7 +294,8 @@ impl GoDistLockServer {
 
     /// `Server.DoLock`: a local provisional lock, then `PROP`, `SCHED`, `COMM` to the peers.
     fn do_lock(&mut self, ctx: &mut Ctx, client: NodeId, req: u64, lock: LockId, timeout_ms: u64) {
-        let Ok(local) = self.try_get(ctx, Owner::Client(client), lock, ms(self.params.temp_timeout_ms)) else {
+        let owner = self.local_owner(ctx, client);
+        let Ok(local) = self.try_get(ctx, owner, lock, self.provisional_ns()) else {
             // `TryGet` returned nil: `DoLock` returns nil without releasing anything.
             self.answer_failure(ctx, client, req);
             return;
@@ -350,14 +368,18 @@ impl GoDistLockServer {
 
     /// Count the phase: on to the next, grant, or fail.
     fn end_phase(&mut self, ctx: &mut Ctx, mut call: Call) {
-        if !self.has_quorum(call.ok) {
+        // Fixed variant: the coordinator votes for itself only if its local lock is (still, or
+        // again) this client's.
+        let owner = self.local_owner(ctx, call.client);
+        let self_vote = self.params.fixed && self.try_get(ctx, owner, call.lock, self.provisional_ns()).is_ok();
+        if !self.has_quorum(call.ok, self_vote) {
             self.fail(ctx, call);
             return;
         }
         // `lock.MakeValidFor(timeout)` on the lock object `TryGet` returned: it renews the table
         // entry if that entry is still this call's (even an expired one), and nothing otherwise.
         if let Some(l) = self.locks.get_mut(&call.lock) {
-            if l.owner == Owner::Client(call.client) && l.fence == call.local_fence {
+            if l.owner == owner && l.fence == call.local_fence {
                 l.expires_mono_ns = ctx.mono_ns + ms(call.timeout_ms);
             }
         }
@@ -382,7 +404,8 @@ impl GoDistLockServer {
     /// A phase without quorum: release the local lock only (the real code tells no peer: their
     /// provisional or firm locks stay until they expire), and answer.
     fn fail(&mut self, ctx: &mut Ctx, call: Call) {
-        let answered = self.release(ctx, Owner::Client(call.client), call.lock);
+        let owner = self.local_owner(ctx, call.client);
+        let answered = self.release(ctx, owner, call.lock);
         if self.params.fixed {
             self.relay_off(ctx, call.lock, call.client);
         } else if !answered {
@@ -418,19 +441,28 @@ impl GoDistLockServer {
 
     // ---- the relay peer (`server/relay.go`) ----
 
-    /// The owner of a peer's lock: the coordinator as relay; the client in the fixed variant.
+    /// The owner of a peer's lock: the coordinator as relay; the acquire in the fixed variant.
     fn peer_owner(&self, coordinator: NodeId, client: NodeId) -> Owner {
         if self.params.fixed {
-            Owner::Client(client)
+            Owner::Call { coordinator, client }
         } else {
             Owner::Relay(coordinator)
+        }
+    }
+
+    /// The owner of the coordinator's local lock: the client; the acquire in the fixed variant.
+    fn local_owner(&self, ctx: &Ctx, client: NodeId) -> Owner {
+        if self.params.fixed {
+            Owner::Call { coordinator: ctx.me, client }
+        } else {
+            Owner::Client(client)
         }
     }
 
     /// Handle one relay request. Returns false when a `COMM` has to wait in `GetLock` (it is then
     /// at the head of the coordinator's queue).
     fn serve_relay(&mut self, ctx: &mut Ctx, from: NodeId, m: GoDistLockMsg) -> bool {
-        let temp_ns = ms(self.params.temp_timeout_ms);
+        let temp_ns = self.provisional_ns();
         match m {
             GoDistLockMsg::Prop { nonce, lock, client } => {
                 // `OnPropose`: a provisional lock for one second.
@@ -438,7 +470,8 @@ impl GoDistLockServer {
                 let status = match self.try_get(ctx, owner, lock, temp_ns) {
                     Ok(_) => STATUS_OK,
                     Err(Owner::Relay(_)) => STATUS_HELD_BY_RELAY,
-                    Err(Owner::Client(_)) => STATUS_HELD_BY_CLIENT,
+                    Err(Owner::Call { coordinator, .. }) if coordinator != ctx.me => STATUS_HELD_BY_RELAY,
+                    Err(Owner::Client(_) | Owner::Call { .. }) => STATUS_HELD_BY_CLIENT,
                 };
                 let mut counter = 0;
                 if self.params.fixed && status == STATUS_OK {

@@ -77,9 +77,10 @@ fn quorum_need_counts_only_the_other_servers() {
     assert_eq!(quorum_need(5), 3);
     assert_eq!(quorum_need(2), 2, "2 servers: 2 others needed, only 1 exists");
     let s = server(0, 3, false);
-    assert!(!s.has_quorum(1) && s.has_quorum(2));
+    assert!(!s.has_quorum(1, true) && s.has_quorum(2, false), "the coordinator's vote does not count");
     let fixed = server(0, 3, true);
-    assert!(fixed.has_quorum(1), "fixed: a majority counting the coordinator");
+    assert!(fixed.has_quorum(1, true), "fixed: a majority counting the coordinator");
+    assert!(!fixed.has_quorum(1, false), "fixed: … if it still holds its local lock");
 }
 
 #[test]
@@ -280,4 +281,45 @@ fn client_measures_validity_locally_and_retries_the_next_server_after_a_timeout(
     assert!(c.is_valid(&ctx));
     let ctx = Ctx::new(CLIENT, ms(10) + ms(2000), 0, &mut entropy, &mut effects);
     assert!(!c.is_valid(&ctx), "valid for the timeout from when ON was sent");
+}
+
+#[test]
+fn a_give_that_arrives_after_its_timeout_is_no_lock() {
+    let params = GoDistLockClientParams {
+        timeout_ms: 2000,
+        acquire_timeout_ms: 5000,
+        acquire_retries: 3,
+        retry_backoff: MsRange::fixed(100),
+    };
+    let mut c = GoDistLockClient::new(vec![0, 1, 2], 0, 0, params);
+    let mut effects = Vec::new();
+    let mut entropy = Counter(0);
+    let mut ctx = Ctx::new(CLIENT, 0, 0, &mut entropy, &mut effects);
+    c.acquire(&mut ctx, SessionId::default(), 0);
+    // Three phases that each waited out a silent peer: GIVE after 3 s, for a 2 s timeout.
+    let mut ctx = Ctx::new(CLIENT, ms(3000), 0, &mut entropy, &mut effects);
+    assert!(c.on_message(&mut ctx, Msg::GoDistLock(GoDistLockMsg::Give { req: 1, fence: 5 })).is_none());
+    assert_eq!(c.state, GoDistLockState::Backoff { attempts: 1 });
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Record(Observation::AcquireOk { .. }))));
+}
+
+#[test]
+fn fixed_peer_locks_belong_to_one_acquire() {
+    // The same client through two coordinators: the second is refused (the real peer, owning
+    // locks per relay id, would refuse too; per client it would "re-establish").
+    let mut f2 = server(2, 3, true);
+    let out = sent(&feed(&mut f2, 2, 0, msg(0, GoDistLockMsg::Prop { nonce: 1, lock: 0, client: 8 })));
+    assert!(matches!(out[0].1, GoDistLockMsg::Stat { status: STATUS_OK, .. }));
+    let out = sent(&feed(&mut f2, 2, 10, msg(1, GoDistLockMsg::Prop { nonce: 1, lock: 0, client: 8 })));
+    assert!(matches!(out[0].1, GoDistLockMsg::Stat { status: STATUS_HELD_BY_RELAY, .. }), "{out:?}");
+    // The fixed provisional lock lasts four WAIT_TIMEOUTs (a whole DoLock and a margin).
+    assert_eq!(f2.locks[&0].expires_mono_ns, ms(4000));
+    // The coordinator's self vote needs its local lock: lost to another acquire, no majority.
+    let mut f0 = server(0, 3, true);
+    let props = sent(&feed(&mut f0, 0, 0, on(1)));
+    let n = nonce(&props[0].1);
+    f0.locks.insert(0, HeldLock { fence: 99, expires_mono_ns: ms(9000), owner: Owner::Client(7) });
+    feed(&mut f0, 0, 10, msg(1, GoDistLockMsg::Stat { nonce: n, status: STATUS_OK, counter: 1 }));
+    let out = sent(&feed(&mut f0, 0, 10, msg(2, GoDistLockMsg::Stat { nonce: n, status: 1, counter: 0 })));
+    assert!(out.contains(&(CLIENT, GoDistLockMsg::Err { req: 1 })), "1 peer + no self vote of 3: {out:?}");
 }
