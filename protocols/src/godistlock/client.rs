@@ -196,3 +196,28 @@ impl GoDistLockClient {
         }
     }
 }
+
+/// The worker's calls (the registry's `LockLibrary` dispatches here).
+impl crate::library::LockClient for GoDistLockClient {
+    fn acquire(&mut self, ctx: &mut Ctx, session: SessionId, lock: LockId) {
+        GoDistLockClient::acquire(self, ctx, session, lock)
+    }
+    fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
+        GoDistLockClient::release(self, ctx)
+    }
+    fn is_valid(&self, ctx: &Ctx) -> bool {
+        GoDistLockClient::is_valid(self, ctx)
+    }
+    fn mark_lost(&mut self, ctx: &mut Ctx) {
+        GoDistLockClient::mark_lost(self, ctx)
+    }
+    fn token(&self) -> Option<u64> {
+        GoDistLockClient::token(self)
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) -> Option<LockEvent> {
+        GoDistLockClient::on_timer(self, ctx, timer)
+    }
+    fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) -> Option<LockEvent> {
+        GoDistLockClient::on_message(self, ctx, msg)
+    }
+}

@@ -113,7 +113,8 @@
 //! * [`server`]: the server ([`GoDistLockServer`]): lock table, coordinator, relay peer;
 //! * [`client`]: the client library ([`GoDistLockClient`]);
 //! * [`msg`]: the messages ([`GoDistLockMsg`]);
-//! * [`params`]: scenario parameters, defaults and validation ([`resolve`]).
+//! * [`params`]: scenario keys, defaults and validation ([`compile`]), the nodes of a world
+//!   ([`GoDistLockVariant`]) and the variants `locklab check` model-checks ([`MODELS`]).
 
 pub mod client;
 pub mod msg;

@@ -15,6 +15,10 @@ pub const TEMP_TIMEOUT_MS: u64 = 1000;
 /// `WAIT_TIMEOUT` (`server/relaymanager.go`): how long a phase waits for each peer's reply.
 pub const WAIT_TIMEOUT_MS: u64 = 1000;
 
+/// The server's one timer: the next of its phases' `WAIT_TIMEOUT`s and its queued lock requests'
+/// re-checks.
+pub const RELAY_WAIT: Timer = Timer::Named("relay_wait", 0);
+
 /// `calculateQuorum(servers)` = `ceil(servers / 100 × 50.01)`, in integers: the number of *other*
 /// servers' `status == 0` replies a phase needs (the coordinator's own vote is not counted).
 pub fn quorum_need(servers: u32) -> u32 {
@@ -185,7 +189,7 @@ impl GoDistLockServer {
             Input::Start { .. } | Input::Command(_) => {}
             Input::Message { from, msg: Msg::GoDistLock(m) } => self.on_message(ctx, from, m),
             Input::Message { .. } => {}
-            Input::Timer(Timer::RelayWait) => {}
+            // `RELAY_WAIT` (and anything else): `wake` below looks at what is due.
             Input::Timer(_) => {}
         }
         if self.halted {
@@ -550,8 +554,8 @@ impl GoDistLockServer {
             }
         }
         match next {
-            Some(at) => ctx.set_timer(Timer::RelayWait, at.saturating_sub(now)),
-            None => ctx.cancel_timer(Timer::RelayWait),
+            Some(at) => ctx.set_timer(RELAY_WAIT, at.saturating_sub(now)),
+            None => ctx.cancel_timer(RELAY_WAIT),
         }
     }
 }

@@ -10,10 +10,11 @@ const CLIENT: usize = 9;
 
 /// Server `me` of `n` (nodes 0..n).
 fn server(me: usize, n: usize, fixed: bool) -> GoDistLockServer {
-    let spec = GoDistLockSpec { fixed: Some(fixed), ..Default::default() };
-    let v = resolve(&spec, n as u32).expect("valid");
+    let table: crate::params::Table = format!("godistlock_fixed = {fixed}").parse().unwrap();
+    let build = compile(&table, n as u32).expect("valid");
+    let v = build.as_any().downcast_ref::<GoDistLockVariant>().expect("a godistlock variant");
     let ids: Vec<usize> = (0..n).collect();
-    v.server(me, &ids)
+    v.server_node(&ids, me)
 }
 
 fn feed(node: &mut GoDistLockServer, me: usize, at_ms: u64, input: Input) -> Vec<Effect> {
@@ -120,7 +121,7 @@ fn a_silent_peer_in_prop_outlasts_the_local_lock_and_hangs_the_client() {
     let props = sent(&feed(&mut s0, 0, 0, on(1)));
     let n = nonce(&props[0].1);
     feed(&mut s0, 0, 10, msg(1, GoDistLockMsg::Stat { nonce: n, status: STATUS_OK, counter: 0 }));
-    let effects = feed(&mut s0, 0, 1000, Input::Timer(Timer::RelayWait));
+    let effects = feed(&mut s0, 0, 1000, Input::Timer(RELAY_WAIT));
     assert!(sent(&effects).is_empty(), "DoLock never returns: no answer at all");
     assert!(s0.hung_clients.contains(&CLIENT));
     // Fixed: answered, and the peers told.
@@ -128,7 +129,7 @@ fn a_silent_peer_in_prop_outlasts_the_local_lock_and_hangs_the_client() {
     let props = sent(&feed(&mut f0, 0, 0, on(1)));
     let n = nonce(&props[0].1);
     feed(&mut f0, 0, 10, msg(1, GoDistLockMsg::Stat { nonce: n, status: STATUS_HELD_BY_RELAY, counter: 0 }));
-    let out = sent(&feed(&mut f0, 0, 1000, Input::Timer(Timer::RelayWait)));
+    let out = sent(&feed(&mut f0, 0, 1000, Input::Timer(RELAY_WAIT)));
     assert!(out.contains(&(CLIENT, GoDistLockMsg::Err { req: 1 })), "{out:?}");
 }
 
@@ -171,11 +172,11 @@ fn comm_waits_in_get_lock_and_blocks_the_relay_connection() {
     let effects =
         feed(&mut s2, 2, 100, msg(0, GoDistLockMsg::Comm { nonce: 5, lock: 0, timeout_ms: 3000, client: 9, fence: 0 }));
     assert!(sent(&effects).is_empty());
-    assert!(effects.contains(&Effect::SetTimer { timer: Timer::RelayWait, after_ns: ms(2900) }));
+    assert!(effects.contains(&Effect::SetTimer { timer: RELAY_WAIT, after_ns: ms(2900) }));
     // s0's next request waits behind it on the same connection.
     assert!(sent(&feed(&mut s2, 2, 200, msg(0, GoDistLockMsg::Prop { nonce: 6, lock: 1, client: 9 }))).is_empty());
     // At the expiry the COMM is served (CONF 0, late), then the PROP.
-    let out = sent(&feed(&mut s2, 2, 3000, Input::Timer(Timer::RelayWait)));
+    let out = sent(&feed(&mut s2, 2, 3000, Input::Timer(RELAY_WAIT)));
     assert_eq!(
         out,
         vec![
