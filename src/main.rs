@@ -101,10 +101,12 @@ struct CompareArgs {
 
 #[derive(clap::Args)]
 struct MergeArgs {
-    /// Shard files (`shard-I-of-N.json`) or directories holding them.
+    /// Shard files (`shard-I-of-N.json` of `compare`, `sweep-shard-I-of-N.json` of `sweep`) or
+    /// directories holding them.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
-    /// Where to write the report (as `compare --out`).
+    /// Where to write the report (as `compare --out`; for sweep shards the default is
+    /// `reports/sweep`, as `sweep --out`).
     #[arg(long, default_value = "reports")]
     out: PathBuf,
     /// Also write a JUnit XML report to FILE.
@@ -592,6 +594,30 @@ fn finish_report(
 /// `locklab merge`: shards → the report an unsharded `compare` writes.
 fn merge(args: MergeArgs) -> i32 {
     use locklab::compare;
+    // Shards of a sweep (`sweep-shard-I-of-N.json`) merge into the sweep's outputs.
+    let mut sweep_shards = Vec::new();
+    for input in &args.inputs {
+        let is_sweep = |p: &std::path::Path| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("sweep-shard-") && n.ends_with(".json"))
+        };
+        if input.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(input) {
+                let mut found: Vec<PathBuf> =
+                    entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_sweep(p)).collect();
+                found.sort();
+                sweep_shards.extend(found);
+            }
+        } else if is_sweep(input) {
+            sweep_shards.push(input.clone());
+        }
+    }
+    if !sweep_shards.is_empty() {
+        let out =
+            if args.out == std::path::Path::new("reports") { PathBuf::from("reports/sweep") } else { args.out.clone() };
+        return locklab::sweep::merge(&sweep_shards, &out, args.junit.as_deref(), args.quiet);
+    }
     let mut paths = Vec::new();
     for input in &args.inputs {
         if input.is_dir() {

@@ -563,6 +563,17 @@ impl World {
         self.history.push(Entry { t_ns: self.now_ns, node, event });
     }
 
+    /// Triggered faults whose trigger never fired (the event happened fewer than `nth` times):
+    /// `run` reports them rather than skipping them silently.
+    pub fn unfired_triggers(&self) -> Vec<&Trigger> {
+        self.triggers.iter().filter(|t| t.seen < t.nth).collect()
+    }
+
+    /// Targeted drops and delays that matched fewer messages than they were written for.
+    pub fn unmatched_rules(&self) -> Vec<&MessageRule> {
+        self.rules.iter().filter(|r| r.seen < r.nth.saturating_add(r.count).saturating_sub(1)).collect()
+    }
+
     fn fire_triggers(&mut self, event: &'static str, node: NodeId) {
         let mut due = Vec::new();
         for trigger in &mut self.triggers {

@@ -53,3 +53,25 @@ fn a_bad_nemesis_is_an_error_naming_its_field() {
         assert!(stderr.contains(words), "{to}: expected `{words}` in {stderr}");
     }
 }
+
+/// `run` says what each fault hit, and reports a triggered fault that never fired instead of
+/// skipping it silently.
+#[test]
+fn run_summarizes_faults_and_reports_the_unfired() {
+    let (_, stdout, _) = crate::locklab(&["run", "scenarios/01-gc-pause.toml", "--protocol", "lease"], &root());
+    assert!(
+        stdout.contains(
+            "c1 paused for 8000 ms while holding lock0 (session c1#1, 4843 ms of lease left by its own clock)"
+        ),
+        "{stdout}"
+    );
+    let dir = tempfile::Builder::new().prefix("locklab-it-unfired-").tempdir().unwrap();
+    let path = dir.path().join("unfired.toml");
+    let source = std::fs::read_to_string(root().join("scenarios/01-gc-pause.toml")).unwrap();
+    std::fs::write(&path, source.replace("nth = 1 }", "nth = 9 }")).unwrap();
+    let (_, stdout, _) = crate::locklab(&["run", path.to_str().unwrap(), "--protocol", "lease", "--json"], &root());
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let not_fired = v[0]["not_fired"].as_array().unwrap();
+    assert_eq!(not_fired.len(), 1, "{stdout}");
+    assert!(not_fired[0].as_str().unwrap().contains("`acquired` #9 never fired"), "{stdout}");
+}
