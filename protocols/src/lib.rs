@@ -44,6 +44,7 @@ pub mod params;
 pub mod registry;
 
 // One folder per protocol (and per protocol-neutral role).
+pub mod godistlock;
 pub mod lease;
 pub mod raft;
 pub mod redlock;

@@ -11,6 +11,7 @@
 //!   (validation, worlds, the report's families, the properties a variant owes), the models and
 //!   the CLI read it and name no protocol.
 
+use crate::godistlock;
 use crate::history::SessionId;
 use crate::lease::{self, LeaseLock};
 use crate::library::{LockClient, LockEvent};
@@ -73,6 +74,8 @@ messages! {
     Raft(raft::RaftMsg),
     /// skinny (Paxos lock): its lock API and its two phases.
     Skinny(skinny::SkinnyMsg),
+    /// GoDistLock: its client protocol (`ON`/`OFF`) and its relay phases (`PROP`/`SCHED`/`COMM`).
+    GoDistLock(godistlock::GoDistLockMsg),
 }
 
 /// Generates [`Server`]: a variant per protocol server, dispatching inputs to it.
@@ -102,6 +105,8 @@ servers! {
     RaftPeer(Box<raft::RaftPeer>),
     /// A skinny instance (Paxos acceptor, proposer and lock API).
     SkinnyInstance(Box<skinny::SkinnyInstance>),
+    /// A GoDistLock server (lock table, coordinator, relay peer).
+    GoDistLockServer(Box<godistlock::GoDistLockServer>),
 }
 
 /// Generates [`LockLibrary`]: a variant per client library, dispatching the worker's calls to its
@@ -136,6 +141,8 @@ libraries! {
     Raft(RaftLock),
     /// skinny's client library (one instance at a time).
     Skinny(SkinnyLock),
+    /// GoDistLock's client library (`ON`/`OFF` to one server).
+    GoDistLock(godistlock::GoDistLockClient),
 }
 
 impl LockLibrary {
@@ -299,6 +306,15 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
         replicated_log: false,
         compile: skinny::compile,
         models: skinny::MODELS,
+    },
+    ProtocolKind {
+        name: "godistlock",
+        family: "GODISTLOCK",
+        fenced_family: "GODISTLOCK",
+        params: godistlock::GODISTLOCK_KEYS,
+        replicated_log: false,
+        compile: godistlock::compile,
+        models: godistlock::MODELS,
     },
 ];
 
