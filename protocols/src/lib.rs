@@ -18,6 +18,8 @@
 //!   lock service it replicates; [`raft::client`]: its client library;
 //! * [`skinny`]: skinny, the teaching Paxos lock (one register per quorum of instances, no lease),
 //!   with its defects as switches; [`skinny::client`]: its client library.
+//! * [`zookeeper`]: ZooKeeper's lock recipe (ephemeral sequential nodes, sessions with a timeout)
+//!   over an ensemble running Zab's broadcast phase; [`zookeeper::client`]: its client and recipe.
 //!
 //! Protocol-neutral roles, each a folder too:
 //! * [`worker`]: the client node — the workload loop (acquire, read-think-write, release) around
@@ -47,6 +49,7 @@ pub mod redlock;
 pub mod resource;
 pub mod skinny;
 pub mod worker;
+pub mod zookeeper;
 
 pub use history::{Deadline, Entry, Event, Observation, SessionId, WorldEvent};
 pub use lease::{LeaseLock, LeaseServer};
@@ -58,6 +61,7 @@ pub use registry::{Durable, LockLibrary};
 pub use resource::Resource;
 pub use skinny::{SkinnyInstance, SkinnyLock};
 pub use worker::Client;
+pub use zookeeper::{ZkLock, ZkServer};
 
 /// Any node of a world. A closed enum keeps dispatch static and state `Clone + Eq + Hash`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -69,6 +73,8 @@ pub enum Node {
     RaftPeer(Box<RaftPeer>),
     /// A skinny instance (Paxos acceptor, proposer and lock API).
     SkinnyInstance(Box<SkinnyInstance>),
+    /// A ZooKeeper server (a member of the ensemble).
+    ZkServer(Box<ZkServer>),
 }
 
 impl Node {
@@ -80,6 +86,7 @@ impl Node {
             Node::Resource(n) => n.handle(ctx, input),
             Node::RaftPeer(n) => n.handle(ctx, input),
             Node::SkinnyInstance(n) => n.handle(ctx, input),
+            Node::ZkServer(n) => n.handle(ctx, input),
         }
     }
 }

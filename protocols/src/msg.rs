@@ -8,6 +8,7 @@ use crate::lease::ReplicatedEntry;
 pub use crate::node::LockId;
 use crate::raft::{AppendEntries, RaftAnswer, RaftOp, RaftOpKind};
 use crate::skinny::SkinnyMsg;
+use crate::zookeeper::ZkMsg;
 
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Msg {
@@ -143,6 +144,8 @@ pub enum Msg {
     },
     /// skinny (Paxos lock): its lock API and its two phases.
     Skinny(SkinnyMsg),
+    /// ZooKeeper: the client protocol and Zab's broadcast between servers.
+    Zk(ZkMsg),
 }
 
 impl Msg {
@@ -170,6 +173,7 @@ impl Msg {
             Msg::RaftReply { op, .. } => op.reply_kind(),
             Msg::RaftWatch { .. } => "watch",
             Msg::Skinny(m) => m.kind(),
+            Msg::Zk(m) => m.kind(),
         }
     }
 
@@ -208,6 +212,27 @@ impl Msg {
         "promise_reply",
         "commit",
         "commit_reply",
+        // zookeeper: ZkMsg::KINDS.
+        "zk_connect",
+        "zk_create",
+        "zk_get_children",
+        "zk_exists",
+        "zk_delete",
+        "zk_ping",
+        "zk_connect_reply",
+        "zk_reply",
+        "zk_create_reply",
+        "zk_get_children_reply",
+        "zk_exists_reply",
+        "zk_delete_reply",
+        "zk_ping_reply",
+        "zk_watch",
+        "zk_expired",
+        "zk_forward",
+        "zk_proposal",
+        "zk_ack",
+        "zk_commit",
+        "zk_touch",
     ];
 }
 
@@ -299,6 +324,7 @@ impl fmt::Display for Msg {
             Msg::RaftReply { req, op, answer } => write!(f, "{} req={req} {answer:?}", op.reply_kind()),
             Msg::RaftWatch { lock, revision } => write!(f, "watch lock={lock} revision={revision} predecessor gone"),
             Msg::Skinny(m) => write!(f, "{m}"),
+            Msg::Zk(m) => write!(f, "{m}"),
         }
     }
 }

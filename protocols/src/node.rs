@@ -73,6 +73,11 @@ pub enum Timer {
     ProposerTimeout,
     /// skinny instance: the backoff before retrying Phase 1 is over.
     ProposerBackoff,
+    /// ZooKeeper server: the session tracker's tick (the leader expires sessions, followers report
+    /// the sessions their clients touched).
+    SessionTick,
+    /// ZooKeeper client (Curator's connection state): a session timeout without reconnecting — LOST.
+    SessionLost,
 }
 
 /// What a node reacts to.

@@ -1,0 +1,311 @@
+//! Sans-IO tests: the data tree, Zab's quorum commit, the leader's session tracker, and the recipe
+//! driven over a tiny in-test network (messages delivered in order, timers fired by hand).
+
+use std::collections::VecDeque;
+
+use super::*;
+use crate::history::{Observation, SessionId};
+use crate::library::LockEvent;
+use crate::msg::Msg;
+use crate::node::{ms, Counter, Ctx, Effect, Input, MsRange, NodeId, Timer};
+
+fn client_params(naming: NodeNaming) -> ZkClientParams {
+    ZkClientParams { session_timeout_ms: 6000, naming, local_expiry: false, reconnect_backoff: MsRange::fixed(0) }
+}
+
+fn server(servers: Vec<NodeId>) -> ZkServer {
+    ZkServer::new(ZkServerParams { servers, tick_ms: 2000 })
+}
+
+/// A world of servers (ids 0..n) and clients (ids 10, 11, …) with an in-order network.
+struct World {
+    servers: Vec<ZkServer>,
+    clients: Vec<ZkLock>,
+    mono_ns: u64,
+    queue: VecDeque<(NodeId, NodeId, Msg)>,
+    /// Drop the next message of this kind to this node.
+    drop_next: Option<(&'static str, NodeId)>,
+    /// Partitioned from everyone: every message to or from it is lost.
+    isolated: Option<NodeId>,
+    records: Vec<(NodeId, Observation)>,
+    events: Vec<(NodeId, LockEvent)>,
+    timers: Vec<(NodeId, Timer)>,
+    entropy: Counter,
+}
+
+const C0: NodeId = 10;
+
+impl World {
+    fn new(n_servers: usize, n_clients: usize, naming: NodeNaming) -> World {
+        let ids: Vec<NodeId> = (0..n_servers).collect();
+        let servers = ids.iter().map(|_| server(ids.clone())).collect();
+        let clients = (0..n_clients).map(|i| ZkLock::new(ids.clone(), i, 0, client_params(naming))).collect();
+        World {
+            servers,
+            clients,
+            mono_ns: 0,
+            queue: VecDeque::new(),
+            drop_next: None,
+            isolated: None,
+            records: Vec::new(),
+            events: Vec::new(),
+            timers: Vec::new(),
+            entropy: Counter(0),
+        }
+    }
+
+    fn absorb(&mut self, me: NodeId, effects: Vec<Effect>) {
+        for e in effects {
+            match e {
+                Effect::Send { to, msg } => {
+                    if self.drop_next.is_some_and(|(k, t)| k == msg.kind() && t == to) {
+                        self.drop_next = None;
+                    } else if self.isolated.is_some_and(|n| n == to || n == me) {
+                    } else {
+                        self.queue.push_back((me, to, msg));
+                    }
+                }
+                Effect::Record(o) => self.records.push((me, o)),
+                Effect::SetTimer { timer, .. } => self.timers.push((me, timer)),
+                _ => {}
+            }
+        }
+    }
+
+    fn server_input(&mut self, s: NodeId, input: Input) {
+        let mut effects = Vec::new();
+        let mut ctx = Ctx::new(s, self.mono_ns, 0, &mut self.entropy, &mut effects);
+        self.servers[s].handle(&mut ctx, input);
+        self.absorb(s, effects);
+    }
+
+    fn client_do(&mut self, c: usize, f: impl FnOnce(&mut ZkLock, &mut Ctx) -> Option<LockEvent>) {
+        let me = C0 + c;
+        let mut effects = Vec::new();
+        let mut ctx = Ctx::new(me, self.mono_ns, 0, &mut self.entropy, &mut effects);
+        let event = f(&mut self.clients[c], &mut ctx);
+        self.absorb(me, effects);
+        if let Some(ev) = event {
+            self.events.push((me, ev));
+        }
+    }
+
+    /// Deliver every queued message (and what they cause).
+    fn settle(&mut self) {
+        let mut budget = 10_000;
+        while let Some((from, to, msg)) = self.queue.pop_front() {
+            budget -= 1;
+            assert!(budget > 0, "the network does not settle");
+            if to >= C0 {
+                self.client_do(to - C0, |l, ctx| l.on_message(ctx, msg));
+            } else {
+                self.server_input(to, Input::Message { from, msg });
+            }
+        }
+    }
+
+    fn start(&mut self) {
+        for s in 0..self.servers.len() {
+            self.server_input(s, Input::Start { incarnation: 0, durable: None });
+        }
+    }
+
+    fn acquire(&mut self, c: usize) {
+        let session = SessionId { client: (C0 + c) as u32, incarnation: 0, n: 1 };
+        self.client_do(c, |l, ctx| {
+            l.acquire(ctx, session, 0);
+            None
+        });
+        self.settle();
+    }
+
+    fn held(&self, c: usize) -> bool {
+        self.clients[c].step == Step::Held { lost: false }
+    }
+
+    fn sent_kinds(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+#[test]
+fn sequence_numbers_come_from_the_parents_cversion_and_close_session_deletes_ephemerals() {
+    let mut tree = ZkTree::default();
+    let open =
+        |t: &mut ZkTree, zxid| t.apply(zxid, &Txn { kind: TxnKind::CreateSession { timeout_ms: 6000 }, origin: None });
+    open(&mut tree, 1);
+    open(&mut tree, 2);
+    let create = |t: &mut ZkTree, zxid, session| {
+        let name = NodeName { guid: zxid, session: NO_SESSION };
+        t.apply(zxid, &Txn { kind: TxnKind::Create { session, lock: 0, name }, origin: None }).answer
+    };
+    assert_eq!(create(&mut tree, 3, 1), Some(ZkResult::Created { seq: 0, czxid: 3 }));
+    assert_eq!(create(&mut tree, 4, 2), Some(ZkResult::Created { seq: 1, czxid: 4 }));
+    let del = tree.apply(5, &Txn { kind: TxnKind::Delete { session: 2, lock: 0, seq: 1 }, origin: None });
+    assert_eq!(del.answer, Some(ZkResult::Deleted));
+    // The delete bumped cversion: the next sequence number skips 2.
+    assert_eq!(create(&mut tree, 6, 2), Some(ZkResult::Created { seq: 3, czxid: 6 }));
+    let closed = tree.apply(7, &Txn { kind: TxnKind::CloseSession { session: 1 }, origin: None });
+    assert_eq!(closed.deleted, vec![(0, 0)], "session 1's ephemeral node is deleted");
+    assert_eq!(tree.lowest(0).map(|c| c.seq), Some(3));
+    assert_eq!(create(&mut tree, 8, 1), Some(ZkResult::SessionExpired), "a closed session creates nothing");
+}
+
+#[test]
+fn the_leader_commits_only_on_a_quorum_of_acks() {
+    let mut w = World::new(3, 1, NodeNaming::Guid);
+    w.start();
+    w.client_do(0, |l, ctx| {
+        l.acquire(ctx, SessionId::default(), 0);
+        None
+    });
+    // Deliver the connect and the leader's proposals, but lose every ACK.
+    while let Some((from, to, msg)) = w.queue.pop_front() {
+        if msg.kind() == "zk_ack" {
+            continue;
+        }
+        w.server_input(to, Input::Message { from, msg });
+    }
+    assert_eq!(w.servers[0].tree.sessions.len(), 0, "no quorum: createSession is not committed");
+    assert_eq!(w.servers[1].log.len(), 1, "the follower logged the proposal");
+    // One follower's ACK makes two of three.
+    w.server_input(0, Input::Message { from: 1, msg: Msg::Zk(ZkMsg::Ack { zxid: 1 }) });
+    assert_eq!(w.servers[0].tree.sessions.len(), 1, "committed on the leader");
+    w.settle();
+    assert!(w.servers.iter().all(|s| s.tree.sessions.len() == 1), "COMMIT applied everywhere");
+    assert_eq!(w.clients[0].link, Link::Connected);
+}
+
+#[test]
+fn the_lowest_node_holds_and_a_waiter_watches_only_its_predecessor() {
+    let mut w = World::new(3, 3, NodeNaming::Guid);
+    w.start();
+    w.acquire(0);
+    assert!(w.held(0));
+    w.acquire(1);
+    w.acquire(2);
+    assert!(!w.held(1) && !w.held(2));
+    assert_eq!(w.clients[1].step, Step::Watch { pred: 0, armed: true });
+    assert_eq!(w.clients[2].step, Step::Watch { pred: 1, armed: true }, "c2 watches c1's node, not the holder's");
+    // c0 unlocks: only c1's watch fires, and c1 holds.
+    w.client_do(0, |l, ctx| l.release(ctx));
+    w.settle();
+    assert!(w.held(1));
+    assert_eq!(w.clients[2].step, Step::Watch { pred: 1, armed: true }, "c2 was not woken (no herd)");
+    let watches = w.records.iter().filter(|(_, o)| matches!(o, Observation::Grant { .. })).count();
+    assert_eq!(watches, 2, "the leader recorded two grants");
+    assert_eq!(w.clients[1].token(), Some(w.clients[1].own.unwrap().czxid));
+    assert!(w.clients[1].token() > Some(0));
+    let _ = w.sent_kinds();
+}
+
+/// c0's create executes but its reply is dropped; the next message on the connection (a ping
+/// reply) shows the gap; c0 reconnects to the next server and retries.
+fn lost_create_reply(naming: NodeNaming) -> World {
+    let mut w = World::new(3, 2, naming);
+    w.start();
+    w.drop_next = Some(("zk_create_reply", C0));
+    w.acquire(0);
+    assert_eq!(w.clients[0].step, Step::Create { recheck: false });
+    assert_eq!(w.servers[0].tree.lowest(0).map(|c| c.owner), Some(w.clients[0].zk_session), "the create happened");
+    w.client_do(0, |l, ctx| l.on_timer(ctx, Timer::Heartbeat));
+    w.settle();
+    assert_eq!(w.clients[0].link, Link::Down, "the gap in the stream broke the connection");
+    assert_eq!(w.clients[0].step, Step::Create { recheck: true });
+    w.client_do(0, |l, ctx| l.on_timer(ctx, Timer::AcquireRetry));
+    w.settle();
+    assert_eq!(w.clients[0].current, 1, "reconnected to the next server");
+    w
+}
+
+#[test]
+fn with_a_guid_a_client_finds_the_node_whose_create_reply_it_lost() {
+    let w = lost_create_reply(NodeNaming::Guid);
+    assert!(w.held(0));
+    assert_eq!(w.servers[0].tree.locks[&0].children.len(), 1, "no second node");
+}
+
+#[test]
+fn with_the_session_id_in_the_name_too() {
+    let w = lost_create_reply(NodeNaming::SessionId);
+    assert!(w.held(0));
+    assert_eq!(w.servers[0].tree.locks[&0].children.len(), 1);
+}
+
+#[test]
+fn without_a_guid_the_retry_orphans_the_first_node_and_blocks_everyone() {
+    let mut w = lost_create_reply(NodeNaming::Plain);
+    assert!(!w.held(0), "c0 waits on its own orphan");
+    assert_eq!(w.servers[0].tree.locks[&0].children.len(), 2, "a second node");
+    assert_eq!(w.clients[0].step, Step::Watch { pred: 0, armed: true });
+    w.acquire(1);
+    assert!(!w.held(1), "c1 queues behind the orphan too");
+}
+
+#[test]
+fn the_leader_expires_a_silent_session_and_the_next_waiter_takes_the_lock() {
+    let mut w = World::new(3, 2, NodeNaming::Guid);
+    w.start();
+    w.acquire(0);
+    w.acquire(1);
+    assert!(w.held(0) && !w.held(1));
+    // c0 is partitioned from every server. c1 keeps pinging through its server (s2).
+    w.isolated = Some(C0);
+    let mut t = 0;
+    while t < 12_000 {
+        t += 1000;
+        w.mono_ns = ms(t);
+        w.client_do(1, |l, ctx| l.on_timer(ctx, Timer::Heartbeat));
+        w.settle();
+        for s in 0..3 {
+            w.server_input(s, Input::Timer(Timer::SessionTick));
+        }
+        w.settle();
+        if w.held(1) {
+            break;
+        }
+    }
+    assert!(w.held(1), "c0's session expired, its node was deleted, c1's watch fired");
+    assert!((6000..=10_000).contains(&t), "expired a timeout (rounded up to a tick) after the last touch: {t} ms");
+    assert!(w.held(0), "the silent holder heard nothing and still believes it holds");
+    // The partition heals; c0 drops its silent connection, reconnects, and learns of the expiry.
+    w.isolated = None;
+    w.client_do(0, |l, ctx| l.on_timer(ctx, Timer::HeartbeatTimeout));
+    w.client_do(0, |l, ctx| l.on_timer(ctx, Timer::AcquireRetry));
+    w.settle();
+    assert_eq!(w.clients[0].step, Step::Held { lost: true });
+    assert!(w.records.iter().any(|(n, o)| *n == C0 && matches!(o, Observation::LockLost { .. })));
+}
+
+#[test]
+fn a_touch_postpones_expiry() {
+    let mut s = server(vec![0]);
+    let mut entropy = Counter(0);
+    let mut effects = Vec::new();
+    s.tree.sessions.insert(7, SessionInfo { timeout_ms: 6000, client: 10 });
+    let mut ctx = Ctx::new(0, ms(1000), 0, &mut entropy, &mut effects);
+    s.handle(
+        &mut ctx,
+        Input::Message { from: 10, msg: Msg::Zk(ZkMsg::Connect { conn: 1, session: 7, timeout_ms: 6000 }) },
+    );
+    assert_eq!(s.expiry_ns[&7], ms(8000), "1 s + 6 s, rounded to the next 2 s tick");
+    let mut ctx = Ctx::new(0, ms(7900), 0, &mut entropy, &mut effects);
+    s.handle(&mut ctx, Input::Message { from: 10, msg: Msg::Zk(ZkMsg::Ping { conn: 1, session: 7 }) });
+    let mut ctx = Ctx::new(0, ms(8000), 0, &mut entropy, &mut effects);
+    s.handle(&mut ctx, Input::Timer(Timer::SessionTick));
+    assert!(s.closing.is_empty(), "touched at 7.9 s: not expired at 8 s");
+    let mut ctx = Ctx::new(0, ms(14_000), 0, &mut entropy, &mut effects);
+    s.handle(&mut ctx, Input::Timer(Timer::SessionTick));
+    assert!(!s.tree.sessions.contains_key(&7), "expired at 14 s: closed (one server: committed at once)");
+}
+
+#[test]
+fn resolve_checks_zookeepers_ranges() {
+    assert!(resolve(&ZkSpec::default()).is_ok());
+    let e = resolve(&ZkSpec { session_timeout_ms: Some(1000), ..ZkSpec::default() }).unwrap_err();
+    assert_eq!(e.0, "session_timeout_ms");
+    let e = resolve(&ZkSpec { zk_session_in_name: Some(true), ..ZkSpec::default() }).unwrap_err();
+    assert_eq!(e.0, "zk_session_in_name");
+    let (_, c) = resolve(&ZkSpec { zk_guid: Some(false), ..ZkSpec::default() }).unwrap();
+    assert_eq!(c.naming, NodeNaming::Plain);
+}
