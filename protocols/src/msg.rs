@@ -227,6 +227,7 @@ impl Msg {
         "zk_delete_reply",
         "zk_ping_reply",
         "zk_watch",
+        "zk_child_watch",
         "zk_expired",
         "zk_forward",
         "zk_proposal",

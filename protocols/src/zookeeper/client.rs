@@ -21,12 +21,23 @@ pub enum NodeNaming {
     Plain,
 }
 
+/// What a waiter watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WatchMode {
+    /// The recipe: `exists(predecessor, watch)`; a release wakes one waiter.
+    Predecessor,
+    /// The herd (what the recipe warns against): `getChildren(lock, watch)`; every change wakes
+    /// every waiter, and each lists the children again.
+    Children,
+}
+
 /// Parameters of the client.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ZkClientParams {
     /// The session timeout the client asks for (and the server grants, unclamped here).
     pub session_timeout_ms: u64,
     pub naming: NodeNaming,
+    pub watch: WatchMode,
     /// Curator's `ConnectionStateManager`: once the connection has been lost (SUSPENDED) for a
     /// session timeout, declare the session LOST locally and start a new one. Off: the plain
     /// ZooKeeper client, which learns of an expiry only from a server after reconnecting.
@@ -77,6 +88,8 @@ pub enum Step {
         pred: u64,
         armed: bool,
     },
+    /// The herd variant: `getChildren(watch)` returned, not lowest: wait for the children to change.
+    WaitChildren,
     /// Step 3: the lowest node is ours. `lost` once the client learned otherwise (an expiry) or
     /// the worker found it invalid.
     Held {
@@ -227,7 +240,7 @@ impl ZkLock {
         match self.step {
             Step::Create { recheck } => self.step = Step::Create { recheck: recheck || in_flight },
             // The watch is re-checked from the list after reconnecting.
-            Step::Watch { .. } => self.step = Step::List,
+            Step::Watch { .. } | Step::WaitChildren => self.step = Step::List,
             _ => {}
         }
         if was_connected && self.params.local_expiry && self.zk_session != NO_SESSION {
@@ -257,7 +270,7 @@ impl ZkLock {
         let mut event = None;
         match self.step {
             Step::Held { .. } => self.lose(ctx, LostReason::ExtendRefused),
-            Step::Create { .. } | Step::List | Step::Watch { .. } => {
+            Step::Create { .. } | Step::List | Step::Watch { .. } | Step::WaitChildren => {
                 self.own = None;
                 self.step = Step::Create { recheck: false };
             }
@@ -299,19 +312,22 @@ impl ZkLock {
         let lock = self.lock;
         match self.step {
             Step::Create { recheck: true } if self.params.naming != NodeNaming::Plain => {
-                self.send_request(ctx, ZkOp::GetChildren { lock })
+                self.send_request(ctx, ZkOp::GetChildren { lock, watch: false })
             }
             Step::Create { .. } => {
                 self.step = Step::Create { recheck: false };
                 self.send_request(ctx, ZkOp::Create { lock, name: self.name() })
             }
-            Step::List => self.send_request(ctx, ZkOp::GetChildren { lock }),
+            Step::List => {
+                let watch = self.params.watch == WatchMode::Children;
+                self.send_request(ctx, ZkOp::GetChildren { lock, watch })
+            }
             Step::Watch { pred, armed: false } => self.send_request(ctx, ZkOp::Exists { lock, seq: pred, watch: true }),
             Step::Delete => {
                 let seq = self.own.map_or(0, |c| c.seq);
                 self.send_request(ctx, ZkOp::Delete { lock, seq })
             }
-            Step::Watch { armed: true, .. } | Step::Held { .. } | Step::Free => {}
+            Step::Watch { armed: true, .. } | Step::WaitChildren | Step::Held { .. } | Step::Free => {}
         }
     }
 
@@ -336,6 +352,10 @@ impl ZkLock {
                     valid_until: Deadline::Never,
                 });
                 Some(LockEvent::Acquired)
+            }
+            Some(_) if self.params.watch == WatchMode::Children => {
+                self.step = Step::WaitChildren;
+                None
             }
             Some(pred) => {
                 self.step = Step::Watch { pred, armed: false };
@@ -421,6 +441,7 @@ impl ZkLock {
             | ZkMsg::Reply { conn, cseq, .. }
             | ZkMsg::PingReply { conn, cseq }
             | ZkMsg::Watch { conn, cseq, .. }
+            | ZkMsg::ChildWatch { conn, cseq, .. }
             | ZkMsg::Expired { conn, cseq } => (*conn, *cseq),
             _ => return None,
         };
@@ -451,6 +472,13 @@ impl ZkLock {
             }
             ZkMsg::Watch { lock, seq, .. } => {
                 if lock == self.lock && matches!(self.step, Step::Watch { pred, .. } if pred == seq) {
+                    self.step = Step::List;
+                    self.resume(ctx);
+                }
+                None
+            }
+            ZkMsg::ChildWatch { lock, .. } => {
+                if lock == self.lock && self.step == Step::WaitChildren {
                     self.step = Step::List;
                     self.resume(ctx);
                 }

@@ -36,6 +36,10 @@
 //! the node by the session's prefix (which works while one session makes one attempt at a time,
 //! as here).
 //!
+//! **The herd.** `zk_watch = "children"` is what step 2's "no watch" avoids: every waiter calls
+//! `getChildren(watch = true)`, so every change of the children wakes every waiter, and each lists
+//! them again to learn that it still waits (compare `msgs/CS` with the recipe's).
+//!
 //! # Sessions, as the client sees them (`ClientCnxn`)
 //!
 //! * The client opens a session with a timeout (`session_timeout_ms`), on one server of its
@@ -119,6 +123,7 @@ pub const PARAMS: &[&str] = &[
     "zk_guid",
     "zk_session_in_name",
     "zk_local_expiry",
+    "zk_watch",
     "retry_backoff_ms",
     "check_validity_before_write",
     "fencing",
@@ -133,6 +138,8 @@ pub struct ZkSpec {
     pub zk_guid: Option<bool>,
     pub zk_session_in_name: Option<bool>,
     pub zk_local_expiry: Option<bool>,
+    /// `"predecessor"` (the recipe) or `"children"` (the herd).
+    pub zk_watch: Option<String>,
     pub retry_backoff: Option<MsRange>,
 }
 
@@ -175,6 +182,11 @@ pub fn resolve(spec: &ZkSpec) -> Result<(ZkServerParams, ZkClientParams), (&'sta
         (false, true) => NodeNaming::SessionId,
         (false, false) => NodeNaming::Plain,
     };
+    let watch = match spec.zk_watch.as_deref() {
+        None | Some("predecessor") => WatchMode::Predecessor,
+        Some("children") => WatchMode::Children,
+        Some(other) => return Err(("zk_watch", format!("`{other}`: expected \"predecessor\" or \"children\""))),
+    };
     let reconnect_backoff = spec.retry_backoff.unwrap_or(MsRange { min_ms: 0, max_ms: 1000 });
     if reconnect_backoff.min_ms > reconnect_backoff.max_ms {
         return Err(("retry_backoff_ms", "min must not exceed max".into()));
@@ -184,6 +196,7 @@ pub fn resolve(spec: &ZkSpec) -> Result<(ZkServerParams, ZkClientParams), (&'sta
         ZkClientParams {
             session_timeout_ms,
             naming,
+            watch,
             local_expiry: spec.zk_local_expiry.unwrap_or(false),
             reconnect_backoff,
         },

@@ -56,8 +56,8 @@ pub struct Child {
 pub enum ZkOp {
     /// `create("/_locknode_/<name>", EPHEMERAL | SEQUENTIAL)`.
     Create { lock: LockId, name: NodeName },
-    /// `getChildren("/_locknode_", false)`.
-    GetChildren { lock: LockId },
+    /// `getChildren("/_locknode_", watch)`: the recipe passes `false`; the herd variant `true`.
+    GetChildren { lock: LockId, watch: bool },
     /// `exists("/_locknode_/<…><seq>", watch)`.
     Exists { lock: LockId, seq: u64, watch: bool },
     /// `delete("/_locknode_/<…><seq>", -1)`.
@@ -169,6 +169,12 @@ pub enum ZkMsg {
         lock: LockId,
         seq: u64,
     },
+    /// A one-shot child watch fired: `NodeChildrenChanged` on `/_locknode_` (the herd variant).
+    ChildWatch {
+        conn: u32,
+        cseq: u64,
+        lock: LockId,
+    },
     /// The server closed the connection of an expired session.
     Expired {
         conn: u32,
@@ -212,6 +218,7 @@ impl ZkMsg {
         "zk_delete_reply",
         "zk_ping_reply",
         "zk_watch",
+        "zk_child_watch",
         "zk_expired",
         "zk_forward",
         "zk_proposal",
@@ -240,6 +247,7 @@ impl ZkMsg {
             },
             ZkMsg::PingReply { .. } => "zk_ping_reply",
             ZkMsg::Watch { .. } => "zk_watch",
+            ZkMsg::ChildWatch { .. } => "zk_child_watch",
             ZkMsg::Expired { .. } => "zk_expired",
             ZkMsg::Forward { .. } => "zk_forward",
             ZkMsg::Proposal { .. } => "zk_proposal",
@@ -262,7 +270,9 @@ impl fmt::Display for ZkOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ZkOp::Create { lock, name } => write!(f, "create /lock{lock}/{name} EPHEMERAL|SEQUENTIAL"),
-            ZkOp::GetChildren { lock } => write!(f, "getChildren /lock{lock}"),
+            ZkOp::GetChildren { lock, watch } => {
+                write!(f, "getChildren /lock{lock}{}", if *watch { " watch" } else { "" })
+            }
             ZkOp::Exists { lock, seq, watch } => {
                 write!(f, "exists /lock{lock}/…{seq:010}{}", if *watch { " watch" } else { "" })
             }
@@ -326,6 +336,9 @@ impl fmt::Display for ZkMsg {
             ZkMsg::PingReply { conn, cseq } => write!(f, "zk_ping_reply conn={conn} cseq={cseq}"),
             ZkMsg::Watch { conn, cseq, lock, seq } => {
                 write!(f, "zk_watch conn={conn} cseq={cseq} NodeDeleted /lock{lock}/…{seq:010}")
+            }
+            ZkMsg::ChildWatch { conn, cseq, lock } => {
+                write!(f, "zk_child_watch conn={conn} cseq={cseq} NodeChildrenChanged /lock{lock}")
             }
             ZkMsg::Expired { conn, cseq } => write!(f, "zk_expired conn={conn} cseq={cseq} session closed"),
             ZkMsg::Forward { txn } => write!(f, "zk_forward {}", txn.kind),

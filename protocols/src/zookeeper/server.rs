@@ -55,6 +55,8 @@ pub struct Applied {
     pub deleted: Vec<(LockId, u64)>,
     /// The session `closeSession` closed.
     pub closed: Option<ZkSessionId>,
+    /// Lock nodes whose children changed (child watches fire).
+    pub changed: Vec<LockId>,
 }
 
 impl ZkTree {
@@ -85,6 +87,8 @@ impl ZkTree {
                         }
                     }
                     out.closed = Some(session);
+                    out.changed = out.deleted.iter().map(|&(lock, _)| lock).collect();
+                    out.changed.dedup();
                 }
             }
             TxnKind::Create { session, lock, name } => {
@@ -93,6 +97,7 @@ impl ZkTree {
                     let seq = dir.cversion;
                     dir.cversion += 1;
                     dir.children.insert(seq, Child { name, seq, czxid: zxid, owner: session });
+                    out.changed.push(lock);
                     ZkResult::Created { seq, czxid: zxid }
                 } else {
                     ZkResult::SessionExpired
@@ -105,6 +110,7 @@ impl ZkTree {
                     dir.children.remove(&seq);
                     dir.cversion += 1;
                     out.deleted.push((lock, seq));
+                    out.changed.push(lock);
                     ZkResult::Deleted
                 } else {
                     ZkResult::NoNode
@@ -144,6 +150,8 @@ pub struct ZkServer {
     pub conns: BTreeMap<NodeId, Conn>,
     /// One-shot data watches set by `exists(…, true)`: node → clients.
     pub watches: BTreeMap<(LockId, u64), BTreeSet<NodeId>>,
+    /// One-shot child watches set by `getChildren(…, true)`: lock node → clients.
+    pub child_watches: BTreeMap<LockId, BTreeSet<NodeId>>,
 }
 
 impl ZkServer {
@@ -159,6 +167,7 @@ impl ZkServer {
             touched: BTreeSet::new(),
             conns: BTreeMap::new(),
             watches: BTreeMap::new(),
+            child_watches: BTreeMap::new(),
         }
     }
 
@@ -300,9 +309,14 @@ impl ZkServer {
                 return self.submit(ctx, Txn { kind: TxnKind::Delete { session, lock, seq }, origin });
             }
             // Reads are answered from this server's replica, without the leader.
-            ZkOp::GetChildren { lock } => ZkResult::Children(
-                self.tree.locks.get(&lock).map(|d| d.children.values().copied().collect()).unwrap_or_default(),
-            ),
+            ZkOp::GetChildren { lock, watch } => {
+                if watch {
+                    self.child_watches.entry(lock).or_default().insert(client);
+                }
+                ZkResult::Children(
+                    self.tree.locks.get(&lock).map(|d| d.children.values().copied().collect()).unwrap_or_default(),
+                )
+            }
             ZkOp::Exists { lock, seq, watch } => {
                 let czxid = self.tree.locks.get(&lock).and_then(|d| d.children.get(&seq)).map(|c| c.czxid);
                 if watch && czxid.is_some() {
@@ -378,6 +392,11 @@ impl ZkServer {
         for (lock, seq) in out.deleted {
             for client in self.watches.remove(&(lock, seq)).unwrap_or_default() {
                 self.send_on(ctx, client, |conn, cseq| ZkMsg::Watch { conn, cseq, lock, seq });
+            }
+        }
+        for lock in out.changed {
+            for client in self.child_watches.remove(&lock).unwrap_or_default() {
+                self.send_on(ctx, client, |conn, cseq| ZkMsg::ChildWatch { conn, cseq, lock });
             }
         }
         if let Some(session) = out.closed {

@@ -10,7 +10,13 @@ use crate::msg::Msg;
 use crate::node::{ms, Counter, Ctx, Effect, Input, MsRange, NodeId, Timer};
 
 fn client_params(naming: NodeNaming) -> ZkClientParams {
-    ZkClientParams { session_timeout_ms: 6000, naming, local_expiry: false, reconnect_backoff: MsRange::fixed(0) }
+    ZkClientParams {
+        session_timeout_ms: 6000,
+        naming,
+        watch: WatchMode::Predecessor,
+        local_expiry: false,
+        reconnect_backoff: MsRange::fixed(0),
+    }
 }
 
 fn server(servers: Vec<NodeId>) -> ZkServer {
@@ -31,6 +37,8 @@ struct World {
     events: Vec<(NodeId, LockEvent)>,
     timers: Vec<(NodeId, Timer)>,
     entropy: Counter,
+    /// Every message sent, by kind.
+    sent: Vec<&'static str>,
 }
 
 const C0: NodeId = 10;
@@ -51,6 +59,7 @@ impl World {
             events: Vec::new(),
             timers: Vec::new(),
             entropy: Counter(0),
+            sent: Vec::new(),
         }
     }
 
@@ -58,6 +67,7 @@ impl World {
         for e in effects {
             match e {
                 Effect::Send { to, msg } => {
+                    self.sent.push(msg.kind());
                     if self.drop_next.is_some_and(|(k, t)| k == msg.kind() && t == to) {
                         self.drop_next = None;
                     } else if self.isolated.is_some_and(|n| n == to || n == me) {
@@ -123,8 +133,8 @@ impl World {
         self.clients[c].step == Step::Held { lost: false }
     }
 
-    fn sent_kinds(&self) -> usize {
-        self.queue.len()
+    fn count(&self, kind: &str) -> usize {
+        self.sent.iter().filter(|k| **k == kind).count()
     }
 }
 
@@ -192,11 +202,34 @@ fn the_lowest_node_holds_and_a_waiter_watches_only_its_predecessor() {
     w.settle();
     assert!(w.held(1));
     assert_eq!(w.clients[2].step, Step::Watch { pred: 1, armed: true }, "c2 was not woken (no herd)");
-    let watches = w.records.iter().filter(|(_, o)| matches!(o, Observation::Grant { .. })).count();
-    assert_eq!(watches, 2, "the leader recorded two grants");
+    let grants = w.records.iter().filter(|(_, o)| matches!(o, Observation::Grant { .. })).count();
+    assert_eq!(grants, 2, "the leader recorded two grants");
     assert_eq!(w.clients[1].token(), Some(w.clients[1].own.unwrap().czxid));
-    assert!(w.clients[1].token() > Some(0));
-    let _ = w.sent_kinds();
+    assert!(w.clients[1].token() > w.clients[0].own.map(|c| c.czxid), "czxid grows with each grant");
+}
+
+/// Five clients queue; the holder releases: how many `getChildren` does the hand-over cost?
+fn hand_over_listings(watch: WatchMode) -> usize {
+    let mut w = World::new(3, 5, NodeNaming::Guid);
+    for c in &mut w.clients {
+        c.params.watch = watch;
+    }
+    w.start();
+    for c in 0..5 {
+        w.acquire(c);
+    }
+    assert!(w.held(0));
+    let before = w.count("zk_get_children");
+    w.client_do(0, |l, ctx| l.release(ctx));
+    w.settle();
+    assert!(w.held(1) && (2..5).all(|c| !w.held(c)));
+    w.count("zk_get_children") - before
+}
+
+#[test]
+fn watching_the_children_wakes_the_herd() {
+    assert_eq!(hand_over_listings(WatchMode::Predecessor), 1, "one waiter woken, one listing");
+    assert_eq!(hand_over_listings(WatchMode::Children), 4, "every waiter lists again");
 }
 
 /// c0's create executes but its reply is dropped; the next message on the connection (a ping
