@@ -1,6 +1,8 @@
 //! The ZooKeeper client: a connection with a session (ZooKeeper's `ClientCnxn`) and the lock
 //! recipe on top of it (`recipes.md`, "Locks"). See the [module docs](super).
 
+use std::collections::BTreeMap;
+
 use super::msg::{Child, NodeName, ZkMsg, ZkOp, ZkResult, ZkSessionId, NO_SESSION};
 use crate::history::{Deadline, LostReason, Observation, SessionId};
 use crate::library::LockEvent;
@@ -111,6 +113,10 @@ pub struct ZkLock {
     /// Numbers connections; `heard_cseq` counts what the current one delivered.
     pub conn: u32,
     pub heard_cseq: u64,
+    /// Messages of the current connection that arrived ahead of a missing one, held back as TCP
+    /// holds back segments after a gap (the simulated network may reorder; TCP does not deliver
+    /// out of order). A gap that never fills stalls the stream until the read timeout.
+    pub early: BTreeMap<u64, ZkMsg>,
     pub zk_session: ZkSessionId,
     pub next_xid: u64,
     /// The request in flight (its xid).
@@ -136,6 +142,7 @@ impl ZkLock {
             link: Link::Down,
             conn: 0,
             heard_cseq: 0,
+            early: BTreeMap::new(),
             zk_session: NO_SESSION,
             next_xid: 0,
             pending: None,
@@ -149,6 +156,11 @@ impl ZkLock {
     /// Held, not known lost, and connected: what the worker checks with
     /// `check_validity_before_write` (Curator's advice: treat SUSPENDED as "maybe not the holder").
     pub fn is_valid(&self, _ctx: &Ctx) -> bool {
+        self.is_valid_now()
+    }
+
+    /// [`Self::is_valid`] without a context (the check reads no clock).
+    pub fn is_valid_now(&self) -> bool {
         self.step == Step::Held { lost: false } && self.link == Link::Connected
     }
 
@@ -221,6 +233,7 @@ impl ZkLock {
     fn connect(&mut self, ctx: &mut Ctx) {
         self.conn += 1;
         self.heard_cseq = 0;
+        self.early.clear();
         self.pending = None;
         self.link = Link::Connecting;
         let msg =
@@ -425,7 +438,9 @@ impl ZkLock {
                 self.connect(ctx);
                 None
             }
-            Timer::SessionLost if self.link != Link::Connected && self.zk_session != NO_SESSION => {
+            Timer::SessionLost
+                if self.params.local_expiry && self.link != Link::Connected && self.zk_session != NO_SESSION =>
+            {
                 // Curator's LOST: give the old connection up for good.
                 self.conn += 1;
                 self.expired(ctx)
@@ -445,15 +460,27 @@ impl ZkLock {
             | ZkMsg::Expired { conn, cseq } => (*conn, *cseq),
             _ => return None,
         };
-        if conn != self.conn || self.link == Link::Down {
-            return None; // an old connection's
+        if conn != self.conn || self.link == Link::Down || cseq <= self.heard_cseq {
+            return None; // an old connection's, or a duplicate
         }
-        if cseq != self.heard_cseq + 1 {
-            // A gap in the stream: the connection broke (TCP loses no single message).
-            self.connection_lost(ctx);
+        if cseq > self.heard_cseq + 1 {
+            self.early.insert(cseq, m);
             return None;
         }
-        self.heard_cseq = cseq;
+        let mut event = self.deliver(ctx, m);
+        // The gap is filled: deliver what waited behind it, in order.
+        while let Some(next) = self.early.remove(&(self.heard_cseq + 1)) {
+            if self.link == Link::Down {
+                break;
+            }
+            event = self.deliver(ctx, next).or(event);
+        }
+        event
+    }
+
+    /// One message of the current connection, in stream order.
+    fn deliver(&mut self, ctx: &mut Ctx, m: ZkMsg) -> Option<LockEvent> {
+        self.heard_cseq += 1;
         if self.link == Link::Connected {
             ctx.set_timer(Timer::HeartbeatTimeout, ms(self.params.read_timeout_ms()));
         }

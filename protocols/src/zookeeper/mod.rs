@@ -58,9 +58,11 @@
 //! * `check_validity_before_write = true`: the worker checks, before each write, that it still
 //!   holds and is **connected** (Curator's advice: treat SUSPENDED as not holding).
 //! * A reply is never lost alone on TCP: each server→client message carries its place on the
-//!   connection (`cseq`), and a gap makes the client drop the connection. So a scenario's "drop
-//!   c1's first `zk_create_reply`" is a broken connection discovered at the next message (a ping
-//!   reply, within a ping interval).
+//!   connection (`cseq`); the client delivers them in that order, holding back any that arrive
+//!   after a gap (the simulated network may reorder, TCP does not). A message that never arrives
+//!   stalls the stream, and the read timeout drops the connection. So a scenario's "drop c1's
+//!   first `zk_create_reply`" is a connection that dies at that reply: c1 notices 2/3 of a
+//!   session timeout later.
 //!
 //! # Sessions, as the ensemble sees them (`SessionTrackerImpl`)
 //!
@@ -102,7 +104,7 @@
 //! * [`server`]: a server ([`ZkServer`]): replica, Zab, session tracker, connections, watches;
 //! * [`client`]: the client ([`ZkLock`]): connection, session, the recipe;
 //! * [`msg`]: the messages ([`ZkMsg`]);
-//! * [`resolve`]: the scenario keys ([`PARAMS`]) into parameters, with defaults and validation.
+//! * [`resolve()`]: the scenario keys ([`PARAMS`]) into parameters, with defaults and validation.
 
 pub mod client;
 pub mod msg;

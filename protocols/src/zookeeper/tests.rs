@@ -232,8 +232,9 @@ fn watching_the_children_wakes_the_herd() {
     assert_eq!(hand_over_listings(WatchMode::Children), 4, "every waiter lists again");
 }
 
-/// c0's create executes but its reply is dropped; the next message on the connection (a ping
-/// reply) shows the gap; c0 reconnects to the next server and retries.
+/// c0's create executes but its reply is dropped: the stream stalls there (the ping reply behind
+/// the gap is held back), the read timeout drops the connection, c0 reconnects to the next server
+/// and retries.
 fn lost_create_reply(naming: NodeNaming) -> World {
     let mut w = World::new(3, 2, naming);
     w.start();
@@ -243,12 +244,32 @@ fn lost_create_reply(naming: NodeNaming) -> World {
     assert_eq!(w.servers[0].tree.lowest(0).map(|c| c.owner), Some(w.clients[0].zk_session), "the create happened");
     w.client_do(0, |l, ctx| l.on_timer(ctx, Timer::Heartbeat));
     w.settle();
-    assert_eq!(w.clients[0].link, Link::Down, "the gap in the stream broke the connection");
+    assert_eq!(w.clients[0].early.len(), 1, "the ping reply waits behind the gap");
+    assert_eq!(w.clients[0].link, Link::Connected);
+    w.client_do(0, |l, ctx| l.on_timer(ctx, Timer::HeartbeatTimeout));
+    assert_eq!(w.clients[0].link, Link::Down, "the stalled stream timed out");
     assert_eq!(w.clients[0].step, Step::Create { recheck: true });
     w.client_do(0, |l, ctx| l.on_timer(ctx, Timer::AcquireRetry));
     w.settle();
     assert_eq!(w.clients[0].current, 1, "reconnected to the next server");
     w
+}
+
+#[test]
+fn messages_are_delivered_in_stream_order() {
+    let mut w = World::new(1, 1, NodeNaming::Guid);
+    w.start();
+    w.acquire(0);
+    assert!(w.held(0));
+    let conn = w.clients[0].conn;
+    let next = w.clients[0].heard_cseq + 1;
+    // A watch for another node overtakes a ping reply: held back, then both delivered in order.
+    w.client_do(0, |l, ctx| l.on_message(ctx, Msg::Zk(ZkMsg::PingReply { conn, cseq: next + 1 })));
+    assert_eq!(w.clients[0].heard_cseq, next - 1);
+    w.client_do(0, |l, ctx| l.on_message(ctx, Msg::Zk(ZkMsg::PingReply { conn, cseq: next })));
+    assert_eq!(w.clients[0].heard_cseq, next + 1);
+    assert!(w.clients[0].early.is_empty());
+    assert_eq!(w.clients[0].link, Link::Connected, "reordering is not a broken connection");
 }
 
 #[test]
@@ -341,4 +362,32 @@ fn resolve_checks_zookeepers_ranges() {
     assert_eq!(e.0, "zk_session_in_name");
     let (_, c) = resolve(&ZkSpec { zk_guid: Some(false), ..ZkSpec::default() }).unwrap();
     assert_eq!(c.naming, NodeNaming::Plain);
+}
+
+/// A partitioned holder: the plain client goes on believing; Curator's LOST ends the belief a
+/// session timeout after the connection was lost, and the client opens a new session.
+fn partitioned_holder(local_expiry: bool) -> World {
+    let mut w = World::new(3, 1, NodeNaming::Guid);
+    w.clients[0].params.local_expiry = local_expiry;
+    w.start();
+    w.acquire(0);
+    assert!(w.held(0));
+    w.isolated = Some(C0);
+    w.timers.clear();
+    w.client_do(0, |l, ctx| l.on_timer(ctx, Timer::HeartbeatTimeout));
+    assert!(!w.clients[0].is_valid_now(), "disconnected: not valid for a checking worker");
+    w.client_do(0, |l, ctx| l.on_timer(ctx, Timer::SessionLost));
+    w
+}
+
+#[test]
+fn curators_lost_ends_the_belief_the_plain_client_keeps_it() {
+    let plain = partitioned_holder(false);
+    assert!(!plain.timers.contains(&(C0, Timer::SessionLost)), "the plain client sets no such timer");
+    assert_eq!(plain.clients[0].step, Step::Held { lost: false }, "the plain client still believes");
+    let curator = partitioned_holder(true);
+    assert!(curator.timers.contains(&(C0, Timer::SessionLost)));
+    assert_eq!(curator.clients[0].step, Step::Held { lost: true });
+    assert_eq!(curator.clients[0].zk_session, NO_SESSION, "a new session will be opened");
+    assert!(curator.records.iter().any(|(_, o)| matches!(o, Observation::LockLost { .. })));
 }
