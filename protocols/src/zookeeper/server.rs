@@ -145,6 +145,8 @@ pub struct ZkServer {
     pub expiry_ns: BTreeMap<ZkSessionId, u64>,
     /// Leader: sessions whose `closeSession` is proposed.
     pub closing: BTreeSet<ZkSessionId>,
+    /// Follower: the highest zxid the leader said is committed.
+    pub commit_seen: u64,
     /// Follower: sessions its clients touched since its last report to the leader.
     pub touched: BTreeSet<ZkSessionId>,
     pub conns: BTreeMap<NodeId, Conn>,
@@ -164,6 +166,7 @@ impl ZkServer {
             acks: BTreeMap::new(),
             expiry_ns: BTreeMap::new(),
             closing: BTreeSet::new(),
+            commit_seen: 0,
             touched: BTreeSet::new(),
             conns: BTreeMap::new(),
             watches: BTreeMap::new(),
@@ -230,6 +233,7 @@ impl ZkServer {
                 // Log it (ZooKeeper syncs the log before acknowledging), then acknowledge.
                 self.log.insert(zxid, txn);
                 ctx.send(from, Msg::Zk(ZkMsg::Ack { zxid }));
+                self.apply_committed(ctx);
             }
             ZkMsg::Ack { zxid } if self.is_leader(ctx) => {
                 if let Some(acks) = self.acks.get_mut(&zxid) {
@@ -238,12 +242,8 @@ impl ZkServer {
                 self.try_commit(ctx);
             }
             ZkMsg::Commit { zxid } if from == self.leader() => {
-                // Zab delivers in zxid order: apply every logged proposal up to this one.
-                let due: Vec<u64> = self.log.range(..=zxid).map(|(&z, _)| z).collect();
-                for z in due {
-                    let txn = self.log.remove(&z).expect("logged");
-                    self.apply(ctx, z, &txn);
-                }
+                self.commit_seen = self.commit_seen.max(zxid);
+                self.apply_committed(ctx);
             }
             ZkMsg::Touch { sessions } if self.is_leader(ctx) => {
                 for s in sessions {
@@ -251,6 +251,20 @@ impl ZkServer {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Follower: apply, strictly in zxid order, every logged proposal up to the last commit.
+    /// Zab runs over FIFO channels (TCP), so a follower sees PROPOSAL n before COMMIT n and both
+    /// in zxid order; the simulated network may reorder, and this loop restores that order.
+    fn apply_committed(&mut self, ctx: &mut Ctx) {
+        loop {
+            let next = self.tree.last_zxid + 1;
+            if next > self.commit_seen || !self.log.contains_key(&next) {
+                return;
+            }
+            let txn = self.log.remove(&next).expect("logged");
+            self.apply(ctx, next, &txn);
         }
     }
 

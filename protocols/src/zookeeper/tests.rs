@@ -391,3 +391,24 @@ fn curators_lost_ends_the_belief_the_plain_client_keeps_it() {
     assert_eq!(curator.clients[0].zk_session, NO_SESSION, "a new session will be opened");
     assert!(curator.records.iter().any(|(_, o)| matches!(o, Observation::LockLost { .. })));
 }
+
+#[test]
+fn a_follower_applies_in_zxid_order_whatever_order_the_network_delivers() {
+    let mut f = server(vec![0, 1, 2]);
+    let mut entropy = Counter(0);
+    let mut effects = Vec::new();
+    let mut feed = |f: &mut ZkServer, m: ZkMsg| {
+        let mut ctx = Ctx::new(1, 0, 0, &mut entropy, &mut effects);
+        f.handle(&mut ctx, Input::Message { from: 0, msg: Msg::Zk(m) });
+    };
+    let session = Txn { kind: TxnKind::CreateSession { timeout_ms: 6000 }, origin: None };
+    let name = NodeName { guid: 7, session: NO_SESSION };
+    let create = Txn { kind: TxnKind::Create { session: 1, lock: 0, name }, origin: None };
+    // Proposal 2 and its commit overtake proposal 1.
+    feed(&mut f, ZkMsg::Proposal { zxid: 2, txn: create });
+    feed(&mut f, ZkMsg::Commit { zxid: 2 });
+    assert_eq!(f.tree.last_zxid, 0, "nothing applied with zxid 1 missing");
+    feed(&mut f, ZkMsg::Proposal { zxid: 1, txn: session });
+    assert_eq!(f.tree.last_zxid, 2, "1 then 2 applied once 1 arrived");
+    assert_eq!(f.tree.lowest(0).map(|c| c.owner), Some(1), "the create found its session");
+}
