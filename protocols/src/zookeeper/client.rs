@@ -346,7 +346,7 @@ impl ZkLock {
 
     /// Steps 2–4 on a children list: lowest → held; else watch the next lower node.
     fn evaluate(&mut self, ctx: &mut Ctx, children: &[Child]) -> Option<LockEvent> {
-        let Some(own) = self.own else { return None };
+        let own = self.own?;
         if !children.iter().any(|c| c.seq == own.seq) {
             // Our node is gone (its session ended): start over.
             self.own = None;

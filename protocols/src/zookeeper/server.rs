@@ -368,7 +368,7 @@ impl ZkServer {
         let quorum = self.params.servers.len() / 2 + 1;
         loop {
             let next = self.tree.last_zxid + 1;
-            if !self.acks.get(&next).is_some_and(|a| a.len() >= quorum) {
+            if self.acks.get(&next).is_none_or(|a| a.len() < quorum) {
                 return;
             }
             self.acks.remove(&next);

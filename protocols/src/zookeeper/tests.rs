@@ -70,8 +70,7 @@ impl World {
                     self.sent.push(msg.kind());
                     if self.drop_next.is_some_and(|(k, t)| k == msg.kind() && t == to) {
                         self.drop_next = None;
-                    } else if self.isolated.is_some_and(|n| n == to || n == me) {
-                    } else {
+                    } else if !self.isolated.is_some_and(|n| n == to || n == me) {
                         self.queue.push_back((me, to, msg));
                     }
                 }
