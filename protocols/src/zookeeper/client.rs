@@ -9,6 +9,9 @@ use crate::library::LockEvent;
 use crate::msg::Msg;
 use crate::node::{ms, Ctx, LockId, MsRange, NodeId, Timer};
 
+/// Curator's connection state: a session timeout after the connection was lost — LOST.
+pub const SESSION_LOST: Timer = Timer::Named("zk_session_lost", 0);
+
 /// How a client names its lock node, and so whether a retried create can find a node whose
 /// create reply it missed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -258,7 +261,7 @@ impl ZkLock {
         }
         if was_connected && self.params.local_expiry && self.zk_session != NO_SESSION {
             // Curator: SUSPENDED now; LOST once a session timeout has passed without reconnecting.
-            ctx.set_timer(Timer::SessionLost, ms(self.params.session_timeout_ms));
+            ctx.set_timer(SESSION_LOST, ms(self.params.session_timeout_ms));
         }
         self.current = (self.current + 1) % self.servers.len();
         let after_ns = self.params.reconnect_backoff.draw_ns(ctx);
@@ -268,7 +271,7 @@ impl ZkLock {
     fn connected(&mut self, ctx: &mut Ctx, session: ZkSessionId) {
         self.link = Link::Connected;
         self.zk_session = session;
-        ctx.cancel_timer(Timer::SessionLost);
+        ctx.cancel_timer(SESSION_LOST);
         ctx.set_timer(Timer::Heartbeat, ms(self.params.ping_interval_ms()));
         ctx.set_timer(Timer::HeartbeatTimeout, ms(self.params.read_timeout_ms()));
     }
@@ -279,7 +282,7 @@ impl ZkLock {
     fn expired(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
         self.zk_session = NO_SESSION;
         self.pending = None;
-        ctx.cancel_timer(Timer::SessionLost);
+        ctx.cancel_timer(SESSION_LOST);
         let mut event = None;
         match self.step {
             Step::Held { .. } => self.lose(ctx, LostReason::ExtendRefused),
@@ -438,7 +441,7 @@ impl ZkLock {
                 self.connect(ctx);
                 None
             }
-            Timer::SessionLost
+            SESSION_LOST
                 if self.params.local_expiry && self.link != Link::Connected && self.zk_session != NO_SESSION =>
             {
                 // Curator's LOST: give the old connection up for good.
@@ -514,5 +517,30 @@ impl ZkLock {
             ZkMsg::Expired { .. } => self.expired(ctx),
             _ => None,
         }
+    }
+}
+
+/// The worker's calls (the registry's `LockLibrary` dispatches here).
+impl crate::library::LockClient for ZkLock {
+    fn acquire(&mut self, ctx: &mut Ctx, session: SessionId, lock: LockId) {
+        ZkLock::acquire(self, ctx, session, lock)
+    }
+    fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
+        ZkLock::release(self, ctx)
+    }
+    fn is_valid(&self, ctx: &Ctx) -> bool {
+        ZkLock::is_valid(self, ctx)
+    }
+    fn mark_lost(&mut self, ctx: &mut Ctx) {
+        ZkLock::mark_lost(self, ctx)
+    }
+    fn token(&self) -> Option<u64> {
+        ZkLock::token(self)
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) -> Option<LockEvent> {
+        ZkLock::on_timer(self, ctx, timer)
+    }
+    fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) -> Option<LockEvent> {
+        ZkLock::on_message(self, ctx, msg)
     }
 }

@@ -104,103 +104,17 @@
 //! * [`server`]: a server ([`ZkServer`]): replica, Zab, session tracker, connections, watches;
 //! * [`client`]: the client ([`ZkLock`]): connection, session, the recipe;
 //! * [`msg`]: the messages ([`ZkMsg`]);
-//! * [`resolve()`]: the scenario keys ([`PARAMS`]) into parameters, with defaults and validation.
+//! * [`params`]: the scenario keys ([`ZOOKEEPER_KEYS`]) resolved into parameters, with defaults
+//!   and validation ([`compile`]); the variants `locklab check` model-checks ([`MODELS`]).
 
 pub mod client;
 pub mod msg;
+pub mod params;
 pub mod server;
 #[cfg(test)]
 mod tests;
 
 pub use client::*;
 pub use msg::*;
+pub use params::*;
 pub use server::*;
-
-use crate::node::MsRange;
-
-/// The `[[protocols]]` keys of `kind = "zookeeper"` (besides `name`, `kind`, `expect`).
-pub const PARAMS: &[&str] = &[
-    "session_timeout_ms",
-    "tick_ms",
-    "zk_guid",
-    "zk_session_in_name",
-    "zk_local_expiry",
-    "zk_watch",
-    "retry_backoff_ms",
-    "check_validity_before_write",
-    "fencing",
-];
-
-/// The scenario's values of [`PARAMS`] (those the folder resolves; `check_validity_before_write`
-/// and `fencing` are the worker's and the resource's).
-#[derive(Clone, Debug, Default)]
-pub struct ZkSpec {
-    pub session_timeout_ms: Option<u64>,
-    pub tick_ms: Option<u64>,
-    pub zk_guid: Option<bool>,
-    pub zk_session_in_name: Option<bool>,
-    pub zk_local_expiry: Option<bool>,
-    /// `"predecessor"` (the recipe) or `"children"` (the herd).
-    pub zk_watch: Option<String>,
-    pub retry_backoff: Option<MsRange>,
-}
-
-/// ZooKeeper's `tickTime` in `zoo_sample.cfg`.
-pub const DEFAULT_TICK_MS: u64 = 2000;
-/// The session timeout when none is given (kazoo's default; Curator's is 60 s).
-pub const DEFAULT_SESSION_TIMEOUT_MS: u64 = 10_000;
-
-/// The scenario's keys into the servers' parameters (`servers` left empty: the world fills it)
-/// and the client's, with ZooKeeper's defaults. An error names the key.
-pub fn resolve(spec: &ZkSpec) -> Result<(ZkServerParams, ZkClientParams), (&'static str, String)> {
-    let tick_ms = spec.tick_ms.unwrap_or(DEFAULT_TICK_MS);
-    if tick_ms == 0 {
-        return Err(("tick_ms", "must be greater than 0".into()));
-    }
-    let session_timeout_ms = spec.session_timeout_ms.unwrap_or(DEFAULT_SESSION_TIMEOUT_MS);
-    // The server negotiates the timeout into [2, 20] ticks (minSessionTimeout, maxSessionTimeout);
-    // a scenario asking for another value would silently get a different one, so it is refused.
-    if !(2 * tick_ms..=20 * tick_ms).contains(&session_timeout_ms) {
-        return Err((
-            "session_timeout_ms",
-            format!(
-                "{session_timeout_ms} ms is outside ZooKeeper's negotiable range [2, 20] × tick_ms = [{}, {}] ms",
-                2 * tick_ms,
-                20 * tick_ms
-            ),
-        ));
-    }
-    let guid = spec.zk_guid.unwrap_or(true);
-    let session_in_name = spec.zk_session_in_name.unwrap_or(false);
-    let naming = match (guid, session_in_name) {
-        (true, true) => {
-            return Err((
-                "zk_session_in_name",
-                "ZooKeeper's WriteLock names its node with the session id instead of a GUID: set `zk_guid = false`"
-                    .into(),
-            ))
-        }
-        (true, false) => NodeNaming::Guid,
-        (false, true) => NodeNaming::SessionId,
-        (false, false) => NodeNaming::Plain,
-    };
-    let watch = match spec.zk_watch.as_deref() {
-        None | Some("predecessor") => WatchMode::Predecessor,
-        Some("children") => WatchMode::Children,
-        Some(other) => return Err(("zk_watch", format!("`{other}`: expected \"predecessor\" or \"children\""))),
-    };
-    let reconnect_backoff = spec.retry_backoff.unwrap_or(MsRange { min_ms: 0, max_ms: 1000 });
-    if reconnect_backoff.min_ms > reconnect_backoff.max_ms {
-        return Err(("retry_backoff_ms", "min must not exceed max".into()));
-    }
-    Ok((
-        ZkServerParams { servers: Vec::new(), tick_ms },
-        ZkClientParams {
-            session_timeout_ms,
-            naming,
-            watch,
-            local_expiry: spec.zk_local_expiry.unwrap_or(false),
-            reconnect_backoff,
-        },
-    ))
-}

@@ -10,6 +10,9 @@ use crate::history::Observation;
 use crate::msg::Msg;
 use crate::node::{ms, Ctx, Input, LockId, NodeId, Timer};
 
+/// The server's session tracker tick (the leader expires sessions, followers report touches).
+pub const SESSION_TICK: Timer = Timer::Named("zk_session_tick", 0);
+
 /// Parameters of one server.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ZkServerParams {
@@ -201,11 +204,11 @@ impl ZkServer {
         match input {
             // Nothing survives a restart (see the module docs: servers do not crash in the
             // scenarios; Zab's recovery is not modelled).
-            Input::Start { .. } => ctx.set_timer(Timer::SessionTick, self.tick_ns(ctx)),
+            Input::Start { .. } => ctx.set_timer(SESSION_TICK, self.tick_ns(ctx)),
             Input::Command(_) => {}
-            Input::Timer(Timer::SessionTick) => {
+            Input::Timer(SESSION_TICK) => {
                 self.on_tick(ctx);
-                ctx.set_timer(Timer::SessionTick, self.tick_ns(ctx));
+                ctx.set_timer(SESSION_TICK, self.tick_ns(ctx));
             }
             Input::Timer(_) => {}
             Input::Message { from, msg: Msg::Zk(m) } => self.on_message(ctx, from, m),

@@ -311,7 +311,7 @@ fn the_leader_expires_a_silent_session_and_the_next_waiter_takes_the_lock() {
         w.client_do(1, |l, ctx| l.on_timer(ctx, Timer::Heartbeat));
         w.settle();
         for s in 0..3 {
-            w.server_input(s, Input::Timer(Timer::SessionTick));
+            w.server_input(s, Input::Timer(SESSION_TICK));
         }
         w.settle();
         if w.held(1) {
@@ -345,22 +345,33 @@ fn a_touch_postpones_expiry() {
     let mut ctx = Ctx::new(0, ms(7900), 0, &mut entropy, &mut effects);
     s.handle(&mut ctx, Input::Message { from: 10, msg: Msg::Zk(ZkMsg::Ping { conn: 1, session: 7 }) });
     let mut ctx = Ctx::new(0, ms(8000), 0, &mut entropy, &mut effects);
-    s.handle(&mut ctx, Input::Timer(Timer::SessionTick));
+    s.handle(&mut ctx, Input::Timer(SESSION_TICK));
     assert!(s.closing.is_empty(), "touched at 7.9 s: not expired at 8 s");
     let mut ctx = Ctx::new(0, ms(14_000), 0, &mut entropy, &mut effects);
-    s.handle(&mut ctx, Input::Timer(Timer::SessionTick));
+    s.handle(&mut ctx, Input::Timer(SESSION_TICK));
     assert!(!s.tree.sessions.contains_key(&7), "expired at 14 s: closed (one server: committed at once)");
 }
 
+/// The folder's own key resolution (what the simulator calls for `kind = "zookeeper"`).
+fn compiled(keys: &str) -> Result<ZkVariant, crate::params::ParamError> {
+    let table: crate::params::Table = toml::from_str(keys).expect("TOML");
+    compile(&table, 3).map(|b| b.as_any().downcast_ref::<ZkVariant>().expect("a ZkVariant").clone())
+}
+
 #[test]
-fn resolve_checks_zookeepers_ranges() {
-    assert!(resolve(&ZkSpec::default()).is_ok());
-    let e = resolve(&ZkSpec { session_timeout_ms: Some(1000), ..ZkSpec::default() }).unwrap_err();
-    assert_eq!(e.0, "session_timeout_ms");
-    let e = resolve(&ZkSpec { zk_session_in_name: Some(true), ..ZkSpec::default() }).unwrap_err();
-    assert_eq!(e.0, "zk_session_in_name");
-    let (_, c) = resolve(&ZkSpec { zk_guid: Some(false), ..ZkSpec::default() }).unwrap();
-    assert_eq!(c.naming, NodeNaming::Plain);
+fn compile_checks_zookeepers_ranges() {
+    let v = compiled("").unwrap();
+    assert_eq!((v.client.session_timeout_ms, v.server.tick_ms), (10_000, 2000));
+    assert_eq!(v.client.naming, NodeNaming::Guid);
+    let e = compiled("session_timeout_ms = 1000").unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("session_timeout_ms"));
+    let e = compiled("zk_session_in_name = true").unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("zk_session_in_name"));
+    assert_eq!(compiled("zk_guid = false").unwrap().client.naming, NodeNaming::Plain);
+    let v = compiled("zk_guid = false\nzk_session_in_name = true\nzk_watch = \"children\"").unwrap();
+    assert_eq!((v.client.naming, v.client.watch), (NodeNaming::SessionId, WatchMode::Children));
+    assert!(compiled("zk_watch = \"all\"").is_err());
+    assert!(compiled("ttl_ms = 3000").is_err(), "a lease key does not apply");
 }
 
 /// A partitioned holder: the plain client goes on believing; Curator's LOST ends the belief a
@@ -375,17 +386,17 @@ fn partitioned_holder(local_expiry: bool) -> World {
     w.timers.clear();
     w.client_do(0, |l, ctx| l.on_timer(ctx, Timer::HeartbeatTimeout));
     assert!(!w.clients[0].is_valid_now(), "disconnected: not valid for a checking worker");
-    w.client_do(0, |l, ctx| l.on_timer(ctx, Timer::SessionLost));
+    w.client_do(0, |l, ctx| l.on_timer(ctx, SESSION_LOST));
     w
 }
 
 #[test]
 fn curators_lost_ends_the_belief_the_plain_client_keeps_it() {
     let plain = partitioned_holder(false);
-    assert!(!plain.timers.contains(&(C0, Timer::SessionLost)), "the plain client sets no such timer");
+    assert!(!plain.timers.contains(&(C0, SESSION_LOST)), "the plain client sets no such timer");
     assert_eq!(plain.clients[0].step, Step::Held { lost: false }, "the plain client still believes");
     let curator = partitioned_holder(true);
-    assert!(curator.timers.contains(&(C0, Timer::SessionLost)));
+    assert!(curator.timers.contains(&(C0, SESSION_LOST)));
     assert_eq!(curator.clients[0].step, Step::Held { lost: true });
     assert_eq!(curator.clients[0].zk_session, NO_SESSION, "a new session will be opened");
     assert!(curator.records.iter().any(|(_, o)| matches!(o, Observation::LockLost { .. })));
