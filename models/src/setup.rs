@@ -231,7 +231,9 @@ impl Setup {
             resource: compiled.resource,
             clients: compiled.clients.clone(),
             base_toml: base,
-            ttl_ns: timing.ttl_ticks as u64 * t * 1_000_000,
+            // The TTL the variant promises; a kind without one (skinny, ZooKeeper: the holder holds
+            // until it learns otherwise) gets a TTL no run reaches, so the spec is a mutex.
+            ttl_ns: compiled.variants[0].ttl_ms().map_or(u64::MAX / 4, |ttl_ms| ttl_ms * 1_000_000),
         })
     }
 
