@@ -63,8 +63,8 @@ pub use redlock::Redlock;
 pub use registry::{Durable, LockLibrary, Server};
 pub use resource::Resource;
 pub use skinny::{SkinnyInstance, SkinnyLock};
-pub use zookeeper::{ZkLock, ZkServer};
 pub use worker::Client;
+pub use zookeeper::{ZkLock, ZkServer};
 
 /// Any node of a world: a protocol's server (the registry's [`Server`]), a client (the worker
 /// around a lock library) or the protected resource. A closed enum keeps dispatch static and

@@ -157,7 +157,8 @@ pub const MODELS: &[ModelVariant] = &[
 /// One server (the leader alone, a Zab quorum of one) and a client pause: exhaustive in seconds.
 /// Three servers interleave every write's forward, proposals, acks and commits within a tick and
 /// do not exhaust within 2 GB even without faults (`models/README.md`, "ZooKeeper").
-const ZK_NOTE: &str = "one server: three do not exhaust within 2 GB even without faults (models/README.md, \"ZooKeeper\"); \
+const ZK_NOTE: &str =
+    "one server: three do not exhaust within 2 GB even without faults (models/README.md, \"ZooKeeper\"); \
                        check those with --servers 3 --strategy dfs --timeout S (bounded verdicts)";
 
 const fn zk_model(name: &'static str, fencing: bool, checked: bool) -> ModelVariant {
