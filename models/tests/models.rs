@@ -483,6 +483,34 @@ fn a_client_pause_makes_the_unfenced_raft_lock_write_stale() {
     assert!(!delivers_write(&checked, &path), "c1 never wrote: it was paused before its write, then checked");
 }
 
+// ---- ZooKeeper's lock recipe (1 server, 2 clients, a client pause) ----
+
+#[test]
+fn zookeeper_a_paused_holder_outlives_its_session() {
+    // c1 holds and pauses; the leader expires its session, deletes its ephemeral node and c2's
+    // watch fires; c1 resumes and writes as holder: it has heard nothing yet.
+    let m = model("zookeeper", "pause");
+    let (unique, v) = verdicts(&m);
+    pin(unique, expect!["84881"]);
+    assert_eq!(
+        found(&v),
+        [prop::NO_STALE_WRITE, prop::BELIEF_MUTEX, prop::LINEARIZABLE, prop::LOCK_GRANTED, prop::TWO_CS]
+    );
+    let path = shortest(&m, prop::NO_STALE_WRITE);
+    assert!(action_names(&path).iter().any(|a| a.starts_with("Pause")));
+    replays(&m, prop::NO_STALE_WRITE, &path);
+    // Checking "held and connected" before the write does not help against the pause: on resume
+    // the worker's timer may run before the client's read timeout or the server's Expired.
+    let checked = model("zookeeper-checked", "pause");
+    let (_, v) = verdicts(&checked);
+    assert!(discovered(&v, prop::NO_STALE_WRITE));
+    replays(&checked, prop::NO_STALE_WRITE, &shortest(&checked, prop::NO_STALE_WRITE));
+    // Fencing by czxid does.
+    let (_, v) = verdicts(&model("zookeeper-fenced", "pause"));
+    assert!(!discovered(&v, prop::NO_STALE_WRITE) && !discovered(&v, prop::TOKENS_INCREASE));
+    assert!(discovered(&v, prop::BELIEF_MUTEX), "fencing protects the resource, not the belief");
+}
+
 /// Did the path deliver a write from the first client (paused before its write) to the resource?
 fn delivers_write(m: &LockModel, path: &[(State, Option<Action>)]) -> bool {
     let (c1, r) = (m.setup.clients[0], m.setup.resource);
@@ -604,6 +632,9 @@ fn model_variants_are_the_catalogues_variants_of_the_same_name() {
         ("godistlock-fence-interleave.toml", "godistlock-fixed-fenced"),
         ("godistlock-off-local.toml", "godistlock"),
         ("godistlock-off-local.toml", "godistlock-fixed"),
+        ("zookeeper-session-expiry.toml", "zookeeper"),
+        ("zookeeper-session-expiry.toml", "zookeeper-checked"),
+        ("zookeeper-session-expiry.toml", "zookeeper-fenced"),
     ];
     let mut deviations = String::new();
     let mut files: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();

@@ -17,7 +17,9 @@
 //! * [`raft`]: Raft (election, replication, PreVote, CheckQuorum, ReadIndex) and the etcd-style
 //!   lock service it replicates; [`raft::client`]: its client library;
 //! * [`skinny`]: skinny, the teaching Paxos lock (one register per quorum of instances, no lease),
-//!   with its defects as switches; [`skinny::client`]: its client library.
+//!   with its defects as switches; [`skinny::client`]: its client library;
+//! * [`zookeeper`]: ZooKeeper's lock recipe (ephemeral sequential nodes, sessions with a timeout)
+//!   over an ensemble running Zab's broadcast; [`zookeeper::client`]: its client and the recipe.
 //!
 //! Protocol-neutral roles, each a folder too:
 //! * [`worker`]: the client node — the workload loop (acquire, read-think-write, release) around
@@ -51,6 +53,7 @@ pub mod redlock;
 pub mod resource;
 pub mod skinny;
 pub mod worker;
+pub mod zookeeper;
 
 pub use history::{Deadline, Entry, Event, Observation, SessionId, WorldEvent};
 pub use lease::{LeaseLock, LeaseServer};
@@ -62,6 +65,7 @@ pub use registry::{Durable, LockLibrary, Server};
 pub use resource::Resource;
 pub use skinny::{SkinnyInstance, SkinnyLock};
 pub use worker::Client;
+pub use zookeeper::{ZkLock, ZkServer};
 
 /// Any node of a world: a protocol's server (the registry's [`Server`]), a client (the worker
 /// around a lock library) or the protected resource. A closed enum keeps dispatch static and

@@ -21,6 +21,7 @@ use crate::params::{ms_range, positive, read, MsSpec, ParamError, Table};
 use crate::raft::{self, RaftLock};
 use crate::redlock::{Redlock, RedlockParams};
 use crate::skinny::{self, SkinnyLock};
+use crate::zookeeper::{self, ZkLock};
 
 // ---- The wrappers: one line per protocol in each list ----
 
@@ -76,6 +77,8 @@ messages! {
     Skinny(skinny::SkinnyMsg),
     /// GoDistLock: its client protocol (`ON`/`OFF`) and its relay phases (`PROP`/`SCHED`/`COMM`).
     GoDistLock(godistlock::GoDistLockMsg),
+    /// ZooKeeper: the client protocol and Zab's broadcast between servers.
+    Zk(zookeeper::ZkMsg),
 }
 
 /// Generates [`Server`]: a variant per protocol server, dispatching inputs to it.
@@ -107,6 +110,8 @@ servers! {
     SkinnyInstance(Box<skinny::SkinnyInstance>),
     /// A GoDistLock server (lock table, coordinator, relay peer).
     GoDistLockServer(Box<godistlock::GoDistLockServer>),
+    /// A ZooKeeper server (a member of the ensemble).
+    ZkServer(Box<zookeeper::ZkServer>),
 }
 
 /// Generates [`LockLibrary`]: a variant per client library, dispatching the worker's calls to its
@@ -143,6 +148,8 @@ libraries! {
     Skinny(SkinnyLock),
     /// GoDistLock's client library (`ON`/`OFF` to one server).
     GoDistLock(godistlock::GoDistLockClient),
+    /// ZooKeeper's lock recipe over a session.
+    Zk(ZkLock),
 }
 
 impl LockLibrary {
@@ -315,6 +322,15 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
         replicated_log: false,
         compile: godistlock::compile,
         models: godistlock::MODELS,
+    },
+    ProtocolKind {
+        name: "zookeeper",
+        family: "ZOOKEEPER",
+        fenced_family: "ZOOKEEPER",
+        params: zookeeper::ZOOKEEPER_KEYS,
+        replicated_log: false,
+        compile: zookeeper::compile,
+        models: zookeeper::MODELS,
     },
 ];
 
