@@ -17,7 +17,10 @@
 //! * [`raft`]: Raft (election, replication, PreVote, CheckQuorum, ReadIndex) and the etcd-style
 //!   lock service it replicates; [`raft::client`]: its client library;
 //! * [`skinny`]: skinny, the teaching Paxos lock (one register per quorum of instances, no lease),
-//!   with its defects as switches; [`skinny::client`]: its client library.
+//!   with its defects as switches; [`skinny::client`]: its client library;
+//! * [`chubby`]: Chubby (Burrows, OSDI 2006): sessions with KeepAlive leases, jeopardy and grace
+//!   period, sequencers, lock-delay, master fail-over with a new epoch; [`chubby::client`]: its
+//!   client library.
 //!
 //! Protocol-neutral roles, each a folder too:
 //! * [`worker`]: the client node — the workload loop (acquire, read-think-write, release) around
@@ -41,6 +44,7 @@ pub mod node;
 pub mod registry;
 
 // One folder per protocol (and per protocol-neutral role).
+pub mod chubby;
 pub mod lease;
 pub mod raft;
 pub mod redlock;
@@ -48,6 +52,7 @@ pub mod resource;
 pub mod skinny;
 pub mod worker;
 
+pub use chubby::{ChubbyLock, ChubbyServer};
 pub use history::{Deadline, Entry, Event, Observation, SessionId, WorldEvent};
 pub use lease::{LeaseLock, LeaseServer};
 pub use msg::Msg;
@@ -69,6 +74,8 @@ pub enum Node {
     RaftPeer(Box<RaftPeer>),
     /// A skinny instance (Paxos acceptor, proposer and lock API).
     SkinnyInstance(Box<SkinnyInstance>),
+    /// A Chubby server (a replica of the cell; the master while it holds the role).
+    ChubbyServer(Box<ChubbyServer>),
 }
 
 impl Node {
@@ -80,6 +87,7 @@ impl Node {
             Node::Resource(n) => n.handle(ctx, input),
             Node::RaftPeer(n) => n.handle(ctx, input),
             Node::SkinnyInstance(n) => n.handle(ctx, input),
+            Node::ChubbyServer(n) => n.handle(ctx, input),
         }
     }
 }

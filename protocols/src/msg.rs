@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::chubby::ChubbyMsg;
 use crate::history::SessionId;
 use crate::lease::ReplicatedEntry;
 pub use crate::node::LockId;
@@ -143,6 +144,8 @@ pub enum Msg {
     },
     /// skinny (Paxos lock): its lock API and its two phases.
     Skinny(SkinnyMsg),
+    /// Chubby: sessions, KeepAlives, locks, and the cell's replication and succession.
+    Chubby(ChubbyMsg),
 }
 
 impl Msg {
@@ -170,6 +173,7 @@ impl Msg {
             Msg::RaftReply { op, .. } => op.reply_kind(),
             Msg::RaftWatch { .. } => "watch",
             Msg::Skinny(m) => m.kind(),
+            Msg::Chubby(m) => m.kind(),
         }
     }
 
@@ -208,6 +212,22 @@ impl Msg {
         "promise_reply",
         "commit",
         "commit_reply",
+        // chubby: ChubbyMsg::KINDS.
+        "open_session",
+        "open_session_reply",
+        "keep_alive",
+        "keep_alive_reply",
+        "session_expired",
+        "chubby_acquire",
+        "chubby_acquire_reply",
+        "chubby_release",
+        "chubby_release_reply",
+        "not_master",
+        "db_replicate",
+        "db_replicate_ack",
+        "recover",
+        "recover_reply",
+        "stale_epoch",
     ];
 }
 
@@ -299,6 +319,7 @@ impl fmt::Display for Msg {
             Msg::RaftReply { req, op, answer } => write!(f, "{} req={req} {answer:?}", op.reply_kind()),
             Msg::RaftWatch { lock, revision } => write!(f, "watch lock={lock} revision={revision} predecessor gone"),
             Msg::Skinny(m) => write!(f, "{m}"),
+            Msg::Chubby(m) => write!(f, "{m}"),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! the crate root: it wraps the worker, which sits above the registry), this is the one place
 //! outside a protocol's folder that names it.
 
+use crate::chubby::{ChubbyLock, CHUBBY_KEYS};
 use crate::history::SessionId;
 use crate::lease::{self, LeaseLock};
 use crate::library::LockEvent;
@@ -32,6 +33,8 @@ pub enum LockLibrary {
     Raft(RaftLock),
     /// skinny's client library (one instance at a time).
     Skinny(SkinnyLock),
+    /// Chubby's client library (a session kept alive, locks under it).
+    Chubby(ChubbyLock),
 }
 
 impl LockLibrary {
@@ -41,6 +44,7 @@ impl LockLibrary {
             LockLibrary::Redlock(l) => l.acquire(ctx, session, lock),
             LockLibrary::Raft(l) => l.acquire(ctx, session, lock),
             LockLibrary::Skinny(l) => l.acquire(ctx, session, lock),
+            LockLibrary::Chubby(l) => l.acquire(ctx, session, lock),
         }
     }
     pub(crate) fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
@@ -49,6 +53,7 @@ impl LockLibrary {
             LockLibrary::Redlock(l) => l.release(ctx),
             LockLibrary::Raft(l) => l.release(ctx),
             LockLibrary::Skinny(l) => l.release(ctx),
+            LockLibrary::Chubby(l) => l.release(ctx),
         }
     }
     /// Does the library consider the lock held and valid now?
@@ -58,6 +63,7 @@ impl LockLibrary {
             LockLibrary::Redlock(l) => l.is_valid(ctx),
             LockLibrary::Raft(l) => l.is_valid(ctx),
             LockLibrary::Skinny(l) => l.is_valid(ctx),
+            LockLibrary::Chubby(l) => l.is_valid(ctx),
         }
     }
     /// Record that the worker found the lease invalid (the library stops believing).
@@ -67,6 +73,7 @@ impl LockLibrary {
             LockLibrary::Redlock(l) => l.mark_lost(ctx),
             LockLibrary::Raft(l) => l.mark_lost(ctx),
             LockLibrary::Skinny(l) => l.mark_lost(ctx),
+            LockLibrary::Chubby(l) => l.mark_lost(ctx),
         }
     }
     /// The fencing token of the current lease, if the service issues them.
@@ -76,6 +83,7 @@ impl LockLibrary {
             LockLibrary::Redlock(_) => None,
             LockLibrary::Raft(l) => l.token(),
             LockLibrary::Skinny(l) => l.token(),
+            LockLibrary::Chubby(l) => l.token(),
         }
     }
     pub(crate) fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) -> Option<LockEvent> {
@@ -84,6 +92,7 @@ impl LockLibrary {
             LockLibrary::Redlock(l) => l.on_timer(ctx, timer),
             LockLibrary::Raft(l) => l.on_timer(ctx, timer),
             LockLibrary::Skinny(l) => l.on_timer(ctx, timer),
+            LockLibrary::Chubby(l) => l.on_timer(ctx, timer),
         }
     }
     pub(crate) fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg) -> Option<LockEvent> {
@@ -92,6 +101,7 @@ impl LockLibrary {
             LockLibrary::Redlock(l) => l.on_message(ctx, from, msg),
             LockLibrary::Raft(l) => l.on_message(ctx, from, msg),
             LockLibrary::Skinny(l) => l.on_message(ctx, msg),
+            LockLibrary::Chubby(l) => l.on_message(ctx, from, msg),
         }
     }
 }
@@ -145,6 +155,13 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
     },
     ProtocolKind { name: "raft", family: "RAFT", fenced_family: "RAFT", params: RAFT, replicated_log: true },
     ProtocolKind { name: "skinny", family: "SKINNY", fenced_family: "SKINNY", params: SKINNY, replicated_log: false },
+    ProtocolKind {
+        name: "chubby",
+        family: "CHUBBY",
+        fenced_family: "CHUBBY",
+        params: CHUBBY_KEYS,
+        replicated_log: false,
+    },
 ];
 
 /// The kind named `name`, if there is one.
