@@ -5,6 +5,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use toml::Spanned;
 
+use locklab_protocols::chubby::{self, ChubbyClientParams, ChubbyKeys, ChubbyLock, ChubbyParams, ChubbyServer};
 use locklab_protocols::lease::{ExpiryClock, LeaseServerParams, ServerKind, TokenCounter};
 use locklab_protocols::lease::{LeaseClientParams, ReleaseMode};
 use locklab_protocols::library::{RetryMode, ValidityBasis};
@@ -61,6 +62,8 @@ pub enum ClientParams {
     Redlock(RedlockParams),
     /// skinny: the instances' parameters (peers and increments filled per world) and the library's.
     Skinny(SkinnyParams, SkinnyClientParams),
+    /// chubby: the cell's parameters (the server list filled per world) and the library's.
+    Chubby(ChubbyParams, ChubbyClientParams),
 }
 
 impl Variant {
@@ -71,6 +74,9 @@ impl Variant {
             ClientParams::Redlock(p) => Some(p.ttl_ms),
             // No lease: a holder holds until it releases (the linearizability spec is a mutex).
             ClientParams::Skinny(..) => None,
+            // A lock is held until released or its session ends: no TTL of its own (the
+            // linearizability spec is a mutex, which a session expiry violates).
+            ClientParams::Chubby(..) => None,
         }
     }
 
@@ -559,6 +565,8 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
         ("campaign_at_start", p.campaign_at_start.is_some()),
         ("wait_recheck_ms", p.wait_recheck_ms.is_some()),
         ("skinny_fixed", p.skinny_fixed.is_some()),
+        ("grace_period_ms", p.grace_period_ms.is_some()),
+        ("master_heartbeat_ms", p.master_heartbeat_ms.is_some()),
     ];
     // The keys this kind takes (besides `name`, `kind` and `expect`): the registry's.
     let keys = protocol.params;
@@ -585,7 +593,8 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
         return Err(at("renew_ms", "must be greater than 0 (leave it out for no heartbeat)".into()));
     }
     let fencing = p.fencing.unwrap_or(false);
-    let tokens = p.tokens.unwrap_or(fencing);
+    // Chubby always issues sequencers (their generation number is the token).
+    let tokens = p.tokens.unwrap_or(fencing || kind == "chubby");
     if fencing && !tokens {
         return Err(at("tokens", "`fencing = true` needs the server to issue tokens (`tokens = true`)".into()));
     }
@@ -596,7 +605,23 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
             "a `redisson` client keeps one value per client (`<UUID>:<thread id>`); `naive` draws new ones".into(),
         ));
     }
-    let client = if kind == "skinny" {
+    let client = if kind == "chubby" {
+        if let Some(MsSpec::Range(r)) = &p.election_timeout_ms {
+            check_range(loc, "election_timeout_ms", &MsSpec::Range(*r))?;
+        }
+        let keys = ChubbyKeys {
+            ttl_ms: p.ttl_ms,
+            safety_margin_ms: p.safety_margin_ms,
+            grace_period_ms: p.grace_period_ms,
+            lock_delay_ms: p.lock_delay_ms,
+            heartbeat_timeout_ms: p.heartbeat_timeout_ms,
+            acquire_timeout_ms: p.acquire_timeout_ms,
+            master_heartbeat_ms: p.master_heartbeat_ms,
+            election_timeout_ms: p.election_timeout_ms.map(|e| (e.range().min_ms, e.range().max_ms)),
+        };
+        let (cell, library) = chubby::resolve(&keys).map_err(|(field, message)| at(field, message))?;
+        ClientParams::Chubby(cell, library)
+    } else if kind == "skinny" {
         let timeout_ms = p.server_timeout_ms.unwrap_or(500);
         let client_timeout_ms = p.acquire_timeout_ms.unwrap_or(5000);
         for (field, value) in [("server_timeout_ms", timeout_ms), ("acquire_timeout_ms", client_timeout_ms)] {
@@ -889,6 +914,11 @@ impl Compiled {
                         instance.increment = index as u64 + 1;
                         Node::SkinnyInstance(Box::new(SkinnyInstance::new(instance)))
                     }
+                    (None, ClientParams::Chubby(cell, _)) => {
+                        let mut cell = cell.clone();
+                        cell.servers = self.servers.clone();
+                        Node::ChubbyServer(Box::new(ChubbyServer::new(cell)))
+                    }
                     (Some(r), _) => {
                         let mut peer = r.peer.clone();
                         peer.peers = self.servers.clone();
@@ -913,6 +943,9 @@ impl Compiled {
                     (ClientParams::Skinny(_, params), None) => {
                         let first = self.clients.iter().position(|&c| c == id).unwrap_or(0);
                         LockLibrary::Skinny(SkinnyLock::new(self.servers.clone(), first, lock_id, params.clone()))
+                    }
+                    (ClientParams::Chubby(_, params), None) => {
+                        LockLibrary::Chubby(ChubbyLock::new(self.servers.clone(), lock_id, params.clone()))
                     }
                 };
                 Node::Client(Box::new(Client::new(self.resources.clone(), workload.clone(), lock)))

@@ -503,6 +503,10 @@ pub struct ProtocolSpec {
     pub wait_recheck_ms: Option<u64>,
     /// skinny: the proposer adopts its own commit only once a majority committed it.
     pub skinny_fixed: Option<bool>,
+    /// chubby: how long the client stays in jeopardy before its session is over.
+    pub grace_period_ms: Option<u64>,
+    /// chubby: the master's heartbeat to its replicas.
+    pub master_heartbeat_ms: Option<u64>,
     #[serde(default)]
     pub expect: ExpectSpec,
 }

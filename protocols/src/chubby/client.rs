@@ -382,6 +382,10 @@ impl ChubbyLock {
             }
             ChubbyMsg::SessionExpired { session } => {
                 if self.chubby_session() == Some(session) {
+                    // A KeepAlive recorded as an extension of the held lock: refused.
+                    if let Some((_, true)) = self.keepalive {
+                        ctx.record(Observation::ExtendFail { lock: self.lock, session: self.session, definite: true });
+                    }
                     self.session_lost(ctx, LostReason::ExtendRefused)
                 } else {
                     None
