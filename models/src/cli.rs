@@ -133,6 +133,8 @@ pub const STANDARD: &[(&str, u32, u32, &str)] = &[
     ("raft", 2, 3, "none"),
     ("raft-checked", 2, 3, "none"),
     ("raft-fenced", 2, 3, "none"),
+    ("chubby", 2, 1, "pause"),
+    ("chubby-sequencer", 2, 1, "pause"),
 ];
 
 /// The standard fault budget of a protocol.

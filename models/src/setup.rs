@@ -16,9 +16,12 @@ use locklab_protocols::registry::protocol_kind;
 use locklab_protocols::{Node, NodeId};
 use locklab_sim::clock::Clock;
 
+/// The TTL that makes the lease spec a mutex: longer than any horizon (and far from overflow).
+pub const MUTEX_TTL_NS: u64 = 1 << 60;
+
 /// The protocol names `check` and `explore` accept.
 pub const PROTOCOLS: &[&str] =
-    &["lease", "lease-checked", "lease-fenced", "redlock", "raft", "raft-checked", "raft-fenced"];
+    &["lease", "lease-checked", "lease-fenced", "redlock", "raft", "raft-checked", "raft-fenced", "chubby", "chubby-sequencer"];
 
 /// A protocol variant the models cover. A name means the same variant here as in the scenario
 /// catalogue (`scenarios/*.toml`): the switches that tell variants apart ([`Switches`]) are those
@@ -49,6 +52,12 @@ pub enum Protocol {
     /// The same with fencing by revision alone: the resource rejects writes with an older
     /// revision; no pre-write check.
     RaftFenced,
+    /// Chubby (`protocols/src/chubby/`): sessions kept alive by KeepAlives, jeopardy and grace
+    /// period, lock-delay, sequencers issued but not checked by the resource (the catalogue's
+    /// `chubby`, `scenarios/chubby-pause-lock-delay.toml`).
+    Chubby,
+    /// The same, the resource checking sequencers (the generation number as fencing token).
+    ChubbySequencer,
 }
 
 /// The switches that tell the variants of one protocol kind apart, as the scenario file's
@@ -65,7 +74,7 @@ pub struct Switches {
 
 impl Protocol {
     /// Every variant, in [`PROTOCOLS`] order.
-    pub const ALL: [Protocol; 7] = [
+    pub const ALL: [Protocol; 9] = [
         Protocol::Lease,
         Protocol::LeaseChecked,
         Protocol::LeaseFenced,
@@ -73,6 +82,8 @@ impl Protocol {
         Protocol::Raft,
         Protocol::RaftChecked,
         Protocol::RaftFenced,
+        Protocol::Chubby,
+        Protocol::ChubbySequencer,
     ];
 
     /// Parse a protocol name; the error lists the valid ones.
@@ -92,6 +103,8 @@ impl Protocol {
             Protocol::Raft => "raft",
             Protocol::RaftChecked => "raft-checked",
             Protocol::RaftFenced => "raft-fenced",
+            Protocol::Chubby => "chubby",
+            Protocol::ChubbySequencer => "chubby-sequencer",
         }
     }
 
@@ -101,6 +114,7 @@ impl Protocol {
             Protocol::Lease | Protocol::LeaseChecked | Protocol::LeaseFenced => "lease",
             Protocol::Redlock => "redlock",
             Protocol::Raft | Protocol::RaftChecked | Protocol::RaftFenced => "raft",
+            Protocol::Chubby | Protocol::ChubbySequencer => "chubby",
         }
     }
 
@@ -114,6 +128,8 @@ impl Protocol {
             Protocol::Raft => (true, false, false),
             Protocol::RaftChecked => (true, false, true),
             Protocol::RaftFenced => (true, true, false),
+            Protocol::Chubby => (true, false, false),
+            Protocol::ChubbySequencer => (true, true, false),
         };
         Switches { tokens, fencing, check_validity_before_write }
     }
@@ -136,7 +152,7 @@ impl Protocol {
 
     /// Server count when none is given.
     pub fn default_servers(self) -> u32 {
-        if self.kind() == "lease" {
+        if self.kind() == "lease" || self.kind() == "chubby" {
             1
         } else {
             3
@@ -176,6 +192,20 @@ impl Protocol {
                 ("expiry_clock", quoted("wall")),
                 ("persistence", persistence),
                 ("restart_delay_ms", "0".into()),
+            ]),
+            // Chubby in ticks: a session lease of 3 (the master answers a held KeepAlive one tick
+            // before its end, so every 2 ticks), a grace period of 1, a lock-delay of 2, the
+            // master's heartbeat every tick and an election timeout of 3 (fixed: nothing drawn).
+            "chubby" => p.extend([
+                ("safety_margin_ms", "0".into()),
+                ("grace_period_ms", ms(1)),
+                ("lock_delay_ms", ms(2)),
+                ("heartbeat_timeout_ms", ms(1)),
+                ("acquire_timeout_ms", ms(timing.horizon_ticks)),
+                ("master_heartbeat_ms", ms(1)),
+                ("election_timeout_ms", format!("{{ min = {0}, max = {0} }}", ms(timing.election_ticks))),
+                ("check_validity_before_write", sw.check_validity_before_write.to_string()),
+                ("fencing", sw.fencing.to_string()),
             ]),
             "redlock" => p.extend([
                 ("server_timeout_ms", ms(1)),
@@ -287,6 +317,7 @@ impl Timing {
                 horizon_ticks: 6,
                 ..Timing::default()
             },
+            Protocol::Chubby | Protocol::ChubbySequencer => Timing::default(),
             Protocol::Redlock => {
                 Timing { ttl_ticks: 5, think_ticks: 3, clock_jump_ms: 5000, horizon_ticks: 9, ..Timing::default() }
             }
@@ -389,7 +420,13 @@ impl Setup {
             resource: compiled.resource,
             clients: compiled.clients.clone(),
             base_toml: base,
-            ttl_ns: timing.ttl_ticks as u64 * t * 1_000_000,
+            // A variant without a TTL of its own (Chubby: a lock lasts until released or its
+            // session ends) is checked as a mutex, as the simulator's checker does: a lease that
+            // never runs out.
+            ttl_ns: match compiled.variants[0].ttl_ms() {
+                Some(_) => timing.ttl_ticks as u64 * t * 1_000_000,
+                None => MUTEX_TTL_NS,
+            },
         })
     }
 

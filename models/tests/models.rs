@@ -327,6 +327,52 @@ fn the_standard_redlock_configuration_breaks_and_replays() {
 
 const RAFT_ALWAYS: [&str; 4] = prop::RAFT;
 
+// ---- Chubby: sessions, lock-delay, sequencers (one server: the standard configuration) ----
+
+#[test]
+fn chubby_without_faults_is_safe_and_not_vacuous() {
+    let (unique, v) = verdicts(&model("chubby", "none"));
+    pin(unique, expect!["354"]);
+    assert_eq!(found(&v), [prop::LOCK_GRANTED, prop::TWO_CS]);
+}
+
+#[test]
+fn a_chubby_holder_paused_past_the_lock_delay_writes_stale() {
+    // c1's session ends at the master while it is paused; the lock-delay (2 ticks) runs out
+    // before c1 resumes, c2 holds, and c1's late write carries a sequencer nobody checks.
+    let m = model("chubby", "pause");
+    let (unique, v) = verdicts(&m);
+    pin(unique, expect!["120134"]);
+    assert!(discovered(&v, prop::NO_STALE_WRITE));
+    assert!(discovered(&v, prop::BELIEF_MUTEX));
+    assert!(!discovered(&v, prop::TOKENS_INCREASE), "generation numbers increase");
+    let path = shortest(&m, prop::NO_STALE_WRITE);
+    pin(path.len() - 1, expect!["49"]);
+    assert!(action_names(&path).iter().any(|a| a.starts_with("Pause")));
+    replays(&m, prop::NO_STALE_WRITE, &path);
+}
+
+#[test]
+fn chubby_sequencers_stop_the_paused_holders_write() {
+    // The same pauses, the resource checking sequencers (the generation number): the late
+    // write is rejected; the paused holder still believes (a sequencer protects the resource,
+    // not the belief). Make the resource accept every write and this test fails.
+    let m = model("chubby-sequencer", "pause");
+    let (unique, v) = verdicts(&m);
+    pin(unique, expect!["118166"]);
+    assert!(!discovered(&v, prop::NO_STALE_WRITE));
+    assert!(discovered(&v, prop::BELIEF_MUTEX));
+    replays(&m, prop::BELIEF_MUTEX, &shortest(&m, prop::BELIEF_MUTEX));
+}
+
+#[test]
+fn chubby_survives_lost_messages() {
+    // A lost KeepAlive reply puts the client in jeopardy; a lost call is sent again: safe.
+    let (unique, v) = verdicts(&model("chubby", "drop"));
+    pin(unique, expect!["9250"]);
+    assert_eq!(found(&v), [prop::LOCK_GRANTED, prop::TWO_CS]);
+}
+
 #[test]
 fn raft_without_faults_is_safe_and_not_vacuous() {
     // Horizon 4 is the smallest in which both clients finish a critical section: c1 holds at
@@ -505,7 +551,7 @@ fn the_banner_prints_the_variant_in_the_scenario_files_words() {
 fn catalogue_switches(p: &locklab_sim::scenario::ProtocolSpec) -> (bool, bool, bool) {
     let fencing = p.fencing.unwrap_or(false);
     let tokens = match p.kind.get_ref().as_str() {
-        "raft" => true,
+        "raft" | "chubby" => true,
         "lease" | "replicated-lease" => p.tokens.unwrap_or(fencing),
         _ => false,
     };
@@ -526,6 +572,9 @@ fn model_variants_are_the_catalogues_variants_of_the_same_name() {
         ("01-gc-pause.toml", "redlock"),
         ("raft-01-gc-pause.toml", "raft"),
         ("raft-01-gc-pause.toml", "raft-fenced"),
+        ("chubby-pause-lock-delay.toml", "chubby"),
+        ("chubby-master-failover.toml", "chubby"),
+        ("chubby-master-failover.toml", "chubby-sequencer"),
     ];
     let mut deviations = String::new();
     let mut files: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();

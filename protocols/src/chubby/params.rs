@@ -61,10 +61,12 @@ pub fn resolve(k: &ChubbyKeys) -> Result<(ChubbyParams, ChubbyClientParams), (&'
     }
     let master_heartbeat_ms = k.master_heartbeat_ms.unwrap_or(1_000);
     let (min, max) = k.election_timeout_ms.unwrap_or((4_000, 6_000));
-    if master_heartbeat_ms == 0 || min <= master_heartbeat_ms {
+    if master_heartbeat_ms == 0 || min <= 2 * master_heartbeat_ms || max < min {
         return Err((
             "election_timeout_ms",
-            "the election timeout must exceed the master's heartbeat (the master lease is their difference)".into(),
+            "the election timeout must exceed twice the master's heartbeat (the master lease, their difference, \
+             must outlast the heartbeats that renew it)"
+                .into(),
         ));
     }
     let safety = k.safety_margin_ms.unwrap_or(100);
