@@ -68,8 +68,13 @@
 //!   database among them — quorum intersection makes that contain every committed write, as in
 //!   Paxos' first phase — writes it again under its epoch, and starts the fail-over above.
 //! * **Master lease**: the master serves only while a quorum acknowledged one of its heartbeats
-//!   within the master lease (the election timeout's minimum minus one heartbeat), so it has
-//!   stopped before any replica can start a successor.
+//!   within the master lease (the election timeout's minimum minus one heartbeat), and a replica
+//!   promises a successor only once it has not heard the master for a master lease: any quorum
+//!   that elects a successor shares a replica with the quorum behind the old master's lease, so
+//!   the old master has stopped serving first (up to the clocks' drift, as in Chubby).
+//! * **Jeopardy does not block the application**: the paper's library holds API calls during
+//!   jeopardy; here the worker's writes go to the resource, not through Chubby, so what matters is
+//!   only what the library believes (until the grace period ends).
 //! * **No persistence**: a crashed server that restarts rejoins as an empty replica, its promises
 //!   forgotten (the catalogue's scenarios crash a server without restarting it).
 //! * **One session per client library**, kept open for the client's whole run (the paper's idle
@@ -83,8 +88,17 @@
 //!   expires, lock-delay keeps the lock free but unclaimable; a holder that resumes within the
 //!   lock-delay writes harmlessly, one that resumes later writes stale — unless the resource checks
 //!   sequencers; without lock-delay the other client has the lock at once.
+//! * `scenarios/chubby-partition-jeopardy.toml`: a holder cut off from the cell believes (and,
+//!   checking its belief, writes) through jeopardy until its grace period ends; the lock-delay must
+//!   outlast it (1 min against 45 s: safe; 30 s: two holders, a stale write).
 //! * `scenarios/chubby-master-failover.toml`: the master crashes while a client holds; the
 //!   successor's new epoch and extended leases keep the session and the lock.
+//!
+//! The linearizability check treats a Chubby lock as a **mutex** (it has no TTL of its own: it
+//! lasts until released or until its session ends), so a history in which a session expired under
+//! a holder is reported as not linearizable — the Jepsen point, for sessions. `locklab check
+//! chubby` / `chubby-sequencer` model-check one server and two clients with a pause (see
+//! `models/README.md`).
 //!
 //! # Files
 //!

@@ -102,6 +102,9 @@ pub struct ChubbyServer {
     pub delay_until: BTreeMap<LockId, u64>,
     /// Calls that arrived during the fail-over, served once it is over.
     pub deferred: Vec<(NodeId, ChubbyMsg)>,
+    // -- A replica's memory. --
+    /// When this replica last accepted the master's database or heartbeat (local monotonic).
+    pub master_heard_ns: u64,
 }
 
 impl ChubbyServer {
@@ -123,6 +126,7 @@ impl ChubbyServer {
             waiters: Vec::new(),
             delay_until: BTreeMap::new(),
             deferred: Vec::new(),
+            master_heard_ns: 0,
         }
     }
 
@@ -272,12 +276,18 @@ impl ChubbyServer {
             ChubbyMsg::Release { req, session, lock, generation, .. } => {
                 let held =
                     self.db.locks.get(&lock).is_some_and(|e| e.holder == Some(session) && e.generation == generation);
+                let generation_now = self.db.locks.get(&lock).map_or(0, |e| e.generation);
                 if held {
                     // A normal release: the lock is free at once (no lock-delay).
                     let entry = self.db.locks.get_mut(&lock).expect("held");
                     entry.holder = None;
                     entry.delayed = false;
                     self.write(ctx);
+                    self.reply_after_commit(ctx, from, ChubbyMsg::ReleaseReply { req, ok: true });
+                } else if generation > 0 && generation <= generation_now {
+                    // A repeated call (re-sent after a fail-over, or its reply lost): the session
+                    // is alive, so only its own release can have ended that hold. Answered after
+                    // the release's write, like the first answer.
                     self.reply_after_commit(ctx, from, ChubbyMsg::ReleaseReply { req, ok: true });
                 } else {
                     ctx.send(from, Msg::Chubby(ChubbyMsg::ReleaseReply { req, ok: false }));
@@ -511,6 +521,7 @@ impl ChubbyServer {
         }
         self.epoch = epoch;
         self.master = Some(from);
+        self.master_heard_ns = ctx.mono_ns;
         if (epoch, seq) > (self.db_epoch, self.seq) {
             self.db = *db;
             self.db_epoch = epoch;
@@ -575,6 +586,12 @@ impl ChubbyServer {
     fn on_recover(&mut self, ctx: &mut Ctx, from: NodeId, epoch: u64) {
         if epoch <= self.epoch {
             ctx.send(from, Msg::Chubby(ChubbyMsg::Stale { epoch: self.epoch, master: self.master }));
+            return;
+        }
+        // The master lease: a replica that heard the master within a master lease does not
+        // promise a successor (the old master may still be serving on the strength of its ack).
+        let heard_recently = ctx.mono_ns < self.master_heard_ns + self.params.master_lease_ns();
+        if matches!(self.role, Role::Replica) && self.master.is_some_and(|m| m != from) && heard_recently {
             return;
         }
         if !matches!(self.role, Role::Replica) {

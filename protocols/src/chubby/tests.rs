@@ -333,3 +333,60 @@ fn a_new_master_extends_every_lease_to_a_full_lease() {
     w.run_until(20_500);
     assert!(w.servers[&1].db.sessions.contains_key(&1), "the session outlived the old master's lease");
 }
+
+#[test]
+fn a_replica_that_heard_the_master_within_a_master_lease_promises_no_successor() {
+    let mut w = World::new(3, 60_000);
+    w.run_until(2_500);
+    let recover = |w: &mut World| {
+        w.server(2, |n, ctx| n.handle(ctx, Input::Message { from: 1, msg: Msg::Chubby(ChubbyMsg::Recover { epoch: 2 }) }));
+        w.sent.iter().any(|(_, from, _, m)| *from == 2 && matches!(m, Msg::Chubby(ChubbyMsg::RecoverReply { .. })))
+    };
+    assert!(!recover(&mut w), "the master's heartbeat came at 2 s: no promise");
+    assert_eq!(w.servers[&2].epoch, 1);
+    // The master goes silent; a master lease (4 s - 1 s) after its last heartbeat, s2 promises.
+    w.down.insert(0);
+    w.run_until(5_100);
+    assert!(recover(&mut w));
+    assert_eq!(w.servers[&2].epoch, 2);
+}
+
+#[test]
+fn a_master_cut_off_from_its_quorum_stops_serving() {
+    let mut w = World::new(3, 60_000);
+    w.run_until(1_500);
+    assert!(matches!(w.servers[&0].role, Role::Master));
+    // Its replicas crash: no acknowledgment renews the master lease (3 s).
+    w.down.insert(1);
+    w.down.insert(2);
+    w.run_until(5_000);
+    assert!(matches!(w.servers[&0].role, Role::Replica), "the master lease lapsed: stepped down");
+    w.acquire(C1, 1);
+    w.run_until(5_100);
+    assert!(w.sent.iter().any(|(_, from, to, m)| *from == 0
+        && *to == C1
+        && matches!(m, Msg::Chubby(ChubbyMsg::NotMaster { .. }))));
+    assert_eq!(w.acquired_at(C1), None);
+}
+
+#[test]
+fn a_repeated_release_is_answered_as_the_first_after_its_write() {
+    let mut w = World::new(1, 60_000);
+    w.acquire(C1, 1);
+    w.run_until(100);
+    let session = w.clients[&C1].chubby_session().expect("a session");
+    let release = ChubbyMsg::Release { req: 7, epoch: 1, session, lock: 0, generation: 1 };
+    for _ in 0..2 {
+        let m = release.clone();
+        w.server(0, |n, ctx| n.handle(ctx, Input::Message { from: C1, msg: Msg::Chubby(m) }));
+    }
+    let answers: Vec<bool> = w
+        .sent
+        .iter()
+        .filter_map(|(_, from, _, m)| match m {
+            Msg::Chubby(ChubbyMsg::ReleaseReply { req: 7, ok }) if *from == 0 => Some(*ok),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answers, vec![true, true], "the duplicate does not say NOT-held");
+}
