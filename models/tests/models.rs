@@ -342,7 +342,7 @@ fn a_chubby_holder_paused_past_the_lock_delay_writes_stale() {
     // before c1 resumes, c2 holds, and c1's late write carries a sequencer nobody checks.
     let m = model("chubby", "pause");
     let (unique, v) = verdicts(&m);
-    pin(unique, expect!["120134"]);
+    pin(unique, expect!["122236"]);
     assert!(discovered(&v, prop::NO_STALE_WRITE));
     assert!(discovered(&v, prop::BELIEF_MUTEX));
     assert!(!discovered(&v, prop::TOKENS_INCREASE), "generation numbers increase");
@@ -359,7 +359,7 @@ fn chubby_sequencers_stop_the_paused_holders_write() {
     // not the belief). Make the resource accept every write and this test fails.
     let m = model("chubby-sequencer", "pause");
     let (unique, v) = verdicts(&m);
-    pin(unique, expect!["118166"]);
+    pin(unique, expect!["120268"]);
     assert!(!discovered(&v, prop::NO_STALE_WRITE));
     assert!(discovered(&v, prop::BELIEF_MUTEX));
     replays(&m, prop::BELIEF_MUTEX, &shortest(&m, prop::BELIEF_MUTEX));
