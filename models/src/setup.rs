@@ -20,8 +20,17 @@ use locklab_sim::clock::Clock;
 pub const MUTEX_TTL_NS: u64 = 1 << 60;
 
 /// The protocol names `check` and `explore` accept.
-pub const PROTOCOLS: &[&str] =
-    &["lease", "lease-checked", "lease-fenced", "redlock", "raft", "raft-checked", "raft-fenced", "chubby", "chubby-sequencer"];
+pub const PROTOCOLS: &[&str] = &[
+    "lease",
+    "lease-checked",
+    "lease-fenced",
+    "redlock",
+    "raft",
+    "raft-checked",
+    "raft-fenced",
+    "chubby",
+    "chubby-sequencer",
+];
 
 /// A protocol variant the models cover. A name means the same variant here as in the scenario
 /// catalogue (`scenarios/*.toml`): the switches that tell variants apart ([`Switches`]) are those

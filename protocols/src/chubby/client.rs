@@ -350,7 +350,7 @@ impl ChubbyLock {
                 None
             }
             ChubbyMsg::KeepAliveReply { epoch, session, held_ns, lease_ns, failover } => {
-                let Some((sent_ns, extends)) = self.keepalive else { return None };
+                let (sent_ns, extends) = self.keepalive?;
                 if self.chubby_session() != Some(session) {
                     return None;
                 }

@@ -181,17 +181,13 @@ impl ChubbyServer {
 
     fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, m: ChubbyMsg) {
         match m {
-            ChubbyMsg::Replicate { epoch, seq, db, sent_ns } => self.on_replicate(ctx, from, epoch, seq, db, sent_ns),
+            ChubbyMsg::Replicate { epoch, seq, db, sent_ns } => self.on_replicate(ctx, from, epoch, seq, *db, sent_ns),
             ChubbyMsg::ReplicateAck { epoch, seq, sent_ns } => self.on_ack(ctx, from, epoch, seq, sent_ns),
             ChubbyMsg::Recover { epoch } => self.on_recover(ctx, from, epoch),
             ChubbyMsg::RecoverReply { epoch, db_epoch, seq, db } => {
                 self.on_recover_reply(ctx, from, epoch, db_epoch, seq, db)
             }
-            ChubbyMsg::Stale { epoch, master } => {
-                if epoch > self.epoch {
-                    self.step_down(ctx, epoch, master);
-                }
-            }
+            ChubbyMsg::Stale { epoch, master } if epoch > self.epoch => self.step_down(ctx, epoch, master),
             ChubbyMsg::OpenSession { epoch, .. }
             | ChubbyMsg::KeepAlive { epoch, .. }
             | ChubbyMsg::Acquire { epoch, .. }
@@ -511,7 +507,7 @@ impl ChubbyServer {
 
     // ------------------------------------------------------------------------ replicas
 
-    fn on_replicate(&mut self, ctx: &mut Ctx, from: NodeId, epoch: u64, seq: u64, db: Box<ChubbyDb>, sent_ns: u64) {
+    fn on_replicate(&mut self, ctx: &mut Ctx, from: NodeId, epoch: u64, seq: u64, db: ChubbyDb, sent_ns: u64) {
         if epoch < self.epoch {
             ctx.send(from, Msg::Chubby(ChubbyMsg::Stale { epoch: self.epoch, master: self.master }));
             return;
@@ -523,7 +519,7 @@ impl ChubbyServer {
         self.master = Some(from);
         self.master_heard_ns = ctx.mono_ns;
         if (epoch, seq) > (self.db_epoch, self.seq) {
-            self.db = *db;
+            self.db = db;
             self.db_epoch = epoch;
             self.seq = seq;
         }

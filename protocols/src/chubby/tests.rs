@@ -339,7 +339,9 @@ fn a_replica_that_heard_the_master_within_a_master_lease_promises_no_successor()
     let mut w = World::new(3, 60_000);
     w.run_until(2_500);
     let recover = |w: &mut World| {
-        w.server(2, |n, ctx| n.handle(ctx, Input::Message { from: 1, msg: Msg::Chubby(ChubbyMsg::Recover { epoch: 2 }) }));
+        w.server(2, |n, ctx| {
+            n.handle(ctx, Input::Message { from: 1, msg: Msg::Chubby(ChubbyMsg::Recover { epoch: 2 }) })
+        });
         w.sent.iter().any(|(_, from, _, m)| *from == 2 && matches!(m, Msg::Chubby(ChubbyMsg::RecoverReply { .. })))
     };
     assert!(!recover(&mut w), "the master's heartbeat came at 2 s: no promise");
@@ -363,9 +365,10 @@ fn a_master_cut_off_from_its_quorum_stops_serving() {
     assert!(matches!(w.servers[&0].role, Role::Replica), "the master lease lapsed: stepped down");
     w.acquire(C1, 1);
     w.run_until(5_100);
-    assert!(w.sent.iter().any(|(_, from, to, m)| *from == 0
-        && *to == C1
-        && matches!(m, Msg::Chubby(ChubbyMsg::NotMaster { .. }))));
+    assert!(w
+        .sent
+        .iter()
+        .any(|(_, from, to, m)| *from == 0 && *to == C1 && matches!(m, Msg::Chubby(ChubbyMsg::NotMaster { .. }))));
     assert_eq!(w.acquired_at(C1), None);
 }
 
