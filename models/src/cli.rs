@@ -118,28 +118,10 @@ pub struct ExploreArgs {
     pub horizon: Option<u32>,
 }
 
-/// The standard configuration of each protocol: what CI checks and the figures in the README.
-/// (protocol, clients, servers, faults)
-///
-/// Raft's is fault-free: 3 peers and 2 clients interleave the leader's replication to each peer
-/// with everything else, and a budget of a single fault (pause, drop, delay or crash) does not
-/// exhaust within 60 s and 2 GB (see `models/README.md`, "Raft"); check those with
-/// `--faults F --strategy dfs --timeout S`, whose verdicts are printed as bounded.
-pub const STANDARD: &[(&str, u32, u32, &str)] = &[
-    ("lease", 2, 1, "pause,drop,crash"),
-    ("lease-checked", 2, 1, "pause,drop,crash"),
-    ("lease-fenced", 2, 1, "pause,drop,crash"),
-    ("redlock", 2, 3, "jump,crash"),
-    ("raft", 2, 3, "none"),
-    ("raft-checked", 2, 3, "none"),
-    ("raft-fenced", 2, 3, "none"),
-    ("chubby", 2, 1, "pause"),
-    ("chubby-sequencer", 2, 1, "pause"),
-];
-
-/// The standard fault budget of a protocol.
+/// The standard fault budget of a protocol (the registry's: its model variant's standard
+/// configuration, what CI checks and the figures in the README).
 pub fn standard_faults(protocol: Protocol) -> &'static str {
-    STANDARD.iter().find(|s| s.0 == protocol.name()).map_or("none", |s| s.3)
+    protocol.variant().standard_faults
 }
 
 fn parse_persistence(p: Option<&str>, protocol: Protocol) -> Result<locklab_protocols::node::Persistence, String> {
@@ -165,11 +147,11 @@ pub fn build_model(
     let protocol = Protocol::parse(protocol)?;
     let faults = Faults::parse(faults.unwrap_or(standard_faults(protocol)))?;
     let persistence = parse_persistence(persistence, protocol)?;
-    let horizon = horizon.unwrap_or(Timing::for_protocol(protocol).horizon_ticks);
+    let horizon = horizon.unwrap_or(crate::setup::timing_for(protocol).horizon_ticks);
     if horizon == 0 || horizon > 40 {
         return Err(format!("--horizon {horizon}: between 1 and 40 ticks"));
     }
-    let timing = Timing { horizon_ticks: horizon, ..Timing::for_protocol(protocol) };
+    let timing = Timing { horizon_ticks: horizon, ..crate::setup::timing_for(protocol) };
     let setup = Setup::new(protocol, clients, servers.unwrap_or(protocol.default_servers()), persistence, timing)?;
     Ok(LockModel::new(setup, faults))
 }

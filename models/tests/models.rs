@@ -27,7 +27,7 @@ use locklab_models::cli::{
 };
 use locklab_models::export::{export, export_with, replay, replay_compiled};
 use locklab_models::spec::{check_history, LinEvent, LockOp, LockRet, OpKind};
-use locklab_models::{prop, Action, LockModel, Protocol, State, PROTOCOLS};
+use locklab_models::{prop, protocol_names, Action, LockModel, Protocol, State};
 use stateright::Model as _;
 
 /// Pin a count (unique states, steps): re-pinned by `UPDATE_EXPECT=1`.
@@ -332,7 +332,7 @@ const RAFT_ALWAYS: [&str; 4] = prop::RAFT;
 #[test]
 fn chubby_without_faults_is_safe_and_not_vacuous() {
     let (unique, v) = verdicts(&model("chubby", "none"));
-    pin(unique, expect!["354"]);
+    pin(unique, expect![["354"]]);
     assert_eq!(found(&v), [prop::LOCK_GRANTED, prop::TWO_CS]);
 }
 
@@ -342,12 +342,12 @@ fn a_chubby_holder_paused_past_the_lock_delay_writes_stale() {
     // before c1 resumes, c2 holds, and c1's late write carries a sequencer nobody checks.
     let m = model("chubby", "pause");
     let (unique, v) = verdicts(&m);
-    pin(unique, expect!["122236"]);
+    pin(unique, expect![["122236"]]);
     assert!(discovered(&v, prop::NO_STALE_WRITE));
     assert!(discovered(&v, prop::BELIEF_MUTEX));
     assert!(!discovered(&v, prop::TOKENS_INCREASE), "generation numbers increase");
     let path = shortest(&m, prop::NO_STALE_WRITE);
-    pin(path.len() - 1, expect!["49"]);
+    pin(path.len() - 1, expect![["49"]]);
     assert!(action_names(&path).iter().any(|a| a.starts_with("Pause")));
     replays(&m, prop::NO_STALE_WRITE, &path);
 }
@@ -359,7 +359,7 @@ fn chubby_sequencers_stop_the_paused_holders_write() {
     // not the belief). Make the resource accept every write and this test fails.
     let m = model("chubby-sequencer", "pause");
     let (unique, v) = verdicts(&m);
-    pin(unique, expect!["120268"]);
+    pin(unique, expect![["120268"]]);
     assert!(!discovered(&v, prop::NO_STALE_WRITE));
     assert!(discovered(&v, prop::BELIEF_MUTEX));
     replays(&m, prop::BELIEF_MUTEX, &shortest(&m, prop::BELIEF_MUTEX));
@@ -369,7 +369,7 @@ fn chubby_sequencers_stop_the_paused_holders_write() {
 fn chubby_survives_lost_messages() {
     // A lost KeepAlive reply puts the client in jeopardy; a lost call is sent again: safe.
     let (unique, v) = verdicts(&model("chubby", "drop"));
-    pin(unique, expect!["9250"]);
+    pin(unique, expect![["9250"]]);
     assert_eq!(found(&v), [prop::LOCK_GRANTED, prop::TWO_CS]);
 }
 
@@ -536,7 +536,7 @@ fn the_banner_prints_the_variant_in_the_scenario_files_words() {
     "#]]
     .assert_eq(&banner(&m, Strategy::Bfs, 2));
     // The banner's keys and values are the very `[[protocols]]` table the model was compiled from.
-    for name in PROTOCOLS {
+    for name in protocol_names() {
         let m = build_model(name, 2, None, Some("none"), None, None).expect("valid configuration");
         let banner = banner(&m, Strategy::Bfs, 1);
         let table = banner.lines().nth(1).unwrap().strip_prefix("[[protocols]] ").unwrap();
@@ -546,16 +546,10 @@ fn the_banner_prints_the_variant_in_the_scenario_files_words() {
     }
 }
 
-/// The switches of a catalogue variant, with the scenario format's defaults (`tokens` defaults to
+/// The switches of a catalogue variant, as its kind's folder resolved them (`tokens` defaults to
 /// `fencing`; a Raft lock always issues the key's revision as its token).
-fn catalogue_switches(p: &locklab_sim::scenario::ProtocolSpec) -> (bool, bool, bool) {
-    let fencing = p.fencing.unwrap_or(false);
-    let tokens = match p.kind.get_ref().as_str() {
-        "raft" | "chubby" => true,
-        "lease" | "replicated-lease" => p.tokens.unwrap_or(fencing),
-        _ => false,
-    };
-    (tokens, fencing, p.check_validity_before_write.unwrap_or(false))
+fn catalogue_switches(v: &locklab_sim::Variant) -> (bool, bool, bool) {
+    (v.build.tokens(), v.fencing, v.check_validity_before_write)
 }
 
 #[test]
@@ -581,21 +575,16 @@ fn model_variants_are_the_catalogues_variants_of_the_same_name() {
     files.retain(|f| f.extension().is_some_and(|e| e == "toml"));
     files.sort();
     for file in files {
-        let (scenario, _) = locklab_sim::scenario::load(&file).expect("a bundled scenario loads");
+        let compiled = locklab_sim::load_compiled(&file).expect("a bundled scenario compiles");
         let file_name = file.file_name().unwrap().to_string_lossy().to_string();
-        for p in &scenario.protocols {
-            let Ok(protocol) = Protocol::parse(p.name.get_ref()) else { continue };
+        for p in &compiled.variants {
+            let Ok(protocol) = Protocol::parse(&p.name) else { continue };
             let sw = protocol.switches();
             let model = (sw.tokens, sw.fencing, sw.check_validity_before_write);
             let catalogue = catalogue_switches(p);
-            let same = p.kind.get_ref() == protocol.kind() && catalogue == model;
+            let same = p.kind == protocol.kind() && catalogue == model;
             if reference.contains(&(file_name.as_str(), protocol.name())) {
-                assert!(
-                    same,
-                    "{file_name} `{}`: {catalogue:?} (kind {}), model {model:?}",
-                    protocol.name(),
-                    p.kind.get_ref()
-                );
+                assert!(same, "{file_name} `{}`: {catalogue:?} (kind {}), model {model:?}", protocol.name(), p.kind);
             } else if !same {
                 deviations.push_str(&format!(
                     "{file_name} `{}`: (tokens, fencing, check_validity_before_write) = {catalogue:?}, model {model:?}\n",

@@ -73,6 +73,10 @@ pub enum Timer {
     ProposerTimeout,
     /// skinny instance: the backoff before retrying Phase 1 is over.
     ProposerBackoff,
+    /// A protocol's own timer, named in its folder (`Timer::Named("session_ttl", lock)`): a new
+    /// protocol sets these rather than adding variants here. The number tells apart timers of the
+    /// same name (per lock, per session, …); each (name, number) is one timer.
+    Named(&'static str, u64),
 }
 
 /// What a node reacts to.

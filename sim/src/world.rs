@@ -35,6 +35,8 @@ pub mod stream {
     pub const NETWORK: u64 = 1;
     pub const CLOCKS: u64 = 2;
     pub const WORKLOAD: u64 = 3;
+    /// Nemesis `i` draws from `NEMESIS + i`.
+    pub const NEMESIS: u64 = 100;
     pub const NODE_BASE: u64 = 1000;
 }
 

@@ -420,3 +420,27 @@ impl ChubbyLock {
         }
     }
 }
+
+impl crate::library::LockClient for ChubbyLock {
+    fn acquire(&mut self, ctx: &mut Ctx, session: SessionId, lock: LockId) {
+        ChubbyLock::acquire(self, ctx, session, lock)
+    }
+    fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
+        ChubbyLock::release(self, ctx)
+    }
+    fn is_valid(&self, ctx: &Ctx) -> bool {
+        ChubbyLock::is_valid(self, ctx)
+    }
+    fn mark_lost(&mut self, ctx: &mut Ctx) {
+        ChubbyLock::mark_lost(self, ctx)
+    }
+    fn token(&self) -> Option<u64> {
+        ChubbyLock::token(self)
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) -> Option<LockEvent> {
+        ChubbyLock::on_timer(self, ctx, timer)
+    }
+    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg) -> Option<LockEvent> {
+        ChubbyLock::on_message(self, ctx, from, msg)
+    }
+}

@@ -105,7 +105,8 @@
 //! * [`server`]: a replica / the master ([`ChubbyServer`]);
 //! * [`client`]: the client library ([`ChubbyLock`]);
 //! * [`msg`]: the messages ([`ChubbyMsg`]) and the database ([`ChubbyDb`]);
-//! * [`params`]: the scenario keys, their defaults and validation.
+//! * [`params`]: the scenario keys, their defaults and validation, how a variant builds its nodes,
+//!   and the variants `locklab check` model-checks.
 
 pub mod client;
 pub mod msg;

@@ -8,6 +8,14 @@ use crate::history::Observation;
 use crate::msg::Msg;
 use crate::node::{ms, Ctx, Input, LockId, MsRange, NodeId, Timer};
 
+/// The master's heartbeat to its replicas is due.
+pub const HEARTBEAT_TIMER: Timer = Timer::Named("chubby_heartbeat", 0);
+/// The master's one timer for its sessions and locks: the next held KeepAlive to answer, lease to
+/// end or lock-delay to end.
+pub const WAKE_TIMER: Timer = Timer::Named("chubby_wake", 0);
+/// A replica has not heard the master for an election timeout (or a recovery did not finish).
+pub const ELECTION_TIMER: Timer = Timer::Named("chubby_election", 0);
+
 /// The largest lock-delay a client may ask for (paper §2.4: "clients may specify any lock-delay up
 /// to some bound, currently one minute"; the default is the bound).
 pub const MAX_LOCK_DELAY_MS: u64 = 60_000;
@@ -147,9 +155,9 @@ impl ChubbyServer {
             Input::Command(_) => {}
             Input::Message { from, msg: Msg::Chubby(m) } => self.on_message(ctx, from, m),
             Input::Message { .. } => {}
-            Input::Timer(Timer::Replicate) => self.on_heartbeat(ctx),
-            Input::Timer(Timer::LeaseCheck) => self.on_wake(ctx),
-            Input::Timer(Timer::ElectionTimeout) => self.on_election_timeout(ctx),
+            Input::Timer(HEARTBEAT_TIMER) => self.on_heartbeat(ctx),
+            Input::Timer(WAKE_TIMER) => self.on_wake(ctx),
+            Input::Timer(ELECTION_TIMER) => self.on_election_timeout(ctx),
             Input::Timer(_) => {}
         }
     }
@@ -176,7 +184,7 @@ impl ChubbyServer {
 
     fn reset_election_timer(&mut self, ctx: &mut Ctx) {
         let after_ns = self.params.election_timeout.draw_ns(ctx);
-        ctx.set_timer(Timer::ElectionTimeout, after_ns);
+        ctx.set_timer(ELECTION_TIMER, after_ns);
     }
 
     fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, m: ChubbyMsg) {
@@ -358,7 +366,7 @@ impl ChubbyServer {
         let ends = self.leases.values().copied();
         let delays = self.delay_until.values().copied();
         if let Some(next) = replies.chain(ends).chain(delays).min() {
-            ctx.set_timer(Timer::LeaseCheck, next.saturating_sub(ctx.mono_ns));
+            ctx.set_timer(WAKE_TIMER, next.saturating_sub(ctx.mono_ns));
         }
     }
 
@@ -468,7 +476,7 @@ impl ChubbyServer {
             return;
         }
         self.broadcast(ctx);
-        ctx.set_timer(Timer::Replicate, ms(self.params.master_heartbeat_ms));
+        ctx.set_timer(HEARTBEAT_TIMER, ms(self.params.master_heartbeat_ms));
     }
 
     fn on_ack(&mut self, ctx: &mut Ctx, from: NodeId, epoch: u64, seq: u64, sent_ns: u64) {
@@ -540,8 +548,8 @@ impl ChubbyServer {
         self.delay_until.clear();
         self.deferred.clear();
         self.committed = 0;
-        ctx.cancel_timer(Timer::Replicate);
-        ctx.cancel_timer(Timer::LeaseCheck);
+        ctx.cancel_timer(HEARTBEAT_TIMER);
+        ctx.cancel_timer(WAKE_TIMER);
         self.reset_election_timer(ctx);
     }
 
@@ -640,10 +648,10 @@ impl ChubbyServer {
             self.db.locks.iter().filter(|(_, e)| e.delayed).map(|(&l, _)| (l, now + lock_delay_ns)).collect();
         let waiting: BTreeSet<u64> = self.db.sessions.keys().copied().collect();
         self.role = Role::FailingOver { waiting };
-        ctx.cancel_timer(Timer::ElectionTimeout);
+        ctx.cancel_timer(ELECTION_TIMER);
         // The recovered database, written again under the new epoch.
         self.write(ctx);
-        ctx.set_timer(Timer::Replicate, ms(self.params.master_heartbeat_ms));
+        ctx.set_timer(HEARTBEAT_TIMER, ms(self.params.master_heartbeat_ms));
         self.maybe_end_failover(ctx);
         self.schedule_wake(ctx);
     }
