@@ -173,16 +173,14 @@ fn run(args: &ShrinkArgs) -> Result<i32, (i32, String)> {
     let mut doc = original.clone();
     match s.violates(&doc) {
         Some(true) => {}
-        _ => {
-            return Err((
-                exit::INTERNAL,
-                format!(
+        _ => return Err((
+            exit::INTERNAL,
+            format!(
                 "the concrete rewrite of seed {} (its {} drawn faults as [[faults]]) no longer violates `{property}`",
                 args.seed,
                 drawn.len()
             ),
-            ))
-        }
+        )),
     }
     let complete = shrink_passes(&mut s, &mut doc).is_some();
 
