@@ -60,6 +60,16 @@ pub enum LockState {
     },
 }
 
+/// The KeepAlive call in progress: every copy sent (a new number each time, so that the reply
+/// names the copy it answers), until one is answered.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeepAliveCall {
+    /// (number, local monotonic instant it was sent) of every copy.
+    pub sends: Vec<(u64, u64)>,
+    /// Recorded in the history as an extension of the held lock.
+    pub extends: bool,
+}
+
 /// The Chubby client library.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ChubbyLock {
@@ -72,9 +82,10 @@ pub struct ChubbyLock {
     pub params: ChubbyClientParams,
     pub next_req: u64,
     pub session_state: SessionState,
-    /// The outstanding KeepAlive: when it was sent (local monotonic), and whether it is recorded
-    /// in the history as an extension of the held lock.
-    pub keepalive: Option<(u64, bool)>,
+    /// The outstanding KeepAlive, if any.
+    pub keepalive: Option<KeepAliveCall>,
+    /// The number of the last KeepAlive.
+    pub keepalive_seq: u64,
     pub state: LockState,
     /// The worker's lock session (history bookkeeping).
     pub session: SessionId,
@@ -92,6 +103,7 @@ impl ChubbyLock {
             next_req: 0,
             session_state: SessionState::None,
             keepalive: None,
+            keepalive_seq: 0,
             state: LockState::Free,
             session: SessionId::default(),
         }
@@ -182,14 +194,24 @@ impl ChubbyLock {
         ctx.set_timer(Timer::AcquireTimeout, ms(self.params.call_timeout_ms));
     }
 
-    fn send_keepalive(&mut self, ctx: &mut Ctx) {
-        let Some(session) = self.chubby_session() else { return };
+    /// A new KeepAlive call (after a reply, or the session's first).
+    fn new_keepalive(&mut self, ctx: &mut Ctx) {
         let extends = matches!(self.state, LockState::Held { lost: false, .. });
         if extends {
             ctx.record(Observation::ExtendInvoke { lock: self.lock, session: self.session });
         }
-        self.keepalive = Some((ctx.mono_ns, extends));
-        self.to_master(ctx, ChubbyMsg::KeepAlive { epoch: self.epoch, session });
+        self.keepalive = Some(KeepAliveCall { sends: Vec::new(), extends });
+        self.send_keepalive(ctx);
+    }
+
+    /// Send a copy of the KeepAlive call in progress, numbered.
+    fn send_keepalive(&mut self, ctx: &mut Ctx) {
+        let Some(session) = self.chubby_session() else { return };
+        let Some(call) = &mut self.keepalive else { return };
+        self.keepalive_seq += 1;
+        call.sends.push((self.keepalive_seq, ctx.mono_ns));
+        let m = ChubbyMsg::KeepAlive { epoch: self.epoch, session, seq: self.keepalive_seq };
+        self.to_master(ctx, m);
     }
 
     pub fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
@@ -345,19 +367,22 @@ impl ChubbyLock {
                 let local_end_ns = (first_sent_ns + lease_ns).saturating_sub(ms(self.params.drift_allowance_ms));
                 self.session_state = SessionState::Open { session, local_end_ns };
                 self.arm_session_timer(ctx);
-                self.send_keepalive(ctx);
+                self.new_keepalive(ctx);
                 self.send_acquire(ctx);
                 None
             }
-            ChubbyMsg::KeepAliveReply { epoch, session, held_ns, lease_ns, failover } => {
-                let (sent_ns, extends) = self.keepalive?;
+            ChubbyMsg::KeepAliveReply { epoch, session, seq, held_ns, lease_ns, failover } => {
+                let call = self.keepalive.as_ref()?;
+                // The copy this reply answers (a reply to an earlier call is not this call's).
+                let sent_ns = call.sends.iter().find(|(n, _)| *n == seq).map(|(_, t)| *t)?;
                 if self.chubby_session() != Some(session) {
                     return None;
                 }
+                let extends = call.extends;
                 self.epoch = self.epoch.max(epoch);
                 self.master = self.servers.iter().position(|&s| s == from).unwrap_or(self.master);
-                // Conservative: the master's lease runs `held + lease` from the KeepAlive's
-                // arrival, which is no earlier than its sending; minus the drift allowance.
+                // Conservative: the master's lease runs `held + lease` from the arrival of this
+                // copy, which is no earlier than its sending; minus the drift allowance.
                 let local_end_ns = (sent_ns + held_ns + lease_ns).saturating_sub(ms(self.params.drift_allowance_ms));
                 self.session_state = SessionState::Open { session, local_end_ns };
                 ctx.cancel_timer(Timer::Heartbeat);
@@ -371,7 +396,7 @@ impl ChubbyLock {
                     });
                 }
                 // The next KeepAlive at once, so that one is almost always held at the master.
-                self.send_keepalive(ctx);
+                self.new_keepalive(ctx);
                 if failover {
                     // A new master: calls in flight to the old one are lost; send them again.
                     if let LockState::Acquiring { .. } = self.state {
@@ -383,7 +408,7 @@ impl ChubbyLock {
             ChubbyMsg::SessionExpired { session } => {
                 if self.chubby_session() == Some(session) {
                     // A KeepAlive recorded as an extension of the held lock: refused.
-                    if let Some((_, true)) = self.keepalive {
+                    if self.keepalive.as_ref().is_some_and(|c| c.extends) {
                         ctx.record(Observation::ExtendFail { lock: self.lock, session: self.session, definite: true });
                     }
                     self.session_lost(ctx, LostReason::ExtendRefused)

@@ -49,17 +49,20 @@ pub enum ChubbyMsg {
         session: u64,
         lease_ns: u64,
     },
-    /// Client → master: KeepAlive. The master holds it until the session's lease is close to
-    /// its end.
+    /// Client → master: KeepAlive number `seq` of the session (a re-sent one keeps its number).
+    /// The master holds it until the session's lease is close to its end.
     KeepAlive {
         epoch: u64,
         session: u64,
+        seq: u64,
     },
     /// The new lease: `lease_ns` from the reply's sending, after the master held the call for
     /// `held_ns` (both on the master's clock). `failover`: the fail-over event of a new master.
+    /// `seq` echoes the KeepAlive's number.
     KeepAliveReply {
         epoch: u64,
         session: u64,
+        seq: u64,
         held_ns: u64,
         lease_ns: u64,
         failover: bool,
@@ -206,10 +209,12 @@ impl fmt::Display for ChubbyMsg {
             ChubbyMsg::OpenSessionReply { req, epoch, session, lease_ns } => {
                 write!(f, "open_session_reply req={req} epoch={epoch} session=S{session} lease_ms={}", ms3(*lease_ns))
             }
-            ChubbyMsg::KeepAlive { epoch, session } => write!(f, "keep_alive epoch={epoch} session=S{session}"),
-            ChubbyMsg::KeepAliveReply { epoch, session, held_ns, lease_ns, failover } => write!(
+            ChubbyMsg::KeepAlive { epoch, session, seq } => {
+                write!(f, "keep_alive epoch={epoch} session=S{session} seq={seq}")
+            }
+            ChubbyMsg::KeepAliveReply { epoch, session, seq, held_ns, lease_ns, failover } => write!(
                 f,
-                "keep_alive_reply epoch={epoch} session=S{session} held_ms={} lease_ms={}{}",
+                "keep_alive_reply epoch={epoch} session=S{session} seq={seq} held_ms={} lease_ms={}{}",
                 ms3(*held_ns),
                 ms3(*lease_ns),
                 if *failover { " FAILOVER" } else { "" }

@@ -102,8 +102,8 @@ pub struct ChubbyServer {
     pub pending: Vec<(u64, NodeId, ChubbyMsg)>,
     /// Session → the end of its lease on this master's monotonic clock.
     pub leases: BTreeMap<u64, u64>,
-    /// Session → the KeepAlive being held: (client, arrival instant).
-    pub held: BTreeMap<u64, (NodeId, u64)>,
+    /// Session → the KeepAlive being held: (client, arrival instant, its number).
+    pub held: BTreeMap<u64, (NodeId, u64, u64)>,
     /// Blocked acquires, in arrival order.
     pub waiters: Vec<Waiter>,
     /// Locks under lock-delay: lock → the instant it ends.
@@ -237,7 +237,7 @@ impl ChubbyServer {
                     ChubbyMsg::OpenSessionReply { req, epoch: self.epoch, session, lease_ns: ms(self.params.lease_ms) };
                 self.reply_after_commit(ctx, from, reply);
             }
-            ChubbyMsg::KeepAlive { session, .. } => {
+            ChubbyMsg::KeepAlive { session, seq, .. } => {
                 if !self.db.sessions.contains_key(&session) {
                     ctx.send(from, Msg::Chubby(ChubbyMsg::SessionExpired { session }));
                     return;
@@ -252,6 +252,7 @@ impl ChubbyServer {
                     let reply = ChubbyMsg::KeepAliveReply {
                         epoch: self.epoch,
                         session,
+                        seq,
                         held_ns: 0,
                         lease_ns: end.saturating_sub(now),
                         failover: true,
@@ -260,7 +261,7 @@ impl ChubbyServer {
                     self.maybe_end_failover(ctx);
                     return;
                 }
-                self.held.insert(session, (from, now));
+                self.held.insert(session, (from, now, seq));
             }
             ChubbyMsg::Acquire { req, session, lock, .. } => {
                 if !self.db.sessions.contains_key(&session) {
@@ -389,11 +390,12 @@ impl ChubbyServer {
             .filter(|s| self.leases.get(s).is_some_and(|&end| now + before >= end && now < end))
             .collect();
         for session in due {
-            let (client, arrived) = self.held.remove(&session).expect("held");
+            let (client, arrived, seq) = self.held.remove(&session).expect("held");
             self.leases.insert(session, now + ms(self.params.lease_ms));
             let reply = ChubbyMsg::KeepAliveReply {
                 epoch: self.epoch,
                 session,
+                seq,
                 held_ns: now - arrived,
                 lease_ns: ms(self.params.lease_ms),
                 failover: false,
