@@ -342,7 +342,7 @@ fn a_chubby_holder_paused_past_the_lock_delay_writes_stale() {
     // before c1 resumes, c2 holds, and c1's late write carries a sequencer nobody checks.
     let m = model("chubby", "pause");
     let (unique, v) = verdicts(&m);
-    pin(unique, expect![["122236"]]);
+    pin(unique, expect!["230410"]);
     assert!(discovered(&v, prop::NO_STALE_WRITE));
     assert!(discovered(&v, prop::BELIEF_MUTEX));
     assert!(!discovered(&v, prop::TOKENS_INCREASE), "generation numbers increase");
@@ -359,7 +359,7 @@ fn chubby_sequencers_stop_the_paused_holders_write() {
     // not the belief). Make the resource accept every write and this test fails.
     let m = model("chubby-sequencer", "pause");
     let (unique, v) = verdicts(&m);
-    pin(unique, expect![["120268"]]);
+    pin(unique, expect!["226146"]);
     assert!(!discovered(&v, prop::NO_STALE_WRITE));
     assert!(discovered(&v, prop::BELIEF_MUTEX));
     replays(&m, prop::BELIEF_MUTEX, &shortest(&m, prop::BELIEF_MUTEX));
@@ -369,7 +369,7 @@ fn chubby_sequencers_stop_the_paused_holders_write() {
 fn chubby_survives_lost_messages() {
     // A lost KeepAlive reply puts the client in jeopardy; a lost call is sent again: safe.
     let (unique, v) = verdicts(&model("chubby", "drop"));
-    pin(unique, expect![["9250"]]);
+    pin(unique, expect!["11194"]);
     assert_eq!(found(&v), [prop::LOCK_GRANTED, prop::TWO_CS]);
 }
 

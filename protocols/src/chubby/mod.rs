@@ -22,6 +22,8 @@
 //!   the call and how long the new lease runs from the reply, both on the master's clock; the
 //!   client counts them from when it *sent* the KeepAlive (the call may have arrived at once and
 //!   the reply been delayed), minus a drift allowance ([`ChubbyClientParams::drift_allowance_ms`]).
+//!   (Every copy the library sends is numbered and the reply names the copy it answers, so that a
+//!   re-sent KeepAlive is counted from its own sending — locklab's bookkeeping, not the paper's.)
 //!   When it passes, the session is in **jeopardy**: the library looks for the master (KeepAlives
 //!   to one replica after another) for a **grace period** ([`ChubbyClientParams::grace_period_ms`];
 //!   the paper's 45 s default is not confirmed from a source by seed-systems.md, so it is only a
