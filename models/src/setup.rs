@@ -136,6 +136,9 @@ pub fn timing_for(protocol: Protocol) -> Timing {
     protocol.variant.timing
 }
 
+/// The TTL that makes the lease spec a mutex: longer than any horizon (and far from overflow).
+pub const MUTEX_TTL_NS: u64 = 1 << 60;
+
 /// The nodes, clocks and names of one configuration, and the scenario text they came from.
 #[derive(Clone, Debug)]
 pub struct Setup {

@@ -18,8 +18,13 @@
 //!   lock service it replicates; [`raft::client`]: its client library;
 //! * [`skinny`]: skinny, the teaching Paxos lock (one register per quorum of instances, no lease),
 //!   with its defects as switches; [`skinny::client`]: its client library;
+//! * [`godistlock`]: GoDistLock (lietu/godistlockd): a quorum relay (PROP → SCHED → COMM) with
+//!   provisional locks and monotonic-clock fences, its defects as switches;
 //! * [`zookeeper`]: ZooKeeper's lock recipe (ephemeral sequential nodes, sessions with a timeout)
 //!   over an ensemble running Zab's broadcast; [`zookeeper::client`]: its client and the recipe.
+//! * [`chubby`]: Chubby (Burrows, OSDI 2006): sessions with KeepAlive leases, jeopardy and grace
+//!   period, sequencers, lock-delay, master fail-over with a new epoch; [`chubby::client`]: its
+//!   client library.
 //!
 //! Protocol-neutral roles, each a folder too:
 //! * [`worker`]: the client node — the workload loop (acquire, read-think-write, release) around
@@ -46,6 +51,7 @@ pub mod params;
 pub mod registry;
 
 // One folder per protocol (and per protocol-neutral role).
+pub mod chubby;
 pub mod godistlock;
 pub mod lease;
 pub mod raft;
@@ -55,6 +61,7 @@ pub mod skinny;
 pub mod worker;
 pub mod zookeeper;
 
+pub use chubby::{ChubbyLock, ChubbyServer};
 pub use history::{Deadline, Entry, Event, Observation, SessionId, WorldEvent};
 pub use lease::{LeaseLock, LeaseServer};
 pub use msg::Msg;

@@ -11,6 +11,7 @@
 //!   (validation, worlds, the report's families, the properties a variant owes), the models and
 //!   the CLI read it and name no protocol.
 
+use crate::chubby::{self, ChubbyLock};
 use crate::godistlock;
 use crate::history::SessionId;
 use crate::lease::{self, LeaseLock};
@@ -79,6 +80,8 @@ messages! {
     GoDistLock(godistlock::GoDistLockMsg),
     /// ZooKeeper: the client protocol and Zab's broadcast between servers.
     Zk(zookeeper::ZkMsg),
+    /// Chubby: sessions, KeepAlives, locks, and the cell's replication and succession.
+    Chubby(chubby::ChubbyMsg),
 }
 
 /// Generates [`Server`]: a variant per protocol server, dispatching inputs to it.
@@ -112,6 +115,8 @@ servers! {
     GoDistLockServer(Box<godistlock::GoDistLockServer>),
     /// A ZooKeeper server (a member of the ensemble).
     ZkServer(Box<zookeeper::ZkServer>),
+    /// A Chubby server (a replica of the cell; the master while it holds the role).
+    ChubbyServer(Box<chubby::ChubbyServer>),
 }
 
 /// Generates [`LockLibrary`]: a variant per client library, dispatching the worker's calls to its
@@ -150,6 +155,8 @@ libraries! {
     GoDistLock(godistlock::GoDistLockClient),
     /// ZooKeeper's lock recipe over a session.
     Zk(ZkLock),
+    /// Chubby's client library (a session kept alive, locks under it).
+    Chubby(ChubbyLock),
 }
 
 impl LockLibrary {
@@ -331,6 +338,15 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
         replicated_log: false,
         compile: zookeeper::compile,
         models: zookeeper::MODELS,
+    },
+    ProtocolKind {
+        name: "chubby",
+        family: "CHUBBY",
+        fenced_family: "CHUBBY",
+        params: chubby::CHUBBY_KEYS,
+        replicated_log: false,
+        compile: chubby::compile,
+        models: chubby::MODELS,
     },
 ];
 
