@@ -1,0 +1,203 @@
+//! Consul sessions and KV locks (HashiCorp Consul; the session docs
+//! `developer.hashicorp.com/consul/docs/automate/session`, formerly
+//! `website/source/docs/internals/sessions.html.markdown`; the code: `agent/consul/session_ttl.go`,
+//! `agent/consul/leader.go`, `agent/consul/kvs_endpoint.go`, `agent/consul/state/session.go`,
+//! `agent/consul/state/kvs.go`, `agent/consul/state/delay.go`, `api/lock.go`, `api/session.go`).
+//!
+//! # The algorithm
+//!
+//! A **session** binds a node, its health checks (by default the node's `serfHealth`), a
+//! **behavior**, a **TTL** and a **lock-delay**. It is *invalidated* when the node is deregistered,
+//! a check is deregistered or goes **critical**, it is destroyed, or its TTL expires. A **lock** is
+//! a KV key acquired with `PUT /v1/kv/<key>?acquire=<session>`: it succeeds iff the key has no
+//! `Session` holder and no lock-delay is in force; each new holder increments the key's
+//! `LockIndex` ("the number of times this key has successfully been acquired"). `?release=`
+//! clears the holder. On invalidation:
+//!
+//! * `behavior = "release"` (default): the session's keys lose their holder (`ModifyIndex`
+//!   bumped), and each gets the session's **lock-delay** (0–60 s, default 15 s): until it passes,
+//!   no acquire of the key succeeds — the leader checks it *before* the Raft log
+//!   (`kvsPreApply`), on its own clock, from an in-memory table (`state/delay.go`) each server
+//!   fills, on its own clock, when it applies the invalidation;
+//! * `behavior = "delete"`: the keys are deleted — and their `LockIndex` with them: the next
+//!   acquire creates the key afresh with `LockIndex = 1` (`kvsLockTxn`).
+//!
+//! **TTLs live in the leader's memory.** The leader keeps one timer per session
+//! (`session_ttl.go`), armed at **`ttl × 2`** (`SessionTTLMultiplier`: "the contract is that a
+//! session is not expired before the TTL, but there is no explicit promise about the upper bound")
+//! and reset by every `Session.Renew` (no log write). When it fires the leader destroys the session
+//! through the log. Timers are not replicated: a new leader restarts every session's timer at
+//! `ttl × 2` (`initializeSessionTimers` in `leader.go`), so a session may outlive its TTL by far
+//! across failovers — "sessions may not be reaped for up to double this TTL".
+//!
+//! **Health checks are a failure detector.** The leader probes every client node (Serf /
+//! memberlist, `ProbeInterval` 1 s); a node silent for `serf_detect_ms` is declared failed and
+//! its `serfHealth` goes critical through the log (`reconcileMember`) — invalidating its sessions,
+//! whether the node is dead or merely cut off: a false positive frees a live holder's lock.
+//!
+//! **The client library** ([`ConsulLock`], `api/lock.go`): create a session (TTL 15 s:
+//! `DefaultLockSessionTTL`) and renew it every TTL/2 (`RenewPeriodic`); read the key with a
+//! blocking query (15 s: `DefaultLockWaitTime`) until it has no holder; acquire; when refused with
+//! no holder visible, a lock-delay is in force: sleep 5 s (`DefaultLockRetryTime`); once held,
+//! *monitor* the key with blocking queries (`?consistent`) and believe until the monitor sees
+//! another holder or fails (`MonitorRetries` = 0). A failing renewal tells the holder nothing.
+//! The fencing token is `LockIndex` (or `ModifyIndex`, [`TokenSource`]).
+//!
+//! # What is abstracted, and how
+//!
+//! * **Raft.** Consul's servers replicate the state store with hashicorp/raft. This folder may not
+//!   use `protocols/src/raft/`, so the servers run a small replicated log of their own
+//!   ([`server`]): the leader appends each write, sends the log suffix to every follower
+//!   (heartbeats every `raft_heartbeat_ms`), commits an index once a majority holds it and it is
+//!   of the leader's term, then applies it and answers the client. Followers apply entries as
+//!   they receive them (Raft followers apply on commit: a follower here may apply an entry that a
+//!   later leader discards; the conflict rebuilds its store by replay).
+//!   **Leader succession is deterministic, not an election**: `s1` leads term 1; a follower that
+//!   has not heard its leader for `election_timeout_ms` suspects it, and the *next server in ring
+//!   order after the last leader* claims the next term (if it is down, the one after claims an
+//!   election timeout later, and so on). A server accepts a claim of a higher term (once per
+//!   term); a claimant accepted by a majority adopts the most up-to-date log among them (last
+//!   term, then length — a view change as in Viewstamped Replication) and writes a no-op before
+//!   its own writes commit. A leader that has not heard a majority for an election timeout steps
+//!   down (hashicorp/raft's leader lease), and `?consistent` reads are answered only by a leader in
+//!   contact with a majority.
+//! * **Persistence.** Consul servers keep their Raft log on disk; here a server that restarts
+//!   starts empty (term 0, no log). Catalogue scenarios crash servers without restarting them.
+//! * **Lock-delays after a log conflict.** A server that replays its log (a conflict) sets the
+//!   replayed invalidations' lock-delays from the replay's instant.
+//! * **Serf.** Gossip is reduced to the leader probing each node every second; detection is "no
+//!   answer for `serf_detect_ms`" (memberlist's probe timeout plus suspicion timeout, a few
+//!   seconds with LAN defaults). A node that answers again is marked passing again. The probes
+//!   are answered by the client node's agent — here its lock library — so a paused client process
+//!   stops answering (in Consul the agent is a separate process: model a cut-off node with a
+//!   partition, a dead one with a crash).
+//! * **The agent.** Clients call servers directly: a follower answers `NotLeader` (the agent's
+//!   forwarding) and the client calls the leader; `No cluster leader` is retried after a backoff
+//!   while the call's time (`acquire_timeout_ms`, the agent's `rpc_hold_timeout` of 7 s, plus any
+//!   blocking wait and its 1/16 jitter) lasts. An acquire call rides out `acquire_retries` timed-out
+//!   calls (on the next server each time) before `Lock()` returns an error.
+//! * Sessions are numbered by their log index; keys are lock ids; values are not stored.
+//!
+//! # Switches (`[[protocols]]` keys)
+//!
+//! `ttl_ms` (15 000), `lock_delay_ms` (15 000; 0 disables), `session_behavior` (`release` |
+//! `delete`), `session_checks` (`true`: tied to `serfHealth`; `false`: TTL only), `serf_detect_ms`
+//! (5 000), `consul_token` (`lock_index` | `modify_index`), `fencing` (the resource checks the
+//! token), `check_validity_before_write` (the worker asks the library — i.e. its monitor — before
+//! writing), `renew_ms` (TTL / 2), `raft_heartbeat_ms` (200), `election_timeout_ms` (1 000),
+//! `acquire_timeout_ms` (7 000), `acquire_retries` (3), `retry_backoff_ms` (200–400).
+//!
+//! # Files
+//!
+//! * [`state`]: the state store (sessions, KV, invalidation, lock-delay) and the log's ops;
+//! * [`server`]: a server ([`ConsulServer`]): replication, succession, the leader's session
+//!   timers, Serf probes, the lock-delay check, blocking queries;
+//! * [`client`]: the lock library ([`ConsulLock`]);
+//! * [`msg`]: the messages ([`ConsulMsg`]).
+
+pub mod client;
+pub mod msg;
+pub mod server;
+pub mod state;
+#[cfg(test)]
+mod tests;
+
+pub use client::*;
+pub use msg::*;
+pub use server::*;
+pub use state::{Behavior, StateStore};
+
+use crate::node::{MsRange, NodeId};
+
+/// The scenario keys of a `consul` variant, as given (`None`: the default).
+#[derive(Clone, Debug, Default)]
+pub struct ConsulOptions {
+    pub ttl_ms: Option<u64>,
+    pub lock_delay_ms: Option<u64>,
+    pub session_behavior: Option<Behavior>,
+    pub session_checks: Option<bool>,
+    pub serf_detect_ms: Option<u64>,
+    pub consul_token: Option<TokenSource>,
+    pub renew_ms: Option<u64>,
+    pub raft_heartbeat_ms: Option<u64>,
+    pub election_timeout_ms: Option<u64>,
+    pub acquire_timeout_ms: Option<u64>,
+    pub acquire_retries: Option<u32>,
+    pub retry_backoff: Option<MsRange>,
+}
+
+/// A `consul` variant's parameters: the servers' (server list filled per world) and the library's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsulVariant {
+    pub server: ConsulServerParams,
+    pub client: ConsulClientParams,
+}
+
+impl ConsulOptions {
+    /// Fill in the defaults and validate; an error names the offending key.
+    pub fn resolve(&self) -> Result<ConsulVariant, (&'static str, String)> {
+        let ttl_ms = self.ttl_ms.unwrap_or(15_000);
+        let lock_delay_ms = self.lock_delay_ms.unwrap_or(15_000);
+        // `/v1/session/create`: "TTL … between 10s and 86400s"; lock-delay "0–60s".
+        if !(10_000..=86_400_000).contains(&ttl_ms) {
+            return Err(("ttl_ms", format!("{ttl_ms} is outside Consul's 10 s – 86 400 s")));
+        }
+        if lock_delay_ms > 60_000 {
+            return Err(("lock_delay_ms", format!("{lock_delay_ms} is above Consul's 60 s")));
+        }
+        let renew_ms = self.renew_ms.unwrap_or(ttl_ms / 2);
+        let heartbeat_ms = self.raft_heartbeat_ms.unwrap_or(200);
+        let election_timeout_ms = self.election_timeout_ms.unwrap_or(1_000);
+        let serf_detect_ms = self.serf_detect_ms.unwrap_or(5_000);
+        let rpc_hold_ms = self.acquire_timeout_ms.unwrap_or(7_000);
+        for (key, value) in [
+            ("renew_ms", renew_ms),
+            ("raft_heartbeat_ms", heartbeat_ms),
+            ("election_timeout_ms", election_timeout_ms),
+            ("serf_detect_ms", serf_detect_ms),
+            ("acquire_timeout_ms", rpc_hold_ms),
+        ] {
+            if value == 0 {
+                return Err((key, "must be greater than 0".into()));
+            }
+        }
+        if renew_ms >= ttl_ms {
+            return Err(("renew_ms", format!("{renew_ms} must be below ttl_ms ({ttl_ms})")));
+        }
+        if heartbeat_ms >= election_timeout_ms {
+            return Err((
+                "raft_heartbeat_ms",
+                format!("{heartbeat_ms} must be below election_timeout_ms ({election_timeout_ms})"),
+            ));
+        }
+        let retry_backoff = self.retry_backoff.unwrap_or(MsRange { min_ms: 200, max_ms: 400 });
+        Ok(ConsulVariant {
+            server: ConsulServerParams { servers: Vec::new(), heartbeat_ms, election_timeout_ms, serf_detect_ms },
+            client: ConsulClientParams {
+                ttl_ms,
+                lock_delay_ms,
+                behavior: self.session_behavior.unwrap_or_default(),
+                checks: self.session_checks.unwrap_or(true),
+                token: self.consul_token.unwrap_or_default(),
+                renew_ms,
+                rpc_hold_ms,
+                acquire_retries: self.acquire_retries.unwrap_or(3),
+                retry_backoff,
+            },
+        })
+    }
+}
+
+impl ConsulVariant {
+    /// The nodes of one world: a server per `servers` entry (in succession order), and client
+    /// `i` calling server `i mod n` first.
+    pub fn server(&self, servers: &[NodeId]) -> ConsulServer {
+        let mut params = self.server.clone();
+        params.servers = servers.to_vec();
+        ConsulServer::new(params)
+    }
+
+    pub fn library(&self, servers: &[NodeId], client_index: usize, lock: crate::node::LockId) -> ConsulLock {
+        ConsulLock::new(servers.to_vec(), client_index, lock, self.client.clone())
+    }
+}
