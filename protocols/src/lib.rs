@@ -41,6 +41,7 @@ pub mod node;
 pub mod registry;
 
 // One folder per protocol (and per protocol-neutral role).
+pub mod consul;
 pub mod lease;
 pub mod raft;
 pub mod redlock;
@@ -57,6 +58,7 @@ pub use redlock::Redlock;
 pub use registry::{Durable, LockLibrary};
 pub use resource::Resource;
 pub use skinny::{SkinnyInstance, SkinnyLock};
+pub use consul::{ConsulLock, ConsulServer};
 pub use worker::Client;
 
 /// Any node of a world. A closed enum keeps dispatch static and state `Clone + Eq + Hash`.
@@ -69,6 +71,8 @@ pub enum Node {
     RaftPeer(Box<RaftPeer>),
     /// A skinny instance (Paxos acceptor, proposer and lock API).
     SkinnyInstance(Box<SkinnyInstance>),
+    /// A Consul server (replicated state store; sessions, KV locks, Serf on the leader).
+    ConsulServer(Box<ConsulServer>),
 }
 
 impl Node {
@@ -80,6 +84,7 @@ impl Node {
             Node::Resource(n) => n.handle(ctx, input),
             Node::RaftPeer(n) => n.handle(ctx, input),
             Node::SkinnyInstance(n) => n.handle(ctx, input),
+            Node::ConsulServer(n) => n.handle(ctx, input),
         }
     }
 }

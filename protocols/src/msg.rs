@@ -8,6 +8,7 @@ use crate::lease::ReplicatedEntry;
 pub use crate::node::LockId;
 use crate::raft::{AppendEntries, RaftAnswer, RaftOp, RaftOpKind};
 use crate::skinny::SkinnyMsg;
+use crate::consul::ConsulMsg;
 
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Msg {
@@ -143,6 +144,8 @@ pub enum Msg {
     },
     /// skinny (Paxos lock): its lock API and its two phases.
     Skinny(SkinnyMsg),
+    /// Consul: sessions, KV locks, Serf probes and the servers' replication.
+    Consul(ConsulMsg),
 }
 
 impl Msg {
@@ -170,6 +173,7 @@ impl Msg {
             Msg::RaftReply { op, .. } => op.reply_kind(),
             Msg::RaftWatch { .. } => "watch",
             Msg::Skinny(m) => m.kind(),
+            Msg::Consul(m) => m.kind(),
         }
     }
 
@@ -208,6 +212,27 @@ impl Msg {
         "promise_reply",
         "commit",
         "commit_reply",
+        // consul: ConsulMsg::KINDS.
+        "session_create",
+        "session_created",
+        "session_renew",
+        "session_renew_reply",
+        "session_destroy",
+        "session_destroy_reply",
+        "kv_get",
+        "kv_get_reply",
+        "kv_acquire",
+        "kv_acquire_reply",
+        "kv_release",
+        "kv_release_reply",
+        "not_leader",
+        "no_leader",
+        "serf_probe",
+        "serf_ack",
+        "consul_append",
+        "consul_append_ack",
+        "consul_claim",
+        "consul_claim_ack",
     ];
 }
 
@@ -299,6 +324,7 @@ impl fmt::Display for Msg {
             Msg::RaftReply { req, op, answer } => write!(f, "{} req={req} {answer:?}", op.reply_kind()),
             Msg::RaftWatch { lock, revision } => write!(f, "watch lock={lock} revision={revision} predecessor gone"),
             Msg::Skinny(m) => write!(f, "{m}"),
+            Msg::Consul(m) => write!(f, "{m}"),
         }
     }
 }

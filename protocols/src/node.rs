@@ -73,6 +73,14 @@ pub enum Timer {
     ProposerTimeout,
     /// skinny instance: the backoff before retrying Phase 1 is over.
     ProposerBackoff,
+    /// Consul leader: the earliest session TTL timer (`ttl × 2` after the last renewal) is due.
+    SessionTtl,
+    /// Consul leader: probe the client nodes (Serf) and declare the silent ones failed.
+    SerfProbe,
+    /// Consul leader: the earliest parked blocking query has waited its time.
+    BlockingQuery,
+    /// Consul client: the lock monitor's blocking query went unanswered (an error).
+    MonitorTimeout,
 }
 
 /// What a node reacts to.

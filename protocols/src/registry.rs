@@ -14,6 +14,7 @@ use crate::node::{Ctx, LockId, NodeId, Timer};
 use crate::raft::{self, RaftLock};
 use crate::redlock::Redlock;
 use crate::skinny::SkinnyLock;
+use crate::consul::ConsulLock;
 
 /// Durable state a node may keep on disk across a crash.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,6 +33,8 @@ pub enum LockLibrary {
     Raft(RaftLock),
     /// skinny's client library (one instance at a time).
     Skinny(SkinnyLock),
+    /// Consul's `api/lock.go` over sessions and KV locks.
+    Consul(ConsulLock),
 }
 
 impl LockLibrary {
@@ -41,6 +44,7 @@ impl LockLibrary {
             LockLibrary::Redlock(l) => l.acquire(ctx, session, lock),
             LockLibrary::Raft(l) => l.acquire(ctx, session, lock),
             LockLibrary::Skinny(l) => l.acquire(ctx, session, lock),
+            LockLibrary::Consul(l) => l.acquire(ctx, session, lock),
         }
     }
     pub(crate) fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
@@ -49,6 +53,7 @@ impl LockLibrary {
             LockLibrary::Redlock(l) => l.release(ctx),
             LockLibrary::Raft(l) => l.release(ctx),
             LockLibrary::Skinny(l) => l.release(ctx),
+            LockLibrary::Consul(l) => l.release(ctx),
         }
     }
     /// Does the library consider the lock held and valid now?
@@ -58,6 +63,7 @@ impl LockLibrary {
             LockLibrary::Redlock(l) => l.is_valid(ctx),
             LockLibrary::Raft(l) => l.is_valid(ctx),
             LockLibrary::Skinny(l) => l.is_valid(ctx),
+            LockLibrary::Consul(l) => l.is_valid(ctx),
         }
     }
     /// Record that the worker found the lease invalid (the library stops believing).
@@ -67,6 +73,7 @@ impl LockLibrary {
             LockLibrary::Redlock(l) => l.mark_lost(ctx),
             LockLibrary::Raft(l) => l.mark_lost(ctx),
             LockLibrary::Skinny(l) => l.mark_lost(ctx),
+            LockLibrary::Consul(l) => l.mark_lost(ctx),
         }
     }
     /// The fencing token of the current lease, if the service issues them.
@@ -76,6 +83,7 @@ impl LockLibrary {
             LockLibrary::Redlock(_) => None,
             LockLibrary::Raft(l) => l.token(),
             LockLibrary::Skinny(l) => l.token(),
+            LockLibrary::Consul(l) => l.token(),
         }
     }
     pub(crate) fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) -> Option<LockEvent> {
@@ -84,6 +92,7 @@ impl LockLibrary {
             LockLibrary::Redlock(l) => l.on_timer(ctx, timer),
             LockLibrary::Raft(l) => l.on_timer(ctx, timer),
             LockLibrary::Skinny(l) => l.on_timer(ctx, timer),
+            LockLibrary::Consul(l) => l.on_timer(ctx, timer),
         }
     }
     pub(crate) fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg) -> Option<LockEvent> {
@@ -92,6 +101,7 @@ impl LockLibrary {
             LockLibrary::Redlock(l) => l.on_message(ctx, from, msg),
             LockLibrary::Raft(l) => l.on_message(ctx, from, msg),
             LockLibrary::Skinny(l) => l.on_message(ctx, msg),
+            LockLibrary::Consul(l) => l.on_message(ctx, from, msg),
         }
     }
 }
@@ -145,6 +155,7 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
     },
     ProtocolKind { name: "raft", family: "RAFT", fenced_family: "RAFT", params: RAFT, replicated_log: true },
     ProtocolKind { name: "skinny", family: "SKINNY", fenced_family: "SKINNY", params: SKINNY, replicated_log: false },
+    ProtocolKind { name: "consul", family: "CONSUL", fenced_family: "CONSUL", params: CONSUL, replicated_log: false },
 ];
 
 /// The kind named `name`, if there is one.
@@ -251,3 +262,21 @@ const RAFT: &[&str] = &[
 /// The scenario parameters of `skinny`.
 const SKINNY: &[&str] =
     &["acquire_timeout_ms", "acquire_retries", "retry_backoff_ms", "server_timeout_ms", "skinny_fixed"];
+
+/// The scenario parameters of `consul` (resolved by `consul::ConsulOptions::resolve`).
+const CONSUL: &[&str] = &[
+    "ttl_ms",
+    "lock_delay_ms",
+    "session_behavior",
+    "session_checks",
+    "serf_detect_ms",
+    "consul_token",
+    "renew_ms",
+    "raft_heartbeat_ms",
+    "election_timeout_ms",
+    "acquire_timeout_ms",
+    "acquire_retries",
+    "retry_backoff_ms",
+    "fencing",
+    "check_validity_before_write",
+];

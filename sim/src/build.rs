@@ -14,6 +14,7 @@ use locklab_protocols::raft::RaftParams;
 use locklab_protocols::redlock::RedlockParams;
 use locklab_protocols::registry::{protocol_kind, protocol_kind_names, ProtocolKind};
 use locklab_protocols::skinny::{SkinnyClientParams, SkinnyInstance, SkinnyLock, SkinnyParams};
+use locklab_protocols::consul::{ConsulOptions, ConsulVariant};
 use locklab_protocols::worker::WorkloadParams;
 use locklab_protocols::LockLibrary;
 use locklab_protocols::{ms, Client, LeaseLock, LeaseServer, Msg, Node, NodeId, RaftLock, RaftPeer, Redlock, Resource};
@@ -61,6 +62,8 @@ pub enum ClientParams {
     Redlock(RedlockParams),
     /// skinny: the instances' parameters (peers and increments filled per world) and the library's.
     Skinny(SkinnyParams, SkinnyClientParams),
+    /// consul: the servers' parameters (server list filled per world) and the library's.
+    Consul(Box<ConsulVariant>),
 }
 
 impl Variant {
@@ -71,6 +74,8 @@ impl Variant {
             ClientParams::Redlock(p) => Some(p.ttl_ms),
             // No lease: a holder holds until it releases (the linearizability spec is a mutex).
             ClientParams::Skinny(..) => None,
+            // The session's TTL, a lower bound (the leader reaps at up to twice it): lazy expiry.
+            ClientParams::Consul(c) => Some(c.client.ttl_ms),
         }
     }
 
@@ -98,7 +103,7 @@ impl Variant {
     /// Does the service revoke an expired lease lazily (a TTL that is a lower bound)? The
     /// etcd-style Raft service does: its leader revokes expired leases from a periodic check.
     pub fn lazy_expiry(&self) -> bool {
-        self.protocol().replicated_log
+        self.protocol().replicated_log || matches!(self.client, ClientParams::Consul(_))
     }
 
     /// The protocol family, as the literature's catalogue names it (the report's columns).
@@ -559,6 +564,10 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
         ("campaign_at_start", p.campaign_at_start.is_some()),
         ("wait_recheck_ms", p.wait_recheck_ms.is_some()),
         ("skinny_fixed", p.skinny_fixed.is_some()),
+        ("session_behavior", p.session_behavior.is_some()),
+        ("session_checks", p.session_checks.is_some()),
+        ("serf_detect_ms", p.serf_detect_ms.is_some()),
+        ("consul_token", p.consul_token.is_some()),
     ];
     // The keys this kind takes (besides `name`, `kind` and `expect`): the registry's.
     let keys = protocol.params;
@@ -585,7 +594,8 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
         return Err(at("renew_ms", "must be greater than 0 (leave it out for no heartbeat)".into()));
     }
     let fencing = p.fencing.unwrap_or(false);
-    let tokens = p.tokens.unwrap_or(fencing);
+    // Consul always returns `LockIndex`: its grants carry tokens (token order is owed).
+    let tokens = p.tokens.unwrap_or(fencing) || kind == "consul";
     if fencing && !tokens {
         return Err(at("tokens", "`fencing = true` needs the server to issue tokens (`tokens = true`)".into()));
     }
@@ -596,7 +606,33 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
             "a `redisson` client keeps one value per client (`<UUID>:<thread id>`); `naive` draws new ones".into(),
         ));
     }
-    let client = if kind == "skinny" {
+    let client = if kind == "consul" {
+        if let Some(r) = &p.retry_backoff_ms {
+            check_range(loc, "retry_backoff_ms", r)?;
+        }
+        let election_timeout_ms = match p.election_timeout_ms {
+            None => None,
+            Some(MsSpec::Fixed(v)) => Some(v),
+            Some(MsSpec::Range(_)) => {
+                return Err(at("election_timeout_ms", "a `consul` succession uses one fixed timeout".into()))
+            }
+        };
+        let options = ConsulOptions {
+            ttl_ms: p.ttl_ms,
+            lock_delay_ms: p.lock_delay_ms,
+            session_behavior: p.session_behavior,
+            session_checks: p.session_checks,
+            serf_detect_ms: p.serf_detect_ms,
+            consul_token: p.consul_token,
+            renew_ms: p.renew_ms,
+            raft_heartbeat_ms: p.raft_heartbeat_ms,
+            election_timeout_ms,
+            acquire_timeout_ms: p.acquire_timeout_ms,
+            acquire_retries: p.acquire_retries,
+            retry_backoff: p.retry_backoff_ms.map(|r| r.range()),
+        };
+        ClientParams::Consul(Box::new(options.resolve().map_err(|(field, message)| at(field, message))?))
+    } else if kind == "skinny" {
         let timeout_ms = p.server_timeout_ms.unwrap_or(500);
         let client_timeout_ms = p.acquire_timeout_ms.unwrap_or(5000);
         for (field, value) in [("server_timeout_ms", timeout_ms), ("acquire_timeout_ms", client_timeout_ms)] {
@@ -889,6 +925,7 @@ impl Compiled {
                         instance.increment = index as u64 + 1;
                         Node::SkinnyInstance(Box::new(SkinnyInstance::new(instance)))
                     }
+                    (None, ClientParams::Consul(c)) => Node::ConsulServer(Box::new(c.server(&self.servers))),
                     (Some(r), _) => {
                         let mut peer = r.peer.clone();
                         peer.peers = self.servers.clone();
@@ -913,6 +950,11 @@ impl Compiled {
                     (ClientParams::Skinny(_, params), None) => {
                         let first = self.clients.iter().position(|&c| c == id).unwrap_or(0);
                         LockLibrary::Skinny(SkinnyLock::new(self.servers.clone(), first, lock_id, params.clone()))
+                    }
+                    // Client i calls server i (mod n) first.
+                    (ClientParams::Consul(c), None) => {
+                        let first = self.clients.iter().position(|&c| c == id).unwrap_or(0);
+                        LockLibrary::Consul(c.library(&self.servers, first, lock_id))
                     }
                 };
                 Node::Client(Box::new(Client::new(self.resources.clone(), workload.clone(), lock)))

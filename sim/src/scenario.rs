@@ -503,6 +503,14 @@ pub struct ProtocolSpec {
     pub wait_recheck_ms: Option<u64>,
     /// skinny: the proposer adopts its own commit only once a majority committed it.
     pub skinny_fixed: Option<bool>,
+    /// consul: what invalidation does to the session's keys (`release` or `delete`).
+    pub session_behavior: Option<locklab_protocols::consul::Behavior>,
+    /// consul: the session is tied to the node's `serfHealth` check (`false`: TTL only).
+    pub session_checks: Option<bool>,
+    /// consul: how long Serf lets a node go unanswered before its check goes critical.
+    pub serf_detect_ms: Option<u64>,
+    /// consul: the fencing token, `lock_index` or `modify_index`.
+    pub consul_token: Option<locklab_protocols::consul::TokenSource>,
     #[serde(default)]
     pub expect: ExpectSpec,
 }
