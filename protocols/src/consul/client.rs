@@ -55,9 +55,9 @@ pub struct ConsulClientParams {
     pub token: TokenSource,
     /// `RenewPeriodic`'s period (TTL / 2).
     pub renew_ms: u64,
-    /// How long a call may go unanswered beyond its blocking wait before it is an error
-    /// (the agent's RPC hold time, `rpc_hold_timeout` = 7 s).
-    pub rpc_hold_ms: u64,
+    /// How long a non-blocking call may go unanswered before the agent tries the next server (a
+    /// dead server's connection fails fast in Consul; here a call to it is simply lost).
+    pub call_timeout_ms: u64,
     /// Request errors (timeouts) an acquire call rides out, moving to the next server, before
     /// `Lock()` returns its error.
     pub acquire_retries: u32,
@@ -71,6 +71,9 @@ pub const LOCK_WAIT_MS: u64 = 15_000;
 pub const LOCK_RETRY_MS: u64 = 5_000;
 /// The monitor's blocking wait: none is set, so the server's default (`DefaultQueryTime`, 5 min).
 pub const MONITOR_WAIT_MS: u64 = 300_000;
+/// A blocking query is an error once its wait, the server's 1/16 jitter and the agent's RPC hold
+/// time (`rpc_hold_timeout`, 7 s) have passed without an answer.
+pub const RPC_HOLD_MS: u64 = 7_000;
 /// `RenewPeriodic`'s wait after a failed renewal.
 pub const RENEW_ERROR_RETRY_MS: u64 = 1_000;
 
@@ -217,9 +220,11 @@ impl ConsulLock {
                 },
                 0,
             ),
-            Step::Wait { wait_index } => {
-                (ConsulMsg::KvGet { req, key: self.lock, wait_index, wait_ms: LOCK_WAIT_MS }, LOCK_WAIT_MS)
-            }
+            // With index 0 the query does not block: the server answers at once.
+            Step::Wait { wait_index } => (
+                ConsulMsg::KvGet { req, key: self.lock, wait_index, wait_ms: LOCK_WAIT_MS },
+                if wait_index > 0 { LOCK_WAIT_MS } else { 0 },
+            ),
             Step::Recheck => (ConsulMsg::KvGet { req, key: self.lock, wait_index: 0, wait_ms: 0 }, 0),
             Step::Acquire => {
                 let session = self.consul_session.expect("a session before acquiring");
@@ -227,7 +232,8 @@ impl ConsulLock {
             }
         };
         self.send(ctx, m);
-        ctx.set_timer(Timer::AcquireTimeout, ms(wait_ms + wait_ms / 16 + self.params.rpc_hold_ms));
+        let timeout_ms = if wait_ms > 0 { wait_ms + wait_ms / 16 + RPC_HOLD_MS } else { self.params.call_timeout_ms };
+        ctx.set_timer(Timer::AcquireTimeout, ms(timeout_ms));
         self.state = ConsulLockState::Calling { step, req, attempts };
     }
 
@@ -269,7 +275,7 @@ impl ConsulLock {
         let req = self.req();
         let wait_ms = MONITOR_WAIT_MS;
         self.send(ctx, ConsulMsg::KvGet { req, key: self.lock, wait_index, wait_ms });
-        ctx.set_timer(Timer::MonitorTimeout, ms(wait_ms + wait_ms / 16 + self.params.rpc_hold_ms));
+        ctx.set_timer(Timer::MonitorTimeout, ms(wait_ms + wait_ms / 16 + RPC_HOLD_MS));
         self.monitor = Some(Monitor { req, wait_index, sleeping: false });
     }
 
@@ -287,7 +293,7 @@ impl ConsulLock {
             ctx.record(Observation::ExtendInvoke { lock: self.lock, session: self.session });
         }
         self.send(ctx, ConsulMsg::SessionRenew { req, session });
-        ctx.set_timer(Timer::HeartbeatTimeout, ms(self.params.rpc_hold_ms));
+        ctx.set_timer(Timer::HeartbeatTimeout, ms(self.params.call_timeout_ms));
         if let Some(r) = &mut self.renewal {
             r.req = Some((req, record));
         }
@@ -296,6 +302,8 @@ impl ConsulLock {
     /// A renewal failed with an error: retry in a second, unless a TTL has passed since the last
     /// success (then `RenewPeriodic` returns, telling no one).
     fn renew_error(&mut self, ctx: &mut Ctx) {
+        // The agent would try another server: so does the next renewal.
+        self.server = (self.server + 1) % self.servers.len();
         let Some(r) = &mut self.renewal else { return };
         if let Some((_, true)) = r.req.take() {
             ctx.record(Observation::ExtendFail { lock: self.lock, session: self.session, definite: false });
@@ -317,7 +325,7 @@ impl ConsulLock {
         };
         let req = self.req();
         self.send(ctx, ConsulMsg::KvRelease { req, key: self.lock, session });
-        ctx.set_timer(Timer::ReleaseTimeout, ms(self.params.rpc_hold_ms));
+        ctx.set_timer(Timer::ReleaseTimeout, ms(self.params.call_timeout_ms));
         self.state = ConsulLockState::Releasing { req };
         None
     }

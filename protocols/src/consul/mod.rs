@@ -73,9 +73,11 @@
 //!   partition, a dead one with a crash).
 //! * **The agent.** Clients call servers directly: a follower answers `NotLeader` (the agent's
 //!   forwarding) and the client calls the leader; `No cluster leader` is retried after a backoff
-//!   while the call's time (`acquire_timeout_ms`, the agent's `rpc_hold_timeout` of 7 s, plus any
-//!   blocking wait and its 1/16 jitter) lasts. An acquire call rides out `acquire_retries` timed-out
-//!   calls (on the next server each time) before `Lock()` returns an error.
+//!   while the call's time lasts. A non-blocking call unanswered for `acquire_timeout_ms` (1 s)
+//!   moves to the next server (in Consul the agent's connection to a dead server fails fast and
+//!   it tries another); a blocking query is an error after its wait, the 1/16 jitter and the
+//!   agent's `rpc_hold_timeout` (7 s). An acquire call rides out `acquire_retries` such errors
+//!   (on the next server each time) before `Lock()` returns an error.
 //! * Sessions are numbered by their log index; keys are lock ids; values are not stored.
 //!
 //! # Switches (`[[protocols]]` keys)
@@ -85,7 +87,7 @@
 //! (5 000), `consul_token` (`lock_index` | `modify_index`), `fencing` (the resource checks the
 //! token), `check_validity_before_write` (the worker asks the library — i.e. its monitor — before
 //! writing), `renew_ms` (TTL / 2), `raft_heartbeat_ms` (200), `election_timeout_ms` (1 000),
-//! `acquire_timeout_ms` (7 000), `acquire_retries` (3), `retry_backoff_ms` (200–400).
+//! `acquire_timeout_ms` (1 000), `acquire_retries` (3), `retry_backoff_ms` (200–400).
 //!
 //! # Files
 //!
@@ -149,13 +151,13 @@ impl ConsulOptions {
         let heartbeat_ms = self.raft_heartbeat_ms.unwrap_or(200);
         let election_timeout_ms = self.election_timeout_ms.unwrap_or(1_000);
         let serf_detect_ms = self.serf_detect_ms.unwrap_or(5_000);
-        let rpc_hold_ms = self.acquire_timeout_ms.unwrap_or(7_000);
+        let call_timeout_ms = self.acquire_timeout_ms.unwrap_or(1_000);
         for (key, value) in [
             ("renew_ms", renew_ms),
             ("raft_heartbeat_ms", heartbeat_ms),
             ("election_timeout_ms", election_timeout_ms),
             ("serf_detect_ms", serf_detect_ms),
-            ("acquire_timeout_ms", rpc_hold_ms),
+            ("acquire_timeout_ms", call_timeout_ms),
         ] {
             if value == 0 {
                 return Err((key, "must be greater than 0".into()));
@@ -180,7 +182,7 @@ impl ConsulOptions {
                 checks: self.session_checks.unwrap_or(true),
                 token: self.consul_token.unwrap_or_default(),
                 renew_ms,
-                rpc_hold_ms,
+                call_timeout_ms,
                 acquire_retries: self.acquire_retries.unwrap_or(3),
                 retry_backoff,
             },
