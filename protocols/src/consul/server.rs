@@ -243,6 +243,14 @@ impl ConsulServer {
 
     // ---------------------------------------------------------------- replication
 
+    /// The leader's in-memory state (panics on a non-leader: for tests and inspection).
+    pub fn leader_state_ref(&self) -> &LeaderState {
+        match &self.role {
+            Role::Leader(l) => l,
+            _ => panic!("not the leader"),
+        }
+    }
+
     fn leader_state(&mut self) -> Option<&mut LeaderState> {
         match &mut self.role {
             Role::Leader(l) => Some(l),
