@@ -174,7 +174,13 @@ impl ConsulOptions {
         }
         let retry_backoff = self.retry_backoff.unwrap_or(MsRange { min_ms: 200, max_ms: 400 });
         Ok(ConsulVariant {
-            server: ConsulServerParams { servers: Vec::new(), heartbeat_ms, election_timeout_ms, serf_detect_ms },
+            server: ConsulServerParams {
+                servers: Vec::new(),
+                heartbeat_ms,
+                election_timeout_ms,
+                serf_detect_ms,
+                token: self.consul_token.unwrap_or_default(),
+            },
             client: ConsulClientParams {
                 ttl_ms,
                 lock_delay_ms,

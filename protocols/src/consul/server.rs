@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use super::client::TokenSource;
 use super::msg::{ConsulMsg, ConsulSessionId};
 use super::state::{Applied, LogEntry, Op, StateStore};
 use crate::history::Observation;
@@ -30,6 +31,8 @@ pub struct ConsulServerParams {
     /// Serf: how long a node may leave probes unanswered before it is declared failed and its
     /// `serfHealth` check goes critical (memberlist's probe timeout + suspicion, a few seconds).
     pub serf_detect_ms: u64,
+    /// Which index the holders use as their fencing token (what a grant records as its token).
+    pub token: TokenSource,
 }
 
 /// A blocking query parked on the leader.
@@ -408,7 +411,10 @@ impl ConsulServer {
                         lock: *key,
                         holder,
                         value: *session,
-                        token: Some(lock_index),
+                        token: Some(match self.params.token {
+                            TokenSource::LockIndex => lock_index,
+                            TokenSource::ModifyIndex => modify_index,
+                        }),
                     });
                 }
                 if let Some((client, req)) = reply {

@@ -10,7 +10,13 @@ use crate::node::{ms, Counter, Ctx, Effect, Input, Timer};
 const CLIENT: usize = 9;
 
 fn server_params(servers: Vec<usize>) -> ConsulServerParams {
-    ConsulServerParams { servers, heartbeat_ms: 200, election_timeout_ms: 1000, serf_detect_ms: 5000 }
+    ConsulServerParams {
+        servers,
+        heartbeat_ms: 200,
+        election_timeout_ms: 1000,
+        serf_detect_ms: 5000,
+        token: TokenSource::LockIndex,
+    }
 }
 
 fn feed_server(node: &mut ConsulServer, me: usize, now_ms: u64, input: Input) -> Vec<Effect> {
