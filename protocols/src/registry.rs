@@ -270,6 +270,7 @@ const CONSUL: &[&str] = &[
     "session_behavior",
     "session_checks",
     "serf_detect_ms",
+    "serf_probe_ms",
     "consul_token",
     "renew_ms",
     "raft_heartbeat_ms",

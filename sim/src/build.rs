@@ -567,6 +567,7 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
         ("session_behavior", p.session_behavior.is_some()),
         ("session_checks", p.session_checks.is_some()),
         ("serf_detect_ms", p.serf_detect_ms.is_some()),
+        ("serf_probe_ms", p.serf_probe_ms.is_some()),
         ("consul_token", p.consul_token.is_some()),
     ];
     // The keys this kind takes (besides `name`, `kind` and `expect`): the registry's.
@@ -623,6 +624,7 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
             session_behavior: p.session_behavior,
             session_checks: p.session_checks,
             serf_detect_ms: p.serf_detect_ms,
+            serf_probe_ms: p.serf_probe_ms,
             consul_token: p.consul_token,
             renew_ms: p.renew_ms,
             raft_heartbeat_ms: p.raft_heartbeat_ms,

@@ -509,6 +509,8 @@ pub struct ProtocolSpec {
     pub session_checks: Option<bool>,
     /// consul: how long Serf lets a node go unanswered before its check goes critical.
     pub serf_detect_ms: Option<u64>,
+    /// consul: how often the leader probes each node (Serf's probe interval).
+    pub serf_probe_ms: Option<u64>,
     /// consul: the fencing token, `lock_index` or `modify_index`.
     pub consul_token: Option<locklab_protocols::consul::TokenSource>,
     #[serde(default)]

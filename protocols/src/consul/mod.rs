@@ -65,9 +65,9 @@
 //!   starts empty (term 0, no log). Catalogue scenarios crash servers without restarting them.
 //! * **Lock-delays after a log conflict.** A server that replays its log (a conflict) sets the
 //!   replayed invalidations' lock-delays from the replay's instant.
-//! * **Serf.** Gossip is reduced to the leader probing each node every second; detection is "no
-//!   answer for `serf_detect_ms`" (memberlist's probe timeout plus suspicion timeout, a few
-//!   seconds with LAN defaults). A node that answers again is marked passing again. The probes
+//! * **Serf.** Gossip is reduced to the leader probing each node every `serf_probe_ms` (1 s,
+//!   memberlist's `ProbeInterval`); detection is "no answer for `serf_detect_ms`" (memberlist's
+//!   probe timeout plus suspicion timeout, a few seconds with LAN defaults). A node that answers again is marked passing again. The probes
 //!   are answered by the client node's agent — here its lock library — so a paused client process
 //!   stops answering (in Consul the agent is a separate process: model a cut-off node with a
 //!   partition, a dead one with a crash).
@@ -84,7 +84,7 @@
 //!
 //! `ttl_ms` (15 000), `lock_delay_ms` (15 000; 0 disables), `session_behavior` (`release` |
 //! `delete`), `session_checks` (`true`: tied to `serfHealth`; `false`: TTL only), `serf_detect_ms`
-//! (5 000), `consul_token` (`lock_index` | `modify_index`), `fencing` (the resource checks the
+//! (5 000), `serf_probe_ms` (1 000), `consul_token` (`lock_index` | `modify_index`), `fencing` (the resource checks the
 //! token), `check_validity_before_write` (the worker asks the library — i.e. its monitor — before
 //! writing), `renew_ms` (TTL / 2), `raft_heartbeat_ms` (200), `election_timeout_ms` (1 000),
 //! `acquire_timeout_ms` (1 000), `acquire_retries` (3), `retry_backoff_ms` (200–400).
@@ -119,6 +119,7 @@ pub struct ConsulOptions {
     pub session_behavior: Option<Behavior>,
     pub session_checks: Option<bool>,
     pub serf_detect_ms: Option<u64>,
+    pub serf_probe_ms: Option<u64>,
     pub consul_token: Option<TokenSource>,
     pub renew_ms: Option<u64>,
     pub raft_heartbeat_ms: Option<u64>,
@@ -151,12 +152,14 @@ impl ConsulOptions {
         let heartbeat_ms = self.raft_heartbeat_ms.unwrap_or(200);
         let election_timeout_ms = self.election_timeout_ms.unwrap_or(1_000);
         let serf_detect_ms = self.serf_detect_ms.unwrap_or(5_000);
+        let serf_probe_ms = self.serf_probe_ms.unwrap_or(1_000);
         let call_timeout_ms = self.acquire_timeout_ms.unwrap_or(1_000);
         for (key, value) in [
             ("renew_ms", renew_ms),
             ("raft_heartbeat_ms", heartbeat_ms),
             ("election_timeout_ms", election_timeout_ms),
             ("serf_detect_ms", serf_detect_ms),
+            ("serf_probe_ms", serf_probe_ms),
             ("acquire_timeout_ms", call_timeout_ms),
         ] {
             if value == 0 {
@@ -179,6 +182,7 @@ impl ConsulOptions {
                 heartbeat_ms,
                 election_timeout_ms,
                 serf_detect_ms,
+                serf_probe_ms,
                 token: self.consul_token.unwrap_or_default(),
             },
             client: ConsulClientParams {

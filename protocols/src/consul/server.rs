@@ -13,8 +13,6 @@ use crate::node::{ms, Ctx, Input, LockId, NodeId, Timer};
 
 /// `structs.SessionTTLMultiplier`: the leader's timer runs for twice the session's TTL.
 pub const SESSION_TTL_MULTIPLIER: u64 = 2;
-/// memberlist's `ProbeInterval` (LAN default 1 s).
-pub const SERF_PROBE_MS: u64 = 1000;
 /// `structs.JitterFraction`: a blocking query waits `wait + random(wait / 16)`.
 pub const JITTER_FRACTION: u64 = 16;
 
@@ -28,6 +26,8 @@ pub struct ConsulServerParams {
     /// A follower that has not heard the leader this long suspects it (the next in line claims);
     /// a leader that has not heard a quorum this long steps down (hashicorp/raft's leader lease).
     pub election_timeout_ms: u64,
+    /// Serf: how often the leader probes each node (memberlist's `ProbeInterval`, LAN default 1 s).
+    pub serf_probe_ms: u64,
     /// Serf: how long a node may leave probes unanswered before it is declared failed and its
     /// `serfHealth` check goes critical (memberlist's probe timeout + suspicion, a few seconds).
     pub serf_detect_ms: u64,
@@ -239,7 +239,7 @@ impl ConsulServer {
         self.log.push(LogEntry { term: self.term, op: Op::Noop });
         self.broadcast(ctx);
         ctx.set_timer(Timer::RaftHeartbeat, ms(self.params.heartbeat_ms));
-        ctx.set_timer(Timer::SerfProbe, ms(SERF_PROBE_MS));
+        ctx.set_timer(Timer::SerfProbe, ms(self.params.serf_probe_ms));
         self.arm_session_timer(ctx);
         self.advance_commit(ctx);
     }
@@ -502,7 +502,7 @@ impl ConsulServer {
         for node in failed {
             self.propose(ctx, Op::NodeHealth { node, critical: true }, None);
         }
-        ctx.set_timer(Timer::SerfProbe, ms(SERF_PROBE_MS));
+        ctx.set_timer(Timer::SerfProbe, ms(self.params.serf_probe_ms));
     }
 
     /// A node answered: alive. A node marked failed that answers again is passing again.

@@ -15,6 +15,7 @@ fn server_params(servers: Vec<usize>) -> ConsulServerParams {
         heartbeat_ms: 200,
         election_timeout_ms: 1000,
         serf_detect_ms: 5000,
+        serf_probe_ms: 1000,
         token: TokenSource::LockIndex,
     }
 }
