@@ -133,6 +133,8 @@ pub const STANDARD: &[(&str, u32, u32, &str)] = &[
     ("raft", 2, 3, "none"),
     ("raft-checked", 2, 3, "none"),
     ("raft-fenced", 2, 3, "none"),
+    ("consul", 2, 1, "none"),
+    ("consul-fenced", 2, 1, "none"),
 ];
 
 /// The standard fault budget of a protocol.

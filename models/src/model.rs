@@ -564,7 +564,7 @@ impl LockModel {
             {
                 // The etcd-style Raft service revokes an expired lease lazily (its TTL is a lower
                 // bound); the single-server leases and Redlock expire keys at their TTL.
-                let spec = if self.setup.protocol.is_raft() {
+                let spec = if self.setup.protocol.lazy_expiry() {
                     LeaseSpec::lazy(self.setup.ttl_ns)
                 } else {
                     LeaseSpec::new(self.setup.ttl_ns)

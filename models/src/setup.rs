@@ -17,8 +17,17 @@ use locklab_protocols::{Node, NodeId};
 use locklab_sim::clock::Clock;
 
 /// The protocol names `check` and `explore` accept.
-pub const PROTOCOLS: &[&str] =
-    &["lease", "lease-checked", "lease-fenced", "redlock", "raft", "raft-checked", "raft-fenced"];
+pub const PROTOCOLS: &[&str] = &[
+    "lease",
+    "lease-checked",
+    "lease-fenced",
+    "redlock",
+    "raft",
+    "raft-checked",
+    "raft-fenced",
+    "consul",
+    "consul-fenced",
+];
 
 /// A protocol variant the models cover. A name means the same variant here as in the scenario
 /// catalogue (`scenarios/*.toml`): the switches that tell variants apart ([`Switches`]) are those
@@ -49,6 +58,12 @@ pub enum Protocol {
     /// The same with fencing by revision alone: the resource rejects writes with an older
     /// revision; no pre-write check.
     RaftFenced,
+    /// Consul sessions and KV locks (`protocols/src/consul/`): a session tied to the node's
+    /// `serfHealth` check with a TTL and a lock-delay; `LockIndex` as token, not checked by the
+    /// resource (the catalogue's `consul`, e.g. `scenarios/consul-false-positive-detector.toml`).
+    Consul,
+    /// The same with the resource checking `LockIndex` (the catalogue's `consul-fenced`).
+    ConsulFenced,
 }
 
 /// The switches that tell the variants of one protocol kind apart, as the scenario file's
@@ -65,7 +80,7 @@ pub struct Switches {
 
 impl Protocol {
     /// Every variant, in [`PROTOCOLS`] order.
-    pub const ALL: [Protocol; 7] = [
+    pub const ALL: [Protocol; 9] = [
         Protocol::Lease,
         Protocol::LeaseChecked,
         Protocol::LeaseFenced,
@@ -73,6 +88,8 @@ impl Protocol {
         Protocol::Raft,
         Protocol::RaftChecked,
         Protocol::RaftFenced,
+        Protocol::Consul,
+        Protocol::ConsulFenced,
     ];
 
     /// Parse a protocol name; the error lists the valid ones.
@@ -92,6 +109,8 @@ impl Protocol {
             Protocol::Raft => "raft",
             Protocol::RaftChecked => "raft-checked",
             Protocol::RaftFenced => "raft-fenced",
+            Protocol::Consul => "consul",
+            Protocol::ConsulFenced => "consul-fenced",
         }
     }
 
@@ -101,6 +120,7 @@ impl Protocol {
             Protocol::Lease | Protocol::LeaseChecked | Protocol::LeaseFenced => "lease",
             Protocol::Redlock => "redlock",
             Protocol::Raft | Protocol::RaftChecked | Protocol::RaftFenced => "raft",
+            Protocol::Consul | Protocol::ConsulFenced => "consul",
         }
     }
 
@@ -114,6 +134,8 @@ impl Protocol {
             Protocol::Raft => (true, false, false),
             Protocol::RaftChecked => (true, false, true),
             Protocol::RaftFenced => (true, true, false),
+            Protocol::Consul => (true, false, false),
+            Protocol::ConsulFenced => (true, true, false),
         };
         Switches { tokens, fencing, check_validity_before_write }
     }
@@ -134,9 +156,18 @@ impl Protocol {
         protocol_kind(self.kind()).is_some_and(|k| k.replicated_log)
     }
 
+    /// Is the TTL a lower bound (the service revokes lazily)? Raft's leases, and Consul's
+    /// sessions (reaped at up to twice their TTL).
+    pub fn lazy_expiry(self) -> bool {
+        self.is_raft() || self.kind() == "consul"
+    }
+
     /// Server count when none is given.
     pub fn default_servers(self) -> u32 {
-        if self.kind() == "lease" {
+        // Consul: one server (a valid `bootstrap_expect = 1` cluster) keeps the leader's work —
+        // TTL timers, Serf probes, lock-delay — and drops the replication the model would
+        // interleave with everything else.
+        if self.kind() == "lease" || self.kind() == "consul" {
             1
         } else {
             3
@@ -188,6 +219,24 @@ impl Protocol {
                 ("expiry_clock", quoted("wall")),
                 ("persistence", persistence),
                 ("restart_delay_ms", "0".into()),
+            ]),
+            // Consul's bounds: a TTL of 10 s at least (2 ticks of 5 s: reaped at 4), renewed every
+            // tick; the lock-delay, Serf's probe and its detection time one tick each.
+            "consul" => p.extend([
+                ("renew_ms", ms(timing.renew_ticks)),
+                ("lock_delay_ms", ms(1)),
+                ("session_behavior", quoted("release")),
+                ("session_checks", "true".into()),
+                ("serf_probe_ms", ms(1)),
+                ("serf_detect_ms", ms(1)),
+                ("consul_token", quoted("lock_index")),
+                ("raft_heartbeat_ms", ms(timing.heartbeat_ticks)),
+                ("election_timeout_ms", ms(timing.election_ticks)),
+                ("acquire_timeout_ms", ms(1)),
+                ("acquire_retries", timing.acquire_retries.to_string()),
+                ("retry_backoff_ms", ms(1)),
+                ("fencing", sw.fencing.to_string()),
+                ("check_validity_before_write", sw.check_validity_before_write.to_string()),
             ]),
             // Every Raft duration is a whole number of ticks, and the election timeout is fixed
             // (min = max): a randomized timeout would put deadlines between ticks, where the model
@@ -290,6 +339,17 @@ impl Timing {
             Protocol::Redlock => {
                 Timing { ttl_ticks: 5, think_ticks: 3, clock_jump_ms: 5000, horizon_ticks: 9, ..Timing::default() }
             }
+            // Consul rejects a TTL below 10 s: a tick of 5 s makes it 2 ticks.
+            Protocol::Consul | Protocol::ConsulFenced => Timing {
+                tick_ms: 5000,
+                ttl_ticks: 2,
+                renew_ticks: 1,
+                heartbeat_ticks: 1,
+                election_ticks: 2,
+                clock_jump_ms: 10_000,
+                horizon_ticks: 8,
+                ..Timing::default()
+            },
         }
     }
 }

@@ -505,7 +505,8 @@ fn the_banner_prints_the_variant_in_the_scenario_files_words() {
 fn catalogue_switches(p: &locklab_sim::scenario::ProtocolSpec) -> (bool, bool, bool) {
     let fencing = p.fencing.unwrap_or(false);
     let tokens = match p.kind.get_ref().as_str() {
-        "raft" => true,
+        // Raft's revision and Consul's `LockIndex` come with every grant.
+        "raft" | "consul" => true,
         "lease" | "replicated-lease" => p.tokens.unwrap_or(fencing),
         _ => false,
     };
@@ -526,6 +527,8 @@ fn model_variants_are_the_catalogues_variants_of_the_same_name() {
         ("01-gc-pause.toml", "redlock"),
         ("raft-01-gc-pause.toml", "raft"),
         ("raft-01-gc-pause.toml", "raft-fenced"),
+        ("consul-lock-delay-too-short.toml", "consul"),
+        ("consul-lock-delay-too-short.toml", "consul-fenced"),
     ];
     let mut deviations = String::new();
     let mut files: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();

@@ -49,6 +49,7 @@ pub mod resource;
 pub mod skinny;
 pub mod worker;
 
+pub use consul::{ConsulLock, ConsulServer};
 pub use history::{Deadline, Entry, Event, Observation, SessionId, WorldEvent};
 pub use lease::{LeaseLock, LeaseServer};
 pub use msg::Msg;
@@ -58,7 +59,6 @@ pub use redlock::Redlock;
 pub use registry::{Durable, LockLibrary};
 pub use resource::Resource;
 pub use skinny::{SkinnyInstance, SkinnyLock};
-pub use consul::{ConsulLock, ConsulServer};
 pub use worker::Client;
 
 /// Any node of a world. A closed enum keeps dispatch static and state `Clone + Eq + Hash`.

@@ -3,12 +3,12 @@
 
 use std::fmt;
 
+use crate::consul::ConsulMsg;
 use crate::history::SessionId;
 use crate::lease::ReplicatedEntry;
 pub use crate::node::LockId;
 use crate::raft::{AppendEntries, RaftAnswer, RaftOp, RaftOpKind};
 use crate::skinny::SkinnyMsg;
-use crate::consul::ConsulMsg;
 
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Msg {

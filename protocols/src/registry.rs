@@ -6,6 +6,7 @@
 //! the crate root: it wraps the worker, which sits above the registry), this is the one place
 //! outside a protocol's folder that names it.
 
+use crate::consul::ConsulLock;
 use crate::history::SessionId;
 use crate::lease::{self, LeaseLock};
 use crate::library::LockEvent;
@@ -14,7 +15,6 @@ use crate::node::{Ctx, LockId, NodeId, Timer};
 use crate::raft::{self, RaftLock};
 use crate::redlock::Redlock;
 use crate::skinny::SkinnyLock;
-use crate::consul::ConsulLock;
 
 /// Durable state a node may keep on disk across a crash.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

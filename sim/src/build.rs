@@ -5,6 +5,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use toml::Spanned;
 
+use locklab_protocols::consul::{ConsulOptions, ConsulVariant};
 use locklab_protocols::lease::{ExpiryClock, LeaseServerParams, ServerKind, TokenCounter};
 use locklab_protocols::lease::{LeaseClientParams, ReleaseMode};
 use locklab_protocols::library::{RetryMode, ValidityBasis};
@@ -14,7 +15,6 @@ use locklab_protocols::raft::RaftParams;
 use locklab_protocols::redlock::RedlockParams;
 use locklab_protocols::registry::{protocol_kind, protocol_kind_names, ProtocolKind};
 use locklab_protocols::skinny::{SkinnyClientParams, SkinnyInstance, SkinnyLock, SkinnyParams};
-use locklab_protocols::consul::{ConsulOptions, ConsulVariant};
 use locklab_protocols::worker::WorkloadParams;
 use locklab_protocols::LockLibrary;
 use locklab_protocols::{ms, Client, LeaseLock, LeaseServer, Msg, Node, NodeId, RaftLock, RaftPeer, Redlock, Resource};

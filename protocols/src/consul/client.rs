@@ -82,7 +82,9 @@ pub const RENEW_ERROR_RETRY_MS: u64 = 1_000;
 pub enum Step {
     Create,
     /// `KV.Get` blocking on `wait_index` (0: answer at once).
-    Wait { wait_index: u64 },
+    Wait {
+        wait_index: u64,
+    },
     Acquire,
     /// The `KV.Get` after a refused acquire.
     Recheck,
@@ -92,11 +94,24 @@ pub enum Step {
 pub enum ConsulLockState {
     Free,
     /// A call of `Lock()` is outstanding.
-    Calling { step: Step, req: u64, attempts: u32 },
+    Calling {
+        step: Step,
+        req: u64,
+        attempts: u32,
+    },
     /// Waiting before calling again (`No cluster leader`, or `DefaultLockRetryTime`).
-    Sleeping { step: Step, attempts: u32 },
-    Held { lock_index: u64, modify_index: u64, lost: bool },
-    Releasing { req: u64 },
+    Sleeping {
+        step: Step,
+        attempts: u32,
+    },
+    Held {
+        lock_index: u64,
+        modify_index: u64,
+        lost: bool,
+    },
+    Releasing {
+        req: u64,
+    },
 }
 
 /// The monitor's outstanding blocking query.

@@ -16,46 +16,116 @@ pub type ConsulSessionId = u64;
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ConsulMsg {
     /// `PUT /v1/session/create` `{TTL, LockDelay, Behavior, NodeChecks}` (the node is the caller's).
-    SessionCreate { req: u64, ttl_ms: u64, lock_delay_ms: u64, behavior: Behavior, checks: bool },
+    SessionCreate {
+        req: u64,
+        ttl_ms: u64,
+        lock_delay_ms: u64,
+        behavior: Behavior,
+        checks: bool,
+    },
     /// `{"ID": …}`, or `None`: refused (`Check 'serfHealth' is in critical state`).
-    SessionCreated { req: u64, session: Option<ConsulSessionId> },
+    SessionCreated {
+        req: u64,
+        session: Option<ConsulSessionId>,
+    },
     /// `PUT /v1/session/renew/<id>` (answered by the leader, which resets its TTL timer).
-    SessionRenew { req: u64, session: ConsulSessionId },
+    SessionRenew {
+        req: u64,
+        session: ConsulSessionId,
+    },
     /// The session, or `found = false`: it is gone (the api then returns `ErrSessionExpired`).
-    RenewReply { req: u64, found: bool },
+    RenewReply {
+        req: u64,
+        found: bool,
+    },
     /// `PUT /v1/session/destroy/<id>`.
-    SessionDestroy { req: u64, session: ConsulSessionId },
-    DestroyReply { req: u64 },
+    SessionDestroy {
+        req: u64,
+        session: ConsulSessionId,
+    },
+    DestroyReply {
+        req: u64,
+    },
     /// `GET /v1/kv/<key>?index=<wait_index>&wait=<wait_ms>` (a blocking query when `wait_index`
     /// is not 0; `?consistent`: only a leader in contact with a quorum answers).
-    KvGet { req: u64, key: LockId, wait_index: u64, wait_ms: u64 },
+    KvGet {
+        req: u64,
+        key: LockId,
+        wait_index: u64,
+        wait_ms: u64,
+    },
     /// The key's `Session` holder (`None`: no holder or no key), `LockIndex`, and the
     /// `X-Consul-Index` the next blocking query waits on.
-    KvGetReply { req: u64, session: Option<ConsulSessionId>, lock_index: u64, index: u64 },
+    KvGetReply {
+        req: u64,
+        session: Option<ConsulSessionId>,
+        lock_index: u64,
+        index: u64,
+    },
     /// `PUT /v1/kv/<key>?acquire=<session>`.
-    KvAcquire { req: u64, key: LockId, session: ConsulSessionId },
+    KvAcquire {
+        req: u64,
+        key: LockId,
+        session: ConsulSessionId,
+    },
     /// `true`/`false`, with the entry's `LockIndex` and `ModifyIndex` on success; `invalid` when
     /// the session does not exist (an HTTP 500 `invalid session`).
-    KvAcquireReply { req: u64, ok: bool, invalid: bool, lock_index: u64, modify_index: u64 },
+    KvAcquireReply {
+        req: u64,
+        ok: bool,
+        invalid: bool,
+        lock_index: u64,
+        modify_index: u64,
+    },
     /// `PUT /v1/kv/<key>?release=<session>`.
-    KvRelease { req: u64, key: LockId, session: ConsulSessionId },
-    KvReleaseReply { req: u64, ok: bool },
+    KvRelease {
+        req: u64,
+        key: LockId,
+        session: ConsulSessionId,
+    },
+    KvReleaseReply {
+        req: u64,
+        ok: bool,
+    },
     /// A follower's answer to any client call: the leader it knows (the agent forwards there).
-    NotLeader { req: u64, leader: NodeId },
+    NotLeader {
+        req: u64,
+        leader: NodeId,
+    },
     /// No leader known, or the leader has lost contact with a quorum (`No cluster leader`).
-    NoLeader { req: u64 },
+    NoLeader {
+        req: u64,
+    },
     /// Serf: the leader probes a client node (memberlist's ping) …
-    Probe { seq: u64 },
+    Probe {
+        seq: u64,
+    },
     /// … and the node's agent answers.
-    ProbeAck { seq: u64 },
+    ProbeAck {
+        seq: u64,
+    },
     /// Server → server: the log from position `from` (empty: a heartbeat), and the commit index.
-    Append { term: u64, from: u64, entries: Vec<LogEntry>, commit: u64 },
+    Append {
+        term: u64,
+        from: u64,
+        entries: Vec<LogEntry>,
+        commit: u64,
+    },
     /// The follower's log length after the append (`ok = false`: a gap, resend from `len`).
-    AppendAck { term: u64, len: u64, ok: bool },
+    AppendAck {
+        term: u64,
+        len: u64,
+        ok: bool,
+    },
     /// A successor claims leadership of `term` (see the module docs on succession).
-    Claim { term: u64 },
+    Claim {
+        term: u64,
+    },
     /// A server accepts the claim and hands over its log.
-    ClaimAck { term: u64, log: Vec<LogEntry> },
+    ClaimAck {
+        term: u64,
+        log: Vec<LogEntry>,
+    },
 }
 
 impl ConsulMsg {
@@ -132,11 +202,9 @@ impl fmt::Display for ConsulMsg {
             KvGet { req, key, wait_index, wait_ms } => {
                 write!(f, "kv_get req={req} key={key} index={wait_index} wait={wait_ms}ms")
             }
-            KvGetReply { req, session, lock_index, index } => write!(
-                f,
-                "kv_get_reply req={req} session={} lock_index={lock_index} index={index}",
-                holder(session)
-            ),
+            KvGetReply { req, session, lock_index, index } => {
+                write!(f, "kv_get_reply req={req} session={} lock_index={lock_index} index={index}", holder(session))
+            }
             KvAcquire { req, key, session } => write!(f, "kv_acquire req={req} key={key} sess{session}"),
             KvAcquireReply { req, ok, invalid, lock_index, modify_index } => write!(
                 f,

@@ -238,7 +238,10 @@ impl ConsulServer {
         self.applied = self.log.len() as u64;
         self.log.push(LogEntry { term: self.term, op: Op::Noop });
         self.broadcast(ctx);
-        ctx.set_timer(Timer::RaftHeartbeat, ms(self.params.heartbeat_ms));
+        // A one-server cluster has nobody to send heartbeats to.
+        if self.params.servers.len() > 1 {
+            ctx.set_timer(Timer::RaftHeartbeat, ms(self.params.heartbeat_ms));
+        }
         ctx.set_timer(Timer::SerfProbe, ms(self.params.serf_probe_ms));
         self.arm_session_timer(ctx);
         self.advance_commit(ctx);
@@ -291,7 +294,8 @@ impl ConsulServer {
     fn quorum_contact(&self, ctx: &Ctx) -> bool {
         let Role::Leader(l) = &self.role else { return false };
         let timeout_ns = ms(self.params.election_timeout_ms);
-        let heard = l.last_ack_ns.iter().filter(|t| t.is_some_and(|t| ctx.mono_ns.saturating_sub(t) <= timeout_ns)).count();
+        let heard =
+            l.last_ack_ns.iter().filter(|t| t.is_some_and(|t| ctx.mono_ns.saturating_sub(t) <= timeout_ns)).count();
         heard + 1 >= self.majority()
     }
 
@@ -366,8 +370,7 @@ impl ConsulServer {
         let majority = self.majority();
         let mut new_commit = self.commit;
         for n in (self.commit + 1..=self.log.len() as u64).rev() {
-            let copies =
-                1 + l.matched.iter().enumerate().filter(|&(i, &m)| i != me && m >= n).count();
+            let copies = 1 + l.matched.iter().enumerate().filter(|&(i, &m)| i != me && m >= n).count();
             if copies >= majority && self.log[n as usize - 1].term == self.term {
                 new_commit = n;
                 break;
@@ -492,7 +495,10 @@ impl ConsulServer {
         let mut failed = Vec::new();
         for (&node, &last) in &l.serf_last_ack_ns {
             ctx.send(node, Msg::Consul(ConsulMsg::Probe { seq }));
-            if now.saturating_sub(last) > detect_ns && !critical.contains(&node) && l.serf_proposed.get(&node) != Some(&true) {
+            if now.saturating_sub(last) > detect_ns
+                && !critical.contains(&node)
+                && l.serf_proposed.get(&node) != Some(&true)
+            {
                 failed.push(node);
             }
         }
@@ -561,7 +567,8 @@ impl ConsulServer {
     fn on_blocking_deadline(&mut self, ctx: &mut Ctx) {
         let now = ctx.mono_ns;
         let Role::Leader(l) = &mut self.role else { return };
-        let (due, kept): (Vec<Parked>, Vec<Parked>) = std::mem::take(&mut l.parked).into_iter().partition(|p| p.deadline_ns <= now);
+        let (due, kept): (Vec<Parked>, Vec<Parked>) =
+            std::mem::take(&mut l.parked).into_iter().partition(|p| p.deadline_ns <= now);
         l.parked = kept;
         for p in due {
             ctx.send(p.client, Msg::Consul(self.get_reply(p.req, p.key)));

@@ -49,15 +49,32 @@ pub struct KvEntry {
 pub enum Op {
     /// Written by a new leader before it serves (Raft's barrier / no-op).
     Noop,
-    SessionCreate { node: NodeId, ttl_ms: u64, lock_delay_ms: u64, behavior: Behavior, checks: bool },
+    SessionCreate {
+        node: NodeId,
+        ttl_ms: u64,
+        lock_delay_ms: u64,
+        behavior: Behavior,
+        checks: bool,
+    },
     /// `SessionRequest{Op: destroy}`: explicit destroy, or the leader's TTL timer (`invalidateSession`).
-    SessionDestroy { session: ConsulSessionId },
+    SessionDestroy {
+        session: ConsulSessionId,
+    },
     /// `KVSRequest{Op: lock}` (the lock-delay was checked by the leader before proposing).
-    KvLock { key: LockId, session: ConsulSessionId },
+    KvLock {
+        key: LockId,
+        session: ConsulSessionId,
+    },
     /// `KVSRequest{Op: unlock}`.
-    KvUnlock { key: LockId, session: ConsulSessionId },
+    KvUnlock {
+        key: LockId,
+        session: ConsulSessionId,
+    },
     /// The leader's reconcile of a Serf member: `serfHealth` critical (failed) or passing (alive).
-    NodeHealth { node: NodeId, critical: bool },
+    NodeHealth {
+        node: NodeId,
+        critical: bool,
+    },
 }
 
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -73,7 +90,13 @@ pub enum Applied {
     /// `SessionCreate`: the new session, or `None` (the node's check is critical).
     Session(Option<ConsulSessionId>),
     /// `KvLock`: acquired (`granted` when this acquire incremented `LockIndex`: a new holder).
-    Lock { ok: bool, invalid: bool, granted: bool, lock_index: u64, modify_index: u64 },
+    Lock {
+        ok: bool,
+        invalid: bool,
+        granted: bool,
+        lock_index: u64,
+        modify_index: u64,
+    },
     /// `KvUnlock`, `SessionDestroy`.
     Done(bool),
 }

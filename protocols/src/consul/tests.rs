@@ -157,7 +157,13 @@ fn a_new_leader_restarts_every_session_timer_at_twice_the_ttl() {
         state::LogEntry { term: 1, op: Op::Noop },
         state::LogEntry {
             term: 1,
-            op: Op::SessionCreate { node: CLIENT, ttl_ms: 10_000, lock_delay_ms: 0, behavior: Behavior::Release, checks: false },
+            op: Op::SessionCreate {
+                node: CLIENT,
+                ttl_ms: 10_000,
+                lock_delay_ms: 0,
+                behavior: Behavior::Release,
+                checks: false,
+            },
         },
     ];
     let append = ConsulMsg::Append { term: 1, from: 0, entries, commit: 2 };
@@ -243,9 +249,13 @@ fn held_library() -> (ConsulLock, u64) {
     let mut l = library();
     let out = feed_lib(&mut l, 0, Input::Command(crate::node::Command::Run));
     let out = feed_lib(&mut l, 1, reply(ConsulMsg::SessionCreated { req: last_req(&out), session: Some(5) }));
-    let out =
-        feed_lib(&mut l, 2, reply(ConsulMsg::KvGetReply { req: last_req(&out), session: None, lock_index: 0, index: 1 }));
-    let ok = ConsulMsg::KvAcquireReply { req: last_req(&out), ok: true, invalid: false, lock_index: 1, modify_index: 6 };
+    let out = feed_lib(
+        &mut l,
+        2,
+        reply(ConsulMsg::KvGetReply { req: last_req(&out), session: None, lock_index: 0, index: 1 }),
+    );
+    let ok =
+        ConsulMsg::KvAcquireReply { req: last_req(&out), ok: true, invalid: false, lock_index: 1, modify_index: 6 };
     let out = feed_lib(&mut l, 3, reply(ok));
     assert!(out.iter().any(|e| matches!(e, Effect::Record(Observation::AcquireOk { token: Some(1), .. }))));
     (l, last_req(&out))
@@ -256,12 +266,20 @@ fn lock_waits_out_a_lock_delay_with_the_retry_sleep() {
     let mut l = library();
     let out = feed_lib(&mut l, 0, Input::Command(crate::node::Command::Run));
     let out = feed_lib(&mut l, 1, reply(ConsulMsg::SessionCreated { req: last_req(&out), session: Some(5) }));
-    let out =
-        feed_lib(&mut l, 2, reply(ConsulMsg::KvGetReply { req: last_req(&out), session: None, lock_index: 1, index: 9 }));
-    let no = ConsulMsg::KvAcquireReply { req: last_req(&out), ok: false, invalid: false, lock_index: 1, modify_index: 9 };
+    let out = feed_lib(
+        &mut l,
+        2,
+        reply(ConsulMsg::KvGetReply { req: last_req(&out), session: None, lock_index: 1, index: 9 }),
+    );
+    let no =
+        ConsulMsg::KvAcquireReply { req: last_req(&out), ok: false, invalid: false, lock_index: 1, modify_index: 9 };
     let out = feed_lib(&mut l, 3, reply(no));
     // Refused, and no holder visible: a lock-delay. Sleep DefaultLockRetryTime, then WAIT again.
-    let out = feed_lib(&mut l, 4, reply(ConsulMsg::KvGetReply { req: last_req(&out), session: None, lock_index: 1, index: 9 }));
+    let out = feed_lib(
+        &mut l,
+        4,
+        reply(ConsulMsg::KvGetReply { req: last_req(&out), session: None, lock_index: 1, index: 9 }),
+    );
     assert_eq!(timer_set(&out, Timer::AcquireRetry), Some(ms(LOCK_RETRY_MS)));
     assert!(sent(&out).is_empty());
 }
