@@ -35,7 +35,7 @@ pub const DEFAULT_MEMORY_MIB: u64 = 2048;
 #[derive(clap::Args, Debug, Clone)]
 pub struct CheckArgs {
     /// Protocol variant: lease, lease-checked, lease-fenced, redlock, raft, raft-checked,
-    /// raft-fenced. A name means the variant of that name in the scenario catalogue: `-fenced`
+    /// raft-fenced, consul, consul-fenced. A name means the variant of that name in the scenario catalogue: `-fenced`
     /// relies on the resource's fence alone (tokens, `fencing = true`,
     /// `check_validity_before_write = false`), `-checked` on the worker's pre-write lease check
     /// alone (`check_validity_before_write = true`, no fencing), the bare name on neither. The
@@ -78,7 +78,7 @@ pub struct CheckArgs {
     /// Server persistence policy: none, always, everysec (default: always for a lease and Raft, none for Redlock).
     #[arg(long)]
     pub persistence: Option<String>,
-    /// True time explored, in ticks of 1 s (a lease's and Raft's TTL is 3 ticks, Redlock's 5). Default: 9, Raft 6.
+    /// True time explored, in ticks of 1 s (Consul: 5 s; a lease's and Raft's TTL is 3 ticks, Redlock's 5, Consul's 2). Default: 9, Raft 6, Consul 8.
     #[arg(long)]
     pub horizon: Option<u32>,
     /// Seed of the random strategy.
@@ -96,7 +96,7 @@ pub struct CheckArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExploreArgs {
     /// Protocol variant: lease, lease-checked, lease-fenced, redlock, raft, raft-checked,
-    /// raft-fenced (see `check --help`).
+    /// raft-fenced, consul, consul-fenced (see `check --help`).
     pub protocol: String,
     /// Port to listen on (127.0.0.1 only).
     #[arg(long, default_value_t = 3000)]
@@ -113,7 +113,7 @@ pub struct ExploreArgs {
     /// Server persistence policy: none, always, everysec.
     #[arg(long)]
     pub persistence: Option<String>,
-    /// True time explored, in ticks of 1 s (a lease's and Raft's TTL is 3 ticks, Redlock's 5). Default: 9, Raft 6.
+    /// True time explored, in ticks of 1 s (Consul: 5 s; a lease's and Raft's TTL is 3 ticks, Redlock's 5, Consul's 2). Default: 9, Raft 6, Consul 8.
     #[arg(long)]
     pub horizon: Option<u32>,
 }
