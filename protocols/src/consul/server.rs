@@ -583,19 +583,16 @@ impl ConsulServer {
         match m {
             Append { term, from: start, entries, commit } => self.on_append(ctx, from, term, start, entries, commit),
             AppendAck { term, len, ok } => self.on_append_ack(ctx, from, term, len, ok),
-            Claim { term } => {
-                if term > self.term {
-                    let claimer = self.index_of(from);
-                    self.follow(ctx, term, claimer);
-                    ctx.send(from, Msg::Consul(ClaimAck { term, log: self.log.clone() }));
-                }
+            // One claim accepted per term: only a higher term than any seen.
+            Claim { term } if term > self.term => {
+                let claimer = self.index_of(from);
+                self.follow(ctx, term, claimer);
+                ctx.send(from, Msg::Consul(ClaimAck { term, log: self.log.clone() }));
             }
-            ClaimAck { term, log } => {
-                if term == self.term {
-                    if let (Some(i), Role::Candidate { acks }) = (self.index_of(from), &mut self.role) {
-                        acks.insert(i, log);
-                        self.check_claim(ctx);
-                    }
+            ClaimAck { term, log } if term == self.term => {
+                if let (Some(i), Role::Candidate { acks }) = (self.index_of(from), &mut self.role) {
+                    acks.insert(i, log);
+                    self.check_claim(ctx);
                 }
             }
             ProbeAck { .. } => self.on_probe_ack(ctx, from),
