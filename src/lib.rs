@@ -17,3 +17,4 @@ pub mod output;
 pub mod render;
 pub mod runner;
 pub mod svg;
+pub mod sweep;

@@ -49,6 +49,11 @@ enum Command {
     /// Combine the shards of a sharded `compare` (`--shard I/N`, one per CI job) into exactly the
     /// report an unsharded run writes. Exit codes as `compare`.
     Merge(MergeArgs),
+    /// Run one scenario over a grid of parameter values × seeds (`--set PATH=VALUES`, repeatable)
+    /// and write each property's violation rate with its 95% Wilson interval, latency, usable
+    /// fraction and messages per critical section, as CSV, JSON, Markdown and SVG plots. Exit 0;
+    /// 2 bad input; 4 when a run stopped at its event budget (its properties are unknown).
+    Sweep(locklab::sweep::SweepArgs),
 }
 
 #[derive(clap::Args)]
@@ -157,6 +162,7 @@ fn main() -> ExitCode {
         Command::Check(args) => locklab_models::cli::check_to(&args, &mut output::Stdout),
         Command::Live(args) => locklab::live::live(&args),
         Command::Merge(args) => merge(args),
+        Command::Sweep(args) => locklab::sweep::sweep(&args),
         Command::Explore(args) => locklab_models::cli::explore(&args),
     }) {
         Ok(code) => code,

@@ -179,6 +179,7 @@
 //! `Date` header (and logs it). `ServerFault::ClockJump` is therefore refused with an error
 //! rather than pretended.
 
+use locklab_protocols::raft::RaftMsg;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -731,7 +732,7 @@ impl Worker {
                 self.pending.pop_front();
             }
             Verdict::Forward { copies, .. } => {
-                front.reply = answer.map(|answer| Msg::RaftReply { req, op: op.kind(), answer });
+                front.reply = answer.map(|answer| Msg::Raft(RaftMsg::RaftReply { req, op: op.kind(), answer }));
                 front.remaining = copies;
                 if copies == 0 {
                     self.pending.pop_front();
@@ -818,13 +819,13 @@ impl Worker {
     /// Send one request, enacting the network's verdict on it with the proxy's controls and
     /// arranging for the verdict on its reply to be taken when the reply passes the proxy.
     async fn send(&mut self, request: Request) {
-        let Msg::RaftRequest { req, op } = request.msg else { return };
+        let Msg::Raft(RaftMsg::RaftRequest { req, op }) = request.msg else { return };
         let (path, body) = match call_for(&self.ctx, &op) {
             Ok(call) => call,
             Err(answer) => {
                 // Refused without asking etcd (lease 0): the adapter answers, under the verdicts.
                 if !matches!(request.decision, Decision::Drop { .. }) {
-                    self.ctx.send(self.client, Msg::RaftReply { req, op: op.kind(), answer });
+                    self.ctx.send(self.client, Msg::Raft(RaftMsg::RaftReply { req, op: op.kind(), answer }));
                 }
                 return;
             }
@@ -1088,7 +1089,7 @@ fn start_poll(ctx: &Arc<NodeCtx>, client: NodeId, lease: LeaseId, lock_id: LockI
         }
         me.backend.record_head(&me, &mut http, lock_id).await;
         lock(&me.polls).remove(&(client, lock_id, revision));
-        me.send(client, Msg::RaftWatch { lock: lock_id, revision });
+        me.send(client, Msg::Raft(RaftMsg::RaftWatch { lock: lock_id, revision }));
     });
 }
 
@@ -1414,7 +1415,7 @@ mod tests {
         fn send(&mut self, server: usize, client: NodeId, op: RaftOp, decision: Decision) -> u64 {
             self.next_req += 1;
             let req = self.next_req;
-            let msg = Msg::RaftRequest { req, op };
+            let msg = Msg::Raft(RaftMsg::RaftRequest { req, op });
             self.inboxes[server].send(Request { from: client, msg, decision }).expect("serving");
             req
         }
@@ -1425,8 +1426,10 @@ mod tests {
             loop {
                 let (_, to, msg) = tokio::time::timeout_at(deadline, self.replies.recv()).await.ok()??;
                 match msg {
-                    Msg::RaftReply { req: r, answer, .. } if to == client && r == req => return Some(answer),
-                    Msg::RaftWatch { lock, revision } => self.watches.push((to, lock, revision)),
+                    Msg::Raft(RaftMsg::RaftReply { req: r, answer, .. }) if to == client && r == req => {
+                        return Some(answer)
+                    }
+                    Msg::Raft(RaftMsg::RaftWatch { lock, revision }) => self.watches.push((to, lock, revision)),
                     _ => {}
                 }
             }
@@ -1457,7 +1460,7 @@ mod tests {
                 let Ok(Some((_, to, msg))) = tokio::time::timeout_at(deadline, self.replies.recv()).await else {
                     return false;
                 };
-                if let Msg::RaftWatch { lock, revision } = msg {
+                if let Msg::Raft(RaftMsg::RaftWatch { lock, revision }) = msg {
                     self.watches.push((to, lock, revision));
                 }
             }

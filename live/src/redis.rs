@@ -91,6 +91,7 @@
 //! (`replicate_to`, which would need Redis replication) and lock-delay (not a Redis feature) are
 //! refused by [`RedisBackend::start`].
 
+use locklab_protocols::msg::KvMsg;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -740,11 +741,11 @@ impl Worker {
                 if granted {
                     ctx.recorder.record(ctx.node, Observation::Grant { lock, holder: self.client, value, token });
                 }
-                Some(Msg::AcquireReply { req, lock, value, granted, token, expires_at_wall_ns })
+                Some(Msg::Kv(KvMsg::AcquireReply { req, lock, value, granted, token, expires_at_wall_ns }))
             }
             Op::Extend { req, lock } => {
                 let ok = int(items.first())? == 1;
-                Some(Msg::ExtendReply { req, lock, ok, expires_at_wall_ns: wall(int(items.get(1))?) })
+                Some(Msg::Kv(KvMsg::ExtendReply { req, lock, ok, expires_at_wall_ns: wall(int(items.get(1))?) }))
             }
             Op::Release { req, lock, value, plain_del } => {
                 let ok = int(items.first())? == 1;
@@ -754,7 +755,7 @@ impl Worker {
                             .record(ctx.node, Observation::ForeignDelete { lock, deleted_value: old, by: self.client });
                     }
                 }
-                Some(Msg::ReleaseReply { req, lock, ok })
+                Some(Msg::Kv(KvMsg::ReleaseReply { req, lock, ok }))
             }
             Op::Get { req, lock } => {
                 let value = num(items.first());
@@ -763,7 +764,7 @@ impl Worker {
                     if pttl_real >= 0 { ctx.time.scenario_ms(pttl_real as f64).floor() as i64 } else { pttl_real };
                 let token = num(items.get(2));
                 let expires_at_wall_ns = wall(int(items.get(3))?);
-                Some(Msg::GetReply { req, lock, value, pttl_ms, token, expires_at_wall_ns })
+                Some(Msg::Kv(KvMsg::GetReply { req, lock, value, pttl_ms, token, expires_at_wall_ns }))
             }
         }
     }
@@ -781,7 +782,7 @@ impl Worker {
             resp::encode(&args)
         };
         Some(match *msg {
-            Msg::Acquire { req, lock, value, ttl_ms } => (
+            Msg::Kv(KvMsg::Acquire { req, lock, value, ttl_ms }) => (
                 Op::Acquire { req, lock, value },
                 eval(
                     ACQUIRE,
@@ -794,11 +795,11 @@ impl Worker {
                     ],
                 ),
             ),
-            Msg::Extend { req, lock, value, ttl_ms } => (
+            Msg::Kv(KvMsg::Extend { req, lock, value, ttl_ms }) => (
                 Op::Extend { req, lock },
                 eval(EXTEND, &[lock_key(lock)], &[value.to_string(), time.real_ms(ttl_ms).to_string()]),
             ),
-            Msg::Release { req, lock, value, plain_del, .. } => (
+            Msg::Kv(KvMsg::Release { req, lock, value, plain_del, .. }) => (
                 Op::Release { req, lock, value, plain_del },
                 if plain_del {
                     eval(PLAIN_DEL, &[lock_key(lock)], &[])
@@ -806,7 +807,7 @@ impl Worker {
                     eval(RELEASE, &[lock_key(lock)], &[value.to_string()])
                 },
             ),
-            Msg::Get { req, lock } => {
+            Msg::Kv(KvMsg::Get { req, lock }) => {
                 (Op::Get { req, lock }, eval(GET, &[lock_key(lock), token_key(lock)], &[tokens.to_string()]))
             }
             _ => return None,
@@ -992,8 +993,8 @@ mod tests {
         }
         async fn acquire(&mut self, server: usize, from: NodeId, value: u64, ttl_ms: u64) -> (bool, Option<u64>) {
             let req = self.req();
-            match self.ask(server, from, Msg::Acquire { req, lock: 0, value, ttl_ms }).await {
-                Msg::AcquireReply { req: r, granted, token, value: v, .. } => {
+            match self.ask(server, from, Msg::Kv(KvMsg::Acquire { req, lock: 0, value, ttl_ms })).await {
+                Msg::Kv(KvMsg::AcquireReply { req: r, granted, token, value: v, .. }) => {
                     assert_eq!((r, v), (req, value));
                     (granted, token)
                 }
@@ -1002,22 +1003,22 @@ mod tests {
         }
         async fn release(&mut self, from: NodeId, value: u64, plain_del: bool) -> bool {
             let req = self.req();
-            match self.ask(0, from, Msg::Release { req, lock: 0, value, plain_del, ttl_ms: 0 }).await {
-                Msg::ReleaseReply { ok, .. } => ok,
+            match self.ask(0, from, Msg::Kv(KvMsg::Release { req, lock: 0, value, plain_del, ttl_ms: 0 })).await {
+                Msg::Kv(KvMsg::ReleaseReply { ok, .. }) => ok,
                 other => panic!("expected release_reply, got {other}"),
             }
         }
         async fn extend(&mut self, from: NodeId, value: u64, ttl_ms: u64) -> bool {
             let req = self.req();
-            match self.ask(0, from, Msg::Extend { req, lock: 0, value, ttl_ms }).await {
-                Msg::ExtendReply { ok, .. } => ok,
+            match self.ask(0, from, Msg::Kv(KvMsg::Extend { req, lock: 0, value, ttl_ms })).await {
+                Msg::Kv(KvMsg::ExtendReply { ok, .. }) => ok,
                 other => panic!("expected extend_reply, got {other}"),
             }
         }
         async fn get(&mut self, server: usize, from: NodeId) -> (Option<u64>, i64, Option<u64>) {
             let req = self.req();
-            match self.ask(server, from, Msg::Get { req, lock: 0 }).await {
-                Msg::GetReply { value, pttl_ms, token, .. } => (value, pttl_ms, token),
+            match self.ask(server, from, Msg::Kv(KvMsg::Get { req, lock: 0 })).await {
+                Msg::Kv(KvMsg::GetReply { value, pttl_ms, token, .. }) => (value, pttl_ms, token),
                 other => panic!("expected get_reply, got {other}"),
             }
         }
@@ -1160,7 +1161,7 @@ mod tests {
             h.fault(0, ServerFault::Crash).await;
             // While it is down, a request is lost (no answer), not an error.
             let req = h.req();
-            h.send(0, C2, Msg::Acquire { req, lock: 0, value: 8, ttl_ms: 60_000 });
+            h.send(0, C2, Msg::Kv(KvMsg::Acquire { req, lock: 0, value: 8, ttl_ms: 60_000 }));
             assert!(h.reply(Duration::from_millis(300)).await.is_none(), "a crashed server does not answer");
             h.fault(0, ServerFault::Restart).await;
             assert_eq!(h.get(0, C2).await.0, None, "the key is gone");
@@ -1178,12 +1179,12 @@ mod tests {
             assert!(h.acquire(0, C1, 7, 60_000).await.0, "warm the connection up");
             h.fault(0, ServerFault::Pause).await;
             let req = h.req();
-            h.send(0, C2, Msg::Acquire { req, lock: 1, value: 8, ttl_ms: 60_000 });
+            h.send(0, C2, Msg::Kv(KvMsg::Acquire { req, lock: 1, value: 8, ttl_ms: 60_000 }));
             assert!(h.reply(Duration::from_millis(400)).await.is_none(), "a paused server does not answer");
             assert_eq!(h.grants().len(), 1);
             h.fault(0, ServerFault::Resume).await;
             match h.reply(Duration::from_secs(3)).await {
-                Some((_, C2, Msg::AcquireReply { req: r, granted: true, .. })) if r == req => {}
+                Some((_, C2, Msg::Kv(KvMsg::AcquireReply { req: r, granted: true, .. }))) if r == req => {}
                 other => panic!("expected the grant after SIGCONT, got {other:?}"),
             }
             assert_eq!(h.grants().len(), 2);
@@ -1198,7 +1199,7 @@ mod tests {
         bounded(async {
             *lock(&h.policy.drop_kind) = Some(("acquire_reply", 1));
             let req = h.req();
-            h.send(0, C1, Msg::Acquire { req, lock: 0, value: 7, ttl_ms: 60_000 });
+            h.send(0, C1, Msg::Kv(KvMsg::Acquire { req, lock: 0, value: 7, ttl_ms: 60_000 }));
             assert!(h.reply(Duration::from_millis(400)).await.is_none(), "the reply was swallowed");
             assert_eq!(h.grants(), vec![(C1, 7, None)], "ground truth: the server granted");
             // The connection is still in step: the next answers are the right ones.
@@ -1215,20 +1216,20 @@ mod tests {
         let Some(mut h) = harness(RedisOptions::new(1, params(Persistence::None, false), 1.0)).await else { return };
         bounded(async {
             let req = h.req();
-            let msg = Msg::Acquire { req, lock: 0, value: 7, ttl_ms: 60_000 };
+            let msg = Msg::Kv(KvMsg::Acquire { req, lock: 0, value: 7, ttl_ms: 60_000 });
             h.inboxes[0].send(Request { from: C1, msg, decision: Decision::Drop { why: "lost" } }).unwrap();
             assert!(h.reply(Duration::from_millis(300)).await.is_none());
             assert_eq!(h.get(0, C1).await.0, None, "never executed");
             let req = h.req();
-            let msg = Msg::Acquire { req, lock: 0, value: 8, ttl_ms: 60_000 };
+            let msg = Msg::Kv(KvMsg::Acquire { req, lock: 0, value: 8, ttl_ms: 60_000 });
             let t0 = Instant::now();
             let decision = Decision::Deliver { delay_ns: 300_000_000, duplicate: true };
             h.inboxes[0].send(Request { from: C1, msg, decision }).unwrap();
             let first = h.reply(Duration::from_secs(2)).await.expect("answered");
             assert!(t0.elapsed() >= Duration::from_millis(300), "held back {:?}", t0.elapsed());
             let second = h.reply(Duration::from_secs(2)).await.expect("the duplicate answered too");
-            assert!(matches!(first.2, Msg::AcquireReply { granted: true, .. }), "{}", first.2);
-            assert!(matches!(second.2, Msg::AcquireReply { granted: false, .. }), "{}", second.2);
+            assert!(matches!(first.2, Msg::Kv(KvMsg::AcquireReply { granted: true, .. })), "{}", first.2);
+            assert!(matches!(second.2, Msg::Kv(KvMsg::AcquireReply { granted: false, .. })), "{}", second.2);
         })
         .await;
         h.stop().await;
@@ -1470,10 +1471,10 @@ mod tests {
                     "{retry:?}: sent {:?}",
                     sent.iter().map(|m| m.to_string()).collect::<Vec<_>>()
                 );
-                let gets = sent.iter().filter(|m| matches!(m, Msg::Get { .. })).count();
+                let gets = sent.iter().filter(|m| matches!(m, Msg::Kv(KvMsg::Get { .. }))).count();
                 let values: std::collections::BTreeSet<u64> = sent
                     .iter()
-                    .filter_map(|m| if let Msg::Acquire { value, .. } = m { Some(*value) } else { None })
+                    .filter_map(|m| if let Msg::Kv(KvMsg::Acquire { value, .. }) = m { Some(*value) } else { None })
                     .collect();
                 match retry {
                     RetryMode::Idempotent => assert!(gets >= 1 && values.len() == 1, "{gets} GETs, values {values:?}"),

@@ -62,6 +62,14 @@ pub fn run_turmoil(compiled: &Compiled, variant: usize, seed: u64) -> Result<(Li
     Ok((outcome, report))
 }
 
+/// The lease servers' parameters of a `lease`, `replicated-lease` or `redlock` variant (what Redis
+/// runs), as their folders resolved them.
+fn lease_server(v: &locklab_sim::Variant) -> Option<&locklab_protocols::lease::LeaseServerParams> {
+    use locklab_protocols::lease::LeaseVariant;
+    use locklab_protocols::registry::RedlockVariant;
+    v.params::<LeaseVariant>().map(|l| &l.server).or_else(|| v.params::<RedlockVariant>().map(|r| &r.server))
+}
+
 /// Does `target` have a mapping for variant kind `kind` at all (Redis: lease and Redlock; etcd:
 /// Raft; locklab: every kind)?
 pub fn maps_kind(target: Target, kind: &str) -> bool {
@@ -86,10 +94,13 @@ pub fn support(compiled: &Compiled, variant: usize, target: Target) -> Result<()
             if !matches!(v.kind.as_str(), "lease" | "redlock") {
                 return Err(format!("kind `{}` has no Redis mapping (redis runs the lease and redlock kinds)", v.kind));
             }
-            if v.server.kind == ServerKind::Redisson {
+            let Some(server) = lease_server(v) else {
+                return Err(format!("kind `{}` runs no lease servers", v.kind));
+            };
+            if server.kind == ServerKind::Redisson {
                 return Err("Redisson's reentrant scripts are not mapped onto redis-server".into());
             }
-            if v.server.lock_delay_ms > 0 {
+            if server.lock_delay_ms > 0 {
                 return Err("lock-delay (Chubby's and Consul's) is not a Redis feature".into());
             }
         }
@@ -194,7 +205,9 @@ async fn start_backend(
     match target {
         Target::Locklab => Ok(None),
         Target::Redis => {
-            let mut opts = crate::redis::RedisOptions::new(compiled.servers.len(), v.server.clone(), scale);
+            let server =
+                lease_server(v).ok_or_else(|| LiveError(format!("kind `{}` runs no lease servers", v.kind)))?;
+            let mut opts = crate::redis::RedisOptions::new(compiled.servers.len(), server.clone(), scale);
             opts.binary = bins.redis_server.clone();
             opts.clock_offsets_ns = server_offsets_ns;
             let b: Arc<dyn Backend> = crate::redis::RedisBackend::start(opts).await?;

@@ -35,7 +35,7 @@ pub const DEFAULT_MEMORY_MIB: u64 = 2048;
 #[derive(clap::Args, Debug, Clone)]
 pub struct CheckArgs {
     /// Protocol variant: lease, lease-checked, lease-fenced, redlock, raft, raft-checked,
-    /// raft-fenced, consul, consul-fenced. A name means the variant of that name in the scenario catalogue: `-fenced`
+    /// raft-fenced. A name means the variant of that name in the scenario catalogue: `-fenced`
     /// relies on the resource's fence alone (tokens, `fencing = true`,
     /// `check_validity_before_write = false`), `-checked` on the worker's pre-write lease check
     /// alone (`check_validity_before_write = true`, no fencing), the bare name on neither. The
@@ -78,7 +78,7 @@ pub struct CheckArgs {
     /// Server persistence policy: none, always, everysec (default: always for a lease and Raft, none for Redlock).
     #[arg(long)]
     pub persistence: Option<String>,
-    /// True time explored, in ticks of 1 s (Consul: 5 s; a lease's and Raft's TTL is 3 ticks, Redlock's 5, Consul's 2). Default: 9, Raft 6, Consul 8.
+    /// True time explored, in ticks of 1 s (a lease's and Raft's TTL is 3 ticks, Redlock's 5). Default: 9, Raft 6.
     #[arg(long)]
     pub horizon: Option<u32>,
     /// Seed of the random strategy.
@@ -96,7 +96,7 @@ pub struct CheckArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExploreArgs {
     /// Protocol variant: lease, lease-checked, lease-fenced, redlock, raft, raft-checked,
-    /// raft-fenced, consul, consul-fenced (see `check --help`).
+    /// raft-fenced (see `check --help`).
     pub protocol: String,
     /// Port to listen on (127.0.0.1 only).
     #[arg(long, default_value_t = 3000)]
@@ -113,33 +113,15 @@ pub struct ExploreArgs {
     /// Server persistence policy: none, always, everysec.
     #[arg(long)]
     pub persistence: Option<String>,
-    /// True time explored, in ticks of 1 s (Consul: 5 s; a lease's and Raft's TTL is 3 ticks, Redlock's 5, Consul's 2). Default: 9, Raft 6, Consul 8.
+    /// True time explored, in ticks of 1 s (a lease's and Raft's TTL is 3 ticks, Redlock's 5). Default: 9, Raft 6.
     #[arg(long)]
     pub horizon: Option<u32>,
 }
 
-/// The standard configuration of each protocol: what CI checks and the figures in the README.
-/// (protocol, clients, servers, faults)
-///
-/// Raft's is fault-free: 3 peers and 2 clients interleave the leader's replication to each peer
-/// with everything else, and a budget of a single fault (pause, drop, delay or crash) does not
-/// exhaust within 60 s and 2 GB (see `models/README.md`, "Raft"); check those with
-/// `--faults F --strategy dfs --timeout S`, whose verdicts are printed as bounded.
-pub const STANDARD: &[(&str, u32, u32, &str)] = &[
-    ("lease", 2, 1, "pause,drop,crash"),
-    ("lease-checked", 2, 1, "pause,drop,crash"),
-    ("lease-fenced", 2, 1, "pause,drop,crash"),
-    ("redlock", 2, 3, "jump,crash"),
-    ("raft", 2, 3, "none"),
-    ("raft-checked", 2, 3, "none"),
-    ("raft-fenced", 2, 3, "none"),
-    ("consul", 2, 1, "none"),
-    ("consul-fenced", 2, 1, "none"),
-];
-
-/// The standard fault budget of a protocol.
+/// The standard fault budget of a protocol (the registry's: its model variant's standard
+/// configuration, what CI checks and the figures in the README).
 pub fn standard_faults(protocol: Protocol) -> &'static str {
-    STANDARD.iter().find(|s| s.0 == protocol.name()).map_or("none", |s| s.3)
+    protocol.variant().standard_faults
 }
 
 fn parse_persistence(p: Option<&str>, protocol: Protocol) -> Result<locklab_protocols::node::Persistence, String> {
@@ -165,11 +147,11 @@ pub fn build_model(
     let protocol = Protocol::parse(protocol)?;
     let faults = Faults::parse(faults.unwrap_or(standard_faults(protocol)))?;
     let persistence = parse_persistence(persistence, protocol)?;
-    let horizon = horizon.unwrap_or(Timing::for_protocol(protocol).horizon_ticks);
+    let horizon = horizon.unwrap_or(crate::setup::timing_for(protocol).horizon_ticks);
     if horizon == 0 || horizon > 40 {
         return Err(format!("--horizon {horizon}: between 1 and 40 ticks"));
     }
-    let timing = Timing { horizon_ticks: horizon, ..Timing::for_protocol(protocol) };
+    let timing = Timing { horizon_ticks: horizon, ..crate::setup::timing_for(protocol) };
     let setup = Setup::new(protocol, clients, servers.unwrap_or(protocol.default_servers()), persistence, timing)?;
     Ok(LockModel::new(setup, faults))
 }

@@ -50,4 +50,4 @@ pub mod setup;
 pub mod spec;
 
 pub use model::{prop, Action, Faults, LockModel, State};
-pub use setup::{Protocol, Setup, Timing, PROTOCOLS};
+pub use setup::{protocol_names, Protocol, Setup, Timing};

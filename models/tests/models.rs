@@ -27,7 +27,7 @@ use locklab_models::cli::{
 };
 use locklab_models::export::{export, export_with, replay, replay_compiled};
 use locklab_models::spec::{check_history, LinEvent, LockOp, LockRet, OpKind};
-use locklab_models::{prop, Action, LockModel, Protocol, State, PROTOCOLS};
+use locklab_models::{prop, protocol_names, Action, LockModel, Protocol, State};
 use stateright::Model as _;
 
 /// Pin a count (unique states, steps): re-pinned by `UPDATE_EXPECT=1`.
@@ -490,7 +490,7 @@ fn the_banner_prints_the_variant_in_the_scenario_files_words() {
     "#]]
     .assert_eq(&banner(&m, Strategy::Bfs, 2));
     // The banner's keys and values are the very `[[protocols]]` table the model was compiled from.
-    for name in PROTOCOLS {
+    for name in protocol_names() {
         let m = build_model(name, 2, None, Some("none"), None, None).expect("valid configuration");
         let banner = banner(&m, Strategy::Bfs, 1);
         let table = banner.lines().nth(1).unwrap().strip_prefix("[[protocols]] ").unwrap();
@@ -500,17 +500,10 @@ fn the_banner_prints_the_variant_in_the_scenario_files_words() {
     }
 }
 
-/// The switches of a catalogue variant, with the scenario format's defaults (`tokens` defaults to
+/// The switches of a catalogue variant, as its kind's folder resolved them (`tokens` defaults to
 /// `fencing`; a Raft lock always issues the key's revision as its token).
-fn catalogue_switches(p: &locklab_sim::scenario::ProtocolSpec) -> (bool, bool, bool) {
-    let fencing = p.fencing.unwrap_or(false);
-    let tokens = match p.kind.get_ref().as_str() {
-        // Raft's revision and Consul's `LockIndex` come with every grant.
-        "raft" | "consul" => true,
-        "lease" | "replicated-lease" => p.tokens.unwrap_or(fencing),
-        _ => false,
-    };
-    (tokens, fencing, p.check_validity_before_write.unwrap_or(false))
+fn catalogue_switches(v: &locklab_sim::Variant) -> (bool, bool, bool) {
+    (v.build.tokens(), v.fencing, v.check_validity_before_write)
 }
 
 #[test]
@@ -535,21 +528,16 @@ fn model_variants_are_the_catalogues_variants_of_the_same_name() {
     files.retain(|f| f.extension().is_some_and(|e| e == "toml"));
     files.sort();
     for file in files {
-        let (scenario, _) = locklab_sim::scenario::load(&file).expect("a bundled scenario loads");
+        let compiled = locklab_sim::load_compiled(&file).expect("a bundled scenario compiles");
         let file_name = file.file_name().unwrap().to_string_lossy().to_string();
-        for p in &scenario.protocols {
-            let Ok(protocol) = Protocol::parse(p.name.get_ref()) else { continue };
+        for p in &compiled.variants {
+            let Ok(protocol) = Protocol::parse(&p.name) else { continue };
             let sw = protocol.switches();
             let model = (sw.tokens, sw.fencing, sw.check_validity_before_write);
             let catalogue = catalogue_switches(p);
-            let same = p.kind.get_ref() == protocol.kind() && catalogue == model;
+            let same = p.kind == protocol.kind() && catalogue == model;
             if reference.contains(&(file_name.as_str(), protocol.name())) {
-                assert!(
-                    same,
-                    "{file_name} `{}`: {catalogue:?} (kind {}), model {model:?}",
-                    protocol.name(),
-                    p.kind.get_ref()
-                );
+                assert!(same, "{file_name} `{}`: {catalogue:?} (kind {}), model {model:?}", protocol.name(), p.kind);
             } else if !same {
                 deviations.push_str(&format!(
                     "{file_name} `{}`: (tokens, fencing, check_validity_before_write) = {catalogue:?}, model {model:?}\n",

@@ -25,9 +25,11 @@
 //! * [`resource`]: the protected resource, optionally checking fencing tokens.
 //!
 //! Shared modules, which every folder may import: the node contract ([`node`], [`history`]) and
-//! the lock-library contract ([`library`]), which import no folder; and the wrappers that name
-//! every protocol, [`msg::Msg`] and the [`registry`] ([`Durable`], [`LockLibrary`], the table of
-//! protocol kinds). [`Node`], which wraps every role including the worker, is defined here.
+//! the lock-library contract ([`library`]), which import no folder; the message sets more than
+//! one folder speaks ([`msg`]); reading a protocol's own scenario keys ([`params`]); and the
+//! [`registry`], the one place outside a folder that names every protocol: the wrappers
+//! ([`Msg`], [`Server`], [`LockLibrary`], [`Durable`]) and the table of protocol kinds. [`Node`],
+//! which wraps a server, the worker or the resource, is defined here.
 //! A protocol folder never imports another's (checked by `tests/it/tidy.rs`).
 //!
 //! Invariants (checked by `tests/it/tidy.rs`): no clock reads, no global RNG, no I/O, no dependency
@@ -38,6 +40,7 @@ pub mod history;
 pub mod library;
 pub mod msg;
 pub mod node;
+pub mod params;
 pub mod registry;
 
 // One folder per protocol (and per protocol-neutral role).
@@ -49,42 +52,34 @@ pub mod resource;
 pub mod skinny;
 pub mod worker;
 
-pub use consul::{ConsulLock, ConsulServer};
 pub use history::{Deadline, Entry, Event, Observation, SessionId, WorldEvent};
 pub use lease::{LeaseLock, LeaseServer};
 pub use msg::Msg;
 pub use node::{ms, Command, Ctx, Effect, Entropy, Input, LockId, NodeId, Timer};
 pub use raft::{RaftLock, RaftPeer};
 pub use redlock::Redlock;
-pub use registry::{Durable, LockLibrary};
+pub use registry::{Durable, LockLibrary, Server};
 pub use resource::Resource;
 pub use skinny::{SkinnyInstance, SkinnyLock};
 pub use worker::Client;
 
-/// Any node of a world. A closed enum keeps dispatch static and state `Clone + Eq + Hash`.
+/// Any node of a world: a protocol's server (the registry's [`Server`]), a client (the worker
+/// around a lock library) or the protected resource. A closed enum keeps dispatch static and
+/// state `Clone + Eq + Hash`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Node {
-    LeaseServer(LeaseServer),
+    Server(Server),
     Client(Box<Client>),
     Resource(Resource),
-    /// A Raft peer hosting the lock service (boxed: large).
-    RaftPeer(Box<RaftPeer>),
-    /// A skinny instance (Paxos acceptor, proposer and lock API).
-    SkinnyInstance(Box<SkinnyInstance>),
-    /// A Consul server (replicated state store; sessions, KV locks, Serf on the leader).
-    ConsulServer(Box<ConsulServer>),
 }
 
 impl Node {
     /// Feed one input to the node; its effects are appended to the context's buffer.
     pub fn handle(&mut self, ctx: &mut Ctx, input: Input) {
         match self {
-            Node::LeaseServer(n) => n.handle(ctx, input),
+            Node::Server(n) => n.handle(ctx, input),
             Node::Client(n) => n.handle(ctx, input),
             Node::Resource(n) => n.handle(ctx, input),
-            Node::RaftPeer(n) => n.handle(ctx, input),
-            Node::SkinnyInstance(n) => n.handle(ctx, input),
-            Node::ConsulServer(n) => n.handle(ctx, input),
         }
     }
 }

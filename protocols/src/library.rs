@@ -4,6 +4,10 @@
 
 use serde::Deserialize;
 
+use crate::history::SessionId;
+use crate::msg::Msg;
+use crate::node::{Ctx, LockId, NodeId, Timer};
+
 /// What a lock library tells the worker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LockEvent {
@@ -39,4 +43,21 @@ pub enum ValidityBasis {
     ServerTimestamp,
     /// No deadline: the client believes it holds the lock until it releases it.
     None,
+}
+
+/// What the worker calls on a client library. Each protocol's library implements it in its own
+/// folder; the registry's `LockLibrary` dispatches to it.
+pub trait LockClient {
+    /// Start acquiring `lock` for lock session `session`.
+    fn acquire(&mut self, ctx: &mut Ctx, session: SessionId, lock: LockId);
+    /// Start releasing; `Some` if the release completed at once.
+    fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent>;
+    /// Does the library consider the lock held and valid now?
+    fn is_valid(&self, ctx: &Ctx) -> bool;
+    /// The worker found the lease invalid: the library stops believing.
+    fn mark_lost(&mut self, ctx: &mut Ctx);
+    /// The fencing token of the current lease, if the service issues them.
+    fn token(&self) -> Option<u64>;
+    fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) -> Option<LockEvent>;
+    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg) -> Option<LockEvent>;
 }

@@ -73,14 +73,10 @@ pub enum Timer {
     ProposerTimeout,
     /// skinny instance: the backoff before retrying Phase 1 is over.
     ProposerBackoff,
-    /// Consul leader: the earliest session TTL timer (`ttl × 2` after the last renewal) is due.
-    SessionTtl,
-    /// Consul leader: probe the client nodes (Serf) and declare the silent ones failed.
-    SerfProbe,
-    /// Consul leader: the earliest parked blocking query has waited its time.
-    BlockingQuery,
-    /// Consul client: the lock monitor's blocking query went unanswered (an error).
-    MonitorTimeout,
+    /// A protocol's own timer, named in its folder (`Timer::Named("session_ttl", lock)`): a new
+    /// protocol sets these rather than adding variants here. The number tells apart timers of the
+    /// same name (per lock, per session, …); each (name, number) is one timer.
+    Named(&'static str, u64),
 }
 
 /// What a node reacts to.

@@ -5,19 +5,12 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use toml::Spanned;
 
-use locklab_protocols::consul::{ConsulOptions, ConsulVariant};
-use locklab_protocols::lease::{ExpiryClock, LeaseServerParams, ServerKind, TokenCounter};
-use locklab_protocols::lease::{LeaseClientParams, ReleaseMode};
-use locklab_protocols::library::{RetryMode, ValidityBasis};
-use locklab_protocols::node::{MsRange, Persistence};
-use locklab_protocols::raft::RaftClientParams;
-use locklab_protocols::raft::RaftParams;
-use locklab_protocols::redlock::RedlockParams;
-use locklab_protocols::registry::{protocol_kind, protocol_kind_names, ProtocolKind};
-use locklab_protocols::skinny::{SkinnyClientParams, SkinnyInstance, SkinnyLock, SkinnyParams};
+use std::sync::Arc;
+
+use locklab_protocols::node::MsRange;
+use locklab_protocols::registry::{protocol_kind, protocol_kind_names, ProtocolBuild, ProtocolKind, PROTOCOL_KINDS};
 use locklab_protocols::worker::WorkloadParams;
-use locklab_protocols::LockLibrary;
-use locklab_protocols::{ms, Client, LeaseLock, LeaseServer, Msg, Node, NodeId, RaftLock, RaftPeer, Redlock, Resource};
+use locklab_protocols::{ms, Client, Msg, Node, NodeId, Resource};
 
 use crate::clock::Clock;
 use crate::scenario::{FaultSpec, InputError, Locator, MsSpec, ProtocolSpec, Scenario};
@@ -34,8 +27,8 @@ pub const OUTCOMES: &[&str] = &["holds", "violated", "vacuous", "n/a"];
 pub struct Variant {
     pub name: String,
     pub kind: String,
-    pub server: LeaseServerParams,
-    pub client: ClientParams,
+    /// The kind's parameters, resolved by its folder, and how it builds its nodes.
+    pub build: Arc<dyn ProtocolBuild>,
     /// The resource checks fencing tokens.
     pub fencing: bool,
     /// The worker checks the lease before each write.
@@ -44,39 +37,19 @@ pub struct Variant {
     pub expect: Vec<(String, String)>,
     pub max_acquire_ms_at_least: Option<u64>,
     pub max_acquire_ms_at_most: Option<u64>,
-    /// `raft`: the peers' and the client library's parameters (the peer list is filled per world).
-    pub raft: Option<RaftVariant>,
-}
-
-/// A `raft` variant's parameters.
-#[derive(Clone, Debug)]
-pub struct RaftVariant {
-    pub peer: RaftParams,
-    pub client: RaftClientParams,
-}
-
-/// The client library's parameters, by protocol kind.
-#[derive(Clone, Debug)]
-pub enum ClientParams {
-    Lease(LeaseClientParams),
-    Redlock(RedlockParams),
-    /// skinny: the instances' parameters (peers and increments filled per world) and the library's.
-    Skinny(SkinnyParams, SkinnyClientParams),
-    /// consul: the servers' parameters (server list filled per world) and the library's.
-    Consul(Box<ConsulVariant>),
 }
 
 impl Variant {
-    /// The lease TTL the service promises its clients.
+    /// The lease TTL the service promises its clients (`None`: no lease, a holder holds until it
+    /// releases, and the linearizability spec is a mutex).
     pub fn ttl_ms(&self) -> Option<u64> {
-        match &self.client {
-            ClientParams::Lease(p) => Some(p.ttl_ms),
-            ClientParams::Redlock(p) => Some(p.ttl_ms),
-            // No lease: a holder holds until it releases (the linearizability spec is a mutex).
-            ClientParams::Skinny(..) => None,
-            // The session's TTL, a lower bound (the leader reaps at up to twice it): lazy expiry.
-            ClientParams::Consul(c) => Some(c.client.ttl_ms),
-        }
+        self.build.ttl_ms()
+    }
+
+    /// The variant's parameters as its kind's folder resolved them (the live tier maps some kinds
+    /// onto real servers and needs them), if they are of type `T`.
+    pub fn params<T: 'static>(&self) -> Option<&T> {
+        self.build.as_any().downcast_ref::<T>()
     }
 
     /// The properties a complete expectation of this variant declares: the four that every lock
@@ -86,7 +59,7 @@ impl Variant {
     pub fn required_properties(&self) -> Vec<&'static str> {
         let mut required = vec!["no_stale_write", "mutual_exclusion", "linearizable", "liveness"];
         let replicated_log = self.protocol().replicated_log;
-        if replicated_log || self.server.tokens {
+        if replicated_log || self.build.tokens() {
             required.push("token_order");
         }
         if replicated_log {
@@ -103,7 +76,7 @@ impl Variant {
     /// Does the service revoke an expired lease lazily (a TTL that is a lower bound)? The
     /// etcd-style Raft service does: its leader revokes expired leases from a periodic check.
     pub fn lazy_expiry(&self) -> bool {
-        self.protocol().replicated_log || matches!(self.client, ClientParams::Consul(_))
+        self.protocol().lazy_expiry
     }
 
     /// The protocol family, as the literature's catalogue names it (the report's columns).
@@ -382,11 +355,12 @@ fn compile_fault(
     if kind == "drop" || kind == "delay" {
         required("message", f.message.is_some())?;
         let message = f.message.as_ref().expect("checked");
-        let Some(&kind_name) = Msg::KINDS.iter().find(|k| **k == message.get_ref()) else {
+        let kinds = Msg::kinds();
+        let Some(&kind_name) = kinds.iter().find(|k| **k == message.get_ref()) else {
             return Err(loc.at(
                 message.span(),
                 "message",
-                format!("unknown message kind `{}`; valid kinds: {}", message.get_ref(), Msg::KINDS.join(", ")),
+                format!("unknown message kind `{}`; valid kinds: {}", message.get_ref(), kinds.join(", ")),
             ));
         };
         let ids = |v: &Option<Vec<Spanned<String>>>, field: &str| -> Result<Vec<NodeId>, InputError> {
@@ -522,206 +496,21 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
             format!("unknown protocol kind `{kind}`; valid kinds: {}", protocol_kind_names().join(", ")),
         ));
     };
-    let present = [
-        ("ttl_ms", p.ttl_ms.is_some()),
-        ("safety_margin_ms", p.safety_margin_ms.is_some()),
-        ("renew_ms", p.renew_ms.is_some()),
-        ("heartbeat_timeout_ms", p.heartbeat_timeout_ms.is_some()),
-        ("acquire_timeout_ms", p.acquire_timeout_ms.is_some()),
-        ("acquire_retries", p.acquire_retries.is_some()),
-        ("retry_backoff_ms", p.retry_backoff_ms.is_some()),
-        ("retry", p.retry.is_some()),
-        ("release", p.release.is_some()),
-        ("validity", p.validity.is_some()),
-        ("check_validity_before_write", p.check_validity_before_write.is_some()),
-        ("tokens", p.tokens.is_some()),
-        ("fencing", p.fencing.is_some()),
-        ("token_counter", p.token_counter.is_some()),
-        ("initial_token", p.initial_token.is_some()),
-        ("expiry_clock", p.expiry_clock.is_some()),
-        ("persistence", p.persistence.is_some()),
-        ("restart_delay_ms", p.restart_delay_ms.is_some()),
-        ("lock_delay_ms", p.lock_delay_ms.is_some()),
-        ("server", p.server.is_some()),
-        ("server_timeout_ms", p.server_timeout_ms.is_some()),
-        ("drift_factor", p.drift_factor.is_some()),
-        ("drift_extra_ms", p.drift_extra_ms.is_some()),
-        ("validity_check", p.validity_check.is_some()),
-        ("retry_delay_ms", p.retry_delay_ms.is_some()),
-        ("replication_delay_ms", p.replication_delay_ms.is_some()),
-        ("failover_after_timeouts", p.failover_after_timeouts.is_some()),
-        ("election_timeout_ms", p.election_timeout_ms.is_some()),
-        ("raft_heartbeat_ms", p.raft_heartbeat_ms.is_some()),
-        ("pre_vote", p.pre_vote.is_some()),
-        ("check_quorum", p.check_quorum.is_some()),
-        ("persist_vote", p.persist_vote.is_some()),
-        ("commit_rule", p.commit_rule.is_some()),
-        ("raft_max_batch", p.raft_max_batch.is_some()),
-        ("read", p.read.is_some()),
-        ("watch", p.watch.is_some()),
-        ("grant_expired_waiter", p.grant_expired_waiter.is_some()),
-        ("lease_check_ms", p.lease_check_ms.is_some()),
-        ("campaign_at_start", p.campaign_at_start.is_some()),
-        ("wait_recheck_ms", p.wait_recheck_ms.is_some()),
-        ("skinny_fixed", p.skinny_fixed.is_some()),
-        ("session_behavior", p.session_behavior.is_some()),
-        ("session_checks", p.session_checks.is_some()),
-        ("serf_detect_ms", p.serf_detect_ms.is_some()),
-        ("serf_probe_ms", p.serf_probe_ms.is_some()),
-        ("consul_token", p.consul_token.is_some()),
-    ];
-    // The keys this kind takes (besides `name`, `kind` and `expect`): the registry's.
+    // The keys this kind takes (besides `name`, `kind` and `expect`): the registry's. A key some
+    // other kind takes is named as such; an unknown one gets the parser's suggestion.
     let keys = protocol.params;
-    for (field, is_set) in present {
-        if is_set && !keys.contains(&field) {
-            return Err(at(field, format!("does not apply to a `{kind}` protocol (it takes: {})", keys.join(", "))));
-        }
+    let known_elsewhere = |key: &str| PROTOCOL_KINDS.iter().any(|k| k.params.contains(&key));
+    if let Some(key) = p.params.keys().find(|k| !keys.contains(&k.as_str()) && known_elsewhere(k)) {
+        return Err(at(key, format!("does not apply to a `{kind}` protocol (it takes: {})", keys.join(", "))));
     }
-    match kind {
-        "replicated-lease" if servers < 2 => {
-            return Err(loc.at(
-                p.kind.span(),
-                "kind",
-                "a `replicated-lease` needs a primary and a replica: servers ≥ 2",
-            ))
+    let build = (protocol.compile)(&p.params, servers).map_err(|e| {
+        let message = crate::scenario::explain(&e.message);
+        match e.field {
+            Some(field) if field == "kind" => loc.at(p.kind.span(), "kind", message),
+            Some(field) => at(&field, message),
+            None => loc.at(p.name.span(), "name", message),
         }
-        _ => {}
-    }
-    let ttl_ms = p.ttl_ms.unwrap_or(10_000);
-    if ttl_ms == 0 {
-        return Err(at("ttl_ms", "must be greater than 0".into()));
-    }
-    if p.renew_ms == Some(0) {
-        return Err(at("renew_ms", "must be greater than 0 (leave it out for no heartbeat)".into()));
-    }
-    let fencing = p.fencing.unwrap_or(false);
-    // Consul always returns `LockIndex`: its grants carry tokens (token order is owed).
-    let tokens = p.tokens.unwrap_or(fencing) || kind == "consul";
-    if fencing && !tokens {
-        return Err(at("tokens", "`fencing = true` needs the server to issue tokens (`tokens = true`)".into()));
-    }
-    let server_kind = p.server.unwrap_or(ServerKind::Redis);
-    if server_kind == ServerKind::Redisson && p.retry == Some(RetryMode::Naive) {
-        return Err(at(
-            "retry",
-            "a `redisson` client keeps one value per client (`<UUID>:<thread id>`); `naive` draws new ones".into(),
-        ));
-    }
-    let client = if kind == "consul" {
-        if let Some(r) = &p.retry_backoff_ms {
-            check_range(loc, "retry_backoff_ms", r)?;
-        }
-        let election_timeout_ms = match p.election_timeout_ms {
-            None => None,
-            Some(MsSpec::Fixed(v)) => Some(v),
-            Some(MsSpec::Range(_)) => {
-                return Err(at("election_timeout_ms", "a `consul` succession uses one fixed timeout".into()))
-            }
-        };
-        let options = ConsulOptions {
-            ttl_ms: p.ttl_ms,
-            lock_delay_ms: p.lock_delay_ms,
-            session_behavior: p.session_behavior,
-            session_checks: p.session_checks,
-            serf_detect_ms: p.serf_detect_ms,
-            serf_probe_ms: p.serf_probe_ms,
-            consul_token: p.consul_token,
-            renew_ms: p.renew_ms,
-            raft_heartbeat_ms: p.raft_heartbeat_ms,
-            election_timeout_ms,
-            acquire_timeout_ms: p.acquire_timeout_ms,
-            acquire_retries: p.acquire_retries,
-            retry_backoff: p.retry_backoff_ms.map(|r| r.range()),
-        };
-        ClientParams::Consul(Box::new(options.resolve().map_err(|(field, message)| at(field, message))?))
-    } else if kind == "skinny" {
-        let timeout_ms = p.server_timeout_ms.unwrap_or(500);
-        let client_timeout_ms = p.acquire_timeout_ms.unwrap_or(5000);
-        for (field, value) in [("server_timeout_ms", timeout_ms), ("acquire_timeout_ms", client_timeout_ms)] {
-            if value == 0 {
-                return Err(at(field, "must be greater than 0".into()));
-            }
-        }
-        let retry_backoff =
-            p.retry_backoff_ms.unwrap_or(MsSpec::Range(crate::scenario::MsBounds { min: 20, max: 100 }));
-        check_range(loc, "retry_backoff_ms", &retry_backoff)?;
-        ClientParams::Skinny(
-            SkinnyParams { peers: Vec::new(), increment: 0, timeout_ms, fixed: p.skinny_fixed.unwrap_or(false) },
-            SkinnyClientParams {
-                timeout_ms: client_timeout_ms,
-                acquire_retries: p.acquire_retries.unwrap_or(1000),
-                retry_backoff: retry_backoff.range(),
-            },
-        )
-    } else if kind == "redlock" {
-        let server_timeout_ms = p.server_timeout_ms.unwrap_or(50);
-        if server_timeout_ms == 0 {
-            return Err(at("server_timeout_ms", "must be greater than 0".into()));
-        }
-        let drift_factor = p.drift_factor.unwrap_or(0.01);
-        if !(0.0..1.0).contains(&drift_factor) {
-            return Err(at("drift_factor", format!("{drift_factor}: must be in [0, 1)")));
-        }
-        let retry_delay = p.retry_delay_ms.unwrap_or(MsSpec::Range(crate::scenario::MsBounds { min: 20, max: 200 }));
-        check_range(loc, "retry_delay_ms", &retry_delay)?;
-        ClientParams::Redlock(RedlockParams {
-            ttl_ms,
-            server_timeout_ms,
-            drift_factor_ppm: (drift_factor * 1e6).round() as u64,
-            drift_extra_ms: p.drift_extra_ms.unwrap_or(2),
-            validity_check: p.validity_check.unwrap_or(true),
-            retry_delay: retry_delay.range(),
-            acquire_retries: p.acquire_retries.unwrap_or(1000),
-            renew_ms: p.renew_ms,
-        })
-    } else {
-        // Redlock's drift allowance (1% of the TTL plus 2 ms) makes a sensible default margin.
-        let safety_margin_ms = p.safety_margin_ms.unwrap_or(ttl_ms / 100 + 2);
-        if safety_margin_ms >= ttl_ms {
-            return Err(at("safety_margin_ms", format!("{safety_margin_ms} must be below ttl_ms ({ttl_ms})")));
-        }
-        let acquire_timeout_ms = p.acquire_timeout_ms.unwrap_or(200);
-        if acquire_timeout_ms == 0 {
-            return Err(at("acquire_timeout_ms", "must be greater than 0".into()));
-        }
-        let retry_backoff =
-            p.retry_backoff_ms.unwrap_or(MsSpec::Range(crate::scenario::MsBounds { min: 20, max: 100 }));
-        check_range(loc, "retry_backoff_ms", &retry_backoff)?;
-        ClientParams::Lease(LeaseClientParams {
-            ttl_ms,
-            safety_margin_ms,
-            renew_ms: p.renew_ms,
-            heartbeat_timeout_ms: match p.heartbeat_timeout_ms {
-                Some(0) => None,
-                Some(t) => Some(t),
-                None => Some(acquire_timeout_ms),
-            },
-            acquire_timeout_ms,
-            acquire_retries: p.acquire_retries.unwrap_or(1000),
-            retry_backoff: retry_backoff.range(),
-            retry: p.retry.unwrap_or(RetryMode::Idempotent),
-            release: p.release.unwrap_or(ReleaseMode::CompareAndDelete),
-            validity: p.validity.unwrap_or(ValidityBasis::LocalDuration),
-            failover_after_timeouts: p.failover_after_timeouts.unwrap_or(2).max(1),
-            value_per_client: server_kind == ServerKind::Redisson,
-        })
-    };
-    let server = LeaseServerParams {
-        kind: server_kind,
-        expiry_clock: p.expiry_clock.unwrap_or(ExpiryClock::Wall),
-        persistence: p.persistence.unwrap_or(Persistence::None),
-        tokens,
-        token_counter: p.token_counter.unwrap_or(TokenCounter::Durable),
-        restart_delay_ms: p.restart_delay_ms.unwrap_or(0),
-        initial_token: p.initial_token.unwrap_or(0),
-        replicate_to: Vec::new(),
-        replication_delay_ms: p.replication_delay_ms.unwrap_or(10),
-        lock_delay_ms: p.lock_delay_ms.unwrap_or(0),
-    };
-    let raft = match (&client, kind) {
-        (ClientParams::Lease(lease), "raft") => Some(compile_raft(loc, p, lease)?),
-        _ => None,
-    };
+    })?;
     let mut expect = Vec::new();
     let e = &p.expect;
     for (property, value) in [
@@ -746,76 +535,13 @@ fn compile_protocol(loc: &Locator, p: &ProtocolSpec, servers: u32) -> Result<Var
     Ok(Variant {
         name: p.name.get_ref().clone(),
         kind: kind.to_string(),
-        server,
-        client,
-        fencing,
-        check_validity_before_write: p.check_validity_before_write.unwrap_or(false),
+        fencing: build.fencing(),
+        check_validity_before_write: build.check_validity_before_write(),
+        build: Arc::from(build),
         expect,
         max_acquire_ms_at_least: e.max_acquire_ms_at_least,
         max_acquire_ms_at_most: e.max_acquire_ms_at_most,
-        raft,
     })
-}
-
-/// A `raft` variant's parameters, from the keys it takes and the lease client's resolved ones.
-fn compile_raft(loc: &Locator, p: &ProtocolSpec, lease: &LeaseClientParams) -> Result<RaftVariant, InputError> {
-    let at = |field: &str, message: String| loc.in_entry(p.name.span(), field, message);
-    let election = p.election_timeout_ms.unwrap_or(MsSpec::Range(crate::scenario::MsBounds { min: 150, max: 300 }));
-    check_range(loc, "election_timeout_ms", &election)?;
-    let election_timeout = election.range();
-    if lease.validity == ValidityBasis::ServerTimestamp {
-        return Err(at("validity", "a `raft` client measures its lease locally: `local_duration` or `none`".into()));
-    }
-    if election_timeout.min_ms == 0 {
-        return Err(at("election_timeout_ms", "must be greater than 0".into()));
-    }
-    let heartbeat_ms = p.raft_heartbeat_ms.unwrap_or(50);
-    if heartbeat_ms == 0 || heartbeat_ms >= election_timeout.min_ms {
-        return Err(at(
-            "raft_heartbeat_ms",
-            format!("{heartbeat_ms}: must be above 0 and below the election timeout ({} ms)", election_timeout.min_ms),
-        ));
-    }
-    let lease_check_ms = p.lease_check_ms.unwrap_or(50);
-    let max_batch = p.raft_max_batch.unwrap_or(64);
-    if max_batch == 0 {
-        return Err(at("raft_max_batch", "must be greater than 0".into()));
-    }
-    let wait_recheck_ms = p.wait_recheck_ms.unwrap_or(lease.ttl_ms);
-    for (field, value) in [("lease_check_ms", lease_check_ms), ("wait_recheck_ms", wait_recheck_ms)] {
-        if value == 0 {
-            return Err(at(field, "must be greater than 0".into()));
-        }
-    }
-    let peer = RaftParams {
-        peers: Vec::new(),
-        election_timeout,
-        heartbeat_ms,
-        pre_vote: p.pre_vote.unwrap_or(false),
-        check_quorum: p.check_quorum.unwrap_or(false),
-        // Raft needs its state on disk before it answers: fsync on every write unless told otherwise.
-        persistence: p.persistence.unwrap_or(Persistence::Always),
-        persist_vote: p.persist_vote.unwrap_or(true),
-        commit_rule: p.commit_rule.unwrap_or_default(),
-        read: p.read.unwrap_or_default(),
-        watch: p.watch.unwrap_or_default(),
-        grant_expired_waiter: p.grant_expired_waiter.unwrap_or(false),
-        lease_check_ms,
-        campaign_at_start: p.campaign_at_start.unwrap_or(true),
-        max_batch: max_batch as usize,
-    };
-    let client = RaftClientParams {
-        ttl_ms: lease.ttl_ms,
-        renew_ms: p.renew_ms.unwrap_or(lease.ttl_ms / 3).max(1),
-        request_timeout_ms: lease.acquire_timeout_ms,
-        acquire_retries: lease.acquire_retries,
-        retry_backoff: lease.retry_backoff,
-        retry: lease.retry,
-        safety_margin_ms: lease.safety_margin_ms,
-        validity: lease.validity,
-        wait_recheck_ms,
-    };
-    Ok(RaftVariant { peer, client })
 }
 
 fn range_ns(spec: &MsSpec) -> (u64, u64) {
@@ -913,52 +639,12 @@ impl Compiled {
         let mut nodes = Vec::with_capacity(n);
         for (id, name) in self.names.iter().enumerate() {
             let node = if let Some(index) = self.servers.iter().position(|&s| s == id) {
-                let mut params = v.server.clone();
-                // A replicated lease: the first server is the primary and feeds the others.
-                if v.kind == "replicated-lease" && index == 0 {
-                    params.replicate_to = self.servers[1..].to_vec();
-                }
-                match (&v.raft, &v.client) {
-                    // skinny: instance i calls the others and increments by i + 1 (unique, as
-                    // skinny's config asks; the sums still collide).
-                    (None, ClientParams::Skinny(instance, _)) => {
-                        let mut instance = instance.clone();
-                        instance.peers = self.servers.iter().copied().filter(|&s| s != id).collect();
-                        instance.increment = index as u64 + 1;
-                        Node::SkinnyInstance(Box::new(SkinnyInstance::new(instance)))
-                    }
-                    (None, ClientParams::Consul(c)) => Node::ConsulServer(Box::new(c.server(&self.servers))),
-                    (Some(r), _) => {
-                        let mut peer = r.peer.clone();
-                        peer.peers = self.servers.clone();
-                        Node::RaftPeer(Box::new(RaftPeer::new(peer)))
-                    }
-                    (None, _) => Node::LeaseServer(LeaseServer::new(params)),
-                }
+                Node::Server(v.build.server(&self.servers, index))
             } else if self.resources.contains(&id) {
                 Node::Resource(Resource::new(v.fencing))
             } else {
-                let lock = match (&v.client, &v.raft) {
-                    (_, Some(r)) => LockLibrary::Raft(RaftLock::new(self.servers.clone(), lock_id, r.client.clone())),
-                    (ClientParams::Lease(params), None) => {
-                        let servers =
-                            if v.kind == "replicated-lease" { self.servers.clone() } else { vec![self.servers[0]] };
-                        LockLibrary::Lease(LeaseLock::new(servers, lock_id, params.clone()))
-                    }
-                    (ClientParams::Redlock(params), None) => {
-                        LockLibrary::Redlock(Redlock::new(self.servers.clone(), lock_id, params.clone()))
-                    }
-                    // Client i calls instance i (mod n) first.
-                    (ClientParams::Skinny(_, params), None) => {
-                        let first = self.clients.iter().position(|&c| c == id).unwrap_or(0);
-                        LockLibrary::Skinny(SkinnyLock::new(self.servers.clone(), first, lock_id, params.clone()))
-                    }
-                    // Client i calls server i (mod n) first.
-                    (ClientParams::Consul(c), None) => {
-                        let first = self.clients.iter().position(|&c| c == id).unwrap_or(0);
-                        LockLibrary::Consul(c.library(&self.servers, first, lock_id))
-                    }
-                };
+                let index = self.clients.iter().position(|&c| c == id).unwrap_or(0);
+                let lock = v.build.library(&self.servers, index, lock_id);
                 Node::Client(Box::new(Client::new(self.resources.clone(), workload.clone(), lock)))
             };
             nodes.push((name.clone(), node, clocks[id].clone()));

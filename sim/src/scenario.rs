@@ -10,14 +10,6 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
-use locklab_protocols::lease::ReleaseMode;
-use locklab_protocols::lease::ServerKind;
-use locklab_protocols::lease::{ExpiryClock, TokenCounter};
-use locklab_protocols::library::{RetryMode, ValidityBasis};
-use locklab_protocols::node::MsRange;
-use locklab_protocols::node::Persistence;
-use locklab_protocols::raft::{CommitRule, ReadMode, WatchMode};
-
 /// A user's mistake in an input file, located as precisely as possible.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InputError {
@@ -179,29 +171,7 @@ fn find_field(source: &str, field: &str) -> Option<usize> {
     find_key_in(source, key)
 }
 
-/// A duration in milliseconds, fixed (`50`) or drawn per use (`{ min = 10, max = 50 }`).
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(untagged, expecting = "a whole number of milliseconds, or a table { min = .., max = .. }")]
-pub enum MsSpec {
-    Fixed(u64),
-    Range(MsBounds),
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct MsBounds {
-    pub min: u64,
-    pub max: u64,
-}
-
-impl MsSpec {
-    pub fn range(&self) -> MsRange {
-        match *self {
-            MsSpec::Fixed(v) => MsRange::fixed(v),
-            MsSpec::Range(MsBounds { min, max }) => MsRange { min_ms: min, max_ms: max },
-        }
-    }
-}
+pub use locklab_protocols::params::{MsBounds, MsSpec};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -428,93 +398,20 @@ pub struct ExpectSpec {
     pub max_acquire_ms_at_most: Option<u64>,
 }
 
-/// One protocol variant the scenario runs against.
+/// One protocol variant the scenario runs against: its name, its kind, what it is expected to
+/// show, and the kind's own keys, which the kind's folder in `locklab-protocols` reads (the
+/// registry's `compile`): this crate names no protocol parameter.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ProtocolSpec {
     /// The variant's name in this file (e.g. `lease`, `lease-fenced`).
     pub name: Spanned<String>,
-    /// The protocol family: `lease`.
+    /// The protocol kind (`lease`, `raft`, …: the registry's names).
     pub kind: Spanned<String>,
-    pub ttl_ms: Option<u64>,
-    pub safety_margin_ms: Option<u64>,
-    pub renew_ms: Option<u64>,
-    pub heartbeat_timeout_ms: Option<u64>,
-    pub acquire_timeout_ms: Option<u64>,
-    pub acquire_retries: Option<u32>,
-    pub retry_backoff_ms: Option<MsSpec>,
-    pub retry: Option<RetryMode>,
-    pub release: Option<ReleaseMode>,
-    pub validity: Option<ValidityBasis>,
-    pub check_validity_before_write: Option<bool>,
-    /// The server hands out fencing tokens (default: the value of `fencing`).
-    pub tokens: Option<bool>,
-    /// The resource checks fencing tokens (implies `tokens`).
-    pub fencing: Option<bool>,
-    pub token_counter: Option<TokenCounter>,
-    /// The token counter's starting value (the first token is one more).
-    pub initial_token: Option<u64>,
-    pub expiry_clock: Option<ExpiryClock>,
-    pub persistence: Option<Persistence>,
-    pub restart_delay_ms: Option<u64>,
-    /// lease: after a lease expires (not on release), the key stays locked this much longer.
-    pub lock_delay_ms: Option<u64>,
-    /// lease: `redis` (`SET NX PX`) or `redisson` (Redisson's reentrant RLock scripts).
-    pub server: Option<ServerKind>,
-    /// redlock: how long a round waits for the servers; skinny: an instance's RPC timeout.
-    pub server_timeout_ms: Option<u64>,
-    /// redlock: clock drift allowance as a fraction of the TTL.
-    pub drift_factor: Option<f64>,
-    /// redlock: fixed part of the drift allowance.
-    pub drift_extra_ms: Option<u64>,
-    /// redlock: subtract the time spent acquiring from the validity.
-    pub validity_check: Option<bool>,
-    /// redlock: random delay before retrying a failed round.
-    pub retry_delay_ms: Option<MsSpec>,
-    /// replicated-lease: how long the primary waits before forwarding a change.
-    pub replication_delay_ms: Option<u64>,
-    /// replicated-lease: consecutive timeouts before a client fails over to the next server.
-    pub failover_after_timeouts: Option<u32>,
-    /// raft: election timeout, drawn per election from [min, max].
-    pub election_timeout_ms: Option<MsSpec>,
-    /// raft: the leader's heartbeat period.
-    pub raft_heartbeat_ms: Option<u64>,
-    /// raft: PreVote (thesis §9.6).
-    pub pre_vote: Option<bool>,
-    /// raft: CheckQuorum and leader stickiness (thesis §6.2, §4.2.3).
-    pub check_quorum: Option<bool>,
-    /// raft: persist `votedFor` (false: a restart forgets the vote).
-    pub persist_vote: Option<bool>,
-    /// raft: `current_term` (§5.4.2) or `count_any_term` (the Figure 8 bug).
-    pub commit_rule: Option<CommitRule>,
-    /// raft: most entries per AppendEntries.
-    pub raft_max_batch: Option<u32>,
-    /// raft: `read_index` or `lease` (leader-lease reads).
-    pub read: Option<ReadMode>,
-    /// raft: waiters watch their `predecessor` or `all` deletions (the herd).
-    pub watch: Option<WatchMode>,
-    /// raft: the etcd 3.4.3 bug, a grant to a waiter whose lease expired (#10).
-    pub grant_expired_waiter: Option<bool>,
-    /// raft: how often the leader looks for expired leases.
-    pub lease_check_ms: Option<u64>,
-    /// raft: s1 campaigns when the cluster starts.
-    pub campaign_at_start: Option<bool>,
-    /// raft: a waiting client reads the lock's state again this often without a watch event.
-    pub wait_recheck_ms: Option<u64>,
-    /// skinny: the proposer adopts its own commit only once a majority committed it.
-    pub skinny_fixed: Option<bool>,
-    /// consul: what invalidation does to the session's keys (`release` or `delete`).
-    pub session_behavior: Option<locklab_protocols::consul::Behavior>,
-    /// consul: the session is tied to the node's `serfHealth` check (`false`: TTL only).
-    pub session_checks: Option<bool>,
-    /// consul: how long Serf lets a node go unanswered before its check goes critical.
-    pub serf_detect_ms: Option<u64>,
-    /// consul: how often the leader probes each node (Serf's probe interval).
-    pub serf_probe_ms: Option<u64>,
-    /// consul: the fencing token, `lock_index` or `modify_index`.
-    pub consul_token: Option<locklab_protocols::consul::TokenSource>,
     #[serde(default)]
     pub expect: ExpectSpec,
+    /// Every other key, for the kind to read.
+    #[serde(flatten)]
+    pub params: toml::Table,
 }
 
 /// Parse a scenario file's text. `file` names it in errors.
@@ -543,7 +440,7 @@ const MAX_MESSAGE_CHARS: usize = 240;
 
 /// Make a parser message useful: never empty, a suggestion for a mistyped key, the range of a
 /// number that does not fit, and never longer than [`MAX_MESSAGE_CHARS`].
-fn explain(message: &str) -> String {
+pub(crate) fn explain(message: &str) -> String {
     let mut message = if message.is_empty() {
         "a value is missing or cut off here (the line or the file ends before it)".to_string()
     } else {

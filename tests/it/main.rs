@@ -13,6 +13,7 @@ mod raft;
 mod readme;
 mod scenarios;
 mod shards;
+mod sweep;
 mod tidy;
 
 use std::path::{Path, PathBuf};

@@ -25,8 +25,9 @@ const FORBIDDEN: &[(&str, &str)] = &[
     ("locklab_sim", "the simulator"),
 ];
 
-/// Crates `protocols/` may depend on.
-const ALLOWED_DEPENDENCIES: &[&str] = &["serde"];
+/// Crates `protocols/` may depend on: serde for the wire encoding and, with toml, for reading a
+/// protocol's own scenario keys (text in, values out: no I/O).
+const ALLOWED_DEPENDENCIES: &[&str] = &["serde", "toml"];
 
 /// Every forbidden pattern in `source` (comments excluded), as (line, pattern, reason).
 fn scan(source: &str) -> Vec<(usize, &'static str, &'static str)> {
@@ -102,7 +103,7 @@ fn the_tidy_scanner_catches_violations() {
 /// protocol (`msg`, `registry`, re-exported at the crate root as `Msg`, `Node`, `Durable`,
 /// `LockLibrary`). Everything else under `protocols/src/` is a folder of its own (a protocol, or a
 /// protocol-neutral role: `worker`, `resource`).
-const SHARED_MODULES: &[&str] = &["node", "history", "library", "msg", "registry"];
+const SHARED_MODULES: &[&str] = &["node", "history", "library", "msg", "params", "registry"];
 
 /// The protocol folders under `protocols/src/`.
 fn protocol_folders() -> Vec<String> {

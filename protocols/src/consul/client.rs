@@ -65,6 +65,9 @@ pub struct ConsulClientParams {
     pub retry_backoff: MsRange,
 }
 
+/// The library's timer of its own (`Timer::Named`): the monitor's blocking query went unanswered.
+pub const MONITOR_TIMEOUT: Timer = Timer::Named("consul_monitor_timeout", 0);
+
 /// `DefaultLockWaitTime`: the blocking wait of `Lock()`'s query.
 pub const LOCK_WAIT_MS: u64 = 15_000;
 /// `DefaultLockRetryTime`: the sleep after an acquire refused under lock-delay.
@@ -196,7 +199,7 @@ impl ConsulLock {
             }
         }
         if self.monitor.take().is_some() {
-            ctx.cancel_timer(Timer::MonitorTimeout);
+            ctx.cancel_timer(MONITOR_TIMEOUT);
             ctx.cancel_timer(Timer::AcquireRetry);
         }
     }
@@ -290,7 +293,7 @@ impl ConsulLock {
         let req = self.req();
         let wait_ms = MONITOR_WAIT_MS;
         self.send(ctx, ConsulMsg::KvGet { req, key: self.lock, wait_index, wait_ms });
-        ctx.set_timer(Timer::MonitorTimeout, ms(wait_ms + wait_ms / 16 + RPC_HOLD_MS));
+        ctx.set_timer(MONITOR_TIMEOUT, ms(wait_ms + wait_ms / 16 + RPC_HOLD_MS));
         self.monitor = Some(Monitor { req, wait_index, sleeping: false });
     }
 
@@ -348,7 +351,7 @@ impl ConsulLock {
     /// `Unlock()` stops the monitor (its `stopCh`) without it counting as a loss.
     fn lose_monitor(&mut self, ctx: &mut Ctx) {
         if self.monitor.take().is_some() {
-            ctx.cancel_timer(Timer::MonitorTimeout);
+            ctx.cancel_timer(MONITOR_TIMEOUT);
             ctx.cancel_timer(Timer::AcquireRetry);
         }
     }
@@ -387,7 +390,7 @@ impl ConsulLock {
                 None
             }
             // The monitor's query failed: `MonitorRetries` is 0, the monitor returns, the lock is lost.
-            (Timer::MonitorTimeout, ConsulLockState::Held { .. }) => {
+            (MONITOR_TIMEOUT, ConsulLockState::Held { .. }) => {
                 self.lose(ctx);
                 None
             }
@@ -449,7 +452,7 @@ impl ConsulLock {
             KvGetReply { req, session, lock_index, index } => {
                 if let Some(mon) = &self.monitor {
                     if mon.req == req {
-                        ctx.cancel_timer(Timer::MonitorTimeout);
+                        ctx.cancel_timer(MONITOR_TIMEOUT);
                         if session.is_some() && session == self.consul_session {
                             self.monitor_call(ctx, index);
                         } else {
@@ -599,5 +602,30 @@ impl ConsulLock {
             }
         };
         self.send(ctx, m);
+    }
+}
+
+/// The worker's calls (the registry's `LockLibrary` dispatches here).
+impl crate::library::LockClient for ConsulLock {
+    fn acquire(&mut self, ctx: &mut Ctx, session: SessionId, lock: LockId) {
+        ConsulLock::acquire(self, ctx, session, lock)
+    }
+    fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
+        ConsulLock::release(self, ctx)
+    }
+    fn is_valid(&self, ctx: &Ctx) -> bool {
+        ConsulLock::is_valid(self, ctx)
+    }
+    fn mark_lost(&mut self, ctx: &mut Ctx) {
+        ConsulLock::mark_lost(self, ctx)
+    }
+    fn token(&self) -> Option<u64> {
+        ConsulLock::token(self)
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) -> Option<LockEvent> {
+        ConsulLock::on_timer(self, ctx, timer)
+    }
+    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg) -> Option<LockEvent> {
+        ConsulLock::on_message(self, ctx, from, msg)
     }
 }

@@ -95,10 +95,13 @@
 //! * [`server`]: a server ([`ConsulServer`]): replication, succession, the leader's session
 //!   timers, Serf probes, the lock-delay check, blocking queries;
 //! * [`client`]: the lock library ([`ConsulLock`]);
-//! * [`msg`]: the messages ([`ConsulMsg`]).
+//! * [`msg`]: the messages ([`ConsulMsg`]);
+//! * [`params`]: the scenario keys, their defaults and validation, the nodes of a world, and the
+//!   variants `locklab check` model-checks.
 
 pub mod client;
 pub mod msg;
+pub mod params;
 pub mod server;
 pub mod state;
 #[cfg(test)]
@@ -106,110 +109,6 @@ mod tests;
 
 pub use client::*;
 pub use msg::*;
+pub use params::{compile, ConsulVariant, CONSUL_KEYS, MODELS};
 pub use server::*;
 pub use state::{Behavior, StateStore};
-
-use crate::node::{MsRange, NodeId};
-
-/// The scenario keys of a `consul` variant, as given (`None`: the default).
-#[derive(Clone, Debug, Default)]
-pub struct ConsulOptions {
-    pub ttl_ms: Option<u64>,
-    pub lock_delay_ms: Option<u64>,
-    pub session_behavior: Option<Behavior>,
-    pub session_checks: Option<bool>,
-    pub serf_detect_ms: Option<u64>,
-    pub serf_probe_ms: Option<u64>,
-    pub consul_token: Option<TokenSource>,
-    pub renew_ms: Option<u64>,
-    pub raft_heartbeat_ms: Option<u64>,
-    pub election_timeout_ms: Option<u64>,
-    pub acquire_timeout_ms: Option<u64>,
-    pub acquire_retries: Option<u32>,
-    pub retry_backoff: Option<MsRange>,
-}
-
-/// A `consul` variant's parameters: the servers' (server list filled per world) and the library's.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConsulVariant {
-    pub server: ConsulServerParams,
-    pub client: ConsulClientParams,
-}
-
-impl ConsulOptions {
-    /// Fill in the defaults and validate; an error names the offending key.
-    pub fn resolve(&self) -> Result<ConsulVariant, (&'static str, String)> {
-        let ttl_ms = self.ttl_ms.unwrap_or(15_000);
-        let lock_delay_ms = self.lock_delay_ms.unwrap_or(15_000);
-        // `/v1/session/create`: "TTL … between 10s and 86400s"; lock-delay "0–60s".
-        if !(10_000..=86_400_000).contains(&ttl_ms) {
-            return Err(("ttl_ms", format!("{ttl_ms} is outside Consul's 10 s – 86 400 s")));
-        }
-        if lock_delay_ms > 60_000 {
-            return Err(("lock_delay_ms", format!("{lock_delay_ms} is above Consul's 60 s")));
-        }
-        let renew_ms = self.renew_ms.unwrap_or(ttl_ms / 2);
-        let heartbeat_ms = self.raft_heartbeat_ms.unwrap_or(200);
-        let election_timeout_ms = self.election_timeout_ms.unwrap_or(1_000);
-        let serf_detect_ms = self.serf_detect_ms.unwrap_or(5_000);
-        let serf_probe_ms = self.serf_probe_ms.unwrap_or(1_000);
-        let call_timeout_ms = self.acquire_timeout_ms.unwrap_or(1_000);
-        for (key, value) in [
-            ("renew_ms", renew_ms),
-            ("raft_heartbeat_ms", heartbeat_ms),
-            ("election_timeout_ms", election_timeout_ms),
-            ("serf_detect_ms", serf_detect_ms),
-            ("serf_probe_ms", serf_probe_ms),
-            ("acquire_timeout_ms", call_timeout_ms),
-        ] {
-            if value == 0 {
-                return Err((key, "must be greater than 0".into()));
-            }
-        }
-        if renew_ms >= ttl_ms {
-            return Err(("renew_ms", format!("{renew_ms} must be below ttl_ms ({ttl_ms})")));
-        }
-        if heartbeat_ms >= election_timeout_ms {
-            return Err((
-                "raft_heartbeat_ms",
-                format!("{heartbeat_ms} must be below election_timeout_ms ({election_timeout_ms})"),
-            ));
-        }
-        let retry_backoff = self.retry_backoff.unwrap_or(MsRange { min_ms: 200, max_ms: 400 });
-        Ok(ConsulVariant {
-            server: ConsulServerParams {
-                servers: Vec::new(),
-                heartbeat_ms,
-                election_timeout_ms,
-                serf_detect_ms,
-                serf_probe_ms,
-                token: self.consul_token.unwrap_or_default(),
-            },
-            client: ConsulClientParams {
-                ttl_ms,
-                lock_delay_ms,
-                behavior: self.session_behavior.unwrap_or_default(),
-                checks: self.session_checks.unwrap_or(true),
-                token: self.consul_token.unwrap_or_default(),
-                renew_ms,
-                call_timeout_ms,
-                acquire_retries: self.acquire_retries.unwrap_or(3),
-                retry_backoff,
-            },
-        })
-    }
-}
-
-impl ConsulVariant {
-    /// The nodes of one world: a server per `servers` entry (in succession order), and client
-    /// `i` calling server `i mod n` first.
-    pub fn server(&self, servers: &[NodeId]) -> ConsulServer {
-        let mut params = self.server.clone();
-        params.servers = servers.to_vec();
-        ConsulServer::new(params)
-    }
-
-    pub fn library(&self, servers: &[NodeId], client_index: usize, lock: crate::node::LockId) -> ConsulLock {
-        ConsulLock::new(servers.to_vec(), client_index, lock, self.client.clone())
-    }
-}

@@ -11,6 +11,13 @@ use crate::history::Observation;
 use crate::msg::Msg;
 use crate::node::{ms, Ctx, Input, LockId, NodeId, Timer};
 
+/// The leader's timers of its own (`Timer::Named`): the earliest session TTL timer is due …
+pub const SESSION_TTL: Timer = Timer::Named("consul_session_ttl", 0);
+/// … probe the client nodes (Serf) and declare the silent ones failed …
+pub const SERF_PROBE: Timer = Timer::Named("consul_serf_probe", 0);
+/// … the earliest parked blocking query has waited its time.
+pub const BLOCKING_QUERY: Timer = Timer::Named("consul_blocking_query", 0);
+
 /// `structs.SessionTTLMultiplier`: the leader's timer runs for twice the session's TTL.
 pub const SESSION_TTL_MULTIPLIER: u64 = 2;
 /// `structs.JitterFraction`: a blocking query waits `wait + random(wait / 16)`.
@@ -135,9 +142,9 @@ impl ConsulServer {
             Input::Message { .. } => {}
             Input::Timer(Timer::ElectionTimeout) => self.on_election_timeout(ctx),
             Input::Timer(Timer::RaftHeartbeat) => self.on_heartbeat(ctx),
-            Input::Timer(Timer::SessionTtl) => self.on_session_timers(ctx),
-            Input::Timer(Timer::SerfProbe) => self.on_serf_probe(ctx),
-            Input::Timer(Timer::BlockingQuery) => self.on_blocking_deadline(ctx),
+            Input::Timer(SESSION_TTL) => self.on_session_timers(ctx),
+            Input::Timer(SERF_PROBE) => self.on_serf_probe(ctx),
+            Input::Timer(BLOCKING_QUERY) => self.on_blocking_deadline(ctx),
             Input::Timer(_) => {}
         }
     }
@@ -185,7 +192,7 @@ impl ConsulServer {
 
     fn follow(&mut self, ctx: &mut Ctx, term: u64, leader: Option<usize>) {
         if self.is_leader() {
-            for t in [Timer::RaftHeartbeat, Timer::SessionTtl, Timer::SerfProbe, Timer::BlockingQuery] {
+            for t in [Timer::RaftHeartbeat, SESSION_TTL, SERF_PROBE, BLOCKING_QUERY] {
                 ctx.cancel_timer(t);
             }
         }
@@ -242,7 +249,7 @@ impl ConsulServer {
         if self.params.servers.len() > 1 {
             ctx.set_timer(Timer::RaftHeartbeat, ms(self.params.heartbeat_ms));
         }
-        ctx.set_timer(Timer::SerfProbe, ms(self.params.serf_probe_ms));
+        ctx.set_timer(SERF_PROBE, ms(self.params.serf_probe_ms));
         self.arm_session_timer(ctx);
         self.advance_commit(ctx);
     }
@@ -463,8 +470,8 @@ impl ConsulServer {
     fn arm_session_timer(&mut self, ctx: &mut Ctx) {
         let Role::Leader(l) = &self.role else { return };
         match l.session_deadline_ns.values().min() {
-            Some(&at) => ctx.set_timer(Timer::SessionTtl, at.saturating_sub(ctx.mono_ns)),
-            None => ctx.cancel_timer(Timer::SessionTtl),
+            Some(&at) => ctx.set_timer(SESSION_TTL, at.saturating_sub(ctx.mono_ns)),
+            None => ctx.cancel_timer(SESSION_TTL),
         }
     }
 
@@ -508,7 +515,7 @@ impl ConsulServer {
         for node in failed {
             self.propose(ctx, Op::NodeHealth { node, critical: true }, None);
         }
-        ctx.set_timer(Timer::SerfProbe, ms(self.params.serf_probe_ms));
+        ctx.set_timer(SERF_PROBE, ms(self.params.serf_probe_ms));
     }
 
     /// A node answered: alive. A node marked failed that answers again is passing again.
@@ -559,8 +566,8 @@ impl ConsulServer {
     fn arm_blocking_timer(&mut self, ctx: &mut Ctx) {
         let Role::Leader(l) = &self.role else { return };
         match l.parked.iter().map(|p| p.deadline_ns).min() {
-            Some(at) => ctx.set_timer(Timer::BlockingQuery, at.saturating_sub(ctx.mono_ns)),
-            None => ctx.cancel_timer(Timer::BlockingQuery),
+            Some(at) => ctx.set_timer(BLOCKING_QUERY, at.saturating_sub(ctx.mono_ns)),
+            None => ctx.cancel_timer(BLOCKING_QUERY),
         }
     }
 

@@ -136,12 +136,12 @@ fn leader_reaps_a_session_at_twice_its_ttl_after_the_last_renewal() {
     assert_eq!(s.leader_state_ref().session_deadline_ns[&a], ms(20_000), "armed at ttl × 2");
     let out = feed_server(&mut s, 0, 7_000, from_client(ConsulMsg::SessionRenew { req: 5, session: a }));
     assert_eq!(sent(&out), vec![(CLIENT, ConsulMsg::RenewReply { req: 5, found: true })]);
-    assert_eq!(timer_set(&out, Timer::SessionTtl), Some(ms(20_000)), "renewal resets it to ttl × 2 from now");
+    assert_eq!(timer_set(&out, SESSION_TTL), Some(ms(20_000)), "renewal resets it to ttl × 2 from now");
     acquire(&mut s, 7_100, a);
     // The timer fires early (a stale wake-up): nothing happens before the deadline.
-    feed_server(&mut s, 0, 26_999, Input::Timer(Timer::SessionTtl));
+    feed_server(&mut s, 0, 26_999, Input::Timer(SESSION_TTL));
     assert!(s.store.sessions.contains_key(&a), "not before 2 × TTL: the TTL is a lower bound");
-    feed_server(&mut s, 0, 27_000, Input::Timer(Timer::SessionTtl));
+    feed_server(&mut s, 0, 27_000, Input::Timer(SESSION_TTL));
     assert!(!s.store.sessions.contains_key(&a), "invalidated at 2 × TTL");
     assert_eq!(s.store.kv[&0].session, None, "behavior release: the lock is free");
     let out = feed_server(&mut s, 0, 27_001, from_client(ConsulMsg::SessionRenew { req: 6, session: a }));
@@ -174,7 +174,7 @@ fn a_new_leader_restarts_every_session_timer_at_twice_the_ttl() {
     let ack = ConsulMsg::ClaimAck { term: 2, log: vec![] };
     let out = feed_server(&mut s1, 1, 15_002, Input::Message { from: 2, msg: Msg::Consul(ack) });
     assert!(s1.is_leader());
-    assert_eq!(timer_set(&out, Timer::SessionTtl), Some(ms(20_000)), "fresh timer: 2 × TTL from the takeover");
+    assert_eq!(timer_set(&out, SESSION_TTL), Some(ms(20_000)), "fresh timer: 2 × TTL from the takeover");
     assert_eq!(s1.leader_state_ref().session_deadline_ns[&2], ms(35_002));
 }
 
@@ -185,14 +185,14 @@ fn serf_declares_a_silent_node_failed_and_its_check_bound_sessions_go() {
     let ttl_only = create_session(&mut s, 1, 10_000, 0, false);
     acquire(&mut s, 2, bound);
     // Probes every second; the node answers the first only.
-    let out = feed_server(&mut s, 0, 1_000, Input::Timer(Timer::SerfProbe));
+    let out = feed_server(&mut s, 0, 1_000, Input::Timer(SERF_PROBE));
     assert!(sent(&out).contains(&(CLIENT, ConsulMsg::Probe { seq: 1 })));
     feed_server(&mut s, 0, 1_001, from_client(ConsulMsg::ProbeAck { seq: 1 }));
     for t in [2_000, 3_000, 4_000, 5_000, 6_000] {
-        feed_server(&mut s, 0, t, Input::Timer(Timer::SerfProbe));
+        feed_server(&mut s, 0, t, Input::Timer(SERF_PROBE));
         assert!(s.store.sessions.contains_key(&bound), "still alive at {t} ms");
     }
-    feed_server(&mut s, 0, 7_000, Input::Timer(Timer::SerfProbe));
+    feed_server(&mut s, 0, 7_000, Input::Timer(SERF_PROBE));
     assert!(s.store.critical.contains(&CLIENT), "silent > serf_detect_ms: critical");
     assert!(!s.store.sessions.contains_key(&bound), "the serfHealth-bound session is invalidated");
     assert!(s.store.sessions.contains_key(&ttl_only), "a session without checks is not");
@@ -210,8 +210,8 @@ fn serf_declares_a_silent_node_failed_and_its_check_bound_sessions_go() {
 // ---------------------------------------------------------------- the client library
 
 fn library() -> ConsulLock {
-    let variant = ConsulOptions::default().resolve().expect("defaults are valid");
-    variant.library(&[0], 0, 0)
+    let variant = params::resolve(&params::Keys::default()).expect("defaults are valid");
+    variant.consul_library(&[0], 0, 0)
 }
 
 fn feed_lib(l: &mut ConsulLock, now_ms: u64, input: Input) -> Vec<Effect> {
@@ -310,15 +310,15 @@ fn the_monitor_ends_the_belief_a_failed_renewal_does_not() {
 #[test]
 fn a_monitor_query_timeout_ends_the_belief() {
     let (mut l, _) = held_library();
-    let out = feed_lib(&mut l, 400_000, Input::Timer(Timer::MonitorTimeout));
+    let out = feed_lib(&mut l, 400_000, Input::Timer(MONITOR_TIMEOUT));
     assert!(out.iter().any(|e| matches!(e, Effect::Record(Observation::LockLost { .. }))));
 }
 
 #[test]
 fn options_are_validated_as_consul_does() {
-    let bad = |o: ConsulOptions| o.resolve().unwrap_err().0;
-    assert_eq!(bad(ConsulOptions { ttl_ms: Some(5_000), ..Default::default() }), "ttl_ms");
-    assert_eq!(bad(ConsulOptions { lock_delay_ms: Some(61_000), ..Default::default() }), "lock_delay_ms");
-    let v = ConsulOptions::default().resolve().unwrap();
+    let bad = |k: params::Keys| params::resolve(&k).unwrap_err().field.unwrap();
+    assert_eq!(bad(params::Keys { ttl_ms: Some(5_000), ..Default::default() }), "ttl_ms");
+    assert_eq!(bad(params::Keys { lock_delay_ms: Some(61_000), ..Default::default() }), "lock_delay_ms");
+    let v = params::resolve(&params::Keys::default()).unwrap();
     assert_eq!((v.client.ttl_ms, v.client.lock_delay_ms, v.client.renew_ms), (15_000, 15_000, 7_500));
 }

@@ -7,7 +7,7 @@
 //!   Real Redis refuses *every* `SET NX` on an existing key, the client's own included, so asking
 //!   again cannot tell the client it holds the lock. With `retry = "idempotent"` the client keeps
 //!   its value across retries, and when a `SET NX` is refused after an earlier request with that
-//!   value went unanswered, it reads the key — `GET` and `PTTL` together ([`Msg::Get`]) — and if
+//!   value went unanswered, it reads the key — `GET` and `PTTL` together ([`KvMsg::Get`]) — and if
 //!   the key holds its value, it holds the lock. redis-py's `Lock.owned()` is exactly this
 //!   comparison ("Returns True if this key is locked by this lock": `GET` the name, compare with the
 //!   local token; `redis/lock.py`), and its `extend` reads `PTTL` the same way; bsm/redislock's
@@ -44,6 +44,7 @@
 //! and the write (or a slow write packet) lands after expiry. Only fencing at the resource stops it
 //! (Kleppmann 2016).
 
+use crate::msg::KvMsg;
 use serde::Deserialize;
 
 use crate::history::{Deadline, LostReason, Observation, SessionId};
@@ -252,7 +253,7 @@ impl LeaseLock {
             self.acquire_unanswered = false;
         }
         self.acquire_sends.push((req, ctx.mono_ns));
-        ctx.send(self.server(), Msg::Acquire { req, lock: self.lock, value, ttl_ms: self.params.ttl_ms });
+        ctx.send(self.server(), Msg::Kv(KvMsg::Acquire { req, lock: self.lock, value, ttl_ms: self.params.ttl_ms }));
         ctx.set_timer(Timer::AcquireTimeout, ms(self.params.acquire_timeout_ms));
         let first_sent_mono_ns = first_sent_mono_ns.unwrap_or(ctx.mono_ns);
         self.state = LeaseState::Acquiring { value, req, attempts, first_sent_mono_ns };
@@ -325,7 +326,7 @@ impl LeaseLock {
     pub fn on_message(&mut self, ctx: &mut Ctx, msg: Msg) -> Option<LockEvent> {
         match (msg, self.state.clone()) {
             (
-                Msg::AcquireReply { req, value: reply_value, granted, token, expires_at_wall_ns, .. },
+                Msg::Kv(KvMsg::AcquireReply { req, value: reply_value, granted, token, expires_at_wall_ns, .. }),
                 LeaseState::Acquiring { value, req: current, attempts, first_sent_mono_ns }
                 | LeaseState::Checking { value, req: current, attempts, first_sent_mono_ns, .. },
             ) => {
@@ -352,7 +353,7 @@ impl LeaseLock {
                     // Refused, but an earlier request with this value went unanswered: the key
                     // that refused us may be our own. Read it.
                     let get_req = self.req();
-                    ctx.send(self.server(), Msg::Get { req: get_req, lock: self.lock });
+                    ctx.send(self.server(), Msg::Kv(KvMsg::Get { req: get_req, lock: self.lock }));
                     ctx.set_timer(Timer::AcquireTimeout, ms(self.params.acquire_timeout_ms));
                     self.state = LeaseState::Checking {
                         value,
@@ -368,7 +369,7 @@ impl LeaseLock {
                 }
             }
             (
-                Msg::GetReply { req, value: key_value, pttl_ms, token, expires_at_wall_ns, .. },
+                Msg::Kv(KvMsg::GetReply { req, value: key_value, pttl_ms, token, expires_at_wall_ns, .. }),
                 LeaseState::Checking { value, req: current, attempts, get_sent_mono_ns, .. },
             ) if req == current => {
                 self.consecutive_timeouts = 0;
@@ -395,11 +396,13 @@ impl LeaseLock {
                 self.back_off(ctx, value, attempts);
                 None
             }
-            (Msg::ExtendReply { req, ok, expires_at_wall_ns, .. }, LeaseState::Held(_)) => {
+            (Msg::Kv(KvMsg::ExtendReply { req, ok, expires_at_wall_ns, .. }), LeaseState::Held(_)) => {
                 self.extended(ctx, req, ok, expires_at_wall_ns);
                 None
             }
-            (Msg::ReleaseReply { req, ok, .. }, LeaseState::Releasing { req: current }) if req == current => {
+            (Msg::Kv(KvMsg::ReleaseReply { req, ok, .. }), LeaseState::Releasing { req: current })
+                if req == current =>
+            {
                 self.consecutive_timeouts = 0;
                 ctx.cancel_timer(Timer::ReleaseTimeout);
                 ctx.record(Observation::ReleaseDone { lock: self.lock, session: self.session, ok: Some(ok) });
@@ -482,7 +485,7 @@ impl LeaseLock {
         }
         h.heartbeat = Some((req, ctx.mono_ns));
         ctx.record(Observation::ExtendInvoke { lock: self.lock, session: self.session });
-        ctx.send(server, Msg::Extend { req, lock: self.lock, value: h.value, ttl_ms: self.params.ttl_ms });
+        ctx.send(server, Msg::Kv(KvMsg::Extend { req, lock: self.lock, value: h.value, ttl_ms: self.params.ttl_ms }));
         if let Some(timeout_ms) = self.params.heartbeat_timeout_ms {
             ctx.set_timer(Timer::HeartbeatTimeout, ms(timeout_ms));
         }
@@ -524,10 +527,35 @@ impl LeaseLock {
         let req = self.req();
         let plain_del = self.params.release == ReleaseMode::PlainDel;
         let ttl_ms = self.params.ttl_ms;
-        ctx.send(self.server(), Msg::Release { req, lock: self.lock, value: h.value, plain_del, ttl_ms });
+        ctx.send(self.server(), Msg::Kv(KvMsg::Release { req, lock: self.lock, value: h.value, plain_del, ttl_ms }));
         ctx.set_timer(Timer::ReleaseTimeout, ms(self.params.acquire_timeout_ms));
         self.state = LeaseState::Releasing { req };
         None
+    }
+}
+
+/// The worker's calls (the registry's `LockLibrary` dispatches here).
+impl crate::library::LockClient for LeaseLock {
+    fn acquire(&mut self, ctx: &mut Ctx, session: SessionId, lock: LockId) {
+        LeaseLock::acquire(self, ctx, session, lock)
+    }
+    fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
+        LeaseLock::release(self, ctx)
+    }
+    fn is_valid(&self, ctx: &Ctx) -> bool {
+        LeaseLock::is_valid(self, ctx)
+    }
+    fn mark_lost(&mut self, ctx: &mut Ctx) {
+        LeaseLock::mark_lost(self, ctx)
+    }
+    fn token(&self) -> Option<u64> {
+        LeaseLock::token(self)
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) -> Option<LockEvent> {
+        LeaseLock::on_timer(self, ctx, timer)
+    }
+    fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) -> Option<LockEvent> {
+        LeaseLock::on_message(self, ctx, msg)
     }
 }
 
@@ -578,15 +606,22 @@ mod tests {
         at(0, |ctx| l.acquire(ctx, SessionId::default(), 0));
         let value = l.acquire_value;
         let e = at(200, |ctx| assert!(l.on_timer(ctx, Timer::AcquireTimeout).is_none()));
-        assert!(matches!(sent(&e)[..], [Msg::Acquire { req: 2, value: v, .. }] if *v == value), "same value");
-        let refusal = Msg::AcquireReply { req: 2, lock: 0, value, granted: false, token: None, expires_at_wall_ns: 0 };
+        assert!(
+            matches!(sent(&e)[..], [Msg::Kv(KvMsg::Acquire { req: 2, value: v, .. })] if *v == value),
+            "same value"
+        );
+        let refusal =
+            Msg::Kv(KvMsg::AcquireReply { req: 2, lock: 0, value, granted: false, token: None, expires_at_wall_ns: 0 });
         let e = at(203, |ctx| assert!(l.on_message(ctx, refusal).is_none()));
-        assert!(matches!(sent(&e)[..], [Msg::Get { req: 3, .. }]), "refused after a timeout: GET, got {e:?}");
+        assert!(
+            matches!(sent(&e)[..], [Msg::Kv(KvMsg::Get { req: 3, .. })]),
+            "refused after a timeout: GET, got {e:?}"
+        );
         value
     }
 
     fn get_reply(value: Option<u64>, pttl_ms: i64) -> Msg {
-        Msg::GetReply { req: 3, lock: 0, value, pttl_ms, token: None, expires_at_wall_ns: 0 }
+        Msg::Kv(KvMsg::GetReply { req: 3, lock: 0, value, pttl_ms, token: None, expires_at_wall_ns: 0 })
     }
 
     fn acquired_until(effects: &[Effect]) -> Option<Deadline> {
@@ -629,7 +664,8 @@ mod tests {
         let mut l = lock();
         at(0, |ctx| l.acquire(ctx, SessionId::default(), 0));
         let value = l.acquire_value;
-        let refusal = Msg::AcquireReply { req: 1, lock: 0, value, granted: false, token: None, expires_at_wall_ns: 0 };
+        let refusal =
+            Msg::Kv(KvMsg::AcquireReply { req: 1, lock: 0, value, granted: false, token: None, expires_at_wall_ns: 0 });
         let e = at(3, |ctx| assert!(l.on_message(ctx, refusal).is_none()));
         assert!(sent(&e).is_empty(), "{e:?}");
         assert!(matches!(l.state, LeaseState::Backoff { .. }));
@@ -643,9 +679,9 @@ mod tests {
         let mut l = lock();
         l.state = LeaseState::Releasing { req: 7 };
         let mut event = None;
-        at(1000, |ctx| event = l.on_message(ctx, Msg::ReleaseReply { req: 3, lock: 0, ok: false }));
+        at(1000, |ctx| event = l.on_message(ctx, Msg::Kv(KvMsg::ReleaseReply { req: 3, lock: 0, ok: false })));
         assert!(event.is_none() && l.state == LeaseState::Releasing { req: 7 }, "{:?}", l.state);
-        at(1001, |ctx| event = l.on_message(ctx, Msg::ReleaseReply { req: 7, lock: 0, ok: true }));
+        at(1001, |ctx| event = l.on_message(ctx, Msg::Kv(KvMsg::ReleaseReply { req: 7, lock: 0, ok: true })));
         assert_eq!((event, &l.state), (Some(LockEvent::Released), &LeaseState::Free));
     }
 }

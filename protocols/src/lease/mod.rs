@@ -18,7 +18,7 @@
 //!
 //! Because `SET NX` is not idempotent, a client whose grant was lost in the network cannot learn
 //! it holds the lock by asking again: the retry is refused by its own key. It has to *read* the
-//! key: `GET` (and `PTTL` for how long it has left) — [`Msg::Get`](crate::Msg::Get), answered here, and used by the
+//! key: `GET` (and `PTTL` for how long it has left) — [`KvMsg::Get`](crate::KvMsg::Get), answered here, and used by the
 //! lease client ([`client`]) after a refusal that follows an unanswered request. (Some
 //! libraries move that comparison into the server instead: bsm/redislock's `obtain.lua` answers a
 //! failed `MSETNX` by comparing the stored token with the caller's and, if they match, re-setting
@@ -91,10 +91,12 @@
 pub mod client;
 pub mod durable;
 pub mod msg;
+pub mod params;
 pub mod server;
 
 pub use crate::node::Persistence;
 pub use client::*;
 pub use durable::*;
 pub use msg::*;
+pub use params::*;
 pub use server::*;

@@ -2,6 +2,8 @@
 //! Redisson's reentrant scripts, with persistence, fencing tokens, replication and delayed restart.
 //! See the [module docs](super).
 
+use super::msg::LeaseMsg;
+use crate::msg::KvMsg;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -152,7 +154,7 @@ impl LeaseServer {
                 ctx.sync();
             }
             Input::Timer(Timer::Replicate) => self.replicate(ctx),
-            Input::Message { msg: Msg::Replicate { lock, entry, last_token }, .. } => {
+            Input::Message { msg: Msg::Lease(LeaseMsg::Replicate { lock, entry, last_token }), .. } => {
                 // A replica applies what its primary sends, converting the expiry to its own clock.
                 match entry.map(|e| *e) {
                     Some(ReplicatedEntry { value, holder, expires_at_wall_ns, token }) => {
@@ -185,7 +187,7 @@ impl LeaseServer {
     fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg) {
         let now_ns = self.now_ns(ctx);
         match msg {
-            Msg::Acquire { req, lock, value, ttl_ms } => {
+            Msg::Kv(KvMsg::Acquire { req, lock, value, ttl_ms }) => {
                 let expires_at_ns = now_ns + ms(ttl_ms) as i64;
                 let delayed_until = self.lock_delay_until(lock, now_ns);
                 let reentrant = self.params.kind == ServerKind::Redisson;
@@ -217,9 +219,9 @@ impl LeaseServer {
                     }
                 };
                 let expires_at_wall_ns = self.expiry_on_wall(ctx, expires);
-                ctx.send(from, Msg::AcquireReply { req, lock, value, granted, token, expires_at_wall_ns });
+                ctx.send(from, Msg::Kv(KvMsg::AcquireReply { req, lock, value, granted, token, expires_at_wall_ns }));
             }
-            Msg::Get { req, lock } => {
+            Msg::Kv(KvMsg::Get { req, lock }) => {
                 // `GET` and `PTTL` in one atomic read. PTTL is whole milliseconds, rounded down
                 // (Redis computes `expire − now` in ms); −2 for a missing key.
                 let reply = match self.live(lock, now_ns) {
@@ -231,9 +233,9 @@ impl LeaseServer {
                 };
                 let (value, pttl_ms, token, expires) = reply;
                 let expires_at_wall_ns = self.expiry_on_wall(ctx, expires);
-                ctx.send(from, Msg::GetReply { req, lock, value, pttl_ms, token, expires_at_wall_ns });
+                ctx.send(from, Msg::Kv(KvMsg::GetReply { req, lock, value, pttl_ms, token, expires_at_wall_ns }));
             }
-            Msg::Extend { req, lock, value, ttl_ms } => {
+            Msg::Kv(KvMsg::Extend { req, lock, value, ttl_ms }) => {
                 let expires_at_ns = now_ns + ms(ttl_ms) as i64;
                 let ok = match self.live(lock, now_ns) {
                     Some(e) if e.value == value => {
@@ -246,9 +248,9 @@ impl LeaseServer {
                     self.write_durable(ctx, lock, false);
                 }
                 let expires_at_wall_ns = self.expiry_on_wall(ctx, expires_at_ns);
-                ctx.send(from, Msg::ExtendReply { req, lock, ok, expires_at_wall_ns });
+                ctx.send(from, Msg::Kv(KvMsg::ExtendReply { req, lock, ok, expires_at_wall_ns }));
             }
-            Msg::Release { req, lock, value, plain_del, ttl_ms } => {
+            Msg::Kv(KvMsg::Release { req, lock, value, plain_del, ttl_ms }) => {
                 let reentrant = self.params.kind == ServerKind::Redisson;
                 // What the release does to the key: delete it, or (Redisson, hold count still
                 // above zero after the decrement) re-arm its expiry and keep it.
@@ -271,7 +273,7 @@ impl LeaseServer {
                 if ok {
                     self.write_durable(ctx, lock, false);
                 }
-                ctx.send(from, Msg::ReleaseReply { req, lock, ok });
+                ctx.send(from, Msg::Kv(KvMsg::ReleaseReply { req, lock, ok }));
             }
             _ => {}
         }
@@ -285,7 +287,10 @@ impl LeaseServer {
                 Box::new(ReplicatedEntry { value: e.value, holder: e.holder, expires_at_wall_ns: wall, token: e.token })
             });
             for &replica in &self.params.replicate_to {
-                ctx.send(replica, Msg::Replicate { lock, entry: entry.clone(), last_token: self.last_token });
+                ctx.send(
+                    replica,
+                    Msg::Lease(LeaseMsg::Replicate { lock, entry: entry.clone(), last_token: self.last_token }),
+                );
             }
         }
     }
@@ -360,16 +365,16 @@ mod tests {
     }
 
     fn set_nx(server: &mut LeaseServer, now_ms: u64, from: NodeId, value: u64) -> bool {
-        match deliver(server, now_ms, from, Msg::Acquire { req: 1, lock: 0, value, ttl_ms: 5000 })[..] {
-            [Msg::AcquireReply { granted, .. }] => granted,
+        match deliver(server, now_ms, from, Msg::Kv(KvMsg::Acquire { req: 1, lock: 0, value, ttl_ms: 5000 }))[..] {
+            [Msg::Kv(KvMsg::AcquireReply { granted, .. })] => granted,
             ref other => panic!("expected one acquire_reply, got {other:?}"),
         }
     }
 
     fn release(server: &mut LeaseServer, now_ms: u64, from: NodeId, value: u64) -> bool {
-        let msg = Msg::Release { req: 2, lock: 0, value, plain_del: false, ttl_ms: 5000 };
+        let msg = Msg::Kv(KvMsg::Release { req: 2, lock: 0, value, plain_del: false, ttl_ms: 5000 });
         match deliver(server, now_ms, from, msg)[..] {
-            [Msg::ReleaseReply { ok, .. }] => ok,
+            [Msg::Kv(KvMsg::ReleaseReply { ok, .. })] => ok,
             ref other => panic!("expected one release_reply, got {other:?}"),
         }
     }
@@ -393,13 +398,13 @@ mod tests {
     #[test]
     fn get_reads_the_value_and_the_remaining_ttl() {
         let mut s = LeaseServer::new(params(ServerKind::Redis));
-        match deliver(&mut s, 0, C1, Msg::Get { req: 1, lock: 0 })[..] {
-            [Msg::GetReply { value: None, pttl_ms: -2, .. }] => {}
+        match deliver(&mut s, 0, C1, Msg::Kv(KvMsg::Get { req: 1, lock: 0 }))[..] {
+            [Msg::Kv(KvMsg::GetReply { value: None, pttl_ms: -2, .. })] => {}
             ref other => panic!("{other:?}"),
         }
         assert!(set_nx(&mut s, 10, C1, 7));
-        match deliver(&mut s, 1210, C1, Msg::Get { req: 2, lock: 0 })[..] {
-            [Msg::GetReply { value: Some(7), pttl_ms: 3800, .. }] => {}
+        match deliver(&mut s, 1210, C1, Msg::Kv(KvMsg::Get { req: 2, lock: 0 }))[..] {
+            [Msg::Kv(KvMsg::GetReply { value: Some(7), pttl_ms: 3800, .. })] => {}
             ref other => panic!("{other:?}"),
         }
     }
@@ -432,8 +437,8 @@ mod tests {
         let mut p = params(ServerKind::Redis);
         p.expiry_clock = ExpiryClock::Monotonic;
         let mut s = LeaseServer::new(p);
-        match deliver(&mut s, 1000, C1, Msg::Acquire { req: 1, lock: 0, value: 7, ttl_ms: 5000 })[..] {
-            [Msg::AcquireReply { granted: true, expires_at_wall_ns, .. }] => {
+        match deliver(&mut s, 1000, C1, Msg::Kv(KvMsg::Acquire { req: 1, lock: 0, value: 7, ttl_ms: 5000 }))[..] {
+            [Msg::Kv(KvMsg::AcquireReply { granted: true, expires_at_wall_ns, .. })] => {
                 assert_eq!(expires_at_wall_ns, ms(6000) as i64)
             }
             ref other => panic!("{other:?}"),

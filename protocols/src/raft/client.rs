@@ -28,6 +28,7 @@
 //!   (and every key it owned) is gone. `validity = "none"` does not track it — the etcd `Mutex`
 //!   does not, which is what Jepsen's etcd 3.4.3 `lock` tests exercised (#1, #10).
 
+use super::msg::RaftMsg;
 use super::msg::{LeaseId, RaftAnswer, RaftOp, RaftOpKind};
 use crate::history::{Deadline, LostReason, Observation, SessionId};
 use crate::library::{LockEvent, RetryMode, ValidityBasis};
@@ -250,7 +251,7 @@ impl RaftLock {
             Step::Check { revision } => RaftOp::Status { lease, lock: self.lock, revision },
         };
         let req = self.req();
-        ctx.send(self.server(), Msg::RaftRequest { req, op });
+        ctx.send(self.server(), Msg::Raft(RaftMsg::RaftRequest { req, op }));
         ctx.set_timer(Timer::AcquireTimeout, ms(self.params.request_timeout_ms));
         let first_sent_mono_ns = first_sent.unwrap_or(ctx.mono_ns);
         self.state = RaftLockState::Trying { step, request_id, req, attempts, first_sent_mono_ns };
@@ -334,7 +335,7 @@ impl RaftLock {
                 // Give the session up: revoke it (best effort); unkept, it expires within a TTL.
                 self.next_server();
                 let req = self.req();
-                ctx.send(self.server(), Msg::RaftRequest { req, op: RaftOp::Revoke { lease } });
+                ctx.send(self.server(), Msg::Raft(RaftMsg::RaftRequest { req, op: RaftOp::Revoke { lease } }));
                 self.drop_lease(ctx);
                 ctx.record(Observation::ReleaseDone { lock: self.lock, session: self.session, ok: None });
                 self.state = RaftLockState::Free;
@@ -378,7 +379,7 @@ impl RaftLock {
         if held {
             ctx.record(Observation::ExtendInvoke { lock: self.lock, session: self.session });
         }
-        ctx.send(server, Msg::RaftRequest { req, op: RaftOp::KeepAlive { lease } });
+        ctx.send(server, Msg::Raft(RaftMsg::RaftRequest { req, op: RaftOp::KeepAlive { lease } }));
         ctx.set_timer(Timer::HeartbeatTimeout, ms(self.params.request_timeout_ms));
     }
 
@@ -435,11 +436,11 @@ impl RaftLock {
             return None;
         }
         match msg {
-            Msg::RaftReply { req, op: RaftOpKind::KeepAlive, answer } => {
+            Msg::Raft(RaftMsg::RaftReply { req, op: RaftOpKind::KeepAlive, answer }) => {
                 self.on_keepalive_reply(ctx, from, req, answer);
                 None
             }
-            Msg::RaftWatch { lock, revision } => {
+            Msg::Raft(RaftMsg::RaftWatch { lock, revision }) => {
                 match self.state {
                     RaftLockState::Waiting { request_id, revision: mine, attempts }
                         if lock == self.lock && revision == mine =>
@@ -454,7 +455,7 @@ impl RaftLock {
                 }
                 None
             }
-            Msg::RaftReply { req, answer, .. } => match self.state.clone() {
+            Msg::Raft(RaftMsg::RaftReply { req, answer, .. }) => match self.state.clone() {
                 RaftLockState::Trying { step, request_id, req: current, attempts, first_sent_mono_ns }
                     if req == current =>
                 {
@@ -553,7 +554,10 @@ impl RaftLock {
 
     fn send_release(&mut self, ctx: &mut Ctx, lease: LeaseId, revision: u64, attempts: u32) {
         let req = self.req();
-        ctx.send(self.server(), Msg::RaftRequest { req, op: RaftOp::Release { lease, lock: self.lock, revision } });
+        ctx.send(
+            self.server(),
+            Msg::Raft(RaftMsg::RaftRequest { req, op: RaftOp::Release { lease, lock: self.lock, revision } }),
+        );
         ctx.set_timer(Timer::ReleaseTimeout, ms(self.params.request_timeout_ms));
         self.state = RaftLockState::Releasing { lease, revision, req, attempts };
     }
@@ -569,5 +573,30 @@ impl RaftLock {
         ctx.record(Observation::ReleaseInvoke { lock: self.lock, session: self.session });
         self.send_release(ctx, lease, revision, 0);
         None
+    }
+}
+
+/// The worker's calls (the registry's `LockLibrary` dispatches here).
+impl crate::library::LockClient for RaftLock {
+    fn acquire(&mut self, ctx: &mut Ctx, session: SessionId, lock: LockId) {
+        RaftLock::acquire(self, ctx, session, lock)
+    }
+    fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
+        RaftLock::release(self, ctx)
+    }
+    fn is_valid(&self, ctx: &Ctx) -> bool {
+        RaftLock::is_valid(self, ctx)
+    }
+    fn mark_lost(&mut self, ctx: &mut Ctx) {
+        RaftLock::mark_lost(self, ctx)
+    }
+    fn token(&self) -> Option<u64> {
+        RaftLock::token(self)
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) -> Option<LockEvent> {
+        RaftLock::on_timer(self, ctx, timer)
+    }
+    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg) -> Option<LockEvent> {
+        RaftLock::on_message(self, ctx, from, msg)
     }
 }

@@ -1,6 +1,7 @@
 //! Leader election (§5.2, §5.4.1), PreVote (thesis §9.6), CheckQuorum and leader stickiness
 //! (thesis §6.2, §4.2.3).
 
+use super::msg::RaftMsg;
 use super::*;
 
 impl RaftPeer {
@@ -43,7 +44,7 @@ impl RaftPeer {
     pub(super) fn request_votes(&mut self, ctx: &mut Ctx, term: u64, pre_vote: bool) {
         let (last_index, last_term) = (self.last_index(), self.term_at(self.last_index()));
         for p in self.others(ctx.me) {
-            ctx.send(p, Msg::RequestVote { term, last_index, last_term, pre_vote });
+            ctx.send(p, Msg::Raft(RaftMsg::RequestVote { term, last_index, last_term, pre_vote }));
         }
     }
 
@@ -82,12 +83,19 @@ impl RaftPeer {
         if pre_vote {
             // Thesis §9.6: grant if it could win, without touching our own term or vote.
             let granted = term > self.term && up_to_date && !self.leader_recent(ctx) && self.role != Role::Leader;
-            ctx.send(from, Msg::RequestVoteReply { term: if granted { term } else { self.term }, granted, pre_vote });
+            ctx.send(
+                from,
+                Msg::Raft(RaftMsg::RequestVoteReply {
+                    term: if granted { term } else { self.term },
+                    granted,
+                    pre_vote,
+                }),
+            );
             return;
         }
         // Leader stickiness (thesis §4.2.3), with CheckQuorum: ignore disruptive candidates.
         if self.params.check_quorum && term > self.term && (self.leader_recent(ctx) || self.role == Role::Leader) {
-            ctx.send(from, Msg::RequestVoteReply { term: self.term, granted: false, pre_vote });
+            ctx.send(from, Msg::Raft(RaftMsg::RequestVoteReply { term: self.term, granted: false, pre_vote }));
             return;
         }
         if term > self.term {
@@ -100,7 +108,7 @@ impl RaftPeer {
             self.save(ctx);
             self.reset_election_timer(ctx);
         }
-        ctx.send(from, Msg::RequestVoteReply { term: self.term, granted, pre_vote });
+        ctx.send(from, Msg::Raft(RaftMsg::RequestVoteReply { term: self.term, granted, pre_vote }));
     }
 
     pub(super) fn on_vote_reply(&mut self, ctx: &mut Ctx, from: NodeId, term: u64, granted: bool, pre_vote: bool) {

@@ -138,6 +138,7 @@ pub mod client;
 pub mod durable;
 pub mod election;
 pub mod msg;
+pub mod params;
 pub mod read;
 pub mod replication;
 pub mod service;
@@ -147,7 +148,8 @@ mod tests;
 pub use client::{ClientLease, RaftClientParams, RaftLock, RaftLockState, Step};
 use durable::LOG_CHUNK;
 pub use durable::{chain_hash, DurableLog, RaftCmd, RaftDurable, RaftEntry};
-pub use msg::{AppendEntries, LeaseId, RaftAnswer, RaftOp, RaftOpKind};
+pub use msg::{AppendEntries, LeaseId, RaftAnswer, RaftMsg, RaftOp, RaftOpKind};
+pub use params::{compile, RaftVariant, MODELS, RAFT_KEYS};
 pub use read::PendingRead;
 pub use service::{LeaseRecord, LockKey, LockService, Watch};
 
@@ -389,18 +391,20 @@ impl RaftPeer {
 
     fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg) {
         match msg {
-            Msg::RequestVote { term, last_index, last_term, pre_vote } => {
+            Msg::Raft(RaftMsg::RequestVote { term, last_index, last_term, pre_vote }) => {
                 self.on_request_vote(ctx, from, term, last_index, last_term, pre_vote)
             }
-            Msg::RequestVoteReply { term, granted, pre_vote } => self.on_vote_reply(ctx, from, term, granted, pre_vote),
-            Msg::AppendEntries(a) => {
+            Msg::Raft(RaftMsg::RequestVoteReply { term, granted, pre_vote }) => {
+                self.on_vote_reply(ctx, from, term, granted, pre_vote)
+            }
+            Msg::Raft(RaftMsg::AppendEntries(a)) => {
                 let AppendEntries { term, prev_index, prev_term, entries, commit, round } = *a;
                 self.on_append(ctx, from, term, prev_index, prev_term, entries, commit, round)
             }
-            Msg::AppendEntriesReply { term, success, match_index, round } => {
+            Msg::Raft(RaftMsg::AppendEntriesReply { term, success, match_index, round }) => {
                 self.on_append_reply(ctx, from, term, success, match_index, round)
             }
-            Msg::RaftRequest { req, op } => self.on_client(ctx, from, req, op),
+            Msg::Raft(RaftMsg::RaftRequest { req, op }) => self.on_client(ctx, from, req, op),
             _ => {}
         }
     }
@@ -408,7 +412,10 @@ impl RaftPeer {
     fn on_client(&mut self, ctx: &mut Ctx, client: NodeId, req: u64, op: RaftOp) {
         let kind = op.kind();
         if self.role != Role::Leader {
-            ctx.send(client, Msg::RaftReply { req, op: kind, answer: RaftAnswer::NotLeader { leader: self.leader } });
+            ctx.send(
+                client,
+                Msg::Raft(RaftMsg::RaftReply { req, op: kind, answer: RaftAnswer::NotLeader { leader: self.leader } }),
+            );
             return;
         }
         let reply_to = Some((client, req, kind));

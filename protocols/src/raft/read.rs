@@ -1,5 +1,6 @@
 //! Linearizable reads: ReadIndex and leader-lease reads (thesis §6.4, §6.4.1).
 
+use super::msg::RaftMsg;
 use super::*;
 
 /// A read waiting for leadership confirmation and for the state machine to catch up.
@@ -106,7 +107,7 @@ impl RaftPeer {
                 }
                 _ => {}
             }
-            ctx.send(r.client, Msg::RaftReply { req: r.req, op: RaftOpKind::Status, answer });
+            ctx.send(r.client, Msg::Raft(RaftMsg::RaftReply { req: r.req, op: RaftOpKind::Status, answer }));
         }
     }
 }

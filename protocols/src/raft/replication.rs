@@ -1,6 +1,7 @@
 //! Log replication (§5.3) and commitment (§5.4.2): the log, `AppendEntries`, the consistency
 //! check and the commit rule.
 
+use super::msg::RaftMsg;
 use super::*;
 
 impl RaftPeer {
@@ -60,7 +61,7 @@ impl RaftPeer {
         let entries = self.log[prev_index as usize..end].to_vec();
         let body =
             AppendEntries { term: self.term, prev_index, prev_term, entries, commit: self.commit, round: self.round };
-        ctx.send(to, Msg::AppendEntries(Box::new(body)));
+        ctx.send(to, Msg::Raft(RaftMsg::AppendEntries(Box::new(body))));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -76,7 +77,10 @@ impl RaftPeer {
         round: u64,
     ) {
         if term < self.term {
-            ctx.send(from, Msg::AppendEntriesReply { term: self.term, success: false, match_index: 0, round });
+            ctx.send(
+                from,
+                Msg::Raft(RaftMsg::AppendEntriesReply { term: self.term, success: false, match_index: 0, round }),
+            );
             return;
         }
         if term > self.term || self.role != Role::Follower {
@@ -88,7 +92,10 @@ impl RaftPeer {
         // The consistency check.
         if prev_index > self.last_index() || self.term_at(prev_index) != prev_term {
             let hint = prev_index.saturating_sub(1).min(self.last_index());
-            ctx.send(from, Msg::AppendEntriesReply { term: self.term, success: false, match_index: hint, round });
+            ctx.send(
+                from,
+                Msg::Raft(RaftMsg::AppendEntriesReply { term: self.term, success: false, match_index: hint, round }),
+            );
             return;
         }
         let mut changed_from: Option<usize> = None;
@@ -118,7 +125,7 @@ impl RaftPeer {
             self.commit = commit.min(match_index);
             self.apply_committed(ctx);
         }
-        ctx.send(from, Msg::AppendEntriesReply { term: self.term, success: true, match_index, round });
+        ctx.send(from, Msg::Raft(RaftMsg::AppendEntriesReply { term: self.term, success: true, match_index, round }));
     }
 
     pub(super) fn on_append_reply(

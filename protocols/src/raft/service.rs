@@ -2,6 +2,7 @@
 //! request ids) and how a peer applies committed entries to it, answers, watches and revokes.
 //! See the [module docs](super) for the etcd semantics it follows.
 
+use super::msg::RaftMsg;
 use super::*;
 
 /// A lease as the state machine knows it.
@@ -245,7 +246,7 @@ impl RaftPeer {
                 self.revoking.remove(&lease);
                 for (client, req) in self.revoke_waiters.remove(&lease).unwrap_or_default() {
                     let answer = RaftAnswer::LeaseNotFound;
-                    ctx.send(client, Msg::RaftReply { req, op: RaftOpKind::KeepAlive, answer });
+                    ctx.send(client, Msg::Raft(RaftMsg::RaftReply { req, op: RaftOpKind::KeepAlive, answer }));
                 }
             }
             _ => {}
@@ -268,7 +269,7 @@ impl RaftPeer {
     pub(super) fn answer_pending(&mut self, ctx: &mut Ctx, index: u64, term: u64, answer: Option<RaftAnswer>) {
         if let Some((client, req, op)) = self.take_pending(index, term) {
             if let Some(answer) = answer {
-                ctx.send(client, Msg::RaftReply { req, op, answer });
+                ctx.send(client, Msg::Raft(RaftMsg::RaftReply { req, op, answer }));
             }
         }
     }
@@ -295,7 +296,7 @@ impl RaftPeer {
             !hit
         });
         for (client, revision) in fired {
-            ctx.send(client, Msg::RaftWatch { lock, revision });
+            ctx.send(client, Msg::Raft(RaftMsg::RaftWatch { lock, revision }));
         }
     }
 

@@ -1,3 +1,4 @@
+use super::msg::RaftMsg;
 use super::*;
 use crate::node::{Counter, Effect};
 
@@ -125,7 +126,7 @@ fn a_keep_alive_after_the_deadline_waits_for_the_revoke_and_is_refused() {
         peer.handle(&mut Ctx::new(0, ms(ms_), 0, entropy, &mut effects), input);
         effects
     };
-    let request = |req, op| Input::Message { from: 10, msg: Msg::RaftRequest { req, op } };
+    let request = |req, op| Input::Message { from: 10, msg: Msg::Raft(RaftMsg::RaftRequest { req, op }) };
     at(0, &mut entropy, &mut peer, Input::Timer(Timer::ElectionTimeout));
     assert_eq!(peer.role, Role::Leader, "a one-peer cluster elects itself");
     at(0, &mut entropy, &mut peer, request(1, RaftOp::LeaseGrant { request_id: 1, ttl_ms: 1000 }));
@@ -134,7 +135,9 @@ fn a_keep_alive_after_the_deadline_waits_for_the_revoke_and_is_refused() {
         effects
             .iter()
             .filter_map(|e| match e {
-                Effect::Send { msg: Msg::RaftReply { req, answer, .. }, .. } => Some((*req, answer.clone())),
+                Effect::Send { msg: Msg::Raft(RaftMsg::RaftReply { req, answer, .. }), .. } => {
+                    Some((*req, answer.clone()))
+                }
                 _ => None,
             })
             .collect()
@@ -195,8 +198,9 @@ fn figure_2_the_vote_reaches_the_disk_before_the_reply() {
         .position(|e| matches!(e, Effect::Persist(Durable::Raft(RaftDurable { voted_for: Some(2), term: 1, .. }))));
     let persisted = persisted.expect("the vote is persisted");
     let synced = effects.iter().skip(persisted).position(|e| matches!(e, Effect::Sync)).map(|i| i + persisted);
-    let replied =
-        effects.iter().position(|e| matches!(e, Effect::Send { msg: Msg::RequestVoteReply { granted: true, .. }, .. }));
+    let replied = effects.iter().position(|e| {
+        matches!(e, Effect::Send { msg: Msg::Raft(RaftMsg::RequestVoteReply { granted: true, .. }), .. })
+    });
     assert!(synced.is_some() && synced < replied, "{effects:?}");
 }
 

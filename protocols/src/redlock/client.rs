@@ -2,6 +2,7 @@
 
 use crate::history::{Deadline, LostReason, Observation, SessionId};
 use crate::library::LockEvent;
+use crate::msg::KvMsg;
 use crate::msg::Msg;
 use crate::node::{ms, Ctx, LockId, MsRange, NodeId, Timer};
 
@@ -131,7 +132,7 @@ impl Redlock {
         let value = ctx.random_u64();
         let req = self.req();
         for &server in &self.servers {
-            ctx.send(server, Msg::Acquire { req, lock: self.lock, value, ttl_ms: self.params.ttl_ms });
+            ctx.send(server, Msg::Kv(KvMsg::Acquire { req, lock: self.lock, value, ttl_ms: self.params.ttl_ms }));
         }
         ctx.set_timer(Timer::AcquireTimeout, ms(self.params.server_timeout_ms));
         self.state = RedlockState::Acquiring { value, round: Round::new(req, ctx.mono_ns), attempts };
@@ -170,7 +171,7 @@ impl Redlock {
         for &server in &self.servers {
             ctx.send(
                 server,
-                Msg::Release { req, lock: self.lock, value, plain_del: false, ttl_ms: self.params.ttl_ms },
+                Msg::Kv(KvMsg::Release { req, lock: self.lock, value, plain_del: false, ttl_ms: self.params.ttl_ms }),
             );
         }
         if attempts > self.params.acquire_retries {
@@ -209,13 +210,15 @@ impl Redlock {
         let index = self.index_of(from)?;
         let n = self.servers.len() as u32;
         match (msg, &mut self.state) {
-            (Msg::AcquireReply { req, granted, .. }, RedlockState::Acquiring { round, .. }) if req == round.req => {
+            (Msg::Kv(KvMsg::AcquireReply { req, granted, .. }), RedlockState::Acquiring { round, .. })
+                if req == round.req =>
+            {
                 round.answer(index, granted);
                 if round.replies == n {
                     return self.decide(ctx);
                 }
             }
-            (Msg::ExtendReply { req, ok, .. }, RedlockState::Held { extending: Some(round), .. })
+            (Msg::Kv(KvMsg::ExtendReply { req, ok, .. }), RedlockState::Held { extending: Some(round), .. })
                 if req == round.req =>
             {
                 round.answer(index, ok);
@@ -223,7 +226,7 @@ impl Redlock {
                     self.extended(ctx);
                 }
             }
-            (Msg::ReleaseReply { req, ok, .. }, RedlockState::Releasing { round }) if req == round.req => {
+            (Msg::Kv(KvMsg::ReleaseReply { req, ok, .. }), RedlockState::Releasing { round }) if req == round.req => {
                 round.answer(index, ok);
                 if round.replies == n {
                     return self.released(ctx);
@@ -238,7 +241,10 @@ impl Redlock {
         let req = self.req();
         let RedlockState::Held { value, extending, .. } = &mut self.state else { return };
         for &server in &self.servers {
-            ctx.send(server, Msg::Extend { req, lock: self.lock, value: *value, ttl_ms: self.params.ttl_ms });
+            ctx.send(
+                server,
+                Msg::Kv(KvMsg::Extend { req, lock: self.lock, value: *value, ttl_ms: self.params.ttl_ms }),
+            );
         }
         *extending = Some(Round::new(req, ctx.mono_ns));
         ctx.record(Observation::ExtendInvoke { lock: self.lock, session: self.session });
@@ -282,7 +288,7 @@ impl Redlock {
         for &server in &self.servers {
             ctx.send(
                 server,
-                Msg::Release { req, lock: self.lock, value, plain_del: false, ttl_ms: self.params.ttl_ms },
+                Msg::Kv(KvMsg::Release { req, lock: self.lock, value, plain_del: false, ttl_ms: self.params.ttl_ms }),
             );
         }
         ctx.set_timer(Timer::ReleaseTimeout, ms(self.params.server_timeout_ms));
@@ -305,5 +311,30 @@ impl Redlock {
         ctx.record(Observation::ReleaseDone { lock: self.lock, session: self.session, ok });
         self.state = RedlockState::Free;
         Some(LockEvent::Released)
+    }
+}
+
+/// The worker's calls (the registry's `LockLibrary` dispatches here).
+impl crate::library::LockClient for Redlock {
+    fn acquire(&mut self, ctx: &mut Ctx, session: SessionId, lock: LockId) {
+        Redlock::acquire(self, ctx, session, lock)
+    }
+    fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
+        Redlock::release(self, ctx)
+    }
+    fn is_valid(&self, ctx: &Ctx) -> bool {
+        Redlock::is_valid(self, ctx)
+    }
+    fn mark_lost(&mut self, ctx: &mut Ctx) {
+        Redlock::mark_lost(self, ctx)
+    }
+    fn token(&self) -> Option<u64> {
+        None
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) -> Option<LockEvent> {
+        Redlock::on_timer(self, ctx, timer)
+    }
+    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg) -> Option<LockEvent> {
+        Redlock::on_message(self, ctx, from, msg)
     }
 }

@@ -9,6 +9,7 @@
 
 use crate::history::Observation;
 use crate::msg::Msg;
+use crate::msg::ResourceMsg;
 use crate::node::{Ctx, Input};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27,8 +28,10 @@ impl Resource {
     pub fn handle(&mut self, ctx: &mut Ctx, input: Input) {
         let Input::Message { from, msg } = input else { return };
         match msg {
-            Msg::Read { req } => ctx.send(from, Msg::ReadReply { req, value: self.value }),
-            Msg::Write { req, session, token, value } => {
+            Msg::Resource(ResourceMsg::Read { req }) => {
+                ctx.send(from, Msg::Resource(ResourceMsg::ReadReply { req, value: self.value }))
+            }
+            Msg::Resource(ResourceMsg::Write { req, session, token, value }) => {
                 let applied = if self.fencing {
                     match (token, self.max_token_seen) {
                         (None, _) => false,
@@ -48,7 +51,7 @@ impl Resource {
                 } else {
                     ctx.record(Observation::WriteRejected { session, token, max_token_seen: self.max_token_seen });
                 }
-                ctx.send(from, Msg::WriteReply { req, applied });
+                ctx.send(from, Msg::Resource(ResourceMsg::WriteReply { req, applied }));
             }
             _ => {}
         }

@@ -187,3 +187,28 @@ impl SkinnyLock {
         }
     }
 }
+
+/// The worker's calls (the registry's `LockLibrary` dispatches here).
+impl crate::library::LockClient for SkinnyLock {
+    fn acquire(&mut self, ctx: &mut Ctx, session: SessionId, lock: LockId) {
+        SkinnyLock::acquire(self, ctx, session, lock)
+    }
+    fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
+        SkinnyLock::release(self, ctx)
+    }
+    fn is_valid(&self, ctx: &Ctx) -> bool {
+        SkinnyLock::is_valid(self, ctx)
+    }
+    fn mark_lost(&mut self, ctx: &mut Ctx) {
+        SkinnyLock::mark_lost(self, ctx)
+    }
+    fn token(&self) -> Option<u64> {
+        SkinnyLock::token(self)
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) -> Option<LockEvent> {
+        SkinnyLock::on_timer(self, ctx, timer)
+    }
+    fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) -> Option<LockEvent> {
+        SkinnyLock::on_message(self, ctx, msg)
+    }
+}

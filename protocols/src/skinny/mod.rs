@@ -57,9 +57,11 @@
 pub mod client;
 pub mod instance;
 pub mod msg;
+pub mod params;
 #[cfg(test)]
 mod tests;
 
 pub use client::*;
 pub use instance::*;
 pub use msg::*;
+pub use params::*;

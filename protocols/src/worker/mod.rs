@@ -21,6 +21,7 @@
 use crate::history::{Observation, SessionId};
 use crate::library::LockEvent;
 use crate::msg::Msg;
+use crate::msg::ResourceMsg;
 use crate::node::{ms, Ctx, Input, LockId, MsRange, NodeId, Timer};
 use crate::registry::LockLibrary;
 
@@ -116,9 +117,11 @@ impl Client {
                 let event = self.lock.on_timer(ctx, timer);
                 self.on_lock_event(ctx, event);
             }
-            Input::Message { msg: msg @ (Msg::ReadReply { .. } | Msg::WriteReply { .. }), .. } => {
-                self.on_resource_reply(ctx, msg)
-            }
+            Input::Message {
+                msg:
+                    msg @ (Msg::Resource(ResourceMsg::ReadReply { .. }) | Msg::Resource(ResourceMsg::WriteReply { .. })),
+                ..
+            } => self.on_resource_reply(ctx, msg),
             Input::Message { from, msg } => {
                 let event = self.lock.on_message(ctx, from, msg);
                 self.on_lock_event(ctx, event);
@@ -163,13 +166,17 @@ impl Client {
 
     fn on_resource_reply(&mut self, ctx: &mut Ctx, msg: Msg) {
         match (msg, self.phase.clone()) {
-            (Msg::ReadReply { req, value }, Phase::Reading { op, req: current }) if req == current => {
+            (Msg::Resource(ResourceMsg::ReadReply { req, value }), Phase::Reading { op, req: current })
+                if req == current =>
+            {
                 ctx.cancel_timer(Timer::ResourceTimeout);
                 let think_ns = self.workload.think.draw_ns(ctx);
                 ctx.set_timer(Timer::Think, think_ns);
                 self.phase = Phase::Thinking { op, read_value: value };
             }
-            (Msg::WriteReply { req, .. }, Phase::Writing { op, req: current }) if req == current => {
+            (Msg::Resource(ResourceMsg::WriteReply { req, .. }), Phase::Writing { op, req: current })
+                if req == current =>
+            {
                 ctx.cancel_timer(Timer::ResourceTimeout);
                 if op + 1 < self.workload.ops_per_session {
                     self.read(ctx, op + 1);
@@ -185,7 +192,7 @@ impl Client {
     fn read(&mut self, ctx: &mut Ctx, op: u32) {
         self.next_req += 1;
         let req = self.next_req;
-        ctx.send(self.resources[self.lock_id as usize], Msg::Read { req });
+        ctx.send(self.resources[self.lock_id as usize], Msg::Resource(ResourceMsg::Read { req }));
         ctx.set_timer(Timer::ResourceTimeout, ms(self.workload.resource_timeout_ms));
         self.phase = Phase::Reading { op, req };
     }
@@ -202,7 +209,10 @@ impl Client {
         let req = self.next_req;
         let value = read_value + 1;
         ctx.record(Observation::WriteSent { lock: self.lock_id, session: self.session, token, value });
-        ctx.send(self.resources[self.lock_id as usize], Msg::Write { req, session: self.session, token, value });
+        ctx.send(
+            self.resources[self.lock_id as usize],
+            Msg::Resource(ResourceMsg::Write { req, session: self.session, token, value }),
+        );
         ctx.set_timer(Timer::ResourceTimeout, ms(self.workload.resource_timeout_ms));
         self.phase = Phase::Writing { op, req };
     }
