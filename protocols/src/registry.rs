@@ -11,6 +11,7 @@
 //!   (validation, worlds, the report's families, the properties a variant owes), the models and
 //!   the CLI read it and name no protocol.
 
+use crate::consul::{self, ConsulLock};
 use crate::history::SessionId;
 use crate::lease::{self, LeaseLock};
 use crate::library::{LockClient, LockEvent};
@@ -19,7 +20,6 @@ use crate::node::{Ctx, Input, LockId, NodeId, Persistence, Timer};
 use crate::params::{ms_range, positive, read, MsSpec, ParamError, Table};
 use crate::raft::{self, RaftLock};
 use crate::redlock::{Redlock, RedlockParams};
-use crate::consul::{self, ConsulLock};
 use crate::skinny::{self, SkinnyLock};
 
 // ---- The wrappers: one line per protocol in each list ----
