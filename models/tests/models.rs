@@ -340,6 +340,17 @@ fn raft_without_faults_is_safe_and_not_vacuous() {
     }
 }
 
+#[test]
+fn consul_without_faults_is_safe_and_not_vacuous() {
+    // One server, ticks of 5 s: c1 holds at tick 0 and releases at 1, c2 starts at 1; horizon 3
+    // is enough for both critical sections.
+    let m = build_model("consul", 2, None, Some("none"), None, Some(3)).expect("valid configuration");
+    let (unique, v) = verdicts(&m);
+    pin(unique, expect!["187440"]);
+    assert_eq!(found(&v), [prop::LOCK_GRANTED, prop::TWO_CS], "every Always holds, token order included");
+    assert!(v.iter().any(|(n, _)| *n == prop::TOKENS_INCREASE), "LockIndex is a token: its order is checked");
+}
+
 /// A schedule chosen by hand (a *directed* walk through the model, not a search): take the first
 /// enabled non-fault step, advance time only when nothing else is enabled, pause c1 as soon as it
 /// holds a valid lease, and resume it once the resource applied c2's write. Returns the path
