@@ -17,7 +17,10 @@
 //! * [`raft`]: Raft (election, replication, PreVote, CheckQuorum, ReadIndex) and the etcd-style
 //!   lock service it replicates; [`raft::client`]: its client library;
 //! * [`skinny`]: skinny, the teaching Paxos lock (one register per quorum of instances, no lease),
-//!   with its defects as switches; [`skinny::client`]: its client library.
+//!   with its defects as switches; [`skinny::client`]: its client library;
+//! * [`consul`]: Consul sessions and KV locks (TTL timers in the leader's memory at 2 × TTL, the
+//!   Serf health check as failure detector, lock-delay, behavior release/delete, `LockIndex` as
+//!   token) over a small replicated log; [`consul::client`]: `api/lock.go`.
 //!
 //! Protocol-neutral roles, each a folder too:
 //! * [`worker`]: the client node — the workload loop (acquire, read-think-write, release) around
