@@ -16,5 +16,6 @@ pub mod live;
 pub mod output;
 pub mod render;
 pub mod runner;
+pub mod shrink;
 pub mod svg;
 pub mod sweep;

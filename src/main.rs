@@ -54,6 +54,11 @@ enum Command {
     /// fraction and messages per critical section, as CSV, JSON, Markdown and SVG plots. Exit 0;
     /// 2 bad input; 4 when a run stopped at its event budget (its properties are unknown).
     Sweep(locklab::sweep::SweepArgs),
+    /// Reduce a violating run (a seed of a variant, typically under `[[nemesis]]` faults) to a
+    /// minimal concrete scenario file that still violates the same property: fewer faults,
+    /// shorter ones, fewer clients, an earlier end. Prints the size before and after. Exit 0 when
+    /// written, 2 bad input (or nothing violated), 3 when the rewrite does not reproduce.
+    Shrink(locklab::shrink::ShrinkArgs),
 }
 
 #[derive(clap::Args)]
@@ -96,10 +101,12 @@ struct CompareArgs {
 
 #[derive(clap::Args)]
 struct MergeArgs {
-    /// Shard files (`shard-I-of-N.json`) or directories holding them.
+    /// Shard files (`shard-I-of-N.json` of `compare`, `sweep-shard-I-of-N.json` of `sweep`) or
+    /// directories holding them.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
-    /// Where to write the report (as `compare --out`).
+    /// Where to write the report (as `compare --out`; for sweep shards the default is
+    /// `reports/sweep`, as `sweep --out`).
     #[arg(long, default_value = "reports")]
     out: PathBuf,
     /// Also write a JUnit XML report to FILE.
@@ -163,6 +170,7 @@ fn main() -> ExitCode {
         Command::Live(args) => locklab::live::live(&args),
         Command::Merge(args) => merge(args),
         Command::Sweep(args) => locklab::sweep::sweep(&args),
+        Command::Shrink(args) => locklab::shrink::shrink(&args),
         Command::Explore(args) => locklab_models::cli::explore(&args),
     }) {
         Ok(code) => code,
@@ -586,6 +594,30 @@ fn finish_report(
 /// `locklab merge`: shards → the report an unsharded `compare` writes.
 fn merge(args: MergeArgs) -> i32 {
     use locklab::compare;
+    // Shards of a sweep (`sweep-shard-I-of-N.json`) merge into the sweep's outputs.
+    let mut sweep_shards = Vec::new();
+    for input in &args.inputs {
+        let is_sweep = |p: &std::path::Path| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("sweep-shard-") && n.ends_with(".json"))
+        };
+        if input.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(input) {
+                let mut found: Vec<PathBuf> =
+                    entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_sweep(p)).collect();
+                found.sort();
+                sweep_shards.extend(found);
+            }
+        } else if is_sweep(input) {
+            sweep_shards.push(input.clone());
+        }
+    }
+    if !sweep_shards.is_empty() {
+        let out =
+            if args.out == std::path::Path::new("reports") { PathBuf::from("reports/sweep") } else { args.out.clone() };
+        return locklab::sweep::merge(&sweep_shards, &out, args.junit.as_deref(), args.quiet);
+    }
     let mut paths = Vec::new();
     for input in &args.inputs {
         if input.is_dir() {

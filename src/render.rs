@@ -40,6 +40,16 @@ pub fn human(r: &RunResult) -> String {
             let _ = writeln!(out, "    > {}", history_line(r, v.event));
         }
     }
+    let faults = fault_summary(r);
+    if !faults.is_empty() || !r.unfired.is_empty() {
+        let _ = writeln!(out, "  faults            what each fault hit, as it happened:");
+        for line in &faults {
+            let _ = writeln!(out, "      {line}");
+        }
+        for line in &r.unfired {
+            let _ = writeln!(out, "      NOT FIRED: {line}");
+        }
+    }
     let m = &r.report.metrics;
     let _ = writeln!(
         out,
@@ -66,6 +76,72 @@ pub fn human(r: &RunResult) -> String {
     }
     let _ = writeln!(out, "  reproduce:        {}", r.reproduce());
     out
+}
+
+/// The most fault lines `run` prints (a nemesis run can have hundreds).
+const MAX_FAULT_LINES: usize = 20;
+
+/// One line per fault that acted, with what its target was doing: "c1 paused for 8000 ms while
+/// holding lock0 (session c1#1, 4900 ms of lease left by its own clock)".
+pub fn fault_summary(r: &RunResult) -> Vec<String> {
+    use locklab_protocols::history::{Event, WorldEvent};
+    let names = Names(&r.names);
+    let sessions = locklab_checkers::sessions(&r.history, r.stats.end_ns);
+    let doing = |node: usize, t: u64| -> String {
+        if let Some(s) =
+            sessions.iter().find(|s| s.client == node && s.acquired_ns <= t && t < s.ended_ns.unwrap_or(u64::MAX))
+        {
+            let session = format!("{}#{}", r.names[s.client], s.id.n);
+            let left = match s.valid_until_ns {
+                Some(u) if u > t => format!(", {} ms of lease left by its own clock", (u - t) / 1_000_000),
+                Some(_) => ", its lease already over by its own clock".to_string(),
+                None => String::new(),
+            };
+            return format!(" while holding lock{} (session {session}{left})", s.lock);
+        }
+        if r.names[node].starts_with('c') {
+            return " while not holding the lock".to_string();
+        }
+        String::new()
+    };
+    let mut lines = Vec::new();
+    let mut total = 0;
+    for e in &r.history {
+        let Event::World(w) = &e.event else { continue };
+        let (t, node) = (e.t_ns, e.node);
+        let line = match w {
+            WorldEvent::PauseStart { duration_ns } => {
+                format!("paused for {} ms{}", duration_ns / 1_000_000, doing(node, t))
+            }
+            WorldEvent::Crash => format!("crashed{}", doing(node, t)),
+            WorldEvent::Restart { incarnation } => format!("restarted (incarnation {incarnation})"),
+            WorldEvent::ClockJump { by_ns } => {
+                format!("wall clock stepped by {} ms{}", by_ns / 1_000_000, doing(node, t))
+            }
+            WorldEvent::PartitionStart { description } => format!("partition {description} begins"),
+            WorldEvent::PartitionHeal { description } => format!("partition {description} heals"),
+            WorldEvent::MessageDropped { kind, from, to } => {
+                format!("`{kind}` {} -> {} dropped", names.node(*from), names.node(*to))
+            }
+            WorldEvent::MessageDelayed { kind, from, to, extra_ns } => {
+                format!("`{kind}` {} -> {} delayed by {} ms", names.node(*from), names.node(*to), extra_ns / 1_000_000)
+            }
+            _ => continue,
+        };
+        total += 1;
+        if lines.len() < MAX_FAULT_LINES {
+            let who = match w {
+                WorldEvent::PartitionStart { .. } | WorldEvent::PartitionHeal { .. } => String::new(),
+                WorldEvent::MessageDropped { .. } | WorldEvent::MessageDelayed { .. } => String::new(),
+                _ => format!("{} ", names.node(node)),
+            };
+            lines.push(format!("{:>11} ms  {who}{line}", fmt_ms(t)));
+        }
+    }
+    if total > lines.len() {
+        lines.push(format!("… and {} more (the whole list: --trace)", total - lines.len()));
+    }
+    lines
 }
 
 #[derive(Serialize)]
@@ -96,6 +172,9 @@ struct RunJson<'a> {
     metrics: &'a Metrics,
     expectation: &'a Expectation,
     stats: StatsJson,
+    /// What each fault hit (as `run` prints it), and the declared faults that never acted.
+    faults: Vec<String>,
+    not_fired: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -148,6 +227,8 @@ pub fn json(r: &RunResult) -> serde_json::Value {
         metrics: &r.report.metrics,
         expectation: &r.expectation,
         stats: r.stats.into(),
+        faults: fault_summary(r).into_iter().map(|l| l.trim().to_string()).collect(),
+        not_fired: &r.unfired,
     };
     serde_json::to_value(j).expect("run results serialise")
 }

@@ -38,6 +38,9 @@ pub struct RunResult {
     pub stats: Stats,
     /// The rendered trace, when asked for.
     pub trace: Option<String>,
+    /// Faults the scenario declared that never acted: triggers that never fired, targeted
+    /// drops and delays that matched fewer messages than written for.
+    pub unfired: Vec<String>,
 }
 
 impl RunResult {
@@ -119,6 +122,39 @@ pub fn run_with(compiled: &Compiled, variant: usize, seed: u64, mut trace: Trace
         report.vacuous = false;
     }
     let expectation = expectation(compiled, variant, &report);
+    let name = |n: usize| compiled.names.get(n).map_or("?", |s| s.as_str());
+    let mut unfired: Vec<String> = world
+        .unfired_triggers()
+        .iter()
+        .map(|t| {
+            format!(
+                "the fault after {}'s `{}` #{} never fired: the event happened {} time(s)",
+                name(t.node),
+                t.event,
+                t.nth,
+                t.seen
+            )
+        })
+        .collect();
+    unfired.extend(world.unmatched_rules().iter().map(|r| {
+        let nodes = |v: &[usize]| {
+            if v.is_empty() {
+                "any".to_string()
+            } else {
+                v.iter().map(|&n| name(n)).collect::<Vec<_>>().join(",")
+            }
+        };
+        format!(
+            "the {} of `{}` messages {} -> {} (#{} to #{}) matched only {} message(s)",
+            if r.delay_ns.is_some() { "delay" } else { "drop" },
+            r.kind,
+            nodes(&r.from),
+            nodes(&r.to),
+            r.nth,
+            r.nth + r.count - 1,
+            r.seen
+        )
+    }));
     let trace = match trace {
         Trace::Collect => world.trace.as_ref().map(|t| locklab_sim::trace::render(t, &world.history, &compiled.names)),
         _ => None,
@@ -134,6 +170,7 @@ pub fn run_with(compiled: &Compiled, variant: usize, seed: u64, mut trace: Trace
         expectation,
         stats: world.stats,
         trace,
+        unfired,
     }
 }
 

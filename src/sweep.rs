@@ -60,9 +60,21 @@ pub struct SweepArgs {
     /// Event budget per run (a run stopped there counts as `unknown`, never as a pass).
     #[arg(long, default_value_t = locklab_sim::world::DEFAULT_MAX_EVENTS)]
     pub max_events: u64,
-    /// No progress bar.
+    /// No progress bar and no table on stdout.
     #[arg(long)]
     pub quiet: bool,
+    /// Run only shard I of N (a stable partition of the runs, as `compare --shard`) and write
+    /// `sweep-shard-I-of-N.json`; `locklab merge` combines the shards into exactly the unsharded
+    /// output.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Print runs/s on stderr.
+    #[arg(long)]
+    pub stats: bool,
+    /// Also write a JUnit XML report (one test case per point × variant × property; a case
+    /// fails when the property was violated in some seed, with the command that reproduces it).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// One `--set`: a path and its values.
@@ -225,8 +237,8 @@ struct Point {
 }
 
 /// Per (point, variant), integer sums (order-independent, so deterministic under rayon).
-#[derive(Clone, Debug, Default)]
-struct Acc {
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Acc {
     runs: u64,
     /// Per property: (violated, decided) — decided = holds or violated (vacuous, n/a, unknown
     /// are neither).
@@ -242,6 +254,8 @@ struct Acc {
     usable_ppm_sum: u64,
     messages: u64,
     critical_sections: u64,
+    /// The first seed (lowest) that violated each property, for the reproduce command.
+    first_violating_seed: [Option<u64>; PROPERTIES.len()],
 }
 
 impl Acc {
@@ -259,6 +273,12 @@ impl Acc {
         self.usable_ppm_sum += o.usable_ppm_sum;
         self.messages += o.messages;
         self.critical_sections += o.critical_sections;
+        for i in 0..PROPERTIES.len() {
+            self.first_violating_seed[i] = match (self.first_violating_seed[i], o.first_violating_seed[i]) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
     }
 }
 
@@ -339,7 +359,36 @@ pub fn sweep(args: &SweepArgs) -> i32 {
     }
 }
 
-fn run(args: &SweepArgs) -> Result<i32, (i32, String)> {
+/// A sweep ready to run: its grid compiled, its variants chosen.
+struct Prepared {
+    file: String,
+    source_hash: String,
+    axes: Vec<Axis>,
+    points: Vec<Point>,
+    /// Every variant name of the file; `variants` indexes the chosen ones.
+    all: Vec<String>,
+    variants: Vec<usize>,
+    command: String,
+}
+
+/// What a sweep shard writes, and `merge` reads.
+#[derive(Serialize, serde::Deserialize, Debug)]
+pub struct SweepShardFile {
+    pub version: u32,
+    pub file: String,
+    pub source_hash: String,
+    pub sets: Vec<String>,
+    pub seeds: u64,
+    pub seed_start: u64,
+    pub protocols: Vec<String>,
+    pub max_events: u64,
+    pub shard: crate::compare::Shard,
+    pub accs: Vec<Acc>,
+}
+
+const SWEEP_SHARD_VERSION: u32 = 1;
+
+fn prepare(args: &SweepArgs) -> Result<Prepared, (i32, String)> {
     let bad = |m: String| (exit::BAD_INPUT, m);
     let axes: Vec<Axis> = args.sets.iter().map(|s| parse_set(s)).collect::<Result<_, _>>().map_err(bad)?;
     if args.seeds == 0 || args.seed_start == 0 || args.seed_start.checked_add(args.seeds - 1).is_none() {
@@ -390,13 +439,34 @@ fn run(args: &SweepArgs) -> Result<i32, (i32, String)> {
     }
     let variants: Vec<usize> =
         (0..all.len()).filter(|&i| args.protocols.is_empty() || args.protocols.contains(&all[i])).collect();
-    let pairs = points.len() * variants.len();
+    let mut command = format!("locklab sweep {file}");
+    for s in &args.sets {
+        command.push_str(&format!(" --set '{s}'"));
+    }
+    command.push_str(&format!(" --seeds {}", args.seeds));
+    if args.seed_start != 1 {
+        command.push_str(&format!(" --seed-start {}", args.seed_start));
+    }
+    if !args.protocols.is_empty() {
+        command.push_str(&format!(" --protocols {}", args.protocols.join(",")));
+    }
+    Ok(Prepared { file, source_hash: crate::compare::text_hash(&source), axes, points, all, variants, command })
+}
+
+fn run(args: &SweepArgs) -> Result<i32, (i32, String)> {
+    let bad = |m: String| (exit::BAD_INPUT, m);
+    let shard = args.shard.as_deref().map(crate::compare::Shard::parse).transpose().map_err(bad)?;
+    let prep = prepare(args)?;
+    let pairs = prep.points.len() * prep.variants.len();
     let total = (pairs as u64)
         .checked_mul(args.seeds)
         .filter(|&t| t <= crate::compare::MAX_RUNS)
         .ok_or_else(|| bad("too many runs: lower --seeds or the grid".into()))?;
-
-    let bar = indicatif::ProgressBar::new(total);
+    let mine = match shard {
+        Some(sh) => total / sh.of + u64::from(total % sh.of >= sh.index),
+        None => total,
+    };
+    let bar = indicatif::ProgressBar::new(mine);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {per_sec}, eta {eta}")
             .expect("a valid template"),
@@ -404,16 +474,19 @@ fn run(args: &SweepArgs) -> Result<i32, (i32, String)> {
     if args.quiet {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
+    let started = std::time::Instant::now();
+    let owned = |i: u64| shard.is_none_or(|sh| i % sh.of == sh.index - 1);
     let accs: Vec<Acc> = (0..total)
         .into_par_iter()
+        .filter(|&i| owned(i))
         .fold(
             || vec![Acc::default(); pairs],
             |mut accs, i| {
                 let pair = (i / args.seeds) as usize;
                 let seed = args.seed_start + i % args.seeds;
-                let (point, variant) = (pair / variants.len(), variants[pair % variants.len()]);
+                let (point, variant) = (pair / prep.variants.len(), prep.variants[pair % prep.variants.len()]);
                 let r = crate::runner::run_with(
-                    &points[point].compiled,
+                    &prep.points[point].compiled,
                     variant,
                     seed,
                     crate::runner::Trace::Off,
@@ -429,6 +502,7 @@ fn run(args: &SweepArgs) -> Result<i32, (i32, String)> {
                         Some("violated") => {
                             a.violated[j] += 1;
                             a.decided[j] += 1;
+                            a.first_violating_seed[j] = Some(a.first_violating_seed[j].map_or(seed, |s| s.min(seed)));
                         }
                         Some("holds") => a.decided[j] += 1,
                         _ => {}
@@ -460,31 +534,194 @@ fn run(args: &SweepArgs) -> Result<i32, (i32, String)> {
             },
         );
     bar.finish_and_clear();
+    if args.stats {
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "stats: {mine} runs in {secs:.2} s on {} threads: {:.0} runs/s",
+            rayon::current_num_threads(),
+            mine as f64 / secs
+        );
+    }
+    if let Some(sh) = shard {
+        let shard_file = SweepShardFile {
+            version: SWEEP_SHARD_VERSION,
+            file: prep.file.clone(),
+            source_hash: prep.source_hash.clone(),
+            sets: args.sets.clone(),
+            seeds: args.seeds,
+            seed_start: args.seed_start,
+            protocols: args.protocols.clone(),
+            max_events: args.max_events,
+            shard: sh,
+            accs,
+        };
+        std::fs::create_dir_all(&args.out)
+            .map_err(|e| (exit::OUTPUT, format!("{}: cannot create the directory: {e}", args.out.display())))?;
+        let path = args.out.join(format!("sweep-shard-{}-of-{}.json", sh.index, sh.of));
+        std::fs::write(&path, serde_json::to_string(&shard_file).expect("serialisable") + "\n")
+            .map_err(|e| (exit::OUTPUT, format!("{}: cannot write: {e}", path.display())))?;
+        if !args.quiet {
+            println!(
+                "wrote {} (shard {}/{}: {mine} runs); combine the shards with `locklab merge`",
+                path.display(),
+                sh.index,
+                sh.of
+            );
+        }
+        return Ok(0);
+    }
+    finish(&prep, &accs, args.seeds, args.seed_start, &args.out, args.junit.as_deref(), args.quiet)
+}
 
+/// Write a sweep's outputs from its accumulators (the unsharded run and `merge` both end here).
+fn finish(
+    prep: &Prepared,
+    accs: &[Acc],
+    seeds: u64,
+    seed_start: u64,
+    out: &Path,
+    junit: Option<&Path>,
+    quiet: bool,
+) -> Result<i32, (i32, String)> {
+    let pairs = prep.points.len() * prep.variants.len();
     let rows: Vec<Row> = (0..pairs)
         .map(|pair| {
-            let (point, variant) = (pair / variants.len(), variants[pair % variants.len()]);
-            row(&points[point], &axes, &all[variant], &accs[pair])
+            let (point, variant) = (pair / prep.variants.len(), prep.variants[pair % prep.variants.len()]);
+            row(&prep.points[point], &prep.axes, &prep.all[variant], &accs[pair])
         })
         .collect();
-    let mut command = format!("locklab sweep {file}");
-    for s in &args.sets {
-        command.push_str(&format!(" --set {s}"));
+    write_outputs(out, &prep.axes, &rows, &prep.command).map_err(|e| (exit::OUTPUT, e))?;
+    if let Some(path) = junit {
+        let xml = junit_xml(prep, &rows, accs, seeds, seed_start);
+        std::fs::write(path, xml).map_err(|e| (exit::OUTPUT, format!("{}: cannot write: {e}", path.display())))?;
     }
-    command.push_str(&format!(" --seeds {}", args.seeds));
-    if args.seed_start != 1 {
-        command.push_str(&format!(" --seed-start {}", args.seed_start));
-    }
-    if !args.protocols.is_empty() {
-        command.push_str(&format!(" --protocols {}", args.protocols.join(",")));
-    }
-    write_outputs(&args.out, &axes, &rows, &command).map_err(|e| (exit::OUTPUT, e))?;
-    if !args.quiet {
-        println!("{}", markdown(&axes, &rows, &command));
-        println!("wrote {}/sweep.{{csv,json,md}} and one plot per property", args.out.display());
+    if !quiet {
+        println!("{}", markdown(&prep.axes, &rows, &prep.command));
+        println!("wrote {}/sweep.{{csv,json,md}} and one plot per property", out.display());
     }
     let unknown = rows.iter().any(|r| r.unknown_runs > 0);
     Ok(if unknown { exit::UNKNOWN } else { 0 })
+}
+
+/// Combine sweep shards (`sweep-shard-I-of-N.json`) into exactly the unsharded output. The
+/// scenario file is read again (it must be unchanged: its hash is in every shard).
+pub fn merge(paths: &[PathBuf], out: &Path, junit: Option<&Path>, quiet: bool) -> i32 {
+    let result = (|| -> Result<i32, (i32, String)> {
+        let bad = |m: String| (exit::BAD_INPUT, m);
+        let mut shards = Vec::new();
+        for p in paths {
+            let text = std::fs::read_to_string(p).map_err(|e| bad(format!("{}: {e}", p.display())))?;
+            let s: SweepShardFile = serde_json::from_str(&text)
+                .map_err(|e| bad(format!("{}: not a sweep shard file: {e}", p.display())))?;
+            if s.version != SWEEP_SHARD_VERSION {
+                return Err(bad(format!(
+                    "{}: shard format {} (this locklab reads {SWEEP_SHARD_VERSION})",
+                    p.display(),
+                    s.version
+                )));
+            }
+            shards.push(s);
+        }
+        let first = &shards[0];
+        let of = first.shard.of;
+        let same = |s: &SweepShardFile| {
+            s.file == first.file
+                && s.source_hash == first.source_hash
+                && s.sets == first.sets
+                && s.seeds == first.seeds
+                && s.seed_start == first.seed_start
+                && s.protocols == first.protocols
+                && s.max_events == first.max_events
+                && s.shard.of == of
+        };
+        if !shards.iter().all(same) {
+            return Err(bad("the shards are of different sweeps".into()));
+        }
+        let mut seen: Vec<u64> = shards.iter().map(|s| s.shard.index).collect();
+        seen.sort_unstable();
+        if seen != (1..=of).collect::<Vec<_>>() {
+            return Err(bad(format!("need shards 1..={of} exactly once each; got {seen:?}")));
+        }
+        let args = SweepArgs {
+            file: PathBuf::from(&first.file),
+            sets: first.sets.clone(),
+            seeds: first.seeds,
+            seed_start: first.seed_start,
+            protocols: first.protocols.clone(),
+            out: out.to_path_buf(),
+            max_events: first.max_events,
+            quiet,
+            shard: None,
+            stats: false,
+            junit: None,
+        };
+        let prep = prepare(&args)?;
+        if prep.source_hash != first.source_hash {
+            return Err(bad(format!("{}: the file changed since the shards ran", first.file)));
+        }
+        let mut accs = vec![Acc::default(); prep.points.len() * prep.variants.len()];
+        for s in &shards {
+            if s.accs.len() != accs.len() {
+                return Err(bad("a shard's grid does not match the file".into()));
+            }
+            for (a, b) in accs.iter_mut().zip(&s.accs) {
+                a.add(b);
+            }
+        }
+        finish(&prep, &accs, first.seeds, first.seed_start, out, junit, quiet)
+    })();
+    match result {
+        Ok(code) => code,
+        Err((code, message)) => {
+            eprintln!("error: {message}");
+            code
+        }
+    }
+}
+
+/// JUnit XML: a test suite per point × variant, a test case per property; a case fails when the
+/// property was violated in some seed (message: the rate; text: the command reproducing the
+/// lowest violating seed). Properties never decided are skipped.
+fn junit_xml(prep: &Prepared, rows: &[Row], accs: &[Acc], seeds: u64, seed_start: u64) -> String {
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let failures: u64 = rows.iter().map(|r| r.properties.iter().filter(|p| p.violated > 0).count() as u64).sum();
+    let tests: usize = rows.len() * PROPERTIES.len();
+    let _ = writeln!(s, r#"<testsuites name="locklab sweep" tests="{tests}" failures="{failures}">"#);
+    for (r, a) in rows.iter().zip(accs) {
+        let point = r.point.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
+        let suite = format!("{} [{point}] {}", prep.file, r.variant);
+        let fails = r.properties.iter().filter(|p| p.violated > 0).count();
+        let _ = writeln!(s, r#"  <testsuite name="{}" tests="{}" failures="{fails}">"#, esc(&suite), PROPERTIES.len());
+        for (i, p) in r.properties.iter().enumerate() {
+            let _ = write!(s, r#"    <testcase classname="{}" name="{}""#, esc(&suite), p.property);
+            if p.decided == 0 {
+                let _ = writeln!(
+                    s,
+                    ">\n      <skipped message=\"never decided (vacuous, n/a or unknown)\"/>\n    </testcase>"
+                );
+            } else if p.violated > 0 {
+                let seed = a.first_violating_seed[i].unwrap_or(seed_start);
+                let sets: String =
+                    r.point.iter().map(|(k, v)| format!(" --set '{k}={v}'")).collect::<Vec<_>>().join("");
+                let _ = writeln!(
+                    s,
+                    ">\n      <failure message=\"violated in {} of {} runs (seeds {}..{})\">reproduce: locklab sweep {}{} --seeds 1 --seed-start {seed} --protocols {}</failure>\n    </testcase>",
+                    p.violated,
+                    p.decided,
+                    seed_start,
+                    seed_start + seeds - 1,
+                    esc(&prep.file),
+                    esc(&sets),
+                    esc(&r.variant)
+                );
+            } else {
+                s.push_str("/>\n");
+            }
+        }
+        s.push_str("  </testsuite>\n");
+    }
+    s.push_str("</testsuites>\n");
+    s
 }
 
 fn write_outputs(out: &Path, axes: &[Axis], rows: &[Row], command: &str) -> Result<(), String> {

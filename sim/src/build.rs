@@ -111,9 +111,154 @@ pub struct Compiled {
     pub clients: Vec<NodeId>,
     pub variants: Vec<Variant>,
     faults: Vec<(When, Vec<(u64, Action)>)>,
+    /// Fault generators, drawn per seed in `world_spec`.
+    nemeses: Vec<Nemesis>,
     rules: Vec<MessageRule>,
     clock_overrides: Vec<(NodeId, Option<i64>, Option<i32>)>,
     link_overrides: Vec<LinkOverride>,
+}
+
+/// A `[[nemesis]]` entry, validated, with names resolved.
+#[derive(Clone, Debug)]
+struct Nemesis {
+    kind: NemesisKind,
+    every: MsRange,
+    targets: Vec<NodeId>,
+    duration: MsRange,
+    /// clock_jump: the signed range of the step, in ms.
+    by_ms: (i64, i64),
+    from_ms: u64,
+    until_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NemesisKind {
+    Pause,
+    Crash,
+    Partition,
+    ClockJump,
+}
+
+/// One fault a nemesis drew: what `shrink` turns into a concrete `[[faults]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DrawnFault {
+    /// `pause`, `crash`, `partition` or `clock_jump`.
+    pub kind: &'static str,
+    pub at_ns: u64,
+    /// The target (pause, crash, clock_jump) or the isolated minority (partition).
+    pub nodes: Vec<NodeId>,
+    /// pause, crash, partition: how long (cut at the nemesis's `until_ms`).
+    pub duration_ns: u64,
+    /// clock_jump: the step.
+    pub by_ns: i64,
+}
+
+impl DrawnFault {
+    /// The world's actions for this fault.
+    fn actions(&self, all_nodes: usize, names: &[String]) -> Vec<(u64, Action)> {
+        let (t, end) = (self.at_ns, self.at_ns + self.duration_ns);
+        let node = self.nodes[0];
+        match self.kind {
+            "pause" => vec![(t, Action::Pause { node, duration_ns: self.duration_ns })],
+            "crash" => vec![(t, Action::Crash { node }), (end, Action::Restart { node })],
+            "clock_jump" => vec![(t, Action::ClockJump { node, by_ns: self.by_ns })],
+            _ => {
+                let minority = &self.nodes;
+                let mut links = Vec::new();
+                for &x in minority {
+                    for y in (0..all_nodes).filter(|y| !minority.contains(y)) {
+                        links.push((x, y));
+                        links.push((y, x));
+                    }
+                }
+                let isolated: Vec<&str> = minority.iter().map(|&m| names[m].as_str()).collect();
+                let description = format!("nemesis: isolate {{{}}}", isolated.join(","));
+                vec![
+                    (t, Action::Partition { links: links.clone(), description: description.clone(), on: true }),
+                    (end, Action::Partition { links, description, on: false }),
+                ]
+            }
+        }
+    }
+
+    /// This fault as a `[[faults]]` table of a scenario file (node names resolved).
+    pub fn to_toml(&self, names: &[String]) -> toml::Table {
+        let mut t = toml::Table::new();
+        let ms_of = |ns: u64| toml::Value::Integer((ns / 1_000_000) as i64);
+        t.insert("kind".into(), toml::Value::String(self.kind.into()));
+        t.insert("at_ms".into(), ms_of(self.at_ns));
+        match self.kind {
+            "partition" => {
+                let minority: Vec<toml::Value> =
+                    self.nodes.iter().map(|&n| toml::Value::String(names[n].clone())).collect();
+                let rest: Vec<toml::Value> = (0..names.len())
+                    .filter(|n| !self.nodes.contains(n))
+                    .map(|n| toml::Value::String(names[n].clone()))
+                    .collect();
+                t.insert(
+                    "groups".into(),
+                    toml::Value::Array(vec![toml::Value::Array(minority), toml::Value::Array(rest)]),
+                );
+                t.insert("duration_ms".into(), ms_of(self.duration_ns));
+            }
+            "clock_jump" => {
+                t.insert("node".into(), toml::Value::String(names[self.nodes[0]].clone()));
+                t.insert("by_ms".into(), toml::Value::Integer(self.by_ns / 1_000_000));
+            }
+            _ => {
+                t.insert("node".into(), toml::Value::String(names[self.nodes[0]].clone()));
+                t.insert("duration_ms".into(), ms_of(self.duration_ns));
+            }
+        }
+        t
+    }
+}
+
+impl Nemesis {
+    /// The faults this generator draws for one seed, from its own stream.
+    fn draw(&self, seed: u64, index: usize) -> Vec<DrawnFault> {
+        let mut rng = ChaCha8Rng::seed_from_u64(sub_seed(seed, stream::NEMESIS + index as u64));
+        let until_ns = ms(self.until_ms);
+        let mut out = Vec::new();
+        let mut t_ns = ms(self.from_ms);
+        loop {
+            t_ns += ms(draw(&mut rng, self.every.min_ms, self.every.max_ms)).max(1);
+            if t_ns >= until_ns {
+                break;
+            }
+            let pick = self.targets[draw(&mut rng, 0, self.targets.len() as u64 - 1) as usize];
+            let d_ns = ms(draw(&mut rng, self.duration.min_ms, self.duration.max_ms));
+            // Every fault heals by `until`: the healing phase is fault-free.
+            let duration_ns = (t_ns + d_ns).min(until_ns) - t_ns;
+            let mut fault = DrawnFault { kind: "pause", at_ns: t_ns, nodes: vec![pick], duration_ns, by_ns: 0 };
+            match self.kind {
+                NemesisKind::Pause => {}
+                NemesisKind::Crash => fault.kind = "crash",
+                NemesisKind::ClockJump => {
+                    let (lo, hi) = self.by_ms;
+                    fault.kind = "clock_jump";
+                    fault.duration_ns = 0;
+                    fault.by_ns = (lo + draw(&mut rng, 0, (hi - lo) as u64) as i64) * 1_000_000;
+                }
+                NemesisKind::Partition => {
+                    // A random minority of the targets (at least one), cut off from everyone else.
+                    let n = self.targets.len();
+                    let size = 1 + draw(&mut rng, 0, ((n.max(1) - 1) / 2).saturating_sub(1) as u64) as usize;
+                    let mut pool = self.targets.clone();
+                    let mut minority = Vec::new();
+                    for _ in 0..size.min(pool.len()) {
+                        let i = draw(&mut rng, 0, pool.len() as u64 - 1) as usize;
+                        minority.push(pool.remove(i));
+                    }
+                    minority.sort_unstable();
+                    fault.kind = "partition";
+                    fault.nodes = minority;
+                }
+            }
+            out.push(fault);
+        }
+        out
+    }
 }
 
 /// A `[[network.links]]` entry with names resolved.
@@ -265,6 +410,12 @@ pub fn compile(file: &str, source: &str, scenario: Scenario) -> Result<Compiled,
         compile_fault(&loc, f, &node_id, &mut faults, &mut rules)?;
     }
 
+    // Fault generators.
+    let mut nemeses = Vec::new();
+    for n in &scenario.nemesis {
+        nemeses.push(compile_nemesis(&loc, n, &names, &servers, &clients_of(&names), scenario.scenario.duration_ms)?);
+    }
+
     // Protocols.
     if scenario.protocols.is_empty() {
         return Err(loc.whole(Some("protocols"), "at least one [[protocols]] entry is needed"));
@@ -288,9 +439,118 @@ pub fn compile(file: &str, source: &str, scenario: Scenario) -> Result<Compiled,
         clients,
         variants,
         faults,
+        nemeses,
         rules,
         clock_overrides,
         link_overrides,
+    })
+}
+
+/// The client node ids, from the node names (`c1`, `c2`, …).
+fn clients_of(names: &[String]) -> Vec<NodeId> {
+    (0..names.len()).filter(|&i| names[i].starts_with('c')).collect()
+}
+
+fn compile_nemesis(
+    loc: &Locator,
+    n: &crate::scenario::NemesisSpec,
+    names: &[String],
+    servers: &[NodeId],
+    clients: &[NodeId],
+    duration_ms: u64,
+) -> Result<Nemesis, InputError> {
+    use crate::scenario::{SignedRange, TargetsSpec};
+    let span = n.kind.span();
+    let kind = match n.kind.get_ref().as_str() {
+        "pause" => NemesisKind::Pause,
+        "crash" => NemesisKind::Crash,
+        "partition" => NemesisKind::Partition,
+        "clock_jump" => NemesisKind::ClockJump,
+        other => {
+            return Err(loc.at(
+                span,
+                "kind",
+                format!("unknown nemesis kind `{other}`; valid kinds: pause, crash, partition, clock_jump"),
+            ))
+        }
+    };
+    check_range(loc, "nemesis.every_ms", &n.every_ms)?;
+    let every = n.every_ms.range();
+    if every.max_ms == 0 {
+        return Err(loc.at(span, "every_ms", "must be greater than 0"));
+    }
+    let targets: Vec<NodeId> = match &n.targets {
+        None => servers.to_vec(),
+        Some(TargetsSpec::Group(g)) => match g.as_str() {
+            "servers" => servers.to_vec(),
+            "clients" => clients.to_vec(),
+            "all" => servers.iter().chain(clients).copied().collect(),
+            other => {
+                return Err(loc.in_entry(
+                    span,
+                    "targets",
+                    format!("`{other}`: clients, servers, all or a list of nodes"),
+                ))
+            }
+        },
+        Some(TargetsSpec::Nodes(list)) => list
+            .iter()
+            .map(|x| {
+                names.iter().position(|n| n == x).ok_or_else(|| {
+                    loc.in_entry(
+                        span.clone(),
+                        "targets",
+                        format!("unknown node `{x}`; this scenario's nodes are: {}", names.join(", ")),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    if targets.is_empty() {
+        return Err(loc.at(span, "targets", "no node to aim at"));
+    }
+    let needs_duration = kind != NemesisKind::ClockJump;
+    if needs_duration != n.duration_ms.is_some() {
+        return Err(loc.at(
+            span,
+            "duration_ms",
+            if needs_duration {
+                "this nemesis needs `duration_ms`"
+            } else {
+                "a clock_jump takes `by_ms`, not `duration_ms`"
+            },
+        ));
+    }
+    if (kind == NemesisKind::ClockJump) != n.by_ms.is_some() {
+        return Err(loc.at(span, "by_ms", "`by_ms` is for (and needed by) a clock_jump nemesis"));
+    }
+    if let Some(d) = &n.duration_ms {
+        check_range(loc, "nemesis.duration_ms", d)?;
+    }
+    let by_ms = match n.by_ms {
+        None => (0, 0),
+        Some(SignedRange::Fixed(v)) => (v, v),
+        Some(SignedRange::Range { min, max }) if min <= max => (min, max),
+        Some(SignedRange::Range { min, max }) => {
+            return Err(loc.at(span, "by_ms", format!("min ({min}) is greater than max ({max})")))
+        }
+    };
+    let until_ms = n.until_ms.unwrap_or(duration_ms);
+    if until_ms > duration_ms || n.from_ms >= until_ms {
+        return Err(loc.at(
+            span,
+            "until_ms",
+            format!("from_ms ({}) < until_ms ({until_ms}) ≤ the run's duration ({duration_ms} ms)", n.from_ms),
+        ));
+    }
+    Ok(Nemesis {
+        kind,
+        every,
+        targets,
+        duration: n.duration_ms.map_or(MsRange::fixed(0), |d| d.range()),
+        by_ms,
+        from_ms: n.from_ms,
+        until_ms,
     })
 }
 
@@ -558,6 +818,16 @@ fn draw(rng: &mut ChaCha8Rng, min: u64, max: u64) -> u64 {
 }
 
 impl Compiled {
+    /// The faults the scenario's `[[nemesis]]` generators draw for `seed`, in generator order.
+    pub fn drawn_faults(&self, seed: u64) -> Vec<DrawnFault> {
+        self.nemeses.iter().enumerate().flat_map(|(i, n)| n.draw(seed, i)).collect()
+    }
+
+    /// Does the scenario have fault generators?
+    pub fn has_nemesis(&self) -> bool {
+        !self.nemeses.is_empty()
+    }
+
     /// The variant named `name`.
     pub fn variant(&self, name: &str) -> Option<usize> {
         self.variants.iter().position(|v| v.name == name)
@@ -576,6 +846,7 @@ impl Compiled {
             || ranged(&s.workload.think_ms)
             || ranged(&s.workload.idle_ms)
             || ranged(&s.workload.start_ms)
+            || !self.nemeses.is_empty()
     }
 
     /// Build the world for one variant and one seed.
@@ -663,6 +934,9 @@ impl Compiled {
             .collect();
 
         let mut scheduled = Vec::new();
+        for fault in self.drawn_faults(seed) {
+            scheduled.extend(fault.actions(n, &self.names));
+        }
         let mut triggers = Vec::new();
         for (when, actions) in &self.faults {
             match when {

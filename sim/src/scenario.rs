@@ -187,6 +187,9 @@ pub struct Scenario {
     pub workload: WorkloadSpec,
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
+    /// Randomized recurring faults, drawn per seed.
+    #[serde(default)]
+    pub nemesis: Vec<NemesisSpec>,
     pub protocols: Vec<ProtocolSpec>,
 }
 
@@ -378,6 +381,47 @@ pub struct FaultSpec {
     pub count: Option<u32>,
     /// delay: extra latency.
     pub extra_ms: Option<u64>,
+}
+
+/// A fault generator (a nemesis, as Jepsen calls it): recurring faults with random targets and
+/// durations, drawn from the run's seed (a sub-stream of its own), between `from_ms` and
+/// `until_ms`. After `until_ms` every drawn fault has healed: the rest of the run is the healing
+/// phase, in which liveness is judged (VOPR's safety-then-liveness).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NemesisSpec {
+    /// `pause`, `crash` (restarted after `duration_ms`), `partition` (a random minority of the
+    /// targets cut off from every other node for `duration_ms`), `clock_jump` (by `by_ms`).
+    pub kind: Spanned<String>,
+    /// The time between one fault's start and the next's.
+    pub every_ms: MsSpec,
+    /// `clients`, `servers` or `all` (default `servers`), or a list of node names.
+    pub targets: Option<TargetsSpec>,
+    /// pause, crash, partition: how long each lasts.
+    pub duration_ms: Option<MsSpec>,
+    /// clock_jump: how far (negative: backwards), drawn from `{ min, max }` (signed).
+    pub by_ms: Option<SignedRange>,
+    /// The first fault starts one `every_ms` after this (default 0).
+    #[serde(default)]
+    pub from_ms: u64,
+    /// No fault starts at or after this, and every fault is healed by it (default: the run's end).
+    pub until_ms: Option<u64>,
+}
+
+/// A nemesis's targets: a group's name or node names.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged, expecting = "\"clients\", \"servers\", \"all\" or a list of node names")]
+pub enum TargetsSpec {
+    Group(String),
+    Nodes(Vec<String>),
+}
+
+/// A signed range in ms (`{ min = -5000, max = 5000 }`) or one value.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(untagged, expecting = "a whole number of milliseconds (may be negative), or { min = .., max = .. }")]
+pub enum SignedRange {
+    Fixed(i64),
+    Range { min: i64, max: i64 },
 }
 
 /// What a protocol variant is expected to show (the literature's "Expect" column).

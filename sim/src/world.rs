@@ -35,6 +35,8 @@ pub mod stream {
     pub const NETWORK: u64 = 1;
     pub const CLOCKS: u64 = 2;
     pub const WORKLOAD: u64 = 3;
+    /// Nemesis `i` draws from `NEMESIS + i`.
+    pub const NEMESIS: u64 = 100;
     pub const NODE_BASE: u64 = 1000;
 }
 
@@ -559,6 +561,17 @@ impl World {
             trace.push(TraceRec::History { index: self.history.len() });
         }
         self.history.push(Entry { t_ns: self.now_ns, node, event });
+    }
+
+    /// Triggered faults whose trigger never fired (the event happened fewer than `nth` times):
+    /// `run` reports them rather than skipping them silently.
+    pub fn unfired_triggers(&self) -> Vec<&Trigger> {
+        self.triggers.iter().filter(|t| t.seen < t.nth).collect()
+    }
+
+    /// Targeted drops and delays that matched fewer messages than they were written for.
+    pub fn unmatched_rules(&self) -> Vec<&MessageRule> {
+        self.rules.iter().filter(|r| r.seen < r.nth.saturating_add(r.count).saturating_sub(1)).collect()
     }
 
     fn fire_triggers(&mut self, event: &'static str, node: NodeId) {

@@ -9,10 +9,12 @@ mod hostile;
 mod input_errors;
 mod lease_redis;
 mod live;
+mod nemesis;
 mod raft;
 mod readme;
 mod scenarios;
 mod shards;
+mod shrink;
 mod sweep;
 mod tidy;
 

@@ -79,3 +79,67 @@ fn a_bad_set_is_an_error_naming_it() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+/// `sweep --shard I/N` for every I, then `merge`: byte for byte the unsharded sweep's outputs;
+/// `--junit` is JUnit XML a CI system reads, failing exactly the violated properties.
+#[test]
+fn sweep_shards_merge_to_the_unsharded_output() {
+    let dir = tmp();
+    let d = |name: &str| dir.path().join(name).display().to_string();
+    let base = [
+        "sweep",
+        "scenarios/01-gc-pause.toml",
+        "--set",
+        "faults[0].duration_ms=1000,8000",
+        "--set",
+        "protocols.*.ttl_ms=5000",
+        "--seeds",
+        "5",
+        "--quiet",
+    ];
+    let whole = d("whole");
+    let junit = d("whole.xml");
+    let mut args = base.to_vec();
+    args.extend(["--out", &whole, "--junit", &junit, "--stats"]);
+    let (code, _, stderr) = locklab(&args, &root());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("runs/s"), "--stats: {stderr}");
+    let shards = d("shards");
+    for i in 1..=3 {
+        let mut args = base.to_vec();
+        let shard = format!("{i}/3");
+        args.extend(["--out", &shards, "--shard", &shard]);
+        let (code, _, stderr) = locklab(&args, &root());
+        assert_eq!(code, 0, "{stderr}");
+    }
+    let merged = d("merged");
+    let (code, _, stderr) = locklab(&["merge", &shards, "--out", &merged, "--quiet"], &root());
+    assert_eq!(code, 0, "{stderr}");
+    let mut files: Vec<String> =
+        std::fs::read_dir(&whole).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    files.sort();
+    assert!(files.len() >= 5, "{files:?}");
+    for f in &files {
+        let a = std::fs::read(dir.path().join("whole").join(f)).unwrap();
+        let b = std::fs::read(dir.path().join("merged").join(f)).unwrap();
+        assert!(a == b, "{f}: merged shards differ from the unsharded sweep");
+    }
+    // The JUnit report parses, and its failures are the violated (point, variant, property)s.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+    let root_el = doc.root_element();
+    assert_eq!(root_el.tag_name().name(), "testsuites");
+    let csv = std::fs::read_to_string(dir.path().join("whole").join("sweep.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let violated_cells: usize = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            header.iter().zip(&cells).filter(|(h, c)| h.ends_with("_violated") && **c != "0").count()
+        })
+        .sum();
+    let failures = doc.descendants().filter(|n| n.has_tag_name("failure")).count();
+    assert_eq!(failures, violated_cells, "{xml}");
+    assert!(failures > 0 && xml.contains("reproduce: locklab sweep"), "{xml}");
+}
