@@ -564,10 +564,12 @@ impl LockModel {
             {
                 // The etcd-style Raft service revokes an expired lease lazily (its TTL is a lower
                 // bound); the single-server leases and Redlock expire keys at their TTL.
-                // Without a lease (skinny) the spec is a mutex, as the simulator's checker's.
+                // Without a lease (skinny, ZooKeeper, Chubby) the spec is a mutex, as the
+                // simulator's checker's; a lease revoked lazily (Raft, Consul) has a TTL that is
+                // a lower bound.
                 let spec = match self.setup.ttl_ns {
                     None => LeaseSpec::mutex(),
-                    Some(ttl_ns) if self.setup.protocol.is_raft() => LeaseSpec::lazy(ttl_ns),
+                    Some(ttl_ns) if self.setup.protocol.lazy_expiry() => LeaseSpec::lazy(ttl_ns),
                     Some(ttl_ns) => LeaseSpec::new(ttl_ns),
                 };
                 g.linearizable = check_history_with(spec, &g.lin_history).unwrap_or(false);

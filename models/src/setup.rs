@@ -103,6 +103,11 @@ impl Protocol {
         self.kind.replicated_log
     }
 
+    /// Is the TTL a lower bound (the service revokes lazily)? The registry says.
+    pub fn lazy_expiry(self) -> bool {
+        self.kind.lazy_expiry
+    }
+
     /// Server count when none is given.
     pub fn default_servers(self) -> u32 {
         self.variant.default_servers

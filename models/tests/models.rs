@@ -465,6 +465,17 @@ fn skinny_fixed_keeps_one_holder_but_refuses_a_release_to_its_holder() {
     assert!(discovered(&v, prop::LOCK_GRANTED));
 }
 
+#[test]
+fn consul_without_faults_is_safe_and_not_vacuous() {
+    // One server, ticks of 5 s: c1 holds at tick 0 and releases at 1, c2 starts at 1; horizon 3
+    // is enough for both critical sections.
+    let m = build_model("consul", 2, None, Some("none"), None, Some(3)).expect("valid configuration");
+    let (unique, v) = verdicts(&m);
+    pin(unique, expect!["187440"]);
+    assert_eq!(found(&v), [prop::LOCK_GRANTED, prop::TWO_CS], "every Always holds, token order included");
+    assert!(v.iter().any(|(n, _)| *n == prop::TOKENS_INCREASE), "LockIndex is a token: its order is checked");
+}
+
 /// A schedule chosen by hand (a *directed* walk through the model, not a search): take the first
 /// enabled non-fault step, advance time only when nothing else is enabled, pause c1 as soon as it
 /// holds a valid lease, and resume it once the resource applied c2's write. Returns the path
@@ -684,6 +695,8 @@ fn model_variants_are_the_catalogues_variants_of_the_same_name() {
         ("chubby-pause-lock-delay.toml", "chubby"),
         ("chubby-master-failover.toml", "chubby"),
         ("chubby-master-failover.toml", "chubby-sequencer"),
+        ("consul-lock-delay-too-short.toml", "consul"),
+        ("consul-lock-delay-too-short.toml", "consul-fenced"),
     ];
     let mut deviations = String::new();
     let mut files: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();

@@ -25,6 +25,9 @@
 //! * [`chubby`]: Chubby (Burrows, OSDI 2006): sessions with KeepAlive leases, jeopardy and grace
 //!   period, sequencers, lock-delay, master fail-over with a new epoch; [`chubby::client`]: its
 //!   client library.
+//! * [`consul`]: Consul sessions and KV locks (TTL timers in the leader's memory at 2 × TTL, the
+//!   Serf health check as failure detector, lock-delay, behavior release/delete, `LockIndex` as
+//!   token) over a small replicated log; [`consul::client`]: `api/lock.go`.
 //!
 //! Protocol-neutral roles, each a folder too:
 //! * [`worker`]: the client node — the workload loop (acquire, read-think-write, release) around
@@ -52,6 +55,7 @@ pub mod registry;
 
 // One folder per protocol (and per protocol-neutral role).
 pub mod chubby;
+pub mod consul;
 pub mod godistlock;
 pub mod lease;
 pub mod raft;

@@ -12,6 +12,7 @@
 //!   the CLI read it and name no protocol.
 
 use crate::chubby::{self, ChubbyLock};
+use crate::consul::{self, ConsulLock};
 use crate::godistlock;
 use crate::history::SessionId;
 use crate::lease::{self, LeaseLock};
@@ -82,6 +83,8 @@ messages! {
     Zk(zookeeper::ZkMsg),
     /// Chubby: sessions, KeepAlives, locks, and the cell's replication and succession.
     Chubby(chubby::ChubbyMsg),
+    /// Consul: sessions, KV locks, Serf probes and the servers' replication.
+    Consul(consul::ConsulMsg),
 }
 
 /// Generates [`Server`]: a variant per protocol server, dispatching inputs to it.
@@ -117,6 +120,8 @@ servers! {
     ZkServer(Box<zookeeper::ZkServer>),
     /// A Chubby server (a replica of the cell; the master while it holds the role).
     ChubbyServer(Box<chubby::ChubbyServer>),
+    /// A Consul server (the replicated state store; sessions, KV locks and Serf on the leader).
+    ConsulServer(Box<consul::ConsulServer>),
 }
 
 /// Generates [`LockLibrary`]: a variant per client library, dispatching the worker's calls to its
@@ -157,6 +162,8 @@ libraries! {
     Zk(ZkLock),
     /// Chubby's client library (a session kept alive, locks under it).
     Chubby(ChubbyLock),
+    /// Consul's `api/lock.go` over sessions and KV locks.
+    Consul(ConsulLock),
 }
 
 impl LockLibrary {
@@ -245,6 +252,10 @@ pub struct ProtocolKind {
     /// invariants are checked, and expiry is lazy (the leader revokes from a periodic check, so a
     /// TTL is a lower bound).
     pub replicated_log: bool,
+    /// The service revokes an expired lease lazily: its TTL is a lower bound (the linearizability
+    /// spec is then a lease with lazy expiry). Raft's leases; Consul's sessions (reaped at up to
+    /// twice their TTL).
+    pub lazy_expiry: bool,
     /// The kind's parameters, resolved and validated by its own folder.
     pub compile: Compile,
     /// The variants `locklab check` model-checks, with their standard configurations.
@@ -282,6 +293,7 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
         fenced_family: "FENCED",
         params: lease::LEASE_KEYS,
         replicated_log: false,
+        lazy_expiry: false,
         compile: lease::compile_lease,
         models: lease::MODELS,
     },
@@ -291,6 +303,7 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
         fenced_family: "FENCED",
         params: lease::REPLICATED_LEASE_KEYS,
         replicated_log: false,
+        lazy_expiry: false,
         compile: lease::compile_replicated,
         models: &[],
     },
@@ -300,6 +313,7 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
         fenced_family: "REDLOCK",
         params: REDLOCK_KEYS,
         replicated_log: false,
+        lazy_expiry: false,
         compile: compile_redlock,
         models: REDLOCK_MODELS,
     },
@@ -309,6 +323,7 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
         fenced_family: "RAFT",
         params: raft::RAFT_KEYS,
         replicated_log: true,
+        lazy_expiry: true,
         compile: raft::compile,
         models: raft::MODELS,
     },
@@ -318,6 +333,7 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
         fenced_family: "SKINNY",
         params: skinny::SKINNY_KEYS,
         replicated_log: false,
+        lazy_expiry: false,
         compile: skinny::compile,
         models: skinny::MODELS,
     },
@@ -327,6 +343,7 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
         fenced_family: "GODISTLOCK",
         params: godistlock::GODISTLOCK_KEYS,
         replicated_log: false,
+        lazy_expiry: false,
         compile: godistlock::compile,
         models: godistlock::MODELS,
     },
@@ -336,6 +353,7 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
         fenced_family: "ZOOKEEPER",
         params: zookeeper::ZOOKEEPER_KEYS,
         replicated_log: false,
+        lazy_expiry: false,
         compile: zookeeper::compile,
         models: zookeeper::MODELS,
     },
@@ -345,8 +363,19 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
         fenced_family: "CHUBBY",
         params: chubby::CHUBBY_KEYS,
         replicated_log: false,
+        lazy_expiry: false,
         compile: chubby::compile,
         models: chubby::MODELS,
+    },
+    ProtocolKind {
+        name: "consul",
+        family: "CONSUL",
+        fenced_family: "CONSUL",
+        params: consul::CONSUL_KEYS,
+        replicated_log: false,
+        lazy_expiry: true,
+        compile: consul::compile,
+        models: consul::MODELS,
     },
 ];
 

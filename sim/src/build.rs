@@ -76,7 +76,7 @@ impl Variant {
     /// Does the service revoke an expired lease lazily (a TTL that is a lower bound)? The
     /// etcd-style Raft service does: its leader revokes expired leases from a periodic check.
     pub fn lazy_expiry(&self) -> bool {
-        self.protocol().replicated_log
+        self.protocol().lazy_expiry
     }
 
     /// The protocol family, as the literature's catalogue names it (the report's columns).

@@ -91,7 +91,8 @@ fn compare_filters_reject_unknown_names_and_list_valid_ones() {
     let (code, _, stderr) = locklab(&["compare", "--protocols", "paxos", "--out", "/tmp/locklab-never"], &root());
     assert_eq!(code, 2);
     assert!(
-        stderr.contains("unknown protocol `paxos`") && stderr.contains("valid families: fenced, lease, raft, redlock"),
+        stderr.contains("unknown protocol `paxos`")
+            && stderr.contains("valid families: consul, fenced, lease, raft, redlock"),
         "{stderr}"
     );
     let (code, _, stderr) = locklab(&["compare", "--scenarios", "gc-paws", "--out", "/tmp/locklab-never"], &root());
