@@ -89,7 +89,7 @@ pub fn fault_summary(r: &RunResult) -> Vec<String> {
     let sessions = locklab_checkers::sessions(&r.history, r.stats.end_ns);
     let doing = |node: usize, t: u64| -> String {
         if let Some(s) =
-            sessions.iter().find(|s| s.client == node && s.acquired_ns <= t && t < s.ended_ns.unwrap_or(u64::MAX))
+            sessions.iter().find(|s| s.client == node && s.acquired_ns <= t && t <= s.ended_ns.unwrap_or(u64::MAX))
         {
             let session = format!("{}#{}", r.names[s.client], s.id.n);
             let left = match s.valid_until_ns {
