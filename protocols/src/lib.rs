@@ -56,12 +56,14 @@ pub mod registry;
 // One folder per protocol (and per protocol-neutral role).
 pub mod chubby;
 pub mod consul;
+pub mod gcs;
 pub mod godistlock;
 pub mod lease;
 pub mod raft;
 pub mod redlock;
 pub mod resource;
 pub mod skinny;
+pub mod store;
 pub mod worker;
 pub mod zookeeper;
 

@@ -202,3 +202,71 @@ pub fn opt(token: &Option<u64>) -> String {
         None => "-".to_string(),
     }
 }
+
+// ---- The conditional-write store (provisional stand-in for wt-dynamo's `store`, replaced on merge) ----
+
+/// A store item: the lock record a store-based lock keeps under one key.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct StoreItem {
+    pub owner: u64,
+    /// The writer's identity for this write (DynamoDB's record version number).
+    pub nonce: u64,
+    pub lease_ms: u64,
+    /// An expiry on the *writer's* wall clock (GCS/S3 locks), if the writer puts one.
+    pub expires_at_wall_ms: Option<i64>,
+    pub released: bool,
+    /// Fresh, store-wide, on every full write (the S3 ETag / GCS generation stand-in).
+    pub generation: u64,
+    /// Starts at 1 on a full write; bumped by a metadata update.
+    pub metageneration: u64,
+}
+
+/// A request's precondition.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StoreCond {
+    None,
+    IfAbsent,
+    IfGeneration(u64),
+    IfMetageneration(u64),
+    IfNonce { owner: u64, nonce: u64 },
+    IfReleased,
+}
+
+/// A request's result.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StoreOutcome {
+    Ok { item: Option<StoreItem> },
+    PreconditionFailed,
+    LeaseConflict,
+    NotFound,
+}
+
+/// The conditional-write store's requests and replies.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StoreMsg {
+    Get { req: u64, key: LockId, cond: StoreCond, lease_id: Option<u64> },
+    Put { req: u64, key: LockId, cond: StoreCond, lease_id: Option<u64>, item: StoreItem },
+    Update { req: u64, key: LockId, cond: StoreCond, lease_id: Option<u64>, item: StoreItem },
+    Delete { req: u64, key: LockId, cond: StoreCond, lease_id: Option<u64> },
+    Reply { req: u64, key: LockId, outcome: StoreOutcome },
+}
+
+impl StoreMsg {
+    pub const KINDS: &'static [&'static str] =
+        &["store_get", "store_put", "store_update", "store_delete", "store_reply"];
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreMsg::Get { .. } => "store_get",
+            StoreMsg::Put { .. } => "store_put",
+            StoreMsg::Update { .. } => "store_update",
+            StoreMsg::Delete { .. } => "store_delete",
+            StoreMsg::Reply { .. } => "store_reply",
+        }
+    }
+}
+
+impl fmt::Display for StoreMsg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}

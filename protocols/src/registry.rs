@@ -13,6 +13,7 @@
 
 use crate::chubby::{self, ChubbyLock};
 use crate::consul::{self, ConsulLock};
+use crate::gcs::{self, GcsLock};
 use crate::godistlock;
 use crate::history::SessionId;
 use crate::lease::{self, LeaseLock};
@@ -23,6 +24,7 @@ use crate::params::{ms_range, positive, read, MsSpec, ParamError, Table};
 use crate::raft::{self, RaftLock};
 use crate::redlock::{Redlock, RedlockParams};
 use crate::skinny::{self, SkinnyLock};
+use crate::store::StoreServer;
 use crate::zookeeper::{self, ZkLock};
 
 // ---- The wrappers: one line per protocol in each list ----
@@ -85,6 +87,8 @@ messages! {
     Chubby(chubby::ChubbyMsg),
     /// Consul: sessions, KV locks, Serf probes and the servers' replication.
     Consul(consul::ConsulMsg),
+    /// The conditional-write store (object-store and DynamoDB-style locks).
+    Store(crate::msg::StoreMsg),
 }
 
 /// Generates [`Server`]: a variant per protocol server, dispatching inputs to it.
@@ -122,6 +126,8 @@ servers! {
     ChubbyServer(Box<chubby::ChubbyServer>),
     /// A Consul server (the replicated state store; sessions, KV locks and Serf on the leader).
     ConsulServer(Box<consul::ConsulServer>),
+    /// A conditional-write store server (GCS / S3 / Azure blob, DynamoDB table).
+    StoreServer(Box<StoreServer>),
 }
 
 /// Generates [`LockLibrary`]: a variant per client library, dispatching the worker's calls to its
@@ -164,6 +170,8 @@ libraries! {
     Chubby(ChubbyLock),
     /// Consul's `api/lock.go` over sessions and KV locks.
     Consul(ConsulLock),
+    /// The GCS lock (FooBarWidget's Ruby gem) over the store.
+    Gcs(GcsLock),
 }
 
 impl LockLibrary {
@@ -376,6 +384,16 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
         lazy_expiry: true,
         compile: consul::compile,
         models: consul::MODELS,
+    },
+    ProtocolKind {
+        name: "gcs",
+        family: "GCS",
+        fenced_family: "GCS",
+        params: gcs::GCS_KEYS,
+        replicated_log: false,
+        lazy_expiry: true,
+        compile: gcs::compile,
+        models: gcs::MODELS,
     },
 ];
 
