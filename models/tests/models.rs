@@ -476,6 +476,28 @@ fn consul_without_faults_is_safe_and_not_vacuous() {
     assert!(v.iter().any(|(n, _)| *n == prop::TOKENS_INCREASE), "LockIndex is a token: its order is checked");
 }
 
+#[test]
+fn gcs_standard_configurations_find_the_paused_holders_stale_write_even_when_it_polls_health() {
+    // The GCS lock (FooBarWidget's gem): no fence, and `healthy?` only says the refresher thread
+    // is alive — a holder paused past the TTL still reads healthy when it resumes and writes.
+    for name in ["gcs", "gcs-checked"] {
+        let m = build_model(name, 2, None, Some("pause"), None, None).expect("valid configuration");
+        let (_unique, v) = verdicts(&m);
+        assert!(discovered(&v, prop::NO_STALE_WRITE), "{name}");
+        assert!(discovered(&v, prop::BELIEF_MUTEX), "{name}");
+        assert!(discovered(&v, prop::TWO_CS), "{name}: not vacuous");
+    }
+    let (unique, _) = verdicts(&build_model("gcs", 2, None, Some("pause"), None, None).unwrap());
+    pin(unique, expect!["6237"]);
+}
+
+#[test]
+fn gcs_without_faults_is_safe_and_not_vacuous() {
+    let m = build_model("gcs", 2, None, Some("none"), None, None).expect("valid configuration");
+    let (_unique, v) = verdicts(&m);
+    assert_eq!(found(&v), [prop::LOCK_GRANTED, prop::TWO_CS]);
+}
+
 /// A schedule chosen by hand (a *directed* walk through the model, not a search): take the first
 /// enabled non-fault step, advance time only when nothing else is enabled, pause c1 as soon as it
 /// holds a valid lease, and resume it once the resource applied c2's write. Returns the path
@@ -697,6 +719,8 @@ fn model_variants_are_the_catalogues_variants_of_the_same_name() {
         ("chubby-master-failover.toml", "chubby-sequencer"),
         ("consul-lock-delay-too-short.toml", "consul"),
         ("consul-lock-delay-too-short.toml", "consul-fenced"),
+        ("gcs-gc-pause.toml", "gcs"),
+        ("gcs-gc-pause.toml", "gcs-checked"),
     ];
     let mut deviations = String::new();
     let mut files: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();

@@ -66,6 +66,12 @@ pub enum GcsState {
         /// The refresh in flight.
         refreshing: Option<u64>,
     },
+    /// `unlock` joins the refresher thread: a refresh in flight finishes first (its new
+    /// metageneration is the one the delete must match).
+    JoiningRefresher {
+        metageneration: u64,
+        refresh_req: u64,
+    },
     Releasing {
         req: u64,
     },
@@ -253,14 +259,28 @@ impl GcsLock {
 
     pub fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
         ctx.record(Observation::ReleaseInvoke { lock: self.lock, session: self.session });
-        // `unlock`: stop the refresher, then delete with `if_metageneration_match`.
+        // `unlock`: stop the refresher (joining it: a refresh in flight completes), then delete
+        // with `if_metageneration_match`.
         ctx.cancel_timer(Timer::Heartbeat);
+        match self.state {
+            GcsState::Held { metageneration, refreshing: Some(refresh_req), .. } => {
+                self.state = GcsState::JoiningRefresher { metageneration, refresh_req };
+                None
+            }
+            GcsState::Held { metageneration, .. } => {
+                self.delete_mine(ctx, metageneration);
+                None
+            }
+            _ => {
+                self.state = GcsState::Free;
+                ctx.record(Observation::ReleaseDone { lock: self.lock, session: self.session, ok: Some(false) });
+                Some(LockEvent::Released)
+            }
+        }
+    }
+
+    fn delete_mine(&mut self, ctx: &mut Ctx, metageneration: u64) {
         ctx.cancel_timer(Timer::HeartbeatTimeout);
-        let GcsState::Held { metageneration, .. } = self.state else {
-            self.state = GcsState::Free;
-            ctx.record(Observation::ReleaseDone { lock: self.lock, session: self.session, ok: Some(false) });
-            return Some(LockEvent::Released);
-        };
         let req = self.req();
         let key = self.lock;
         self.send(
@@ -269,7 +289,6 @@ impl GcsLock {
         );
         ctx.set_timer(Timer::ReleaseTimeout, ms(self.params.request_timeout_ms));
         self.state = GcsState::Releasing { req };
-        None
     }
 
     fn released(&mut self, ctx: &mut Ctx, ok: Option<bool>) -> Option<LockEvent> {
@@ -344,6 +363,11 @@ impl GcsLock {
                 self.refresh_error(ctx);
                 None
             }
+            (Timer::HeartbeatTimeout, GcsState::JoiningRefresher { metageneration, .. }) => {
+                ctx.record(Observation::ExtendFail { lock: self.lock, session: self.session, definite: false });
+                self.delete_mine(ctx, metageneration);
+                None
+            }
             (Timer::ReleaseTimeout, GcsState::Releasing { .. }) => self.released(ctx, None),
             _ => None,
         }
@@ -376,6 +400,24 @@ impl GcsLock {
                         self.unhealthy(ctx);
                     }
                 }
+                None
+            }
+            GcsState::JoiningRefresher { metageneration, refresh_req } if req == refresh_req => {
+                let m = match outcome {
+                    StoreOutcome::Ok { item: Some(item) } => {
+                        ctx.record(Observation::ExtendOk {
+                            lock: self.lock,
+                            session: self.session,
+                            valid_until: Deadline::Never,
+                        });
+                        item.metageneration
+                    }
+                    _ => {
+                        ctx.record(Observation::ExtendFail { lock: self.lock, session: self.session, definite: true });
+                        metageneration
+                    }
+                };
+                self.delete_mine(ctx, m);
                 None
             }
             GcsState::Releasing { req: current } if req == current => {

@@ -35,6 +35,14 @@
 //! * **Unlock**: stop the refresher, delete with `if_metageneration_match`.
 //! * **No fencing token**: the metageneration stays inside the library (`token()` is `None`).
 //!
+//! * **Preconditions on the metageneration alone** (`refresh_lock` and `delete_lock_object` build
+//!   the file with `skip_lookup: true` and pass only `if_metageneration_match`): GCS restarts the
+//!   metageneration at 1 for every new generation of an object, so a holder that lost its object
+//!   while paused can still *refresh* (or *delete*) the next holder's object while that one's
+//!   metageneration equals its own — an ABA. Its refresh then succeeds (it stays healthy and
+//!   extends the other's `expires_at`), and the rightful holder's next refresh fails. The model
+//!   checker's pause counterexample shows it (`locklab check gcs`).
+//!
 //! Known defects this model shows (catalogue `scenarios/gcs-*.toml`): staleness compares the
 //! reader's clock with the writer's, so a skew of more than `ttl − refresh_interval` gives two
 //! holders; a pause past the TTL gives a stale write (no fence); a crashed holder blocks the lock
@@ -42,6 +50,9 @@
 //!
 //! # What is abstracted, and how
 //!
+//! * **Read from the code** (`lock.rb` at the gem's main branch): `lock`, `unlock` (joins the
+//!   refresher thread before the delete), `refresh_lock`, `delete_lock_object`, `lock_stale?`,
+//!   `healthy?` (`@refresher_thread.alive?`).
 //! * **The bucket** is a store server (`crate::store`): a linearizable key → item map with
 //!   generation / metageneration preconditions. The object's metadata are the item's
 //!   `owner` (= identity) and `expires_at_wall_ms`; its body is empty.

@@ -54,7 +54,14 @@ impl StoreServer {
                 let o = match self.items.get_mut(&key) {
                     None => StoreOutcome::NotFound,
                     Some(cur) if Self::holds(cond, Some(cur)) => {
-                        *cur = StoreItem { generation: cur.generation, metageneration: cur.metageneration + 1, ..item };
+                        // A metadata patch: the expiry and lease fields; owner and nonce are the object's own.
+                        *cur = StoreItem {
+                            owner: cur.owner,
+                            nonce: cur.nonce,
+                            generation: cur.generation,
+                            metageneration: cur.metageneration + 1,
+                            ..item
+                        };
                         StoreOutcome::Ok { item: Some(*cur) }
                     }
                     Some(_) => StoreOutcome::PreconditionFailed,
