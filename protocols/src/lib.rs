@@ -29,6 +29,10 @@
 //!   Serf health check as failure detector, lock-delay, behavior release/delete, `LockIndex` as
 //!   token) over a small replicated log; [`consul::client`]: `api/lock.go`.
 //!
+//! * [`store`]: the conditional-write store (DynamoDB conditional writes, S3 `If-None-Match` /
+//!   `If-Match`, GCS generation and metageneration preconditions, Azure Blob leases enforced on
+//!   writes): the server role under the store-based locks, with no server-side TTL.
+//!
 //! Protocol-neutral roles, each a folder too:
 //! * [`worker`]: the client node — the workload loop (acquire, read-think-write, release) around
 //!   any lock library;
@@ -62,6 +66,7 @@ pub mod raft;
 pub mod redlock;
 pub mod resource;
 pub mod skinny;
+pub mod store;
 pub mod worker;
 pub mod zookeeper;
 

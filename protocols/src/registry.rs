@@ -17,12 +17,13 @@ use crate::godistlock;
 use crate::history::SessionId;
 use crate::lease::{self, LeaseLock};
 use crate::library::{LockClient, LockEvent};
-use crate::msg::{KvMsg, ResourceMsg};
+use crate::msg::{KvMsg, ResourceMsg, StoreMsg};
 use crate::node::{Ctx, Input, LockId, NodeId, Persistence, Timer};
 use crate::params::{ms_range, positive, read, MsSpec, ParamError, Table};
 use crate::raft::{self, RaftLock};
 use crate::redlock::{Redlock, RedlockParams};
 use crate::skinny::{self, SkinnyLock};
+use crate::store;
 use crate::zookeeper::{self, ZkLock};
 
 // ---- The wrappers: one line per protocol in each list ----
@@ -85,6 +86,8 @@ messages! {
     Chubby(chubby::ChubbyMsg),
     /// Consul: sessions, KV locks, Serf probes and the servers' replication.
     Consul(consul::ConsulMsg),
+    /// The conditional-write store: DynamoDB's and the object-store lock clients to the store.
+    Store(StoreMsg),
 }
 
 /// Generates [`Server`]: a variant per protocol server, dispatching inputs to it.
@@ -122,6 +125,8 @@ servers! {
     ChubbyServer(Box<chubby::ChubbyServer>),
     /// A Consul server (the replicated state store; sessions, KV locks and Serf on the leader).
     ConsulServer(Box<consul::ConsulServer>),
+    /// The conditional-write store (DynamoDB, S3, GCS, Azure Blob), built by [`store_server`].
+    StoreServer(store::StoreServer),
 }
 
 /// Generates [`LockLibrary`]: a variant per client library, dispatching the worker's calls to its
@@ -208,6 +213,16 @@ durables! {
     LeaseServer(lease::ServerDurable),
     /// A Raft peer's term, vote and log.
     Raft(raft::RaftDurable),
+    /// The conditional-write store's table and generation counter.
+    Store(store::StoreDurable),
+}
+
+/// The conditional-write store, for the kinds built on it (their folders may not import
+/// `store/`: the registry composes them, as it does Redlock). `record_grants`: the store records a
+/// history `Grant` with the new generation as token on each full write of an unreleased item (for
+/// a client that uses the generation as its fencing token).
+pub fn store_server(record_grants: bool) -> Server {
+    Server::StoreServer(store::StoreServer::new(store::StoreParams { record_grants }))
 }
 
 /// A compiled protocol variant: its parameters resolved from the scenario file's keys, and how it
