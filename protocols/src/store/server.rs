@@ -93,11 +93,9 @@ impl StoreServer {
 
     pub fn handle(&mut self, ctx: &mut Ctx, input: Input) {
         match input {
-            Input::Start { durable, .. } => {
-                if let Some(Durable::Store(d)) = durable {
-                    self.entries = d.entries;
-                    self.last_generation = d.last_generation;
-                }
+            Input::Start { durable: Some(Durable::Store(d)), .. } => {
+                self.entries = d.entries;
+                self.last_generation = d.last_generation;
             }
             Input::Message { from, msg: Msg::Store(m) } => self.on_request(ctx, from, m),
             _ => {}
