@@ -13,6 +13,7 @@
 
 use crate::chubby::{self, ChubbyLock};
 use crate::consul::{self, ConsulLock};
+use crate::dynamodb::{self, DynamoDbLock};
 use crate::godistlock;
 use crate::history::SessionId;
 use crate::lease::{self, LeaseLock};
@@ -169,6 +170,8 @@ libraries! {
     Chubby(ChubbyLock),
     /// Consul's `api/lock.go` over sessions and KV locks.
     Consul(ConsulLock),
+    /// amazon-dynamodb-lock-client over the conditional-write store.
+    DynamoDb(DynamoDbLock),
 }
 
 impl LockLibrary {
@@ -391,6 +394,16 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
         lazy_expiry: true,
         compile: consul::compile,
         models: consul::MODELS,
+    },
+    ProtocolKind {
+        name: "dynamodb",
+        family: "DYNAMODB",
+        fenced_family: "DYNAMODB",
+        params: dynamodb::DYNAMODB_KEYS,
+        replicated_log: false,
+        lazy_expiry: true,
+        compile: dynamodb::compile,
+        models: dynamodb::MODELS,
     },
 ];
 
