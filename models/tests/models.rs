@@ -488,7 +488,7 @@ fn gcs_standard_configurations_find_the_paused_holders_stale_write_even_when_it_
         assert!(discovered(&v, prop::TWO_CS), "{name}: not vacuous");
     }
     let (unique, _) = verdicts(&build_model("gcs", 2, None, Some("pause"), None, None).unwrap());
-    pin(unique, expect!["6237"]);
+    pin(unique, expect!["6236"]);
 }
 
 #[test]

@@ -29,6 +29,16 @@
 //!   Serf health check as failure detector, lock-delay, behavior release/delete, `LockIndex` as
 //!   token) over a small replicated log; [`consul::client`]: `api/lock.go`.
 //!
+//! * [`dynamodb`]: amazon-dynamodb-lock-client over the conditional-write store (record version
+//!   numbers, leases measured on the waiter's own monotonic clock, heartbeats, no fencing; its
+//!   options and PR #3's fencing sequence as switches);
+//! * [`gcs`]: FooBarWidget's GCS lock (the seed author's: a create-only object with the holder's
+//!   `expires_at` judged by each reader's wall clock, a refresher thread, `healthy?` to poll, no
+//!   token) over the conditional-write store;
+//! * [`store`]: the conditional-write store (DynamoDB conditional writes, S3 `If-None-Match` /
+//!   `If-Match`, GCS generation and metageneration preconditions, Azure Blob leases enforced on
+//!   writes): the server role under the store-based locks, with no server-side TTL.
+//!
 //! Protocol-neutral roles, each a folder too:
 //! * [`worker`]: the client node — the workload loop (acquire, read-think-write, release) around
 //!   any lock library;
@@ -56,6 +66,7 @@ pub mod registry;
 // One folder per protocol (and per protocol-neutral role).
 pub mod chubby;
 pub mod consul;
+pub mod dynamodb;
 pub mod gcs;
 pub mod godistlock;
 pub mod lease;

@@ -13,18 +13,19 @@
 
 use crate::chubby::{self, ChubbyLock};
 use crate::consul::{self, ConsulLock};
+use crate::dynamodb::{self, DynamoDbLock};
 use crate::gcs::{self, GcsLock};
 use crate::godistlock;
 use crate::history::SessionId;
 use crate::lease::{self, LeaseLock};
 use crate::library::{LockClient, LockEvent};
-use crate::msg::{KvMsg, ResourceMsg};
+use crate::msg::{KvMsg, ResourceMsg, StoreMsg};
 use crate::node::{Ctx, Input, LockId, NodeId, Persistence, Timer};
 use crate::params::{ms_range, positive, read, MsSpec, ParamError, Table};
 use crate::raft::{self, RaftLock};
 use crate::redlock::{Redlock, RedlockParams};
 use crate::skinny::{self, SkinnyLock};
-use crate::store::StoreServer;
+use crate::store;
 use crate::zookeeper::{self, ZkLock};
 
 // ---- The wrappers: one line per protocol in each list ----
@@ -87,8 +88,8 @@ messages! {
     Chubby(chubby::ChubbyMsg),
     /// Consul: sessions, KV locks, Serf probes and the servers' replication.
     Consul(consul::ConsulMsg),
-    /// The conditional-write store (object-store and DynamoDB-style locks).
-    Store(crate::msg::StoreMsg),
+    /// The conditional-write store: DynamoDB's and the object-store lock clients to the store.
+    Store(StoreMsg),
 }
 
 /// Generates [`Server`]: a variant per protocol server, dispatching inputs to it.
@@ -126,8 +127,8 @@ servers! {
     ChubbyServer(Box<chubby::ChubbyServer>),
     /// A Consul server (the replicated state store; sessions, KV locks and Serf on the leader).
     ConsulServer(Box<consul::ConsulServer>),
-    /// A conditional-write store server (GCS / S3 / Azure blob, DynamoDB table).
-    StoreServer(Box<StoreServer>),
+    /// The conditional-write store (DynamoDB, S3, GCS, Azure Blob), built by [`store_server`].
+    StoreServer(store::StoreServer),
 }
 
 /// Generates [`LockLibrary`]: a variant per client library, dispatching the worker's calls to its
@@ -170,7 +171,9 @@ libraries! {
     Chubby(ChubbyLock),
     /// Consul's `api/lock.go` over sessions and KV locks.
     Consul(ConsulLock),
-    /// The GCS lock (FooBarWidget's Ruby gem) over the store.
+    /// amazon-dynamodb-lock-client over the conditional-write store.
+    DynamoDb(DynamoDbLock),
+    /// The GCS lock (FooBarWidget's Ruby gem) over the conditional-write store.
     Gcs(GcsLock),
 }
 
@@ -216,6 +219,16 @@ durables! {
     LeaseServer(lease::ServerDurable),
     /// A Raft peer's term, vote and log.
     Raft(raft::RaftDurable),
+    /// The conditional-write store's table and generation counter.
+    Store(store::StoreDurable),
+}
+
+/// The conditional-write store, for the kinds built on it (their folders may not import
+/// `store/`: the registry composes them, as it does Redlock). `record_grants`: the store records a
+/// history `Grant` with the new generation as token on each full write of an unreleased item (for
+/// a client that uses the generation as its fencing token).
+pub fn store_server(record_grants: bool) -> Server {
+    Server::StoreServer(store::StoreServer::new(store::StoreParams { record_grants }))
 }
 
 /// A compiled protocol variant: its parameters resolved from the scenario file's keys, and how it
@@ -384,6 +397,16 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
         lazy_expiry: true,
         compile: consul::compile,
         models: consul::MODELS,
+    },
+    ProtocolKind {
+        name: "dynamodb",
+        family: "DYNAMODB",
+        fenced_family: "DYNAMODB",
+        params: dynamodb::DYNAMODB_KEYS,
+        replicated_log: false,
+        lazy_expiry: true,
+        compile: dynamodb::compile,
+        models: dynamodb::MODELS,
     },
     ProtocolKind {
         name: "gcs",

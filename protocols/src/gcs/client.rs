@@ -3,7 +3,7 @@
 
 use crate::history::{Deadline, LostReason, Observation, SessionId};
 use crate::library::{LockClient, LockEvent};
-use crate::msg::{LockId, Msg, StoreCond, StoreItem, StoreMsg, StoreOutcome};
+use crate::msg::{LockId, Msg, StoreCond, StoreFields, StoreItem, StoreMsg, StoreOutcome};
 use crate::node::{ms, Ctx, NodeId, Timer};
 
 /// The overall `lock(timeout:)` deadline (a timer of this folder's own).
@@ -141,15 +141,13 @@ impl GcsLock {
 
     /// The object's content as this client writes it: `expires_at = now + ttl` on the LOCAL wall
     /// clock, and the identity.
-    fn object(&self, ctx: &Ctx, identity: u64) -> StoreItem {
-        StoreItem {
-            owner: identity,
+    fn object(&self, ctx: &Ctx, identity: u64) -> StoreFields {
+        StoreFields {
+            owner: ctx.me as u64,
             nonce: identity,
             lease_ms: self.params.ttl_ms,
             expires_at_wall_ms: Some(ctx.wall_ns.div_euclid(1_000_000) + self.params.ttl_ms as i64),
             released: false,
-            generation: 0,
-            metageneration: 0,
         }
     }
 
@@ -180,10 +178,10 @@ impl GcsLock {
         let m = match step {
             Step::Create => {
                 let identity = self.identity(ctx);
-                let item = self.object(ctx, identity);
-                StoreMsg::Put { req, key, cond: StoreCond::IfAbsent, lease_id: None, item }
+                let fields = self.object(ctx, identity);
+                StoreMsg::Put { req, key, fields, cond: StoreCond::IfAbsent, lease_id: None }
             }
-            Step::Inspect => StoreMsg::Get { req, key, cond: StoreCond::None, lease_id: None },
+            Step::Inspect => StoreMsg::Get { req, key },
             Step::DeleteAbandoned | Step::DeleteStale => {
                 let m = item.map_or(0, |i| i.metageneration);
                 StoreMsg::Delete { req, key, cond: StoreCond::IfMetageneration(m), lease_id: None }
@@ -228,7 +226,7 @@ impl GcsLock {
             lock: self.lock,
             session: self.session,
             token: None,
-            value: item.owner,
+            value: item.nonce,
             valid_until: Deadline::Never,
         });
         // The refresher thread starts.
@@ -303,11 +301,13 @@ impl GcsLock {
         let req = self.req();
         let key = self.lock;
         let identity = self.identity(ctx);
-        let item = self.object(ctx, identity);
+        // `file.update(if_metageneration_match:)` patching `expires_at` (the store's update
+        // writes every field: the identity is rewritten unchanged — see the module docs).
+        let fields = self.object(ctx, identity);
         ctx.record(Observation::ExtendInvoke { lock: self.lock, session: self.session });
         self.send(
             ctx,
-            StoreMsg::Update { req, key, cond: StoreCond::IfMetageneration(metageneration), lease_id: None, item },
+            StoreMsg::Update { req, key, fields, cond: StoreCond::IfMetageneration(metageneration), lease_id: None },
         );
         ctx.set_timer(Timer::HeartbeatTimeout, ms(self.params.request_timeout_ms));
         if let GcsState::Held { refreshing, .. } = &mut self.state {
@@ -374,13 +374,21 @@ impl GcsLock {
     }
 
     pub fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) -> Option<LockEvent> {
-        let Msg::Store(StoreMsg::Reply { req, outcome, .. }) = msg else { return None };
+        let Msg::Store(
+            StoreMsg::GetReply { req, outcome, .. }
+            | StoreMsg::PutReply { req, outcome, .. }
+            | StoreMsg::UpdateReply { req, outcome, .. }
+            | StoreMsg::DeleteReply { req, outcome, .. },
+        ) = msg
+        else {
+            return None;
+        };
         match self.state.clone() {
             GcsState::Acquiring { step, req: current } if req == current => self.on_acquire_reply(ctx, step, outcome),
             GcsState::Held { refreshing: Some(current), .. } if req == current => {
                 ctx.cancel_timer(Timer::HeartbeatTimeout);
                 match outcome {
-                    StoreOutcome::Ok { item: Some(item) } => {
+                    StoreOutcome::Ok { item: Some(item), .. } => {
                         if let GcsState::Held { metageneration, refresh_fails, refreshing, .. } = &mut self.state {
                             *metageneration = item.metageneration;
                             *refresh_fails = 0;
@@ -404,7 +412,7 @@ impl GcsLock {
             }
             GcsState::JoiningRefresher { metageneration, refresh_req } if req == refresh_req => {
                 let m = match outcome {
-                    StoreOutcome::Ok { item: Some(item) } => {
+                    StoreOutcome::Ok { item: Some(item), .. } => {
                         ctx.record(Observation::ExtendOk {
                             lock: self.lock,
                             session: self.session,
@@ -430,7 +438,7 @@ impl GcsLock {
 
     fn on_acquire_reply(&mut self, ctx: &mut Ctx, step: Step, outcome: StoreOutcome) -> Option<LockEvent> {
         match (step, outcome) {
-            (Step::Create, StoreOutcome::Ok { item: Some(item) }) => self.acquired(ctx, item),
+            (Step::Create, StoreOutcome::Ok { item: Some(item), .. }) => self.acquired(ctx, item),
             // Precondition failed: someone's object is there; look at it.
             (Step::Create, StoreOutcome::PreconditionFailed) => {
                 self.definite = true;
@@ -443,8 +451,8 @@ impl GcsLock {
                 self.step(ctx, Step::Create, None);
                 None
             }
-            (Step::Inspect, StoreOutcome::Ok { item: Some(item) }) => {
-                if Some(item.owner) == self.identity {
+            (Step::Inspect, StoreOutcome::Ok { item: Some(item), .. }) => {
+                if Some(item.nonce) == self.identity {
                     // "Lock was already owned by this instance, but was abandoned": instant recovery.
                     self.step(ctx, Step::DeleteAbandoned, Some(item));
                     None

@@ -41,7 +41,10 @@
 //!   while paused can still *refresh* (or *delete*) the next holder's object while that one's
 //!   metageneration equals its own — an ABA. Its refresh then succeeds (it stays healthy and
 //!   extends the other's `expires_at`), and the rightful holder's next refresh fails. The model
-//!   checker's pause counterexample shows it (`locklab check gcs`).
+//!   checker's pause counterexample shows it (`locklab check gcs`). (Abstraction: the store's
+//!   metadata update writes every field, so here that stray refresh also writes the paused
+//!   holder's identity into the object, where GCS's patch would leave the new holder's; either
+//!   way the rightful holder's refresh and unlock fail on the metageneration.)
 //!
 //! Known defects this model shows (catalogue `scenarios/gcs-*.toml`): staleness compares the
 //! reader's clock with the writer's, so a skew of more than `ttl − refresh_interval` gives two

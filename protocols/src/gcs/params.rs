@@ -8,8 +8,7 @@ use serde::Deserialize;
 use super::{GcsClientParams, GcsLock};
 use crate::node::{LockId, NodeId, Persistence};
 use crate::params::{positive, read, ParamError, Table};
-use crate::registry::{LockLibrary, ModelTiming, ModelVariant, ProtocolBuild, Server};
-use crate::store::StoreServer;
+use crate::registry::{store_server, LockLibrary, ModelTiming, ModelVariant, ProtocolBuild, Server};
 
 /// The keys of `gcs`, in the order error messages list them.
 pub const GCS_KEYS: &[&str] = &[
@@ -119,7 +118,7 @@ impl GcsVariant {
 
 impl ProtocolBuild for GcsVariant {
     fn server(&self, _servers: &[NodeId], _index: usize) -> Server {
-        Server::StoreServer(Box::new(StoreServer::new()))
+        store_server(false)
     }
     fn library(&self, servers: &[NodeId], client_index: usize, lock: LockId) -> LockLibrary {
         LockLibrary::Gcs(self.gcs_library(servers, client_index, lock))

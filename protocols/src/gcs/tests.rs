@@ -7,7 +7,7 @@ use crate::history::{Observation, SessionId};
 use crate::library::LockEvent;
 use crate::msg::{Msg, StoreMsg};
 use crate::node::{ms, Counter, Ctx, Effect, Input, Timer};
-use crate::store::StoreServer;
+use crate::registry::{store_server, Server};
 
 const STORE: usize = 0;
 
@@ -18,13 +18,24 @@ fn params() -> GcsClientParams {
 
 /// A client and the store, with the client's clocks set by the test.
 struct World {
-    store: StoreServer,
+    store: Server,
     entropy: Counter,
 }
 
 impl World {
+    /// The stored object under `key`, if any.
+    fn item(&self, key: u32) -> Option<crate::msg::StoreItem> {
+        let Server::StoreServer(st) = &self.store else { unreachable!() };
+        st.entries.get(&key).map(|e| e.item)
+    }
+
+    fn item_mut(&mut self, key: u32) -> &mut crate::msg::StoreItem {
+        let Server::StoreServer(st) = &mut self.store else { unreachable!() };
+        &mut st.entries.get_mut(&key).unwrap().item
+    }
+
     fn new() -> Self {
-        World { store: StoreServer::new(), entropy: Counter(100) }
+        World { store: store_server(false), entropy: Counter(100) }
     }
 
     /// Run `f` on `lock` at local time (`mono_ms`, `wall_ms`), deliver every store request it
@@ -131,7 +142,7 @@ fn create_only_write_grants_the_first_and_records_the_writers_expiry() {
     let (fx, ev) = acquire(&mut w, &mut a, 1, 1_000_000);
     assert_eq!(ev, Some(LockEvent::Acquired));
     assert!(matches!(sent(&fx)[0], StoreMsg::Put { cond: crate::msg::StoreCond::IfAbsent, .. }));
-    assert_eq!(w.store.items[&0].expires_at_wall_ms, Some(1_030_000));
+    assert_eq!(w.item(0).unwrap().expires_at_wall_ms, Some(1_030_000));
     assert_eq!(timer(&fx, Timer::Heartbeat), Some(ms(3_333)));
     // A second client is refused, reads the object, finds it fresh by its clock and backs off.
     let mut b = GcsLock::new(STORE, 1, 0, params());
@@ -151,7 +162,7 @@ fn staleness_is_judged_by_the_readers_wall_clock_against_the_writers_expires_at(
     let mut b = GcsLock::new(STORE, 1, 0, params());
     let (fx, _) = acquire(&mut w, &mut b, 2, 1_031_000);
     assert!(sent(&fx).iter().any(|m| matches!(m, StoreMsg::Delete { .. })), "stale object deleted: {:?}", sent(&fx));
-    assert!(!w.store.items.contains_key(&0));
+    assert!(w.item(0).is_none());
     // It backs off after deleting (`:error`), then creates.
     assert_eq!(b.state, GcsState::BackingOff);
     let (_, ev) = w.run(&mut b, 2, 2000, 1_033_000, |l, ctx| l.on_timer(ctx, Timer::AcquireRetry), true);
@@ -217,8 +228,8 @@ fn a_refresh_precondition_failure_is_permanent_and_errors_count_to_max_refresh_f
     };
     // A refresh succeeds: expires_at moves on by the writer's clock, the metageneration bumps.
     w.run(&mut a, 1, 3333, 1_003_333, |l, ctx| l.on_timer(ctx, Timer::Heartbeat), true);
-    assert_eq!(w.store.items[&0].expires_at_wall_ms, Some(1_033_333));
-    assert_eq!(w.store.items[&0].metageneration, 2);
+    assert_eq!(w.item(0).unwrap().expires_at_wall_ms, Some(1_033_333));
+    assert_eq!(w.item(0).unwrap().metageneration, 2);
     assert!(ctx_valid(&a));
     // Two unanswered refreshes: still healthy; the third: unhealthy.
     for i in 1..=3u64 {
@@ -234,7 +245,7 @@ fn a_refresh_precondition_failure_is_permanent_and_errors_count_to_max_refresh_f
     let mut w = World::new();
     let mut b = GcsLock::new(STORE, 1, 0, params());
     acquire(&mut w, &mut b, 2, 1_000_000);
-    w.store.items.get_mut(&0).unwrap().metageneration += 5;
+    w.item_mut(0).metageneration += 5;
     w.run(&mut b, 2, 3333, 1_003_333, |l, ctx| l.on_timer(ctx, Timer::Heartbeat), true);
     assert!(!ctx_valid(&b));
 }
