@@ -35,6 +35,8 @@
 //! * [`gcs`]: FooBarWidget's GCS lock (the seed author's: a create-only object with the holder's
 //!   `expires_at` judged by each reader's wall clock, a refresher thread, `healthy?` to poll, no
 //!   token) over the conditional-write store;
+//! * [`s3`]: a lock on S3 conditional writes (`If-None-Match: *`, `If-Match: <ETag>`), the same
+//!   shape as the GCS lock, over the conditional-write store;
 //! * [`store`]: the conditional-write store (DynamoDB conditional writes, S3 `If-None-Match` /
 //!   `If-Match`, GCS generation and metageneration preconditions, Azure Blob leases enforced on
 //!   writes): the server role under the store-based locks, with no server-side TTL.
@@ -73,6 +75,7 @@ pub mod lease;
 pub mod raft;
 pub mod redlock;
 pub mod resource;
+pub mod s3;
 pub mod skinny;
 pub mod store;
 pub mod worker;

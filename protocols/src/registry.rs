@@ -24,6 +24,7 @@ use crate::node::{Ctx, Input, LockId, NodeId, Persistence, Timer};
 use crate::params::{ms_range, positive, read, MsSpec, ParamError, Table};
 use crate::raft::{self, RaftLock};
 use crate::redlock::{Redlock, RedlockParams};
+use crate::s3::{self, S3Lock};
 use crate::skinny::{self, SkinnyLock};
 use crate::store;
 use crate::zookeeper::{self, ZkLock};
@@ -175,6 +176,8 @@ libraries! {
     DynamoDb(DynamoDbLock),
     /// The GCS lock (FooBarWidget's Ruby gem) over the conditional-write store.
     Gcs(GcsLock),
+    /// A lock on S3 conditional writes over the conditional-write store.
+    S3(S3Lock),
 }
 
 impl LockLibrary {
@@ -417,6 +420,16 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
         lazy_expiry: true,
         compile: gcs::compile,
         models: gcs::MODELS,
+    },
+    ProtocolKind {
+        name: "s3",
+        family: "S3",
+        fenced_family: "S3",
+        params: s3::S3_KEYS,
+        replicated_log: false,
+        lazy_expiry: true,
+        compile: s3::compile,
+        models: s3::MODELS,
     },
 ];
 
