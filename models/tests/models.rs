@@ -498,6 +498,21 @@ fn gcs_without_faults_is_safe_and_not_vacuous() {
     assert_eq!(found(&v), [prop::LOCK_GRANTED, prop::TWO_CS]);
 }
 
+#[test]
+fn s3_standard_configurations_a_pause_is_a_stale_write_unless_the_worker_checks_its_deadline() {
+    // No fence: the paused holder's write lands after the next holder's. The worker's check of
+    // the library's local deadline (monotonic, from the last successful write's send) stops it.
+    let m = build_model("s3", 2, None, Some("pause"), None, None).expect("valid configuration");
+    let (_unique, v) = verdicts(&m);
+    assert!(discovered(&v, prop::NO_STALE_WRITE));
+    assert!(discovered(&v, prop::TWO_CS), "not vacuous");
+    let m = build_model("s3-checked", 2, None, Some("pause"), None, None).expect("valid configuration");
+    let (_unique, v) = verdicts(&m);
+    assert!(!discovered(&v, prop::NO_STALE_WRITE));
+    assert!(!discovered(&v, prop::BELIEF_MUTEX));
+    assert!(discovered(&v, prop::TWO_CS), "not vacuous");
+}
+
 /// A schedule chosen by hand (a *directed* walk through the model, not a search): take the first
 /// enabled non-fault step, advance time only when nothing else is enabled, pause c1 as soon as it
 /// holds a valid lease, and resume it once the resource applied c2's write. Returns the path
@@ -721,6 +736,8 @@ fn model_variants_are_the_catalogues_variants_of_the_same_name() {
         ("consul-lock-delay-too-short.toml", "consul-fenced"),
         ("gcs-gc-pause.toml", "gcs"),
         ("gcs-gc-pause.toml", "gcs-checked"),
+        ("s3-gc-pause.toml", "s3"),
+        ("s3-gc-pause.toml", "s3-checked"),
     ];
     let mut deviations = String::new();
     let mut files: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
