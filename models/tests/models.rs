@@ -513,6 +513,20 @@ fn s3_standard_configurations_a_pause_is_a_stale_write_unless_the_worker_checks_
     assert!(discovered(&v, prop::TWO_CS), "not vacuous");
 }
 
+#[test]
+fn azure_standard_configurations_the_lease_fences_nothing_outside_its_blob() {
+    // The store's lease runs out on its own clock and the next client gets it; the paused
+    // holder's write to the (other) resource lands after — unless the worker checks its deadline.
+    let m = build_model("azure", 2, None, Some("pause"), None, None).expect("valid configuration");
+    let (_unique, v) = verdicts(&m);
+    assert!(discovered(&v, prop::NO_STALE_WRITE));
+    assert!(!discovered(&v, prop::LINEARIZABLE), "the service's own clock: a lease spec holds");
+    assert!(discovered(&v, prop::TWO_CS), "not vacuous");
+    let m = build_model("azure-checked", 2, None, Some("pause"), None, None).expect("valid configuration");
+    let (_unique, v) = verdicts(&m);
+    assert_eq!(found(&v), [prop::LOCK_GRANTED, prop::TWO_CS]);
+}
+
 /// A schedule chosen by hand (a *directed* walk through the model, not a search): take the first
 /// enabled non-fault step, advance time only when nothing else is enabled, pause c1 as soon as it
 /// holds a valid lease, and resume it once the resource applied c2's write. Returns the path
@@ -738,6 +752,8 @@ fn model_variants_are_the_catalogues_variants_of_the_same_name() {
         ("gcs-gc-pause.toml", "gcs-checked"),
         ("s3-gc-pause.toml", "s3"),
         ("s3-gc-pause.toml", "s3-checked"),
+        ("azure-gc-pause.toml", "azure"),
+        ("azure-gc-pause.toml", "azure-checked"),
     ];
     let mut deviations = String::new();
     let mut files: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();

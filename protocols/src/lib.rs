@@ -37,6 +37,8 @@
 //!   token) over the conditional-write store;
 //! * [`s3`]: a lock on S3 conditional writes (`If-None-Match: *`, `If-Match: <ETag>`), the same
 //!   shape as the GCS lock, over the conditional-write store;
+//! * [`azure`]: a lock on an Azure blob lease (15–60 s or infinite, renew, release, break) over
+//!   the conditional-write store, which enforces the lease on writes to that blob;
 //! * [`store`]: the conditional-write store (DynamoDB conditional writes, S3 `If-None-Match` /
 //!   `If-Match`, GCS generation and metageneration preconditions, Azure Blob leases enforced on
 //!   writes): the server role under the store-based locks, with no server-side TTL.
@@ -66,6 +68,7 @@ pub mod params;
 pub mod registry;
 
 // One folder per protocol (and per protocol-neutral role).
+pub mod azure;
 pub mod chubby;
 pub mod consul;
 pub mod dynamodb;

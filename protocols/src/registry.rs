@@ -11,6 +11,7 @@
 //!   (validation, worlds, the report's families, the properties a variant owes), the models and
 //!   the CLI read it and name no protocol.
 
+use crate::azure::{self, AzureLock};
 use crate::chubby::{self, ChubbyLock};
 use crate::consul::{self, ConsulLock};
 use crate::dynamodb::{self, DynamoDbLock};
@@ -178,6 +179,8 @@ libraries! {
     Gcs(GcsLock),
     /// A lock on S3 conditional writes over the conditional-write store.
     S3(S3Lock),
+    /// A lock on an Azure blob lease over the conditional-write store.
+    Azure(AzureLock),
 }
 
 impl LockLibrary {
@@ -430,6 +433,16 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
         lazy_expiry: true,
         compile: s3::compile,
         models: s3::MODELS,
+    },
+    ProtocolKind {
+        name: "azure",
+        family: "AZURE",
+        fenced_family: "AZURE",
+        params: azure::AZURE_KEYS,
+        replicated_log: false,
+        lazy_expiry: true,
+        compile: azure::compile,
+        models: azure::MODELS,
     },
 ];
 
