@@ -156,7 +156,8 @@ impl ProtocolBuild for DynamoDbVariant {
 /// (`scenarios/dynamodb-gc-pause.toml`).
 pub const MODELS: &[ModelVariant] = &[dynamodb_model("dynamodb", false), dynamodb_model("dynamodb-fenced", true)];
 
-const DYNAMODB_NOTE: &str = "one store; lease 3 ticks, heartbeat, refresh period, additional wait and SDK timeout 1 tick each";
+const DYNAMODB_NOTE: &str =
+    "one store; lease 3 ticks, heartbeat, refresh period, additional wait and SDK timeout 1 tick each";
 
 const fn dynamodb_model(name: &'static str, fencing: bool) -> ModelVariant {
     ModelVariant {
