@@ -476,6 +476,35 @@ fn consul_without_faults_is_safe_and_not_vacuous() {
     assert!(v.iter().any(|(n, _)| *n == prop::TOKENS_INCREASE), "LockIndex is a token: its order is checked");
 }
 
+// ---- DynamoDB lock client over the conditional-write store (one store: the standard configuration) ----
+
+#[test]
+fn dynamodb_without_faults_is_safe_and_not_vacuous() {
+    let (unique, v) = verdicts(&model("dynamodb", "none"));
+    pin(unique, expect!["384"]);
+    assert_eq!(found(&v), [prop::LOCK_GRANTED, prop::TWO_CS]);
+}
+
+#[test]
+fn a_dynamodb_holder_paused_past_its_lease_writes_stale_unless_fenced_by_the_generation() {
+    // c1 holds and pauses; c2 sees c1's RVN unchanged for a lease on its own clock and takes the
+    // lock; c1 resumes and writes: no fencing (the RVN is a random UUID).
+    let m = model("dynamodb", "pause");
+    let (unique, v) = verdicts(&m);
+    pin(unique, expect!["4108"]);
+    assert_eq!(found(&v), [prop::NO_STALE_WRITE, prop::BELIEF_MUTEX, prop::LOCK_GRANTED, prop::TWO_CS]);
+    let path = shortest(&m, prop::NO_STALE_WRITE);
+    assert!(action_names(&path).iter().any(|a| a.starts_with("Pause")));
+    replays(&m, prop::NO_STALE_WRITE, &path);
+    // PR #3's fencing sequence (the item's generation) stops the late write, not the belief.
+    let fenced = model("dynamodb-fenced", "pause");
+    let (unique, v) = verdicts(&fenced);
+    pin(unique, expect!["3926"]);
+    assert!(!discovered(&v, prop::NO_STALE_WRITE) && !discovered(&v, prop::TOKENS_INCREASE));
+    assert!(discovered(&v, prop::BELIEF_MUTEX), "fencing protects the resource, not the belief");
+    replays(&fenced, prop::BELIEF_MUTEX, &shortest(&fenced, prop::BELIEF_MUTEX));
+}
+
 #[test]
 fn gcs_standard_configurations_find_the_paused_holders_stale_write_even_when_it_polls_health() {
     // The GCS lock (FooBarWidget's gem): no fence, and `healthy?` only says the refresher thread
@@ -748,6 +777,8 @@ fn model_variants_are_the_catalogues_variants_of_the_same_name() {
         ("chubby-master-failover.toml", "chubby-sequencer"),
         ("consul-lock-delay-too-short.toml", "consul"),
         ("consul-lock-delay-too-short.toml", "consul-fenced"),
+        ("dynamodb-gc-pause.toml", "dynamodb"),
+        ("dynamodb-gc-pause.toml", "dynamodb-fenced"),
         ("gcs-gc-pause.toml", "gcs"),
         ("gcs-gc-pause.toml", "gcs-checked"),
         ("s3-gc-pause.toml", "s3"),

@@ -20,7 +20,10 @@
 //!         ok  -> lookupTime = time before the update
 //!         CCF -> the lock is lost (removed, no more heartbeats)
 //!         503 -> holdLockOnServiceUnavailable ? lookupTime = now : nothing (the lease runs out)
-//! releaseLock: stop heartbeating; DeleteItem if #rvn = RVN AND #on = owner
+//!     (a lock already expired locally is dropped instead: "Cannot send heartbeat because lock is
+//!      not granted")
+//! releaseLock: (after a heartbeat in flight: both synchronize on the lock item)
+//!     stop heartbeating; DeleteItem if #rvn = RVN AND #on = owner
 //! isExpired(): now - lookupTime > leaseDuration   (monotonic: System.nanoTime)
 //! ```
 
@@ -141,6 +144,9 @@ pub struct DynamoDbLock {
     pub session: SessionId,
     pub state: DynamoDbState,
     pub heartbeat: Option<HeartbeatCall>,
+    /// `releaseLock` was called while a heartbeat was in flight: both hold the lock item's
+    /// monitor (`synchronized (lockItem)`), so the release waits for the heartbeat to finish.
+    pub release_waiting: bool,
 }
 
 impl DynamoDbLock {
@@ -153,6 +159,7 @@ impl DynamoDbLock {
             session: SessionId::default(),
             state: DynamoDbState::Free,
             heartbeat: None,
+            release_waiting: false,
         }
     }
 
@@ -324,9 +331,15 @@ impl DynamoDbLock {
         Some(LockEvent::Acquired)
     }
 
-    /// `sendHeartbeat`: `UpdateItem` with a new RVN if the item is still ours.
+    /// `sendHeartbeat`: `UpdateItem` with a new RVN if the item is still ours. A lock already
+    /// expired by the local clock is dropped instead ("Cannot send heartbeat because lock is not
+    /// granted"): a holder that was paused past its lease never heartbeats it back.
     fn send_heartbeat(&mut self, ctx: &mut Ctx) {
-        let DynamoDbState::Held { nonce, lost: false, .. } = self.state else { return };
+        let DynamoDbState::Held { nonce, lookup_mono_ns, lost: false, .. } = self.state else { return };
+        if ctx.mono_ns - lookup_mono_ns > ms(self.params.lease_ms) {
+            self.lose(ctx, LostReason::DeadlineExpired);
+            return;
+        }
         let req = self.req();
         let new_nonce = ctx.random_u64();
         let fields = self.fields(ctx, new_nonce);
@@ -343,9 +356,16 @@ impl DynamoDbLock {
         ctx.set_timer(Timer::Heartbeat, ms(self.params.heartbeat_ms).saturating_sub(elapsed));
     }
 
-    fn on_heartbeat_reply(&mut self, ctx: &mut Ctx, call: HeartbeatCall, outcome: StoreOutcome) {
+    fn on_heartbeat_reply(&mut self, ctx: &mut Ctx, call: HeartbeatCall, outcome: StoreOutcome) -> Option<LockEvent> {
         ctx.cancel_timer(Timer::HeartbeatTimeout);
         self.heartbeat = None;
+        if self.release_waiting {
+            // The release takes over: it deletes the item under the RVN the heartbeat wrote.
+            if let (StoreOutcome::Ok { .. }, DynamoDbState::Held { nonce, .. }) = (outcome, &mut self.state) {
+                *nonce = call.nonce;
+            }
+            return self.send_release(ctx);
+        }
         match (outcome, &mut self.state) {
             (StoreOutcome::Ok { .. }, DynamoDbState::Held { nonce, lookup_mono_ns, lost: false, .. }) => {
                 *nonce = call.nonce;
@@ -361,12 +381,16 @@ impl DynamoDbLock {
             }
             _ => {}
         }
+        None
     }
 
     /// No answer: the SDK call fails. `holdLockOnServiceUnavailable` then bumps the lookup time
     /// (the library tells its user the lock is still held); otherwise the lease runs out locally.
-    fn on_heartbeat_timeout(&mut self, ctx: &mut Ctx) {
-        let Some(call) = self.heartbeat.take() else { return };
+    fn on_heartbeat_timeout(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
+        let call = self.heartbeat.take()?;
+        if self.release_waiting {
+            return self.send_release(ctx);
+        }
         let hold = self.params.hold_lock_on_service_unavailable;
         if let DynamoDbState::Held { lookup_mono_ns, lost: false, .. } = &mut self.state {
             if hold {
@@ -378,10 +402,23 @@ impl DynamoDbLock {
             }
             self.next_heartbeat(ctx, call.sent_mono_ns);
         }
+        None
     }
 
     pub fn release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
         ctx.record(Observation::ReleaseInvoke { lock: self.lock, session: self.session });
+        if self.heartbeat.is_some() && matches!(self.state, DynamoDbState::Held { .. }) {
+            // Wait for the heartbeat in flight (the lock item's monitor).
+            ctx.cancel_timer(Timer::Heartbeat);
+            self.release_waiting = true;
+            return None;
+        }
+        self.send_release(ctx)
+    }
+
+    /// Stop heartbeating, then `DeleteItem` if the RVN and owner are still this client's.
+    fn send_release(&mut self, ctx: &mut Ctx) -> Option<LockEvent> {
+        self.release_waiting = false;
         self.stop_heartbeat(ctx);
         let DynamoDbState::Held { nonce, .. } = self.state else {
             self.state = DynamoDbState::Free;
@@ -417,10 +454,7 @@ impl DynamoDbLock {
                 self.send_heartbeat(ctx);
                 None
             }
-            (Timer::HeartbeatTimeout, DynamoDbState::Held { .. }) => {
-                self.on_heartbeat_timeout(ctx);
-                None
-            }
+            (Timer::HeartbeatTimeout, DynamoDbState::Held { .. }) => self.on_heartbeat_timeout(ctx),
             (Timer::ReleaseTimeout, DynamoDbState::Releasing { .. }) => self.released(ctx, None),
             _ => None,
         }
@@ -446,13 +480,10 @@ impl DynamoDbLock {
                     _ => self.fail(ctx, true),
                 }
             }
-            (StoreMsg::UpdateReply { req, outcome, .. }, DynamoDbState::Held { .. }) => {
-                match self.heartbeat {
-                    Some(call) if call.req == req => self.on_heartbeat_reply(ctx, call, outcome),
-                    _ => {}
-                }
-                None
-            }
+            (StoreMsg::UpdateReply { req, outcome, .. }, DynamoDbState::Held { .. }) => match self.heartbeat {
+                Some(call) if call.req == req => self.on_heartbeat_reply(ctx, call, outcome),
+                _ => None,
+            },
             (StoreMsg::DeleteReply { req, outcome, .. }, DynamoDbState::Releasing { req: r }) if req == r => {
                 self.released(ctx, Some(matches!(outcome, StoreOutcome::Ok { .. })))
             }
