@@ -24,6 +24,9 @@
 //!   permits), joins the thread, then releases at the server — no write after the release.
 //! * [`LockableStyleClient`]: Lockable's design, for contrast (see its module docs): loss goes
 //!   only to a heartbeat-thread callback, default no-op; the worker's body writes without checking.
+//! * `RedisTransport` (not under loom): the transport over a real `redis-server` — blocking
+//!   RESP on a std `TcpStream`, the live tier's Lua scripts (`SET NX PX` + `INCR` token, guarded
+//!   `PEXPIRE`, compare-and-delete); `tests/redis.rs` runs the guard against one on loopback.
 //! * [`Resource`]: the tests' protected resource. It records each write with (writer, token, lease
 //!   epoch), whether the lease was live at the server at that instant (ground truth), and whether
 //!   the library had already signalled that writer's loss; it may check tokens ([`Fence`]).
@@ -72,6 +75,8 @@
 mod clock;
 mod guard;
 mod lockable;
+#[cfg(not(loom))]
+pub mod redis;
 mod resource;
 pub mod sync;
 mod transport;
@@ -79,6 +84,8 @@ mod transport;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use guard::{GuardConfig, LeaseGuard, LeaseHandle, LeaseLost, LossReason, OnLoss, Permit};
 pub use lockable::{Callbacks, LockableConfig, LockableStyleClient};
+#[cfg(not(loom))]
+pub use redis::RedisTransport;
 pub use resource::{Fence, Resource, Violations, WriteRecord};
 pub use transport::{Grant, MemoryServer, Transport, TransportError};
 
