@@ -42,6 +42,7 @@
 //! deadline; (2) every write carries the token; and so, with a resource that rejects lower
 //! tokens, (3) no stale write is applied. The loom tests check all three, and show the limit:
 //! with a resource that does not check tokens, loom finds the stale write even through the guard.
+//! A fourth model checks shutdown: no write is applied after the lease is released at the server.
 //!
 //! ## How time is modelled under loom
 //!

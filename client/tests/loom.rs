@@ -232,3 +232,37 @@ fn guard_without_a_fencing_resource_still_admits_a_stale_write() {
     assert!(TALLY.stale.load(Relaxed) > 0, "loom found no stale write without the fence");
     assert_eq!(TALLY.after_loss_signal.load(Relaxed), 0, "a write after the loss signal");
 }
+
+/// (d) Clean shutdown: a worker keeps writing while the main thread shuts the guard down, with
+/// no expiry. Shutdown must record the release (waiting for an in-flight permit) before it
+/// releases at the server, so no write lands once the lock is free: every applied write found its
+/// lease live at the server.
+#[test]
+fn guard_shutdown_releases_only_after_the_last_write() {
+    static TALLY: Tally = Tally::new();
+    let (b, bound) = builder();
+    b.check(|| {
+        let w = world(Fence::HighestToken);
+        let config =
+            GuardConfig { ttl_ms: TTL_MS, heartbeat_interval_ms: TTL_MS / 3, drift_margin_ms: 0, max_beats: Some(1) };
+        let guard = LeaseGuard::acquire(w.server.clone(), w.clock.clone(), LOCK, config, Box::new(|_| {}))
+            .unwrap()
+            .expect("the lock is free");
+        let handle = guard.handle();
+        let resource = w.resource.clone();
+        let worker = thread::spawn(move || {
+            for _ in 0..WRITES {
+                if handle.write(|token| resource.write(WORKER, token, Some(token))).is_err() {
+                    break;
+                }
+            }
+        });
+        assert_eq!(guard.shutdown(), Ok(true), "nothing else frees the lock");
+        worker.join().unwrap();
+        assert_eq!(w.server.live_token(LOCK), None, "released");
+        TALLY.record(&w.resource, false);
+    });
+    TALLY.report("guard_shutdown_releases_only_after_the_last_write", bound);
+    assert_eq!(TALLY.after_expiry.load(Relaxed), 0, "a write landed after the release");
+    assert!(TALLY.worker_wrote.load(Relaxed) > 0, "vacuous: the worker never wrote");
+}
