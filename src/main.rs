@@ -66,7 +66,7 @@ struct CompareArgs {
     /// Seeds per (scenario, protocol variant) pair: 1..=N.
     #[arg(long, default_value_t = 50)]
     seeds: u64,
-    /// Only these protocols: families (lease, fenced, redlock, raft, skinny, godistlock, zookeeper, chubby, consul, dynamodb) or variant names, comma-separated.
+    /// Only these protocols: families (lease, fenced, redlock, raft, skinny, godistlock, zookeeper, chubby, consul, dynamodb, gcs, s3, azure) or variant names, comma-separated.
     #[arg(long, value_delimiter = ',')]
     protocols: Vec<String>,
     /// Only these scenarios: names or file stems, comma-separated.
