@@ -19,6 +19,7 @@ use crate::lease::{self, LeaseLock};
 use crate::library::{LockClient, LockEvent};
 use crate::msg::{KvMsg, ResourceMsg};
 use crate::node::{Ctx, Input, LockId, NodeId, Persistence, Timer};
+use crate::postgres;
 use crate::params::{ms_range, positive, read, MsSpec, ParamError, Table};
 use crate::raft::{self, RaftLock};
 use crate::redlock::{Redlock, RedlockParams};
@@ -85,6 +86,8 @@ messages! {
     Chubby(chubby::ChubbyMsg),
     /// Consul: sessions, KV locks, Serf probes and the servers' replication.
     Consul(consul::ConsulMsg),
+    /// PostgreSQL: statements on a connection, their results, TCP acks, keepalive probes, RST.
+    Pg(postgres::PgMsg),
 }
 
 /// Generates [`Server`]: a variant per protocol server, dispatching inputs to it.
@@ -122,6 +125,8 @@ servers! {
     ChubbyServer(Box<chubby::ChubbyServer>),
     /// A Consul server (the replicated state store; sessions, KV locks and Serf on the leader).
     ConsulServer(Box<consul::ConsulServer>),
+    /// A PostgreSQL server (sessions, advisory locks, TCP keepalive; optionally PgBouncer).
+    PgServer(Box<postgres::PgServer>),
 }
 
 /// Generates [`LockLibrary`]: a variant per client library, dispatching the worker's calls to its
@@ -164,6 +169,8 @@ libraries! {
     Chubby(ChubbyLock),
     /// Consul's `api/lock.go` over sessions and KV locks.
     Consul(ConsulLock),
+    /// A PostgreSQL advisory lock over one connection.
+    Pg(postgres::PgLock),
 }
 
 impl LockLibrary {
@@ -376,6 +383,16 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
         lazy_expiry: true,
         compile: consul::compile,
         models: consul::MODELS,
+    },
+    ProtocolKind {
+        name: "postgres",
+        family: "POSTGRES",
+        fenced_family: "POSTGRES",
+        params: postgres::POSTGRES_KEYS,
+        replicated_log: false,
+        lazy_expiry: false,
+        compile: postgres::compile,
+        models: postgres::MODELS,
     },
 ];
 
