@@ -476,6 +476,42 @@ fn consul_without_faults_is_safe_and_not_vacuous() {
     assert!(v.iter().any(|(n, _)| *n == prop::TOKENS_INCREASE), "LockIndex is a token: its order is checked");
 }
 
+#[test]
+fn postgres_without_faults_and_with_lost_segments_is_safe() {
+    // TCP retransmits a lost statement or result, and a single lost keepalive probe cannot end
+    // the session of a holder that releases within the horizon.
+    for (faults, states) in [("none", expect!["206"]), ("drop", expect!["4128"])] {
+        let m = build_model("postgres", 2, None, Some(faults), None, None).expect("valid configuration");
+        let (unique, v) = verdicts(&m);
+        pin(unique, states);
+        assert_eq!(found(&v), [prop::LOCK_GRANTED, prop::TWO_CS], "{faults}: every Always holds");
+    }
+}
+
+#[test]
+fn postgres_keepalive_ends_a_silent_holders_session_under_it() {
+    // The standard configuration (`pause,drop`): c1, paused while holding, answers no keepalive
+    // probe; the server ends its session (2 ticks idle + 1 probe), c2's try succeeds while c1
+    // still believes — two holders, and c1's late write is stale (no fencing token exists).
+    let m = build_model("postgres", 2, None, None, None, None).expect("valid configuration");
+    let (unique, v) = verdicts(&m);
+    pin(unique, expect!["26280"]);
+    assert!(discovered(&v, prop::BELIEF_MUTEX));
+    assert!(discovered(&v, prop::NO_STALE_WRITE));
+    let path = shortest(&m, prop::BELIEF_MUTEX);
+    replays(&m, prop::BELIEF_MUTEX, &path);
+}
+
+#[test]
+fn postgres_through_the_transaction_pooler_gives_everyone_the_session_lock() {
+    let m = build_model("postgres-pooled", 2, None, None, None, None).expect("valid configuration");
+    let (unique, v) = verdicts(&m);
+    pin(unique, expect!["260"]);
+    assert!(discovered(&v, prop::BELIEF_MUTEX), "no fault needed");
+    let path = shortest(&m, prop::BELIEF_MUTEX);
+    replays(&m, prop::BELIEF_MUTEX, &path);
+}
+
 /// A schedule chosen by hand (a *directed* walk through the model, not a search): take the first
 /// enabled non-fault step, advance time only when nothing else is enabled, pause c1 as soon as it
 /// holds a valid lease, and resume it once the resource applied c2's write. Returns the path
@@ -697,6 +733,8 @@ fn model_variants_are_the_catalogues_variants_of_the_same_name() {
         ("chubby-master-failover.toml", "chubby-sequencer"),
         ("consul-lock-delay-too-short.toml", "consul"),
         ("consul-lock-delay-too-short.toml", "consul-fenced"),
+        ("postgres-partitioned-holder.toml", "postgres"),
+        ("postgres-pooler-transaction-mode.toml", "postgres-pooled"),
     ];
     let mut deviations = String::new();
     let mut files: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();

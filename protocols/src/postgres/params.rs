@@ -129,9 +129,18 @@ impl ProtocolBuild for PgVariant {
 /// The variants `locklab check` model-checks: the catalogue's `postgres` (session-level locks,
 /// a keepalive scaled to 2 ticks idle + 1 probe of 1 tick) and `postgres-pooled` (the same
 /// through PgBouncer in transaction mode).
-pub const MODELS: &[ModelVariant] = &[postgres_model("postgres"), postgres_model("postgres-pooled")];
+pub const MODELS: &[ModelVariant] =
+    &[postgres_model("postgres", "pause,drop", POSTGRES_NOTE), postgres_model("postgres-pooled", "none", POOLED_NOTE)];
 
-const fn postgres_model(name: &'static str) -> ModelVariant {
+/// Why the standard fault budgets are what they are (printed by `check`).
+const POSTGRES_NOTE: &str = "a pause stands for the holder's silence (the simulator defers a paused node's \
+                             messages, its kernel's probe answers included): the keepalive (2 ticks idle, \
+                             1 probe) ends the believing holder's session — two holders; `--faults none` \
+                             and `--faults drop` hold (TCP retransmits)";
+const POOLED_NOTE: &str = "no fault needed: through the transaction pooler every client's try lands on the \
+                           backend that holds the lock";
+
+const fn postgres_model(name: &'static str, standard_faults: &'static str, note: &'static str) -> ModelVariant {
     ModelVariant {
         name,
         tokens: false,
@@ -140,8 +149,8 @@ const fn postgres_model(name: &'static str) -> ModelVariant {
         default_servers: 1,
         default_persistence: Persistence::None,
         timing: ModelTiming::DEFAULT,
-        standard_faults: "none",
-        note: "",
+        standard_faults,
+        note,
         params: postgres_model_params,
     }
 }
