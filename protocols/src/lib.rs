@@ -58,6 +58,7 @@ pub mod chubby;
 pub mod consul;
 pub mod godistlock;
 pub mod lease;
+pub mod lockable;
 pub mod postgres;
 pub mod raft;
 pub mod redlock;

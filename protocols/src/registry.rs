@@ -19,6 +19,7 @@ use crate::lease::{self, LeaseLock};
 use crate::library::{LockClient, LockEvent};
 use crate::msg::{KvMsg, ResourceMsg};
 use crate::node::{Ctx, Input, LockId, NodeId, Persistence, Timer};
+use crate::lockable;
 use crate::postgres;
 use crate::params::{ms_range, positive, read, MsSpec, ParamError, Table};
 use crate::raft::{self, RaftLock};
@@ -88,6 +89,8 @@ messages! {
     Consul(consul::ConsulMsg),
     /// PostgreSQL: statements on a connection, their results, TCP acks, keepalive probes, RST.
     Pg(postgres::PgMsg),
+    /// Lockable: `acquire`/`heartbeat`/`release` by lock name, and their boolean answers.
+    Lockable(lockable::LockableMsg),
 }
 
 /// Generates [`Server`]: a variant per protocol server, dispatching inputs to it.
@@ -127,6 +130,8 @@ servers! {
     ConsulServer(Box<consul::ConsulServer>),
     /// A PostgreSQL server (sessions, advisory locks, TCP keepalive; optionally PgBouncer).
     PgServer(Box<postgres::PgServer>),
+    /// The Lockable service (named locks with a 60 s lease).
+    LockableServer(Box<lockable::LockableServer>),
 }
 
 /// Generates [`LockLibrary`]: a variant per client library, dispatching the worker's calls to its
@@ -171,6 +176,8 @@ libraries! {
     Consul(ConsulLock),
     /// A PostgreSQL advisory lock over one connection.
     Pg(postgres::PgLock),
+    /// lockable-py's `Lock` (a heartbeat thread whose failures reach no-op callbacks).
+    Lockable(lockable::LockableLock),
 }
 
 impl LockLibrary {
@@ -393,6 +400,16 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
         lazy_expiry: false,
         compile: postgres::compile,
         models: postgres::MODELS,
+    },
+    ProtocolKind {
+        name: "lockable",
+        family: "LOCKABLE",
+        fenced_family: "LOCKABLE",
+        params: lockable::LOCKABLE_KEYS,
+        replicated_log: false,
+        lazy_expiry: false,
+        compile: lockable::compile,
+        models: lockable::MODELS,
     },
 ];
 
