@@ -512,6 +512,35 @@ fn postgres_through_the_transaction_pooler_gives_everyone_the_session_lock() {
     replays(&m, prop::BELIEF_MUTEX, &path);
 }
 
+#[test]
+fn lockable_as_shipped_overlaps_the_next_holder_without_a_fault() {
+    // The standard configuration: a 4-tick body under a 3-tick lease. The attribute bug ends the
+    // heartbeat loop after its first beat; the lease lapses, c2 acquires while c1 still works.
+    let m = build_model("lockable", 2, None, None, None, None).expect("valid configuration");
+    let (unique, v) = verdicts(&m);
+    pin(unique, expect!["44"]);
+    assert!(discovered(&v, prop::BELIEF_MUTEX));
+    let path = shortest(&m, prop::BELIEF_MUTEX);
+    replays(&m, prop::BELIEF_MUTEX, &path);
+}
+
+#[test]
+fn lockable_fixed_renews_until_a_heartbeat_hangs() {
+    // Without faults the heartbeat loop renews the lease under the long body: safe.
+    let m = build_model("lockable-fixed", 2, None, Some("none"), None, None).expect("valid configuration");
+    let (unique, v) = verdicts(&m);
+    pin(unique, expect!["2483"]);
+    assert_eq!(found(&v), [prop::LOCK_GRANTED, prop::TWO_CS], "every Always holds");
+    // The standard configuration (one drop): a lost heartbeat hangs the thread (no timeout), no
+    // callback runs, the lease lapses under the working holder.
+    let m = build_model("lockable-fixed", 2, None, None, None, None).expect("valid configuration");
+    let (unique, v) = verdicts(&m);
+    pin(unique, expect!["15065"]);
+    assert!(discovered(&v, prop::BELIEF_MUTEX));
+    let path = shortest(&m, prop::BELIEF_MUTEX);
+    replays(&m, prop::BELIEF_MUTEX, &path);
+}
+
 /// A schedule chosen by hand (a *directed* walk through the model, not a search): take the first
 /// enabled non-fault step, advance time only when nothing else is enabled, pause c1 as soon as it
 /// holds a valid lease, and resume it once the resource applied c2's write. Returns the path
@@ -735,6 +764,9 @@ fn model_variants_are_the_catalogues_variants_of_the_same_name() {
         ("consul-lock-delay-too-short.toml", "consul-fenced"),
         ("postgres-partitioned-holder.toml", "postgres"),
         ("postgres-pooler-transaction-mode.toml", "postgres-pooled"),
+        ("lockable-heartbeat-attribute-bug.toml", "lockable"),
+        ("lockable-heartbeat-attribute-bug.toml", "lockable-fixed"),
+        ("lockable-hung-heartbeat.toml", "lockable-fixed"),
     ];
     let mut deviations = String::new();
     let mut files: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
