@@ -42,13 +42,23 @@ pub enum HeartbeatThread {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LockableState {
     Free,
-    Acquiring { req: u64, attempts: u32 },
-    Backoff { attempts: u32 },
+    Acquiring {
+        req: u64,
+        attempts: u32,
+    },
+    Backoff {
+        attempts: u32,
+    },
     /// `acquire()` returned. `lost` only when a user callback said so.
-    Held { lost: bool },
+    Held {
+        lost: bool,
+    },
     /// `release()`: `client.try_release` in flight (`req`), then `shutdown()` waiting for the
     /// heartbeat thread to finish.
-    Releasing { req: Option<u64>, ok: Option<bool> },
+    Releasing {
+        req: Option<u64>,
+        ok: Option<bool>,
+    },
 }
 
 /// The `lockable` client library.
@@ -233,7 +243,11 @@ impl LockableLock {
             self.callback(ctx, LostReason::ExtendRefused);
         } else {
             if held {
-                ctx.record(Observation::ExtendOk { lock: self.lock, session: self.session, valid_until: Deadline::Never });
+                ctx.record(Observation::ExtendOk {
+                    lock: self.lock,
+                    session: self.session,
+                    valid_until: Deadline::Never,
+                });
             }
             if self.params.heartbeat_attribute_bug {
                 // `time.sleep(self.heartbeat_sleep_period…)`: AttributeError, caught:

@@ -101,10 +101,8 @@ impl ProtocolBuild for LockableVariant {
 /// bug) and `lockable-fixed`; the lease is 3 ticks, the heartbeat and the acquire poll 1 tick,
 /// and the critical section 4 ticks — longer than the lease, as the scenarios' bodies are (a
 /// body shorter than the lease never meets either defect).
-pub const MODELS: &[ModelVariant] = &[
-    lockable_model("lockable", "none", LOCKABLE_NOTE),
-    lockable_model("lockable-fixed", "drop", FIXED_NOTE),
-];
+pub const MODELS: &[ModelVariant] =
+    &[lockable_model("lockable", "none", LOCKABLE_NOTE), lockable_model("lockable-fixed", "drop", FIXED_NOTE)];
 
 const LOCKABLE_NOTE: &str = "no fault needed: the heartbeat loop dies after its first beat (the attribute bug) and \
                              the lease lapses under the 4-tick body";

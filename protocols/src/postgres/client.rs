@@ -31,11 +31,18 @@ pub struct PgClientParams {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PgState {
     Free,
-    Acquiring { attempts: u32 },
-    Backoff { attempts: u32 },
+    Acquiring {
+        attempts: u32,
+    },
+    Backoff {
+        attempts: u32,
+    },
     /// The lock function returned true on backend `pid`: held until released — the library has
     /// no deadline and learns nothing of the server's side of the session.
-    Held { pid: u32, lost: bool },
+    Held {
+        pid: u32,
+        lost: bool,
+    },
     Releasing,
 }
 
@@ -196,7 +203,11 @@ impl PgLock {
                     PgState::Acquiring { attempts } if had_pending => self.retry_or_fail(ctx, attempts),
                     PgState::Releasing if had_pending => {
                         self.state = PgState::Free;
-                        ctx.record(Observation::ReleaseDone { lock: self.lock, session: self.session, ok: Some(false) });
+                        ctx.record(Observation::ReleaseDone {
+                            lock: self.lock,
+                            session: self.session,
+                            ok: Some(false),
+                        });
                         Some(LockEvent::Released)
                     }
                     // Held: nothing tells the application until its next statement fails.

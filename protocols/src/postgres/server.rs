@@ -162,11 +162,7 @@ impl PgServer {
         conn.probes_out = 0;
         conn.keepalive_due_mono_ns = ctx.mono_ns + idle_ns;
         match m {
-            PgMsg::Ack { seq, .. } => {
-                if conn.unacked.is_some_and(|u| u.seq == seq) {
-                    conn.unacked = None;
-                }
-            }
+            PgMsg::Ack { seq, .. } if conn.unacked.is_some_and(|u| u.seq == seq) => conn.unacked = None,
             PgMsg::Query { seq, stmt, .. } => {
                 if seq == conn.last_seq {
                     // A retransmission: the result was lost (or is in flight); send it again.

@@ -142,7 +142,11 @@ fn user_timeout_alone_does_not_shorten_an_idle_session() {
 fn user_timeout_closes_a_connection_with_unacknowledged_data() {
     let mut s = PgServer::new(PgServerParams { user_timeout_ms: 3_000, ..params() });
     let a = conn(C1, 1);
-    let effects = feed(&mut s, 0, Input::Message { from: C1, msg: Msg::Pg(PgMsg::Query { conn: a, seq: 1, stmt: Stmt::TryLock(0) }) });
+    let effects = feed(
+        &mut s,
+        0,
+        Input::Message { from: C1, msg: Msg::Pg(PgMsg::Query { conn: a, seq: 1, stmt: Stmt::TryLock(0) }) },
+    );
     assert!(sent_kinds(&effects).contains(&"pg_result"));
     let mut retx = 0;
     for t in (100..=3_100).step_by(100) {
@@ -158,7 +162,16 @@ fn a_rebooted_client_answers_the_probe_with_rst_and_the_session_ends() {
     let old = conn(C1, 1);
     assert_eq!(query(&mut s, 0, old, 1, Stmt::TryLock(0)), Some(true));
     // The rebooted client's library knows no connection: a probe gets RST.
-    let mut lib = PgLock::new(0, 0, PgClientParams { xact_level: false, acquire_retries: 0, retry: crate::node::MsRange::fixed(1000), rto_min_ms: 200 });
+    let mut lib = PgLock::new(
+        0,
+        0,
+        PgClientParams {
+            xact_level: false,
+            acquire_retries: 0,
+            retry: crate::node::MsRange::fixed(1000),
+            rto_min_ms: 200,
+        },
+    );
     let mut effects = Vec::new();
     let mut entropy = Counter(0);
     let mut ctx = Ctx::new(C1, 0, 0, &mut entropy, &mut effects);
