@@ -68,6 +68,10 @@
 //!   polls the try-variant. The client's own keepalive is not modelled (its TCP only matters for
 //!   its pending statement, which it retransmits).
 //! * One database server; the pooler runs in the same node.
+//! * `client_connection_check_interval` (PG 14+, default 0 = off) checks the socket only while a
+//!   query runs — never for an idle lock holder — and is not modelled; nor are
+//!   `idle_session_timeout` / `idle_in_transaction_session_timeout` (default off; they would end
+//!   a healthy idle holder's session as readily as a dead one's).
 //!
 //! # Scenarios
 //!
