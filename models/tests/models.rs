@@ -554,6 +554,69 @@ fn azure_standard_configurations_the_lease_fences_nothing_outside_its_blob() {
     let m = build_model("azure-checked", 2, None, Some("pause"), None, None).expect("valid configuration");
     let (_unique, v) = verdicts(&m);
     assert_eq!(found(&v), [prop::LOCK_GRANTED, prop::TWO_CS]);
+#[test]
+fn postgres_without_faults_and_with_lost_segments_is_safe() {
+    // TCP retransmits a lost statement or result, and a single lost keepalive probe cannot end
+    // the session of a holder that releases within the horizon.
+    for (faults, states) in [("none", expect!["206"]), ("drop", expect!["4128"])] {
+        let m = build_model("postgres", 2, None, Some(faults), None, None).expect("valid configuration");
+        let (unique, v) = verdicts(&m);
+        pin(unique, states);
+        assert_eq!(found(&v), [prop::LOCK_GRANTED, prop::TWO_CS], "{faults}: every Always holds");
+    }
+}
+
+#[test]
+fn postgres_keepalive_ends_a_silent_holders_session_under_it() {
+    // The standard configuration (`pause,drop`): c1, paused while holding, answers no keepalive
+    // probe; the server ends its session (2 ticks idle + 1 probe), c2's try succeeds while c1
+    // still believes — two holders, and c1's late write is stale (no fencing token exists).
+    let m = build_model("postgres", 2, None, None, None, None).expect("valid configuration");
+    let (unique, v) = verdicts(&m);
+    pin(unique, expect!["26280"]);
+    assert!(discovered(&v, prop::BELIEF_MUTEX));
+    assert!(discovered(&v, prop::NO_STALE_WRITE));
+    let path = shortest(&m, prop::BELIEF_MUTEX);
+    replays(&m, prop::BELIEF_MUTEX, &path);
+}
+
+#[test]
+fn postgres_through_the_transaction_pooler_gives_everyone_the_session_lock() {
+    let m = build_model("postgres-pooled", 2, None, None, None, None).expect("valid configuration");
+    let (unique, v) = verdicts(&m);
+    pin(unique, expect!["260"]);
+    assert!(discovered(&v, prop::BELIEF_MUTEX), "no fault needed");
+    let path = shortest(&m, prop::BELIEF_MUTEX);
+    replays(&m, prop::BELIEF_MUTEX, &path);
+}
+
+#[test]
+fn lockable_as_shipped_overlaps_the_next_holder_without_a_fault() {
+    // The standard configuration: a 4-tick body under a 3-tick lease. The attribute bug ends the
+    // heartbeat loop after its first beat; the lease lapses, c2 acquires while c1 still works.
+    let m = build_model("lockable", 2, None, None, None, None).expect("valid configuration");
+    let (unique, v) = verdicts(&m);
+    pin(unique, expect!["44"]);
+    assert!(discovered(&v, prop::BELIEF_MUTEX));
+    let path = shortest(&m, prop::BELIEF_MUTEX);
+    replays(&m, prop::BELIEF_MUTEX, &path);
+}
+
+#[test]
+fn lockable_fixed_renews_until_a_heartbeat_hangs() {
+    // Without faults the heartbeat loop renews the lease under the long body: safe.
+    let m = build_model("lockable-fixed", 2, None, Some("none"), None, None).expect("valid configuration");
+    let (unique, v) = verdicts(&m);
+    pin(unique, expect!["2483"]);
+    assert_eq!(found(&v), [prop::LOCK_GRANTED, prop::TWO_CS], "every Always holds");
+    // The standard configuration (one drop): a lost heartbeat hangs the thread (no timeout), no
+    // callback runs, the lease lapses under the working holder.
+    let m = build_model("lockable-fixed", 2, None, None, None, None).expect("valid configuration");
+    let (unique, v) = verdicts(&m);
+    pin(unique, expect!["15065"]);
+    assert!(discovered(&v, prop::BELIEF_MUTEX));
+    let path = shortest(&m, prop::BELIEF_MUTEX);
+    replays(&m, prop::BELIEF_MUTEX, &path);
 }
 
 /// A schedule chosen by hand (a *directed* walk through the model, not a search): take the first
@@ -785,6 +848,11 @@ fn model_variants_are_the_catalogues_variants_of_the_same_name() {
         ("s3-gc-pause.toml", "s3-checked"),
         ("azure-gc-pause.toml", "azure"),
         ("azure-gc-pause.toml", "azure-checked"),
+        ("postgres-partitioned-holder.toml", "postgres"),
+        ("postgres-pooler-transaction-mode.toml", "postgres-pooled"),
+        ("lockable-heartbeat-attribute-bug.toml", "lockable"),
+        ("lockable-heartbeat-attribute-bug.toml", "lockable-fixed"),
+        ("lockable-hung-heartbeat.toml", "lockable-fixed"),
     ];
     let mut deviations = String::new();
     let mut files: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();

@@ -75,6 +75,8 @@ pub mod dynamodb;
 pub mod gcs;
 pub mod godistlock;
 pub mod lease;
+pub mod lockable;
+pub mod postgres;
 pub mod raft;
 pub mod redlock;
 pub mod resource;

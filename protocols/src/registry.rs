@@ -20,9 +20,11 @@ use crate::godistlock;
 use crate::history::SessionId;
 use crate::lease::{self, LeaseLock};
 use crate::library::{LockClient, LockEvent};
+use crate::lockable;
 use crate::msg::{KvMsg, ResourceMsg, StoreMsg};
 use crate::node::{Ctx, Input, LockId, NodeId, Persistence, Timer};
 use crate::params::{ms_range, positive, read, MsSpec, ParamError, Table};
+use crate::postgres;
 use crate::raft::{self, RaftLock};
 use crate::redlock::{Redlock, RedlockParams};
 use crate::s3::{self, S3Lock};
@@ -92,6 +94,10 @@ messages! {
     Consul(consul::ConsulMsg),
     /// The conditional-write store: DynamoDB's and the object-store lock clients to the store.
     Store(StoreMsg),
+    /// PostgreSQL: statements on a connection, their results, TCP acks, keepalive probes, RST.
+    Pg(postgres::PgMsg),
+    /// Lockable: `acquire`/`heartbeat`/`release` by lock name, and their boolean answers.
+    Lockable(lockable::LockableMsg),
 }
 
 /// Generates [`Server`]: a variant per protocol server, dispatching inputs to it.
@@ -131,6 +137,10 @@ servers! {
     ConsulServer(Box<consul::ConsulServer>),
     /// The conditional-write store (DynamoDB, S3, GCS, Azure Blob), built by [`store_server`].
     StoreServer(store::StoreServer),
+    /// A PostgreSQL server (sessions, advisory locks, TCP keepalive; optionally PgBouncer).
+    PgServer(Box<postgres::PgServer>),
+    /// The Lockable service (named locks with a 60 s lease).
+    LockableServer(Box<lockable::LockableServer>),
 }
 
 /// Generates [`LockLibrary`]: a variant per client library, dispatching the worker's calls to its
@@ -181,6 +191,10 @@ libraries! {
     S3(S3Lock),
     /// A lock on an Azure blob lease over the conditional-write store.
     Azure(AzureLock),
+    /// A PostgreSQL advisory lock over one connection.
+    Pg(postgres::PgLock),
+    /// lockable-py's `Lock` (a heartbeat thread whose failures reach no-op callbacks).
+    Lockable(lockable::LockableLock),
 }
 
 impl LockLibrary {
@@ -451,6 +465,26 @@ pub const PROTOCOL_KINDS: &[ProtocolKind] = &[
         lazy_expiry: true,
         compile: azure::compile,
         models: azure::MODELS,
+    },
+    ProtocolKind {
+        name: "postgres",
+        family: "POSTGRES",
+        fenced_family: "POSTGRES",
+        params: postgres::POSTGRES_KEYS,
+        replicated_log: false,
+        lazy_expiry: false,
+        compile: postgres::compile,
+        models: postgres::MODELS,
+    },
+    ProtocolKind {
+        name: "lockable",
+        family: "LOCKABLE",
+        fenced_family: "LOCKABLE",
+        params: lockable::LOCKABLE_KEYS,
+        replicated_log: false,
+        lazy_expiry: false,
+        compile: lockable::compile,
+        models: lockable::MODELS,
     },
 ];
 
