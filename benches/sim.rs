@@ -79,6 +79,7 @@ fn bench_runs(bencher: Bencher, compiled: Compiled) {
             messages_delivered: world.stats.messages_delivered,
             ttl_ms: compiled.variants[0].ttl_ms(),
             lazy_expiry: compiled.variants[0].lazy_expiry(),
+            session_lease: compiled.variants[0].session_lease(),
         };
         divan::black_box(check(&world.history, &info).violated())
     });

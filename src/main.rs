@@ -262,8 +262,9 @@ fn run(args: RunArgs) -> i32 {
                 }
             }
             if let Some(path) = &args.history {
-                let (ttl_ms, lazy) = (compiled.variants[v].ttl_ms(), compiled.variants[v].lazy_expiry());
-                let json = locklab_checkers::linearizable::history_json(&r.history, ttl_ms, lazy);
+                let variant = &compiled.variants[v];
+                let (ttl_ms, lazy, session) = (variant.ttl_ms(), variant.lazy_expiry(), variant.session_lease());
+                let json = locklab_checkers::linearizable::history_json(&r.history, ttl_ms, lazy, session);
                 if let Err(e) = std::fs::write(path, json) {
                     eprintln!("error: {}: cannot write: {e}", path.display());
                     return exit::BAD_INPUT;

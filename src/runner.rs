@@ -105,6 +105,7 @@ pub fn run_with(compiled: &Compiled, variant: usize, seed: u64, mut trace: Trace
         messages_delivered: world.stats.messages_delivered,
         ttl_ms: compiled.variants[variant].ttl_ms(),
         lazy_expiry: compiled.variants[variant].lazy_expiry(),
+        session_lease: compiled.variants[variant].session_lease(),
     };
     let mut report = check(&world.history, &info);
     if world.stats.truncated {

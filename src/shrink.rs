@@ -109,7 +109,15 @@ fn faults_mut(doc: &mut toml::Table) -> &mut Vec<toml::Value> {
 /// `locklab shrink`.
 pub fn shrink(args: &ShrinkArgs) -> i32 {
     match run(args) {
-        Ok(code) => code,
+        Ok(o) => {
+            println!("property:  {} (seed {}, {})", o.property, args.seed, args.protocol);
+            println!("before:    {}", o.before);
+            println!("after:     {}", o.after);
+            println!("runs:      {}{}", o.runs, if o.complete { "" } else { " (budget spent: smallest found so far)" });
+            println!("wrote:     {}", o.out.display());
+            println!("replay:    locklab run {} --seed {}", o.out.display(), args.seed);
+            exit::OK
+        }
         Err((code, message)) => {
             eprintln!("error: {message}");
             code
@@ -117,7 +125,25 @@ pub fn shrink(args: &ShrinkArgs) -> i32 {
     }
 }
 
-fn run(args: &ShrinkArgs) -> Result<i32, (i32, String)> {
+/// What one shrink found.
+pub struct Shrunk {
+    pub property: String,
+    before: Size,
+    after: Size,
+    pub runs: u64,
+    pub complete: bool,
+    pub out: PathBuf,
+}
+
+impl Shrunk {
+    /// "before → after", as `shrink` reports the sizes.
+    pub fn sizes(&self) -> String {
+        format!("{} → {}", self.before, self.after)
+    }
+}
+
+/// Shrink (see the module docs); the file written and the sizes, or an exit code and message.
+pub fn run(args: &ShrinkArgs) -> Result<Shrunk, (i32, String)> {
     let bad = |m: String| (exit::BAD_INPUT, m);
     let file = args.file.display().to_string();
     let compiled = locklab_sim::load_compiled(&args.file).map_err(|e| bad(e.to_string()))?;
@@ -217,13 +243,7 @@ fn run(args: &ShrinkArgs) -> Result<i32, (i32, String)> {
     if r.report.get(&property).is_none_or(|p| p.outcome.as_str() != "violated") {
         return Err((exit::INTERNAL, format!("{}: the written file does not replay the violation", out.display())));
     }
-    println!("property:  {property} (seed {}, {})", args.seed, args.protocol);
-    println!("before:    {before}");
-    println!("after:     {after}");
-    println!("runs:      {}{}", s.runs, if complete { "" } else { " (budget spent: smallest found so far)" });
-    println!("wrote:     {}", out.display());
-    println!("replay:    locklab run {} --seed {}", out.display(), args.seed);
-    Ok(exit::OK)
+    Ok(Shrunk { property, before, after, runs: s.runs, complete, out })
 }
 
 /// The greedy passes; `None` when the run budget ran out.

@@ -75,6 +75,11 @@ pub struct SweepArgs {
     /// fails when the property was violated in some seed, with the command that reproduces it).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// For each (point, variant) whose runs violated a property: shrink its first violating
+    /// seed (`locklab shrink`, the first property violated) and write the point's scenario and
+    /// the shrunk one to OUT/shrunk/ (not with --shard).
+    #[arg(long, conflicts_with = "shard")]
+    pub shrink: bool,
 }
 
 /// One `--set`: a path and its values.
@@ -234,6 +239,8 @@ fn label(v: &toml::Value) -> String {
 struct Point {
     values: Vec<toml::Value>,
     compiled: Compiled,
+    /// The point's scenario text (the file with this point's values set).
+    text: String,
 }
 
 /// Per (point, variant), integer sums (order-independent, so deterministic under rayon).
@@ -428,7 +435,7 @@ fn prepare(args: &SweepArgs) -> Result<Prepared, (i32, String)> {
         let compiled = locklab_sim::parse(&name, &text)
             .and_then(|s| locklab_sim::compile(&name, &text, s))
             .map_err(|e| bad(format!("sweep point {e}")))?;
-        points.push(Point { values, compiled });
+        points.push(Point { values, compiled, text });
     }
     // Variants: the file's (after the sweep; a swept value does not rename them), filtered.
     let all: Vec<String> = points[0].compiled.variants.iter().map(|v| v.name.clone()).collect();
@@ -570,7 +577,69 @@ fn run(args: &SweepArgs) -> Result<i32, (i32, String)> {
         }
         return Ok(0);
     }
-    finish(&prep, &accs, args.seeds, args.seed_start, &args.out, args.junit.as_deref(), args.quiet)
+    if args.shrink {
+        std::fs::create_dir_all(&args.out)
+            .map_err(|e| (exit::OUTPUT, format!("{}: cannot create the directory: {e}", args.out.display())))?;
+    }
+    let code = finish(&prep, &accs, args.seeds, args.seed_start, &args.out, args.junit.as_deref(), args.quiet)?;
+    if args.shrink {
+        shrink_violations(args, &prep, &accs)?;
+    }
+    Ok(code)
+}
+
+/// `sweep --shrink`: for each (point, variant) with a violation, write the point's scenario to
+/// OUT/shrunk/point-P.toml and shrink its first violating seed (of the first property, in the
+/// table's order) to OUT/shrunk/point-P-VARIANT.shrunk.toml; print one line per shrink.
+fn shrink_violations(args: &SweepArgs, prep: &Prepared, accs: &[Acc]) -> Result<(), (i32, String)> {
+    let dir = args.out.join("shrunk");
+    let mut written = 0;
+    for (pair, acc) in accs.iter().enumerate() {
+        let Some((property, seed)) =
+            PROPERTIES.iter().zip(&acc.first_violating_seed).find_map(|(p, s)| s.map(|s| (*p, s)))
+        else {
+            continue;
+        };
+        let (point, variant) = (pair / prep.variants.len(), &prep.all[prep.variants[pair % prep.variants.len()]]);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| (exit::OUTPUT, format!("{}: cannot create the directory: {e}", dir.display())))?;
+        let labels: Vec<String> = prep
+            .axes
+            .iter()
+            .zip(&prep.points[point].values)
+            .map(|(a, v)| format!("{} = {}", a.path, label(v)))
+            .collect();
+        let point_file = dir.join(format!("point-{}.toml", point + 1));
+        let header = format!("# Sweep point {} of {}: {}\n\n", point + 1, prep.file, labels.join(", "));
+        std::fs::write(&point_file, header + &prep.points[point].text)
+            .map_err(|e| (exit::OUTPUT, format!("{}: cannot write: {e}", point_file.display())))?;
+        let shrink_args = crate::shrink::ShrinkArgs {
+            file: point_file,
+            seed,
+            protocol: variant.clone(),
+            property: Some(property.to_string()),
+            out: Some(dir.join(format!("point-{}-{variant}.shrunk.toml", point + 1))),
+            max_runs: 1000,
+            max_events: args.max_events,
+        };
+        let shrunk = crate::shrink::run(&shrink_args)?;
+        written += 1;
+        if !args.quiet {
+            println!(
+                "shrunk: [{}] {variant} seed {seed} ({}): {} in {} runs{} -> {}",
+                labels.join(", "),
+                shrunk.property,
+                shrunk.sizes(),
+                shrunk.runs,
+                if shrunk.complete { "" } else { " (budget spent)" },
+                shrunk.out.display()
+            );
+        }
+    }
+    if !args.quiet && written == 0 {
+        println!("shrunk: nothing violated, nothing to shrink");
+    }
+    Ok(())
 }
 
 /// Write a sweep's outputs from its accumulators (the unsharded run and `merge` both end here).
@@ -654,6 +723,7 @@ pub fn merge(paths: &[PathBuf], out: &Path, junit: Option<&Path>, quiet: bool) -
             shard: None,
             stats: false,
             junit: None,
+            shrink: false,
         };
         let prep = prepare(&args)?;
         if prep.source_hash != first.source_hash {

@@ -92,6 +92,9 @@ pub struct RunInfo<'a> {
     /// The service revokes an expired lease lazily (its TTL is a lower bound, as etcd's): property 3
     /// then uses lincheck's lazy-expiry lease specs.
     pub lazy_expiry: bool,
+    /// The lease is a session reused across acquires (etcd's `Session`): with lazy expiry,
+    /// property 3 uses lincheck's `session` specs (an acquire bounds no expiry).
+    pub session_lease: bool,
 }
 
 /// All verdicts and metrics of one run.

@@ -93,13 +93,13 @@ pub fn lock_operations(history: &[Entry]) -> (Vec<Operation<LockOp, LockRet>>, V
 /// The history as locklab's JSON history format (`locklab lin` reads it), with the spec property 3
 /// checks it against: a lease of `ttl_ms` (a fencing-token lease when grants carry tokens), or a
 /// mutex without a TTL.
-pub fn history_json(history: &[Entry], ttl_ms: Option<u64>, lazy_expiry: bool) -> String {
+pub fn history_json(history: &[Entry], ttl_ms: Option<u64>, lazy_expiry: bool, session: bool) -> String {
     let (ops, _) = lock_operations(history);
     let tokens = ops.iter().any(|o| matches!(o.output, Some(LockRet::Ok { token: Some(_) })));
     let ttl_ns = ttl_ms.map(|ms| ms * 1_000_000);
     let model = match ttl_ns {
-        Some(ttl_ns) if tokens && lazy_expiry => Model::LazyFencing { ttl_ns },
-        Some(ttl_ns) if lazy_expiry => Model::LazyLease { ttl_ns },
+        Some(ttl_ns) if tokens && lazy_expiry => Model::LazyFencing { ttl_ns, session },
+        Some(ttl_ns) if lazy_expiry => Model::LazyLease { ttl_ns, session },
         Some(ttl_ns) if tokens => Model::Fencing { ttl_ns: Some(ttl_ns) },
         Some(ttl_ns) => Model::Lease { ttl_ns },
         None => Model::Mutex,
@@ -112,6 +112,15 @@ fn run<S: Spec<Input = LockOp, Output = LockRet>>(spec: &S, ops: &[Operation<Loc
     check_with_options(spec, ops, &options).ok().map(|r| r.verdict)
 }
 
+/// The name of a lazily revoked lease spec, as the verdict line shows it.
+fn lazy_name(article: &str, ttl_ms: u64, session: bool) -> String {
+    if session {
+        format!("{article} session lease revoked lazily (ttl {ttl_ms} ms at least after a keep-alive; an acquire reuses it)")
+    } else {
+        format!("{article} lease revoked lazily (ttl {ttl_ms} ms at least)")
+    }
+}
+
 /// Check property 3. `ttl_ms`: the variant's lease TTL (None: check as a mutex only).
 pub fn linearizable(history: &[Entry], info: &RunInfo) -> PropertyResult {
     let names = Namer(info.names);
@@ -120,12 +129,12 @@ pub fn linearizable(history: &[Entry], info: &RunInfo) -> PropertyResult {
     let spec_name;
     let verdict = match info.ttl_ms {
         Some(ttl_ms) if tokens && info.lazy_expiry => {
-            spec_name = format!("a fencing-token lease revoked lazily (ttl {ttl_ms} ms at least)");
-            run(&LazyFencingSpec { ttl_ns: ttl_ms * 1_000_000 }, &ops)
+            spec_name = lazy_name("a fencing-token", ttl_ms, info.session_lease);
+            run(&LazyFencingSpec { ttl_ns: ttl_ms * 1_000_000, session: info.session_lease }, &ops)
         }
         Some(ttl_ms) if info.lazy_expiry => {
-            spec_name = format!("a lease revoked lazily (ttl {ttl_ms} ms at least)");
-            run(&LazyLeaseSpec { ttl_ns: ttl_ms * 1_000_000 }, &ops)
+            spec_name = lazy_name("a", ttl_ms, info.session_lease);
+            run(&LazyLeaseSpec { ttl_ns: ttl_ms * 1_000_000, session: info.session_lease }, &ops)
         }
         Some(ttl_ms) if tokens => {
             spec_name = format!("a fencing-token lease (ttl {ttl_ms} ms)");

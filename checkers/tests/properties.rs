@@ -67,6 +67,7 @@ fn outcome(history: &[Entry], property: &str) -> Outcome {
         messages_delivered: 0,
         ttl_ms: Some(5_000),
         lazy_expiry: false,
+        session_lease: false,
     };
     check(history, &info).get(property).unwrap().outcome
 }
@@ -158,6 +159,7 @@ fn a_repeated_identical_grant_is_the_same_grant() {
             messages_delivered: 0,
             ttl_ms: Some(5_000),
             lazy_expiry: false,
+            session_lease: false,
         };
         check(&h, &info).get("token_order").unwrap().clone()
     };

@@ -376,11 +376,11 @@ pub fn check_history(
         (Model::Fencing { ttl_ns }, History::Lock(h)) => {
             go(&FencingSpec { ttl_ns: *ttl_ns }, h, limits, html::lock_label)
         }
-        (Model::LazyLease { ttl_ns }, History::Lock(h)) => {
-            go(&LazyLeaseSpec { ttl_ns: *ttl_ns }, h, limits, html::lock_label)
+        (Model::LazyLease { ttl_ns, session }, History::Lock(h)) => {
+            go(&LazyLeaseSpec { ttl_ns: *ttl_ns, session: *session }, h, limits, html::lock_label)
         }
-        (Model::LazyFencing { ttl_ns }, History::Lock(h)) => {
-            go(&LazyFencingSpec { ttl_ns: *ttl_ns }, h, limits, html::lock_label)
+        (Model::LazyFencing { ttl_ns, session }, History::Lock(h)) => {
+            go(&LazyFencingSpec { ttl_ns: *ttl_ns, session: *session }, h, limits, html::lock_label)
         }
         (Model::CasRegister, History::Register(h)) => go(&CasRegisterSpec::default(), h, limits, html::register_label),
         (Model::Kv, History::Kv(h)) => go(&specs.kv, h, limits, html::kv_label),

@@ -157,7 +157,7 @@ fn lease_extend_moves_the_expiry() {
 /// be refused — until someone else is granted the lock.
 #[test]
 fn lazy_lease_ends_at_its_ttl_or_later() {
-    const LAZY: LazyLeaseSpec = LazyLeaseSpec { ttl_ns: 100 };
+    const LAZY: LazyLeaseSpec = LazyLeaseSpec { ttl_ns: 100, session: false };
     // A release and a keep-alive answered OK after the TTL: illegal for an exact lease,
     // legal for a lazily revoked one.
     let late_release = [done(1, 0, 10, Acquire, OK), done(1, 200, 210, Release, OK)];
@@ -176,7 +176,25 @@ fn lazy_lease_ends_at_its_ttl_or_later() {
     let race = [done(1, 0, 10, Acquire, OK), done(1, 90, 95, Extend, OK), done(2, 150, 160, Acquire, OK)];
     assert!(!is_lin(&LAZY, &race));
     let fenced = [done(1, 0, 10, Acquire, tok(1)), done(1, 200, 210, Release, OK), done(2, 220, 230, Acquire, tok(2))];
-    assert!(is_lin(&LazyFencingSpec { ttl_ns: 100 }, &fenced));
+    assert!(is_lin(&LazyFencingSpec { ttl_ns: 100, session: false }, &fenced));
+}
+
+/// A session lease (etcd's `Session`, reused by every `Mutex.Lock`) runs from its last
+/// keep-alive, which the lock history need not show: an acquire bounds nothing, so another
+/// client granted the lock soon after is no violation — but the holder's keep-alive still does,
+/// and fencing tokens must still rise.
+#[test]
+fn a_session_lease_takes_no_expiry_from_the_acquire() {
+    const SESSION: LazyLeaseSpec = LazyLeaseSpec { ttl_ns: 100, session: true };
+    const LAZY: LazyLeaseSpec = LazyLeaseSpec { ttl_ns: 100, session: false };
+    let early = [done(1, 0, 10, Acquire, OK), done(2, 50, 60, Acquire, OK)];
+    assert!(!is_lin(&LAZY, &early), "a lease started by the acquire lasts its TTL");
+    assert!(is_lin(&SESSION, &early), "a session lease may have been near its end already");
+    let race = [done(1, 0, 10, Acquire, OK), done(1, 20, 25, Extend, OK), done(2, 50, 60, Acquire, OK)];
+    assert!(!is_lin(&SESSION, &race), "a keep-alive answered OK bounds the expiry");
+    let fenced_spec = LazyFencingSpec { ttl_ns: 100, session: true };
+    let backwards = [done(1, 0, 10, Acquire, tok(2)), done(2, 50, 60, Acquire, tok(1))];
+    assert!(!is_lin(&fenced_spec, &backwards), "tokens still rise");
 }
 
 #[test]

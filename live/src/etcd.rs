@@ -2199,6 +2199,7 @@ mod tests {
             validity: ValidityBasis::LocalDuration,
             // Long, so that the second client's wake-up can only come from the watch.
             wait_recheck_ms: 30_000,
+            home_peer: false,
         };
         let mut clients = [LiveClient::new(C1, params.clone()), LiveClient::new(C2, params)];
         let session = |c: u32| SessionId { client: c, incarnation: 0, n: 1 };

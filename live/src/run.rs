@@ -40,6 +40,7 @@ pub fn judge(compiled: &Compiled, variant: usize, outcome: &LiveOutcome) -> Repo
         messages_delivered: outcome.messages_delivered,
         ttl_ms: v.ttl_ms(),
         lazy_expiry: v.lazy_expiry(),
+        session_lease: v.session_lease(),
     };
     let mut report = check(&outcome.history, &info);
     if !outcome.errors.is_empty() {

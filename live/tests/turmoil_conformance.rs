@@ -55,6 +55,7 @@ fn sim_classes(c: &Compiled, v: usize, seeds: &[u64]) -> Classes {
             messages_delivered: w.stats.messages_delivered,
             ttl_ms: variant.ttl_ms(),
             lazy_expiry: variant.lazy_expiry(),
+            session_lease: variant.session_lease(),
         };
         for p in check(&w.history, &info).properties {
             classes.entry(p.property.to_string()).or_default().insert(p.outcome.as_str());

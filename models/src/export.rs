@@ -380,6 +380,7 @@ pub fn replay_compiled(compiled: &locklab_sim::Compiled, property: &str) -> Repl
         messages_delivered: world.stats.messages_delivered,
         ttl_ms: compiled.variants[0].ttl_ms(),
         lazy_expiry: compiled.variants[0].lazy_expiry(),
+        session_lease: compiled.variants[0].session_lease(),
     };
     let report = locklab_checkers::check(&world.history, &info);
     match report.get(p) {

@@ -569,7 +569,9 @@ impl LockModel {
                 // a lower bound.
                 let spec = match self.setup.ttl_ns {
                     None => LeaseSpec::mutex(),
-                    Some(ttl_ns) if self.setup.protocol.lazy_expiry() => LeaseSpec::lazy(ttl_ns),
+                    Some(ttl_ns) if self.setup.protocol.lazy_expiry() => {
+                        LeaseSpec::lazy(ttl_ns, self.setup.session_lease)
+                    }
                     Some(ttl_ns) => LeaseSpec::new(ttl_ns),
                 };
                 g.linearizable = check_history_with(spec, &g.lin_history).unwrap_or(false);

@@ -163,6 +163,8 @@ pub struct Setup {
     /// The lease TTL the service promises, in ns (the compiled variant's `ttl_ms`); `None`: no
     /// lease (skinny), a holder holds until it releases and the linearizability spec is a mutex.
     pub ttl_ns: Option<u64>,
+    /// The lease is a session reused across acquires (the compiled variant's `session_lease`).
+    pub session_lease: bool,
 }
 
 impl Setup {
@@ -242,6 +244,7 @@ impl Setup {
             clients: compiled.clients.clone(),
             base_toml: base,
             ttl_ns: compiled.variants[0].ttl_ms().map(|ms| ms * 1_000_000),
+            session_lease: compiled.variants[0].session_lease(),
         })
     }
 

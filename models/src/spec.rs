@@ -27,7 +27,10 @@
 //! Expiry is exact for the single-server leases and Redlock (a Redis key is gone at its TTL) and
 //! *lazy* for the etcd-style Raft service ([`Expiry::Lazy`]: the leader revokes expired leases
 //! from a periodic check, so the TTL is a lower bound), as in lincheck's `LazyLeaseSpec`, which the
-//! simulator's checker uses for Raft variants.
+//! simulator's checker uses for Raft variants. A lazily revoked lease is a *session* that an
+//! acquire reuses (etcd's `Session`: it runs from its last keep-alive, not from the acquire), so
+//! there only the holder's extends bound its expiry ([`Expiry::LazySession`], lincheck's
+//! `session` specs).
 //!
 //! Without extends in the history, a release that a keep-alive kept valid would be judged against
 //! the acquire's expiry alone, and flagged although the server was right to accept it.
@@ -131,6 +134,10 @@ pub enum Expiry {
     /// A release or keep-alive by the holder after the TTL may still succeed — until someone
     /// else has been granted the lock, which proves the lease ended.
     Lazy,
+    /// [`Expiry::Lazy`] for a lease that is a session an acquire reuses (etcd's `Session`, kept
+    /// alive in the background): it runs from its last keep-alive, which may predate the
+    /// acquire, so an acquire sets no lower bound on the holder's expiry; only extends do.
+    LazySession,
 }
 
 /// The lease spec. `invoke` answers for calls that never returned (in flight): it assumes the
@@ -155,9 +162,10 @@ impl LeaseSpec {
         LeaseSpec { ttl_ns, expiry: Expiry::Exact, holder: None }
     }
 
-    /// The spec with leases that end at their TTL or later ([`Expiry::Lazy`]).
-    pub fn lazy(ttl_ns: u64) -> Self {
-        LeaseSpec { ttl_ns, expiry: Expiry::Lazy, holder: None }
+    /// The spec with leases that end at their TTL or later ([`Expiry::Lazy`]); `session`: the
+    /// lease is a session an acquire reuses, which bounds no expiry (only extends do).
+    pub fn lazy(ttl_ns: u64, session: bool) -> Self {
+        LeaseSpec { ttl_ns, expiry: if session { Expiry::LazySession } else { Expiry::Lazy }, holder: None }
     }
 
     /// A mutex: a lease that never runs out (a TTL of `u64::MAX` ns, every bound saturating), for
@@ -170,7 +178,7 @@ impl LeaseSpec {
 
     /// May the holder's lease still be live at `invoke_ns` (a call by the holder invoked then)?
     fn may_be_live(&self, h: Holder, invoke_ns: u64) -> bool {
-        self.expiry == Expiry::Lazy || invoke_ns < h.expires_ub_ns
+        self.expiry != Expiry::Exact || invoke_ns < h.expires_ub_ns
     }
 
     fn holds(&self, session: SessionId) -> Option<Holder> {
@@ -186,11 +194,11 @@ impl SequentialSpec for LeaseSpec {
         let never = u64::MAX;
         match op.op {
             LockOp::Acquire { invoke_ns } => {
-                self.holder = Some(Holder {
-                    session: op.session,
-                    expires_lb_ns: invoke_ns.saturating_add(self.ttl_ns),
-                    expires_ub_ns: never,
-                });
+                let expires_lb_ns = match self.expiry {
+                    Expiry::LazySession => 0,
+                    Expiry::Lazy | Expiry::Exact => invoke_ns.saturating_add(self.ttl_ns),
+                };
+                self.holder = Some(Holder { session: op.session, expires_lb_ns, expires_ub_ns: never });
                 LockRet::Acquire { granted: true, return_ns: never }
             }
             LockOp::Extend { invoke_ns } => {
@@ -223,9 +231,16 @@ impl SequentialSpec for LeaseSpec {
                     Some(h) => h.session == me || return_ns >= h.expires_lb_ns,
                 };
                 if free {
+                    // A lazily revoked lease is a session the acquire reuses (etcd's `Session`,
+                    // a Consul session): it runs from its last keep-alive, which may predate
+                    // this call, so the acquire bounds nothing (lincheck's `session` specs).
+                    let expires_lb_ns = match self.expiry {
+                        Expiry::LazySession => 0,
+                        Expiry::Lazy | Expiry::Exact => invoke_ns.saturating_add(self.ttl_ns),
+                    };
                     self.holder = Some(Holder {
                         session: me,
-                        expires_lb_ns: invoke_ns.saturating_add(self.ttl_ns),
+                        expires_lb_ns,
                         expires_ub_ns: return_ns.saturating_add(self.ttl_ns),
                     });
                 }
@@ -521,6 +536,31 @@ mod lazy_tests {
             LinEvent::Return(r, LockRet::Release { ok: true, return_ns: 4_000 }),
         ];
         assert_eq!(check_history(TTL, &h), Ok(false));
-        assert_eq!(check_history_with(LeaseSpec::lazy(TTL), &h), Ok(true));
+        assert_eq!(check_history_with(LeaseSpec::lazy(TTL, false), &h), Ok(true));
+    }
+
+    /// A session lease (etcd's `Session`) takes no expiry from the acquire: another client
+    /// granted the lock soon after is legal; after the holder's keep-alive it is not.
+    #[test]
+    fn a_session_lease_takes_no_expiry_from_the_acquire() {
+        const TTL: u64 = 3_000;
+        let (a1, e1, a2) = (op(1, OpKind::Acquire, 0), op(1, OpKind::Extend, 0), op(2, OpKind::Acquire, 0));
+        let early = [
+            LinEvent::Invoke(a1, LockOp::Acquire { invoke_ns: 0 }),
+            LinEvent::Return(a1, LockRet::Acquire { granted: true, return_ns: 100 }),
+            LinEvent::Invoke(a2, LockOp::Acquire { invoke_ns: 500 }),
+            LinEvent::Return(a2, LockRet::Acquire { granted: true, return_ns: 600 }),
+        ];
+        assert_eq!(check_history_with(LeaseSpec::lazy(TTL, false), &early), Ok(false));
+        assert_eq!(check_history_with(LeaseSpec::lazy(TTL, true), &early), Ok(true));
+        let extended = [
+            LinEvent::Invoke(a1, LockOp::Acquire { invoke_ns: 0 }),
+            LinEvent::Return(a1, LockRet::Acquire { granted: true, return_ns: 100 }),
+            LinEvent::Invoke(e1, LockOp::Extend { invoke_ns: 200 }),
+            LinEvent::Return(e1, LockRet::Extend { ok: true, return_ns: 300 }),
+            LinEvent::Invoke(a2, LockOp::Acquire { invoke_ns: 500 }),
+            LinEvent::Return(a2, LockRet::Acquire { granted: true, return_ns: 600 }),
+        ];
+        assert_eq!(check_history_with(LeaseSpec::lazy(TTL, true), &extended), Ok(false));
     }
 }

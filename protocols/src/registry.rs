@@ -245,6 +245,14 @@ pub trait ProtocolBuild: std::fmt::Debug + Send + Sync + 'static {
     fn fencing(&self) -> bool;
     /// The worker checks the lease before each write.
     fn check_validity_before_write(&self) -> bool;
+    /// The lease is a session the library reuses across acquires (etcd's `Session`, kept alive
+    /// in the background and shared by every `Mutex.Lock`): an acquire does not renew it, so
+    /// the linearizability spec takes no expiry bound from an acquire, only from the holder's
+    /// keep-alives. False where each acquire starts its own lease (Redis keys, a Consul
+    /// session created per acquire).
+    fn session_lease(&self) -> bool {
+        false
+    }
     /// For the live tier, which maps some kinds onto real servers and needs their parameters.
     fn as_any(&self) -> &dyn std::any::Any;
 }

@@ -79,6 +79,11 @@ impl Variant {
         self.protocol().lazy_expiry
     }
 
+    /// Is the lease a session reused across acquires ([`ProtocolBuild::session_lease`])?
+    pub fn session_lease(&self) -> bool {
+        self.build.session_lease()
+    }
+
     /// The protocol family, as the literature's catalogue names it (the report's columns).
     pub fn family(&self) -> &'static str {
         self.protocol().family(self.fencing)

@@ -86,3 +86,45 @@ fn a_violating_nemesis_run_shrinks_to_a_replayable_scenario() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("nothing to shrink"), "{stderr}");
 }
+
+/// `sweep --shrink`: every (point, variant) that violated a property gets its point's scenario
+/// and a shrunk one beside the sweep's outputs; each shrunk file replays its violation.
+#[test]
+fn sweep_shrink_writes_a_replayable_scenario_per_violating_point() {
+    let dir = tempfile::Builder::new().prefix("locklab-it-sweep-shrink-").tempdir().unwrap();
+    let file = dir.path().join("nemesis-lease.toml");
+    std::fs::write(&file, NEMESIS_LEASE).unwrap();
+    let out = dir.path().join("sweep");
+    let (code, stdout, stderr) = locklab(
+        &[
+            "sweep",
+            file.to_str().unwrap(),
+            "--set",
+            "protocols.lease.ttl_ms=3000,60000",
+            "--seeds",
+            "10",
+            "--out",
+            out.to_str().unwrap(),
+            "--shrink",
+        ],
+        &root(),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("shrunk: ")).collect();
+    // A 60 s lease outlives every pause of this 30 s run: only the 3 s point violates.
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert!(lines[0].contains("ttl_ms = 3000"), "{stdout}");
+    let seed: u64 = lines[0].split(" seed ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let shrunk = out.join("shrunk").join("point-1-lease.shrunk.toml");
+    assert!(out.join("shrunk").join("point-1.toml").exists());
+    assert!(!out.join("shrunk").join("point-2-lease.shrunk.toml").exists());
+    let (code, replay, _) = locklab(&["run", shrunk.to_str().unwrap(), "--seed", &seed.to_string()], &root());
+    assert_eq!(code, 1, "{replay}");
+    assert!(replay.contains("VIOLATED"), "{replay}");
+    // Not with a shard: a shard has no verdicts to shrink.
+    let (code, _, stderr) = locklab(
+        &["sweep", file.to_str().unwrap(), "--seeds", "2", "--out", "x", "--shard", "1/2", "--shrink"],
+        &root(),
+    );
+    assert_eq!(code, 2, "{stderr}");
+}

@@ -34,15 +34,20 @@ pub enum Model {
         /// Lease duration, if any.
         ttl_ns: Option<u64>,
     },
-    /// `lease-lazy`: [`crate::specs::LazyLeaseSpec`] (the TTL is a lower bound).
+    /// `lease-lazy`: [`crate::specs::LazyLeaseSpec`] (the TTL is a lower bound); `lease-session`
+    /// when the lease is a session an acquire does not renew.
     LazyLease {
         /// Least lease duration.
         ttl_ns: u64,
+        /// `lease-session`.
+        session: bool,
     },
-    /// `fencing-lazy`: [`crate::specs::LazyFencingSpec`].
+    /// `fencing-lazy` / `fencing-session`: [`crate::specs::LazyFencingSpec`].
     LazyFencing {
         /// Least lease duration.
         ttl_ns: u64,
+        /// `fencing-session`.
+        session: bool,
     },
     /// `cas-register`: [`crate::specs::CasRegisterSpec`].
     CasRegister,
@@ -51,7 +56,17 @@ pub enum Model {
 }
 
 /// Model names accepted by [`Model::from_name`].
-pub const MODEL_NAMES: &[&str] = &["mutex", "lease", "fencing", "lease-lazy", "fencing-lazy", "cas-register", "kv"];
+pub const MODEL_NAMES: &[&str] = &[
+    "mutex",
+    "lease",
+    "fencing",
+    "lease-lazy",
+    "fencing-lazy",
+    "lease-session",
+    "fencing-session",
+    "cas-register",
+    "kv",
+];
 
 impl Model {
     /// The model called `name`; `lease` needs `ttl_ns`, `fencing` may take one.
@@ -63,9 +78,15 @@ impl Model {
                 _ => Err("model lease needs a positive TTL (--ttl-ms, or ttl_ns in the JSON history)".into()),
             },
             "fencing" => Ok(Model::Fencing { ttl_ns }),
-            "lease-lazy" | "fencing-lazy" => match ttl_ns {
-                Some(ttl_ns) if ttl_ns > 0 && name == "lease-lazy" => Ok(Model::LazyLease { ttl_ns }),
-                Some(ttl_ns) if ttl_ns > 0 => Ok(Model::LazyFencing { ttl_ns }),
+            "lease-lazy" | "fencing-lazy" | "lease-session" | "fencing-session" => match ttl_ns {
+                Some(ttl_ns) if ttl_ns > 0 => {
+                    let session = name.ends_with("-session");
+                    Ok(if name.starts_with("lease") {
+                        Model::LazyLease { ttl_ns, session }
+                    } else {
+                        Model::LazyFencing { ttl_ns, session }
+                    })
+                }
                 _ => Err(format!("model {name} needs a positive TTL (--ttl-ms, or ttl_ns in the JSON history)")),
             },
             "cas-register" => Ok(Model::CasRegister),
@@ -80,8 +101,10 @@ impl Model {
             Model::Mutex => "mutex",
             Model::Lease { .. } => "lease",
             Model::Fencing { .. } => "fencing",
-            Model::LazyLease { .. } => "lease-lazy",
-            Model::LazyFencing { .. } => "fencing-lazy",
+            Model::LazyLease { session: false, .. } => "lease-lazy",
+            Model::LazyFencing { session: false, .. } => "fencing-lazy",
+            Model::LazyLease { session: true, .. } => "lease-session",
+            Model::LazyFencing { session: true, .. } => "fencing-session",
             Model::CasRegister => "cas-register",
             Model::Kv => "kv",
         }
@@ -105,7 +128,7 @@ impl Model {
         match self {
             Model::Lease { ttl_ns } => Some(*ttl_ns),
             Model::Fencing { ttl_ns } => *ttl_ns,
-            Model::LazyLease { ttl_ns } | Model::LazyFencing { ttl_ns } => Some(*ttl_ns),
+            Model::LazyLease { ttl_ns, .. } | Model::LazyFencing { ttl_ns, .. } => Some(*ttl_ns),
             _ => None,
         }
     }

@@ -132,10 +132,18 @@ pub struct FencingSpec {
 /// release or extend by the holder after the TTL may still succeed, and an acquire by
 /// another may still be refused — until someone else is granted the lock, which proves the
 /// lease ended. Everything else is as for [`LeaseSpec`].
+///
+/// With `session`, the lease is a *session* that outlives one acquire (an etcd `Session`'s
+/// lease, reused by every `Mutex.Lock` of that session; a Consul session): an acquire does not
+/// renew it, so it sets no lower bound on the holder's expiry — the lease runs from its last
+/// keep-alive, which the history of lock operations need not show. Only the holder's extends
+/// (keep-alives while holding) set one. Without `session`, the acquire starts the lease.
 #[derive(Clone, Copy, Debug)]
 pub struct LazyLeaseSpec {
     /// The least lease duration in nanoseconds.
     pub ttl_ns: u64,
+    /// The lease is a session an acquire does not renew (see above).
+    pub session: bool,
 }
 
 /// [`FencingSpec`] with lazy expiry (see [`LazyLeaseSpec`]).
@@ -143,6 +151,8 @@ pub struct LazyLeaseSpec {
 pub struct LazyFencingSpec {
     /// The least lease duration in nanoseconds.
     pub ttl_ns: u64,
+    /// The lease is a session an acquire does not renew (see [`LazyLeaseSpec`]).
+    pub session: bool,
 }
 
 /// The process id given to a crashed acquire whose process never acts again (see
@@ -283,6 +293,9 @@ struct LockModel {
     /// Lazy expiry ([`LazyLeaseSpec`]): the holder's successes and others' refusals need no
     /// live lease.
     lazy: bool,
+    /// A successful acquire starts the lease (sets the holder's earliest expiry); false for a
+    /// session lease that the acquire reuses ([`LazyLeaseSpec::session`]).
+    acquire_sets_expiry: bool,
 }
 
 /// What a legal step does.
@@ -313,8 +326,10 @@ impl LockModel {
         };
         let effect = match (op.input, success) {
             (LockOp::Acquire, true) => match holder {
-                None => Effect { guard: Guard::None, new_holder: Some(me), sets_expiry: true },
-                Some(_) if timed => Effect { guard: Guard::Expired, new_holder: Some(me), sets_expiry: true },
+                None => Effect { guard: Guard::None, new_holder: Some(me), sets_expiry: self.acquire_sets_expiry },
+                Some(_) if timed => {
+                    Effect { guard: Guard::Expired, new_holder: Some(me), sets_expiry: self.acquire_sets_expiry }
+                }
                 Some(_) => return None,
             },
             (LockOp::Acquire, false) => match holder {
@@ -356,7 +371,9 @@ impl LockModel {
                 let return_ns = (range.latest_ns != u64::MAX).then_some(range.latest_ns);
                 let guard = if holder.is_none() { Guard::None } else { effect.guard };
                 let z = zone.linearize(range.earliest_ns, return_ns, guard, ttl_ns, effect.sets_expiry)?;
-                Some(if effect.new_holder.is_none() { z.forget_expiry() } else { z })
+                // Free, or held under a session lease of unknown age: nothing bounds its expiry.
+                let unknown_age = op.input == LockOp::Acquire && success && !self.acquire_sets_expiry;
+                Some(if effect.new_holder.is_none() || unknown_age { z.forget_expiry() } else { z })
             }
             _ => None,
         };
@@ -426,30 +443,50 @@ lock_spec!(LazyFencingSpec);
 
 impl MutexSpec {
     fn model(&self) -> LockModel {
-        LockModel { ttl_ns: None, fencing: false, lazy: false }
+        LockModel { ttl_ns: None, fencing: false, lazy: false, acquire_sets_expiry: true }
     }
 }
 
 impl LeaseSpec {
     fn model(&self) -> LockModel {
-        LockModel { ttl_ns: Some(self.ttl_ns.min(crate::checker::MAX_TIME_NS)), fencing: false, lazy: false }
+        LockModel {
+            ttl_ns: Some(self.ttl_ns.min(crate::checker::MAX_TIME_NS)),
+            fencing: false,
+            lazy: false,
+            acquire_sets_expiry: true,
+        }
     }
 }
 
 impl LazyLeaseSpec {
     fn model(&self) -> LockModel {
-        LockModel { ttl_ns: Some(self.ttl_ns.min(crate::checker::MAX_TIME_NS)), fencing: false, lazy: true }
+        LockModel {
+            ttl_ns: Some(self.ttl_ns.min(crate::checker::MAX_TIME_NS)),
+            fencing: false,
+            lazy: true,
+            acquire_sets_expiry: !self.session,
+        }
     }
 }
 
 impl LazyFencingSpec {
     fn model(&self) -> LockModel {
-        LockModel { ttl_ns: Some(self.ttl_ns.min(crate::checker::MAX_TIME_NS)), fencing: true, lazy: true }
+        LockModel {
+            ttl_ns: Some(self.ttl_ns.min(crate::checker::MAX_TIME_NS)),
+            fencing: true,
+            lazy: true,
+            acquire_sets_expiry: !self.session,
+        }
     }
 }
 
 impl FencingSpec {
     fn model(&self) -> LockModel {
-        LockModel { ttl_ns: self.ttl_ns.map(|t| t.min(crate::checker::MAX_TIME_NS)), fencing: true, lazy: false }
+        LockModel {
+            ttl_ns: self.ttl_ns.map(|t| t.min(crate::checker::MAX_TIME_NS)),
+            fencing: true,
+            lazy: false,
+            acquire_sets_expiry: true,
+        }
     }
 }

@@ -54,6 +54,10 @@ pub struct RaftClientParams {
     /// While waiting, read the lock's state again this often even without a watch event (watches
     /// live on the leader and die with it).
     pub wait_recheck_ms: u64,
+    /// Bound to one peer (`servers[leader]`, set at build): every request goes there, whoever
+    /// leads; that peer forwards it (`RaftParams::forward_to_leader`). Jepsen binds each client
+    /// to one node. Redirects and timeouts do not move the client.
+    pub home_peer: bool,
 }
 
 /// The request an acquire call is at.
@@ -160,10 +164,15 @@ impl RaftLock {
     }
 
     fn next_server(&mut self) {
-        self.leader = (self.leader + 1) % self.servers.len();
+        if !self.params.home_peer {
+            self.leader = (self.leader + 1) % self.servers.len();
+        }
     }
 
     fn redirect(&mut self, hint: Option<NodeId>) -> bool {
+        if self.params.home_peer {
+            return false;
+        }
         match hint.and_then(|h| self.servers.iter().position(|&s| s == h)) {
             Some(i) if i != self.leader => {
                 self.leader = i;
@@ -349,7 +358,9 @@ impl RaftLock {
                 let held = matches!(self.state, RaftLockState::Held { .. });
                 if let Some(l) = &mut self.lease {
                     if l.keepalive.take().is_some() {
-                        self.leader = (self.leader + 1) % self.servers.len();
+                        if !self.params.home_peer {
+                            self.leader = (self.leader + 1) % self.servers.len();
+                        }
                         if held {
                             ctx.record(Observation::ExtendFail {
                                 lock: self.lock,
@@ -398,7 +409,7 @@ impl RaftLock {
                 let deadline = (sent_mono_ns + ms(self.params.ttl_ms)).saturating_sub(ms(self.params.safety_margin_ms));
                 l.deadline_mono_ns = l.deadline_mono_ns.max(deadline);
                 let changed_leader = self.servers[self.leader] != from;
-                if let Some(i) = self.servers.iter().position(|&s| s == from) {
+                if let Some(i) = self.servers.iter().position(|&s| s == from).filter(|_| !self.params.home_peer) {
                     self.leader = i;
                 }
                 if held {
@@ -508,7 +519,7 @@ impl RaftLock {
                 }
             }
             RaftAnswer::LeaseGranted { lease, ttl_ms } => {
-                if let Some(i) = self.servers.iter().position(|&s| s == from) {
+                if let Some(i) = self.servers.iter().position(|&s| s == from).filter(|_| !self.params.home_peer) {
                     self.leader = i;
                 }
                 // Validity counts from the first request of this grant: the earliest the leader

@@ -223,6 +223,12 @@ pub struct RaftParams {
     pub campaign_at_start: bool,
     /// Most entries per `AppendEntries`.
     pub max_batch: usize,
+    /// A follower forwards a client's request to the leader it knows and relays the answers (and
+    /// watch events) back, as an etcd member does for the clients connected to it (its proposals
+    /// travel to the leader as raft `MsgProp`, `LeaseRenew` over the peer HTTP API). Set by the
+    /// `home_peer` key, with clients bound to one peer each: pausing that peer stalls its
+    /// clients' keep-alives, as in Jepsen's etcd tests. Off: a follower answers `NotLeader`.
+    pub forward_to_leader: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -283,6 +289,9 @@ pub struct RaftPeer {
     /// this peer stops leading first (etcd answers `ErrNotPrimary`; the client retries elsewhere).
     pub revoke_waiters: BTreeMap<LeaseId, Vec<(NodeId, u64)>>,
     pub fsync_pending: bool,
+    /// Clients whose requests a follower forwarded here: client → that follower, through which
+    /// their answers and watch events go back (`forward_to_leader`).
+    pub via: BTreeMap<NodeId, NodeId>,
     pub sm: LockService,
 }
 
@@ -317,6 +326,7 @@ impl RaftPeer {
             revoking: BTreeSet::new(),
             revoke_waiters: BTreeMap::new(),
             fsync_pending: false,
+            via: BTreeMap::new(),
             sm: LockService::default(),
         }
     }
@@ -404,17 +414,40 @@ impl RaftPeer {
             Msg::Raft(RaftMsg::AppendEntriesReply { term, success, match_index, round }) => {
                 self.on_append_reply(ctx, from, term, success, match_index, round)
             }
-            Msg::Raft(RaftMsg::RaftRequest { req, op }) => self.on_client(ctx, from, req, op),
+            Msg::Raft(RaftMsg::RaftRequest { req, op }) => match self.leader {
+                Some(leader) if self.params.forward_to_leader && self.role != Role::Leader && leader != ctx.me => {
+                    ctx.send(leader, Msg::Raft(RaftMsg::Forward { client: from, req, op }));
+                }
+                _ => {
+                    self.via.remove(&from);
+                    self.on_client(ctx, from, req, op)
+                }
+            },
+            Msg::Raft(RaftMsg::Forward { client, req, op }) => {
+                self.via.insert(client, from);
+                self.on_client(ctx, client, req, op)
+            }
+            Msg::Raft(RaftMsg::Relay { client, msg }) => ctx.send(client, Msg::Raft(*msg)),
             _ => {}
+        }
+    }
+
+    /// Send an answer or a watch event to a client: directly, or through the follower that
+    /// forwarded its requests (`forward_to_leader`).
+    pub(super) fn send_client(&self, ctx: &mut Ctx, client: NodeId, msg: RaftMsg) {
+        match self.via.get(&client) {
+            Some(&follower) => ctx.send(follower, Msg::Raft(RaftMsg::Relay { client, msg: Box::new(msg) })),
+            None => ctx.send(client, Msg::Raft(msg)),
         }
     }
 
     fn on_client(&mut self, ctx: &mut Ctx, client: NodeId, req: u64, op: RaftOp) {
         let kind = op.kind();
         if self.role != Role::Leader {
-            ctx.send(
+            self.send_client(
+                ctx,
                 client,
-                Msg::Raft(RaftMsg::RaftReply { req, op: kind, answer: RaftAnswer::NotLeader { leader: self.leader } }),
+                RaftMsg::RaftReply { req, op: kind, answer: RaftAnswer::NotLeader { leader: self.leader } },
             );
             return;
         }

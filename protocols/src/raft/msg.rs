@@ -169,6 +169,18 @@ pub enum RaftMsg {
         lock: LockId,
         revision: u64,
     },
+    /// Follower → leader: a client's request, forwarded (`home_peer`); its kind is the request's.
+    Forward {
+        client: NodeId,
+        req: u64,
+        op: RaftOp,
+    },
+    /// Leader → the forwarding follower: an answer or watch event for `client`, to pass on; its
+    /// kind is the inner message's.
+    Relay {
+        client: NodeId,
+        msg: Box<RaftMsg>,
+    },
 }
 
 impl RaftMsg {
@@ -197,6 +209,8 @@ impl RaftMsg {
             RaftMsg::RaftRequest { op, .. } => op.kind().request_kind(),
             RaftMsg::RaftReply { op, .. } => op.reply_kind(),
             RaftMsg::RaftWatch { .. } => "watch",
+            RaftMsg::Forward { op, .. } => op.kind().request_kind(),
+            RaftMsg::Relay { msg, .. } => msg.kind(),
         }
     }
 }
@@ -235,6 +249,10 @@ impl fmt::Display for RaftMsg {
             RaftMsg::RaftWatch { lock, revision } => {
                 write!(f, "watch lock={lock} revision={revision} predecessor gone")
             }
+            RaftMsg::Forward { client, req, op } => {
+                write!(f, "forward {} req={req} {op:?} for node {client}", op.kind().request_kind())
+            }
+            RaftMsg::Relay { client, msg } => write!(f, "relay {msg} to node {client}"),
         }
     }
 }

@@ -37,6 +37,7 @@ pub const RAFT_KEYS: &[&str] = &[
     "lease_check_ms",
     "campaign_at_start",
     "wait_recheck_ms",
+    "home_peer",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -66,6 +67,7 @@ struct Keys {
     lease_check_ms: Option<u64>,
     campaign_at_start: Option<bool>,
     wait_recheck_ms: Option<u64>,
+    home_peer: Option<bool>,
 }
 
 /// A compiled `raft` variant: the peers' parameters (the peer list is filled per world) and the
@@ -115,6 +117,7 @@ pub fn compile(table: &Table, _servers: u32) -> Result<Box<dyn ProtocolBuild>, P
     }
     let lease_check_ms = positive("lease_check_ms", k.lease_check_ms.unwrap_or(50))?;
     let wait_recheck_ms = positive("wait_recheck_ms", k.wait_recheck_ms.unwrap_or(ttl_ms))?;
+    let home_peer = k.home_peer.unwrap_or(false);
     let peer = RaftParams {
         peers: Vec::new(),
         election_timeout,
@@ -131,6 +134,7 @@ pub fn compile(table: &Table, _servers: u32) -> Result<Box<dyn ProtocolBuild>, P
         lease_check_ms,
         campaign_at_start: k.campaign_at_start.unwrap_or(true),
         max_batch: max_batch as usize,
+        forward_to_leader: home_peer,
     };
     let client = RaftClientParams {
         ttl_ms,
@@ -142,6 +146,7 @@ pub fn compile(table: &Table, _servers: u32) -> Result<Box<dyn ProtocolBuild>, P
         safety_margin_ms,
         validity,
         wait_recheck_ms,
+        home_peer,
     };
     Ok(Box::new(RaftVariant {
         peer,
@@ -157,8 +162,13 @@ impl ProtocolBuild for RaftVariant {
         peer.peers = servers.to_vec();
         Server::RaftPeer(Box::new(RaftPeer::new(peer)))
     }
-    fn library(&self, servers: &[NodeId], _client_index: usize, lock: LockId) -> LockLibrary {
-        LockLibrary::Raft(RaftLock::new(servers.to_vec(), lock, self.client.clone()))
+    fn library(&self, servers: &[NodeId], client_index: usize, lock: LockId) -> LockLibrary {
+        let mut library = RaftLock::new(servers.to_vec(), lock, self.client.clone());
+        if self.client.home_peer {
+            // Jepsen binds each client to one node: client j talks only to peer j mod n.
+            library.leader = client_index % servers.len();
+        }
+        LockLibrary::Raft(library)
     }
     fn ttl_ms(&self) -> Option<u64> {
         Some(self.client.ttl_ms)
@@ -172,6 +182,10 @@ impl ProtocolBuild for RaftVariant {
     }
     fn check_validity_before_write(&self) -> bool {
         self.check_validity_before_write
+    }
+    fn session_lease(&self) -> bool {
+        // `RaftLock::start` reuses a live lease: grant only when there is none.
+        true
     }
     fn as_any(&self) -> &dyn Any {
         self

@@ -107,7 +107,7 @@ impl RaftPeer {
                 }
                 _ => {}
             }
-            ctx.send(r.client, Msg::Raft(RaftMsg::RaftReply { req: r.req, op: RaftOpKind::Status, answer }));
+            self.send_client(ctx, r.client, RaftMsg::RaftReply { req: r.req, op: RaftOpKind::Status, answer });
         }
     }
 }

@@ -246,7 +246,7 @@ impl RaftPeer {
                 self.revoking.remove(&lease);
                 for (client, req) in self.revoke_waiters.remove(&lease).unwrap_or_default() {
                     let answer = RaftAnswer::LeaseNotFound;
-                    ctx.send(client, Msg::Raft(RaftMsg::RaftReply { req, op: RaftOpKind::KeepAlive, answer }));
+                    self.send_client(ctx, client, RaftMsg::RaftReply { req, op: RaftOpKind::KeepAlive, answer });
                 }
             }
             _ => {}
@@ -269,7 +269,7 @@ impl RaftPeer {
     pub(super) fn answer_pending(&mut self, ctx: &mut Ctx, index: u64, term: u64, answer: Option<RaftAnswer>) {
         if let Some((client, req, op)) = self.take_pending(index, term) {
             if let Some(answer) = answer {
-                ctx.send(client, Msg::Raft(RaftMsg::RaftReply { req, op, answer }));
+                self.send_client(ctx, client, RaftMsg::RaftReply { req, op, answer });
             }
         }
     }
@@ -296,7 +296,7 @@ impl RaftPeer {
             !hit
         });
         for (client, revision) in fired {
-            ctx.send(client, Msg::Raft(RaftMsg::RaftWatch { lock, revision }));
+            self.send_client(ctx, client, RaftMsg::RaftWatch { lock, revision });
         }
     }
 

@@ -18,6 +18,7 @@ fn params() -> RaftParams {
         lease_check_ms: 50,
         campaign_at_start: true,
         max_batch: 64,
+        forward_to_leader: false,
     }
 }
 
@@ -219,4 +220,68 @@ fn section_5_1_a_newer_term_deposes_a_candidate_and_a_stale_one_does_not() {
     assert_eq!((peer.role, peer.term), (Role::Candidate, term), "a stale reply changes nothing");
     peer.on_vote_reply(&mut ctx, 1, term + 1, false, false);
     assert_eq!((peer.role, peer.term), (Role::Follower, term + 1), "a newer term deposes the candidate");
+}
+
+/// `home_peer`: a follower forwards its client's request to the leader it knows, and the leader
+/// sends the answer back through that follower, which relays it; without the switch the follower
+/// answers `NotLeader` and the leader answers the client directly.
+#[test]
+fn a_follower_forwards_to_the_leader_and_relays_the_answer() {
+    let mut entropy = Counter(0);
+    let client = 10;
+    let request = Msg::Raft(RaftMsg::RaftRequest { req: 7, op: RaftOp::LeaseGrant { request_id: 1, ttl_ms: 1000 } });
+    let step = |peer: &mut RaftPeer, me: NodeId, entropy: &mut Counter, input: Input| {
+        let mut effects = Vec::new();
+        peer.handle(&mut Ctx::new(me, 0, 0, entropy, &mut effects), input);
+        effects
+    };
+    for forward in [false, true] {
+        let mut follower = RaftPeer::new(RaftParams { forward_to_leader: forward, ..params() });
+        follower.leader = Some(0);
+        let effects = step(&mut follower, 1, &mut entropy, Input::Message { from: client, msg: request.clone() });
+        match &effects[..] {
+            [Effect::Send { to: 0, msg: Msg::Raft(RaftMsg::Forward { client: 10, req: 7, .. }) }] if forward => {}
+            [Effect::Send {
+                to: 10,
+                msg: Msg::Raft(RaftMsg::RaftReply { answer: RaftAnswer::NotLeader { leader: Some(0) }, .. }),
+            }] if !forward => {}
+            other => panic!("forward_to_leader = {forward}: {other:?}"),
+        }
+        // The leader (a one-peer cluster, so it commits at once) answers through the follower.
+        let mut leader = RaftPeer::new(RaftParams { peers: vec![0], forward_to_leader: forward, ..params() });
+        step(&mut leader, 0, &mut entropy, Input::Timer(Timer::ElectionTimeout));
+        assert_eq!(leader.role, Role::Leader);
+        let (from, msg) = if forward {
+            (1, Msg::Raft(RaftMsg::Forward { client, req: 7, op: RaftOp::LeaseGrant { request_id: 1, ttl_ms: 1000 } }))
+        } else {
+            (client, request.clone())
+        };
+        let effects = step(&mut leader, 0, &mut entropy, Input::Message { from, msg });
+        let answer = effects.iter().find_map(|e| match e {
+            Effect::Send { to, msg: Msg::Raft(m @ (RaftMsg::Relay { .. } | RaftMsg::RaftReply { .. })) } => {
+                Some((*to, m.clone()))
+            }
+            _ => None,
+        });
+        match answer {
+            Some((1, RaftMsg::Relay { client: 10, msg })) if forward => {
+                assert!(matches!(*msg, RaftMsg::RaftReply { req: 7, answer: RaftAnswer::LeaseGranted { .. }, .. }));
+                let relayed = step(
+                    &mut follower,
+                    1,
+                    &mut entropy,
+                    Input::Message { from: 0, msg: Msg::Raft(RaftMsg::Relay { client, msg }) },
+                );
+                assert!(
+                    matches!(
+                        &relayed[..],
+                        [Effect::Send { to: 10, msg: Msg::Raft(RaftMsg::RaftReply { req: 7, .. }) }]
+                    ),
+                    "{relayed:?}"
+                );
+            }
+            Some((10, RaftMsg::RaftReply { req: 7, .. })) if !forward => {}
+            other => panic!("forward_to_leader = {forward}: {other:?}"),
+        }
+    }
 }
