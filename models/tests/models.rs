@@ -554,6 +554,8 @@ fn azure_standard_configurations_the_lease_fences_nothing_outside_its_blob() {
     let m = build_model("azure-checked", 2, None, Some("pause"), None, None).expect("valid configuration");
     let (_unique, v) = verdicts(&m);
     assert_eq!(found(&v), [prop::LOCK_GRANTED, prop::TWO_CS]);
+}
+
 #[test]
 fn postgres_without_faults_and_with_lost_segments_is_safe() {
     // TCP retransmits a lost statement or result, and a single lost keepalive probe cannot end
