@@ -181,6 +181,9 @@ fn main() -> ExitCode {
             exit::INTERNAL
         }
     };
+    // A live run failing because Ctrl-C's handler is stopping its servers: let the handler
+    // finish and exit with 130.
+    locklab_live::procs::wait_if_interrupted();
     ExitCode::from(output::exit_code(code) as u8)
 }
 

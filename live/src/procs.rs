@@ -25,6 +25,25 @@ struct Registry {
     dirs: Vec<PathBuf>,
 }
 
+/// Set by the interrupt handler before it stops anything: a run that fails because its servers
+/// were stopped under it is the interruption, not a failure of the live machinery.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Has Ctrl-C (or SIGTERM) arrived? Then the handler is stopping the servers and will end the
+/// process with 130: callers about to exit with another code wait for it
+/// ([`wait_if_interrupted`]).
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// If interrupted, wait (bounded) for the handler to finish its cleanup and exit with 130, so
+/// that a run failing under the cleanup does not exit first with its own code.
+pub fn wait_if_interrupted() {
+    if interrupted() {
+        std::thread::sleep(Duration::from_secs(30));
+    }
+}
+
 fn registry() -> std::sync::MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -78,6 +97,7 @@ pub fn install_interrupt_cleanup() {
                     _ = wait(int.as_mut()) => {}
                     _ = wait(term.as_mut()) => {}
                 }
+                INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
                 eprintln!("locklab: interrupted; stopping servers and removing temporary directories");
                 cleanup_all();
                 std::process::exit(130);
