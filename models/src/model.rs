@@ -203,6 +203,33 @@ pub struct Ghost {
     pub raft: RaftGhost,
 }
 
+impl Ghost {
+    /// Whether recording `obs` may change the ghost state (every observation [`LockModel`]'s
+    /// `record` or `spec::record` reads; the rest — sends, timers, protocol notes — leave the
+    /// ghost as it is, and the state keeps sharing it). Over-approximating is safe: it costs a
+    /// copy, never a verdict.
+    fn may_change(obs: &Observation) -> bool {
+        use Observation as O;
+        matches!(
+            obs,
+            O::RaftLeader { .. }
+                | O::RaftCommitted { .. }
+                | O::RaftApplied { .. }
+                | O::AcquireOk { .. }
+                | O::Grant { .. }
+                | O::WriteApplied { .. }
+                | O::CsDone { .. }
+                | O::AcquireInvoke { .. }
+                | O::ExtendInvoke { .. }
+                | O::ReleaseInvoke { .. }
+                | O::AcquireFail { .. }
+                | O::ExtendOk { .. }
+                | O::ExtendFail { .. }
+                | O::ReleaseDone { .. }
+        )
+    }
+}
+
 /// Raft's invariants (Ongaro & Ousterhout 2014, Figure 3), judged from the peers' `RaftLeader`,
 /// `RaftCommitted` and `RaftApplied` observations as `locklab-checkers` judges them
 /// (`checkers/src/raft.rs`), but incrementally: each violation is a sticky flag.
@@ -265,71 +292,103 @@ impl RaftGhost {
     }
 }
 
-/// A node's [`Slot`], shared between states until a step changes it, with a digest of its
-/// contents.
+/// A part of the state — a node's [`Slot`], a message in flight, the [`Ghost`] — shared between
+/// states until a step changes it, with a digest of its contents.
 ///
 /// Two costs dominate an explicit-state checker: copying a state to make each successor, and
 /// hashing each successor to look it up among the states already seen. A step changes one or
-/// two of the nodes; the others are shared (`Arc`), and their digest (a 64-bit hash of the slot,
-/// computed once when the slot changes) is what the state's hash reads. The state's fingerprint
-/// is then a hash of digests: as collision-resistant as stateright's own 64-bit fingerprints, for
-/// a fraction of the work. Equality still compares contents.
+/// two of the nodes, removes a message and adds a few; everything else is shared (`Arc`: a
+/// successor copies pointers, not logs and maps), and its digest (a 64-bit hash of the part,
+/// computed once when it is made or changed, with ahash under fixed keys as stateright's own
+/// fingerprints) is what the state's hash reads. The state's fingerprint is then a hash of
+/// digests: as collision-resistant as stateright's own 64-bit fingerprints, for a fraction of the
+/// work. Equality and order still compare contents.
 #[derive(Clone)]
-pub struct SlotRef {
-    slot: Arc<Slot>,
-    /// `None` while the slot is being changed; [`State::seal`] computes it.
+pub struct Shared<T> {
+    value: Arc<T>,
+    /// `None` while the value is being changed; [`Shared::seal`] computes it.
     digest: Option<u64>,
 }
 
-impl SlotRef {
-    fn new(slot: Slot) -> Self {
-        SlotRef { slot: Arc::new(slot), digest: None }
+/// A node's slot in a [`State`] (see [`Shared`]).
+pub type SlotRef = Shared<Slot>;
+
+/// The digest of one part of a state: ahash with fixed keys (deterministic across runs).
+fn digest_of<T: Hash + ?Sized>(value: &T) -> u64 {
+    let keys = ahash::RandomState::with_seeds(0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344, 0xa409_3822_299f_31d0, 0x082e_fa98_ec4e_6c89);
+    keys.hash_one(value)
+}
+
+impl<T: Hash + Clone> Shared<T> {
+    fn new(value: T) -> Self {
+        Shared { value: Arc::new(value), digest: None }
     }
 
-    /// The slot, for a change: copied first if another state shares it.
-    fn make_mut(&mut self) -> &mut Slot {
+    /// A value that will not change before it is hashed (a message in flight).
+    fn sealed(value: T) -> Self {
+        let digest = Some(digest_of(&value));
+        Shared { value: Arc::new(value), digest }
+    }
+
+    /// The value, for a change: copied first if another state shares it.
+    fn make_mut(&mut self) -> &mut T {
         self.digest = None;
-        Arc::make_mut(&mut self.slot)
+        Arc::make_mut(&mut self.value)
+    }
+
+    /// The value itself: moved out if no other state shares it, else copied.
+    fn into_inner(self) -> T {
+        Arc::try_unwrap(self.value).unwrap_or_else(|shared| (*shared).clone())
     }
 
     fn seal(&mut self) {
         if self.digest.is_none() {
-            let mut h = std::hash::DefaultHasher::new();
-            self.slot.hash(&mut h);
-            self.digest = Some(h.finish());
+            self.digest = Some(digest_of(&*self.value));
         }
     }
 }
 
-impl std::ops::Deref for SlotRef {
-    type Target = Slot;
-    fn deref(&self) -> &Slot {
-        &self.slot
+impl<T> std::ops::Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
     }
 }
 
-impl PartialEq for SlotRef {
+impl<T: PartialEq> PartialEq for Shared<T> {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.slot, &other.slot) || self.slot == other.slot
+        Arc::ptr_eq(&self.value, &other.value) || self.value == other.value
     }
 }
 
-impl Eq for SlotRef {}
+impl<T: Eq> Eq for Shared<T> {}
 
-impl Hash for SlotRef {
+impl<T: Ord> PartialOrd for Shared<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T: Ord> Ord for Shared<T> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.value, &other.value) {
+            std::cmp::Ordering::Equal
+        } else {
+            self.value.cmp(&other.value)
+        }
+    }
+}
+
+impl<T: Hash> Hash for Shared<T> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         debug_assert!(self.digest.is_some(), "a state is hashed before it was sealed");
-        state.write_u64(self.digest.unwrap_or_else(|| {
-            let mut h = std::hash::DefaultHasher::new();
-            self.slot.hash(&mut h);
-            h.finish()
-        }));
+        state.write_u64(self.digest.unwrap_or_else(|| digest_of(&*self.value)));
     }
 }
 
-impl std::fmt::Debug for SlotRef {
+impl<T: std::fmt::Debug> std::fmt::Debug for Shared<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.slot.fmt(f)
+        self.value.fmt(f)
     }
 }
 
@@ -340,19 +399,21 @@ pub struct State {
     /// Shared between states until a step changes them: a step touches one or two nodes, so a
     /// successor state copies (and re-hashes) only those. See [`SlotRef`].
     pub slots: Vec<SlotRef>,
-    /// Messages in flight, sorted.
-    pub network: Vec<Envelope>,
+    /// Messages in flight, sorted (each shared and digested when sent: see [`Shared`]).
+    pub network: Vec<Shared<Envelope>>,
     /// What is left of the fault budget.
     pub budget: Faults,
-    pub ghost: Ghost,
+    /// Shared between states until an observation changes it (most steps record none).
+    pub ghost: Shared<Ghost>,
 }
 
 impl State {
-    /// Digest every slot a step changed (see [`SlotRef`]).
+    /// Digest every part a step changed (see [`Shared`]).
     fn seal(&mut self) {
         for slot in &mut self.slots {
             slot.seal();
         }
+        self.ghost.seal();
     }
 }
 
@@ -495,7 +556,7 @@ impl LockModel {
                     if let Some(log) = log {
                         log.push(LogEvent::Sent { from: node, to, msg: msg.clone() });
                     }
-                    insert_sorted(&mut s.network, Envelope { to, from: node, msg, delayed: false });
+                    insert_sorted(&mut s.network, Shared::sealed(Envelope { to, from: node, msg, delayed: false }));
                 }
                 Effect::SetTimer { timer, after_ns } => {
                     let deadline = mono_ns + after_ns;
@@ -523,9 +584,17 @@ impl LockModel {
         let t_ns = self.now_ns(s);
         if matches!(obs, Observation::WriteSent { .. }) && !self.lease_valid(s, node) {
             let other_valid = self.setup.clients.iter().any(|&c| c != node && self.lease_valid(s, c));
-            s.ghost.write_overlap |= other_valid;
+            if other_valid && !s.ghost.write_overlap {
+                s.ghost.make_mut().write_overlap = true;
+            }
         }
-        let g = &mut s.ghost;
+        if !Ghost::may_change(&obs) {
+            if let Some(log) = log {
+                log.push(LogEvent::Recorded { node, obs });
+            }
+            return;
+        }
+        let g = s.ghost.make_mut();
         g.raft.record(node, &obs);
         match &obs {
             Observation::AcquireOk { session, .. } => {
@@ -642,7 +711,7 @@ impl LockModel {
     fn apply(&self, s: &mut State, action: &Action, mut log: Option<&mut Vec<LogEvent>>) {
         match *action {
             Action::Deliver { index, .. } => {
-                let e = s.network.remove(index);
+                let e = s.network.remove(index).into_inner();
                 if !matches!(s.slots[e.to].status, Status::Down { .. }) {
                     self.dispatch(s, e.to, Input::Message { from: e.from, msg: e.msg }, &mut log);
                 }
@@ -652,9 +721,9 @@ impl LockModel {
                 s.budget.drops -= 1;
             }
             Action::Delay { index, .. } => {
-                let mut e = s.network.remove(index);
+                let mut e = s.network.remove(index).into_inner();
                 e.delayed = true;
-                insert_sorted(&mut s.network, e);
+                insert_sorted(&mut s.network, Shared::sealed(e));
                 s.budget.delays -= 1;
             }
             Action::Fire { node, timer } => {
@@ -742,7 +811,7 @@ impl LockModel {
             slots,
             network: Vec::new(),
             budget: self.faults,
-            ghost: Ghost {
+            ghost: Shared::new(Ghost {
                 acquired: Vec::new(),
                 newest_applied: None,
                 stale_write: false,
@@ -755,7 +824,7 @@ impl LockModel {
                 lin_history: Vec::new(),
                 linearizable: true,
                 raft: RaftGhost::default(),
-            },
+            }),
         };
         for node in 0..s.slots.len() {
             self.dispatch(&mut s, node, Input::Start { incarnation: 0, durable: None }, &mut log);
@@ -780,7 +849,7 @@ impl LockModel {
     }
 }
 
-fn insert_sorted(network: &mut Vec<Envelope>, e: Envelope) {
+fn insert_sorted(network: &mut Vec<Shared<Envelope>>, e: Shared<Envelope>) {
     let i = network.binary_search(&e).unwrap_or_else(|i| i);
     network.insert(i, e);
 }
