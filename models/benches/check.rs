@@ -6,9 +6,9 @@
 //!
 //! `cargo bench -p locklab-models --bench check`. Each iteration is one exhaustive one-thread BFS;
 //! divan's counter is the configuration's unique state count, so the `items/s` column is unique
-//! states per second per thread (goal ≥ 150k). `raft_pause` and the other `raft_*` benches are
-//! the one-fault Raft configurations of the last row (goal: each exhaustive in ≤ 60 s
-//! and ≤ 2 GB); they run once each (`sample_count = 1`).
+//! states per second per thread (goal ≥ 150k). The one-fault Raft configurations of the issue's
+//! last row do not exhaust (models/README.md, "Raft"), so they are not benchmarks: `locklab check
+//! raft --faults pause --strategy dfs --stats` reports how far a budgeted search gets.
 
 use divan::counter::ItemsCount;
 use divan::Bencher;
@@ -23,10 +23,6 @@ fn main() {
 
 fn standard(protocol: &str) -> LockModel {
     build_model(protocol, 2, None, None, None, None).expect("a standard configuration")
-}
-
-fn raft_with(fault: &str) -> LockModel {
-    build_model("raft", 2, None, Some(fault), None, None).expect("a valid configuration")
 }
 
 fn bench_model(bencher: Bencher, model: LockModel) {
@@ -51,9 +47,4 @@ fn redlock(bencher: Bencher) {
 #[divan::bench(sample_count = 5, sample_size = 1)]
 fn raft(bencher: Bencher) {
     bench_model(bencher, standard("raft"));
-}
-
-#[divan::bench(sample_count = 1, sample_size = 1, args = ["pause", "drop", "delay", "crash"])]
-fn raft_one_fault(bencher: Bencher, fault: &str) {
-    bench_model(bencher, raft_with(fault));
 }
