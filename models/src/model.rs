@@ -316,7 +316,12 @@ pub type SlotRef = Shared<Slot>;
 
 /// The digest of one part of a state: ahash with fixed keys (deterministic across runs).
 fn digest_of<T: Hash + ?Sized>(value: &T) -> u64 {
-    let keys = ahash::RandomState::with_seeds(0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344, 0xa409_3822_299f_31d0, 0x082e_fa98_ec4e_6c89);
+    let keys = ahash::RandomState::with_seeds(
+        0x243f_6a88_85a3_08d3,
+        0x1319_8a2e_0370_7344,
+        0xa409_3822_299f_31d0,
+        0x082e_fa98_ec4e_6c89,
+    );
     keys.hash_one(value)
 }
 
@@ -528,15 +533,18 @@ pub struct LockModel {
 /// digest so that the search threads seldom wait on one another.
 #[derive(Default)]
 struct LinMemo {
-    shards: [std::sync::Mutex<Vec<(LeaseSpec, std::collections::HashMap<Vec<LinEvent>, bool>)>>; 16],
+    shards: [std::sync::Mutex<MemoShard>; 16],
 }
+
+/// One shard of [`LinMemo`]: per spec (one, unless a model's setup is changed after cloning),
+/// history → verdict.
+type MemoShard = Vec<(LeaseSpec, std::collections::HashMap<Vec<LinEvent>, bool>)>;
 
 impl LinMemo {
     fn check(&self, spec: LeaseSpec, history: &[LinEvent]) -> bool {
         let shard = &self.shards[(digest_of(history) % 16) as usize];
-        let lookup = |shard: &Vec<(LeaseSpec, std::collections::HashMap<Vec<LinEvent>, bool>)>| {
-            shard.iter().find(|(s, _)| *s == spec).and_then(|(_, m)| m.get(history).copied())
-        };
+        let lookup =
+            |shard: &MemoShard| shard.iter().find(|(s, _)| *s == spec).and_then(|(_, m)| m.get(history).copied());
         if let Some(verdict) = lookup(&shard.lock().expect("a memo shard")) {
             return verdict;
         }
