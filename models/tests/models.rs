@@ -170,7 +170,7 @@ fn standard_lease_fenced_configuration() {
     // exclusion is violated (a paused holder still believes, and writes, after its lease ran out).
     let m = model("lease-fenced", "pause,drop,crash");
     let (unique, v) = verdicts(&m);
-    pin(unique, expect!["372060"]);
+    pin(unique, expect!["354829"]);
     assert_eq!(found(&v), [prop::BELIEF_MUTEX, prop::LOCK_GRANTED, prop::TWO_CS]);
 }
 
@@ -178,7 +178,7 @@ fn standard_lease_fenced_configuration() {
 fn standard_lease_checked_configuration_holds_exhaustively() {
     let m = model("lease-checked", "pause,drop,crash");
     let (unique, v) = verdicts(&m);
-    pin(unique, expect!["270498"]);
+    pin(unique, expect!["257458"]);
     assert_eq!(found(&v), [prop::LOCK_GRANTED, prop::TWO_CS], "every Always holds, every Sometimes is reached");
 }
 
@@ -359,7 +359,7 @@ fn redlock_belief_breaks_with_a_restart_without_persistence() {
 fn the_standard_redlock_configuration_breaks_and_replays() {
     let m = model("redlock", "jump,crash");
     let (unique, v) = verdicts(&m);
-    pin(unique, expect![["119229"]]);
+    pin(unique, expect!["95064"]);
     assert_eq!(found(&v), [prop::BELIEF_MUTEX, prop::LINEARIZABLE, prop::LOCK_GRANTED, prop::TWO_CS]);
     for property in [prop::BELIEF_MUTEX, prop::LINEARIZABLE] {
         replays(&m, property, &shortest(&m, property));
