@@ -18,4 +18,5 @@ pub mod render;
 pub mod runner;
 pub mod shrink;
 pub mod svg;
+pub mod timeline;
 pub mod sweep;
