@@ -12,6 +12,7 @@
 
 pub mod compare;
 pub mod exit;
+pub mod html;
 pub mod live;
 pub mod output;
 pub mod render;

@@ -545,7 +545,7 @@ fn finish_report(
     let md = compare::markdown(result, command);
     let json = compare::json(result, seeds, command);
     let mut files = vec![("comparison.md".to_string(), md), ("comparison.json".to_string(), json)];
-    files.extend(compare::timelines(scenarios, result));
+    files.extend(compare::timelines(scenarios, result, command));
     if let Err(e) = compare::write_report(out_dir, &files) {
         eprintln!("error: {e}");
         return exit::BAD_INPUT;

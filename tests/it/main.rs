@@ -2,6 +2,7 @@
 //!
 //! Golden files under tests/golden are rewritten with `UPDATE_EXPECT=1 cargo test`.
 
+mod browser;
 mod cli;
 mod determinism;
 mod fuzz;
