@@ -118,7 +118,7 @@ pub fn render(t: &Timeline) -> String {
     // Two holders: shaded across every lane, labelled on the row above the lanes.
     for o in &t.overlaps {
         let (x0, x1) = (x(o.start_ns), x(o.end_ns));
-        let w = (x1 - x0).max(3.0);
+        let w = (x1 - x0).max(5.0);
         let _ = writeln!(
             out,
             r##"<rect x="{x0:.1}" y="{}" width="{w:.1}" height="{}" fill="{STALE}" opacity="0.18"><title>two holders from {} to {} ms: {}</title></rect>"##,

@@ -211,6 +211,36 @@ fn the_html_report_and_timelines_load_cleanly_in_chromium() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `sweep`'s page: its rate-vs-parameter plots inline above its table.
+#[test]
+fn the_sweep_page_loads_cleanly_in_chromium() {
+    let Some(bin) = chromium() else { return };
+    let dir = temp_dir("sweep");
+    let out = dir.join("sweep");
+    let (code, stdout, stderr) = locklab(
+        &[
+            "sweep",
+            "scenarios/01-gc-pause.toml",
+            "--set",
+            "faults[0].duration_ms=1000..10000:step=3000",
+            "--set",
+            "protocols.*.ttl_ms=5000",
+            "--seeds",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+        &root(),
+    );
+    assert!(code == 0 || code == 1, "{stdout}{stderr}");
+    let c = check_page(&bin, &out.join("index.html"), "", "sweep-gc-pause");
+    assert!(c.errors.is_empty(), "console errors: {:?}", c.errors);
+    assert!(c.svgs >= 3, "the sweep's plots are inline: {c:?}");
+    assert!(c.problems.is_empty(), "SVG text that the picture does not show:\n{}", c.problems.join("\n"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A `lin --html` page on a history from a bundled scenario (a non-linearizable run).
 #[test]
 fn the_lin_html_page_loads_cleanly_in_chromium() {
