@@ -99,6 +99,8 @@ struct Checked {
     errors: Vec<String>,
     svgs: u64,
     texts: u64,
+    /// The text of every SVG `<text>`, in document order.
+    words: Vec<String>,
     problems: Vec<String>,
 }
 
@@ -146,7 +148,10 @@ fn check_page(bin: &Path, page: &Path, fragment: &str, shot: &str) -> Checked {
     let shot_arg = format!("--screenshot={}", png.display());
     run_chromium(bin, &profile, &shot_url, &["--virtual-time-budget=5000", "--window-size=1400,900", &shot_arg]);
     assert!(png.is_file(), "{shot}: no screenshot at {}", png.display());
-    Checked { errors, svgs: v["svgs"].as_u64().unwrap(), texts: v["texts"].as_u64().unwrap(), problems: strings("problems") }
+    Checked { errors, svgs: v["svgs"].as_u64().unwrap(), texts: v["texts"].as_u64().unwrap(),
+        words: strings("words"),
+        problems: strings("problems"),
+    }
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -196,6 +201,9 @@ fn the_html_report_and_timelines_load_cleanly_in_chromium() {
         // The opened panel: the timeline and the latency plot (the matrix itself has no SVG).
         assert!(c.svgs >= 2 && c.texts > 20, "{shot}: the timeline was not drawn: {c:?}");
         assert!(c.problems.is_empty(), "{shot}: SVG text that the picture does not show:\n{}", c.problems.join("\n"));
+        // gc-pause under a plain lease has two holders: the opened timeline must mark them.
+        let marked = c.words.iter().any(|w| w == "two holders");
+        assert_eq!(marked, scenario == "gc-pause", "{shot}: two holders marked: {marked}");
     }
     // The static SVGs, inline in a page so their text can be measured.
     for stem in ["01-gc-pause.lease", "raft-chaos.raft-fenced", "15-partition-isolates-holder.lease-fenced"] {

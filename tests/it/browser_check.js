@@ -6,12 +6,14 @@
 window.addEventListener("load", () => setTimeout(() => {
   const problems = [];
   let texts = 0;
+  const words = [];
   const svgs = [...document.querySelectorAll("svg")];
   svgs.forEach((svg, si) => {
     const s = svg.getBoundingClientRect();
     const list = [...svg.querySelectorAll("text")].filter((t) => t.textContent.trim() !== "" && t.getClientRects().length > 0);
     const boxes = list.map((t) => t.getBoundingClientRect());
     texts += list.length;
+    list.forEach((t) => words.push(t.textContent));
     boxes.forEach((b, i) => {
       const name = JSON.stringify(list[i].textContent);
       if (b.left < s.left - 0.5 || b.right > s.right + 0.5 || b.top < s.top - 0.5 || b.bottom > s.bottom + 0.5) {
@@ -27,6 +29,6 @@ window.addEventListener("load", () => setTimeout(() => {
   });
   const pre = document.createElement("pre");
   pre.id = "locklab-check";
-  pre.textContent = JSON.stringify({ errors: window.__locklabErrors || ["the error hook did not run"], svgs: svgs.length, texts, problems });
+  pre.textContent = JSON.stringify({ errors: window.__locklabErrors || ["the error hook did not run"], svgs: svgs.length, texts, words, problems });
   document.body.appendChild(pre);
 }, 300));
