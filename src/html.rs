@@ -93,7 +93,8 @@ pub fn index(c: &Comparison, pictures: &[Timeline], command: &str) -> String {
     let _ = writeln!(h, "</tr></thead>\n<tbody>");
     for (row, (scenario, file, literature)) in scenarios.iter().enumerate() {
         let number = literature.map_or("–".to_string(), |n| n.to_string());
-        let name = std::path::Path::new(file).file_name().map_or(file.to_string(), |f| f.to_string_lossy().into_owned());
+        let name =
+            std::path::Path::new(file).file_name().map_or(file.to_string(), |f| f.to_string_lossy().into_owned());
         let _ = write!(
             h,
             "<tr id=\"row-{row}\"><td>{number}</td><td>{}<br><code>{}</code></td>",
@@ -343,7 +344,9 @@ class Timeline {
     for (const o of tl.overlaps) {
       if (!visible(o.start_ns, o.end_ns)) continue;
       const x0 = x(o.start_ns), w = Math.max(5, x(o.end_ns) - x0);
-      const text = `two holders from ${(o.start_ns / 1e6).toFixed(3)} to ${(o.end_ns / 1e6).toFixed(3)} ms: ${o.holders.join(", ")}`;
+      const text = o.end_ns - o.start_ns <= 1
+        ? `two holders at ${(o.start_ns / 1e6).toFixed(3)} ms (a write sent as holder after its lease): ${o.holders.join(", ")}`
+        : `two holders from ${(o.start_ns / 1e6).toFixed(3)} to ${(o.end_ns / 1e6).toFixed(3)} ms: ${o.holders.join(", ")}`;
       hover(el("rect", { x: x0, y: TOP - 20, width: w, height: lanesBottom - TOP + 20, fill: STALE, opacity: 0.18 }, g), text);
       hover(el("rect", { x: x0, y: TOP - 24, width: w, height: 4, fill: STALE }, g), text);
       label("top", x0, "two holders", STALE);

@@ -19,5 +19,5 @@ pub mod render;
 pub mod runner;
 pub mod shrink;
 pub mod svg;
-pub mod timeline;
 pub mod sweep;
+pub mod timeline;

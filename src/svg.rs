@@ -109,7 +109,12 @@ pub fn render(t: &Timeline) -> String {
     for (i, lane) in t.lanes.iter().enumerate() {
         let y = row_y(i);
         let fill = lane.color.map_or("#222", |c| CLIENT_COLORS[c]);
-        let _ = writeln!(out, r##"<text x="10" y="{}" font-weight="bold" fill="{fill}">{}</text>"##, y + 4.0, esc(&lane.name));
+        let _ = writeln!(
+            out,
+            r##"<text x="10" y="{}" font-weight="bold" fill="{fill}">{}</text>"##,
+            y + 4.0,
+            esc(&lane.name)
+        );
         let _ = writeln!(out, r##"<line x1="{LEFT}" y1="{y}" x2="{}" y2="{y}" stroke="#ccc"/>"##, WIDTH - RIGHT);
     }
 
@@ -119,13 +124,16 @@ pub fn render(t: &Timeline) -> String {
     for o in &t.overlaps {
         let (x0, x1) = (x(o.start_ns), x(o.end_ns));
         let w = (x1 - x0).max(5.0);
+        let when = if o.end_ns - o.start_ns <= 1 {
+            format!("at {} ms (a write sent as holder after its lease)", o.start_ns as f64 / 1e6)
+        } else {
+            format!("from {} to {} ms", o.start_ns as f64 / 1e6, o.end_ns as f64 / 1e6)
+        };
         let _ = writeln!(
             out,
-            r##"<rect x="{x0:.1}" y="{}" width="{w:.1}" height="{}" fill="{STALE}" opacity="0.18"><title>two holders from {} to {} ms: {}</title></rect>"##,
+            r##"<rect x="{x0:.1}" y="{}" width="{w:.1}" height="{}" fill="{STALE}" opacity="0.18"><title>two holders {when}: {}</title></rect>"##,
             TOP - 20.0,
             lanes_bottom - TOP + 20.0,
-            o.start_ns as f64 / 1e6,
-            o.end_ns as f64 / 1e6,
             esc(&o.holders.join(", "))
         );
         let _ = writeln!(out, r##"<rect x="{x0:.1}" y="{}" width="{w:.1}" height="4" fill="{STALE}"/>"##, TOP - 24.0);
@@ -181,7 +189,10 @@ pub fn render(t: &Timeline) -> String {
         match m.kind {
             MarkKind::Applied | MarkKind::Stale => {
                 let fill = if m.kind == MarkKind::Stale { STALE } else { APPLIED };
-                let _ = writeln!(out, r##"<circle cx="{px:.1}" cy="{y:.1}" r="5" fill="{fill}"><title>{title}</title></circle>"##);
+                let _ = writeln!(
+                    out,
+                    r##"<circle cx="{px:.1}" cy="{y:.1}" r="5" fill="{fill}"><title>{title}</title></circle>"##
+                );
                 let fill = if m.kind == MarkKind::Stale { STALE } else { APPLIED };
                 labels.push(Label { slot: (m.lane, 1), x: px - 3.0, text: m.label.clone(), fill });
             }
@@ -256,7 +267,12 @@ pub fn render(t: &Timeline) -> String {
     for (item, (lx, line)) in legend.iter().zip(layout_legend(&legend)) {
         let y = ly + line as f64 * 18.0;
         let _ = writeln!(out, "{}", item.swatch(lx, y));
-        let _ = writeln!(out, r##"<text x="{:.1}" y="{y:.1}" font-size="11" fill="#333">{}</text>"##, lx + 22.0, esc(&item.text));
+        let _ = writeln!(
+            out,
+            r##"<text x="{:.1}" y="{y:.1}" font-size="11" fill="#333">{}</text>"##,
+            lx + 22.0,
+            esc(&item.text)
+        );
     }
     let _ = writeln!(out, "</svg>");
     out
@@ -272,15 +288,39 @@ pub struct LegendItem {
 impl LegendItem {
     fn swatch(&self, x: f64, y: f64) -> String {
         match self.swatch {
-            "bar" => format!(r##"<rect x="{x:.1}" y="{:.1}" width="18" height="10" rx="2" fill="{}"/>"##, y - 9.0, self.color),
+            "bar" => format!(
+                r##"<rect x="{x:.1}" y="{:.1}" width="18" height="10" rx="2" fill="{}"/>"##,
+                y - 9.0,
+                self.color
+            ),
             "tail" => format!(r##"<rect x="{x:.1}" y="{:.1}" width="18" height="5" fill="{}"/>"##, y - 6.0, self.color),
-            "shade" => format!(r##"<rect x="{x:.1}" y="{:.1}" width="18" height="12" fill="{}" opacity="0.3"/>"##, y - 10.0, self.color),
-            "band" => format!(r##"<rect x="{x:.1}" y="{:.1}" width="18" height="12" fill="{}" opacity="0.25"/>"##, y - 10.0, self.color),
+            "shade" => format!(
+                r##"<rect x="{x:.1}" y="{:.1}" width="18" height="12" fill="{}" opacity="0.3"/>"##,
+                y - 10.0,
+                self.color
+            ),
+            "band" => format!(
+                r##"<rect x="{x:.1}" y="{:.1}" width="18" height="12" fill="{}" opacity="0.25"/>"##,
+                y - 10.0,
+                self.color
+            ),
             "dot" => format!(r##"<circle cx="{:.1}" cy="{:.1}" r="5" fill="{}"/>"##, x + 9.0, y - 4.0, self.color),
-            "cross" => format!(r##"<path d="M{:.1},{:.1} l8,8 m0,-8 l-8,8" stroke="{}" stroke-width="2"/>"##, x + 5.0, y - 8.0, self.color),
-            "tick" => format!(r##"<path d="M{:.1},{:.1} v12" stroke="{}" stroke-width="2"/>"##, x + 9.0, y - 10.0, self.color),
+            "cross" => format!(
+                r##"<path d="M{:.1},{:.1} l8,8 m0,-8 l-8,8" stroke="{}" stroke-width="2"/>"##,
+                x + 5.0,
+                y - 8.0,
+                self.color
+            ),
+            "tick" => {
+                format!(r##"<path d="M{:.1},{:.1} v12" stroke="{}" stroke-width="2"/>"##, x + 9.0, y - 10.0, self.color)
+            }
             "tri" => format!(r##"<path d="M{:.1},{:.1} l-5,-8 h10 z" fill="{}"/>"##, x + 9.0, y, self.color),
-            _ => format!(r##"<path d="M{:.1},{:.1} h8 v6 h-8 z l4,3 l4,-3" fill="none" stroke="{}"/>"##, x + 5.0, y - 8.0, self.color),
+            _ => format!(
+                r##"<path d="M{:.1},{:.1} h8 v6 h-8 z l4,3 l4,-3" fill="none" stroke="{}"/>"##,
+                x + 5.0,
+                y - 8.0,
+                self.color
+            ),
         }
     }
 }
@@ -290,11 +330,19 @@ pub fn legend_items(t: &Timeline) -> Vec<LegendItem> {
     let mut items = Vec::new();
     for lane in &t.lanes {
         if let Some(c) = lane.color {
-            items.push(LegendItem { swatch: "bar", color: CLIENT_COLORS[c], text: format!("{} holds (lease valid by its own clock)", lane.name) });
+            items.push(LegendItem {
+                swatch: "bar",
+                color: CLIENT_COLORS[c],
+                text: format!("{} holds (lease valid by its own clock)", lane.name),
+            });
         }
     }
     items.push(LegendItem { swatch: "tail", color: STALE, text: "acts as holder after its lease".into() });
-    items.push(LegendItem { swatch: "shade", color: STALE, text: "two holders (≥ 2 clients believe they hold)".into() });
+    items.push(LegendItem {
+        swatch: "shade",
+        color: STALE,
+        text: "two holders (≥ 2 clients believe they hold)".into(),
+    });
     items.push(LegendItem { swatch: "dot", color: APPLIED, text: "write applied".into() });
     items.push(LegendItem { swatch: "dot", color: STALE, text: "stale write".into() });
     items.push(LegendItem { swatch: "cross", color: REJECTED, text: "write rejected by fencing".into() });
@@ -364,7 +412,8 @@ mod tests {
     /// The shading is drawn: an overlap gives a labelled translucent band across the lanes.
     #[test]
     fn two_holders_are_shaded_and_labelled() {
-        let o = Overlap { lock: 0, start_ns: 40_000_000, end_ns: 60_000_000, holders: vec!["c1#1".into(), "c2#1".into()] };
+        let o =
+            Overlap { lock: 0, start_ns: 40_000_000, end_ns: 60_000_000, holders: vec!["c1#1".into(), "c2#1".into()] };
         let with = render(&picture(vec![o]));
         let without = render(&picture(vec![]));
         assert!(with.contains(">two holders</text>"), "{with}");

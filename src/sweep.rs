@@ -871,7 +871,8 @@ fn csv(axes: &[Axis], rows: &[Row]) -> String {
 }
 
 /// The words above the sweep's table (Markdown and HTML).
-const TABLE_INTRO: &str = "Violation rate per property over the runs in which it was decided (holds or violated), with its 95% \
+const TABLE_INTRO: &str =
+    "Violation rate per property over the runs in which it was decided (holds or violated), with its 95% \
      Wilson interval; acquire latency p50/p99 per run, averaged over the seeds (and the worst p99); usable \
      fraction; messages per critical section.";
 

@@ -294,7 +294,10 @@ pub fn build(r: &RunResult) -> Timeline {
         };
         hover.push_str(&format!("\nbelieves it holds until {} ms ({why})", fmt_ms(main_end)));
         if s.belief_end_ns() > main_end + 1 {
-            hover.push_str(&format!("\nstill acts as holder until {} ms (a write after its lease)", fmt_ms(s.belief_end_ns())));
+            hover.push_str(&format!(
+                "\nstill acts as holder until {} ms (a write after its lease)",
+                fmt_ms(s.belief_end_ns())
+            ));
         }
         bars.push(Bar {
             lane,
@@ -324,7 +327,9 @@ pub fn build(r: &RunResult) -> Timeline {
                         (kind, session_name(*session))
                     }
                     Observation::WriteRejected { session, .. } => (MarkKind::Rejected, session_name(*session)),
-                    Observation::Grant { token, .. } => (MarkKind::Grant, token.map_or(String::new(), |t| t.to_string())),
+                    Observation::Grant { token, .. } => {
+                        (MarkKind::Grant, token.map_or(String::new(), |t| t.to_string()))
+                    }
                     _ => continue,
                 };
                 marks.push(Mark { lane, t_ns: e.t_ns, kind, label, hover: line(i) });
@@ -336,7 +341,14 @@ pub fn build(r: &RunResult) -> Timeline {
                         let (_, from, start_idx) = open_pause.swap_remove(k);
                         if let Some(&lane) = lane_of.get(&e.node) {
                             let hover = format!("{}\n{}", line(start_idx), line(i));
-                            bands.push(Band { lane, kind: BandKind::Paused, start_ns: from, end_ns: e.t_ns, label: "paused".into(), hover });
+                            bands.push(Band {
+                                lane,
+                                kind: BandKind::Paused,
+                                start_ns: from,
+                                end_ns: e.t_ns,
+                                label: "paused".into(),
+                                hover,
+                            });
                         }
                     }
                 }
@@ -346,7 +358,14 @@ pub fn build(r: &RunResult) -> Timeline {
                         let (_, from, start_idx) = open_crash.swap_remove(k);
                         if let Some(&lane) = lane_of.get(&e.node) {
                             let hover = format!("{}\n{}", line(start_idx), line(i));
-                            bands.push(Band { lane, kind: BandKind::Down, start_ns: from, end_ns: e.t_ns, label: "down".into(), hover });
+                            bands.push(Band {
+                                lane,
+                                kind: BandKind::Down,
+                                start_ns: from,
+                                end_ns: e.t_ns,
+                                label: "down".into(),
+                                hover,
+                            });
                         }
                     }
                 }
@@ -357,7 +376,14 @@ pub fn build(r: &RunResult) -> Timeline {
                         if let Some(lane) = net_lane {
                             let hover = format!("{}\n{}", line(start_idx), line(i));
                             let label = format!("partition {description}");
-                            bands.push(Band { lane, kind: BandKind::Partition, start_ns: from, end_ns: e.t_ns, label, hover });
+                            bands.push(Band {
+                                lane,
+                                kind: BandKind::Partition,
+                                start_ns: from,
+                                end_ns: e.t_ns,
+                                label,
+                                hover,
+                            });
                         }
                     }
                 }
@@ -375,7 +401,13 @@ pub fn build(r: &RunResult) -> Timeline {
                         } else {
                             (MarkKind::Delayed, "delayed")
                         };
-                        marks.push(Mark { lane, t_ns: e.t_ns, kind: mk, label: format!("{kind} {what}"), hover: line(i) });
+                        marks.push(Mark {
+                            lane,
+                            t_ns: e.t_ns,
+                            kind: mk,
+                            label: format!("{kind} {what}"),
+                            hover: line(i),
+                        });
                     }
                 }
             },
@@ -383,18 +415,39 @@ pub fn build(r: &RunResult) -> Timeline {
     }
     for (node, from, start_idx) in open_pause {
         if let Some(&lane) = lane_of.get(&node) {
-            bands.push(Band { lane, kind: BandKind::Paused, start_ns: from, end_ns: end_ns, label: "paused".into(), hover: line(start_idx) });
+            bands.push(Band {
+                lane,
+                kind: BandKind::Paused,
+                start_ns: from,
+                end_ns: end_ns,
+                label: "paused".into(),
+                hover: line(start_idx),
+            });
         }
     }
     for (node, from, start_idx) in open_crash {
         if let Some(&lane) = lane_of.get(&node) {
-            bands.push(Band { lane, kind: BandKind::Down, start_ns: from, end_ns: end_ns, label: "down".into(), hover: line(start_idx) });
+            bands.push(Band {
+                lane,
+                kind: BandKind::Down,
+                start_ns: from,
+                end_ns: end_ns,
+                label: "down".into(),
+                hover: line(start_idx),
+            });
         }
     }
     for (description, from, start_idx) in open_partition {
         if let Some(lane) = net_lane {
             let label = format!("partition {description}");
-            bands.push(Band { lane, kind: BandKind::Partition, start_ns: from, end_ns: end_ns, label, hover: line(start_idx) });
+            bands.push(Band {
+                lane,
+                kind: BandKind::Partition,
+                start_ns: from,
+                end_ns: end_ns,
+                label,
+                hover: line(start_idx),
+            });
         }
     }
     bands.sort_by_key(|b| (b.start_ns, b.lane));

@@ -36,13 +36,15 @@ const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(40);
 /// Chromium on the PATH, or None after saying SKIPPED (a failure where it is required).
 fn chromium() -> Option<PathBuf> {
     let found = ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|bin| {
-        std::env::var_os("PATH")
-            .and_then(|p| std::env::split_paths(&p).map(|d| d.join(bin)).find(|c| c.is_file()))
+        std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(bin)).find(|c| c.is_file()))
     });
     if found.is_none() {
-        let required =
-            std::env::var("CI").as_deref() == Ok("true") || std::env::var("LOCKLAB_BROWSER_REQUIRED").as_deref() == Ok("1");
-        assert!(!required, "chromium is not installed but CI=true or LOCKLAB_BROWSER_REQUIRED=1 (apt-get install chromium)");
+        let required = std::env::var("CI").as_deref() == Ok("true")
+            || std::env::var("LOCKLAB_BROWSER_REQUIRED").as_deref() == Ok("1");
+        assert!(
+            !required,
+            "chromium is not installed but CI=true or LOCKLAB_BROWSER_REQUIRED=1 (apt-get install chromium)"
+        );
         eprintln!("SKIPPED: chromium is not on the PATH (apt-get install chromium); the pictures were not tested in a browser");
     }
     found
@@ -102,13 +104,16 @@ struct Checked {
     /// The text of every SVG `<text>`, in document order.
     words: Vec<String>,
     problems: Vec<String>,
+    /// index.html only: the tooltip shown on hovering a timeline item, and whether the wheel zoomed.
+    hover: String,
+    zoomed: bool,
 }
 
 /// A copy of `page` with the error hook first and the check last, beside it (so its relative
 /// links still resolve).
 fn instrument(page: &Path) -> PathBuf {
     let html = std::fs::read_to_string(page).expect("the page exists");
-        let html = match html.find("<head>") {
+    let html = match html.find("<head>") {
         Some(i) => format!("{}{ERROR_HOOK}{}", &html[..i + 6], &html[i + 6..]),
         None => format!("{ERROR_HOOK}{html}"),
     };
@@ -128,14 +133,15 @@ fn check_page(bin: &Path, page: &Path, fragment: &str, shot: &str) -> Checked {
     let url = format!("file://{}{fragment}", checked.display());
     let profile = checked.with_file_name(format!("profile-{shot}"));
     let (dom, log) = run_chromium(bin, &profile, &url, &["--virtual-time-budget=5000", "--dump-dom"]);
-    let start = dom.rfind("<pre id=\"locklab-check\">").unwrap_or_else(|| panic!("{shot}: the check did not report; chromium said:\n{log}"));
+    let start = dom
+        .rfind("<pre id=\"locklab-check\">")
+        .unwrap_or_else(|| panic!("{shot}: the check did not report; chromium said:\n{log}"));
     let body = &dom[start + "<pre id=\"locklab-check\">".len()..];
     let body = &body[..body.find("</pre>").expect("the report ends")];
     let text = body.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&amp;", "&");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{shot}: {e}: {text}"));
-    let strings = |k: &str| -> Vec<String> {
-        v[k].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
-    };
+    let strings =
+        |k: &str| -> Vec<String> { v[k].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect() };
     let mut errors = strings("errors");
     // Chromium's own console log: an uncaught error the hook could not see (e.g. a syntax error).
     errors.extend(log.lines().filter(|l| l.contains("CONSOLE") && l.contains("Uncaught")).map(String::from));
@@ -148,9 +154,14 @@ fn check_page(bin: &Path, page: &Path, fragment: &str, shot: &str) -> Checked {
     let shot_arg = format!("--screenshot={}", png.display());
     run_chromium(bin, &profile, &shot_url, &["--virtual-time-budget=5000", "--window-size=1400,900", &shot_arg]);
     assert!(png.is_file(), "{shot}: no screenshot at {}", png.display());
-    Checked { errors, svgs: v["svgs"].as_u64().unwrap(), texts: v["texts"].as_u64().unwrap(),
+    Checked {
+        errors,
+        svgs: v["svgs"].as_u64().unwrap(),
+        texts: v["texts"].as_u64().unwrap(),
         words: strings("words"),
         problems: strings("problems"),
+        hover: v["interaction"]["hover"].as_str().unwrap_or("").to_string(),
+        zoomed: v["interaction"]["zoomed"].as_bool().unwrap_or(false),
     }
 }
 
@@ -192,9 +203,14 @@ fn the_html_report_and_timelines_load_cleanly_in_chromium() {
         serde_json::from_str(&std::fs::read_to_string(out.join("comparison.json")).unwrap()).unwrap();
     let pairs = json["pairs"].as_array().unwrap();
     let pair = |scenario: &str, variant: &str| {
-        pairs.iter().position(|p| p["scenario"] == scenario && p["variant"] == variant).expect("the pair is in the report")
+        pairs
+            .iter()
+            .position(|p| p["scenario"] == scenario && p["variant"] == variant)
+            .expect("the pair is in the report")
     };
-    for (scenario, variant, shot) in [("gc-pause", "lease", "index-gc-pause-lease"), ("raft-chaos", "raft-fenced", "index-raft-chaos")] {
+    for (scenario, variant, shot) in
+        [("gc-pause", "lease", "index-gc-pause-lease"), ("raft-chaos", "raft-fenced", "index-raft-chaos")]
+    {
         let n = pair(scenario, variant);
         let c = check_page(&bin, &index, &format!("#pair={n}"), shot);
         assert!(c.errors.is_empty(), "{shot}: console errors: {:?}", c.errors);
@@ -203,14 +219,24 @@ fn the_html_report_and_timelines_load_cleanly_in_chromium() {
         assert!(c.problems.is_empty(), "{shot}: SVG text that the picture does not show:\n{}", c.problems.join("\n"));
         // gc-pause under a plain lease has two holders: the opened timeline must mark them.
         let marked = c.words.iter().any(|w| w == "two holders");
+        // Hover shows the item's trace line; the wheel zooms the time axis.
+        assert!(
+            c.hover.contains(" ms  ") && c.hover.contains("believes it holds until"),
+            "{shot}: hover: {:?}",
+            c.hover
+        );
+        assert!(c.zoomed, "{shot}: the wheel did not zoom");
         assert_eq!(marked, scenario == "gc-pause", "{shot}: two holders marked: {marked}");
     }
     // The static SVGs, inline in a page so their text can be measured.
     for stem in ["01-gc-pause.lease", "raft-chaos.raft-fenced", "15-partition-isolates-holder.lease-fenced"] {
         let svg = std::fs::read_to_string(out.join(format!("timelines/{stem}.svg"))).unwrap();
         let page = dir.join(format!("{stem}.html"));
-        std::fs::write(&page, format!("<!DOCTYPE html><html><head></head><body style=\"margin:0\">{svg}</body></html>"))
-            .unwrap();
+        std::fs::write(
+            &page,
+            format!("<!DOCTYPE html><html><head></head><body style=\"margin:0\">{svg}</body></html>"),
+        )
+        .unwrap();
         let c = check_page(&bin, &page, "", &format!("svg-{stem}"));
         assert!(c.errors.is_empty(), "{stem}: {:?}", c.errors);
         assert!(c.svgs == 1 && c.texts > 10, "{stem}: {c:?}");
@@ -261,7 +287,8 @@ fn the_lin_html_page_loads_cleanly_in_chromium() {
     );
     assert!(history.is_file(), "{stdout}{stderr}");
     let page = dir.join("lin.html");
-    let (code, stdout, stderr) = locklab(&["lin", history.to_str().unwrap(), "--html", page.to_str().unwrap()], &root());
+    let (code, stdout, stderr) =
+        locklab(&["lin", history.to_str().unwrap(), "--html", page.to_str().unwrap()], &root());
     assert_eq!(code, 1, "the history is not linearizable: {stdout}{stderr}");
     let c = check_page(&bin, &page, "", "lin-server-restart-lease");
     assert!(c.errors.is_empty(), "console errors: {:?}", c.errors);

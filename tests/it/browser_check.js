@@ -27,8 +27,23 @@ window.addEventListener("load", () => setTimeout(() => {
       }
     });
   });
+  // The interactive timeline (index.html), if one is open: hover an item, then zoom with the wheel.
+  const interaction = {};
+  const tl = document.querySelector("svg.tl");
+  if (tl) {
+    const item = tl.querySelector("rect[data-h][rx]");
+    const r = item.getBoundingClientRect();
+    item.dispatchEvent(new MouseEvent("mousemove", { bubbles: true, clientX: r.left + 1, clientY: r.top + 1 }));
+    const tip = document.getElementById("tip");
+    interaction.hover = tip.hidden ? "" : tip.textContent;
+    const axis = () => [...tl.querySelectorAll("text")].map((t) => t.textContent).join("|");
+    const before = axis();
+    const box = tl.getBoundingClientRect();
+    for (let i = 0; i < 4; i++) tl.dispatchEvent(new WheelEvent("wheel", { bubbles: true, cancelable: true, deltaY: -100, clientX: box.left + box.width / 2, clientY: box.top + 20 }));
+    interaction.zoomed = axis() !== before;
+  }
   const pre = document.createElement("pre");
   pre.id = "locklab-check";
-  pre.textContent = JSON.stringify({ errors: window.__locklabErrors || ["the error hook did not run"], svgs: svgs.length, texts, words, problems });
+  pre.textContent = JSON.stringify({ errors: window.__locklabErrors || ["the error hook did not run"], svgs: svgs.length, texts, words, problems, interaction });
   document.body.appendChild(pre);
 }, 300));
