@@ -419,7 +419,7 @@ pub fn build(r: &RunResult) -> Timeline {
                 lane,
                 kind: BandKind::Paused,
                 start_ns: from,
-                end_ns: end_ns,
+                end_ns,
                 label: "paused".into(),
                 hover: line(start_idx),
             });
@@ -431,7 +431,7 @@ pub fn build(r: &RunResult) -> Timeline {
                 lane,
                 kind: BandKind::Down,
                 start_ns: from,
-                end_ns: end_ns,
+                end_ns,
                 label: "down".into(),
                 hover: line(start_idx),
             });
@@ -444,7 +444,7 @@ pub fn build(r: &RunResult) -> Timeline {
                 lane,
                 kind: BandKind::Partition,
                 start_ns: from,
-                end_ns: end_ns,
+                end_ns,
                 label,
                 hover: line(start_idx),
             });
