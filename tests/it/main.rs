@@ -17,6 +17,7 @@ mod shards;
 mod shrink;
 mod sweep;
 mod tidy;
+mod workshop;
 
 use std::path::{Path, PathBuf};
 
