@@ -21,8 +21,9 @@
 //!
 //! A command is a `locklab …` line, split into words as a POSIX shell would for the plain quoting
 //! the workshop uses ('…', "…"); pipes, redirections, globs and variables are refused, so what the
-//! test runs is exactly what a shell would run. Setup blocks (the README's `cargo …` lines, `alias`,
-//! `export`) are recognised by their first word and not run. Anything else in a `sh` block —
+//! test runs is exactly what a shell would run. Setup blocks in the index (the README's `cargo …`
+//! lines, `export`, `mkdir`, `cp`, `cd`) are recognised by their first word and not run; an
+//! exercise may not have one. Anything else in a `sh` block —
 //! another program, a second command, a block without an annotation, a clause the parser does not
 //! know — fails the parse, so every command in the workshop is checked.
 //!
@@ -36,7 +37,8 @@ use std::path::Path;
 use crate::{locklab, root};
 
 /// Programs a setup block may name; such blocks are documentation, not run.
-const SETUP_PROGRAMS: &[&str] = &["cargo", "alias", "export", "sudo", "git"];
+/// Only the index and the facilitator's page may have them (an exercise's commands are all walked).
+const SETUP_PROGRAMS: &[&str] = &["cargo", "export", "mkdir", "cp", "cd", "git"];
 
 /// One clause of an `expect` annotation.
 #[derive(Debug, Clone, PartialEq)]
@@ -154,10 +156,12 @@ fn parse_expect(body: &str) -> Result<Vec<Clause>, String> {
     Ok(clauses)
 }
 
-/// Every runnable step of one workshop file, in order; an error names the line.
-fn parse_steps(markdown: &str) -> Result<Vec<Step>, String> {
+/// Every runnable step of one workshop file, in order, and how many setup blocks it has; an error
+/// names the line.
+fn parse(markdown: &str) -> Result<(Vec<Step>, usize), String> {
     let lines: Vec<&str> = markdown.lines().collect();
     let mut steps = Vec::new();
+    let mut setup_blocks = 0;
     let mut i = 0;
     while i < lines.len() {
         let fence = lines[i].trim_start();
@@ -182,12 +186,10 @@ fn parse_steps(markdown: &str) -> Result<Vec<Step>, String> {
         }
         let commands: Vec<(usize, &str)> =
             body.into_iter().filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#')).collect();
-        let first_words: Vec<String> = commands
-            .iter()
-            .map(|(n, l)| shell_words(l).map(|w| w.first().cloned().unwrap_or_default()).map_err(|e| format!("line {n}: {e}")))
-            .collect::<Result<_, _>>()?;
-        if !commands.is_empty() && first_words.iter().all(|w| SETUP_PROGRAMS.contains(&w.as_str())) {
-            continue; // a setup block: documentation for the room, not run here
+        let is_setup = |l: &str| l.split_whitespace().next().is_some_and(|w| SETUP_PROGRAMS.contains(&w));
+        if !commands.is_empty() && commands.iter().all(|(_, l)| is_setup(l)) {
+            setup_blocks += 1; // a setup block: documentation for the room, not run here
+            continue;
         }
         let [(line, command)] = commands[..] else {
             return Err(format!("line {}: a `sh` block holds exactly one locklab command, found {}", open + 1, commands.len()));
@@ -209,7 +211,12 @@ fn parse_steps(markdown: &str) -> Result<Vec<Step>, String> {
         let expect = parse_expect(body).map_err(|e| format!("line {}: {e}", i + 1))?;
         steps.push(Step { line, args, expect });
     }
-    Ok(steps)
+    Ok((steps, setup_blocks))
+}
+
+/// The runnable steps of one workshop file.
+fn parse_steps(markdown: &str) -> Result<Vec<Step>, String> {
+    parse(markdown).map(|(steps, _)| steps)
 }
 
 /// The text of the `## Explain` section (to the next `## ` heading or the end).
@@ -289,8 +296,9 @@ fn every_workshop_command_gives_the_outcome_its_answer_states() {
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         let markdown = std::fs::read_to_string(file).unwrap();
-        let steps = parse_steps(&markdown).unwrap_or_else(|e| panic!("workshop/{name}: {e}"));
+        let (steps, setup_blocks) = parse(&markdown).unwrap_or_else(|e| panic!("workshop/{name}: {e}"));
         if is_exercise(file) {
+            assert_eq!(setup_blocks, 0, "workshop/{name}: an exercise's `sh` blocks are all walked: no setup commands");
             let mut at = 0;
             for heading in ["\n## Predict", "\n## Run", "\n## Look", "\n## Explain"] {
                 let found = markdown[at..].find(heading);
