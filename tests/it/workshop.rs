@@ -192,7 +192,11 @@ fn parse(markdown: &str) -> Result<(Vec<Step>, usize), String> {
             continue;
         }
         let [(line, command)] = commands[..] else {
-            return Err(format!("line {}: a `sh` block holds exactly one locklab command, found {}", open + 1, commands.len()));
+            return Err(format!(
+                "line {}: a `sh` block holds exactly one locklab command, found {}",
+                open + 1,
+                commands.len()
+            ));
         };
         let mut args = shell_words(command).map_err(|e| format!("line {line}: {e}"))?;
         if args.first().map(String::as_str) != Some("locklab") {
@@ -204,10 +208,9 @@ fn parse(markdown: &str) -> Result<(Vec<Step>, usize), String> {
             i += 1;
         }
         let annotation = lines.get(i).map(|l| l.trim()).unwrap_or("");
-        let body = annotation
-            .strip_prefix("<!-- expect:")
-            .and_then(|b| b.strip_suffix("-->"))
-            .ok_or_else(|| format!("line {line}: `{command}` has no `<!-- expect: … -->` annotation after its block"))?;
+        let body = annotation.strip_prefix("<!-- expect:").and_then(|b| b.strip_suffix("-->")).ok_or_else(|| {
+            format!("line {line}: `{command}` has no `<!-- expect: … -->` annotation after its block")
+        })?;
         let expect = parse_expect(body).map_err(|e| format!("line {}: {e}", i + 1))?;
         steps.push(Step { line, args, expect });
     }
@@ -248,12 +251,10 @@ fn run_step(step: &Step, dir: &Path) -> Vec<String> {
     for clause in &step.expect {
         let failed = match clause {
             Clause::Exit(want) => (code != *want).then(|| format!("exit {code}, the annotation says {want}")),
-            Clause::Stdout { text, present } => {
-                (stdout.contains(text.as_str()) != *present).then(|| format!("stdout {} \"{text}\"", if *present { "lacks" } else { "has" }))
-            }
-            Clause::Stderr { text, present } => {
-                (stderr.contains(text.as_str()) != *present).then(|| format!("stderr {} \"{text}\"", if *present { "lacks" } else { "has" }))
-            }
+            Clause::Stdout { text, present } => (stdout.contains(text.as_str()) != *present)
+                .then(|| format!("stdout {} \"{text}\"", if *present { "lacks" } else { "has" })),
+            Clause::Stderr { text, present } => (stderr.contains(text.as_str()) != *present)
+                .then(|| format!("stderr {} \"{text}\"", if *present { "lacks" } else { "has" })),
             Clause::File { path, text } => match std::fs::read_to_string(dir.join(path)) {
                 Err(e) => Some(format!("{path} not written: {e}")),
                 Ok(body) if body.is_empty() => Some(format!("{path} is empty")),
@@ -340,7 +341,11 @@ fn every_workshop_command_gives_the_outcome_its_answer_states() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     assert!((8..=10).contains(&exercises), "the workshop has 8–10 exercises, found {exercises}");
     assert!(walked >= exercises, "every exercise ran a command ({walked} commands)");
-    eprintln!("workshop: {walked} commands in {} files walked in {:.1} s", files.len(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "workshop: {walked} commands in {} files walked in {:.1} s",
+        files.len(),
+        started.elapsed().as_secs_f64()
+    );
 }
 
 #[test]
@@ -368,7 +373,10 @@ fn the_parser_refuses_what_it_would_not_check() {
     let cases = [
         ("```sh\nlocklab run a.toml\n```\n<!-- expect: stdout~\"x\" -->\n", "no `exit=` clause"),
         ("```sh\nlocklab run a.toml\n```\n<!-- expect: exit=0; verdict=ok -->\n", "unknown clause"),
-        ("```sh\nlocklab run a.toml\nlocklab run b.toml\n```\n<!-- expect: exit=0 -->\n", "exactly one locklab command"),
+        (
+            "```sh\nlocklab run a.toml\nlocklab run b.toml\n```\n<!-- expect: exit=0 -->\n",
+            "exactly one locklab command",
+        ),
         ("```sh\nlocklab run scenarios/*.toml\n```\n<!-- expect: exit=0 -->\n", "unquoted `*`"),
         ("```sh\nlocklab run a.toml | grep x\n```\n<!-- expect: exit=0 -->\n", "unquoted `|`"),
         ("```sh\nlockalb run a.toml\n```\n<!-- expect: exit=0 -->\n", "only `locklab …` commands"),
