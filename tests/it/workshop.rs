@@ -282,6 +282,18 @@ fn workshop_files() -> Vec<std::path::PathBuf> {
     files
 }
 
+/// The targets of the Markdown links `](target)` that point into the repository (not `http…`,
+/// not `#anchor`), without their `#fragment`.
+fn relative_links(markdown: &str) -> Vec<&str> {
+    markdown
+        .split("](")
+        .skip(1)
+        .filter_map(|rest| rest.split_once(')').map(|(target, _)| target))
+        .map(|target| target.split('#').next().unwrap_or(""))
+        .filter(|target| !target.is_empty() && !target.starts_with("http"))
+        .collect()
+}
+
 /// Exercise files: `NN-….md`.
 fn is_exercise(path: &Path) -> bool {
     path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.as_bytes().first().is_some_and(u8::is_ascii_digit))
@@ -297,6 +309,9 @@ fn every_workshop_command_gives_the_outcome_its_answer_states() {
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         let markdown = std::fs::read_to_string(file).unwrap();
+        for target in relative_links(&markdown) {
+            assert!(file.parent().unwrap().join(target).exists(), "workshop/{name}: the link `{target}` leads nowhere");
+        }
         let (steps, setup_blocks) = parse(&markdown).unwrap_or_else(|e| panic!("workshop/{name}: {e}"));
         if is_exercise(file) {
             assert_eq!(setup_blocks, 0, "workshop/{name}: an exercise's `sh` blocks are all walked: no setup commands");
