@@ -25,7 +25,8 @@
 //! lines, `export`, `mkdir`, `cp`, `cd`) are recognised by their first word and not run; an
 //! exercise may not have one. Anything else in a `sh` block —
 //! another program, a second command, a block without an annotation, a clause the parser does not
-//! know — fails the parse, so every command in the workshop is checked.
+//! know — fails the parse, as does a `locklab` command in any other kind of block (```` ```console ````
+//! …), so every command in the workshop is checked.
 //!
 //! Each workshop file is walked in its own temporary directory holding a copy of `scenarios/`,
 //! its commands in order (a later command may read what an earlier one wrote, e.g. a history
@@ -182,6 +183,12 @@ fn parse(markdown: &str) -> Result<(Vec<Step>, usize), String> {
         }
         i += 1; // past the closing fence
         if lang != "sh" {
+            // a command in another kind of block would be shown to the room and never checked
+            if let Some((n, l)) =
+                body.iter().find(|(_, l)| l.trim_start().trim_start_matches("$ ").starts_with("locklab "))
+            {
+                return Err(format!("line {n}: `{}` is in a ```{lang} block: commands go in ```sh blocks", l.trim()));
+            }
             continue;
         }
         let commands: Vec<(usize, &str)> =
@@ -396,6 +403,7 @@ fn the_parser_refuses_what_it_would_not_check() {
         ("```sh\nlocklab run a.toml | grep x\n```\n<!-- expect: exit=0 -->\n", "unquoted `|`"),
         ("```sh\nlockalb run a.toml\n```\n<!-- expect: exit=0 -->\n", "only `locklab …` commands"),
         ("```sh\nlocklab run a.toml\n", "never closes"),
+        ("```console\n$ locklab run a.toml\n```\n", "commands go in ```sh blocks"),
     ];
     for (md, want) in cases {
         let err = parse_steps(md).expect_err(md);
