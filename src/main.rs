@@ -259,7 +259,12 @@ fn run(args: RunArgs) -> i32 {
             any_violated |= r.report.violated() || r.report.vacuous;
             any_unmet |= !r.expectation.passed();
             if let Some(path) = &args.svg {
-                if let Err(e) = std::fs::write(path, locklab::svg::timeline(&r)) {
+                // Create the directory as `sweep --out` does.
+                let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+                let written = dir
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| std::fs::write(path, locklab::svg::timeline(&r)));
+                if let Err(e) = written {
                     eprintln!("error: {}: cannot write: {e}", path.display());
                     return exit::BAD_INPUT;
                 }

@@ -18,6 +18,7 @@ mod shards;
 mod shrink;
 mod sweep;
 mod tidy;
+mod workshop;
 
 use std::path::{Path, PathBuf};
 
