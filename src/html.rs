@@ -514,7 +514,8 @@ function fromHash() {
   const m = /pair=(\d+)/.exec(location.hash);
   if (m) {
     open(+m[1]);
-    if (openRow) openRow.previousElementSibling.scrollIntoView({ block: "start" });
+    // Bring the opened row up when it is far down the page (the matrix has ~70 rows).
+    if (openRow && openRow.getBoundingClientRect().top > window.innerHeight / 2) openRow.previousElementSibling.scrollIntoView({ block: "start" });
   }
 }
 window.addEventListener("hashchange", fromHash);

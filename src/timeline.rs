@@ -440,14 +440,7 @@ pub fn build(r: &RunResult) -> Timeline {
     for (description, from, start_idx) in open_partition {
         if let Some(lane) = net_lane {
             let label = format!("partition {description}");
-            bands.push(Band {
-                lane,
-                kind: BandKind::Partition,
-                start_ns: from,
-                end_ns,
-                label,
-                hover: line(start_idx),
-            });
+            bands.push(Band { lane, kind: BandKind::Partition, start_ns: from, end_ns, label, hover: line(start_idx) });
         }
     }
     bands.sort_by_key(|b| (b.start_ns, b.lane));

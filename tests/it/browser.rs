@@ -152,7 +152,7 @@ fn check_page(bin: &Path, page: &Path, fragment: &str, shot: &str) -> Checked {
     let _ = std::fs::remove_file(&png);
     let shot_url = format!("file://{}{fragment}", page.display());
     let shot_arg = format!("--screenshot={}", png.display());
-    run_chromium(bin, &profile, &shot_url, &["--virtual-time-budget=5000", "--window-size=1400,900", &shot_arg]);
+    run_chromium(bin, &profile, &shot_url, &["--virtual-time-budget=5000", "--window-size=1400,1400", &shot_arg]);
     assert!(png.is_file(), "{shot}: no screenshot at {}", png.display());
     Checked {
         errors,
