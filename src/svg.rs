@@ -19,7 +19,7 @@ const WIDTH: f64 = 1000.0;
 const LEFT: f64 = 90.0;
 const RIGHT: f64 = 20.0;
 const ROW: f64 = 40.0;
-const TOP: f64 = 84.0;
+const TOP: f64 = 96.0;
 const LABEL_FONT: f64 = 10.0;
 
 pub fn esc(s: &str) -> String {
