@@ -75,7 +75,7 @@ struct CompareArgs {
     /// Where the scenario files are.
     #[arg(long, default_value = "scenarios")]
     dir: PathBuf,
-    /// Where to write comparison.md and comparison.json.
+    /// Where to write comparison.md, comparison.json, index.html and timelines/.
     #[arg(long, default_value = "reports")]
     out: PathBuf,
     /// Print runs, events and messages per second to stderr.
@@ -566,12 +566,13 @@ fn finish_report(
         result.pairs.iter().filter(|p| !p.expectation_unchecked.is_empty()).collect();
     if !quiet {
         out(&format!(
-            "compared {} pairs over {} seeds ({} runs); wrote {} and {}\n",
+            "compared {} pairs over {} seeds ({} runs); wrote {}, {} and {}\n",
             result.pairs.len(),
             seeds,
             result.runs,
             out_dir.join("comparison.md").display(),
-            out_dir.join("comparison.json").display()
+            out_dir.join("comparison.json").display(),
+            out_dir.join("index.html").display()
         ));
         for p in &missed {
             out(&format!(
