@@ -33,9 +33,10 @@ pub const MAX_BARS: usize = 400;
 /// The most marks (writes, grants, clock jumps, drops) one picture holds.
 pub const MAX_MARKS: usize = 600;
 
-/// One colour per client, cycled. None of them is the green of "write applied", the red of
+/// One colour per client (ten before they repeat: the herd scenarios have eight clients). None of them is the green of "write applied", the red of
 /// "stale write" / "acts as holder after its lease", or the grey of "rejected".
-pub const CLIENT_COLORS: &[&str] = &["#3b73b9", "#e08a1e", "#8e5bb5", "#17a2b8", "#8c6d31", "#d35fb7"];
+pub const CLIENT_COLORS: &[&str] =
+    &["#3b73b9", "#e08a1e", "#8e5bb5", "#17a2b8", "#8c6d31", "#d35fb7", "#1f2f86", "#c9a100", "#7aaee0", "#5e2a5e"];
 /// Status colours (never a client's).
 pub const APPLIED: &str = "#2a8a3e";
 pub const STALE: &str = "#d62728";
