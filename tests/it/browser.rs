@@ -165,11 +165,9 @@ fn check_page(bin: &Path, page: &Path, fragment: &str, shot: &str) -> Checked {
     }
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("locklab-it-browser-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A scratch directory removed when dropped, also when the test fails.
+fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("locklab-it-browser-{name}-")).tempdir().unwrap()
 }
 
 /// `index.html` from `compare` on a few scenarios, with the busiest pair's timeline opened (a
@@ -178,7 +176,8 @@ fn temp_dir(name: &str) -> PathBuf {
 #[test]
 fn the_html_report_and_timelines_load_cleanly_in_chromium() {
     let Some(bin) = chromium() else { return };
-    let dir = temp_dir("report");
+    let scratch = temp_dir("report");
+    let dir = scratch.path();
     let out = dir.join("report");
     let (code, stdout, stderr) = locklab(
         &[
@@ -242,14 +241,14 @@ fn the_html_report_and_timelines_load_cleanly_in_chromium() {
         assert!(c.svgs == 1 && c.texts > 10, "{stem}: {c:?}");
         assert!(c.problems.is_empty(), "{stem}: SVG text that the picture does not show:\n{}", c.problems.join("\n"));
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `sweep`'s page: its rate-vs-parameter plots inline above its table.
 #[test]
 fn the_sweep_page_loads_cleanly_in_chromium() {
     let Some(bin) = chromium() else { return };
-    let dir = temp_dir("sweep");
+    let scratch = temp_dir("sweep");
+    let dir = scratch.path();
     let out = dir.join("sweep");
     let (code, stdout, stderr) = locklab(
         &[
@@ -272,14 +271,14 @@ fn the_sweep_page_loads_cleanly_in_chromium() {
     assert!(c.errors.is_empty(), "console errors: {:?}", c.errors);
     assert!(c.svgs >= 3, "the sweep's plots are inline: {c:?}");
     assert!(c.problems.is_empty(), "SVG text that the picture does not show:\n{}", c.problems.join("\n"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A `lin --html` page on a history from a bundled scenario (a non-linearizable run).
 #[test]
 fn the_lin_html_page_loads_cleanly_in_chromium() {
     let Some(bin) = chromium() else { return };
-    let dir = temp_dir("lin");
+    let scratch = temp_dir("lin");
+    let dir = scratch.path();
     let history = dir.join("history.json");
     let (_, stdout, stderr) = locklab(
         &["run", "scenarios/server-restart.toml", "--protocol", "lease", "--history", history.to_str().unwrap()],
@@ -294,7 +293,6 @@ fn the_lin_html_page_loads_cleanly_in_chromium() {
     assert!(c.errors.is_empty(), "console errors: {:?}", c.errors);
     assert!(c.svgs >= 1, "the lin page draws an SVG: {c:?}");
     assert!(c.problems.is_empty(), "SVG text that the picture does not show:\n{}", c.problems.join("\n"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The test of the test: a page whose script throws, one that logs with `console.error`, and one
@@ -302,7 +300,8 @@ fn the_lin_html_page_loads_cleanly_in_chromium() {
 #[test]
 fn a_page_with_a_script_error_fails_the_check() {
     let Some(bin) = chromium() else { return };
-    let dir = temp_dir("broken");
+    let scratch = temp_dir("broken");
+    let dir = scratch.path();
     let page = dir.join("broken.html");
     std::fs::write(
         &page,
@@ -318,5 +317,4 @@ fn a_page_with_a_script_error_fails_the_check() {
     assert!(c.errors.iter().any(|e| e.contains("deliberate")), "console.error was not caught: {c:?}");
     assert!(c.problems.iter().any(|p| p.contains("overlaps")), "colliding text was not caught: {c:?}");
     assert!(c.problems.iter().any(|p| p.contains("outside the picture")), "cut text was not caught: {c:?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
