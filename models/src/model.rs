@@ -1051,3 +1051,35 @@ impl Model for LockModel {
         properties
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{LockOp, LockRet, OpId, OpKind};
+
+    fn acquire(client: u32, invoke_ns: u64, return_ns: u64) -> [LinEvent; 2] {
+        let id = OpId { session: SessionId { client, incarnation: 0, n: 1 }, kind: OpKind::Acquire, n: 0 };
+        [
+            LinEvent::Invoke(id, LockOp::Acquire { invoke_ns }),
+            LinEvent::Return(id, LockRet::Acquire { granted: true, return_ns }),
+        ]
+    }
+
+    #[test]
+    fn the_lin_memo_answers_the_testers_verdict_for_each_exact_history() {
+        let memo = LinMemo::default();
+        let spec = LeaseSpec::new(3_000);
+        let one = acquire(1, 0, 10).to_vec();
+        // A second grant 20 ns later, inside the first one's TTL: not linearizable.
+        let two = [acquire(1, 0, 10), acquire(2, 20, 30)].concat();
+        // Asked twice each: the second answer comes from the memo.
+        for history in [&one, &two, &one, &two] {
+            let direct = check_history_with(spec.clone(), history).expect("a well-formed history");
+            assert_eq!(memo.check(spec.clone(), history), direct);
+        }
+        assert!(memo.check(spec.clone(), &one));
+        assert!(!memo.check(spec.clone(), &two));
+        // Another spec is another key: with a TTL of 10 ns the first lease has expired.
+        assert!(memo.check(LeaseSpec::new(10), &two));
+    }
+}
