@@ -9,9 +9,11 @@
 //! fault budget, and [`Ghost`] state the properties read (acquire order, newest applied write,
 //! the client-visible history for the linearizability check).
 //!
-//! Slots are shared between a state and its successors until a step changes them, and hashed
-//! through a cached digest ([`SlotRef`]): a step touches one or two nodes, and copying and
-//! hashing successors is most of what an explicit-state checker does.
+//! Slots, messages in flight and the ghost are shared between a state and its successors until
+//! a step changes them, and hashed through a cached digest ([`Shared`]): a step touches one or
+//! two nodes, and copying and hashing successors is most of what an explicit-state checker does.
+//! A message to a server that is down is lost at once when nothing could make it arrive
+//! (`LockModel::lost_at_once`: an exact reduction).
 //!
 //! # How time is modelled, and why
 //!
