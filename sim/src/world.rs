@@ -527,9 +527,11 @@ impl World {
             }
             Effect::Persist(durable) => self.slots[node].cache = Some(durable),
             Effect::Sync => {
+                // What was written reaches the disk. Moved, not copied: until the next `Persist`
+                // the disk holds exactly what the cache did, so a second `Sync` has nothing to do.
                 let slot = &mut self.slots[node];
-                if slot.cache.is_some() {
-                    slot.disk = slot.cache.clone();
+                if let Some(written) = slot.cache.take() {
+                    slot.disk = Some(written);
                 }
             }
             Effect::Record(obs) => self.record(node, obs),
