@@ -79,7 +79,7 @@ pub mod specs;
 pub use budget::{Guard, Limit};
 pub use checker::{
     check, check_with_options, check_within, CheckOptions, CheckResult, InvalidHistory, Limits, PartitionOutcome,
-    PartitionReport, Stats, Verdict, Violation,
+    PartitionReport, Stats, Verdict, Violation, replay,
 };
 
 use std::fmt::Debug;
@@ -251,6 +251,14 @@ pub trait Spec: Sync {
     fn unreachable(&self, state: &Self::State, op: &Operation<Self::Input, Self::Output>) -> bool {
         let _ = (state, op);
         false
+    }
+
+    /// The state in words, for the HTML timeline's "state after this operation" (never
+    /// called by the search). `name` gives a process's display name (`c1`, or `process 3`
+    /// when the history names none). Default: the `Debug` form.
+    fn describe_state(&self, state: &Self::State, name: &dyn Fn(u64) -> String) -> String {
+        let _ = name;
+        format!("{state:?}")
     }
 
     /// Hash of the part of the state that [`Spec::covers`] requires to be equal.
