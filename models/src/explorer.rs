@@ -1,0 +1,504 @@
+//! What `locklab explore` shows of a path: a sequence diagram ([`sequence_svg`], stateright's
+//! `Model::as_svg`) and the state in words ([`describe_state`], stateright's `format_step`).
+//!
+//! # The sequence diagram
+//!
+//! One vertical lifeline per node, named as `locklab run` names them (clients `c1`, `c2`, the
+//! lock servers, the resource). Time runs down, one row per step of the path:
+//!
+//! * a delivered message is an arrow from its sender's lifeline to its receiver's, labelled
+//!   with its kind (`acquire`, `acquire_reply`, `write` …), at the step it is delivered;
+//! * faults are red where they act: a dropped message is a dashed red arrow ending in ✕, a
+//!   delayed one a dashed orange arrow, a pause / resume / crash / restart / clock jump a red
+//!   box on that node's lifeline;
+//! * a timer firing is a small grey box on its node's lifeline; a tick of true time is a
+//!   dashed line across the diagram with the new time at the left (`t=400 ms`);
+//! * at each step where it changes, the lock state of every server in words in the right-hand
+//!   column (`s1: held by c1, token 3, expires t=2000 ms`), as the path shows it: a server's
+//!   grant (its `Grant` observation), the release a client saw succeed, the lease running out
+//!   at grant time + TTL by true time, a crash;
+//! * under the last step, every property's status at the end of the path (an `always` property
+//!   holds or is violated there; a `sometimes` property was reached on the path or not).
+//!
+//! Text is monospace and every width is computed from the number of characters (0.62 em per
+//! character, a bound for the usual monospace fonts), so labels never overlap and never leave
+//! the picture: columns are as wide as their widest label.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use locklab_protocols::history::Observation;
+use locklab_protocols::node::{NodeId, Timer};
+use locklab_protocols::Node;
+use stateright::{Expectation, Model};
+
+use crate::model::{Action, LockModel, LogEvent, State, Status};
+
+/// Font size of every label, px.
+pub const FONT_PX: f64 = 11.0;
+/// Width of one character of the monospace font, px (an upper bound: 0.62 em).
+pub const CHAR_PX: f64 = FONT_PX * 0.62;
+/// Height of one text line, px.
+pub const LINE_PX: f64 = 15.0;
+
+/// Width of `text` in px at [`FONT_PX`].
+pub fn text_width(text: &str) -> f64 {
+    text.chars().count() as f64 * CHAR_PX
+}
+
+/// A label placed in the diagram (for tests: every one lies inside the picture and none
+/// overlaps another).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Label {
+    pub text: String,
+    /// Left edge, px.
+    pub x: f64,
+    /// Baseline, px.
+    pub y: f64,
+}
+
+impl Label {
+    /// The box the label occupies: (left, top, right, bottom).
+    pub fn bounds(&self) -> (f64, f64, f64, f64) {
+        (self.x, self.y - FONT_PX, self.x + text_width(&self.text), self.y + 3.0)
+    }
+}
+
+/// A drawn sequence diagram.
+#[derive(Clone, Debug)]
+pub struct Diagram {
+    pub svg: String,
+    pub width: f64,
+    pub height: f64,
+    pub labels: Vec<Label>,
+    /// Lifelines, left to right (node names).
+    pub lifelines: Vec<String>,
+    /// The message arrows, in path order: (from, to, kind).
+    pub arrows: Vec<(String, String, String)>,
+}
+
+/// A short name for a timer.
+fn timer_name(timer: &Timer) -> String {
+    match timer {
+        Timer::Named(name, _) => name.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// What one server holds, as the path shows it.
+#[derive(Clone, Debug, PartialEq)]
+enum Held {
+    Unknown,
+    By { holder: NodeId, token: Option<u64>, expires_ns: Option<u64> },
+    Released { by: NodeId },
+    Down,
+    Restarted,
+}
+
+/// One step of the path, as drawn.
+enum Row {
+    Tick { now_ns: u64 },
+    Arrow { from: NodeId, to: NodeId, label: String, fault: Option<&'static str> },
+    Note { node: NodeId, label: String, fault: bool },
+}
+
+/// The lock state of the servers in words.
+fn servers_text(model: &LockModel, held: &BTreeMap<NodeId, Held>, now_ns: u64) -> Vec<String> {
+    let ms = |ns: u64| ns / 1_000_000;
+    let n = |id: NodeId| model.name(id).to_string();
+    held.iter()
+        .map(|(&s, h)| {
+            let what = match h {
+                Held::Unknown => "not known yet".to_string(),
+                Held::By { holder, token, expires_ns } => {
+                    let mut t = format!("held by {}", n(*holder));
+                    if let Some(token) = token {
+                        let _ = write!(t, ", token {token}");
+                    }
+                    match expires_ns {
+                        Some(e) if *e <= now_ns => {
+                            t = format!("free ({}'s lease expired at t={} ms)", n(*holder), ms(*e));
+                        }
+                        Some(e) => {
+                            let verb = if model.setup.protocol.lazy_expiry() { "expires ≥" } else { "expires" };
+                            let _ = write!(t, ", {verb} t={} ms", ms(*e));
+                        }
+                        None => {}
+                    }
+                    t
+                }
+                Held::Released { by } => format!("free (released by {})", n(*by)),
+                Held::Down => "DOWN (crashed)".to_string(),
+                Held::Restarted => "restarted (lock table as on its disk)".to_string(),
+            };
+            format!("{}: {what}", n(s))
+        })
+        .collect()
+}
+
+/// The sequence diagram of `path` (states with the action taken from each; the last has none).
+pub fn diagram(model: &LockModel, path: &[(State, Option<Action>)]) -> Diagram {
+    let setup = &model.setup;
+    let mut order: Vec<NodeId> = setup.clients.clone();
+    order.extend(&setup.servers);
+    order.push(setup.resource);
+    let names: Vec<String> = order.iter().map(|&id| model.name(id).to_string()).collect();
+    let column_of: BTreeMap<NodeId, usize> = order.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+
+    // Walk the path, replaying each step to see what it sent and recorded.
+    let mut rows: Vec<(Row, Option<Vec<String>>)> = Vec::new();
+    let mut held: BTreeMap<NodeId, Held> = setup.servers.iter().map(|&s| (s, Held::Unknown)).collect();
+    let mut last_text: Vec<String> = Vec::new();
+    let ttl_ns = setup.ttl_ns;
+    for (state, action) in path {
+        let Some(action) = action else { break };
+        let mut next = state.clone();
+        let mut log = Vec::new();
+        model.step(&mut next, action, Some(&mut log));
+        let now_ns = model.now_ns(&next);
+        for event in &log {
+            match event {
+                LogEvent::Recorded { node, obs: Observation::Grant { holder, token, .. } } if held.contains_key(node) => {
+                    held.insert(
+                        *node,
+                        Held::By { holder: *holder, token: *token, expires_ns: ttl_ns.map(|t| now_ns + t) },
+                    );
+                }
+                LogEvent::Recorded { node, obs: Observation::ReleaseDone { ok: Some(true), .. } } => {
+                    for h in held.values_mut() {
+                        if matches!(h, Held::By { holder, .. } if holder == node) {
+                            *h = Held::Released { by: *node };
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let row = match action {
+            Action::Tick => Row::Tick { now_ns },
+            Action::Deliver { from, to, kind, .. } => {
+                if *kind == "release" && matches!(held.get(to), Some(Held::By { holder, .. }) if holder == from) {
+                    held.insert(*to, Held::Released { by: *from });
+                }
+                Row::Arrow { from: *from, to: *to, label: kind.to_string(), fault: None }
+            }
+            Action::Drop { from, to, kind, .. } => {
+                Row::Arrow { from: *from, to: *to, label: format!("DROP {kind}"), fault: Some("drop") }
+            }
+            Action::Delay { from, to, kind, .. } => {
+                Row::Arrow { from: *from, to: *to, label: format!("DELAY {kind}"), fault: Some("delay") }
+            }
+            Action::Fire { node, timer } => Row::Note { node: *node, label: format!("⏲ {}", timer_name(timer)), fault: false },
+            Action::Pause { node } => Row::Note { node: *node, label: "PAUSE".into(), fault: true },
+            Action::Resume { node } => Row::Note { node: *node, label: "RESUME".into(), fault: true },
+            Action::Crash { node } => {
+                if held.contains_key(node) {
+                    held.insert(*node, Held::Down);
+                }
+                Row::Note { node: *node, label: "CRASH".into(), fault: true }
+            }
+            Action::Restart { node } => {
+                if held.contains_key(node) {
+                    held.insert(*node, Held::Restarted);
+                }
+                Row::Note { node: *node, label: "RESTART".into(), fault: true }
+            }
+            Action::ClockJump { node } => Row::Note {
+                node: *node,
+                label: format!("CLOCK +{} ms", setup.timing.clock_jump_ms),
+                fault: true,
+            },
+        };
+        let text = servers_text(model, &held, now_ns);
+        let changed = text != last_text;
+        last_text = text.clone();
+        rows.push((row, changed.then_some(text)));
+    }
+
+    // Properties at the end of the path.
+    let mut verdicts: Vec<String> = Vec::new();
+    if let Some((last, _)) = path.last() {
+        for p in model.properties() {
+            let line = match p.expectation {
+                Expectation::Always | Expectation::Eventually => {
+                    if (p.condition)(model, last) {
+                        format!("✓ holds: {}", p.name)
+                    } else {
+                        format!("✗ VIOLATED: {}", p.name)
+                    }
+                }
+                Expectation::Sometimes => {
+                    if path.iter().any(|(s, _)| (p.condition)(model, s)) {
+                        format!("✓ reached: {}", p.name)
+                    } else {
+                        format!("· not reached: {}", p.name)
+                    }
+                }
+            };
+            verdicts.push(line);
+        }
+    }
+
+    // Layout: column widths from the widest label each column must hold.
+    let pad = 12.0;
+    let time_w = text_width("t=00000 ms") + pad;
+    let mut col_w = names.iter().map(|n| text_width(n) + 2.0 * pad).fold(90.0, f64::max);
+    for (row, _) in &rows {
+        match row {
+            Row::Arrow { from, to, label, .. } => {
+                let span = column_of[from].abs_diff(column_of[to]).max(1) as f64;
+                col_w = col_w.max((text_width(label) + 2.0 * pad) / span);
+            }
+            Row::Note { label, .. } => col_w = col_w.max(text_width(label) + 2.0 * pad + 8.0),
+            Row::Tick { .. } => {}
+        }
+    }
+    let lifelines_w = col_w * order.len() as f64;
+    let state_x = time_w + lifelines_w + pad;
+    let state_w = rows
+        .iter()
+        .filter_map(|(_, t)| t.as_ref())
+        .flatten()
+        .chain(verdicts.iter())
+        .map(|t| text_width(t))
+        .fold(text_width("lock state (servers)"), f64::max);
+    let width = (state_x + state_w + pad).ceil();
+    let x_of = |id: NodeId| time_w + col_w * (column_of[&id] as f64 + 0.5);
+    let header_h = 30.0;
+
+    let mut body = String::new();
+    let mut labels: Vec<Label> = Vec::new();
+    let mut arrows = Vec::new();
+    let mut text = |body: &mut String, x: f64, y: f64, t: &str, class: &str| {
+        let _ = writeln!(body, r#"<text x="{x:.1}" y="{y:.1}" class="{class}">{}</text>"#, escape(t));
+        labels.push(Label { text: t.to_string(), x, y });
+    };
+    let mut y = header_h + 8.0;
+    for (row, state_text) in &rows {
+        let lines = state_text.as_ref().map_or(1, |t| t.len().max(1));
+        let row_h = (LINE_PX * lines as f64).max(24.0) + 4.0;
+        let mid = y + 14.0;
+        match row {
+            Row::Tick { now_ns } => {
+                let _ = writeln!(
+                    body,
+                    r#"<line x1="{time_w:.1}" x2="{:.1}" y1="{mid:.1}" y2="{mid:.1}" class="tick"/>"#,
+                    time_w + lifelines_w
+                );
+                text(&mut body, 4.0, mid + 4.0, &format!("t={} ms", now_ns / 1_000_000), "time");
+            }
+            Row::Arrow { from, to, label, fault } => {
+                let (x1, x2) = (x_of(*from), x_of(*to));
+                let class = match fault {
+                    Some("drop") => "msg drop",
+                    Some(_) => "msg delay",
+                    None => "msg",
+                };
+                let end = if *fault == Some("drop") { (x1 + x2) / 2.0 } else { x2 };
+                let marker = if fault.is_some() { "" } else { r#" marker-end="url(#arrow)""# };
+                let _ = writeln!(
+                    body,
+                    r#"<line x1="{x1:.1}" x2="{end:.1}" y1="{:.1}" y2="{:.1}" class="{class}"{marker}/>"#,
+                    mid + 4.0,
+                    mid + 4.0
+                );
+                if *fault == Some("drop") {
+                    let _ = writeln!(
+                        body,
+                        r#"<path d="M{:.1},{:.1} l8,8 m0,-8 l-8,8" class="cross"/>"#,
+                        end - 4.0,
+                        mid
+                    );
+                }
+                let lx = (x1 + x2) / 2.0 - text_width(label) / 2.0;
+                text(&mut body, lx, mid, label, if fault.is_some() { "label fault" } else { "label" });
+                arrows.push((model.name(*from).to_string(), model.name(*to).to_string(), label.clone()));
+            }
+            Row::Note { node, label, fault } => {
+                let w = text_width(label) + 8.0;
+                let x = x_of(*node) - w / 2.0;
+                let _ = writeln!(
+                    body,
+                    r#"<rect x="{x:.1}" y="{:.1}" width="{w:.1}" height="18" rx="3" class="{}"/>"#,
+                    mid - 9.0,
+                    if *fault { "fault" } else { "timer" }
+                );
+                text(&mut body, x + 4.0, mid + 4.0, label, if *fault { "label fault" } else { "label" });
+            }
+        }
+        if let Some(lines) = state_text {
+            for (k, line) in lines.iter().enumerate() {
+                text(&mut body, state_x, y + 12.0 + LINE_PX * k as f64, line, "state");
+            }
+        }
+        y += row_h;
+    }
+    y += 10.0;
+    let _ = writeln!(
+        body,
+        r#"<line x1="0" x2="{width:.1}" y1="{y:.1}" y2="{y:.1}" class="rule"/>"#
+    );
+    y += 4.0;
+    for v in &verdicts {
+        y += LINE_PX;
+        let class = if v.starts_with('✗') { "state bad" } else { "state" };
+        text(&mut body, state_x, y, v, class);
+    }
+    let height = (y + 10.0).ceil();
+    let mut head = String::new();
+    for (i, name) in names.iter().enumerate() {
+        let x = time_w + col_w * (i as f64 + 0.5);
+        let _ = writeln!(
+            head,
+            r#"<line x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{:.1}" class="life"/>"#,
+            header_h - 8.0,
+            height - 10.0 - LINE_PX * verdicts.len() as f64 - 14.0
+        );
+        text(&mut head, x - text_width(name) / 2.0, header_h - 14.0, name, "node");
+    }
+    text(&mut head, state_x, header_h - 14.0, "lock state (servers)", "node");
+    let svg = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="{FONT_PX}">
+<style>.life{{stroke:#999;stroke-dasharray:3 3}} .msg{{stroke:#222;stroke-width:1.3}} .drop{{stroke:#c00;stroke-dasharray:5 3}} .delay{{stroke:#d9480f;stroke-dasharray:5 3}} .cross{{stroke:#c00;stroke-width:2}} .tick{{stroke:#bbb;stroke-dasharray:2 4}} .rule{{stroke:#ccc}} .fault{{fill:#fde2e2;stroke:#c00}} .timer{{fill:#eee;stroke:#999}} .node{{font-weight:bold}} .fault.label,.label.fault{{fill:#a00}} .time{{fill:#666}} .state{{fill:#134}} .bad{{fill:#c00;font-weight:bold}} text{{white-space:pre}}</style>
+<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#222"/></marker></defs>
+{head}{body}</svg>"##
+    );
+    Diagram { svg, width, height, labels, lifelines: names, arrows }
+}
+
+/// The SVG of [`diagram`].
+pub fn sequence_svg(model: &LockModel, path: &[(State, Option<Action>)]) -> String {
+    diagram(model, path).svg
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// A state in words: true time, each node's status and what it is doing, the messages in
+/// flight, the fault budget left, and the properties' ghost flags.
+pub fn describe_state(model: &LockModel, s: &State) -> String {
+    let mut out = String::new();
+    let now_ns = model.now_ns(s);
+    let _ = writeln!(out, "t = {} ms (tick {})", now_ns / 1_000_000, s.now_tick);
+    for (id, slot) in s.slots.iter().enumerate() {
+        let status = match slot.status {
+            Status::Up => "up".to_string(),
+            Status::Paused { .. } => "PAUSED".to_string(),
+            Status::Down { .. } => "DOWN".to_string(),
+        };
+        let role = match &slot.node {
+            Node::Client(c) => {
+                let valid = if model.lease_valid(s, id) { "believes it holds the lock" } else { "holds no valid lease" };
+                format!("client, {:?}, {valid}", c.phase).replace("{ ", "(").replace(" }", ")")
+            }
+            Node::Server(_) => "lock server".to_string(),
+            Node::Resource(_) => "resource".to_string(),
+        };
+        let mut timers: Vec<String> = Vec::new();
+        let (mono_ns, wall_ns) = model.readings(s, id);
+        for (timer, deadline) in &slot.timers {
+            timers.push(format!("{} in {} ms", timer_name(timer), deadline.saturating_sub(mono_ns) / 1_000_000));
+        }
+        let _ = write!(out, "{}: {status}, {role}", model.name(id));
+        if slot.wall_steps_ns != 0 {
+            let _ = write!(out, ", wall clock {} ms", wall_ns / 1_000_000);
+        }
+        if !timers.is_empty() {
+            let _ = write!(out, "; timers: {}", timers.join(", "));
+        }
+        out.push('\n');
+    }
+    if s.network.is_empty() {
+        out.push_str("in flight: nothing\n");
+    } else {
+        out.push_str("in flight:\n");
+        for e in &s.network {
+            let delayed = if e.delayed { " (delayed)" } else { "" };
+            let _ = writeln!(out, "  {} → {}: {}{delayed}", model.name(e.from), model.name(e.to), e.msg);
+        }
+    }
+    let g = &s.ghost;
+    if let Some(&(token, holder)) = g.grants_seen.last() {
+        let _ = writeln!(out, "latest grant: token {token} to {}", model.name(holder));
+    }
+    let _ = writeln!(out, "fault budget left: {}", s.budget);
+    let flags = [
+        (g.stale_write, "a stale write was applied"),
+        (g.write_overlap, "a client wrote as holder after its lease ran out while another's was valid"),
+        (g.token_regressed, "a fencing token went backwards"),
+        (!g.linearizable, "the client-visible history is not linearizable"),
+    ];
+    for (on, what) in flags {
+        if on {
+            let _ = writeln!(out, "VIOLATION: {what}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::shortest_counterexample;
+    use crate::cli::build_model;
+    use crate::prop;
+
+    fn pause_counterexample() -> (LockModel, Vec<(State, Option<Action>)>) {
+        let model = build_model("lease", 2, None, Some("pause"), None, Some(9)).expect("valid configuration");
+        let path = shortest_counterexample(&model, prop::NO_STALE_WRITE).expect("the pause breaks the lease");
+        (model, path)
+    }
+
+    #[test]
+    fn the_pause_counterexample_draws_lifelines_arrows_the_pause_and_the_verdict() {
+        let (model, path) = pause_counterexample();
+        let d = diagram(&model, &path);
+        assert_eq!(d.lifelines, ["c1", "c2", "s1", "r1"].map(String::from));
+        assert!(d.arrows.iter().any(|(f, t, k)| f == "c1" && t == "s1" && k == "acquire"), "{:?}", d.arrows);
+        assert!(d.arrows.iter().any(|(f, t, k)| f == "s1" && t == "c1" && k == "acquire_reply"));
+        assert!(d.arrows.iter().any(|(_, t, k)| t == "r1" && k == "write"));
+        let texts: Vec<&str> = d.labels.iter().map(|l| l.text.as_str()).collect();
+        assert!(texts.contains(&"PAUSE"), "{texts:?}");
+        assert!(texts.iter().any(|t| t.starts_with("s1: held by c") && t.contains("expires t=")), "{texts:?}");
+        assert!(texts.iter().any(|t| t.contains("lease expired at")), "the paused client's lease runs out: {texts:?}");
+        assert!(texts.contains(&"✗ VIOLATED: no stale write"), "{texts:?}");
+        assert!(texts.contains(&"✓ holds: linearizable (lease spec)"), "{texts:?}");
+        assert!(d.svg.starts_with("<svg") && d.svg.ends_with("</svg>"));
+        let actions: Vec<Action> = path.iter().filter_map(|(_, a)| a.clone()).collect();
+        let hooked = stateright::Path::from_actions(&model, path[0].0.clone(), &actions).expect("a path of the model");
+        assert_eq!(model.as_svg(hooked), Some(d.svg.clone()), "the Model hook draws the same");
+    }
+
+    #[test]
+    fn labels_stay_inside_the_picture_and_never_overlap() {
+        let (model, path) = pause_counterexample();
+        let d = diagram(&model, &path);
+        for l in &d.labels {
+            let (x0, y0, x1, y1) = l.bounds();
+            assert!(x0 >= 0.0 && y0 >= 0.0 && x1 <= d.width && y1 <= d.height, "{l:?} outside {}×{}", d.width, d.height);
+        }
+        for (i, a) in d.labels.iter().enumerate() {
+            for b in &d.labels[i + 1..] {
+                let (a0, a1, a2, a3) = a.bounds();
+                let (b0, b1, b2, b3) = b.bounds();
+                let overlap = a0 < b2 && b0 < a2 && a1 < b3 && b1 < a3;
+                assert!(!overlap, "{a:?} overlaps {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn state_text_is_words_not_a_debug_dump() {
+        let (model, path) = pause_counterexample();
+        let (last, _) = path.last().unwrap();
+        let text = describe_state(&model, last);
+        assert!(text.starts_with("t = "), "{text}");
+        assert!(text.contains("c1: ") && text.contains("s1: up, lock server"), "{text}");
+        assert!(text.contains("VIOLATION: a stale write was applied"), "{text}");
+        assert!(!text.contains("SlotRef") && !text.contains("Ghost {"), "{text}");
+        let (first, action) = &path[0];
+        let step = model.format_step(first, action.clone().unwrap()).unwrap();
+        assert!(step.starts_with("t = "), "format_step shows the words: {step}");
+    }
+}
