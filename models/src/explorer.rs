@@ -17,6 +17,7 @@
 //!   column (`s1: held by c1, token 3, expires t=2000 ms`), as the path shows it: a server's
 //!   grant (its `Grant` observation), the release a client saw succeed, the lease running out
 //!   at grant time + TTL by true time, a crash;
+//! * the step where an invariant first fails, marked in that column (`✗ violated here: …`);
 //! * under the last step, every property's status at the end of the path (an `always` property
 //!   holds or is violated there; a `sometimes` property was reached on the path or not).
 //!
@@ -150,6 +151,9 @@ pub fn diagram(model: &LockModel, path: &[(State, Option<Action>)]) -> Diagram {
     let mut held: BTreeMap<NodeId, Held> = setup.servers.iter().map(|&s| (s, Held::Unknown)).collect();
     let mut last_text: Vec<String> = Vec::new();
     let ttl_ns = setup.ttl_ns;
+    let always: Vec<_> =
+        model.properties().into_iter().filter(|p| matches!(p.expectation, Expectation::Always)).collect();
+    let mut broken: Vec<&'static str> = Vec::new();
     for (state, action) in path {
         let Some(action) = action else { break };
         let mut next = state.clone();
@@ -188,7 +192,7 @@ pub fn diagram(model: &LockModel, path: &[(State, Option<Action>)]) -> Diagram {
             Action::Delay { from, to, kind, .. } => {
                 Row::Arrow { from: *from, to: *to, label: format!("DELAY {kind}"), fault: Some("delay") }
             }
-            Action::Fire { node, timer } => Row::Note { node: *node, label: format!("⏲ {}", timer_name(timer)), fault: false },
+            Action::Fire { node, timer } => Row::Note { node: *node, label: format!("timer {}", timer_name(timer)), fault: false },
             Action::Pause { node } => Row::Note { node: *node, label: "PAUSE".into(), fault: true },
             Action::Resume { node } => Row::Note { node: *node, label: "RESUME".into(), fault: true },
             Action::Crash { node } => {
@@ -212,7 +216,15 @@ pub fn diagram(model: &LockModel, path: &[(State, Option<Action>)]) -> Diagram {
         let text = servers_text(model, &held, now_ns);
         let changed = text != last_text;
         last_text = text.clone();
-        rows.push((row, changed.then_some(text)));
+        // The step where an invariant first fails is marked in the state column.
+        let mut shown = changed.then_some(text);
+        for p in &always {
+            if !broken.contains(&p.name) && !(p.condition)(model, &next) {
+                broken.push(p.name);
+                shown.get_or_insert_with(Vec::new).push(format!("✗ violated here: {}", p.name));
+            }
+        }
+        rows.push((row, shown));
     }
 
     // Properties at the end of the path.
@@ -311,7 +323,7 @@ pub fn diagram(model: &LockModel, path: &[(State, Option<Action>)]) -> Diagram {
                     );
                 }
                 let lx = (x1 + x2) / 2.0 - text_width(label) / 2.0;
-                text(&mut body, lx, mid, label, if fault.is_some() { "label fault" } else { "label" });
+                text(&mut body, lx, mid, label, if fault.is_some() { "label flabel" } else { "label" });
                 arrows.push((model.name(*from).to_string(), model.name(*to).to_string(), label.clone()));
             }
             Row::Note { node, label, fault } => {
@@ -323,12 +335,13 @@ pub fn diagram(model: &LockModel, path: &[(State, Option<Action>)]) -> Diagram {
                     mid - 9.0,
                     if *fault { "fault" } else { "timer" }
                 );
-                text(&mut body, x + 4.0, mid + 4.0, label, if *fault { "label fault" } else { "label" });
+                text(&mut body, x + 4.0, mid + 4.0, label, if *fault { "flabel" } else { "tlabel" });
             }
         }
         if let Some(lines) = state_text {
             for (k, line) in lines.iter().enumerate() {
-                text(&mut body, state_x, y + 12.0 + LINE_PX * k as f64, line, "state");
+                let class = if line.starts_with('✗') { "state bad" } else { "state" };
+                text(&mut body, state_x, y + 12.0 + LINE_PX * k as f64, line, class);
             }
         }
         y += row_h;
@@ -359,7 +372,7 @@ pub fn diagram(model: &LockModel, path: &[(State, Option<Action>)]) -> Diagram {
     text(&mut head, state_x, header_h - 14.0, "lock state (servers)", "node");
     let svg = format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="{FONT_PX}">
-<style>.life{{stroke:#999;stroke-dasharray:3 3}} .msg{{stroke:#222;stroke-width:1.3}} .drop{{stroke:#c00;stroke-dasharray:5 3}} .delay{{stroke:#d9480f;stroke-dasharray:5 3}} .cross{{stroke:#c00;stroke-width:2}} .tick{{stroke:#bbb;stroke-dasharray:2 4}} .rule{{stroke:#ccc}} .fault{{fill:#fde2e2;stroke:#c00}} .timer{{fill:#eee;stroke:#999}} .node{{font-weight:bold}} .fault.label,.label.fault{{fill:#a00}} .time{{fill:#666}} .state{{fill:#134}} .bad{{fill:#c00;font-weight:bold}} text{{white-space:pre}}</style>
+<style>.life{{stroke:#999;stroke-dasharray:3 3}} .msg{{stroke:#222;stroke-width:1.3}} .drop{{stroke:#c00;stroke-dasharray:5 3}} .delay{{stroke:#d9480f;stroke-dasharray:5 3}} .cross{{stroke:#c00;stroke-width:2}} .tick{{stroke:#bbb;stroke-dasharray:2 4}} .rule{{stroke:#ccc}} .fault{{fill:#fde2e2;stroke:#c00}} .timer{{fill:#eee;stroke:#999}} .node{{font-weight:bold}} .flabel{{fill:#a00;font-weight:bold}} .label{{paint-order:stroke;stroke:#fff;stroke-width:4px;stroke-linejoin:round}} .time{{fill:#666}} .state{{fill:#134}} .bad{{fill:#c00;font-weight:bold}} text{{white-space:pre}}</style>
 <defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#222"/></marker></defs>
 {head}{body}</svg>"##
     );
@@ -463,8 +476,10 @@ mod tests {
         assert!(texts.iter().any(|t| t.starts_with("s1: held by c") && t.contains("expires t=")), "{texts:?}");
         assert!(texts.iter().any(|t| t.contains("lease expired at")), "the paused client's lease runs out: {texts:?}");
         assert!(texts.contains(&"✗ VIOLATED: no stale write"), "{texts:?}");
+        assert!(texts.contains(&"✗ violated here: no stale write"), "the step is marked: {texts:?}");
         assert!(texts.contains(&"✓ holds: linearizable (lease spec)"), "{texts:?}");
         assert!(d.svg.starts_with("<svg") && d.svg.ends_with("</svg>"));
+        if let Ok(out) = std::env::var("DUMP_SVG") { std::fs::write(out, &d.svg).unwrap(); }
         let actions: Vec<Action> = path.iter().filter_map(|(_, a)| a.clone()).collect();
         let hooked = stateright::Path::from_actions(&model, path[0].0.clone(), &actions).expect("a path of the model");
         assert_eq!(model.as_svg(hooked), Some(d.svg.clone()), "the Model hook draws the same");
