@@ -270,7 +270,7 @@ fn run_inner(args: &LinArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
         check_history_for(&model, &specs, &history, &limits, names).map_err(Failure::Internal)?;
 
     let mut text = Vec::new();
-    let code = report(&result, &views, &budgets, &mut text);
+    let code = report(&result, &views, &loaded.names, &budgets, &mut text);
     let verdict = match &result.verdict {
         Verdict::Linearizable => "linearizable",
         Verdict::NotLinearizable(_) => "not linearizable",
@@ -280,8 +280,8 @@ fn run_inner(args: &LinArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
         let (key, prefix, unplaced) = match &result.verdict {
             Verdict::NotLinearizable(v) => (
                 Some(v.key.clone()),
-                v.longest_prefix.iter().map(|&i| views[i].describe(i)).collect::<Vec<_>>(),
-                v.unplaced.iter().map(|&i| views[i].describe(i)).collect::<Vec<_>>(),
+                v.longest_prefix.iter().map(|&i| views[i].describe(i, &loaded.names)).collect::<Vec<_>>(),
+                v.unplaced.iter().map(|&i| views[i].describe(i, &loaded.names)).collect::<Vec<_>>(),
             ),
             _ => (None, Vec::new(), Vec::new()),
         };
@@ -451,7 +451,13 @@ pub fn check_history_for(
     }
 }
 
-fn report(result: &CheckResult, views: &[OpView], budgets: &Budgets, out: &mut dyn Write) -> i32 {
+fn report(
+    result: &CheckResult,
+    views: &[OpView],
+    names: &BTreeMap<u64, String>,
+    budgets: &Budgets,
+    out: &mut dyn Write,
+) -> i32 {
     match &result.verdict {
         Verdict::Linearizable => {
             let _ = writeln!(out, "linearizable ({} operations, {} partitions)", views.len(), result.partitions.len());
@@ -470,11 +476,11 @@ fn report(result: &CheckResult, views: &[OpView], budgets: &Budgets, out: &mut d
                 let _ = writeln!(out, "  ... {skip} earlier operations");
             }
             for &i in &v.longest_prefix[skip..] {
-                let _ = writeln!(out, "  {}", views[i].describe(i));
+                let _ = writeln!(out, "  {}", views[i].describe(i, names));
             }
             let _ = writeln!(out, "operations that could not be placed next:");
             for &i in &v.unplaced {
-                let _ = writeln!(out, "  {}", views[i].describe(i));
+                let _ = writeln!(out, "  {}", views[i].describe(i, names));
             }
             EXIT_NOT_LINEARIZABLE
         }

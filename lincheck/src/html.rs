@@ -68,12 +68,15 @@ impl OpView {
         }
     }
 
-    /// One line for text reports.
-    pub fn describe(&self, index: usize) -> String {
+    /// One line for text reports; the process by its name in `names` ("process N" without).
+    pub fn describe(&self, index: usize, names: &BTreeMap<u64, String>) -> String {
         let ret = self.return_ns.map_or("never returned".to_string(), |r| format!("returned {r} ns"));
         format!(
-            "#{index} process {} key '{}': {} [called {} ns, {ret}]",
-            self.process, self.key, self.label, self.call_ns
+            "#{index} {} key '{}': {} [called {} ns, {ret}]",
+            process_name(names, self.process),
+            self.key,
+            self.label,
+            self.call_ns
         )
     }
 }
@@ -279,6 +282,7 @@ h1 { font-size: 17px; margin: 0 0 4px; word-break: break-all; }
 #state b { font-weight: 600; }
 main { padding: 6px 16px 16px; }
 svg { display: block; width: 100%; }
+#chart { cursor: grab; user-select: none; }
 .legend span { display: inline-block; padding: 1px 8px; margin-right: 4px; border: 1px solid #555; border-radius: 3px; font-size: 12px; }
 .axis line { stroke: #ccc; } .axis text { font-size: 11px; fill: #555; }
 .lane-name { font-size: 13px; fill: #222; }
@@ -302,7 +306,7 @@ svg { display: block; width: 100%; }
 </header>
 <div class="bar"><label id="partLabel">partition <select id="part"></select></label>
 <button id="first" title="first step (Home)">« first</button><button id="prev" title="previous step (←)">‹ prev</button><button id="next" title="next step (→)">next ›</button><button id="last" title="last step (End)">last »</button>
-<span id="stepText"></span><span class="caption">(keys ← → Home End; hover a bar for details)</span></div>
+<span id="stepText"></span><button id="zoomOps" title="zoom to the operations (leases' expiries may lie beyond)">fit operations</button><button id="fit" title="show the whole history (double-click the chart)">show all</button><span class="caption">(steps: ← → Home End; zoom: wheel; pan: drag; hover a bar for details)</span></div>
 <div id="state"></div>
 <main><div class="caption" id="axisCaption">time (ms since the first call)</div><div id="chart"></div></main>
 <div id="tip"></div>
@@ -317,6 +321,8 @@ const fmtMs = ns => (ns / 1e6).toFixed(3);
 const ordinal = n => n + (n % 100 >= 11 && n % 100 <= 13 ? 'th' : ['th', 'st', 'nd', 'rd'][n % 10] || 'th');
 let part = D.failing === null ? 0 : D.failing;
 const steps = D.parts.map(p => p.lin.length);
+const views = D.parts.map(() => null); // per partition: [from_ns, to_ns] shown, or null for all
+let geometry = null;
 
 function el(name, attrs, parent) {
   const e = document.createElementNS(SVGNS, name);
@@ -420,7 +426,13 @@ function draw() {
   const laneNameW = Math.max(40, ...procs.map(p => measure(svg, nameOf(p), 'lane-name')));
   const left = Math.ceil(laneNameW) + 18, right = 14;
   const plotW = W - left - right;
-  const x = t => left + (t - t0) / (tEnd - t0) * plotW;
+  // The visible window (zoomed with the wheel, panned by dragging); rows are laid out on the
+  // whole history so they stay put while zooming.
+  const view = views[part] || [t0, tEnd];
+  const [v0, v1] = view;
+  const x = t => left + (t - v0) / (v1 - v0) * plotW;
+  const xFull = t => left + (t - t0) / (tEnd - t0) * plotW;
+  geometry = { left, plotW, t0, tEnd, v0, v1 };
   const endOf = o => o.ret !== null ? o.ret : (o.gaveUp !== null ? o.gaveUp : tEnd);
   const rowOf = new Map(), rowsOf = new Map();
   for (const p of procs) {
@@ -428,10 +440,10 @@ function draw() {
     const rowEnd = [];
     for (const i of mine) {
       const o = D.ops[i];
-      const x1 = x(o.call);
+      const x1 = xFull(o.call);
       let r = rowEnd.findIndex(e => e <= x1);
       if (r < 0) { r = rowEnd.length; rowEnd.push(0); }
-      rowEnd[r] = Math.max(x(endOf(o)), x1 + 3) + 2;
+      rowEnd[r] = Math.max(xFull(endOf(o)), x1 + 3) + 2;
       rowOf.set(i, r);
     }
     rowsOf.set(p, Math.max(1, rowEnd.length));
@@ -445,21 +457,26 @@ function draw() {
   svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
   // Axis: ticks far enough apart for their labels.
   const axis = el('g', { class: 'axis' }, svg);
-  const spanMs = (tEnd - t0) / 1e6;
+  const spanMs = (v1 - v0) / 1e6;
   const labelW = measure(svg, (spanMs * 10).toFixed(3), 'axis-probe') + 16;
   let stepMs = niceStep(Math.max(spanMs / Math.max(1, Math.floor(plotW / Math.max(labelW, 60))), 1e-6));
   const decimals = Math.max(0, Math.min(6, -Math.floor(Math.log10(stepMs) + 1e-9)));
   let lastRight = -Infinity;
-  for (let k = Math.ceil((t0 / 1e6) / stepMs); k * stepMs <= tEnd / 1e6 + 1e-9; k++) {
+  for (let k = Math.ceil((v0 / 1e6) / stepMs); k * stepMs <= v1 / 1e6 + 1e-9; k++) {
     const ms = k * stepMs, xt = x(ms * 1e6);
     const text = ms.toFixed(decimals);
     const w = measure(svg, text, 'axis-text');
-    if (xt - w / 2 < left - 4 || xt + w / 2 > W - 2 || xt - w / 2 < lastRight + 8) continue;
+    if (xt < left - 0.5 || xt - w / 2 < 2 || xt + w / 2 > W - 2 || xt - w / 2 < lastRight + 8) continue;
     el('line', { x1: xt, x2: xt, y1: axisH - 6, y2: H - 4 }, axis);
     const t = el('text', { x: xt, y: axisH - 10, 'text-anchor': 'middle' }, axis);
     t.textContent = text;
     lastRight = xt + w / 2;
   }
+  // Bars and markers are clipped to the plot area (the lane names stay clear).
+  const defs = el('defs', {}, svg);
+  const clip = el('clipPath', { id: 'plot' }, defs);
+  el('rect', { x: left, y: 0, width: plotW, height: H }, clip);
+  const plot = el('g', { 'clip-path': 'url(#plot)' });
   // Lanes.
   for (const p of procs) {
     const y0 = laneY.get(p), h = rowsOf.get(p) * rowH;
@@ -467,11 +484,13 @@ function draw() {
     const t = el('text', { class: 'lane-name', x: 6, y: y0 + Math.min(h, rowH) / 2 + 5 }, svg);
     t.textContent = nameOf(p);
   }
+  svg.appendChild(plot);
   // Lease expiry markers (under the bars, so a bar's hover wins), in the lane (and row) of the operation that was granted the lease.
   for (const i of P.ops) {
     const o = D.ops[i];
     if (!o.exp) continue;
-    const g = el('g', { class: 'expiry' }, svg);
+    if (o.exp[1] < v0 || o.exp[0] > v1) continue;
+    const g = el('g', { class: 'expiry' }, plot);
     const yTop = laneY.get(o.p) + rowOf.get(i) * rowH, xa = x(o.exp[0]), xb = x(o.exp[1]);
     el('rect', { x: xa, y: yTop + 1, width: Math.max(1, xb - xa), height: rowH - 2 }, g);
     el('line', { x1: xa, x2: xa, y1: yTop, y2: yTop + rowH }, g);
@@ -490,15 +509,17 @@ function draw() {
     let cls = 'op ' + (unplaced.has(i) ? 'bad' : r < 0 ? 'rest' : r < k ? 'lin' : 'later');
     if (o.ret === null) cls += ' info';
     if (r >= 0 && r === k - 1) cls += ' current';
-    const g = el('g', { class: cls, 'data-op': i }, svg);
     const x1 = x(o.call), x2 = Math.max(x(endOf(o)), x1 + 3);
+    if (x2 < left || x1 > left + plotW) continue;
+    const g = el('g', { class: cls, 'data-op': i }, plot);
     const yTop = laneY.get(o.p) + rowOf.get(i) * rowH + 2;
     el('rect', { x: x1, y: yTop, width: x2 - x1, height: rowH - 4, rx: 3 }, g);
-    const room = x2 - x1 - 8;
+    // The label goes in the visible part of the bar, whole or not at all.
+    const lx = Math.max(x1, left), room = Math.min(x2, left + plotW) - lx - 8;
     const candidates = r >= 0 ? [(r + 1) + ' · ' + o.label, o.label, String(r + 1)] : [o.label, o.label.split(' ')[0]];
     for (const c of candidates) {
       if (room > 0 && measure(svg, c, 'op-text') <= room) {
-        const t = el('text', { x: x1 + 4, y: yTop + rowH / 2 + 2 }, g);
+        const t = el('text', { x: lx + 4, y: yTop + rowH / 2 + 2 }, g);
         t.textContent = c;
         break;
       }
@@ -548,6 +569,43 @@ document.addEventListener('keydown', ev => {
   else return;
   ev.preventDefault();
 });
+// Zoom (wheel, around the pointer) and pan (drag) on the time axis; double-click or "fit" resets.
+const chartDiv = $('chart');
+function timeAt(clientX) {
+  const g = geometry, r = chartDiv.getBoundingClientRect();
+  return g.v0 + (clientX - r.left - g.left) / g.plotW * (g.v1 - g.v0);
+}
+function setView(a, b) {
+  const g = geometry, full = g.tEnd - g.t0, minSpan = Math.max(full / 5000, 1000);
+  if (b - a < minSpan) { const m = (a + b) / 2; a = m - minSpan / 2; b = m + minSpan / 2; }
+  if (b - a >= full) { views[part] = null; draw(); return; }
+  if (a < g.t0) { b += g.t0 - a; a = g.t0; }
+  if (b > g.tEnd) { a -= b - g.tEnd; b = g.tEnd; }
+  views[part] = [a, b];
+  draw();
+}
+chartDiv.addEventListener('wheel', ev => {
+  if (!geometry) return;
+  ev.preventDefault();
+  const t = timeAt(ev.clientX), f = ev.deltaY > 0 ? 1.25 : 0.8;
+  setView(t - (t - geometry.v0) * f, t + (geometry.v1 - t) * f);
+}, { passive: false });
+let dragFrom = null;
+chartDiv.addEventListener('mousedown', ev => { if (geometry) dragFrom = [ev.clientX, geometry.v0, geometry.v1]; });
+window.addEventListener('mouseup', () => { dragFrom = null; });
+window.addEventListener('mousemove', ev => {
+  if (!dragFrom || !(ev.buttons & 1)) return;
+  const dt = (ev.clientX - dragFrom[0]) / geometry.plotW * (dragFrom[2] - dragFrom[1]);
+  if (Math.abs(ev.clientX - dragFrom[0]) > 3) setView(dragFrom[1] - dt, dragFrom[2] - dt);
+});
+chartDiv.addEventListener('dblclick', () => { views[part] = null; draw(); });
+$('fit').onclick = () => { views[part] = null; draw(); };
+$('zoomOps').onclick = () => {
+  const P = D.parts[part];
+  let a = Infinity, b = -Infinity;
+  for (const i of P.ops) { const o = D.ops[i]; a = Math.min(a, o.call); b = Math.max(b, o.ret !== null ? o.ret : o.call); }
+  if (isFinite(a)) setView(a - (b - a) * 0.02, b + (b - a) * 0.02);
+};
 let resizeTimer = null;
 window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(draw, 100); });
 if (D.parts.length) draw(); else { $('stepText').textContent = 'no operations'; }
