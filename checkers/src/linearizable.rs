@@ -95,7 +95,13 @@ pub fn lock_operations(history: &[Entry]) -> (Vec<Operation<LockOp, LockRet>>, V
 /// mutex without a TTL. `names` are the scenario's node names (indexed by node id): the file
 /// carries the clients' names (`"processes"`), so `locklab lin --html` labels lanes c1, c2 as
 /// `run` does.
-pub fn history_json(history: &[Entry], ttl_ms: Option<u64>, lazy_expiry: bool, session: bool, names: &[String]) -> String {
+pub fn history_json(
+    history: &[Entry],
+    ttl_ms: Option<u64>,
+    lazy_expiry: bool,
+    session: bool,
+    names: &[String],
+) -> String {
     let (ops, _) = lock_operations(history);
     let tokens = ops.iter().any(|o| matches!(o.output, Some(LockRet::Ok { token: Some(_) })));
     let ttl_ns = ttl_ms.map(|ms| ms * 1_000_000);

@@ -620,7 +620,13 @@ mod tests {
     use crate::specs::LeaseSpec;
     use crate::{check, cli, Limits, Spec};
 
-    fn lock(process: u64, call_ns: u64, return_ns: Option<u64>, input: LockOp, output: Option<LockRet>) -> Operation<LockOp, LockRet> {
+    fn lock(
+        process: u64,
+        call_ns: u64,
+        return_ns: Option<u64>,
+        input: LockOp,
+        output: Option<LockRet>,
+    ) -> Operation<LockOp, LockRet> {
         Operation { process, key: "lock0".into(), call_ns, return_ns, input, output }
     }
 

@@ -78,8 +78,8 @@ pub mod specs;
 
 pub use budget::{Guard, Limit};
 pub use checker::{
-    check, check_with_options, check_within, CheckOptions, CheckResult, InvalidHistory, Limits, PartitionOutcome,
-    PartitionReport, Stats, Verdict, Violation, replay,
+    check, check_with_options, check_within, replay, CheckOptions, CheckResult, InvalidHistory, Limits,
+    PartitionOutcome, PartitionReport, Stats, Verdict, Violation,
 };
 
 use std::fmt::Debug;

@@ -161,10 +161,7 @@ fn html_report_is_self_contained() {
     assert!(page.contains("createElementNS"), "the page draws SVG");
     assert!(page.contains(r#""lin":[0]"#), "the prefix is in the page's data: {page}");
     assert!(page.contains(r#""unplaced":[1]"#), "the unplaced grant is marked");
-    assert!(
-        !page.replace("'http://www.w3.org/2000/svg'", "").contains("http"),
-        "the only URL is the SVG namespace"
-    );
+    assert!(!page.replace("'http://www.w3.org/2000/svg'", "").contains("http"), "the only URL is the SVG namespace");
     assert!(!page.contains("<script src"), "no external scripts");
 }
 

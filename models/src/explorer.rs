@@ -56,6 +56,9 @@ pub struct Label {
     pub x: f64,
     /// Baseline, px.
     pub y: f64,
+    /// The horizontal extent the label belongs to and must stay within, px: its arrow's span
+    /// between two lifelines, or its lifeline's column (none for headers and the state column).
+    pub room: Option<(f64, f64)>,
 }
 
 impl Label {
@@ -162,7 +165,9 @@ pub fn diagram(model: &LockModel, path: &[(State, Option<Action>)]) -> Diagram {
         let now_ns = model.now_ns(&next);
         for event in &log {
             match event {
-                LogEvent::Recorded { node, obs: Observation::Grant { holder, token, .. } } if held.contains_key(node) => {
+                LogEvent::Recorded { node, obs: Observation::Grant { holder, token, .. } }
+                    if held.contains_key(node) =>
+                {
                     held.insert(
                         *node,
                         Held::By { holder: *holder, token: *token, expires_ns: ttl_ns.map(|t| now_ns + t) },
@@ -192,7 +197,9 @@ pub fn diagram(model: &LockModel, path: &[(State, Option<Action>)]) -> Diagram {
             Action::Delay { from, to, kind, .. } => {
                 Row::Arrow { from: *from, to: *to, label: format!("DELAY {kind}"), fault: Some("delay") }
             }
-            Action::Fire { node, timer } => Row::Note { node: *node, label: format!("timer {}", timer_name(timer)), fault: false },
+            Action::Fire { node, timer } => {
+                Row::Note { node: *node, label: format!("timer {}", timer_name(timer)), fault: false }
+            }
             Action::Pause { node } => Row::Note { node: *node, label: "PAUSE".into(), fault: true },
             Action::Resume { node } => Row::Note { node: *node, label: "RESUME".into(), fault: true },
             Action::Crash { node } => {
@@ -207,11 +214,9 @@ pub fn diagram(model: &LockModel, path: &[(State, Option<Action>)]) -> Diagram {
                 }
                 Row::Note { node: *node, label: "RESTART".into(), fault: true }
             }
-            Action::ClockJump { node } => Row::Note {
-                node: *node,
-                label: format!("CLOCK +{} ms", setup.timing.clock_jump_ms),
-                fault: true,
-            },
+            Action::ClockJump { node } => {
+                Row::Note { node: *node, label: format!("CLOCK +{} ms", setup.timing.clock_jump_ms), fault: true }
+            }
         };
         let text = servers_text(model, &held, now_ns);
         let changed = text != last_text;
@@ -281,9 +286,9 @@ pub fn diagram(model: &LockModel, path: &[(State, Option<Action>)]) -> Diagram {
     let mut body = String::new();
     let mut labels: Vec<Label> = Vec::new();
     let mut arrows = Vec::new();
-    let mut text = |body: &mut String, x: f64, y: f64, t: &str, class: &str| {
+    let mut text = |body: &mut String, x: f64, y: f64, t: &str, class: &str, room: Option<(f64, f64)>| {
         let _ = writeln!(body, r#"<text x="{x:.1}" y="{y:.1}" class="{class}">{}</text>"#, escape(t));
-        labels.push(Label { text: t.to_string(), x, y });
+        labels.push(Label { text: t.to_string(), x, y, room });
     };
     let mut y = header_h + 8.0;
     for (row, state_text) in &rows {
@@ -297,7 +302,7 @@ pub fn diagram(model: &LockModel, path: &[(State, Option<Action>)]) -> Diagram {
                     r#"<line x1="{time_w:.1}" x2="{:.1}" y1="{mid:.1}" y2="{mid:.1}" class="tick"/>"#,
                     time_w + lifelines_w
                 );
-                text(&mut body, 4.0, mid + 4.0, &format!("t={} ms", now_ns / 1_000_000), "time");
+                text(&mut body, 4.0, mid + 4.0, &format!("t={} ms", now_ns / 1_000_000), "time", Some((0.0, time_w)));
             }
             Row::Arrow { from, to, label, fault } => {
                 let (x1, x2) = (x_of(*from), x_of(*to));
@@ -315,15 +320,12 @@ pub fn diagram(model: &LockModel, path: &[(State, Option<Action>)]) -> Diagram {
                     mid + 4.0
                 );
                 if *fault == Some("drop") {
-                    let _ = writeln!(
-                        body,
-                        r#"<path d="M{:.1},{:.1} l8,8 m0,-8 l-8,8" class="cross"/>"#,
-                        end - 4.0,
-                        mid
-                    );
+                    let _ =
+                        writeln!(body, r#"<path d="M{:.1},{:.1} l8,8 m0,-8 l-8,8" class="cross"/>"#, end - 4.0, mid);
                 }
                 let lx = (x1 + x2) / 2.0 - text_width(label) / 2.0;
-                text(&mut body, lx, mid, label, if fault.is_some() { "label flabel" } else { "label" });
+                let class = if fault.is_some() { "label flabel" } else { "label" };
+                text(&mut body, lx, mid, label, class, Some((x1.min(x2), x1.max(x2))));
                 arrows.push((model.name(*from).to_string(), model.name(*to).to_string(), label.clone()));
             }
             Row::Note { node, label, fault } => {
@@ -335,27 +337,25 @@ pub fn diagram(model: &LockModel, path: &[(State, Option<Action>)]) -> Diagram {
                     mid - 9.0,
                     if *fault { "fault" } else { "timer" }
                 );
-                text(&mut body, x + 4.0, mid + 4.0, label, if *fault { "flabel" } else { "tlabel" });
+                let column = (x_of(*node) - col_w / 2.0, x_of(*node) + col_w / 2.0);
+                text(&mut body, x + 4.0, mid + 4.0, label, if *fault { "flabel" } else { "tlabel" }, Some(column));
             }
         }
         if let Some(lines) = state_text {
             for (k, line) in lines.iter().enumerate() {
                 let class = if line.starts_with('✗') { "state bad" } else { "state" };
-                text(&mut body, state_x, y + 12.0 + LINE_PX * k as f64, line, class);
+                text(&mut body, state_x, y + 12.0 + LINE_PX * k as f64, line, class, None);
             }
         }
         y += row_h;
     }
     y += 10.0;
-    let _ = writeln!(
-        body,
-        r#"<line x1="0" x2="{width:.1}" y1="{y:.1}" y2="{y:.1}" class="rule"/>"#
-    );
+    let _ = writeln!(body, r#"<line x1="0" x2="{width:.1}" y1="{y:.1}" y2="{y:.1}" class="rule"/>"#);
     y += 4.0;
     for v in &verdicts {
         y += LINE_PX;
         let class = if v.starts_with('✗') { "state bad" } else { "state" };
-        text(&mut body, state_x, y, v, class);
+        text(&mut body, state_x, y, v, class, None);
     }
     let height = (y + 10.0).ceil();
     let mut head = String::new();
@@ -367,9 +367,10 @@ pub fn diagram(model: &LockModel, path: &[(State, Option<Action>)]) -> Diagram {
             header_h - 8.0,
             height - 10.0 - LINE_PX * verdicts.len() as f64 - 14.0
         );
-        text(&mut head, x - text_width(name) / 2.0, header_h - 14.0, name, "node");
+        let column = (x - col_w / 2.0, x + col_w / 2.0);
+        text(&mut head, x - text_width(name) / 2.0, header_h - 14.0, name, "node", Some(column));
     }
-    text(&mut head, state_x, header_h - 14.0, "lock state (servers)", "node");
+    text(&mut head, state_x, header_h - 14.0, "lock state (servers)", "node", None);
     let svg = format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="{FONT_PX}">
 <style>.life{{stroke:#999;stroke-dasharray:3 3}} .msg{{stroke:#222;stroke-width:1.3}} .drop{{stroke:#c00;stroke-dasharray:5 3}} .delay{{stroke:#d9480f;stroke-dasharray:5 3}} .cross{{stroke:#c00;stroke-width:2}} .tick{{stroke:#bbb;stroke-dasharray:2 4}} .rule{{stroke:#ccc}} .fault{{fill:#fde2e2;stroke:#c00}} .timer{{fill:#eee;stroke:#999}} .node{{font-weight:bold}} .flabel{{fill:#a00;font-weight:bold}} .label{{paint-order:stroke;stroke:#fff;stroke-width:4px;stroke-linejoin:round}} .time{{fill:#666}} .state{{fill:#134}} .bad{{fill:#c00;font-weight:bold}} text{{white-space:pre}}</style>
@@ -402,7 +403,8 @@ pub fn describe_state(model: &LockModel, s: &State) -> String {
         };
         let role = match &slot.node {
             Node::Client(c) => {
-                let valid = if model.lease_valid(s, id) { "believes it holds the lock" } else { "holds no valid lease" };
+                let valid =
+                    if model.lease_valid(s, id) { "believes it holds the lock" } else { "holds no valid lease" };
                 format!("client, {:?}, {valid}", c.phase).replace("{ ", "(").replace(" }", ")")
             }
             Node::Server(_) => "lock server".to_string(),
@@ -479,19 +481,30 @@ mod tests {
         assert!(texts.contains(&"✗ violated here: no stale write"), "the step is marked: {texts:?}");
         assert!(texts.contains(&"✓ holds: linearizable (lease spec)"), "{texts:?}");
         assert!(d.svg.starts_with("<svg") && d.svg.ends_with("</svg>"));
-        if let Ok(out) = std::env::var("DUMP_SVG") { std::fs::write(out, &d.svg).unwrap(); }
+        // DUMP_SVG=FILE writes the diagram, to look at it in a browser.
+        if let Ok(out) = std::env::var("DUMP_SVG") {
+            std::fs::write(out, &d.svg).unwrap();
+        }
         let actions: Vec<Action> = path.iter().filter_map(|(_, a)| a.clone()).collect();
         let hooked = stateright::Path::from_actions(&model, path[0].0.clone(), &actions).expect("a path of the model");
         assert_eq!(model.as_svg(hooked), Some(d.svg.clone()), "the Model hook draws the same");
     }
 
     #[test]
-    fn labels_stay_inside_the_picture_and_never_overlap() {
+    fn labels_stay_inside_the_picture_their_arrow_or_column_and_never_overlap() {
         let (model, path) = pause_counterexample();
         let d = diagram(&model, &path);
         for l in &d.labels {
             let (x0, y0, x1, y1) = l.bounds();
-            assert!(x0 >= 0.0 && y0 >= 0.0 && x1 <= d.width && y1 <= d.height, "{l:?} outside {}×{}", d.width, d.height);
+            assert!(
+                x0 >= 0.0 && y0 >= 0.0 && x1 <= d.width && y1 <= d.height,
+                "{l:?} outside {}×{}",
+                d.width,
+                d.height
+            );
+            if let Some((from, to)) = l.room {
+                assert!(x0 >= from && x1 <= to, "{l:?} spills out of its arrow or column");
+            }
         }
         for (i, a) in d.labels.iter().enumerate() {
             for b in &d.labels[i + 1..] {

@@ -326,7 +326,9 @@ impl LockModel {
                     match (lo, hi) {
                         (INF, _) | (_, INF) => format!("held by {}", who(p)),
                         (lo, hi) if -lo == hi => format!("held by {}, lease {verb} t={} ms", who(p), ms(hi + ttl)),
-                        (lo, hi) => format!("held by {}, lease {verb} t∈[{}, {}] ms", who(p), ms(ttl - lo), ms(hi + ttl)),
+                        (lo, hi) => {
+                            format!("held by {}, lease {verb} t∈[{}, {}] ms", who(p), ms(ttl - lo), ms(hi + ttl))
+                        }
                     }
                 }
                 _ => format!("held by {}", who(p)),
