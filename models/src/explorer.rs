@@ -27,6 +27,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use locklab_protocols::history::Observation;
 use locklab_protocols::node::{NodeId, Timer};
@@ -452,6 +454,118 @@ pub fn describe_state(model: &LockModel, s: &State) -> String {
     out
 }
 
+/// The lock model as `locklab explore` serves it: the same states, actions and properties, but a
+/// state prints (`Debug`, which stateright's explorer shows in its state pane) as
+/// [`describe_state`]'s words instead of a dump of Rust structures.
+#[derive(Clone)]
+pub struct Explorable {
+    pub model: Arc<LockModel>,
+    /// The model's properties, forwarded by index (stateright's conditions are plain `fn`s).
+    props: Arc<Vec<stateright::Property<LockModel>>>,
+}
+
+/// A [`State`] that prints as words; equal and hashed as the state alone.
+#[derive(Clone)]
+pub struct Shown {
+    pub state: State,
+    model: Arc<LockModel>,
+}
+
+impl PartialEq for Shown {
+    fn eq(&self, other: &Self) -> bool {
+        self.state == other.state
+    }
+}
+
+impl Eq for Shown {}
+
+impl Hash for Shown {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.state.hash(h)
+    }
+}
+
+impl std::fmt::Debug for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&describe_state(&self.model, &self.state))
+    }
+}
+
+impl Explorable {
+    pub fn new(model: LockModel) -> Self {
+        let props = Arc::new(model.properties());
+        Explorable { model: Arc::new(model), props }
+    }
+
+    fn shown(&self, state: State) -> Shown {
+        Shown { state, model: self.model.clone() }
+    }
+}
+
+/// Property `K` of the inner model, as a plain `fn` of the wrapper.
+fn forwarded<const K: usize>(m: &Explorable, s: &Shown) -> bool {
+    (m.props[K].condition)(&m.model, &s.state)
+}
+
+/// One forwarder per property index (more than any model has).
+const FORWARDED: [fn(&Explorable, &Shown) -> bool; 12] = [
+    forwarded::<0>,
+    forwarded::<1>,
+    forwarded::<2>,
+    forwarded::<3>,
+    forwarded::<4>,
+    forwarded::<5>,
+    forwarded::<6>,
+    forwarded::<7>,
+    forwarded::<8>,
+    forwarded::<9>,
+    forwarded::<10>,
+    forwarded::<11>,
+];
+
+impl Model for Explorable {
+    type State = Shown;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<Shown> {
+        self.model.init_states().into_iter().map(|s| self.shown(s)).collect()
+    }
+
+    fn actions(&self, s: &Shown, actions: &mut Vec<Action>) {
+        self.model.actions(&s.state, actions)
+    }
+
+    fn next_state(&self, s: &Shown, action: Action) -> Option<Shown> {
+        self.model.next_state(&s.state, action).map(|n| self.shown(n))
+    }
+
+    fn format_action(&self, action: &Action) -> String {
+        self.model.format_action(action)
+    }
+
+    fn format_step(&self, s: &Shown, action: Action) -> Option<String> {
+        self.model.format_step(&s.state, action)
+    }
+
+    fn as_svg(&self, path: stateright::Path<Shown, Action>) -> Option<String> {
+        let inner: Vec<(State, Option<Action>)> = path.into_vec().into_iter().map(|(s, a)| (s.state, a)).collect();
+        Some(sequence_svg(&self.model, &inner))
+    }
+
+    fn properties(&self) -> Vec<stateright::Property<Self>> {
+        assert!(self.props.len() <= FORWARDED.len(), "more properties than forwarders");
+        self.props
+            .iter()
+            .zip(FORWARDED)
+            .map(|(p, condition)| stateright::Property { expectation: p.expectation.clone(), name: p.name, condition })
+            .collect()
+    }
+
+    fn within_boundary(&self, s: &Shown) -> bool {
+        self.model.within_boundary(&s.state)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -513,6 +627,25 @@ mod tests {
                 let overlap = a0 < b2 && b0 < a2 && a1 < b3 && b1 < a3;
                 assert!(!overlap, "{a:?} overlaps {b:?}");
             }
+        }
+    }
+
+    #[test]
+    fn the_explorer_model_prints_states_as_words_and_draws_the_same_diagram() {
+        let (model, path) = pause_counterexample();
+        let explorable = Explorable::new(model.clone());
+        let init = explorable.init_states().remove(0);
+        assert_eq!(format!("{init:#?}"), describe_state(&model, &path[0].0), "the state pane shows the words");
+        let actions: Vec<Action> = path.iter().filter_map(|(_, a)| a.clone()).collect();
+        let shown = stateright::Path::from_actions(&explorable, init, &actions).expect("the same path");
+        assert_eq!(explorable.as_svg(shown), Some(sequence_svg(&model, &path)));
+        let names: Vec<&str> = explorable.properties().iter().map(|p| p.name).collect();
+        let inner: Vec<&str> = model.properties().iter().map(|p| p.name).collect();
+        assert_eq!(names, inner);
+        // Each forwarded condition is the inner one: at the end of the path, no stale write is false.
+        let (last, _) = path.last().unwrap();
+        for (p, q) in explorable.properties().iter().zip(model.properties()) {
+            assert_eq!((p.condition)(&explorable, &explorable.shown(last.clone())), (q.condition)(&model, last), "{}", p.name);
         }
     }
 
