@@ -318,8 +318,8 @@ pub fn diagram(model: &LockModel, path: &[(State, Option<Action>)]) -> Diagram {
                 let _ = writeln!(
                     body,
                     r#"<line x1="{x1:.1}" x2="{end:.1}" y1="{:.1}" y2="{:.1}" class="{class}"{marker}/>"#,
-                    mid + 4.0,
-                    mid + 4.0
+                    mid + 7.0,
+                    mid + 7.0
                 );
                 if *fault == Some("drop") {
                     let _ =
@@ -377,6 +377,7 @@ pub fn diagram(model: &LockModel, path: &[(State, Option<Action>)]) -> Diagram {
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="{FONT_PX}">
 <style>.life{{stroke:#999;stroke-dasharray:3 3}} .msg{{stroke:#222;stroke-width:1.3}} .drop{{stroke:#c00;stroke-dasharray:5 3}} .delay{{stroke:#d9480f;stroke-dasharray:5 3}} .cross{{stroke:#c00;stroke-width:2}} .tick{{stroke:#bbb;stroke-dasharray:2 4}} .rule{{stroke:#ccc}} .fault{{fill:#fde2e2;stroke:#c00}} .timer{{fill:#eee;stroke:#999}} .node{{font-weight:bold}} .flabel{{fill:#a00;font-weight:bold}} .label{{paint-order:stroke;stroke:#fff;stroke-width:4px;stroke-linejoin:round}} .time{{fill:#666}} .state{{fill:#134}} .bad{{fill:#c00;font-weight:bold}} text{{white-space:pre}}</style>
 <defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#222"/></marker></defs>
+<rect width="{width:.0}" height="{height:.0}" fill="#fff"/>
 {head}{body}</svg>"##
     );
     Diagram { svg, width, height, labels, lifelines: names, arrows }
@@ -645,7 +646,12 @@ mod tests {
         // Each forwarded condition is the inner one: at the end of the path, no stale write is false.
         let (last, _) = path.last().unwrap();
         for (p, q) in explorable.properties().iter().zip(model.properties()) {
-            assert_eq!((p.condition)(&explorable, &explorable.shown(last.clone())), (q.condition)(&model, last), "{}", p.name);
+            assert_eq!(
+                (p.condition)(&explorable, &explorable.shown(last.clone())),
+                (q.condition)(&model, last),
+                "{}",
+                p.name
+            );
         }
     }
 
