@@ -94,9 +94,16 @@ fn timer_name(timer: &Timer) -> String {
 /// What one server holds, as the path shows it.
 #[derive(Clone, Debug, PartialEq)]
 enum Held {
-    Unknown,
-    By { holder: NodeId, token: Option<u64>, expires_ns: Option<u64> },
-    Released { by: NodeId },
+    /// As at the start: nothing granted.
+    Initial,
+    By {
+        holder: NodeId,
+        token: Option<u64>,
+        expires_ns: Option<u64>,
+    },
+    Released {
+        by: NodeId,
+    },
     Down,
     Restarted,
 }
@@ -115,7 +122,7 @@ fn servers_text(model: &LockModel, held: &BTreeMap<NodeId, Held>, now_ns: u64) -
     held.iter()
         .map(|(&s, h)| {
             let what = match h {
-                Held::Unknown => "not known yet".to_string(),
+                Held::Initial => "free".to_string(),
                 Held::By { holder, token, expires_ns } => {
                     let mut t = format!("held by {}", n(*holder));
                     if let Some(token) = token {
@@ -153,7 +160,7 @@ pub fn diagram(model: &LockModel, path: &[(State, Option<Action>)]) -> Diagram {
 
     // Walk the path, replaying each step to see what it sent and recorded.
     let mut rows: Vec<(Row, Option<Vec<String>>)> = Vec::new();
-    let mut held: BTreeMap<NodeId, Held> = setup.servers.iter().map(|&s| (s, Held::Unknown)).collect();
+    let mut held: BTreeMap<NodeId, Held> = setup.servers.iter().map(|&s| (s, Held::Initial)).collect();
     let mut last_text: Vec<String> = Vec::new();
     let ttl_ns = setup.ttl_ns;
     let always: Vec<_> =
@@ -603,6 +610,30 @@ mod tests {
         let actions: Vec<Action> = path.iter().filter_map(|(_, a)| a.clone()).collect();
         let hooked = stateright::Path::from_actions(&model, path[0].0.clone(), &actions).expect("a path of the model");
         assert_eq!(model.as_svg(hooked), Some(d.svg.clone()), "the Model hook draws the same");
+    }
+
+    #[test]
+    fn a_dropped_message_and_a_crash_are_drawn_where_they_act() {
+        let model = build_model("lease", 2, None, Some("drop,crash"), None, Some(9)).expect("valid configuration");
+        let init = model.init_states().remove(0);
+        let pick = |s: &State, want: &dyn Fn(&Action) -> bool| {
+            let mut actions = Vec::new();
+            model.actions(s, &mut actions);
+            actions.into_iter().find(|a| want(a)).expect("the action is enabled")
+        };
+        let drop = pick(&init, &|a| matches!(a, Action::Drop { kind: "acquire", .. }));
+        let after_drop = model.next_state(&init, drop.clone()).unwrap();
+        let crash = pick(&after_drop, &|a| matches!(a, Action::Crash { .. }));
+        let after_crash = model.next_state(&after_drop, crash.clone()).unwrap();
+        let path = vec![(init, Some(drop)), (after_drop, Some(crash)), (after_crash, None)];
+        let d = diagram(&model, &path);
+        assert_eq!(d.arrows, [("c1".to_string(), "s1".to_string(), "DROP acquire".to_string())]);
+        assert!(
+            d.svg.contains(r#"class="msg drop""#) && d.svg.contains(r#"class="cross""#),
+            "dashed, ending in a cross"
+        );
+        let texts: Vec<&str> = d.labels.iter().map(|l| l.text.as_str()).collect();
+        assert!(texts.contains(&"CRASH") && texts.contains(&"s1: DOWN (crashed)"), "{texts:?}");
     }
 
     #[test]
