@@ -302,7 +302,7 @@ svg { display: block; width: 100%; }
 </style></head><body>
 <header><h1>{{TITLE}}</h1>
 <div><span id="verdict" class="verdict"></span> <span id="summary" class="caption"></span></div>
-<div class="legend caption"><span style="background:#a7dcb7">linearized (number = order)</span><span style="background:#f4a6a6;border-color:#b00020">could not be placed next</span><span style="background:#e5e5e5">not linearized</span><span style="border-style:dashed">never returned</span><span style="background:#f8d3c2;border-color:#d9480f">lease expiry (earliest … latest)</span></div>
+<div class="legend caption"><span style="background:#a7dcb7">linearized (number = order)</span><span style="background:#f4a6a6;border-color:#b00020">could not be placed next</span><span style="background:#e5e5e5">not linearized</span><span style="border-style:dashed">never returned</span><span id="expiryKey" style="background:#f8d3c2;border-color:#d9480f">lease expiry (earliest … latest)</span></div>
 </header>
 <div class="bar"><label id="partLabel">partition <select id="part"></select></label>
 <button id="first" title="first step (Home)">« first</button><button id="prev" title="previous step (←)">‹ prev</button><button id="next" title="next step (→)">next ›</button><button id="last" title="last step (End)">last »</button>
@@ -338,6 +338,7 @@ function el(name, attrs, parent) {
   v.classList.add(D.verdict === 'linearizable' ? 'ok' : 'bad');
   $('summary').textContent = '— model ' + D.model + (D.ttlNs ? ', TTL ' + fmtMs(D.ttlNs) + ' ms' : '') + '; ' +
     D.stats.ops + ' operations, ' + D.stats.partitions + ' partition(s), ' + D.stats.states + ' states explored';
+  if (!D.ttlNs) $('expiryKey').style.display = 'none';
   const sel = $('part');
   D.parts.forEach((p, i) => {
     const o = document.createElement('option');
