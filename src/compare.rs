@@ -70,6 +70,10 @@ pub struct PairSummary {
     pub timeline_seed: u64,
     /// The timeline picture, relative to the report.
     pub timeline: String,
+    /// Acquire latencies pooled over all seeds: (0.1 ms bucket, how many), ascending (the HTML
+    /// report's distribution plot; not in the JSON report).
+    #[serde(skip)]
+    pub latency_buckets: Vec<(u64, u64)>,
 }
 
 /// What `compare` produced, plus the counters `--stats` prints.
@@ -366,6 +370,7 @@ pub fn summarize(scenarios: &[Compiled], variants: &[Vec<usize>], accs: &[PairAc
                 .map(|seed| format!("locklab run {} --seed {seed} --protocol {}", compiled.file, variant.name)),
             timeline_seed: reproduce_seed.unwrap_or(seeds_.start),
             timeline: format!("timelines/{}.{}.svg", file_stem(&compiled.file), variant.name),
+            latency_buckets: acc.latencies.iter().map(|(&b, &n)| (b, n)).collect(),
         });
     }
     Comparison { pairs: out, runs, messages, events, seed_start: seeds_.start }
@@ -462,6 +467,13 @@ fn pct(x: f64) -> String {
 /// One cell line for a pair: the violated properties with their rates and a seed, and the verdict
 /// on the expectation.
 fn cell(p: &PairSummary) -> String {
+    let (parts, expectation) = cell_parts(p);
+    format!("[`{}`]({}): {}{}", p.variant, p.timeline, parts.join(", "), expectation)
+}
+
+/// A cell's words: the violations (or `safe`) and the verdict on the expectation (` ✓`, ` ✗ …`,
+/// ` ? unchecked`).
+pub fn cell_parts(p: &PairSummary) -> (Vec<String>, String) {
     let mut parts = Vec::new();
     for (prop, (_, label)) in p.properties.iter().zip(PROPERTIES) {
         if prop.violated > 0 {
@@ -487,7 +499,7 @@ fn cell(p: &PairSummary) -> String {
     if !p.expectation_unchecked.is_empty() {
         expectation.push_str(" ? unchecked");
     }
-    format!("[`{}`]({}): {}{}", p.variant, p.timeline, parts.join(", "), expectation)
+    (parts, expectation)
 }
 
 /// The Markdown report.
@@ -654,17 +666,23 @@ fn file_stem(file: &str) -> String {
     Path::new(file).file_stem().map_or(file.to_string(), |s| s.to_string_lossy().into_owned())
 }
 
-/// The timeline pictures of every pair, as (path relative to the report, SVG text).
-pub fn timelines(scenarios: &[Compiled], c: &Comparison) -> Vec<(String, String)> {
-    c.pairs
+/// The timeline pictures of every pair, as (path relative to the report, SVG text), and the
+/// interactive report `index.html` that draws the same pictures in the browser.
+pub fn timelines(scenarios: &[Compiled], c: &Comparison, command: &str) -> Vec<(String, String)> {
+    let pictures: Vec<crate::timeline::Timeline> = c
+        .pairs
         .par_iter()
         .map(|p| {
             let compiled = scenarios.iter().find(|s| s.file == p.file).expect("the pair's scenario");
             let variant = compiled.variant(&p.variant).expect("the pair's variant");
             let r = run_one(compiled, variant, p.timeline_seed, false);
-            (p.timeline.clone(), crate::svg::timeline(&r))
+            crate::timeline::build(&r)
         })
-        .collect()
+        .collect();
+    let mut files: Vec<(String, String)> =
+        c.pairs.iter().zip(&pictures).map(|(p, t)| (p.timeline.clone(), crate::svg::render(t))).collect();
+    files.push(("index.html".to_string(), crate::html::index(c, &pictures, command)));
+    files
 }
 
 /// Scenario files in a directory, sorted by name.

@@ -12,6 +12,7 @@
 
 pub mod compare;
 pub mod exit;
+pub mod html;
 pub mod live;
 pub mod output;
 pub mod render;
@@ -19,3 +20,4 @@ pub mod runner;
 pub mod shrink;
 pub mod svg;
 pub mod sweep;
+pub mod timeline;

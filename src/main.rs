@@ -75,7 +75,7 @@ struct CompareArgs {
     /// Where the scenario files are.
     #[arg(long, default_value = "scenarios")]
     dir: PathBuf,
-    /// Where to write comparison.md and comparison.json.
+    /// Where to write comparison.md, comparison.json, index.html and timelines/.
     #[arg(long, default_value = "reports")]
     out: PathBuf,
     /// Print runs, events and messages per second to stderr.
@@ -259,7 +259,12 @@ fn run(args: RunArgs) -> i32 {
             any_violated |= r.report.violated() || r.report.vacuous;
             any_unmet |= !r.expectation.passed();
             if let Some(path) = &args.svg {
-                if let Err(e) = std::fs::write(path, locklab::svg::timeline(&r)) {
+                // Create the directory as `sweep --out` does.
+                let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+                let written = dir
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| std::fs::write(path, locklab::svg::timeline(&r)));
+                if let Err(e) = written {
                     eprintln!("error: {}: cannot write: {e}", path.display());
                     return exit::BAD_INPUT;
                 }
@@ -545,7 +550,7 @@ fn finish_report(
     let md = compare::markdown(result, command);
     let json = compare::json(result, seeds, command);
     let mut files = vec![("comparison.md".to_string(), md), ("comparison.json".to_string(), json)];
-    files.extend(compare::timelines(scenarios, result));
+    files.extend(compare::timelines(scenarios, result, command));
     if let Err(e) = compare::write_report(out_dir, &files) {
         eprintln!("error: {e}");
         return exit::BAD_INPUT;
@@ -561,12 +566,13 @@ fn finish_report(
         result.pairs.iter().filter(|p| !p.expectation_unchecked.is_empty()).collect();
     if !quiet {
         out(&format!(
-            "compared {} pairs over {} seeds ({} runs); wrote {} and {}\n",
+            "compared {} pairs over {} seeds ({} runs); wrote {}, {} and {}\n",
             result.pairs.len(),
             seeds,
             result.runs,
             out_dir.join("comparison.md").display(),
-            out_dir.join("comparison.json").display()
+            out_dir.join("comparison.json").display(),
+            out_dir.join("index.html").display()
         ));
         for p in &missed {
             out(&format!(

@@ -53,7 +53,7 @@ pub fn human(r: &RunResult) -> String {
     let m = &r.report.metrics;
     let _ = writeln!(
         out,
-        "  metrics           acquire p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; usable {:.1}%; {} critical sections; {} msgs/CS",
+        "  metrics           acquire p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; usable {:.1}%; {} critical sections completed; {} msgs/CS",
         m.acquire_ms_p50,
         m.acquire_ms_p99,
         m.acquire_ms_max,

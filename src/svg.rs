@@ -1,33 +1,33 @@
-//! SVG timelines of a run: one row per node, true time left to right.
+//! Static SVG timelines of a run (`reports/timelines/*.svg`): the picture `timeline.rs` computes,
+//! drawn with true time left to right and one lane per node.
 //!
-//! A picture a room can follow: each client's lock sessions as bars (solid while its lease is
-//! valid by its own clock, red where it acts as holder after that), its writes as ticks (green
-//! applied, grey rejected by fencing, red stale), pauses and crashes shaded, server grants with
-//! their tokens, partitions and clock jumps on their own rows.
+//! A picture a room can follow: each client's sessions as bars in the client's colour (the legend
+//! names every client with its colour), a red tail where it still acts as holder after its lease,
+//! the intervals with two holders shaded across all lanes and labelled, writes as dots (green
+//! applied, red stale, grey ✕ rejected by fencing: status colours no client uses), grants with
+//! their tokens, faults where they act. Labels are thinned so they never collide and shifted so
+//! none is cut at the right edge; every item has a `<title>` with its trace line.
 
 use std::fmt::Write as _;
 
-use locklab_checkers::sessions;
-use locklab_protocols::history::{Event, Observation, SessionId, WorldEvent};
-use locklab_protocols::NodeId;
-
 use crate::runner::RunResult;
+use crate::timeline::{
+    build, place_labels, text_width, BandKind, MarkKind, Timeline, APPLIED, CLIENT_COLORS, REJECTED, STALE,
+};
 
 const WIDTH: f64 = 1000.0;
 const LEFT: f64 = 90.0;
 const RIGHT: f64 = 20.0;
-const ROW: f64 = 34.0;
-const TOP: f64 = 58.0;
+const ROW: f64 = 40.0;
+const TOP: f64 = 96.0;
+const LABEL_FONT: f64 = 10.0;
 
-/// A color per client, cycled.
-const PALETTE: &[&str] = &["#3b73b9", "#e08a1e", "#3a9a5b", "#8e5bb5", "#c0467a", "#5a8f9e"];
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// A "nice" tick step (1, 2, 5 × 10^k ms) giving about 10 ticks.
-fn tick_step_ms(span_ms: f64) -> f64 {
+pub fn tick_step_ms(span_ms: f64) -> f64 {
     let raw = span_ms / 10.0;
     let pow = 10f64.powf(raw.log10().floor());
     [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * pow).find(|s| *s >= raw).unwrap_or(10.0 * pow)
@@ -35,39 +35,28 @@ fn tick_step_ms(span_ms: f64) -> f64 {
 
 /// Render the timeline of one run.
 pub fn timeline(r: &RunResult) -> String {
-    let end_ns = r.stats.end_ns;
-    let ss = sessions(&r.history, end_ns);
-    // Show up to the last interesting event, plus a margin.
-    let mut last_ns = 0u64;
-    for s in &ss {
-        last_ns = last_ns.max(s.belief_end_ns().min(end_ns));
-    }
-    for e in &r.history {
-        if matches!(e.event, Event::World(_))
-            || matches!(
-                &e.event,
-                Event::Obs { obs: Observation::WriteApplied { .. } | Observation::WriteRejected { .. }, .. }
-            )
-        {
-            last_ns = last_ns.max(e.t_ns);
-        }
-    }
-    let span_ns = ((last_ns as f64) * 1.05).max(1e6).min(end_ns.max(1) as f64);
-    let x = |t_ns: u64| LEFT + (t_ns as f64 / span_ns).min(1.0) * (WIDTH - LEFT - RIGHT);
+    render(&build(r))
+}
 
-    // Rows: servers that granted, the resource, clients, and "net" if partitioned.
-    let names = &r.names;
-    let mut rows: Vec<NodeId> = Vec::new();
-    for (id, name) in names.iter().enumerate() {
-        let used = r.history.iter().any(|e| e.node == id);
-        if used || name.starts_with('c') {
-            rows.push(id);
-        }
-    }
-    let has_net = r.history.iter().any(|e| matches!(e.event, Event::World(WorldEvent::PartitionStart { .. })));
-    let row_of = |id: NodeId| rows.iter().position(|&n| n == id);
+/// A label waiting for its place: (lane slot, x, text, colour).
+struct Label {
+    slot: (usize, u8),
+    x: f64,
+    text: String,
+    fill: &'static str,
+}
+
+/// Draw a computed picture.
+pub fn render(t: &Timeline) -> String {
+    let span_ns = t.span_ns.max(1) as f64;
+    let plot_w = WIDTH - LEFT - RIGHT;
+    let x = |t_ns: u64| LEFT + (t_ns as f64 / span_ns).min(1.0) * plot_w;
     let row_y = |i: usize| TOP + i as f64 * ROW;
-    let height = TOP + (rows.len() + usize::from(has_net)) as f64 * ROW + 70.0;
+    let lanes_bottom = TOP + t.lanes.len() as f64 * ROW - ROW / 2.0;
+    let axis_y = lanes_bottom + 6.0;
+    let legend = legend_items(t);
+    let legend_lines = layout_legend(&legend).iter().map(|&(_, line)| line).max().unwrap_or(0) + 1;
+    let height = axis_y + 44.0 + legend_lines as f64 * 18.0;
 
     let mut out = String::new();
     let _ = writeln!(
@@ -75,297 +64,374 @@ pub fn timeline(r: &RunResult) -> String {
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="Helvetica, Arial, sans-serif" font-size="12">"##
     );
     let _ = writeln!(out, r##"<rect width="100%" height="100%" fill="white"/>"##);
-    let verdicts: Vec<String> =
-        r.report.properties.iter().map(|p| format!("{} {}", p.property, p.outcome.as_str())).collect();
-    let _ = writeln!(
-        out,
-        r##"<text x="{LEFT}" y="20" font-size="15" font-weight="bold">{} — {} — seed {}</text>"##,
-        esc(&r.scenario),
-        esc(&r.variant),
-        r.seed
-    );
-    let _ = writeln!(out, r##"<text x="{LEFT}" y="38" fill="#555">{}</text>"##, esc(&verdicts.join(" · ")));
+    let _ = writeln!(out, r##"<text x="10" y="20" font-size="15" font-weight="bold">{}</text>"##, esc(&t.title));
+    let _ = writeln!(out, r##"<text x="10" y="38" fill="#555">{}</text>"##, esc(&t.verdicts));
+    if t.thinned > 0 {
+        let _ = writeln!(
+            out,
+            r##"<text x="10" y="54" fill="#a00">busy run: {} items thinned out of this picture (stale and rejected writes, faults and two-holder moments are all kept)</text>"##,
+            t.thinned
+        );
+    }
 
     // Time axis and grid.
     let span_ms = span_ns / 1e6;
     let step = tick_step_ms(span_ms);
-    let axis_y = TOP + (rows.len() + usize::from(has_net)) as f64 * ROW;
-    let mut t = 0.0;
-    while t <= span_ms + 1e-9 {
+    let mut tick = 0.0;
+    let mut ticks = Vec::new();
+    while tick <= span_ms + 1e-9 {
+        ticks.push(tick);
+        tick += step;
+    }
+    let tick_labels: Vec<String> = ticks
+        .iter()
+        .map(|&t| if step >= 1000.0 { format!("{:.0} s", t / 1000.0) } else { format!("{t:.0} ms") })
+        .collect();
+    let items: Vec<(f64, f64)> = ticks
+        .iter()
+        .zip(&tick_labels)
+        .map(|(&t, l)| {
+            let w = text_width(l, 12.0);
+            (x((t * 1e6) as u64) - w / 2.0, w)
+        })
+        .collect();
+    let placed = place_labels(&items, 6.0, WIDTH - 2.0);
+    for ((&t, l), p) in ticks.iter().zip(&tick_labels).zip(placed) {
         let px = x((t * 1e6) as u64);
-        let _ = writeln!(out, r##"<line x1="{px:.1}" y1="{}" x2="{px:.1}" y2="{axis_y}" stroke="#eee"/>"##, TOP - 12.0);
-        let label = if step >= 1000.0 { format!("{:.0} s", t / 1000.0) } else { format!("{t:.0} ms") };
+        let _ = writeln!(out, r##"<line x1="{px:.1}" y1="{}" x2="{px:.1}" y2="{axis_y}" stroke="#eee"/>"##, TOP - 20.0);
+        if let Some(lx) = p {
+            let _ = writeln!(out, r##"<text x="{lx:.1}" y="{}" fill="#555">{l}</text>"##, axis_y + 16.0);
+        }
+    }
+    let _ = writeln!(out, r##"<text x="10" y="{}" fill="#555">true time</text>"##, axis_y + 16.0);
+
+    // Lane names and baselines.
+    for (i, lane) in t.lanes.iter().enumerate() {
+        let y = row_y(i);
+        let fill = lane.color.map_or("#222", |c| CLIENT_COLORS[c]);
         let _ = writeln!(
             out,
-            r##"<text x="{px:.1}" y="{}" text-anchor="middle" fill="#555">{label}</text>"##,
-            axis_y + 16.0
+            r##"<text x="10" y="{}" font-weight="bold" fill="{fill}">{}</text>"##,
+            y + 4.0,
+            esc(&lane.name)
         );
-        t += step;
-    }
-    let _ = writeln!(
-        out,
-        r##"<text x="{}" y="{}" text-anchor="end" fill="#555">true time</text>"##,
-        WIDTH - RIGHT,
-        axis_y + 32.0
-    );
-
-    // Row labels and baselines.
-    for (i, &id) in rows.iter().enumerate() {
-        let y = row_y(i);
-        let _ = writeln!(out, r##"<text x="10" y="{}" font-weight="bold">{}</text>"##, y + 4.0, esc(&names[id]));
         let _ = writeln!(out, r##"<line x1="{LEFT}" y1="{y}" x2="{}" y2="{y}" stroke="#ccc"/>"##, WIDTH - RIGHT);
     }
-    if has_net {
-        let y = row_y(rows.len());
-        let _ = writeln!(out, r##"<text x="10" y="{}" font-weight="bold">net</text>"##, y + 4.0);
-    }
 
-    // Faults: pauses and crashes shade their node's row; partitions shade the net row.
-    let mut open_pause: Vec<(NodeId, u64)> = Vec::new();
-    let mut open_crash: Vec<(NodeId, u64)> = Vec::new();
-    // Partitions open at the same time get their own lane (label line) in the net row.
-    let mut open_partition: Vec<(String, u64, usize)> = Vec::new();
-    let shade = |out: &mut String, row: usize, from: u64, to: u64, fill: &str, label: &str, lane: usize| {
-        let (x0, x1) = (x(from), x(to));
-        let y = row_y(row) - ROW / 2.0 + 2.0 - 11.0 * lane as f64;
-        let _ = writeln!(
-            out,
-            r##"<rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{fill}" opacity="0.35"/>"##,
-            (x1 - x0).max(1.0),
-            ROW - 4.0
-        );
-        let _ = writeln!(
-            out,
-            r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#444">{}</text>"##,
-            x0 + 3.0,
-            y + ROW - 7.0,
-            esc(label)
-        );
-    };
-    for e in &r.history {
-        let Event::World(w) = &e.event else { continue };
-        match w {
-            WorldEvent::PauseStart { .. } => open_pause.push((e.node, e.t_ns)),
-            WorldEvent::PauseEnd => {
-                if let Some(k) = open_pause.iter().position(|(n, _)| *n == e.node) {
-                    let (_, from) = open_pause.swap_remove(k);
-                    if let Some(row) = row_of(e.node) {
-                        shade(&mut out, row, from, e.t_ns, "#999", "paused", 0);
-                    }
-                }
-            }
-            WorldEvent::Crash => open_crash.push((e.node, e.t_ns)),
-            WorldEvent::Restart { .. } => {
-                if let Some(k) = open_crash.iter().position(|(n, _)| *n == e.node) {
-                    let (_, from) = open_crash.swap_remove(k);
-                    if let Some(row) = row_of(e.node) {
-                        shade(&mut out, row, from, e.t_ns, "#000", "down", 0);
-                    }
-                }
-            }
-            WorldEvent::PartitionStart { description } => {
-                let lane = open_partition.len();
-                open_partition.push((description.clone(), e.t_ns, lane));
-            }
-            WorldEvent::PartitionHeal { description } => {
-                if let Some(k) = open_partition.iter().position(|(d, ..)| d == description) {
-                    let (_, from, lane) = open_partition.remove(k);
-                    shade(&mut out, rows.len(), from, e.t_ns, "#d33", &format!("partition {description}"), lane);
-                }
-            }
-            WorldEvent::ClockJump { by_ns } => {
-                if let Some(row) = row_of(e.node) {
-                    let px = x(e.t_ns);
-                    let y = row_y(row);
-                    let _ = writeln!(
-                        out,
-                        r##"<path d="M{px:.1},{:.1} l-5,-8 h10 z" fill="#d33"/><text x="{:.1}" y="{:.1}" font-size="10" fill="#d33">clock {}{:.1} s</text>"##,
-                        y - 4.0,
-                        px + 6.0,
-                        y - 6.0,
-                        if *by_ns >= 0 { "+" } else { "−" },
-                        by_ns.unsigned_abs() as f64 / 1e9
-                    );
-                }
-            }
-            WorldEvent::MessageDropped { kind, from, .. } | WorldEvent::MessageDelayed { kind, from, .. } => {
-                if let Some(row) = row_of(*from) {
-                    let px = x(e.t_ns);
-                    let y = row_y(row);
-                    let what = if matches!(w, WorldEvent::MessageDropped { .. }) { "dropped" } else { "delayed" };
-                    let _ = writeln!(
-                        out,
-                        r##"<text x="{px:.1}" y="{:.1}" font-size="10" fill="#d33">✉ {kind} {what}</text>"##,
-                        y + 14.0
-                    );
-                }
-            }
-        }
-    }
-    for (node, from) in open_pause {
-        if let Some(row) = row_of(node) {
-            shade(&mut out, row, from, end_ns, "#999", "paused", 0);
-        }
-    }
-    for (node, from) in open_crash {
-        if let Some(row) = row_of(node) {
-            shade(&mut out, row, from, end_ns, "#000", "down", 0);
-        }
-    }
-    for (description, from, lane) in open_partition {
-        shade(&mut out, rows.len(), from, end_ns, "#d33", &format!("partition {description}"), lane);
-    }
+    let mut labels: Vec<Label> = Vec::new();
 
-    // Sessions: a bar while valid by the client's own clock, red where it acts as holder after.
-    let color = |client: NodeId| {
-        let k = r.names.iter().take(client).filter(|n| n.starts_with('c')).count();
-        PALETTE[k % PALETTE.len()]
-    };
-    let label = |s: SessionId| {
-        let c = &r.names[s.client as usize];
-        if s.incarnation == 0 {
-            format!("{c}#{}", s.n)
+    // Two holders: shaded across every lane, labelled on the row above the lanes.
+    for o in &t.overlaps {
+        let (x0, x1) = (x(o.start_ns), x(o.end_ns));
+        let w = (x1 - x0).max(5.0);
+        let when = if o.end_ns - o.start_ns <= 1 {
+            format!("at {} ms (a write sent as holder after its lease)", o.start_ns as f64 / 1e6)
         } else {
-            format!("{c}.{}#{}", s.incarnation, s.n)
-        }
-    };
-    // Labels are skipped where they would overlap the previous one on the same row.
-    let mut last_label_x: Vec<f64> = vec![f64::MIN; rows.len() + 1];
-    for s in &ss {
-        let Some(row) = row_of(s.client) else { continue };
-        let y = row_y(row) - 7.0;
-        let (x0, x1) = (x(s.acquired_ns), x(s.main_end_ns()));
+            format!("from {} to {} ms", o.start_ns as f64 / 1e6, o.end_ns as f64 / 1e6)
+        };
         let _ = writeln!(
             out,
-            r##"<rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="14" rx="3" fill="{}"/>"##,
-            (x1 - x0).max(1.5),
-            color(s.client)
+            r##"<rect x="{x0:.1}" y="{}" width="{w:.1}" height="{}" fill="{STALE}" opacity="0.18"><title>two holders {when}: {}</title></rect>"##,
+            TOP - 20.0,
+            lanes_bottom - TOP + 20.0,
+            esc(&o.holders.join(", "))
         );
-        let token = s.token.map_or(String::new(), |t| format!(" token {t}"));
-        let text = format!("{}{}", label(s.id), token);
-        if x0 - last_label_x[row] > 6.0 * text.len() as f64 {
-            last_label_x[row] = x0;
+        let _ = writeln!(out, r##"<rect x="{x0:.1}" y="{}" width="{w:.1}" height="4" fill="{STALE}"/>"##, TOP - 24.0);
+        labels.push(Label { slot: (usize::MAX, 0), x: x0, text: "two holders".into(), fill: STALE });
+    }
+
+    // Faults acting over an interval.
+    for b in &t.bands {
+        let (x0, x1) = (x(b.start_ns), x(b.end_ns));
+        let fill = match b.kind {
+            BandKind::Paused => "#999",
+            BandKind::Down => "#000",
+            BandKind::Partition => STALE,
+        };
+        let y = row_y(b.lane) - ROW / 2.0 + 3.0;
+        let _ = writeln!(
+            out,
+            r##"<rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{fill}" opacity="0.25"><title>{}</title></rect>"##,
+            (x1 - x0).max(1.0),
+            ROW - 6.0,
+            esc(&b.hover)
+        );
+        labels.push(Label { slot: (b.lane, 1), x: x0 + 2.0, text: b.label.clone(), fill: "#444" });
+    }
+
+    // Sessions.
+    for b in &t.bars {
+        let y = row_y(b.lane) - 6.0;
+        let (x0, x1) = (x(b.start_ns), x(b.main_end_ns));
+        let _ = writeln!(
+            out,
+            r##"<rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="12" rx="2" fill="{}"><title>{}</title></rect>"##,
+            (x1 - x0).max(2.0),
+            CLIENT_COLORS[b.color],
+            esc(&b.hover)
+        );
+        if b.belief_end_ns > b.main_end_ns + 1 {
             let _ = writeln!(
                 out,
-                r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#222">{}</text>"##,
-                x0 + 2.0,
-                y - 3.0,
-                esc(&text)
+                r##"<rect x="{x1:.1}" y="{:.1}" width="{:.1}" height="5" fill="{STALE}"><title>acts as holder after its lease</title></rect>"##,
+                y + 3.5,
+                (x(b.belief_end_ns) - x1).max(2.0)
             );
         }
-        let after = s.belief_end_ns();
-        if after > s.main_end_ns() + 1 {
-            let x2 = x(after);
-            let _ = writeln!(
-                out,
-                r##"<rect x="{x1:.1}" y="{:.1}" width="{:.1}" height="6" fill="#d33" opacity="0.8"><title>acts as holder after its lease</title></rect>"##,
-                y + 4.0,
-                (x2 - x1).max(1.5)
-            );
+        labels.push(Label { slot: (b.lane, 0), x: x0, text: b.label.clone(), fill: "#222" });
+    }
+
+    // Marks.
+    for m in &t.marks {
+        let px = x(m.t_ns);
+        let y = row_y(m.lane);
+        let title = esc(&m.hover);
+        match m.kind {
+            MarkKind::Applied | MarkKind::Stale => {
+                let fill = if m.kind == MarkKind::Stale { STALE } else { APPLIED };
+                let _ = writeln!(
+                    out,
+                    r##"<circle cx="{px:.1}" cy="{y:.1}" r="5" fill="{fill}"><title>{title}</title></circle>"##
+                );
+                let fill = if m.kind == MarkKind::Stale { STALE } else { APPLIED };
+                labels.push(Label { slot: (m.lane, 1), x: px - 3.0, text: m.label.clone(), fill });
+            }
+            MarkKind::Rejected => {
+                let _ = writeln!(
+                    out,
+                    r##"<path d="M{:.1},{:.1} l8,8 m0,-8 l-8,8" stroke="{REJECTED}" stroke-width="2"><title>{title}</title></path>"##,
+                    px - 4.0,
+                    y - 4.0
+                );
+                labels.push(Label { slot: (m.lane, 1), x: px - 3.0, text: m.label.clone(), fill: REJECTED });
+            }
+            MarkKind::Grant => {
+                let _ = writeln!(
+                    out,
+                    r##"<path d="M{px:.1},{:.1} v14" stroke="#222" stroke-width="2"><title>{title}</title></path>"##,
+                    y - 7.0
+                );
+                if !m.label.is_empty() {
+                    labels.push(Label { slot: (m.lane, 0), x: px - 2.0, text: m.label.clone(), fill: "#222" });
+                }
+            }
+            MarkKind::ClockJump => {
+                let _ = writeln!(
+                    out,
+                    r##"<path d="M{px:.1},{:.1} l-5,-8 h10 z" fill="{STALE}"><title>{title}</title></path>"##,
+                    y - 4.0
+                );
+                labels.push(Label { slot: (m.lane, 0), x: px + 6.0, text: m.label.clone(), fill: STALE });
+            }
+            MarkKind::Dropped | MarkKind::Delayed => {
+                let _ = writeln!(
+                    out,
+                    r##"<path d="M{:.1},{:.1} h8 v6 h-8 z l4,3 l4,-3" fill="none" stroke="{STALE}"><title>{title}</title></path>"##,
+                    px - 4.0,
+                    y + 4.0
+                );
+                labels.push(Label { slot: (m.lane, 1), x: px + 6.0, text: m.label.clone(), fill: STALE });
+            }
         }
     }
 
-    // Writes at the resource and grants at the servers.
-    let stale_writes = stale_write_indices(r);
-    let mut last_label_x: Vec<f64> = vec![f64::MIN; rows.len() + 1];
-    for (i, e) in r.history.iter().enumerate() {
-        let Event::Obs { obs, .. } = &e.event else { continue };
-        let Some(row) = row_of(e.node) else { continue };
-        let px = x(e.t_ns);
-        let y = row_y(row);
-        match obs {
-            Observation::WriteApplied { session, value, .. } => {
-                let stale = stale_writes.contains(&i);
-                let fill = if stale { "#d33" } else { "#2a8a3e" };
+    // Labels: per lane, one line above the baseline and one below; thinned so none collide.
+    labels.sort_by(|a, b| a.slot.cmp(&b.slot).then(a.x.total_cmp(&b.x)));
+    let mut i = 0;
+    while i < labels.len() {
+        let slot = labels[i].slot;
+        let group: Vec<&Label> = labels[i..].iter().take_while(|l| l.slot == slot).collect();
+        i += group.len();
+        let items: Vec<(f64, f64)> = group.iter().map(|l| (l.x.max(LEFT), text_width(&l.text, LABEL_FONT))).collect();
+        let y = if slot.0 == usize::MAX {
+            TOP - 28.0
+        } else if slot.1 == 0 {
+            row_y(slot.0) - 9.0
+        } else {
+            row_y(slot.0) + 17.0
+        };
+        for (l, p) in group.iter().zip(place_labels(&items, 4.0, WIDTH - 2.0)) {
+            if let Some(lx) = p {
                 let _ = writeln!(
                     out,
-                    r##"<circle cx="{px:.1}" cy="{y:.1}" r="5" fill="{fill}"><title>{} wrote {value}{}</title></circle>"##,
-                    esc(&label(*session)),
-                    if stale { " (STALE)" } else { "" }
-                );
-                if px - last_label_x[row] > 34.0 {
-                    last_label_x[row] = px;
-                    let _ = writeln!(
-                        out,
-                        r##"<text x="{px:.1}" y="{:.1}" font-size="9" text-anchor="middle" fill="{fill}">{}</text>"##,
-                        y + 16.0,
-                        esc(&label(*session))
-                    );
-                }
-            }
-            Observation::WriteRejected { session, .. } => {
-                let _ = writeln!(
-                    out,
-                    r##"<text x="{px:.1}" y="{:.1}" font-size="14" text-anchor="middle" fill="#777">✕<title>{} rejected by fencing</title></text>"##,
-                    y + 5.0,
-                    esc(&label(*session))
+                    r##"<text x="{lx:.1}" y="{y:.1}" font-size="{LABEL_FONT}" fill="{}">{}</text>"##,
+                    l.fill,
+                    esc(&l.text)
                 );
             }
-            Observation::Grant { token, .. } => {
-                let _ = writeln!(out, r##"<path d="M{px:.1},{:.1} v12" stroke="#222" stroke-width="2"/>"##, y - 6.0);
-                if let Some(t) = token {
-                    let _ = writeln!(out, r##"<text x="{:.1}" y="{:.1}" font-size="9">{t}</text>"##, px + 2.0, y - 7.0);
-                }
-            }
-            _ => {}
         }
     }
 
     // Legend.
-    let ly = height - 18.0;
-    let _ = writeln!(
-        out,
-        r##"<g font-size="11" fill="#333"><rect x="{LEFT}" y="{}" width="18" height="10" fill="{}"/><text x="{}" y="{ly}">lease valid by the client's clock</text><rect x="{}" y="{}" width="18" height="6" fill="#d33"/><text x="{}" y="{ly}">acting as holder after it</text><circle cx="{}" cy="{}" r="5" fill="#2a8a3e"/><text x="{}" y="{ly}">write applied</text><circle cx="{}" cy="{}" r="5" fill="#d33"/><text x="{}" y="{ly}">stale write</text><text x="{}" y="{}" font-size="14" fill="#777">✕</text><text x="{}" y="{ly}">rejected by fencing</text><path d="M{},{} v12" stroke="#222" stroke-width="2"/><text x="{}" y="{ly}">grant (token)</text></g>"##,
-        ly - 9.0,
-        PALETTE[0],
-        LEFT + 22.0,
-        LEFT + 215.0,
-        ly - 7.0,
-        LEFT + 237.0,
-        LEFT + 385.0,
-        ly - 4.0,
-        LEFT + 394.0,
-        LEFT + 490.0,
-        ly - 4.0,
-        LEFT + 499.0,
-        LEFT + 580.0,
-        ly + 1.0,
-        LEFT + 595.0,
-        LEFT + 730.0,
-        ly - 10.0,
-        LEFT + 737.0,
-    );
+    let ly = axis_y + 40.0;
+    for (item, (lx, line)) in legend.iter().zip(layout_legend(&legend)) {
+        let y = ly + line as f64 * 18.0;
+        let _ = writeln!(out, "{}", item.swatch(lx, y));
+        let _ = writeln!(
+            out,
+            r##"<text x="{:.1}" y="{y:.1}" font-size="11" fill="#333">{}</text>"##,
+            lx + 22.0,
+            esc(&item.text)
+        );
+    }
     let _ = writeln!(out, "</svg>");
     out
 }
 
-/// History indices of applied writes that are stale (by the same rule as property 1).
-fn stale_write_indices(r: &RunResult) -> Vec<usize> {
-    let ss = sessions(&r.history, r.stats.end_ns);
-    let rank = |id: SessionId| ss.iter().position(|s| s.id == id);
-    let mut newest: Option<usize> = None;
-    let mut out = Vec::new();
-    for (i, e) in r.history.iter().enumerate() {
-        if let Event::Obs { obs: Observation::WriteApplied { session, .. }, .. } = &e.event {
-            let Some(k) = rank(*session) else { continue };
-            match newest {
-                Some(n) if k < n => out.push(i),
-                Some(n) if k == n => {}
-                _ => newest = Some(k),
+/// One legend entry: a swatch and its words.
+pub struct LegendItem {
+    pub swatch: &'static str,
+    pub color: &'static str,
+    pub text: String,
+}
+
+impl LegendItem {
+    fn swatch(&self, x: f64, y: f64) -> String {
+        match self.swatch {
+            "bar" => format!(
+                r##"<rect x="{x:.1}" y="{:.1}" width="18" height="10" rx="2" fill="{}"/>"##,
+                y - 9.0,
+                self.color
+            ),
+            "tail" => format!(r##"<rect x="{x:.1}" y="{:.1}" width="18" height="5" fill="{}"/>"##, y - 6.0, self.color),
+            "shade" => format!(
+                r##"<rect x="{x:.1}" y="{:.1}" width="18" height="12" fill="{}" opacity="0.3"/>"##,
+                y - 10.0,
+                self.color
+            ),
+            "band" => format!(
+                r##"<rect x="{x:.1}" y="{:.1}" width="18" height="12" fill="{}" opacity="0.25"/>"##,
+                y - 10.0,
+                self.color
+            ),
+            "dot" => format!(r##"<circle cx="{:.1}" cy="{:.1}" r="5" fill="{}"/>"##, x + 9.0, y - 4.0, self.color),
+            "cross" => format!(
+                r##"<path d="M{:.1},{:.1} l8,8 m0,-8 l-8,8" stroke="{}" stroke-width="2"/>"##,
+                x + 5.0,
+                y - 8.0,
+                self.color
+            ),
+            "tick" => {
+                format!(r##"<path d="M{:.1},{:.1} v12" stroke="{}" stroke-width="2"/>"##, x + 9.0, y - 10.0, self.color)
             }
+            "tri" => format!(r##"<path d="M{:.1},{:.1} l-5,-8 h10 z" fill="{}"/>"##, x + 9.0, y, self.color),
+            _ => format!(
+                r##"<path d="M{:.1},{:.1} h8 v6 h-8 z l4,3 l4,-3" fill="none" stroke="{}"/>"##,
+                x + 5.0,
+                y - 8.0,
+                self.color
+            ),
         }
     }
-    out
+}
+
+/// The legend: every client's colour by name, then the status marks (shared with the HTML report).
+pub fn legend_items(t: &Timeline) -> Vec<LegendItem> {
+    let mut items = Vec::new();
+    for lane in &t.lanes {
+        if let Some(c) = lane.color {
+            items.push(LegendItem {
+                swatch: "bar",
+                color: CLIENT_COLORS[c],
+                text: format!("{} holds (lease valid by its own clock)", lane.name),
+            });
+        }
+    }
+    items.push(LegendItem { swatch: "tail", color: STALE, text: "acts as holder after its lease".into() });
+    items.push(LegendItem {
+        swatch: "shade",
+        color: STALE,
+        text: "two holders (≥ 2 clients believe they hold)".into(),
+    });
+    items.push(LegendItem { swatch: "dot", color: APPLIED, text: "write applied".into() });
+    items.push(LegendItem { swatch: "dot", color: STALE, text: "stale write".into() });
+    items.push(LegendItem { swatch: "cross", color: REJECTED, text: "write rejected by fencing".into() });
+    items.push(LegendItem { swatch: "tick", color: "#222", text: "grant (token)".into() });
+    items.push(LegendItem { swatch: "band", color: "#999", text: "paused".into() });
+    items.push(LegendItem { swatch: "band", color: "#000", text: "down (crashed)".into() });
+    items.push(LegendItem { swatch: "band", color: STALE, text: "partition".into() });
+    items.push(LegendItem { swatch: "tri", color: STALE, text: "clock jump".into() });
+    items.push(LegendItem { swatch: "env", color: STALE, text: "message dropped / delayed".into() });
+    items
+}
+
+/// Flow the legend into lines: (x, line) per item.
+fn layout_legend(items: &[LegendItem]) -> Vec<(f64, usize)> {
+    let mut x = 10.0;
+    let mut line = 0;
+    items
+        .iter()
+        .map(|it| {
+            let w = 22.0 + text_width(&it.text, 11.0) + 16.0;
+            if x + w > WIDTH - 4.0 && x > 10.0 {
+                x = 10.0;
+                line += 1;
+            }
+            let at = (x, line);
+            x += w;
+            at
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::tick_step_ms;
+    use super::*;
+    use crate::timeline::{Bar, Lane, Overlap};
 
     #[test]
     fn ticks_are_round_numbers() {
         assert_eq!(tick_step_ms(10_000.0), 1000.0);
         assert_eq!(tick_step_ms(13_000.0), 2000.0);
         assert_eq!(tick_step_ms(45.0), 5.0);
+    }
+
+    fn picture(overlaps: Vec<Overlap>) -> Timeline {
+        let bar = |lane, color, s: u64, e: u64| Bar {
+            lane,
+            color,
+            start_ns: s,
+            main_end_ns: e,
+            belief_end_ns: e,
+            label: format!("c{lane}#1"),
+            hover: String::new(),
+        };
+        Timeline {
+            title: "t".into(),
+            verdicts: String::new(),
+            span_ns: 100_000_000,
+            lanes: vec![Lane { name: "c1".into(), color: Some(0) }, Lane { name: "c2".into(), color: Some(1) }],
+            bars: vec![bar(0, 0, 0, 60_000_000), bar(1, 1, 40_000_000, 90_000_000)],
+            marks: vec![],
+            bands: vec![],
+            overlaps,
+            thinned: 0,
+        }
+    }
+
+    /// The shading is drawn: an overlap gives a labelled translucent band across the lanes.
+    #[test]
+    fn two_holders_are_shaded_and_labelled() {
+        let o =
+            Overlap { lock: 0, start_ns: 40_000_000, end_ns: 60_000_000, holders: vec!["c1#1".into(), "c2#1".into()] };
+        let with = render(&picture(vec![o]));
+        let without = render(&picture(vec![]));
+        assert!(with.contains(">two holders</text>"), "{with}");
+        assert!(with.contains("<title>two holders from 40 to 60 ms: c1#1, c2#1</title>"));
+        assert!(!without.contains(">two holders</text>"));
+    }
+
+    /// The legend names each client in the colour its bars use (the old legend said blue for
+    /// every client).
+    #[test]
+    fn the_legend_gives_each_client_its_bar_colour() {
+        let svg = render(&picture(vec![]));
+        for (c, name) in [(0, "c1"), (1, "c2")] {
+            let swatch = format!(r##"fill="{}"/>"##, CLIENT_COLORS[c]);
+            let bar = format!(r##"rx="2" fill="{}"><title>"##, CLIENT_COLORS[c]);
+            assert!(svg.contains(&swatch) && svg.contains(&bar), "{name}");
+            assert!(svg.contains(&format!("{name} holds (lease valid by its own clock)")));
+        }
+        assert!(!CLIENT_COLORS.contains(&APPLIED) && !CLIENT_COLORS.contains(&STALE));
     }
 }

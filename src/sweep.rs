@@ -804,11 +804,16 @@ fn write_outputs(out: &Path, axes: &[Axis], rows: &[Row], command: &str) -> Resu
     let json = serde_json::json!({ "command": command, "axes": axes.iter().map(|a| &a.path).collect::<Vec<_>>(), "rows": rows });
     write("sweep.json", &(serde_json::to_string_pretty(&json).expect("serialisable") + "\n"))?;
     write("sweep.md", &markdown(axes, rows, command))?;
+    let mut plots = Vec::new();
     for (i, p) in PROPERTIES.iter().enumerate() {
         if rows.iter().any(|r| r.properties[i].rate.is_some()) {
-            write(&format!("sweep-{p}.svg"), &plot(axes, rows, i))?;
+            let svg = plot(axes, rows, i);
+            write(&format!("sweep-{p}.svg"), &svg)?;
+            plots.push(svg);
         }
     }
+    let (head, body) = table(axes, rows);
+    write("index.html", &crate::html::sweep_page(command, TABLE_INTRO, &plots, &head, &body))?;
     Ok(())
 }
 
@@ -865,42 +870,58 @@ fn csv(axes: &[Axis], rows: &[Row]) -> String {
     s
 }
 
-fn markdown(axes: &[Axis], rows: &[Row], command: &str) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "# Sweep\n\nRegenerate with `{command}`.\n");
-    let _ = writeln!(
-        s,
-        "Violation rate per property over the runs in which it was decided (holds or violated), with its 95% \
-         Wilson interval; acquire latency p50/p99 per run, averaged over the seeds (and the worst p99); usable \
-         fraction; messages per critical section.\n"
-    );
-    let mut head: Vec<String> = axes.iter().map(|a| format!("`{}`", a.path)).collect();
+/// The words above the sweep's table (Markdown and HTML).
+const TABLE_INTRO: &str =
+    "Violation rate per property over the runs in which it was decided (holds or violated), with its 95% \
+     Wilson interval; acquire latency p50/p99 per run, averaged over the seeds (and the worst p99); usable \
+     fraction; messages per critical section.";
+
+/// The sweep's table: its header and its rows of cells (Markdown and HTML).
+fn table(axes: &[Axis], rows: &[Row]) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut head: Vec<String> = axes.iter().map(|a| a.path.clone()).collect();
     head.extend(["variant", "runs"].map(String::from));
     head.extend(PROPERTIES.iter().map(|p| p.to_string()));
     head.extend(["p50 ms", "p99 ms (max)", "usable", "msgs/CS"].map(String::from));
-    let _ = writeln!(s, "| {} |", head.join(" | "));
-    let _ = writeln!(s, "|{}", "---|".repeat(head.len()));
-    for r in rows {
-        let mut cells: Vec<String> = r.point.iter().map(|(_, v)| v.clone()).collect();
-        cells.push(r.variant.clone());
-        cells.push(if r.unknown_runs > 0 {
-            format!("{} ({} unknown)", r.runs, r.unknown_runs)
-        } else {
-            r.runs.to_string()
-        });
-        for p in &r.properties {
-            cells.push(match (p.rate, p.ci95) {
-                (Some(rate), Some((lo, hi))) => format!("{rate:.2} [{lo:.2}, {hi:.2}]"),
+    let body = rows
+        .iter()
+        .map(|r| {
+            let mut cells: Vec<String> = r.point.iter().map(|(_, v)| v.clone()).collect();
+            cells.push(r.variant.clone());
+            cells.push(if r.unknown_runs > 0 {
+                format!("{} ({} unknown)", r.runs, r.unknown_runs)
+            } else {
+                r.runs.to_string()
+            });
+            for p in &r.properties {
+                cells.push(match (p.rate, p.ci95) {
+                    (Some(rate), Some((lo, hi))) => format!("{rate:.2} [{lo:.2}, {hi:.2}]"),
+                    _ => "—".into(),
+                });
+            }
+            cells.push(opt(r.acquire_p50_ms_mean, 0));
+            cells.push(match (r.acquire_p99_ms_mean, r.acquire_p99_ms_max) {
+                (Some(m), Some(x)) => format!("{m:.0} ({x:.0})"),
                 _ => "—".into(),
             });
-        }
-        cells.push(opt(r.acquire_p50_ms_mean, 0));
-        cells.push(match (r.acquire_p99_ms_mean, r.acquire_p99_ms_max) {
-            (Some(m), Some(x)) => format!("{m:.0} ({x:.0})"),
-            _ => "—".into(),
-        });
-        cells.push(format!("{:.3}", r.usable_fraction));
-        cells.push(opt(r.messages_per_cs, 1));
+            cells.push(format!("{:.3}", r.usable_fraction));
+            cells.push(opt(r.messages_per_cs, 1));
+            cells
+        })
+        .collect();
+    (head, body)
+}
+
+fn markdown(axes: &[Axis], rows: &[Row], command: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# Sweep\n\nRegenerate with `{command}`.\n");
+    let _ = writeln!(s, "{TABLE_INTRO}\n");
+    let (mut head, body) = table(axes, rows);
+    for h in head.iter_mut().take(axes.len()) {
+        *h = format!("`{h}`");
+    }
+    let _ = writeln!(s, "| {} |", head.join(" | "));
+    let _ = writeln!(s, "|{}", "---|".repeat(head.len()));
+    for cells in body {
         let _ = writeln!(s, "| {} |", cells.join(" | "));
     }
     s

@@ -2,6 +2,7 @@
 //!
 //! Golden files under tests/golden are rewritten with `UPDATE_EXPECT=1 cargo test`.
 
+mod browser;
 mod cli;
 mod determinism;
 mod fuzz;
@@ -17,6 +18,7 @@ mod shards;
 mod shrink;
 mod sweep;
 mod tidy;
+mod workshop;
 
 use std::path::{Path, PathBuf};
 

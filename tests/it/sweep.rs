@@ -8,7 +8,8 @@ fn tmp() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("locklab-it-sweep-").tempdir().unwrap()
 }
 
-/// #1's GC pause against a 5 s lease: a pause shorter than the lease is harmless, a longer one
+/// #1's GC pause against a 5 s lease: a 1 s pause leaves c1's critical section inside its lease
+/// (a 3 s one already does not: the section outlasts the TTL with no heartbeat), a longer one
 /// lets a second client in while the first still believes (mutual exclusion violated) — the rate
 /// must follow the swept pause length, not be written by the scenario.
 #[test]
