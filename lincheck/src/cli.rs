@@ -408,15 +408,24 @@ pub fn check_history_for(
         view: impl Fn(&Operation<S::Input, S::Output>) -> OpView,
     ) -> Result<Checked, String> {
         let result = check_within(spec, ops, limits).map_err(|e| e.to_string())?;
-        let views = ops.iter().map(view).collect();
+        let mut views: Vec<OpView> = ops.iter().map(view).collect();
         let states = names.map(|names| {
             let name = |p: u64| html::process_name(names, p);
             let per_part = result
                 .partitions
                 .iter()
                 .map(|part| {
-                    crate::replay(spec, ops, &part.ops, &part.linearization)
-                        .map(|states| states.iter().map(|s| spec.describe_state(s, &name)).collect())
+                    let states = crate::replay(spec, ops, &part.ops, &part.linearization)?;
+                    // A linearized grant's lease expires when the spec's constraints say, which
+                    // is tighter than call + TTL … return + TTL.
+                    for (&i, state) in part.linearization.iter().zip(&states) {
+                        if views[i].expiry_ns.is_some() {
+                            if let Some(window) = spec.expiry_window_ns(state) {
+                                views[i].expiry_ns = Some(window);
+                            }
+                        }
+                    }
+                    Some(states.iter().map(|s| spec.describe_state(s, &name)).collect())
                 })
                 .collect();
             (spec.describe_state(&spec.init(), &name), per_part)

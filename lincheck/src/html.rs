@@ -49,7 +49,8 @@ pub struct OpView {
     /// Short text, e.g. `acquire → ok (token 7)`.
     pub label: String,
     /// For a lease granted or extended by this operation: the earliest and latest moment the
-    /// lease expires (call + TTL, return + TTL), in ns.
+    /// lease expires, in ns: call + TTL … return + TTL, narrowed to what the spec's constraints
+    /// allow when the operation is linearized and the page's states were asked for.
     pub expiry_ns: Option<(u64, u64)>,
 }
 
@@ -486,6 +487,9 @@ function draw() {
     t.textContent = nameOf(p);
   }
   svg.appendChild(plot);
+  const k = steps[part];
+  const rank = new Map(P.lin.map((i, r) => [i, r]));
+  const unplaced = new Set(P.unplaced);
   // Lease expiry markers (under the bars, so a bar's hover wins), in the lane (and row) of the operation that was granted the lease.
   for (const i of P.ops) {
     const o = D.ops[i];
@@ -496,14 +500,12 @@ function draw() {
     el('rect', { x: xa, y: yTop + 1, width: Math.max(1, xb - xa), height: rowH - 2 }, g);
     el('line', { x1: xa, x2: xa, y1: yTop, y2: yTop + rowH }, g);
     const text = nameOf(o.p) + "'s lease from #" + i + ' (' + o.label + ')\nexpires between ' + fmtMs(o.exp[0]) +
-      ' and ' + fmtMs(o.exp[1]) + ' ms (call + TTL … return + TTL)';
+      ' and ' + fmtMs(o.exp[1]) + ' ms' +
+      (rank.has(i) ? ' (as the spec places the grant)' : ' (call + TTL … return + TTL)');
     g.addEventListener('mousemove', ev => showTip(ev, text));
     g.addEventListener('mouseleave', hideTip);
   }
   // Operations.
-  const k = steps[part];
-  const rank = new Map(P.lin.map((i, r) => [i, r]));
-  const unplaced = new Set(P.unplaced);
   for (const i of P.ops) {
     const o = D.ops[i];
     const r = rank.has(i) ? rank.get(i) : -1;
@@ -722,10 +724,25 @@ mod tests {
     fn granted_leases_carry_their_expiry_window() {
         let (data, _, _) = data_of(violating());
         assert_eq!(data["ops"][0]["exp"], json!([TTL, TTL + MS]), "call + TTL … return + TTL");
-        assert_eq!(data["ops"][1]["exp"], json!([TTL + 10 * MS, TTL + 12 * MS]));
+        assert_eq!(data["ops"][1]["exp"], json!([TTL + 10 * MS, TTL + 12 * MS]), "not linearized: call and return");
         assert_eq!(data["ops"][2]["exp"], Value::Null, "a crashed acquire was granted nothing the client knows of");
         assert_eq!(data["ops"][2]["gaveUp"], json!(30 * MS), "drawn up to when the client gave up");
         assert_eq!(data["ops"][2]["ret"], Value::Null);
+    }
+
+    #[test]
+    fn a_linearized_grants_expiry_is_the_specs_window() {
+        // c1 is granted at 0–1 ms; c2's acquire spans 50–150 ms and succeeds, so it took effect
+        // once c1's lease (100 ms) was over: at 100–150 ms, and its lease expires at 200–250 ms,
+        // not 150–250 ms.
+        let history = vec![
+            lock(6, 0, Some(MS), LockOp::Acquire, Some(LockRet::Ok { token: None })),
+            lock(7, 50 * MS, Some(150 * MS), LockOp::Acquire, Some(LockRet::Ok { token: None })),
+        ];
+        let (data, result, _) = data_of(history);
+        assert_eq!(result.verdict, Verdict::Linearizable);
+        assert_eq!(data["ops"][1]["exp"], json!([TTL + 100 * MS, TTL + 150 * MS]));
+        assert_eq!(data["parts"][0]["states"][1], "held by c2, lease expires t∈[200.000, 250.000] ms");
     }
 
     #[test]

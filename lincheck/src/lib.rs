@@ -261,6 +261,14 @@ pub trait Spec: Sync {
         format!("{state:?}")
     }
 
+    /// For the HTML timeline: when the lease the state records expires, as the earliest and
+    /// latest moment the constraints allow (ns), or `None` (no lease, or no such bound). Never
+    /// called by the search. Default `None`.
+    fn expiry_window_ns(&self, state: &Self::State) -> Option<(u64, u64)> {
+        let _ = state;
+        None
+    }
+
     /// Hash of the part of the state that [`Spec::covers`] requires to be equal.
     /// Must give equal hashes whenever `covers` can return true. Default: the whole state.
     fn cover_hash<H: Hasher>(&self, state: &Self::State, hasher: &mut H) {

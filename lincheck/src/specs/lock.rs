@@ -310,6 +310,19 @@ impl LockModel {
         LockState { holder: None, last_token: None, zone: self.ttl_ns.map(|_| Zone::initial()) }
     }
 
+    /// When the holder's lease expires: the window the zone allows for the point that set it,
+    /// plus the TTL; `None` when free or unbounded.
+    fn expiry_window_ns(&self, state: &LockState) -> Option<(u64, u64)> {
+        let (ttl, zone) = (self.ttl_ns?, state.zone?);
+        state.holder?;
+        let (lo, hi) = (zone.bound[ZERO][H], zone.bound[H][ZERO]);
+        if lo == INF || hi == INF {
+            return None;
+        }
+        let ttl = ttl as i64;
+        Some(((ttl - lo).max(0) as u64, (hi + ttl).max(0) as u64))
+    }
+
     /// The state in words: who holds it, when that lease expires (the window the zone
     /// allows for the point that set it, plus the TTL), the last fencing token.
     fn describe(&self, state: &LockState, name: &dyn Fn(u64) -> String) -> String {
@@ -463,6 +476,9 @@ macro_rules! lock_spec {
             }
             fn describe_state(&self, state: &LockState, name: &dyn Fn(u64) -> String) -> String {
                 self.model().describe(state, name)
+            }
+            fn expiry_window_ns(&self, state: &LockState) -> Option<(u64, u64)> {
+                self.model().expiry_window_ns(state)
             }
         }
     };
