@@ -4,7 +4,9 @@
 //!
 //! `cargo bench --bench sim`. Divan prints time per run and, through its counters, the rate:
 //! `messages` counts delivered messages (goal ≥ 5M/s per core), `runs` counts runs (goal ≥ 2,000/s
-//! for a ≈2k-message scenario). `run_with_trace` shows what full trace recording costs (goal ≤ 2×).
+//! for a ≈2k-message scenario). `checks` times the property checks alone on pre-simulated
+//! histories (goal: ≤ 20% of `runs`). `run_with_trace` shows what full trace recording costs (goal
+//! ≤ 2×).
 
 use divan::counter::ItemsCount;
 use divan::Bencher;
@@ -67,21 +69,47 @@ fn raft_runs(bencher: Bencher) {
     bench_runs(bencher, raft_scenario());
 }
 
+fn run_info<'a>(compiled: &'a Compiled, world: &World) -> RunInfo<'a> {
+    RunInfo {
+        names: &compiled.names,
+        clients: &compiled.clients,
+        end_ns: world.stats.end_ns,
+        messages_delivered: world.stats.messages_delivered,
+        ttl_ms: compiled.variants[0].ttl_ms(),
+        lazy_expiry: compiled.variants[0].lazy_expiry(),
+        session_lease: compiled.variants[0].session_lease(),
+    }
+}
+
 fn bench_runs(bencher: Bencher, compiled: Compiled) {
     let mut seed = 0;
     bencher.counter(ItemsCount::new(1usize)).bench_local(|| {
         seed += 1;
         let world = simulate(&compiled, seed, false);
-        let info = RunInfo {
-            names: &compiled.names,
-            clients: &compiled.clients,
-            end_ns: world.stats.end_ns,
-            messages_delivered: world.stats.messages_delivered,
-            ttl_ms: compiled.variants[0].ttl_ms(),
-            lazy_expiry: compiled.variants[0].lazy_expiry(),
-            session_lease: compiled.variants[0].session_lease(),
-        };
-        divan::black_box(check(&world.history, &info).violated())
+        divan::black_box(check(&world.history, &run_info(&compiled, &world)).violated())
+    });
+}
+
+/// The property checks alone, on histories simulated beforehand (seeds 1–64, cycled): `runs`
+/// minus this is the simulation; the goal is checks ≤ 20% of a whole run.
+#[divan::bench]
+fn checks(bencher: Bencher) {
+    bench_checks(bencher, scenario());
+}
+
+/// As `checks`, for 3 Raft peers and 3 clients.
+#[divan::bench]
+fn raft_checks(bencher: Bencher) {
+    bench_checks(bencher, raft_scenario());
+}
+
+fn bench_checks(bencher: Bencher, compiled: Compiled) {
+    let worlds: Vec<World> = (1..=64).map(|seed| simulate(&compiled, seed, false)).collect();
+    let mut i = 0;
+    bencher.counter(ItemsCount::new(1usize)).bench_local(|| {
+        let world = &worlds[i % worlds.len()];
+        i += 1;
+        divan::black_box(check(&world.history, &run_info(&compiled, world)).violated())
     });
 }
 

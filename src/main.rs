@@ -215,7 +215,7 @@ fn run(args: RunArgs) -> i32 {
     let mut any_unmet = false;
     let mut any_unknown = false;
     let started = Instant::now();
-    let (mut events, mut messages, mut runs) = (0u64, 0u64, 0u64);
+    let (mut events, mut messages, mut runs, mut check_ns) = (0u64, 0u64, 0u64, 0u64);
     for compiled in &compiled_all {
         let variants: Vec<usize> = match &args.protocol {
             Some(name) => match compiled.variant(name) {
@@ -248,6 +248,7 @@ fn run(args: RunArgs) -> i32 {
             runs += 1;
             events += r.stats.events;
             messages += r.stats.messages_delivered;
+            check_ns += r.check_ns;
             if r.stats.truncated {
                 eprintln!(
                     "warning: {}: stopped at the event budget ({} events, --max-events): every verdict is unknown",
@@ -295,10 +296,11 @@ fn run(args: RunArgs) -> i32 {
     if args.stats {
         let secs = started.elapsed().as_secs_f64();
         eprintln!(
-            "stats: {runs} runs, {events} events, {messages} messages delivered in {:.3} s: {:.0} runs/s, {:.2}M messages/s",
+            "stats: {runs} runs, {events} events, {messages} messages delivered in {:.3} s: {:.0} runs/s, {:.2}M messages/s; property checks {:.0}% of the time",
             secs,
             runs as f64 / secs,
-            messages as f64 / secs / 1e6
+            messages as f64 / secs / 1e6,
+            check_ns as f64 / 1e9 / secs * 100.0
         );
     }
     if args.expect {

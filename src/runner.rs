@@ -41,6 +41,8 @@ pub struct RunResult {
     /// Faults the scenario declared that never acted: triggers that never fired, targeted
     /// drops and delays that matched fewer messages than written for.
     pub unfired: Vec<String>,
+    /// Wall-clock time the property checks took (for `--stats` only: never in a report).
+    pub check_ns: u64,
 }
 
 impl RunResult {
@@ -107,7 +109,9 @@ pub fn run_with(compiled: &Compiled, variant: usize, seed: u64, mut trace: Trace
         lazy_expiry: compiled.variants[variant].lazy_expiry(),
         session_lease: compiled.variants[variant].session_lease(),
     };
+    let check_started = std::time::Instant::now();
     let mut report = check(&world.history, &info);
+    let check_ns = check_started.elapsed().as_nanos() as u64;
     if world.stats.truncated {
         let why = format!(
             "unknown: the run stopped at its event budget ({} events) at {} ms of {} ms; raise it with --max-events",
@@ -172,6 +176,7 @@ pub fn run_with(compiled: &Compiled, variant: usize, seed: u64, mut trace: Trace
         stats: world.stats,
         trace,
         unfired,
+        check_ns,
     }
 }
 

@@ -31,9 +31,9 @@ pub fn raft_safety(history: &[Entry], info: &RunInfo) -> PropertyResult {
     let mut leaders: BTreeMap<u64, (NodeId, usize)> = BTreeMap::new();
     let mut elections: Vec<(usize, NodeId, u64, &[u64])> = Vec::new();
     // (index, entry term) → (chain, history index, node)
-    let mut by_index_term: BTreeMap<(u64, u64), (u64, usize, NodeId)> = BTreeMap::new();
+    let mut by_index_term = ByIndexTerm::default();
     // index → (chain, history index, node)
-    let mut by_index: BTreeMap<u64, (u64, usize, NodeId)> = BTreeMap::new();
+    let mut by_index: ByIndex<(u64, usize, NodeId)> = ByIndex::default();
     // (commit term, index, chain, history index)
     let mut commits: Vec<(u64, u64, u64, usize)> = Vec::new();
     let (mut applies, mut seen) = (0u64, false);
@@ -68,7 +68,7 @@ pub fn raft_safety(history: &[Entry], info: &RunInfo) -> PropertyResult {
             Observation::RaftApplied { index, entry_term, chain } => {
                 seen = true;
                 applies += 1;
-                match by_index_term.get(&(*index, *entry_term)) {
+                match by_index_term.get(*index, *entry_term) {
                     Some(&(c, j, other)) if c != *chain => report(Violation {
                         event: i,
                         lead_up: vec![j],
@@ -80,7 +80,7 @@ pub fn raft_safety(history: &[Entry], info: &RunInfo) -> PropertyResult {
                     }),
                     Some(_) => {}
                     None => {
-                        by_index_term.insert((*index, *entry_term), (*chain, i, e.node));
+                        by_index_term.insert(*index, *entry_term, (*chain, i, e.node));
                     }
                 }
                 same_entry(&mut by_index, *index, *chain, i, e.node, &names, e.t_ns, "applied", &mut report);
@@ -136,7 +136,7 @@ pub fn raft_safety(history: &[Entry], info: &RunInfo) -> PropertyResult {
 /// State machine safety: one entry per index, whoever applies or commits it.
 #[allow(clippy::too_many_arguments)]
 fn same_entry(
-    by_index: &mut BTreeMap<u64, (u64, usize, NodeId)>,
+    by_index: &mut ByIndex<(u64, usize, NodeId)>,
     index: u64,
     chain: u64,
     i: usize,
@@ -146,7 +146,7 @@ fn same_entry(
     what: &str,
     report: &mut impl FnMut(Violation),
 ) {
-    match by_index.get(&index) {
+    match by_index.get(index) {
         Some(&(c, j, other)) if c != chain => report(Violation {
             event: i,
             lead_up: vec![j],
@@ -161,5 +161,98 @@ fn same_entry(
         None => {
             by_index.insert(index, (chain, i, node));
         }
+    }
+}
+
+/// A map from log index to what was first seen there. Raft's indices count up from 1, so the
+/// indices a run reaches are a dense vector (no tree node per applied entry, which cost more than
+/// the rest of the check); an absurd index (beyond 2^22) falls back to a tree.
+struct ByIndex<V> {
+    dense: Vec<Option<V>>,
+    sparse: BTreeMap<u64, V>,
+}
+
+impl<V> Default for ByIndex<V> {
+    fn default() -> Self {
+        ByIndex { dense: Vec::new(), sparse: BTreeMap::new() }
+    }
+}
+
+const DENSE_INDICES: u64 = 1 << 22;
+
+impl<V> ByIndex<V> {
+    fn get(&self, index: u64) -> Option<&V> {
+        if index < DENSE_INDICES {
+            self.dense.get(index as usize).and_then(Option::as_ref)
+        } else {
+            self.sparse.get(&index)
+        }
+    }
+
+    /// Record `v` at `index` (replacing what was there).
+    fn insert(&mut self, index: u64, v: V) {
+        if index < DENSE_INDICES {
+            let i = index as usize;
+            if self.dense.len() <= i {
+                self.dense.resize_with(i + 1, || None);
+            }
+            self.dense[i] = Some(v);
+        } else {
+            self.sparse.insert(index, v);
+        }
+    }
+}
+
+/// A map from (log index, entry term) to what was first seen there: the first term seen at an
+/// index in a [`ByIndex`], any other term (an entry overwritten after a leader change) in a tree.
+#[derive(Default)]
+struct ByIndexTerm {
+    first: ByIndex<(u64, (u64, usize, NodeId))>,
+    others: BTreeMap<(u64, u64), (u64, usize, NodeId)>,
+}
+
+impl ByIndexTerm {
+    fn get(&self, index: u64, term: u64) -> Option<&(u64, usize, NodeId)> {
+        match self.first.get(index) {
+            Some((t, v)) if *t == term => Some(v),
+            Some(_) => self.others.get(&(index, term)),
+            None => None,
+        }
+    }
+
+    /// Record `v` at (`index`, `term`), which [`ByIndexTerm::get`] found empty.
+    fn insert(&mut self, index: u64, term: u64, v: (u64, usize, NodeId)) {
+        if self.first.get(index).is_none() {
+            self.first.insert(index, (term, v));
+        } else {
+            self.others.insert((index, term), v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dense maps behave as the trees they replace, for indices below and above the dense
+    /// bound and for a second term at one index.
+    #[test]
+    fn by_index_maps_behave_as_trees() {
+        let mut m = ByIndexTerm::default();
+        let mut tree = BTreeMap::new();
+        let keys = [(1, 1), (2, 1), (2, 3), (5, 2), (DENSE_INDICES + 9, 4), (2, 4), (1, 2)];
+        for (n, &(index, term)) in keys.iter().enumerate() {
+            assert_eq!(m.get(index, term), tree.get(&(index, term)));
+            m.insert(index, term, (n as u64, n, n));
+            tree.insert((index, term), (n as u64, n, n));
+            for &(i, t) in &keys {
+                assert_eq!(m.get(i, t), tree.get(&(i, t)), "after inserting {index}/{term}: {i}/{t}");
+            }
+        }
+        let mut b: ByIndex<u64> = ByIndex::default();
+        assert_eq!(b.get(3), None);
+        b.insert(3, 30);
+        b.insert(DENSE_INDICES + 1, 40);
+        assert_eq!((b.get(3), b.get(2), b.get(DENSE_INDICES + 1)), (Some(&30), None, Some(&40)));
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod build;
 pub mod clock;
+pub mod queue;
 pub mod scenario;
 pub mod trace;
 pub mod world;

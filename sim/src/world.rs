@@ -9,9 +9,6 @@
 //! inputs with a [`Ctx`] holding their local clock readings and their own seeded random source,
 //! then carries out the effects they return.
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
-
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -19,6 +16,7 @@ use locklab_protocols::history::{Deadline, Entry, Event, Observation, WorldEvent
 use locklab_protocols::{Command, Ctx, Durable, Effect, Entropy, Input, Msg, Node, NodeId, Timer};
 
 use crate::clock::Clock;
+use crate::queue::EventQueue;
 use crate::trace::TraceRec;
 
 /// splitmix64: derives independent seeds for subsystems from one root seed.
@@ -202,28 +200,10 @@ pub enum Ev {
     Fault(Action),
 }
 
-/// A heap entry: 16 bytes, so sifting is cheap; the event itself waits in a slab.
-/// `key` packs the sequence number (high 40 bits) and the slab index (low 24 bits).
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Queued {
-    t_ns: u64,
-    key: u64,
-}
-
+/// The queue holds `(t_ns, key)` pairs; the event itself waits in a slab. `key` packs the
+/// sequence number (high 40 bits) and the slab index (low 24 bits), so ties in time break by
+/// scheduling order.
 const SLAB_BITS: u32 = 24;
-
-impl PartialOrd for Queued {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Queued {
-    /// Reversed: `BinaryHeap` is a max-heap and we want the earliest (time, seq) first. The
-    /// sequence number sits in the high bits of `key`, so ties in time break by scheduling order.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.t_ns, other.key).cmp(&(self.t_ns, self.key))
-    }
-}
 
 /// Counters for `--stats` and benchmarks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -256,7 +236,7 @@ pub struct World {
     net_rng: ChaCha8Rng,
     rules: Vec<MessageRule>,
     triggers: Vec<Trigger>,
-    queue: BinaryHeap<Queued>,
+    queue: EventQueue,
     /// Events waiting in the queue, by slab index; `free` lists the empty slots.
     slab: Vec<Option<Ev>>,
     free: Vec<u32>,
@@ -316,7 +296,7 @@ impl World {
             net_rng: ChaCha8Rng::seed_from_u64(sub_seed(spec.seed, stream::NETWORK)),
             rules: spec.rules,
             triggers: spec.triggers,
-            queue: BinaryHeap::with_capacity(1024),
+            queue: EventQueue::new(),
             slab: Vec::with_capacity(1024),
             free: Vec::with_capacity(1024),
             seq: 0,
@@ -361,15 +341,15 @@ impl World {
             }
         };
         debug_assert!(index < 1 << SLAB_BITS, "checked above");
-        self.queue.push(Queued { t_ns, key: (self.seq << SLAB_BITS) | index as u64 });
+        self.queue.push(t_ns, (self.seq << SLAB_BITS) | index as u64);
     }
 
     fn pop(&mut self) -> Option<(u64, Ev)> {
-        let q = self.queue.pop()?;
-        let index = (q.key & ((1 << SLAB_BITS) - 1)) as u32;
+        let (t_ns, key) = self.queue.pop()?;
+        let index = (key & ((1 << SLAB_BITS) - 1)) as u32;
         let ev = self.slab[index as usize].take().expect("a queued event is in the slab");
         self.free.push(index);
-        Some((q.t_ns, ev))
+        Some((t_ns, ev))
     }
 
     /// Stop the run (as `truncated`) after this many events.
@@ -397,7 +377,7 @@ impl World {
     pub fn step(&mut self, events: u64) -> bool {
         for _ in 0..events {
             match self.queue.peek() {
-                Some(q) if q.t_ns <= self.end_ns => {}
+                Some((t_ns, _)) if t_ns <= self.end_ns => {}
                 _ => {
                     self.now_ns = self.end_ns;
                     self.stats.end_ns = self.end_ns;
@@ -527,9 +507,11 @@ impl World {
             }
             Effect::Persist(durable) => self.slots[node].cache = Some(durable),
             Effect::Sync => {
+                // What was written reaches the disk. Moved, not copied: until the next `Persist`
+                // the disk holds exactly what the cache did, so a second `Sync` has nothing to do.
                 let slot = &mut self.slots[node];
-                if slot.cache.is_some() {
-                    slot.disk = slot.cache.clone();
+                if let Some(written) = slot.cache.take() {
+                    slot.disk = Some(written);
                 }
             }
             Effect::Record(obs) => self.record(node, obs),

@@ -51,9 +51,9 @@ pub struct RaftDurable {
 }
 
 /// Entries per sealed chunk of a [`DurableLog`].
-pub(super) const LOG_CHUNK: usize = 256;
+pub(super) const LOG_CHUNK: usize = 64;
 
-/// The log as written to disk: full chunks of `LOG_CHUNK` (256) entries, shared between successive
+/// The log as written to disk: full chunks of `LOG_CHUNK` (64) entries, shared between successive
 /// writes (a write copies only the unsealed tail, not the whole log, so persisting stays cheap as
 /// the log grows), then the tail. Semantically just the concatenation.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]

@@ -335,6 +335,30 @@ impl RaftPeer {
         self.params.peers.len() / 2 + 1
     }
 
+    /// The `quorum()`-th largest of `values` (what a majority has reached), without allocating for
+    /// clusters of up to 16 peers — it runs on every append reply and every heartbeat reply.
+    fn quorum_value(&self, values: impl Iterator<Item = u64>) -> u64 {
+        let mut buf = [0u64; 16];
+        let mut n = 0;
+        let mut spill = Vec::new();
+        for v in values {
+            if n < buf.len() {
+                buf[n] = v;
+                n += 1;
+            } else {
+                spill.push(v);
+            }
+        }
+        let all: &mut [u64] = if spill.is_empty() {
+            &mut buf[..n]
+        } else {
+            spill.extend_from_slice(&buf);
+            &mut spill
+        };
+        all.sort_unstable_by(|a, b| b.cmp(a));
+        all[self.quorum() - 1]
+    }
+
     fn others(&self, me: NodeId) -> Vec<NodeId> {
         self.params.peers.iter().copied().filter(|&p| p != me).collect()
     }

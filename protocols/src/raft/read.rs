@@ -44,19 +44,15 @@ impl RaftPeer {
 
     /// The latest round a majority acknowledged (the leader counts as acknowledging every round).
     pub(super) fn quorum_round(&self) -> u64 {
-        let mut rounds: Vec<u64> = self.others_rounds();
-        rounds.push(self.round);
-        rounds.sort_unstable_by(|a, b| b.cmp(a));
-        rounds[self.quorum() - 1]
+        self.quorum_value(self.others_rounds().chain(std::iter::once(self.round)))
     }
 
-    pub(super) fn others_rounds(&self) -> Vec<u64> {
+    pub(super) fn others_rounds(&self) -> impl Iterator<Item = u64> + '_ {
         self.params
             .peers
             .iter()
             .filter(|&&p| Some(p) != self.leader)
             .map(|p| self.acked_round.get(p).copied().unwrap_or(0))
-            .collect()
     }
 
     pub(super) fn confirm_reads(&mut self, ctx: &mut Ctx) {
@@ -69,7 +65,8 @@ impl RaftPeer {
             let until = start + ms(self.params.election_timeout.min_ms);
             self.lease_read_until_mono_ns = self.lease_read_until_mono_ns.max(until);
         }
-        self.round_start_mono_ns = self.round_start_mono_ns.split_off(&confirmed);
+        // Forget the rounds before the confirmed one (in place: `split_off` would allocate a map).
+        self.round_start_mono_ns.retain(|&round, _| round >= confirmed);
         for r in &mut self.reads {
             if r.round <= confirmed {
                 r.round = 0;

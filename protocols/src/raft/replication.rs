@@ -167,10 +167,8 @@ impl RaftPeer {
 
     /// §5.3/§5.4.2: commit the highest index stored on a majority *if its entry is of this term*.
     pub(super) fn advance_commit(&mut self, ctx: &mut Ctx) {
-        let mut matches: Vec<u64> = self.match_index.values().copied().collect();
-        matches.push(self.last_index());
-        matches.sort_unstable_by(|a, b| b.cmp(a));
-        let majority_index = matches[self.quorum() - 1];
+        let majority_index =
+            self.quorum_value(self.match_index.values().copied().chain(std::iter::once(self.last_index())));
         let countable = match self.params.commit_rule {
             CommitRule::CurrentTerm => self.term_at(majority_index) == self.term,
             CommitRule::CountAnyTerm => true,
