@@ -273,7 +273,7 @@ fn run(args: RunArgs) -> i32 {
             if let Some(path) = &args.history {
                 let variant = &compiled.variants[v];
                 let (ttl_ms, lazy, session) = (variant.ttl_ms(), variant.lazy_expiry(), variant.session_lease());
-                let json = locklab_checkers::linearizable::history_json(&r.history, ttl_ms, lazy, session);
+                let json = locklab_checkers::linearizable::history_json(&r.history, ttl_ms, lazy, session, &r.names);
                 if let Err(e) = std::fs::write(path, json) {
                     eprintln!("error: {}: cannot write: {e}", path.display());
                     return exit::BAD_INPUT;

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use locklab_lincheck::format::{to_json, History, Model};
+use locklab_lincheck::format::{to_json_named, History, Model};
 use locklab_lincheck::specs::{FencingSpec, LazyFencingSpec, LazyLeaseSpec, LeaseSpec, LockOp, LockRet, MutexSpec};
 use locklab_lincheck::{check_with_options, CheckOptions, Operation, Spec, Verdict};
 use locklab_protocols::history::{Entry, Event, Observation, SessionId};
@@ -92,8 +92,16 @@ pub fn lock_operations(history: &[Entry]) -> (Vec<Operation<LockOp, LockRet>>, V
 
 /// The history as locklab's JSON history format (`locklab lin` reads it), with the spec property 3
 /// checks it against: a lease of `ttl_ms` (a fencing-token lease when grants carry tokens), or a
-/// mutex without a TTL.
-pub fn history_json(history: &[Entry], ttl_ms: Option<u64>, lazy_expiry: bool, session: bool) -> String {
+/// mutex without a TTL. `names` are the scenario's node names (indexed by node id): the file
+/// carries the clients' names (`"processes"`), so `locklab lin --html` labels lanes c1, c2 as
+/// `run` does.
+pub fn history_json(
+    history: &[Entry],
+    ttl_ms: Option<u64>,
+    lazy_expiry: bool,
+    session: bool,
+    names: &[String],
+) -> String {
     let (ops, _) = lock_operations(history);
     let tokens = ops.iter().any(|o| matches!(o.output, Some(LockRet::Ok { token: Some(_) })));
     let ttl_ns = ttl_ms.map(|ms| ms * 1_000_000);
@@ -104,7 +112,9 @@ pub fn history_json(history: &[Entry], ttl_ms: Option<u64>, lazy_expiry: bool, s
         Some(ttl_ns) => Model::Lease { ttl_ns },
         None => Model::Mutex,
     };
-    to_json(&model, &History::Lock(ops))
+    let processes: BTreeMap<u64, String> =
+        ops.iter().filter_map(|o| Some((o.process, names.get(o.process as usize)?.clone()))).collect();
+    to_json_named(&model, &History::Lock(ops), &processes)
 }
 
 fn run<S: Spec<Input = LockOp, Output = LockRet>>(spec: &S, ops: &[Operation<LockOp, LockRet>]) -> Option<Verdict> {

@@ -330,6 +330,46 @@ pub fn check_within<S: Spec>(
     Ok(CheckResult { verdict, partitions, stats })
 }
 
+/// The spec's state after each operation of `order` (a partition's linearization, or the
+/// longest linearizable prefix), replayed from the spec's initial state exactly as the search
+/// placed them: the same renaming of crashed processes, and at each step the same bound on
+/// the linearization point (the earliest return among the returned operations of `ops` not yet
+/// placed). Returns `None` if some step is illegal, which means `order` is not one the
+/// search produced. Costs O(n log n) spec steps; the search itself is untouched, so the HTML
+/// timeline that wants these states pays for them only when it is asked for.
+pub fn replay<S: Spec>(
+    spec: &S,
+    history: &[Operation<S::Input, S::Output>],
+    ops: &[usize],
+    order: &[usize],
+) -> Option<Vec<S::State>> {
+    let mut by_key: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    if let Some(&first) = ops.first() {
+        by_key.insert(history[first].key.as_str(), ops.to_vec());
+    }
+    let anonymized = anonymize(spec, history, &by_key);
+    let history = anonymized.as_deref().unwrap_or(history);
+    // Returned operations not yet placed, by return time.
+    let mut open: std::collections::BTreeSet<(u64, usize)> = ops
+        .iter()
+        .filter(|&&i| history[i].returned())
+        .map(|&i| (history[i].return_ns.unwrap_or(u64::MAX), i))
+        .collect();
+    let mut state = spec.init();
+    let mut states = Vec::with_capacity(order.len());
+    for &i in order {
+        let op = history.get(i)?;
+        let latest_ns = open.first().map_or(u64::MAX, |&(r, _)| r);
+        let range = PointRange { earliest_ns: op.call_ns, latest_ns };
+        state = spec.step(&state, op, range)?;
+        if op.returned() {
+            open.remove(&(op.return_ns.unwrap_or(u64::MAX), i));
+        }
+        states.push(state.clone());
+    }
+    Some(states)
+}
+
 /// A copy of `history` with the processes of crashed operations renamed as the spec allows
 /// ([`Spec::anonymous_process`]), or `None` if nothing is renamed. Indices are unchanged.
 fn anonymize<S: Spec>(

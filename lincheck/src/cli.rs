@@ -20,6 +20,7 @@
 //! | 3 | internal error (a bug in locklab: please report it), or the report could not be written to standard output (`> /dev/full`); a closed pipe (`\| head`) is not an error: the verdict's code stands |
 //! | 4 | unknown: the budget ran out before a verdict |
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -29,7 +30,8 @@ use crate::budget::Limit;
 use crate::format::{self, Format, History, LoadFailure, Model};
 use crate::html::{self, OpView};
 use crate::specs::{
-    CasRegisterSpec, FencingSpec, KvInitial, KvSpec, LazyFencingSpec, LazyLeaseSpec, LeaseSpec, MutexSpec,
+    CasRegisterSpec, FencingSpec, KvInitial, KvOp, KvRet, KvSpec, LazyFencingSpec, LazyLeaseSpec, LeaseSpec, LockOp,
+    LockRet, MutexSpec, RegisterOp, RegisterRet,
 };
 use crate::{check_within, CheckResult, Limits, Operation, Spec, Verdict};
 
@@ -254,7 +256,7 @@ fn run_inner(args: &LinArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
         },
     };
     if let Some(path) = &args.to_json {
-        std::fs::write(path, format::to_json(&model, &history))
+        std::fs::write(path, format::to_json_named(&model, &history, &loaded.names))
             .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
     }
     let limits = Limits { guard, max_states: args.max_states, threads: args.threads };
@@ -263,10 +265,12 @@ fn run_inner(args: &LinArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
         return Err(Failure::Usage(format!("--kv-initial applies to the kv model only, not {}", model.name())));
     }
     let specs = Specs { kv: KvSpec::new(kv_initial.unwrap_or_default()) };
-    let (result, views) = check_history(&model, &specs, &history, &limits).map_err(Failure::Internal)?;
+    let names = args.html.is_some().then_some(&loaded.names);
+    let Checked { result, views, states } =
+        check_history_for(&model, &specs, &history, &limits, names).map_err(Failure::Internal)?;
 
     let mut text = Vec::new();
-    let code = report(&result, &views, &budgets, &mut text);
+    let code = report(&result, &views, &loaded.names, &budgets, &mut text);
     let verdict = match &result.verdict {
         Verdict::Linearizable => "linearizable",
         Verdict::NotLinearizable(_) => "not linearizable",
@@ -276,8 +280,8 @@ fn run_inner(args: &LinArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
         let (key, prefix, unplaced) = match &result.verdict {
             Verdict::NotLinearizable(v) => (
                 Some(v.key.clone()),
-                v.longest_prefix.iter().map(|&i| views[i].describe(i)).collect::<Vec<_>>(),
-                v.unplaced.iter().map(|&i| views[i].describe(i)).collect::<Vec<_>>(),
+                v.longest_prefix.iter().map(|&i| views[i].describe(i, &loaded.names)).collect::<Vec<_>>(),
+                v.unplaced.iter().map(|&i| views[i].describe(i, &loaded.names)).collect::<Vec<_>>(),
             ),
             _ => (None, Vec::new(), Vec::new()),
         };
@@ -339,7 +343,18 @@ fn run_inner(args: &LinArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
     }
     if let Some(path) = &args.html {
         let title = format!("{} — {}", args.history.display(), model.name());
-        std::fs::write(path, html::render(&title, &views, &result))
+        let (initial_state, states) = states.unwrap_or_default();
+        let page = html::Page {
+            title,
+            model: model.name().to_string(),
+            ttl_ns: model.ttl_ns(),
+            names: &loaded.names,
+            ops: &views,
+            result: &result,
+            initial_state,
+            states,
+        };
+        std::fs::write(path, html::render(&page))
             .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
         let _ = writeln!(err, "wrote {}", path.display());
     }
@@ -360,35 +375,98 @@ pub fn check_history(
     history: &History,
     limits: &Limits,
 ) -> Result<(CheckResult, Vec<OpView>), String> {
+    let checked = check_history_for(model, specs, history, limits, None)?;
+    Ok((checked.result, checked.views))
+}
+
+/// What [`check_history_for`] returns.
+pub struct Checked {
+    /// The checker's result.
+    pub result: CheckResult,
+    /// One display view per operation (with lease expiries under a spec with a TTL).
+    pub views: Vec<OpView>,
+    /// The spec's initial state in words, and per partition the state after each operation of
+    /// its linearization — only when asked for (`names` given): the HTML page.
+    pub states: Option<(String, Vec<Option<Vec<String>>>)>,
+}
+
+/// [`check_history`], and when `names` is given (the HTML page wants them) the spec's states
+/// along each partition's linearization, replayed after the search ([`crate::replay`]), so the
+/// check itself costs the same with or without `--html`.
+pub fn check_history_for(
+    model: &Model,
+    specs: &Specs,
+    history: &History,
+    limits: &Limits,
+    names: Option<&BTreeMap<u64, String>>,
+) -> Result<Checked, String> {
     fn go<S: Spec>(
         spec: &S,
         ops: &[Operation<S::Input, S::Output>],
         limits: &Limits,
-        label: impl Fn(&Operation<S::Input, S::Output>) -> String,
-    ) -> Result<(CheckResult, Vec<OpView>), String> {
+        names: Option<&BTreeMap<u64, String>>,
+        view: impl Fn(&Operation<S::Input, S::Output>) -> OpView,
+    ) -> Result<Checked, String> {
         let result = check_within(spec, ops, limits).map_err(|e| e.to_string())?;
-        let views = ops.iter().map(|op| OpView::of(op, label(op))).collect();
-        Ok((result, views))
+        let mut views: Vec<OpView> = ops.iter().map(view).collect();
+        let states = names.map(|names| {
+            let name = |p: u64| html::process_name(names, p);
+            let per_part = result
+                .partitions
+                .iter()
+                .map(|part| {
+                    let states = crate::replay(spec, ops, &part.ops, &part.linearization)?;
+                    // A linearized grant's lease expires when the spec's constraints say, which
+                    // is tighter than call + TTL … return + TTL.
+                    for (&i, state) in part.linearization.iter().zip(&states) {
+                        if views[i].expiry_ns.is_some() {
+                            if let Some(window) = spec.expiry_window_ns(state) {
+                                views[i].expiry_ns = Some(window);
+                            }
+                        }
+                    }
+                    Some(states.iter().map(|s| spec.describe_state(s, &name)).collect())
+                })
+                .collect();
+            (spec.describe_state(&spec.init(), &name), per_part)
+        });
+        Ok(Checked { result, views, states })
     }
+    let lock = |ttl_ns: Option<u64>| {
+        move |op: &Operation<LockOp, LockRet>| OpView {
+            expiry_ns: html::lease_expiry(op, ttl_ns),
+            ..OpView::of(op, html::lock_label(op))
+        }
+    };
+    let register = |op: &Operation<RegisterOp, RegisterRet>| OpView::of(op, html::register_label(op));
+    let kv = |op: &Operation<KvOp, KvRet>| OpView::of(op, html::kv_label(op));
     match (model, history) {
-        (Model::Mutex, History::Lock(h)) => go(&MutexSpec, h, limits, html::lock_label),
-        (Model::Lease { ttl_ns }, History::Lock(h)) => go(&LeaseSpec { ttl_ns: *ttl_ns }, h, limits, html::lock_label),
+        (Model::Mutex, History::Lock(h)) => go(&MutexSpec, h, limits, names, lock(None)),
+        (Model::Lease { ttl_ns }, History::Lock(h)) => {
+            go(&LeaseSpec { ttl_ns: *ttl_ns }, h, limits, names, lock(Some(*ttl_ns)))
+        }
         (Model::Fencing { ttl_ns }, History::Lock(h)) => {
-            go(&FencingSpec { ttl_ns: *ttl_ns }, h, limits, html::lock_label)
+            go(&FencingSpec { ttl_ns: *ttl_ns }, h, limits, names, lock(*ttl_ns))
         }
         (Model::LazyLease { ttl_ns, session }, History::Lock(h)) => {
-            go(&LazyLeaseSpec { ttl_ns: *ttl_ns, session: *session }, h, limits, html::lock_label)
+            go(&LazyLeaseSpec { ttl_ns: *ttl_ns, session: *session }, h, limits, names, lock(Some(*ttl_ns)))
         }
         (Model::LazyFencing { ttl_ns, session }, History::Lock(h)) => {
-            go(&LazyFencingSpec { ttl_ns: *ttl_ns, session: *session }, h, limits, html::lock_label)
+            go(&LazyFencingSpec { ttl_ns: *ttl_ns, session: *session }, h, limits, names, lock(Some(*ttl_ns)))
         }
-        (Model::CasRegister, History::Register(h)) => go(&CasRegisterSpec::default(), h, limits, html::register_label),
-        (Model::Kv, History::Kv(h)) => go(&specs.kv, h, limits, html::kv_label),
+        (Model::CasRegister, History::Register(h)) => go(&CasRegisterSpec::default(), h, limits, names, register),
+        (Model::Kv, History::Kv(h)) => go(&specs.kv, h, limits, names, kv),
         _ => Err(format!("model {} cannot check {} operations", model.name(), history.family().name())),
     }
 }
 
-fn report(result: &CheckResult, views: &[OpView], budgets: &Budgets, out: &mut dyn Write) -> i32 {
+fn report(
+    result: &CheckResult,
+    views: &[OpView],
+    names: &BTreeMap<u64, String>,
+    budgets: &Budgets,
+    out: &mut dyn Write,
+) -> i32 {
     match &result.verdict {
         Verdict::Linearizable => {
             let _ = writeln!(out, "linearizable ({} operations, {} partitions)", views.len(), result.partitions.len());
@@ -407,11 +485,11 @@ fn report(result: &CheckResult, views: &[OpView], budgets: &Budgets, out: &mut d
                 let _ = writeln!(out, "  ... {skip} earlier operations");
             }
             for &i in &v.longest_prefix[skip..] {
-                let _ = writeln!(out, "  {}", views[i].describe(i));
+                let _ = writeln!(out, "  {}", views[i].describe(i, names));
             }
             let _ = writeln!(out, "operations that could not be placed next:");
             for &i in &v.unplaced {
-                let _ = writeln!(out, "  {}", views[i].describe(i));
+                let _ = writeln!(out, "  {}", views[i].describe(i, names));
             }
             EXIT_NOT_LINEARIZABLE
         }

@@ -78,8 +78,8 @@ pub mod specs;
 
 pub use budget::{Guard, Limit};
 pub use checker::{
-    check, check_with_options, check_within, CheckOptions, CheckResult, InvalidHistory, Limits, PartitionOutcome,
-    PartitionReport, Stats, Verdict, Violation,
+    check, check_with_options, check_within, replay, CheckOptions, CheckResult, InvalidHistory, Limits,
+    PartitionOutcome, PartitionReport, Stats, Verdict, Violation,
 };
 
 use std::fmt::Debug;
@@ -251,6 +251,22 @@ pub trait Spec: Sync {
     fn unreachable(&self, state: &Self::State, op: &Operation<Self::Input, Self::Output>) -> bool {
         let _ = (state, op);
         false
+    }
+
+    /// The state in words, for the HTML timeline's "state after this operation" (never
+    /// called by the search). `name` gives a process's display name (`c1`, or `process 3`
+    /// when the history names none). Default: the `Debug` form.
+    fn describe_state(&self, state: &Self::State, name: &dyn Fn(u64) -> String) -> String {
+        let _ = name;
+        format!("{state:?}")
+    }
+
+    /// For the HTML timeline: when the lease the state records expires, as the earliest and
+    /// latest moment the constraints allow (ns), or `None` (no lease, or no such bound). Never
+    /// called by the search. Default `None`.
+    fn expiry_window_ns(&self, state: &Self::State) -> Option<(u64, u64)> {
+        let _ = state;
+        None
     }
 
     /// Hash of the part of the state that [`Spec::covers`] requires to be equal.

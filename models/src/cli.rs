@@ -617,7 +617,8 @@ pub fn explore(args: &ExploreArgs) -> i32 {
     let started = Instant::now();
     match std::panic::catch_unwind(|| {
         // Blocks for as long as the web server runs.
-        let _checker = model.checker().serve(address);
+        // The explorer's wrapper: states print as words (`explorer::Explorable`).
+        let _checker = crate::explorer::Explorable::new(model).checker().serve(address);
     }) {
         Ok(()) => EXIT_OK,
         Err(_) => {

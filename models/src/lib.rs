@@ -44,6 +44,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod explorer;
 pub mod export;
 pub mod model;
 pub mod setup;

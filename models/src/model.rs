@@ -1025,6 +1025,16 @@ impl Model for LockModel {
         }
     }
 
+    /// The state after the step in words (the explorer shows it beside each action).
+    fn format_step(&self, last_state: &State, action: Action) -> Option<String> {
+        self.next_state(last_state, action).map(|next| crate::explorer::describe_state(self, &next))
+    }
+
+    /// A sequence diagram of the path (the explorer draws it): see [`crate::explorer`].
+    fn as_svg(&self, path: stateright::Path<State, Action>) -> Option<String> {
+        Some(crate::explorer::sequence_svg(self, &path.into_vec()))
+    }
+
     fn properties(&self) -> Vec<Property<Self>> {
         let mut properties = vec![
             Property::always(prop::NO_STALE_WRITE, |_, s: &State| !s.ghost.stale_write),

@@ -912,7 +912,9 @@ fn explore_serves_the_explorer_on_loopback() {
         break;
     }
     assert!(body.lines().next().is_some_and(|l| l.ends_with("200 OK")), "{body}");
-    assert!(body.contains("now_tick: 0"), "the initial state is served: {body}");
+    assert!(body.contains("t = 0 ms (tick 0)"), "the initial state is served, in words: {body}");
+    assert!(!body.contains("now_tick"), "not as a debug dump: {body}");
+    assert!(body.contains(r#""svg":"<svg"#) && body.contains(">c1</text>"), "with its sequence diagram: {body}");
     assert!(body.contains(prop::NO_STALE_WRITE), "with its properties");
     // A second explorer on the same port.
     let status = explore(&ExploreArgs {

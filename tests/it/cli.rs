@@ -130,6 +130,10 @@ fn run_history_round_trips_through_lin() {
         let (code, stdout, stderr) = locklab(&["lin", file.to_str().unwrap()], &root());
         assert_eq!(code, lin_code, "{stdout}{stderr}");
         assert!(stdout.starts_with(verdict), "{stdout}");
+        if lin_code == 1 {
+            // The file carries the scenario's client names, and lin reports with them.
+            assert!(stdout.contains("#0 c1 key 'lock0'") && stdout.contains("c2 key 'lock0'"), "{stdout}");
+        }
     }
     // --history writes one run: several variants is a usage error.
     let (code, _, stderr) = locklab(&["run", "scenarios/server-restart.toml", "--history", "/tmp/x.json"], &root());

@@ -8,6 +8,7 @@
 
 pub mod edn;
 
+use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::Path;
 
@@ -253,6 +254,10 @@ pub struct Loaded {
     pub model: Option<String>,
     /// `ttl_ns` from a JSON history.
     pub ttl_ns: Option<u64>,
+    /// Display names of processes (`"processes": {"3": "c1"}` in a JSON history; `locklab run
+    /// --history` writes the scenario's client names there). Empty for Jepsen histories,
+    /// whose processes are numbers: they are shown as Jepsen shows them, "process 3".
+    pub names: BTreeMap<u64, String>,
     /// The operations; `None` when the file has no operations (then the family is
     /// unknown until a model is chosen).
     pub history: Option<History>,
@@ -679,6 +684,8 @@ struct JsonHistoryIn {
     model: Option<String>,
     #[serde(default)]
     ttl_ns: Option<u64>,
+    #[serde(default)]
+    processes: BTreeMap<u64, String>,
     ops: JsonOps,
 }
 
@@ -713,6 +720,8 @@ struct JsonHistoryOut<'a> {
     model: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     ttl_ns: Option<u64>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    processes: &'a BTreeMap<u64, String>,
     ops: Vec<JsonOpRaw>,
 }
 
@@ -735,7 +744,13 @@ fn read_json<R: BufRead>(src: R, guard: &Guard) -> Result<Loaded, Stop> {
             .into());
         }
     }
-    Ok(Loaded { format: Format::Json, model: parsed.model, ttl_ns: parsed.ttl_ns, history: parsed.ops.0 })
+    Ok(Loaded {
+        format: Format::Json,
+        model: parsed.model,
+        ttl_ns: parsed.ttl_ns,
+        names: parsed.processes,
+        history: parsed.ops.0,
+    })
 }
 
 /// serde_json appends " at line L column C"; the caller reports the position itself.
@@ -749,6 +764,11 @@ fn json_message(e: &serde_json::Error) -> String {
 
 /// Renders `history` in locklab's JSON format for `model`.
 pub fn to_json(model: &Model, history: &History) -> String {
+    to_json_named(model, history, &BTreeMap::new())
+}
+
+/// [`to_json`] with display names of the processes (the `"processes"` object).
+pub fn to_json_named(model: &Model, history: &History, names: &BTreeMap<u64, String>) -> String {
     fn raw<I, O>(op: &Operation<I, O>, f: &str, value: Val, kind: &str, token: Option<u64>) -> JsonOpRaw {
         JsonOpRaw {
             process: op.process,
@@ -813,7 +833,7 @@ pub fn to_json(model: &Model, history: &History) -> String {
             })
             .collect(),
     };
-    let out = JsonHistoryOut { model: model.name(), ttl_ns: model.ttl_ns(), ops };
+    let out = JsonHistoryOut { model: model.name(), ttl_ns: model.ttl_ns(), processes: names, ops };
     serde_json::to_string_pretty(&out).expect("serialising plain data cannot fail")
 }
 
@@ -1196,6 +1216,6 @@ impl Pairer {
             let typed = type_op(op.raw).map_err(|m| TextError::new(line, column, m))?;
             builder.push(typed, index).map_err(|m| TextError::new(line, column, m))?;
         }
-        Ok(Loaded { format, model: None, ttl_ns: None, history: builder.history })
+        Ok(Loaded { format, model: None, ttl_ns: None, names: BTreeMap::new(), history: builder.history })
     }
 }

@@ -125,6 +125,10 @@ impl Spec for KvSpec {
         }
     }
 
+    fn describe_state(&self, state: &Option<String>, _name: &dyn Fn(u64) -> String) -> String {
+        state.as_ref().map_or("value nil".to_string(), |v| format!("value {v:?}"))
+    }
+
     fn step(&self, state: &Option<String>, op: &Operation<KvOp, KvRet>, _range: PointRange) -> Option<Option<String>> {
         match (&op.input, &op.output) {
             (KvOp::Get, Some(KvRet::Value(v))) => {

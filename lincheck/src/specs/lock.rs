@@ -310,6 +310,49 @@ impl LockModel {
         LockState { holder: None, last_token: None, zone: self.ttl_ns.map(|_| Zone::initial()) }
     }
 
+    /// When the holder's lease expires: the window the zone allows for the point that set it,
+    /// plus the TTL; `None` when free or unbounded.
+    fn expiry_window_ns(&self, state: &LockState) -> Option<(u64, u64)> {
+        let (ttl, zone) = (self.ttl_ns?, state.zone?);
+        state.holder?;
+        let (lo, hi) = (zone.bound[ZERO][H], zone.bound[H][ZERO]);
+        if lo == INF || hi == INF {
+            return None;
+        }
+        let ttl = ttl as i64;
+        Some(((ttl - lo).max(0) as u64, (hi + ttl).max(0) as u64))
+    }
+
+    /// The state in words: who holds it, when that lease expires (the window the zone
+    /// allows for the point that set it, plus the TTL), the last fencing token.
+    fn describe(&self, state: &LockState, name: &dyn Fn(u64) -> String) -> String {
+        let ms = |ns: i64| format!("{:.3}", ns as f64 / 1e6);
+        let who = |p: u64| if p == GHOST { "a crashed client".to_string() } else { name(p) };
+        let mut text = match state.holder {
+            None => "free".to_string(),
+            Some(p) => match (self.ttl_ns, state.zone) {
+                (Some(ttl), Some(zone)) => {
+                    let ttl = ttl as i64;
+                    let lo = zone.bound[ZERO][H];
+                    let hi = zone.bound[H][ZERO];
+                    let verb = if self.lazy { "expires no earlier than" } else { "expires" };
+                    match (lo, hi) {
+                        (INF, _) | (_, INF) => format!("held by {}", who(p)),
+                        (lo, hi) if -lo == hi => format!("held by {}, lease {verb} t={} ms", who(p), ms(hi + ttl)),
+                        (lo, hi) => {
+                            format!("held by {}, lease {verb} t∈[{}, {}] ms", who(p), ms(ttl - lo), ms(hi + ttl))
+                        }
+                    }
+                }
+                _ => format!("held by {}", who(p)),
+            },
+        };
+        if let Some(t) = state.last_token {
+            text.push_str(&format!("; last token {t}"));
+        }
+        text
+    }
+
     fn step(&self, state: &LockState, op: &Operation<LockOp, LockRet>, range: PointRange) -> Option<LockState> {
         let me = op.process;
         let holder = state.holder;
@@ -430,6 +473,12 @@ macro_rules! lock_spec {
             }
             fn cover_hash<Hs: std::hash::Hasher>(&self, state: &LockState, hasher: &mut Hs) {
                 lock_cover_hash(state, hasher)
+            }
+            fn describe_state(&self, state: &LockState, name: &dyn Fn(u64) -> String) -> String {
+                self.model().describe(state, name)
+            }
+            fn expiry_window_ns(&self, state: &LockState) -> Option<(u64, u64)> {
+                self.model().expiry_window_ns(state)
             }
         }
     };

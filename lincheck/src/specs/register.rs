@@ -69,6 +69,10 @@ impl Spec for CasRegisterSpec {
         self.initial
     }
 
+    fn describe_state(&self, state: &Option<i64>, _name: &dyn Fn(u64) -> String) -> String {
+        state.map_or("value nil".to_string(), |v| format!("value {v}"))
+    }
+
     fn interchangeable(&self, a: &Operation<RegisterOp, RegisterRet>, b: &Operation<RegisterOp, RegisterRet>) -> bool {
         a.input == b.input
     }
