@@ -165,7 +165,7 @@ impl RaftPeer {
         self.acked_round.clear();
         self.round_start_mono_ns.clear();
         self.lease_read_until_mono_ns = 0;
-        ctx.record(Observation::RaftLeader { term: self.term, log_chain: self.chain.clone() });
+        ctx.record(Observation::RaftLeader { term: self.term, log_chain: self.chain.to_vec() });
         // §8: a no-op of the new term, so that earlier entries commit and reads can be served.
         self.append(RaftEntry { term: self.term, cmd: RaftCmd::Noop });
         self.term_start = self.last_index();

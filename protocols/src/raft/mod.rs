@@ -243,14 +243,18 @@ pub enum Role {
 /// One Raft peer hosting the lock service.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RaftPeer {
-    pub params: RaftParams,
+    /// Fixed for the peer's life: shared by every copy of the peer (the model checker copies a
+    /// peer per explored step; an `Arc` makes that a pointer copy).
+    pub params: Arc<RaftParams>,
     // Persistent state (Figure 2).
     pub term: u64,
     pub voted_for: Option<NodeId>,
     /// Entry i (1-based) is `log[i - 1]`.
-    pub log: Vec<RaftEntry>,
+    /// Behind an `Arc` (copy on write, `Arc::make_mut`), like `chain` and `sm`: a copy of the peer
+    /// shares them until it changes them (the model checker copies a peer per explored step).
+    pub log: Arc<Vec<RaftEntry>>,
     /// Chain hash of each entry (volatile, recomputed from the log).
-    pub chain: Vec<u64>,
+    pub chain: Arc<Vec<u64>>,
     /// The log's full chunks as last written to disk (a prefix of `log`; see [`DurableLog`]).
     pub sealed: Vec<Arc<[RaftEntry]>>,
     // Volatile state.
@@ -292,18 +296,18 @@ pub struct RaftPeer {
     /// Clients whose requests a follower forwarded here: client → that follower, through which
     /// their answers and watch events go back (`forward_to_leader`).
     pub via: BTreeMap<NodeId, NodeId>,
-    pub sm: LockService,
+    pub sm: Arc<LockService>,
 }
 
 impl RaftPeer {
     pub fn new(params: RaftParams) -> Self {
         assert!(!params.peers.is_empty(), "a Raft cluster needs a peer");
         RaftPeer {
-            params,
+            params: Arc::new(params),
             term: 0,
             voted_for: None,
-            log: Vec::new(),
-            chain: Vec::new(),
+            log: Arc::default(),
+            chain: Arc::default(),
             sealed: Vec::new(),
             role: Role::Follower,
             leader: None,
@@ -327,7 +331,7 @@ impl RaftPeer {
             revoke_waiters: BTreeMap::new(),
             fsync_pending: false,
             via: BTreeMap::new(),
-            sm: LockService::default(),
+            sm: Arc::default(),
         }
     }
 
@@ -396,7 +400,7 @@ impl RaftPeer {
                 if let Some(Durable::Raft(d)) = durable {
                     self.term = d.term;
                     self.voted_for = d.voted_for;
-                    self.log = d.log.entries();
+                    self.log = Arc::new(d.log.entries());
                     self.sealed = d.log.chunks;
                     self.rebuild_chain(0);
                 }

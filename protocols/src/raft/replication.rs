@@ -20,11 +20,13 @@ impl RaftPeer {
     }
 
     pub(super) fn rebuild_chain(&mut self, from: usize) {
-        self.chain.truncate(from);
-        for i in from..self.log.len() {
-            let prev = if i == 0 { 0 } else { self.chain[i - 1] };
-            let h = chain_hash(prev, &self.log[i]);
-            self.chain.push(h);
+        let log = &self.log;
+        let chain = Arc::make_mut(&mut self.chain);
+        chain.truncate(from);
+        for i in from..log.len() {
+            let prev = if i == 0 { 0 } else { chain[i - 1] };
+            let h = chain_hash(prev, &log[i]);
+            chain.push(h);
         }
     }
 
@@ -38,8 +40,8 @@ impl RaftPeer {
 
     pub(super) fn append(&mut self, entry: RaftEntry) {
         let prev = self.chain.last().copied().unwrap_or(0);
-        self.chain.push(chain_hash(prev, &entry));
-        self.log.push(entry);
+        Arc::make_mut(&mut self.chain).push(chain_hash(prev, &entry));
+        Arc::make_mut(&mut self.log).push(entry);
     }
 
     // ---- Log replication (§5.3) ----
@@ -108,9 +110,9 @@ impl RaftPeer {
                 // A conflict: delete it and everything after (§5.3). In a correct cluster this is
                 // never a committed entry; with a broken persistence policy it can be, and the
                 // checkers see the divergence (no assertion here: that is the experiment).
-                self.log.truncate(index - 1);
+                Arc::make_mut(&mut self.log).truncate(index - 1);
                 self.sealed.truncate((index - 1) / LOG_CHUNK);
-                self.chain.truncate(index - 1);
+                Arc::make_mut(&mut self.chain).truncate(index - 1);
                 // Proposals of ours from there on are gone: never answered.
                 self.pending.split_off(&(index as u64));
             }

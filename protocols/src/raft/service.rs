@@ -197,7 +197,7 @@ impl RaftPeer {
             let index = self.applied;
             let entry = self.log[index as usize - 1].clone();
             ctx.record(Observation::RaftApplied { index, entry_term: entry.term, chain: self.chain_at(index) });
-            let out = self.sm.apply(index, &entry.cmd);
+            let out = Arc::make_mut(&mut self.sm).apply(index, &entry.cmd);
             // Every peer records the grants of the entry it applies: the state machine is
             // deterministic, so each peer's promotion of (lock, revision, client) at index i is
             // the same grant, and the checkers take the first record of each. The first records

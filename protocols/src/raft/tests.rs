@@ -173,13 +173,13 @@ fn the_chunked_durable_log_is_the_log() {
     }
     let d = written(&mut peer, &mut ctx);
     assert_eq!(d.log.chunks.len(), 3);
-    assert_eq!(d.log.entries(), peer.log);
-    peer.log.truncate(LOG_CHUNK + 3);
-    peer.chain.truncate(LOG_CHUNK + 3);
+    assert_eq!(d.log.entries(), *peer.log);
+    Arc::make_mut(&mut peer.log).truncate(LOG_CHUNK + 3);
+    Arc::make_mut(&mut peer.chain).truncate(LOG_CHUNK + 3);
     peer.sealed.truncate((LOG_CHUNK + 3) / LOG_CHUNK);
     peer.append(RaftEntry { term: 2, cmd: RaftCmd::Noop });
     let d = written(&mut peer, &mut ctx);
-    assert_eq!(d.log.entries(), peer.log);
+    assert_eq!(d.log.entries(), *peer.log);
     let mut restarted = RaftPeer::new(params());
     let mut ctx = Ctx::new(0, 0, 0, &mut entropy, &mut effects);
     restarted.handle(&mut ctx, Input::Start { incarnation: 1, durable: Some(Durable::Raft(d)) });
