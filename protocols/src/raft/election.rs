@@ -22,7 +22,7 @@ impl RaftPeer {
         }
         if self.params.pre_vote {
             self.role = Role::PreCandidate;
-            self.votes = BTreeSet::from([ctx.me]);
+            self.votes = Arc::new(BTreeSet::from([ctx.me]));
             self.request_votes(ctx, self.term + 1, true);
         } else {
             self.campaign(ctx);
@@ -36,7 +36,7 @@ impl RaftPeer {
         self.role = Role::Candidate;
         self.leader = None;
         self.voted_for = Some(ctx.me);
-        self.votes = BTreeSet::from([ctx.me]);
+        self.votes = Arc::new(BTreeSet::from([ctx.me]));
         self.save(ctx);
         self.request_votes(ctx, self.term, false);
     }
@@ -114,7 +114,7 @@ impl RaftPeer {
     pub(super) fn on_vote_reply(&mut self, ctx: &mut Ctx, from: NodeId, term: u64, granted: bool, pre_vote: bool) {
         if pre_vote {
             if self.role == Role::PreCandidate && granted && term == self.term + 1 {
-                self.votes.insert(from);
+                Arc::make_mut(&mut self.votes).insert(from);
                 self.maybe_won(ctx);
             } else if !granted && term > self.term {
                 self.become_follower(ctx, term, None);
@@ -126,7 +126,7 @@ impl RaftPeer {
             return;
         }
         if self.role == Role::Candidate && term == self.term && granted {
-            self.votes.insert(from);
+            Arc::make_mut(&mut self.votes).insert(from);
             self.maybe_won(ctx);
         }
     }
@@ -146,10 +146,18 @@ impl RaftPeer {
             ctx.cancel_timer(Timer::RaftHeartbeat);
             ctx.cancel_timer(Timer::LeaseCheck);
             self.reads.clear();
-            self.watches.clear();
-            self.lease_deadline_mono_ns.clear();
-            self.revoking.clear();
-            self.revoke_waiters.clear();
+            if !self.watches.is_empty() {
+                Arc::make_mut(&mut self.watches).clear();
+            }
+            if !self.lease_deadline_mono_ns.is_empty() {
+                Arc::make_mut(&mut self.lease_deadline_mono_ns).clear();
+            }
+            if !self.revoking.is_empty() {
+                Arc::make_mut(&mut self.revoking).clear();
+            }
+            if !self.revoke_waiters.is_empty() {
+                Arc::make_mut(&mut self.revoke_waiters).clear();
+            }
             self.lease_read_until_mono_ns = 0;
             self.reset_election_timer(ctx);
         }
@@ -172,8 +180,11 @@ impl RaftPeer {
         self.save(ctx);
         // etcd's lease promote: every lease gets a full TTL from now.
         let now = ctx.mono_ns;
-        self.lease_deadline_mono_ns = self.sm.leases.iter().map(|(&id, l)| (id, now + ms(l.ttl_ms))).collect();
-        self.revoking.clear();
+        self.lease_deadline_mono_ns =
+            Arc::new(self.sm.leases.iter().map(|(&id, l)| (id, now + ms(l.ttl_ms))).collect());
+        if !self.revoking.is_empty() {
+            Arc::make_mut(&mut self.revoking).clear();
+        }
         ctx.set_timer(Timer::LeaseCheck, ms(self.params.lease_check_ms));
         if self.params.check_quorum {
             ctx.set_timer(Timer::ElectionTimeout, ms(self.params.election_timeout.min_ms));

@@ -262,7 +262,7 @@ pub struct RaftPeer {
     pub leader: Option<NodeId>,
     pub commit: u64,
     pub applied: u64,
-    pub votes: BTreeSet<NodeId>,
+    pub votes: Arc<BTreeSet<NodeId>>,
     /// Local monotonic time a leader was last heard from (for PreVote and stickiness).
     pub leader_contact_mono_ns: Option<u64>,
     // Leader state.
@@ -283,19 +283,19 @@ pub struct RaftPeer {
     /// apply, whoever leads by then), they outlive a step-down: the peer that proposed the entry
     /// answers when it applies it. An entry overwritten by another leader's (a different term at
     /// that index) is never answered; the client times out and retries.
-    pub pending: BTreeMap<u64, (u64, NodeId, u64, RaftOpKind)>,
-    pub watches: Vec<Watch>,
+    pub pending: Arc<BTreeMap<u64, (u64, NodeId, u64, RaftOpKind)>>,
+    pub watches: Arc<Vec<Watch>>,
     /// Lease expiry deadlines on the leader's monotonic clock, and revokes already proposed.
-    pub lease_deadline_mono_ns: BTreeMap<LeaseId, u64>,
-    pub revoking: BTreeSet<LeaseId>,
+    pub lease_deadline_mono_ns: Arc<BTreeMap<LeaseId, u64>>,
+    pub revoking: Arc<BTreeSet<LeaseId>>,
     /// Keep-alives refused because their lease expired or is being revoked: answered
     /// `LeaseNotFound` once the revoke applies (etcd's `Renew` waits on `revokec`); dropped if
     /// this peer stops leading first (etcd answers `ErrNotPrimary`; the client retries elsewhere).
-    pub revoke_waiters: BTreeMap<LeaseId, Vec<(NodeId, u64)>>,
+    pub revoke_waiters: Arc<BTreeMap<LeaseId, Vec<(NodeId, u64)>>>,
     pub fsync_pending: bool,
     /// Clients whose requests a follower forwarded here: client → that follower, through which
     /// their answers and watch events go back (`forward_to_leader`).
-    pub via: BTreeMap<NodeId, NodeId>,
+    pub via: Arc<BTreeMap<NodeId, NodeId>>,
     pub sm: Arc<LockService>,
 }
 
@@ -313,7 +313,7 @@ impl RaftPeer {
             leader: None,
             commit: 0,
             applied: 0,
-            votes: BTreeSet::new(),
+            votes: Arc::default(),
             leader_contact_mono_ns: None,
             next_index: BTreeMap::new(),
             match_index: BTreeMap::new(),
@@ -324,13 +324,13 @@ impl RaftPeer {
             round_start_mono_ns: BTreeMap::new(),
             lease_read_until_mono_ns: 0,
             reads: Vec::new(),
-            pending: BTreeMap::new(),
-            watches: Vec::new(),
-            lease_deadline_mono_ns: BTreeMap::new(),
-            revoking: BTreeSet::new(),
-            revoke_waiters: BTreeMap::new(),
+            pending: Arc::default(),
+            watches: Arc::default(),
+            lease_deadline_mono_ns: Arc::default(),
+            revoking: Arc::default(),
+            revoke_waiters: Arc::default(),
             fsync_pending: false,
-            via: BTreeMap::new(),
+            via: Arc::default(),
             sm: Arc::default(),
         }
     }
@@ -447,12 +447,12 @@ impl RaftPeer {
                     ctx.send(leader, Msg::Raft(RaftMsg::Forward { client: from, req, op }));
                 }
                 _ => {
-                    self.via.remove(&from);
+                    Arc::make_mut(&mut self.via).remove(&from);
                     self.on_client(ctx, from, req, op)
                 }
             },
             Msg::Raft(RaftMsg::Forward { client, req, op }) => {
-                self.via.insert(client, from);
+                Arc::make_mut(&mut self.via).insert(client, from);
                 self.on_client(ctx, client, req, op)
             }
             Msg::Raft(RaftMsg::Relay { client, msg }) => ctx.send(client, Msg::Raft(*msg)),
@@ -487,7 +487,7 @@ impl RaftPeer {
             RaftOp::KeepAlive { lease } if self.lease_expired(ctx, lease) => {
                 // etcd's lessor (`Renew`): an expired lease is not renewed; the request waits until
                 // the revoke is through and is answered "lease not found".
-                self.revoke_waiters.entry(lease).or_default().push((client, req));
+                Arc::make_mut(&mut self.revoke_waiters).entry(lease).or_default().push((client, req));
             }
             RaftOp::KeepAlive { lease } => self.propose(ctx, RaftCmd::LeaseKeepAlive { lease }, reply_to),
             RaftOp::Acquire { request_id, lease, lock } => {
@@ -497,7 +497,7 @@ impl RaftPeer {
                 self.propose(ctx, RaftCmd::Release { lease, lock, revision }, reply_to)
             }
             RaftOp::Revoke { lease } => {
-                self.revoking.insert(lease);
+                Arc::make_mut(&mut self.revoking).insert(lease);
                 self.propose(ctx, RaftCmd::LeaseRevoke { lease }, reply_to)
             }
             RaftOp::Status { lease, lock, revision } => self.on_read(ctx, client, req, lease, lock, revision),

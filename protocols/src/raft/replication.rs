@@ -114,7 +114,7 @@ impl RaftPeer {
                 self.sealed.truncate((index - 1) / LOG_CHUNK);
                 Arc::make_mut(&mut self.chain).truncate(index - 1);
                 // Proposals of ours from there on are gone: never answered.
-                self.pending.split_off(&(index as u64));
+                Arc::make_mut(&mut self.pending).split_off(&(index as u64));
             }
             changed_from.get_or_insert(index - 1);
             self.append(entry.clone());

@@ -222,7 +222,7 @@ impl RaftPeer {
         match entry.cmd {
             RaftCmd::LeaseGrant { ttl_ms, .. } => {
                 if let Some(lease) = out.granted_lease {
-                    self.lease_deadline_mono_ns.insert(lease, now + ms(ttl_ms));
+                    Arc::make_mut(&mut self.lease_deadline_mono_ns).insert(lease, now + ms(ttl_ms));
                 }
             }
             RaftCmd::LeaseKeepAlive { lease } if self.revoking.contains(&lease) => {
@@ -231,20 +231,20 @@ impl RaftPeer {
                 // deleted. Refuse it as etcd's `Renew` refuses an expired lease: the answer waits
                 // for the revoke (LeaseNotFound).
                 if let Some((client, req, _)) = self.take_pending(index, entry.term) {
-                    self.revoke_waiters.entry(lease).or_default().push((client, req));
+                    Arc::make_mut(&mut self.revoke_waiters).entry(lease).or_default().push((client, req));
                 }
             }
             RaftCmd::LeaseKeepAlive { lease } => {
                 if let Some(l) = self.sm.leases.get(&lease) {
                     let deadline = now + ms(l.ttl_ms);
-                    let d = self.lease_deadline_mono_ns.entry(lease).or_insert(deadline);
+                    let d = Arc::make_mut(&mut self.lease_deadline_mono_ns).entry(lease).or_insert(deadline);
                     *d = (*d).max(deadline);
                 }
             }
             RaftCmd::LeaseRevoke { lease } => {
-                self.lease_deadline_mono_ns.remove(&lease);
-                self.revoking.remove(&lease);
-                for (client, req) in self.revoke_waiters.remove(&lease).unwrap_or_default() {
+                Arc::make_mut(&mut self.lease_deadline_mono_ns).remove(&lease);
+                Arc::make_mut(&mut self.revoking).remove(&lease);
+                for (client, req) in Arc::make_mut(&mut self.revoke_waiters).remove(&lease).unwrap_or_default() {
                     let answer = RaftAnswer::LeaseNotFound;
                     self.send_client(ctx, client, RaftMsg::RaftReply { req, op: RaftOpKind::KeepAlive, answer });
                 }
@@ -262,7 +262,7 @@ impl RaftPeer {
 
     /// The proposal waiting for the entry at `index`, if it is that entry (same term).
     pub(super) fn take_pending(&mut self, index: u64, term: u64) -> Option<(NodeId, u64, RaftOpKind)> {
-        let (t, client, req, op) = self.pending.remove(&index)?;
+        let (t, client, req, op) = Arc::make_mut(&mut self.pending).remove(&index)?;
         (t == term).then_some((client, req, op))
     }
 
@@ -281,14 +281,14 @@ impl RaftPeer {
         };
         let w = Watch { lock, watched, revision, client };
         if !self.watches.contains(&w) {
-            self.watches.push(w);
+            Arc::make_mut(&mut self.watches).push(w);
         }
     }
 
     /// A key was deleted: tell the waiters watching it (and a waiter whose own key it was).
     pub(super) fn fire_watches(&mut self, ctx: &mut Ctx, lock: LockId, deleted: u64) {
         let mut fired = Vec::new();
-        self.watches.retain(|w| {
+        Arc::make_mut(&mut self.watches).retain(|w| {
             let hit = w.lock == lock && (w.watched.is_none_or(|p| p == deleted) || w.revision == deleted);
             if hit {
                 fired.push((w.client, w.revision));
@@ -305,7 +305,7 @@ impl RaftPeer {
         self.append(RaftEntry { term: self.term, cmd });
         let index = self.last_index();
         if let Some((client, req, op)) = reply_to {
-            self.pending.insert(index, (self.term, client, req, op));
+            Arc::make_mut(&mut self.pending).insert(index, (self.term, client, req, op));
         }
         self.save(ctx);
         for p in self.others(ctx.me) {
@@ -336,7 +336,7 @@ impl RaftPeer {
             .map(|(&id, _)| id)
             .collect();
         for lease in expired {
-            self.revoking.insert(lease);
+            Arc::make_mut(&mut self.revoking).insert(lease);
             self.propose(ctx, RaftCmd::LeaseRevoke { lease }, None);
         }
         ctx.set_timer(Timer::LeaseCheck, ms(self.params.lease_check_ms));
