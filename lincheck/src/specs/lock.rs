@@ -58,8 +58,9 @@
 //! point of the latest linearized operation. Every rule above is a difference
 //! constraint: `call_ns <= P`, `P <= return_ns`, `N <= P`, `P - H >= ttl_ns`
 //! (expired) or `P - H <= ttl_ns - 1` (held; times are integer nanoseconds). Linearizing
-//! adds the new point `P` with its constraints, closes the matrix (Floyd–Warshall on 4
-//! variables), rejects the step if a negative cycle shows the constraints are
+//! adds the new point `P` with its constraints, closes the matrix (incrementally: the
+//! old matrix is already closed, so only paths through `P` can be shorter — O(n²), the
+//! same result as Floyd–Warshall on 4 variables), rejects the step if a negative cycle shows the constraints are
 //! unsatisfiable, and then renames `P` to `N` (and to `H` when the operation sets the
 //! expiry), forgetting the old variables, and finally drops the upper bounds of `N`:
 //! the future only ever requires `P >= N`, so a smaller `N` allows everything a larger
