@@ -32,8 +32,10 @@ type Return = (SessionId, LockOp, Option<LockRet>);
 pub fn lock_operations(history: &[Entry]) -> (Vec<Operation<LockOp, LockRet>>, Vec<usize>) {
     let mut ops: Vec<Operation<LockOp, LockRet>> = Vec::new();
     let mut calls = Vec::new();
-    // The open operation of each (session, kind).
-    let mut open: BTreeMap<(SessionId, u8), usize> = BTreeMap::new();
+    // The open operation of each (session, kind): a handful at a time, so a flat list.
+    let mut open: Vec<((SessionId, u8), usize)> = Vec::new();
+    // Each lock's key, formatted once (`format!` per operation was a third of this function).
+    let mut keys: Vec<(u32, String)> = Vec::new();
     let kind = |op: LockOp| match op {
         LockOp::Acquire => 0u8,
         LockOp::Extend => 1,
@@ -68,11 +70,22 @@ pub fn lock_operations(history: &[Entry]) -> (Vec<Operation<LockOp, LockRet>>, V
             _ => (None, None),
         };
         if let Some((lock, session, op)) = invoke {
-            open.insert((session, kind(op)), ops.len());
+            let slot = (session, kind(op));
+            match open.iter_mut().find(|(s, _)| *s == slot) {
+                Some(entry) => entry.1 = ops.len(),
+                None => open.push((slot, ops.len())),
+            }
             calls.push(i);
+            let key = match keys.iter().find(|(l, _)| *l == lock) {
+                Some((_, key)) => key.clone(),
+                None => {
+                    keys.push((lock, format!("lock{lock}")));
+                    keys[keys.len() - 1].1.clone()
+                }
+            };
             ops.push(Operation {
                 process: session.client as u64,
-                key: format!("lock{lock}"),
+                key,
                 call_ns: e.t_ns,
                 return_ns: None,
                 input: op,
@@ -80,7 +93,8 @@ pub fn lock_operations(history: &[Entry]) -> (Vec<Operation<LockOp, LockRet>>, V
             });
         }
         if let Some((session, op, output)) = ret {
-            if let Some(k) = open.remove(&(session, kind(op))) {
+            let slot = (session, kind(op));
+            if let Some(k) = open.iter().position(|(s, _)| *s == slot).map(|at| open.swap_remove(at).1) {
                 ops[k].return_ns = Some(e.t_ns.max(ops[k].call_ns));
                 // An unknown outcome (timeout) never returned as far as the spec is concerned.
                 ops[k].output = output;

@@ -545,8 +545,10 @@ enum Lookup {
 }
 
 impl<S> Cache<S> {
-    fn new() -> Self {
-        Cache { table: vec![0; 1024], entries: Vec::new(), words: Vec::new() }
+    /// A cache sized for `ops` operations: a search that succeeds creates at least one
+    /// entry per operation, so reserving that much up front saves the copies of growing.
+    fn new(ops: usize) -> Self {
+        Cache { table: vec![0; 1024], entries: Vec::with_capacity(ops), words: Vec::with_capacity(2 * ops) }
     }
 
     fn lookup_or_insert<Sp: Spec<State = S>>(&mut self, spec: &Sp, key: &[u64], info: &[u64], state: &S) -> Lookup
@@ -698,14 +700,27 @@ impl<'h, S: Spec> Search<'h, S> {
         let op = |u: usize| &history[op_index[u]];
 
         // Events sorted by time; calls before returns at equal times (concurrent).
-        let mut events: Vec<(u64, u8, u32)> = Vec::with_capacity(2 * n);
+        // Calls are already in that order (ops are numbered by call); only the returns need
+        // sorting, then the two runs merge (the same total order as sorting everything).
+        let mut returns: Vec<(u64, u8, u32)> =
+            (0..n).filter(|&u| op(u).returned()).map(|u| (op(u).return_ns.expect("validated"), 1, u as u32)).collect();
+        returns.sort_unstable();
+        let mut events: Vec<(u64, u8, u32)> = Vec::with_capacity(n + returns.len());
+        let mut pending = returns.iter().peekable();
         for u in 0..n {
-            events.push((op(u).call_ns, 0, u as u32));
-            if op(u).returned() {
-                events.push((op(u).return_ns.expect("validated"), 1, u as u32));
+            let call = (op(u).call_ns, 0, u as u32);
+            while let Some(&&ret) = pending.peek() {
+                if ret < call {
+                    events.push(ret);
+                    pending.next();
+                } else {
+                    break;
+                }
             }
+            events.push(call);
         }
-        events.sort_unstable();
+        events.extend(pending);
+        debug_assert!(events.is_sorted());
         // Chains of interchangeable never-returned ops, in call order: one representative
         // (the latest op so far) per class.
         let mut info_pred = vec![NIL; n];
@@ -977,13 +992,14 @@ impl<'h, S: Spec> Search<'h, S> {
         if first_open >= self.n {
             return Outcome::Linearizable(Vec::new());
         }
-        let mut cache: Cache<S::State> = Cache::new();
-        let mut stack: Vec<Frame<S::State>> = Vec::new();
+        // A successful search goes n frames deep: reserve that (growing copied every frame).
+        let mut cache: Cache<S::State> = Cache::new(self.n as usize);
+        let mut stack: Vec<Frame<S::State>> = Vec::with_capacity(self.n as usize + 1);
         let mut state = self.spec.init();
         let mut key = Vec::new();
         // Longest prefix seen, kept incrementally: `best` agrees with `stack` on its
         // first `agree` frames, so recording a new best copies only the new tail.
-        let mut best: Vec<u32> = Vec::new();
+        let mut best: Vec<u32> = Vec::with_capacity(self.n as usize);
         let mut agree = 0usize;
         let mut node = self.next[HEAD as usize];
         // u32::MAX while scanning the main list; otherwise scanning never-returned ops
