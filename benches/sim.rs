@@ -11,7 +11,8 @@
 use divan::counter::ItemsCount;
 use divan::Bencher;
 
-use locklab_checkers::{check, RunInfo};
+use locklab::runner::run_info;
+use locklab_checkers::check;
 use locklab_sim::{Compiled, World};
 
 fn main() {
@@ -77,24 +78,12 @@ fn raft_runs(bencher: Bencher) {
     bench_runs(bencher, raft_scenario());
 }
 
-fn run_info<'a>(compiled: &'a Compiled, world: &World) -> RunInfo<'a> {
-    RunInfo {
-        names: &compiled.names,
-        clients: &compiled.clients,
-        end_ns: world.stats.end_ns,
-        messages_delivered: world.stats.messages_delivered,
-        ttl_ms: compiled.variants[0].ttl_ms(),
-        lazy_expiry: compiled.variants[0].lazy_expiry(),
-        session_lease: compiled.variants[0].session_lease(),
-    }
-}
-
 fn bench_runs(bencher: Bencher, compiled: Compiled) {
     let mut seed = 0;
     bencher.counter(ItemsCount::new(1usize)).bench_local(|| {
         seed += 1;
         let world = simulate(&compiled, seed, false);
-        divan::black_box(check(&world.history, &run_info(&compiled, &world)).violated())
+        divan::black_box(check(&world.history, &run_info(&compiled, 0, &world.stats)).violated())
     });
 }
 
@@ -117,7 +106,7 @@ fn bench_checks(bencher: Bencher, compiled: Compiled) {
     bencher.counter(ItemsCount::new(1usize)).bench_local(|| {
         let world = &worlds[i % worlds.len()];
         i += 1;
-        divan::black_box(check(&world.history, &run_info(&compiled, world)).violated())
+        divan::black_box(check(&world.history, &run_info(&compiled, 0, &world.stats)).violated())
     });
 }
 

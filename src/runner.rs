@@ -100,15 +100,7 @@ pub fn run_with(compiled: &Compiled, variant: usize, seed: u64, mut trace: Trace
         }
         _ => world.run(),
     }
-    let info = RunInfo {
-        names: &compiled.names,
-        clients: &compiled.clients,
-        end_ns: world.stats.end_ns,
-        messages_delivered: world.stats.messages_delivered,
-        ttl_ms: compiled.variants[variant].ttl_ms(),
-        lazy_expiry: compiled.variants[variant].lazy_expiry(),
-        session_lease: compiled.variants[variant].session_lease(),
-    };
+    let info = run_info(compiled, variant, &world.stats);
     let check_started = std::time::Instant::now();
     let mut report = check(&world.history, &info);
     let check_ns = check_started.elapsed().as_nanos() as u64;
@@ -202,4 +194,18 @@ pub fn expectation(compiled: &Compiled, variant: usize, report: &Report) -> Expe
         }
     }
     Expectation { met: mismatches.is_empty(), mismatches, unchecked: v.undeclared() }
+}
+
+/// What the property checks need to know about a simulated run of `variant`.
+pub fn run_info<'a>(compiled: &'a Compiled, variant: usize, stats: &Stats) -> RunInfo<'a> {
+    let v = &compiled.variants[variant];
+    RunInfo {
+        names: &compiled.names,
+        clients: &compiled.clients,
+        end_ns: stats.end_ns,
+        messages_delivered: stats.messages_delivered,
+        ttl_ms: v.ttl_ms(),
+        lazy_expiry: v.lazy_expiry(),
+        session_lease: v.session_lease(),
+    }
 }
