@@ -159,11 +159,12 @@ pub struct Slot {
     pub timers: Vec<(Timer, u64)>,
     /// Random draws made so far (the draw source is a function of node id and this counter).
     pub draws: u32,
-    /// Durable state synced to disk (survives a crash). Shared (`Arc`): a sync shares the
-    /// persisted value rather than copying it, and successor states share both.
-    pub disk: Option<Arc<Durable>>,
+    /// Durable state synced to disk (survives a crash). Shared (see [`Shared`]): a sync shares
+    /// the persisted value rather than copying it, successor states share both, and each is
+    /// digested once, when persisted, not whenever the slot changes.
+    pub disk: Option<Shared<Durable>>,
     /// Durable state persisted but not synced (lost on a crash).
-    pub cache: Option<Arc<Durable>>,
+    pub cache: Option<Shared<Durable>>,
     /// Sum of the wall-clock steps applied to this node.
     pub wall_steps_ns: i64,
 }
@@ -625,7 +626,7 @@ impl LockModel {
                     }
                 }
                 Effect::CancelTimer { timer } => s.slots[node].make_mut().timers.retain(|(t, _)| *t != timer),
-                Effect::Persist(durable) => s.slots[node].make_mut().cache = Some(Arc::new(durable)),
+                Effect::Persist(durable) => s.slots[node].make_mut().cache = Some(Shared::sealed(durable)),
                 Effect::Sync => {
                     let slot = s.slots[node].make_mut();
                     if slot.cache.is_some() {

@@ -22,7 +22,7 @@ impl RaftPeer {
         }
         if self.params.pre_vote {
             self.role = Role::PreCandidate;
-            self.votes = Arc::new(BTreeSet::from([ctx.me]));
+            self.votes = self.peer_pos(ctx.me).map_or_else(PeerSet::default, PeerSet::of);
             self.request_votes(ctx, self.term + 1, true);
         } else {
             self.campaign(ctx);
@@ -36,7 +36,7 @@ impl RaftPeer {
         self.role = Role::Candidate;
         self.leader = None;
         self.voted_for = Some(ctx.me);
-        self.votes = Arc::new(BTreeSet::from([ctx.me]));
+        self.votes = self.peer_pos(ctx.me).map_or_else(PeerSet::default, PeerSet::of);
         self.save(ctx);
         self.request_votes(ctx, self.term, false);
     }
@@ -114,7 +114,9 @@ impl RaftPeer {
     pub(super) fn on_vote_reply(&mut self, ctx: &mut Ctx, from: NodeId, term: u64, granted: bool, pre_vote: bool) {
         if pre_vote {
             if self.role == Role::PreCandidate && granted && term == self.term + 1 {
-                Arc::make_mut(&mut self.votes).insert(from);
+                if let Some(pos) = self.peer_pos(from) {
+                    self.votes.insert(pos);
+                }
                 self.maybe_won(ctx);
             } else if !granted && term > self.term {
                 self.become_follower(ctx, term, None);
@@ -126,7 +128,9 @@ impl RaftPeer {
             return;
         }
         if self.role == Role::Candidate && term == self.term && granted {
-            Arc::make_mut(&mut self.votes).insert(from);
+            if let Some(pos) = self.peer_pos(from) {
+                self.votes.insert(pos);
+            }
             self.maybe_won(ctx);
         }
     }
@@ -167,8 +171,14 @@ impl RaftPeer {
         self.role = Role::Leader;
         self.leader = Some(ctx.me);
         let next = self.last_index() + 1;
-        self.next_index = self.others(ctx.me).into_iter().map(|p| (p, next)).collect();
-        self.match_index = self.others(ctx.me).into_iter().map(|p| (p, 0)).collect();
+        self.next_index.clear();
+        self.match_index.clear();
+        for (pos, &p) in self.params.peers.iter().enumerate() {
+            if p != ctx.me {
+                self.next_index.insert(pos, next);
+                self.match_index.insert(pos, 0);
+            }
+        }
         self.heard.clear();
         self.acked_round.clear();
         self.round_start_mono_ns.clear();

@@ -135,6 +135,7 @@
 //! | client request ids | [`LockService`] ([`service`]) | thesis §6.3 |
 
 pub mod client;
+pub mod compact;
 pub mod durable;
 pub mod election;
 pub mod msg;
@@ -146,6 +147,7 @@ pub mod service;
 mod tests;
 
 pub use client::{ClientLease, RaftClientParams, RaftLock, RaftLockState, Step};
+pub use compact::{Cached, PeerMap, PeerSet, RoundStarts};
 use durable::LOG_CHUNK;
 pub use durable::{chain_hash, DurableLog, RaftCmd, RaftDurable, RaftEntry};
 pub use msg::{AppendEntries, LeaseId, RaftAnswer, RaftMsg, RaftOp, RaftOpKind};
@@ -241,17 +243,21 @@ pub enum Role {
 }
 
 /// One Raft peer hosting the lock service.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// The model checker copies and hashes a peer for every step it explores (the simulator does
+/// neither), so its parts are kept for that: the log, the lock service and the rarely changed maps
+/// behind `Arc`s changed through `Arc::make_mut` (copies of the peer share them until one changes
+/// them), the parameters [`Cached`] (shared, digest memoised), the leader's per-peer state in
+/// fixed arrays by the peer's position in `params.peers` ([`PeerMap`], [`PeerSet`],
+/// [`RoundStarts`]: no allocation); see [`compact`].
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RaftPeer {
-    /// Fixed for the peer's life: shared by every copy of the peer (the model checker copies a
-    /// peer per explored step; an `Arc` makes that a pointer copy).
-    pub params: Arc<RaftParams>,
+    /// Fixed for the peer's life: shared by every copy of the peer, hashed once.
+    pub params: Cached<RaftParams>,
     // Persistent state (Figure 2).
     pub term: u64,
     pub voted_for: Option<NodeId>,
-    /// Entry i (1-based) is `log[i - 1]`.
-    /// Behind an `Arc` (copy on write, `Arc::make_mut`), like `chain` and `sm`: a copy of the peer
-    /// shares them until it changes them (the model checker copies a peer per explored step).
+    /// Entry i (1-based) is `log[i - 1]`. Hashed as its length and its last chain hash.
     pub log: Arc<Vec<RaftEntry>>,
     /// Chain hash of each entry (volatile, recomputed from the log).
     pub chain: Arc<Vec<u64>>,
@@ -262,20 +268,21 @@ pub struct RaftPeer {
     pub leader: Option<NodeId>,
     pub commit: u64,
     pub applied: u64,
-    pub votes: Arc<BTreeSet<NodeId>>,
+    /// Votes received (by position in `params.peers`).
+    pub votes: PeerSet,
     /// Local monotonic time a leader was last heard from (for PreVote and stickiness).
     pub leader_contact_mono_ns: Option<u64>,
-    // Leader state.
-    pub next_index: BTreeMap<NodeId, u64>,
-    pub match_index: BTreeMap<NodeId, u64>,
+    // Leader state, by position in `params.peers`.
+    pub next_index: PeerMap,
+    pub match_index: PeerMap,
     /// Index of the leader's no-op: reads wait until it is committed (thesis §6.4).
     pub term_start: u64,
     /// Peers heard from since the last CheckQuorum.
-    pub heard: BTreeSet<NodeId>,
+    pub heard: PeerSet,
     /// Heartbeat rounds: the latest started, each peer's latest acknowledged, and start times.
     pub round: u64,
-    pub acked_round: BTreeMap<NodeId, u64>,
-    pub round_start_mono_ns: BTreeMap<u64, u64>,
+    pub acked_round: PeerMap,
+    pub round_start_mono_ns: RoundStarts,
     pub lease_read_until_mono_ns: u64,
     pub reads: Vec<PendingRead>,
     /// Proposals waiting for their entry to apply: index → (term, client, req, op). Like etcd's
@@ -299,11 +306,82 @@ pub struct RaftPeer {
     pub sm: Arc<LockService>,
 }
 
+/// Every field, but the log by its length and the chain hash of its last entry: the chain hash
+/// summarises the whole log (it is what the checkers compare logs by, for Log Matching), and it is
+/// already computed, so a peer whose log grows is not re-hashed entry by entry. `chain` itself is
+/// a function of the log, and `sealed` a prefix of it (its length says which). Equal peers hash
+/// equally, as `Hash` requires; equality still compares everything. (Destructured in full, so
+/// that a new field cannot be forgotten here.)
+impl std::hash::Hash for RaftPeer {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let RaftPeer {
+            params,
+            term,
+            voted_for,
+            log,
+            chain,
+            sealed,
+            role,
+            leader,
+            commit,
+            applied,
+            votes,
+            leader_contact_mono_ns,
+            next_index,
+            match_index,
+            term_start,
+            heard,
+            round,
+            acked_round,
+            round_start_mono_ns,
+            lease_read_until_mono_ns,
+            reads,
+            pending,
+            watches,
+            lease_deadline_mono_ns,
+            revoking,
+            revoke_waiters,
+            fsync_pending,
+            via,
+            sm,
+        } = self;
+        params.hash(state);
+        term.hash(state);
+        voted_for.hash(state);
+        log.len().hash(state);
+        chain.last().hash(state);
+        sealed.len().hash(state);
+        role.hash(state);
+        leader.hash(state);
+        commit.hash(state);
+        applied.hash(state);
+        votes.hash(state);
+        leader_contact_mono_ns.hash(state);
+        next_index.hash(state);
+        match_index.hash(state);
+        term_start.hash(state);
+        heard.hash(state);
+        round.hash(state);
+        acked_round.hash(state);
+        round_start_mono_ns.hash(state);
+        lease_read_until_mono_ns.hash(state);
+        reads.hash(state);
+        pending.hash(state);
+        watches.hash(state);
+        lease_deadline_mono_ns.hash(state);
+        revoking.hash(state);
+        revoke_waiters.hash(state);
+        fsync_pending.hash(state);
+        via.hash(state);
+        sm.hash(state);
+    }
+}
+
 impl RaftPeer {
     pub fn new(params: RaftParams) -> Self {
         assert!(!params.peers.is_empty(), "a Raft cluster needs a peer");
         RaftPeer {
-            params: Arc::new(params),
+            params: Cached::new(params),
             term: 0,
             voted_for: None,
             log: Arc::default(),
@@ -313,15 +391,15 @@ impl RaftPeer {
             leader: None,
             commit: 0,
             applied: 0,
-            votes: Arc::default(),
+            votes: PeerSet::default(),
             leader_contact_mono_ns: None,
-            next_index: BTreeMap::new(),
-            match_index: BTreeMap::new(),
+            next_index: PeerMap::default(),
+            match_index: PeerMap::default(),
             term_start: 0,
-            heard: BTreeSet::new(),
+            heard: PeerSet::default(),
             round: 0,
-            acked_round: BTreeMap::new(),
-            round_start_mono_ns: BTreeMap::new(),
+            acked_round: PeerMap::default(),
+            round_start_mono_ns: RoundStarts::default(),
             lease_read_until_mono_ns: 0,
             reads: Vec::new(),
             pending: Arc::default(),
@@ -361,6 +439,12 @@ impl RaftPeer {
         };
         all.sort_unstable_by(|a, b| b.cmp(a));
         all[self.quorum() - 1]
+    }
+
+    /// The position of `peer` in the cluster (`params.peers`): its index in the leader's
+    /// per-peer state. `None` for a node that is not a peer.
+    pub(super) fn peer_pos(&self, peer: NodeId) -> Option<usize> {
+        self.params.peers.iter().position(|&p| p == peer)
     }
 
     fn others(&self, me: NodeId) -> Vec<NodeId> {
@@ -447,7 +531,9 @@ impl RaftPeer {
                     ctx.send(leader, Msg::Raft(RaftMsg::Forward { client: from, req, op }));
                 }
                 _ => {
-                    Arc::make_mut(&mut self.via).remove(&from);
+                    if self.via.contains_key(&from) {
+                        Arc::make_mut(&mut self.via).remove(&from);
+                    }
                     self.on_client(ctx, from, req, op)
                 }
             },

@@ -51,8 +51,9 @@ impl RaftPeer {
         self.params
             .peers
             .iter()
-            .filter(|&&p| Some(p) != self.leader)
-            .map(|p| self.acked_round.get(p).copied().unwrap_or(0))
+            .enumerate()
+            .filter(|&(_, &p)| Some(p) != self.leader)
+            .map(|(pos, _)| self.acked_round.get(pos).unwrap_or(0))
     }
 
     pub(super) fn confirm_reads(&mut self, ctx: &mut Ctx) {
@@ -60,13 +61,13 @@ impl RaftPeer {
             return;
         }
         let confirmed = self.quorum_round();
-        if let Some(&start) = self.round_start_mono_ns.get(&confirmed) {
+        if let Some(start) = self.round_start_mono_ns.get(confirmed) {
             // Thesis §6.4.1: nobody else can lead before start + election timeout (same-rate clocks).
             let until = start + ms(self.params.election_timeout.min_ms);
             self.lease_read_until_mono_ns = self.lease_read_until_mono_ns.max(until);
         }
-        // Forget the rounds before the confirmed one (in place: `split_off` would allocate a map).
-        self.round_start_mono_ns.retain(|&round, _| round >= confirmed);
+        // Forget the rounds before the confirmed one.
+        self.round_start_mono_ns.retain_from(confirmed);
         for r in &mut self.reads {
             if r.round <= confirmed {
                 r.round = 0;

@@ -56,7 +56,7 @@ impl RaftPeer {
     }
 
     pub(super) fn send_append(&mut self, ctx: &mut Ctx, to: NodeId) {
-        let next = self.next_index.get(&to).copied().unwrap_or(1).max(1);
+        let next = self.peer_pos(to).and_then(|pos| self.next_index.get(pos)).unwrap_or(1).max(1);
         let prev_index = next - 1;
         let prev_term = self.term_at(prev_index);
         let end = (self.log.len()).min(prev_index as usize + self.params.max_batch);
@@ -146,22 +146,23 @@ impl RaftPeer {
         if self.role != Role::Leader || term != self.term {
             return;
         }
-        self.heard.insert(from);
-        let acked = self.acked_round.entry(from).or_insert(0);
-        *acked = (*acked).max(round);
+        // Only peers answer `AppendEntries`: a reply from another node is not one.
+        let Some(pos) = self.peer_pos(from) else { return };
+        self.heard.insert(pos);
+        let acked = self.acked_round.get(pos).unwrap_or(0).max(round);
+        self.acked_round.insert(pos, acked);
         if success {
-            let m = self.match_index.entry(from).or_insert(0);
-            *m = (*m).max(match_index);
-            let m = *m;
-            self.next_index.insert(from, m + 1);
+            let m = self.match_index.get(pos).unwrap_or(0).max(match_index);
+            self.match_index.insert(pos, m);
+            self.next_index.insert(pos, m + 1);
             self.advance_commit(ctx);
             if m < self.last_index() {
                 self.send_append(ctx, from);
             }
         } else {
-            let next = self.next_index.get(&from).copied().unwrap_or(1);
+            let next = self.next_index.get(pos).unwrap_or(1);
             let back = (match_index + 1).min(next.saturating_sub(1)).max(1);
-            self.next_index.insert(from, back);
+            self.next_index.insert(pos, back);
             self.send_append(ctx, from);
         }
         self.confirm_reads(ctx);
@@ -169,8 +170,7 @@ impl RaftPeer {
 
     /// §5.3/§5.4.2: commit the highest index stored on a majority *if its entry is of this term*.
     pub(super) fn advance_commit(&mut self, ctx: &mut Ctx) {
-        let majority_index =
-            self.quorum_value(self.match_index.values().copied().chain(std::iter::once(self.last_index())));
+        let majority_index = self.quorum_value(self.match_index.values().chain(std::iter::once(self.last_index())));
         let countable = match self.params.commit_rule {
             CommitRule::CurrentTerm => self.term_at(majority_index) == self.term,
             CommitRule::CountAnyTerm => true,

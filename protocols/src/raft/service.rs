@@ -311,7 +311,7 @@ impl RaftPeer {
         for p in self.others(ctx.me) {
             // Send at once to followers that are caught up; the others get it with the answer to
             // what is in flight to them, or with the next heartbeat.
-            if self.next_index.get(&p) == Some(&index) {
+            if self.peer_pos(p).and_then(|pos| self.next_index.get(pos)) == Some(index) {
                 self.send_append(ctx, p);
             }
         }

@@ -97,7 +97,8 @@ fn section_5_4_2_old_term_entries_commit_only_with_a_current_term_entry() {
     leader.leader = Some(0);
     leader.append(RaftEntry { term: 1, cmd: RaftCmd::Noop });
     leader.append(RaftEntry { term: 2, cmd: RaftCmd::Noop });
-    leader.match_index = BTreeMap::from([(1, 2), (2, 0)]);
+    leader.match_index.insert(1, 2);
+    leader.match_index.insert(2, 0);
     leader.advance_commit(&mut ctx);
     assert_eq!(leader.commit, 0, "entry 2 (term 2) is on a majority but must not commit in term 4");
     leader.append(RaftEntry { term: 4, cmd: RaftCmd::Noop });
@@ -111,7 +112,8 @@ fn section_5_4_2_old_term_entries_commit_only_with_a_current_term_entry() {
     counting.role = Role::Leader;
     counting.append(RaftEntry { term: 1, cmd: RaftCmd::Noop });
     counting.append(RaftEntry { term: 2, cmd: RaftCmd::Noop });
-    counting.match_index = BTreeMap::from([(1, 2), (2, 0)]);
+    counting.match_index.insert(1, 2);
+    counting.match_index.insert(2, 0);
     counting.advance_commit(&mut ctx);
     assert_eq!(counting.commit, 2, "count_any_term commits an earlier term's entry by counting");
 }
