@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use stateright::{Checker, CheckerBuilder, Expectation, HasDiscoveries, Model, UniformChooser};
 
+use crate::bfs;
 use crate::model::{Action, LockModel, State};
 
 /// How the state space is searched.
@@ -139,17 +140,28 @@ pub fn run(model: &LockModel, strategy: Strategy, threads: usize, depth: Option<
     let started = Instant::now();
     let model = model.clone();
     model.stop.store(false, std::sync::atomic::Ordering::Relaxed);
-    let b = builder(&model, threads, depth, budget.time);
     let mut exhausted = None;
     let mut outcome = match strategy {
-        Strategy::Bfs => collect(&model, watch(&model, b.spawn_bfs(), budget, &mut exhausted), started, false),
-        Strategy::Dfs => collect(&model, watch(&model, b.spawn_dfs(), budget, &mut exhausted), started, false),
-        Strategy::Random { seed } => collect(
-            &model,
-            watch(&model, b.spawn_simulation(seed, UniformChooser), budget, &mut exhausted),
-            started,
-            true,
-        ),
+        Strategy::Bfs => {
+            // Our own BFS (see [`bfs`]); stateright's `target_max_depth` semantics (see `builder`).
+            let progress = bfs::Progress::default();
+            let found = std::thread::scope(|scope| {
+                let search = scope.spawn(|| bfs::search(&model, threads, depth.map(|d| d + 2), &progress));
+                watch(&model, &progress, budget, &mut exhausted);
+                search.join().expect("the search thread")
+            });
+            from_bfs(&model, found, &progress, started)
+        }
+        Strategy::Dfs => {
+            let checker = builder(&model, threads, depth, budget.time).spawn_dfs();
+            watch(&model, &Stateright(&checker), budget, &mut exhausted);
+            collect(&model, checker, started, false)
+        }
+        Strategy::Random { seed } => {
+            let checker = builder(&model, threads, depth, budget.time).spawn_simulation(seed, UniformChooser);
+            watch(&model, &Stateright(&checker), budget, &mut exhausted);
+            collect(&model, checker, started, true)
+        }
     };
     if exhausted.is_none() && budget.time.is_some_and(|t| outcome.seconds + 0.05 >= t.as_secs_f64()) {
         exhausted = Some(Exhausted::Time);
@@ -159,9 +171,67 @@ pub fn run(model: &LockModel, strategy: Strategy, threads: usize, depth: Option<
     outcome
 }
 
-/// Watch a running search: stop it (through the model's boundary) when the time or memory
-/// budget runs out, and report progress on a terminal.
-fn watch<C: Checker<LockModel>>(model: &LockModel, checker: C, budget: Budget, exhausted: &mut Option<Exhausted>) -> C {
+/// The outcome of our own BFS, as [`collect`] makes it of stateright's.
+fn from_bfs(model: &LockModel, found: bfs::Found, progress: &bfs::Progress, started: Instant) -> Outcome {
+    let seconds = started.elapsed().as_secs_f64();
+    let properties = model.properties();
+    let verdicts = properties
+        .iter()
+        .zip(&found.discoveries)
+        .map(|(p, d)| Verdict { name: p.name, expectation: p.expectation.clone(), discovered: d.is_some() })
+        .collect();
+    let paths = properties
+        .iter()
+        .zip(found.discoveries)
+        .filter(|(p, _)| p.expectation == Expectation::Always)
+        .filter_map(|(p, d)| Some((p.name, d?)))
+        .collect();
+    Outcome {
+        states: progress.states.load(std::sync::atomic::Ordering::Relaxed),
+        unique_states: progress.unique_states.load(std::sync::atomic::Ordering::Relaxed),
+        max_depth: found.max_depth,
+        seconds,
+        complete: true,
+        exhausted: None,
+        verdicts,
+        paths,
+    }
+}
+
+/// What the budget watchdog reads of a running search.
+trait Running {
+    fn is_done(&self) -> bool;
+    /// States generated and unique states so far.
+    fn counts(&self) -> (usize, usize);
+}
+
+/// A search stateright runs.
+struct Stateright<'a, C>(&'a C);
+
+impl<C: Checker<LockModel>> Running for Stateright<'_, C> {
+    fn is_done(&self) -> bool {
+        self.0.is_done()
+    }
+    fn counts(&self) -> (usize, usize) {
+        (self.0.state_count(), self.0.unique_state_count())
+    }
+}
+
+impl Running for bfs::Progress {
+    fn is_done(&self) -> bool {
+        self.done.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    fn counts(&self) -> (usize, usize) {
+        (
+            self.states.load(std::sync::atomic::Ordering::Relaxed),
+            self.unique_states.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+}
+
+/// Watch a running search until it is done: stop it (through the model's boundary) when the time
+/// or memory budget runs out, and report progress on a terminal.
+fn watch(model: &LockModel, checker: &dyn Running, budget: Budget, exhausted: &mut Option<Exhausted>) {
     let started = Instant::now();
     let mut last_report = Instant::now();
     while !checker.is_done() {
@@ -179,11 +249,12 @@ fn watch<C: Checker<LockModel>>(model: &LockModel, checker: C, budget: Budget, e
         }
         if budget.progress && last_report.elapsed() >= Duration::from_secs(1) {
             last_report = Instant::now();
+            let (states, unique) = checker.counts();
             eprint!(
                 "\r  {:>6.1} s  {} states, {} unique, {} MiB   ",
                 started.elapsed().as_secs_f64(),
-                checker.state_count(),
-                checker.unique_state_count(),
+                states,
+                unique,
                 rss_mib.map_or("?".to_string(), |m| m.to_string())
             );
         }
@@ -191,7 +262,6 @@ fn watch<C: Checker<LockModel>>(model: &LockModel, checker: C, budget: Budget, e
     if budget.progress && started.elapsed() >= Duration::from_secs(1) {
         eprintln!();
     }
-    checker
 }
 
 /// The process's resident memory now, from `/proc/self/status` (Linux).

@@ -13,6 +13,8 @@
 //!   delay, crash/restart under a persistence policy, wall-clock jump), each bounded by a budget.
 //! * [`spec`] — a sequential spec of a lease *with expiry* for stateright's linearizability tester.
 //! * [`check`] — running the checker (BFS, DFS, random walks) and finding shortest counterexamples.
+//! * [`bfs`] — the breadth-first search `check` runs (stateright's BFS keeps an action path per
+//!   queued state; this one a parent fingerprint per seen state).
 //! * [`export`] — counterexamples as scenario files for `locklab run`, and as step lists.
 //! * [`cli`] — `locklab check` and `locklab explore`.
 //!
@@ -42,6 +44,7 @@
 //! assert!(outcome.verdict(prop::NO_STALE_WRITE).unwrap().discovered);
 //! ```
 
+pub mod bfs;
 pub mod check;
 pub mod cli;
 pub mod explorer;
