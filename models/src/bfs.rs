@@ -16,10 +16,14 @@
 //! * The visited set maps fingerprints (already hashes) through an identity hasher, in shards.
 //!
 //! The search is level-synchronous: the states of one depth are expanded (split among the
-//! threads, in order), their new successors form the next level. A state at depth ≥ the target
-//! depth is not expanded nor checked (stateright's `target_max_depth`). It stops early once every
-//! property has a discovery, as stateright's does (then nothing is left to learn). Unlike
-//! stateright's, the path saved for a property is the *first* found — one of the shortest.
+//! threads, in order), their new successors form the next level; on one thread that is the FIFO
+//! order of stateright's BFS. A state at depth ≥ the target depth is not expanded nor checked
+//! (stateright's `target_max_depth`). It stops early as stateright's does: at the end of the block
+//! of 1500 states in which every property got a discovery (then nothing is left to learn), or at
+//! once at a state where every property is discovered — so on one thread even an early stop
+//! explores exactly the states stateright's BFS explored (the pinned counts of `tests/models.rs`
+//! hold). Unlike stateright's, the path saved for a property is the *first* found — one of the
+//! shortest.
 //!
 //! stateright remains the engine of `--strategy dfs` and `random`, of
 //! [`crate::check::shortest_counterexample`] and of `locklab explore`.
@@ -76,14 +80,21 @@ fn fingerprint(s: &State) -> u64 {
     digest_of(s).max(1)
 }
 
+/// States per block: stateright's BFS looks at its stop condition between blocks of this many
+/// states; so does this search, so that an early stop explores what stateright's does.
+const BLOCK: usize = 1500;
+
 struct Search<'a> {
     model: &'a LockModel,
     properties: Vec<stateright::Property<LockModel>>,
     seen: Vec<Mutex<Seen>>,
     /// Per property: the fingerprint of its first discovery (0: none yet).
     found: Vec<AtomicU64>,
-    /// Every property has a discovery: nothing is left to learn.
-    all_found: AtomicBool,
+    /// How many properties have a discovery.
+    found_count: AtomicUsize,
+    /// The search stops (every property has a discovery: nothing is left to learn).
+    stopped: AtomicBool,
+    max_depth: AtomicUsize,
     progress: &'a Progress,
 }
 
@@ -100,9 +111,14 @@ impl Search<'_> {
         }
     }
 
-    /// Check the properties at `s`; record first discoveries.
-    fn check(&self, s: &State, fp: u64) {
-        let mut missing = 0;
+    fn all_found(&self) -> bool {
+        self.found_count.load(Ordering::Relaxed) == self.properties.len()
+    }
+
+    /// Check the properties at `s` and record first discoveries. Is every property discovered
+    /// *at this state* (every `Always` violated, every `Sometimes` met)? stateright stops there.
+    fn check(&self, s: &State, fp: u64) -> bool {
+        let mut all_here = true;
         for (i, p) in self.properties.iter().enumerate() {
             let holds = (p.condition)(self.model, s);
             let discovery = match p.expectation {
@@ -110,30 +126,41 @@ impl Search<'_> {
                 Expectation::Sometimes => holds,
                 Expectation::Eventually => unreachable!("the lock model declares no `eventually` property"),
             };
-            let slot = &self.found[i];
-            if discovery && slot.load(Ordering::Relaxed) == 0 {
-                let _ = slot.compare_exchange(0, fp, Ordering::Relaxed, Ordering::Relaxed);
-            }
-            if slot.load(Ordering::Relaxed) == 0 {
-                missing += 1;
+            all_here &= discovery;
+            if discovery
+                && self.found[i].load(Ordering::Relaxed) == 0
+                && self.found[i].compare_exchange(0, fp, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+            {
+                self.found_count.fetch_add(1, Ordering::Relaxed);
             }
         }
-        if missing == 0 {
-            self.all_found.store(true, Ordering::Relaxed);
-        }
+        all_here
     }
 
-    /// Expand `level` (states of one depth, in order): check each, and return its new
-    /// successors in order.
-    fn expand(&self, level: Vec<(State, u64)>) -> Vec<(State, u64)> {
+    /// Take the states of `level` (one depth, in order) one by one as stateright's BFS pops them:
+    /// check each and generate its successors; return the new ones, in order. `popped` counts the
+    /// states taken so far (blocks of [`BLOCK`]).
+    fn expand(
+        &self,
+        level: Vec<(State, u64)>,
+        depth: usize,
+        target_max_depth: Option<usize>,
+        popped: &mut usize,
+    ) -> Vec<(State, u64)> {
         let mut next = Vec::new();
         let mut actions = Vec::new();
         for (s, fp) in level {
-            if self.all_found.load(Ordering::Relaxed) {
+            if self.stopped.load(Ordering::Relaxed) || (*popped > 0 && *popped % BLOCK == 0 && self.all_found()) {
+                self.stopped.store(true, Ordering::Relaxed);
                 break;
             }
-            self.check(&s, fp);
-            if self.all_found.load(Ordering::Relaxed) {
+            *popped += 1;
+            self.max_depth.fetch_max(depth, Ordering::Relaxed);
+            if target_max_depth.is_some_and(|t| depth >= t) {
+                continue;
+            }
+            if self.check(&s, fp) {
+                self.stopped.store(true, Ordering::Relaxed);
                 break;
             }
             self.model.actions(&s, &mut actions);
@@ -198,9 +225,11 @@ pub fn search(model: &LockModel, threads: usize, target_max_depth: Option<usize>
     let search = Search {
         model,
         found: properties.iter().map(|_| AtomicU64::new(0)).collect(),
+        found_count: AtomicUsize::new(0),
         properties,
         seen: (0..SHARDS).map(|_| Mutex::new(Seen::default())).collect(),
-        all_found: AtomicBool::new(false),
+        stopped: AtomicBool::new(false),
+        max_depth: AtomicUsize::new(0),
         progress,
     };
     let mut level: Vec<(State, u64)> = Vec::new();
@@ -213,16 +242,16 @@ pub fn search(model: &LockModel, threads: usize, target_max_depth: Option<usize>
         }
     }
     let threads = threads.max(1);
+    let mut popped = 0;
     let mut depth = 0;
-    while !level.is_empty() && !search.all_found.load(Ordering::Relaxed) {
+    while !level.is_empty() && !search.stopped.load(Ordering::Relaxed) {
         depth += 1;
-        if target_max_depth.is_some_and(|t| depth >= t) {
-            break;
-        }
         level = if threads == 1 || level.len() < 2 * threads {
-            search.expand(level)
+            search.expand(level, depth, target_max_depth, &mut popped)
         } else {
             // Split the level into one run of consecutive states per thread, keep the order.
+            // (Each thread counts its own blocks: with several threads, as in stateright, where
+            // an early stop falls depends on the schedule.)
             let per = level.len().div_ceil(threads);
             let mut parts = Vec::with_capacity(threads);
             let mut rest = level;
@@ -234,7 +263,12 @@ pub fn search(model: &LockModel, threads: usize, target_max_depth: Option<usize>
             parts.push(rest);
             let search = &search;
             std::thread::scope(|scope| {
-                let handles: Vec<_> = parts.into_iter().map(|part| scope.spawn(move || search.expand(part))).collect();
+                let handles: Vec<_> = parts
+                    .into_iter()
+                    .map(|part| {
+                        scope.spawn(move || search.expand(part, depth, target_max_depth, &mut (popped % BLOCK)))
+                    })
+                    .collect();
                 handles.into_iter().flat_map(|h| h.join().expect("a search thread")).collect()
             })
         };
@@ -248,5 +282,5 @@ pub fn search(model: &LockModel, threads: usize, target_max_depth: Option<usize>
             (fp != 0).then(|| search.path(fp))
         })
         .collect();
-    Found { max_depth: depth, discoveries }
+    Found { max_depth: search.max_depth.load(Ordering::Relaxed), discoveries }
 }

@@ -411,6 +411,20 @@ pub struct State {
 }
 
 impl State {
+    /// A copy to take a step from: as `clone`, but the network has room for the messages a step
+    /// sends (a clone copies it at its length, and the first send would grow it again).
+    fn copy_for_step(&self) -> State {
+        let mut network = Vec::with_capacity(self.network.len() + 2);
+        network.extend(self.network.iter().cloned());
+        State {
+            now_tick: self.now_tick,
+            slots: self.slots.clone(),
+            network,
+            budget: self.budget,
+            ghost: self.ghost.clone(),
+        }
+    }
+
     /// Digest every part a step changed (see [`Shared`]).
     fn seal(&mut self) {
         for slot in &mut self.slots {
@@ -1018,7 +1032,7 @@ impl Model for LockModel {
     }
 
     fn next_state(&self, s: &State, action: Action) -> Option<State> {
-        let mut next = s.clone();
+        let mut next = s.copy_for_step();
         self.step(&mut next, &action, None);
         Some(next)
     }

@@ -4,6 +4,20 @@
 use super::msg::RaftMsg;
 use super::*;
 
+/// Push onto a vector that copies of the peer may share. A shared one is copied once, with room
+/// for the new element (`Arc::make_mut` would copy it at its length, and the push then grow it
+/// again); one this peer owns alone (always, in the simulator) is pushed onto in place.
+fn push_shared<T: Clone>(v: &mut Arc<Vec<T>>, x: T) {
+    if let Some(own) = Arc::get_mut(v) {
+        own.push(x);
+        return;
+    }
+    let mut copy = Vec::with_capacity(v.len() + 1);
+    copy.extend_from_slice(v);
+    copy.push(x);
+    *v = Arc::new(copy);
+}
+
 impl RaftPeer {
     // ---- The log ----
 
@@ -40,8 +54,8 @@ impl RaftPeer {
 
     pub(super) fn append(&mut self, entry: RaftEntry) {
         let prev = self.chain.last().copied().unwrap_or(0);
-        Arc::make_mut(&mut self.chain).push(chain_hash(prev, &entry));
-        Arc::make_mut(&mut self.log).push(entry);
+        push_shared(&mut self.chain, chain_hash(prev, &entry));
+        push_shared(&mut self.log, entry);
     }
 
     // ---- Log replication (§5.3) ----
