@@ -145,8 +145,13 @@ pub fn run(model: &LockModel, strategy: Strategy, threads: usize, depth: Option<
         Strategy::Bfs => {
             // Our own BFS (see [`bfs`]); stateright's `target_max_depth` semantics (see `builder`).
             let progress = bfs::Progress::default();
+            let watcher = std::thread::current();
             let found = std::thread::scope(|scope| {
-                let search = scope.spawn(|| bfs::search(&model, threads, depth.map(|d| d + 2), &progress));
+                let search = scope.spawn(|| {
+                    let found = bfs::search(&model, threads, depth.map(|d| d + 2), &progress);
+                    watcher.unpark(); // the watchdog need not sleep out its 50 ms
+                    found
+                });
                 watch(&model, &progress, budget, &mut exhausted);
                 search.join().expect("the search thread")
             });
@@ -235,7 +240,7 @@ fn watch(model: &LockModel, checker: &dyn Running, budget: Budget, exhausted: &m
     let started = Instant::now();
     let mut last_report = Instant::now();
     while !checker.is_done() {
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::park_timeout(Duration::from_millis(50));
         let rss_mib = current_rss_kib().map(|k| k / 1024);
         if exhausted.is_none() {
             if budget.time.is_some_and(|t| started.elapsed() >= t) {
