@@ -70,12 +70,15 @@ pub struct Progress {
     pub done: AtomicBool,
 }
 
+/// A path: each state with the action taken from it (none from the last).
+pub type Path = Vec<(State, Option<Action>)>;
+
 /// What a finished search found.
 pub struct Found {
     pub max_depth: usize,
     /// Per property (in `Model::properties` order): the path to the first state found that
     /// violates it (`Always`) or satisfies it (`Sometimes`).
-    pub discoveries: Vec<Option<Vec<(State, Option<Action>)>>>,
+    pub discoveries: Vec<Option<Path>>,
 }
 
 fn fingerprint(s: &State) -> u64 {
@@ -152,7 +155,8 @@ impl Search<'_> {
         let mut next = Vec::new();
         let mut actions = Vec::new();
         for (s, fp) in level {
-            if self.stopped.load(Ordering::Relaxed) || (*popped > 0 && *popped % BLOCK == 0 && self.all_found()) {
+            if self.stopped.load(Ordering::Relaxed) || (*popped > 0 && popped.is_multiple_of(BLOCK) && self.all_found())
+            {
                 self.stopped.store(true, Ordering::Relaxed);
                 break;
             }
@@ -183,7 +187,7 @@ impl Search<'_> {
     }
 
     /// The path from an initial state to the state `fp`, rebuilt by replaying action indices.
-    fn path(&self, fp: u64) -> Vec<(State, Option<Action>)> {
+    fn path(&self, fp: u64) -> Path {
         let mut indices = Vec::new();
         let mut at = fp;
         let init_fp = loop {
