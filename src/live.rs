@@ -438,10 +438,8 @@ fn run_jobs(compiled: &[Compiled], jobs: &[(usize, usize, Target)], args: &LiveA
         jobs.iter().filter(|&&(ci, v, t)| support(&compiled[ci], v, t).is_ok()).map(|&(ci, v, _)| (ci, v)).collect();
     wanted.sort_unstable();
     wanted.dedup();
-    let predictions: BTreeMap<(usize, usize), Prediction> = wanted
-        .par_iter()
-        .map(|&(ci, v)| ((ci, v), predicted(&compiled[ci], v, args.sim_seeds)))
-        .collect();
+    let predictions: BTreeMap<(usize, usize), Prediction> =
+        wanted.par_iter().map(|&(ci, v)| ((ci, v), predicted(&compiled[ci], v, args.sim_seeds))).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let played: std::sync::Mutex<BTreeMap<usize, Played>> = std::sync::Mutex::new(BTreeMap::new());
     let workers = args.parallel.clamp(1, 64);
