@@ -274,3 +274,59 @@ impl std::fmt::Debug for RoundStarts {
         f.debug_map().entries(self.iter().map(|(r, t)| (r, t))).finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest<T: Hash>(v: &T) -> u64 {
+        let mut h = DefaultHasher::new();
+        v.hash(&mut h);
+        h.finish()
+    }
+
+    #[test]
+    fn a_peer_map_tells_absent_from_zero_and_spills_past_the_inline_peers() {
+        let (mut a, mut b) = (PeerMap::default(), PeerMap::default());
+        a.insert(1, 0);
+        assert_ne!(a, b, "an entry of 0 is not an absent entry (as in the BTreeMap it replaces)");
+        b.insert(1, 0);
+        assert_eq!(a, b);
+        a.insert(INLINE_PEERS + 2, 9);
+        assert_eq!(a.get(INLINE_PEERS + 2), Some(9));
+        assert_eq!(a.get(INLINE_PEERS), None);
+        assert_eq!(a.values().collect::<Vec<_>>(), vec![0, 9]);
+        a.clear();
+        assert_eq!(a, PeerMap::default(), "cleared, equal to a fresh map (spill included)");
+    }
+
+    #[test]
+    fn round_starts_keep_one_form_whatever_the_history() {
+        let mut a = RoundStarts::default();
+        for r in 1..=7 {
+            a.insert(r, r * 10);
+        }
+        assert_eq!(a.get(6), Some(60), "a spilled round");
+        a.retain_from(4);
+        let mut b = RoundStarts::default();
+        for r in 4..=7 {
+            b.insert(r, r * 10);
+        }
+        assert_eq!(a, b);
+        assert_eq!(digest(&a), digest(&b), "equal values hash equally");
+        assert_eq!(a.get(3), None);
+        a.retain_from(8);
+        assert_eq!(a, RoundStarts::default());
+    }
+
+    #[test]
+    fn a_cached_value_is_rehashed_after_a_change_only() {
+        let mut a = Cached::new(vec![1u64, 2]);
+        let before = digest(&a);
+        let copy = a.clone();
+        a.make_mut().push(3);
+        assert_ne!(digest(&a), before, "make_mut forgets the memoised digest");
+        assert_eq!(digest(&copy), before, "the copy keeps the old value and its digest");
+        assert_eq!(digest(&a), digest(&Cached::new(vec![1u64, 2, 3])), "the digest is the value's");
+    }
+}
