@@ -226,12 +226,9 @@ pub fn check_within<S: Spec>(
     validate(history)?;
 
     // P-compositionality: one partition per key.
-    let mut by_key: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (index, op) in history.iter().enumerate() {
-        by_key.entry(op.key.as_str()).or_default().push(index);
-    }
-    let anonymized = anonymize(spec, history, &by_key);
-    let history = anonymized.as_deref().unwrap_or(history);
+    let by_key = partition(history);
+    // Crashed operations renamed as the spec allows: copies of those few, by history index.
+    let renamed = renamed_ops(spec, history, &by_key);
     let keys: Vec<(&str, Vec<usize>)> = by_key.into_iter().collect();
 
     // Index of the first refuted partition found so far; partitions after it stop.
@@ -240,7 +237,7 @@ pub fn check_within<S: Spec>(
         if refuted.load(Ordering::Relaxed) < index {
             return None;
         }
-        let mut search = Search::new(spec, history, ops);
+        let mut search = Search::new(spec, history, &renamed, ops);
         let cancelled = || refuted.load(Ordering::Relaxed) < index;
         let outcome = search.run(&limits.guard, limits.max_states, &cancelled);
         if matches!(outcome, Outcome::NotLinearizable(_)) {
@@ -347,7 +344,14 @@ pub fn replay<S: Spec>(
     if let Some(&first) = ops.first() {
         by_key.insert(history[first].key.as_str(), ops.to_vec());
     }
-    let anonymized = anonymize(spec, history, &by_key);
+    let renamed = renamed_ops(spec, history, &by_key);
+    let anonymized = (!renamed.is_empty()).then(|| {
+        let mut copy = history.to_vec();
+        for (i, op) in &renamed {
+            copy[*i] = op.clone();
+        }
+        copy
+    });
     let history = anonymized.as_deref().unwrap_or(history);
     // Returned operations not yet placed, by return time.
     let mut open: std::collections::BTreeSet<(u64, usize)> = ops
@@ -370,13 +374,28 @@ pub fn replay<S: Spec>(
     Some(states)
 }
 
-/// A copy of `history` with the processes of crashed operations renamed as the spec allows
-/// ([`Spec::anonymous_process`]), or `None` if nothing is renamed. Indices are unchanged.
-fn anonymize<S: Spec>(
+/// The history's operations by key, each list in history order. A run of consecutive operations
+/// on one key (a single-lock history is one run) costs one map lookup, not one per operation.
+fn partition<I, O>(history: &[Operation<I, O>]) -> BTreeMap<&str, Vec<usize>> {
+    let mut by_key: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut start = 0;
+    for end in 1..=history.len() {
+        if end == history.len() || history[end].key != history[start].key {
+            by_key.entry(history[start].key.as_str()).or_default().extend(start..end);
+            start = end;
+        }
+    }
+    by_key
+}
+
+/// The crashed operations whose process the spec renames ([`Spec::anonymous_process`]), as
+/// copies with the new process, sorted by history index (empty if nothing is renamed). The
+/// search reads these in place of the originals: the history itself is never copied.
+fn renamed_ops<S: Spec>(
     spec: &S,
     history: &[Operation<S::Input, S::Output>],
     by_key: &BTreeMap<&str, Vec<usize>>,
-) -> Option<Vec<Operation<S::Input, S::Output>>> {
+) -> Vec<(usize, Operation<S::Input, S::Output>)> {
     let mut renames: Vec<(usize, u64)> = Vec::new();
     for ops in by_key.values() {
         // Per process: its last operation by call time, and how many never returned.
@@ -398,14 +417,15 @@ fn anonymize<S: Spec>(
             }
         }
     }
-    if renames.is_empty() {
-        return None;
-    }
-    let mut copy = history.to_vec();
-    for (i, id) in renames {
-        copy[i].process = id;
-    }
-    Some(copy)
+    renames.sort_unstable_by_key(|&(i, _)| i);
+    renames
+        .into_iter()
+        .map(|(i, id)| {
+            let mut op = history[i].clone();
+            op.process = id;
+            (i, op)
+        })
+        .collect()
 }
 
 fn validate<I, O>(history: &[Operation<I, O>]) -> Result<(), InvalidHistory> {
@@ -433,6 +453,29 @@ fn frontier<I, O>(history: &[Operation<I, O>], ops: &[usize], prefix: &[usize]) 
         return Vec::new();
     };
     remaining.into_iter().filter(|i| history[*i].call_ns <= first_return_ns).collect()
+}
+
+/// Sorts `v`, in time linear in its length plus its inversions while those stay few: a
+/// history's returns in call order are out of order only among overlapping operations, so
+/// insertion sort beats a general sort there. Past a budget of moves it hands over to
+/// `sort_unstable` (O(n log n) whatever the input).
+fn sort_nearly_sorted(v: &mut [u128]) {
+    let mut budget = 8 * v.len() + 64;
+    for i in 1..v.len() {
+        let x = v[i];
+        let mut j = i;
+        while j > 0 && v[j - 1] > x {
+            v[j] = v[j - 1];
+            j -= 1;
+            budget -= 1;
+            if budget == 0 {
+                v[j] = x;
+                v.sort_unstable();
+                return;
+            }
+        }
+        v[j] = x;
+    }
 }
 
 enum Outcome {
@@ -658,8 +701,9 @@ struct Frame<S> {
 /// The search over one partition.
 struct Search<'h, S: Spec> {
     spec: &'h S,
-    history: &'h [Operation<S::Input, S::Output>],
-    /// Partition op (call order) -> index in `history`.
+    /// Partition op (call order) -> the operation (renamed, for a crashed one the spec renames).
+    ops: Vec<&'h Operation<S::Input, S::Output>>,
+    /// Partition op (call order) -> index in the checked history.
     op_index: Vec<usize>,
     /// Linked list over nodes: node 0 is the head; call and return events follow.
     next: Vec<u32>,
@@ -692,44 +736,52 @@ struct Search<'h, S: Spec> {
 }
 
 impl<'h, S: Spec> Search<'h, S> {
-    fn new(spec: &'h S, history: &'h [Operation<S::Input, S::Output>], ops: &[usize]) -> Self {
-        let mut op_index = ops.to_vec();
-        op_index.sort_by_key(|&i| (history[i].call_ns, i));
+    /// The search over the operations `part` (indices into `history`) of one key; `renamed`
+    /// replaces some of them (see [`renamed_ops`]).
+    fn new(
+        spec: &'h S,
+        history: &'h [Operation<S::Input, S::Output>],
+        renamed: &'h [(usize, Operation<S::Input, S::Output>)],
+        part: &[usize],
+    ) -> Self {
+        let mut op_index = part.to_vec();
+        // Recorded histories are usually in call order already.
+        if !op_index.is_sorted_by_key(|&i| (history[i].call_ns, i)) {
+            op_index.sort_by_key(|&i| (history[i].call_ns, i));
+        }
         let n = op_index.len();
         assert!(n < (u32::MAX / 2 - 2) as usize, "partition too large");
-        let op = |u: usize| &history[op_index[u]];
+        let ops: Vec<&Operation<S::Input, S::Output>> = op_index
+            .iter()
+            .map(|&i| match renamed.binary_search_by_key(&i, |(j, _)| *j) {
+                Ok(k) => &renamed[k].1,
+                Err(_) => &history[i],
+            })
+            .collect();
 
         // Events sorted by time; calls before returns at equal times (concurrent).
         // Calls are already in that order (ops are numbered by call); only the returns need
         // sorting, then the two runs merge (the same total order as sorting everything).
-        let mut returns: Vec<(u64, u8, u32)> =
-            (0..n).filter(|&u| op(u).returned()).map(|u| (op(u).return_ns.expect("validated"), 1, u as u32)).collect();
-        returns.sort_unstable();
-        let mut events: Vec<(u64, u8, u32)> = Vec::with_capacity(n + returns.len());
-        let mut pending = returns.iter().peekable();
-        for u in 0..n {
-            let call = (op(u).call_ns, 0, u as u32);
-            while let Some(&&ret) = pending.peek() {
-                if ret < call {
-                    events.push(ret);
-                    pending.next();
-                } else {
-                    break;
-                }
-            }
-            events.push(call);
-        }
-        events.extend(pending);
-        debug_assert!(events.is_sorted());
+        // A return is packed as `return_ns << 32 | op`, so sorting the words sorts by (time, op).
+        let mut returns: Vec<u128> = ops
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.returned())
+            .map(|(u, o)| ((o.return_ns.expect("validated") as u128) << 32) | u as u128)
+            .collect();
+        sort_nearly_sorted(&mut returns);
+        let ret_ns = |r: u128| (r >> 32) as u64;
+        let ret_op = |r: u128| r as u32;
+
         // Chains of interchangeable never-returned ops, in call order: one representative
         // (the latest op so far) per class.
         let mut info_pred = vec![NIL; n];
         let mut classes: Vec<u32> = Vec::new();
         for (u, pred) in info_pred.iter_mut().enumerate() {
-            if op(u).returned() {
+            if ops[u].returned() {
                 continue;
             }
-            match classes.iter_mut().find(|v| spec.interchangeable(op(**v as usize), op(u))) {
+            match classes.iter_mut().find(|v| spec.interchangeable(ops[**v as usize], ops[u])) {
                 Some(v) => {
                     *pred = *v;
                     *v = u as u32;
@@ -741,7 +793,7 @@ impl<'h, S: Spec> Search<'h, S> {
         // Node 1 heads the list of never-returned ops' calls: only the first op of each
         // chain of interchangeable ones is in it at first; placing an op puts its chain
         // successor in its place ([`Search::lift`]), so a scan visits one op per class.
-        let nodes = events.len() + 3;
+        let nodes = n + returns.len() + 3;
         let mut next = vec![NIL; nodes];
         let mut prev = vec![NIL; nodes];
         let mut node_op = vec![NIL; nodes];
@@ -750,23 +802,37 @@ impl<'h, S: Spec> Search<'h, S> {
         let mut node_pos = vec![0u32; nodes];
         let mut call_node = vec![NIL; n];
         let (mut main_tail, mut info_tail) = (HEAD, INFO_HEAD);
-        for (i, &(_, kind, u)) in events.iter().enumerate() {
+        let mut pending = returns.iter().copied().peekable();
+        let mut i = 0usize;
+        for u in 0..=n {
+            // The returns before call `u` (all the remaining ones after the last call).
+            while let Some(ret) = pending.next_if(|&r| u == n || ret_ns(r) < ops[u].call_ns) {
+                let node = i as u32 + 3;
+                let v = ret_op(ret);
+                prev[node as usize] = main_tail;
+                next[main_tail as usize] = node;
+                main_tail = node;
+                node_op[node as usize] = v;
+                node_pos[node as usize] = i as u32;
+                node_return[call_node[v as usize] as usize] = node;
+                i += 1;
+            }
+            if u == n {
+                break;
+            }
             let node = i as u32 + 3;
-            let info = kind == 0 && !op(u as usize).returned();
-            if !info || info_pred[u as usize] == NIL {
+            let info = !ops[u].returned();
+            if !info || info_pred[u] == NIL {
                 let tail = if info { &mut info_tail } else { &mut main_tail };
                 prev[node as usize] = *tail;
                 next[*tail as usize] = node;
                 *tail = node;
             }
-            node_op[node as usize] = u;
+            node_op[node as usize] = u as u32;
             node_pos[node as usize] = i as u32;
-            if kind == 0 {
-                node_is_call[node as usize] = true;
-                call_node[u as usize] = node;
-            } else {
-                node_return[call_node[u as usize] as usize] = node;
-            }
+            node_is_call[node as usize] = true;
+            call_node[u] = node;
+            i += 1;
         }
 
         next[info_tail as usize] = INFO_TAIL;
@@ -785,35 +851,32 @@ impl<'h, S: Spec> Search<'h, S> {
         let mut info_rank = vec![NIL; n];
         let mut infos = 0u32;
         for (u, rank) in info_rank.iter_mut().enumerate() {
-            if !op(u).returned() {
+            if !ops[u].returned() {
                 done[u / 64] |= 1 << (u % 64);
                 *rank = infos;
                 infos += 1;
             }
         }
-        // Prefix counts of never-returned ops: infos_upto[u] = count among 0..=u.
-        let mut infos_upto = Vec::with_capacity(n);
-        let mut count = 0u32;
-        for u in 0..n {
-            if !op(u).returned() {
-                count += 1;
-            }
-            infos_upto.push(count);
-        }
-        let calls: Vec<u64> = (0..n).map(|u| op(u).call_ns).collect();
+        // For each returned op, in return order: the last op called by its return, and how
+        // many never-returned ops are among those (one sweep, as both only grow).
         let mut window_end = vec![0u32; n];
         let mut info_words = vec![0u32; n];
-        for u in 0..n {
-            if let (Some(r), true) = (op(u).return_ns, op(u).returned()) {
-                let end = calls.partition_point(|&c| c <= r) - 1;
-                window_end[u] = end as u32;
-                info_words[u] = infos_upto[end].div_ceil(64);
+        let (mut called, mut infos_called) = (0usize, 0u32);
+        for &ret in &returns {
+            while called < n && ops[called].call_ns <= ret_ns(ret) {
+                if !ops[called].returned() {
+                    infos_called += 1;
+                }
+                called += 1;
             }
+            // At least the op itself was called by its return (validated: return >= call).
+            window_end[ret_op(ret) as usize] = called as u32 - 1;
+            info_words[ret_op(ret) as usize] = infos_called.div_ceil(64);
         }
-        let monotone = (0..n).all(|u| spec.monotone(op(u)));
+        let monotone = ops.iter().all(|o| spec.monotone(o));
         Search {
             spec,
-            history,
+            ops,
             op_index,
             next,
             prev,
@@ -904,7 +967,7 @@ impl<'h, S: Spec> Search<'h, S> {
         while node != NIL {
             if self.node_is_call[node as usize] {
                 let u = self.node_op[node as usize];
-                let op = &self.history[self.op_index[u as usize]];
+                let op = self.ops[u as usize];
                 if self.spec.unreachable(state, op) {
                     return true;
                 }
@@ -975,7 +1038,7 @@ impl<'h, S: Spec> Search<'h, S> {
         if node == NIL {
             (u32::MAX - 1, u64::MAX)
         } else {
-            let op = &self.history[self.op_index[self.node_op[node as usize] as usize]];
+            let op = self.ops[self.node_op[node as usize] as usize];
             (self.node_pos[node as usize], op.return_ns.unwrap_or(u64::MAX))
         }
     }
@@ -1061,7 +1124,7 @@ impl<'h, S: Spec> Search<'h, S> {
 
             if candidate {
                 let u = self.node_op[node as usize];
-                let op = &self.history[self.op_index[u as usize]];
+                let op = self.ops[u as usize];
                 self.steps += 1;
                 let range = PointRange { earliest_ns: op.call_ns, latest_ns };
                 let Some(new_state) = self.spec.step(&state, op, range) else {
@@ -1145,5 +1208,34 @@ impl<'h, S: Spec> Search<'h, S> {
             self.info_done[(r / 64) as usize] &= !(1 << (r % 64));
         }
         debug_assert!(r != NIL || !self.is_done(u));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sort_nearly_sorted;
+
+    /// Both paths sort: nearly sorted input (insertion only) and reversed input (over budget:
+    /// the hand-over to `sort_unstable`).
+    #[test]
+    fn sort_nearly_sorted_sorts() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for len in [0usize, 1, 2, 7, 100, 1000] {
+            let nearly: Vec<u128> = (0..len).map(|i| (i as u128) * 10 + (next() % 25) as u128).collect();
+            let reversed: Vec<u128> = (0..len).rev().map(|i| i as u128).collect();
+            for input in [nearly, reversed] {
+                let mut got = input.clone();
+                sort_nearly_sorted(&mut got);
+                let mut want = input;
+                want.sort();
+                assert_eq!(got, want);
+            }
+        }
     }
 }
