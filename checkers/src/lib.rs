@@ -19,13 +19,16 @@
 //!
 //! A run in which nothing was granted is *vacuous*: every property says so rather than "holds".
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use locklab_protocols::history::{Entry, Event, Observation, SessionId, WorldEvent};
 use locklab_protocols::{LockId, NodeId};
 
+use fx::{FxMap, FxSet};
+
+mod fx;
 pub mod linearizable;
 mod metrics;
 pub mod raft;
@@ -172,15 +175,16 @@ pub fn check(history: &[Entry], info: &RunInfo) -> Report {
 pub fn no_stale_write(history: &[Entry], sessions: &[Session], info: &RunInfo) -> PropertyResult {
     let names = Namer(info.names);
     // Grant order: the order in which clients learned they hold the lock.
-    let rank: BTreeMap<SessionId, usize> = sessions.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+    // (An id granted twice ranks as its later grant.)
+    let rank: FxMap<SessionId, usize> = sessions.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
     // Per resource: (rank, history index) of the newest session whose write it applied.
-    let mut newest_at: BTreeMap<NodeId, (usize, usize)> = BTreeMap::new();
+    let mut newest_at: FxMap<NodeId, (usize, usize)> = FxMap::default();
     let mut first: Option<Violation> = None;
     let (mut stale, mut applied, mut rejected, mut lost_updates) = (0u64, 0u64, 0u64, 0u64);
     // A lost update: an applied increment that did not raise the counter (it was computed from a
     // value read before someone else's write). A duplicated message re-applying the previous write
     // of the same session is not one.
-    let mut previous_at: BTreeMap<NodeId, (SessionId, u64)> = BTreeMap::new();
+    let mut previous_at: FxMap<NodeId, (SessionId, u64)> = FxMap::default();
     for (i, e) in history.iter().enumerate() {
         let Event::Obs { obs, .. } = &e.event else { continue };
         match obs {
@@ -353,7 +357,7 @@ fn overlap(a: &Session, b: &Session) -> Option<(u64, usize)> {
 pub fn token_order(history: &[Entry], info: &RunInfo) -> PropertyResult {
     let names = Namer(info.names);
     let mut last: BTreeMap<LockId, (u64, usize)> = BTreeMap::new();
-    let mut seen: BTreeSet<(LockId, u64, NodeId)> = BTreeSet::new();
+    let mut seen: FxSet<(LockId, u64, NodeId)> = FxSet::default();
     let mut grants = 0u64;
     let mut violation = None;
     for (i, e) in history.iter().enumerate() {
