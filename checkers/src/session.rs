@@ -47,7 +47,7 @@ impl Session {
 pub fn sessions(history: &[Entry], run_end_ns: u64) -> Vec<Session> {
     let mut out: Vec<Session> = Vec::new();
     // Session id -> its index in `out` (the latest, should an id be granted twice).
-    let mut index: FxMap<SessionId, usize> = FxMap::default();
+    let mut index: FxMap<SessionId, usize> = FxMap::with_capacity_and_hasher(history.len() / 8, Default::default());
     let find = |index: &FxMap<SessionId, usize>, id: SessionId| index.get(&id).copied();
     for (i, e) in history.iter().enumerate() {
         match &e.event {

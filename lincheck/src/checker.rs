@@ -509,8 +509,11 @@ fn validate<I, O>(history: &[Operation<I, O>]) -> Result<(), InvalidHistory> {
 /// The returned operations not in `prefix` whose calls precede the earliest return
 /// among the returned operations not in `prefix`.
 fn frontier<I, O>(history: &[Operation<I, O>], ops: &[usize], prefix: &[usize]) -> Vec<usize> {
-    let placed: std::collections::HashSet<usize> = prefix.iter().copied().collect();
-    let remaining: Vec<usize> = ops.iter().copied().filter(|i| !placed.contains(i) && history[*i].returned()).collect();
+    let mut placed = vec![false; history.len()];
+    for &i in prefix {
+        placed[i] = true;
+    }
+    let remaining: Vec<usize> = ops.iter().copied().filter(|&i| !placed[i] && history[i].returned()).collect();
     let Some(first_return_ns) = remaining.iter().filter_map(|i| history[*i].return_ns).min() else {
         return Vec::new();
     };
