@@ -412,9 +412,7 @@ pub fn text_hash(text: &str) -> String {
 /// JUnit XML: one test case per (scenario, variant) pair, failing when its expectation was missed
 /// in some seed or is incomplete (`unchecked`), with the command that reproduces a miss.
 pub fn junit(c: &Comparison, command: &str) -> String {
-    fn esc(s: &str) -> String {
-        s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-    }
+    use crate::svg::esc;
     let failures =
         c.pairs.iter().filter(|p| p.expectation_met < p.seeds || !p.expectation_unchecked.is_empty()).count();
     let mut x = String::new();

@@ -30,6 +30,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::exit;
+use crate::svg::esc;
 use locklab_sim::Compiled;
 
 /// Properties a sweep reports, in this order.
@@ -1024,10 +1025,6 @@ fn plot(axes: &[Axis], rows: &[Row], p: usize) -> String {
     }
     s.push_str("</svg>\n");
     s
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -222,17 +222,18 @@ async fn start_backend(
     }
 }
 
-/// One live run of variant `variant` of `compiled` with `seed` on `target`, played `scale` real
+/// Play one live run of variant `variant` of `compiled` with `seed` on `target`, at `scale` real
 /// seconds per scenario second, on a fresh single-threaded tokio runtime. Every server process
-/// started for it is stopped, and every temporary directory removed, before this returns.
-pub fn run_live(
+/// started for it is stopped, and every temporary directory removed, before this returns. The run's
+/// outcome and the server role's name (see [`LiveRun::server`]); [`judge`] checks it.
+pub fn play_live(
     compiled: &Compiled,
     variant: usize,
     seed: u64,
     target: Target,
     scale: f64,
     bins: &Binaries,
-) -> Result<LiveRun, LiveError> {
+) -> Result<(LiveOutcome, String), LiveError> {
     support(compiled, variant, target).map_err(LiveError)?;
     // etcd grants lease TTLs in whole real seconds, at least 1.5 election timeouts (2 s by
     // default): a scenario's TTL shrunk below that would be raised, changing the scenario. Raft
@@ -252,6 +253,19 @@ pub fn run_live(
         }
         Ok::<_, LiveError>((result?, server))
     })?;
+    Ok((outcome, server))
+}
+
+/// One live run, played ([`play_live`]) and judged ([`judge`]).
+pub fn run_live(
+    compiled: &Compiled,
+    variant: usize,
+    seed: u64,
+    target: Target,
+    scale: f64,
+    bins: &Binaries,
+) -> Result<LiveRun, LiveError> {
+    let (outcome, server) = play_live(compiled, variant, seed, target, scale, bins)?;
     let report = judge(compiled, variant, &outcome);
     Ok(LiveRun { outcome, report, server })
 }
