@@ -450,6 +450,11 @@ fn partition<I, O>(history: &[Operation<I, O>]) -> BTreeMap<&str, Vec<usize>> {
     by_key
 }
 
+/// An operation of a spec's history.
+type SpecOp<S> = Operation<<S as Spec>::Input, <S as Spec>::Output>;
+/// Renamed copies of operations, by history index (see [`renamed_ops`]).
+type Renamed<S> = Vec<(usize, SpecOp<S>)>;
+
 /// The crashed operations whose process the spec renames ([`Spec::anonymous_process`]), as
 /// copies with the new process, sorted by history index (empty if nothing is renamed). The
 /// search reads these in place of the originals: the history itself is never copied.
@@ -457,7 +462,7 @@ fn renamed_ops<'a, S: Spec>(
     spec: &S,
     history: &[Operation<S::Input, S::Output>],
     parts: impl Iterator<Item = &'a [usize]>,
-) -> Vec<(usize, Operation<S::Input, S::Output>)> {
+) -> Renamed<S> {
     let mut renames: Vec<(usize, u64)> = Vec::new();
     for ops in parts {
         // Per process: its last operation by call time, and how many never returned.
@@ -976,7 +981,7 @@ impl<'h, S: Spec> Search<'h, S> {
     fn new(
         spec: &'h S,
         history: &'h [Operation<S::Input, S::Output>],
-        renamed: &'h [(usize, Operation<S::Input, S::Output>)],
+        renamed: &'h [(usize, SpecOp<S>)],
         by_call: &'h [usize],
         built: &'h OnceLock<Skeleton>,
     ) -> Self {

@@ -34,7 +34,7 @@ fn history(seed: u64) -> Vec<Operation<LockOp, LockRet>> {
         clients: 3,
         keys: 1 + (seed % 3) as usize,
         ttl_ns: Some(3_000_000),
-        fencing: seed % 2 == 0,
+        fencing: seed.is_multiple_of(2),
         info_prob: 0.1,
         ..LockGen::default()
     };
