@@ -19,13 +19,16 @@
 //!
 //! A run in which nothing was granted is *vacuous*: every property says so rather than "holds".
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use locklab_protocols::history::{Entry, Event, Observation, SessionId, WorldEvent};
 use locklab_protocols::{LockId, NodeId};
 
+use fx::{FxMap, FxSet};
+
+mod fx;
 pub mod linearizable;
 mod metrics;
 pub mod raft;
@@ -172,27 +175,28 @@ pub fn check(history: &[Entry], info: &RunInfo) -> Report {
 pub fn no_stale_write(history: &[Entry], sessions: &[Session], info: &RunInfo) -> PropertyResult {
     let names = Namer(info.names);
     // Grant order: the order in which clients learned they hold the lock.
-    let rank: BTreeMap<SessionId, usize> = sessions.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+    // (An id granted twice ranks as its later grant.)
+    let rank: FxMap<SessionId, usize> = sessions.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
     // Per resource: (rank, history index) of the newest session whose write it applied.
-    let mut newest_at: BTreeMap<NodeId, (usize, usize)> = BTreeMap::new();
+    let mut newest_at: ByNode<(usize, usize)> = ByNode::default();
     let mut first: Option<Violation> = None;
     let (mut stale, mut applied, mut rejected, mut lost_updates) = (0u64, 0u64, 0u64, 0u64);
     // A lost update: an applied increment that did not raise the counter (it was computed from a
     // value read before someone else's write). A duplicated message re-applying the previous write
     // of the same session is not one.
-    let mut previous_at: BTreeMap<NodeId, (SessionId, u64)> = BTreeMap::new();
+    let mut previous_at: ByNode<(SessionId, u64)> = ByNode::default();
     for (i, e) in history.iter().enumerate() {
         let Event::Obs { obs, .. } = &e.event else { continue };
         match obs {
             Observation::WriteRejected { .. } => rejected += 1,
             Observation::WriteApplied { session, token: t, value, prev } => {
                 applied += 1;
-                if value <= prev && previous_at.get(&e.node) != Some(&(*session, *value)) {
+                if value <= prev && previous_at.get(e.node) != Some(&(*session, *value)) {
                     lost_updates += 1;
                 }
                 previous_at.insert(e.node, (*session, *value));
                 let Some(&r) = rank.get(session) else { continue };
-                let newest = newest_at.get(&e.node).copied();
+                let newest = newest_at.get(e.node).copied();
                 match newest {
                     Some((newer, newer_write)) if r < newer => {
                         stale += 1;
@@ -237,6 +241,27 @@ pub fn no_stale_write(history: &[Entry], sessions: &[Session], info: &RunInfo) -
         outcome: if first.is_some() { Outcome::Violated } else { Outcome::Holds },
         summary,
         violation: first,
+    }
+}
+
+/// A value per node, in a vector indexed by node id (nodes are numbered densely from 0).
+struct ByNode<V>(Vec<Option<V>>);
+
+impl<V> Default for ByNode<V> {
+    fn default() -> Self {
+        ByNode(Vec::new())
+    }
+}
+
+impl<V> ByNode<V> {
+    fn get(&self, node: NodeId) -> Option<&V> {
+        self.0.get(node)?.as_ref()
+    }
+    fn insert(&mut self, node: NodeId, v: V) {
+        if node >= self.0.len() {
+            self.0.resize_with(node + 1, || None);
+        }
+        self.0[node] = Some(v);
     }
 }
 
@@ -353,7 +378,7 @@ fn overlap(a: &Session, b: &Session) -> Option<(u64, usize)> {
 pub fn token_order(history: &[Entry], info: &RunInfo) -> PropertyResult {
     let names = Namer(info.names);
     let mut last: BTreeMap<LockId, (u64, usize)> = BTreeMap::new();
-    let mut seen: BTreeSet<(LockId, u64, NodeId)> = BTreeSet::new();
+    let mut seen: FxSet<(LockId, u64, NodeId)> = FxSet::with_capacity_and_hasher(history.len() / 8, Default::default());
     let mut grants = 0u64;
     let mut violation = None;
     for (i, e) in history.iter().enumerate() {
@@ -438,38 +463,44 @@ pub fn partitions_in_force(history: &[Entry]) -> usize {
 pub fn liveness(history: &[Entry], sessions: &[Session], info: &RunInfo) -> PropertyResult {
     let names = Namer(info.names);
     let (heal_ns, down) = heal_time(history);
-    let mut starved = Vec::new();
+    // Per client (one pass over the history for all of them): did it want the lock after the
+    // heal (an acquire outstanding at or invoked after it), and did it get it? Indexed by node.
+    #[derive(Clone, Copy, Default)]
+    struct Want {
+        client: bool,
+        pending: bool,
+        wanted: bool,
+        got: bool,
+    }
+    let nodes = info.clients.iter().map(|&c| c + 1).max().unwrap_or(0);
+    let mut want = vec![Want::default(); nodes];
     for &c in info.clients {
-        if down.contains(&c) {
-            continue;
-        }
-        // Did the client want the lock after the heal (an acquire outstanding at or invoked after it)?
-        let mut pending_since: Option<u64> = None;
-        let mut wanted = false;
-        let mut got = false;
-        for e in history.iter().filter(|e| e.node == c) {
-            let Event::Obs { obs, .. } = &e.event else { continue };
-            match obs {
-                Observation::AcquireInvoke { .. } => pending_since = Some(e.t_ns),
-                Observation::AcquireOk { .. } | Observation::AcquireFail { .. } => {
-                    if pending_since.is_some() && e.t_ns >= heal_ns {
-                        wanted = true;
-                        if matches!(obs, Observation::AcquireOk { .. }) {
-                            got = true;
-                        }
+        want[c].client = true;
+    }
+    for e in history {
+        let Event::Obs { obs, .. } = &e.event else { continue };
+        let Some(w) = want.get_mut(e.node).filter(|w| w.client) else { continue };
+        match obs {
+            Observation::AcquireInvoke { .. } => w.pending = true,
+            Observation::AcquireOk { .. } | Observation::AcquireFail { .. } => {
+                if w.pending && e.t_ns >= heal_ns {
+                    w.wanted = true;
+                    if matches!(obs, Observation::AcquireOk { .. }) {
+                        w.got = true;
                     }
-                    pending_since = None;
                 }
-                _ => {}
+                w.pending = false;
             }
-        }
-        if pending_since.is_some() {
-            wanted = true;
-        }
-        if wanted && !got {
-            starved.push(c);
+            _ => {}
         }
     }
+    let starved: Vec<NodeId> = info
+        .clients
+        .iter()
+        .copied()
+        .filter(|c| !down.contains(c))
+        .filter(|&c| (want[c].wanted || want[c].pending) && !want[c].got)
+        .collect();
     let violation = starved.first().map(|&c| {
         let idx = history.iter().rposition(|e| e.node == c).unwrap_or(0);
         Violation {

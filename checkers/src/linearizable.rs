@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use locklab_lincheck::format::{to_json_named, History, Model};
 use locklab_lincheck::specs::{FencingSpec, LazyFencingSpec, LazyLeaseSpec, LeaseSpec, LockOp, LockRet, MutexSpec};
-use locklab_lincheck::{check_with_options, CheckOptions, Operation, Spec, Verdict};
+use locklab_lincheck::{Guard, Limits, Operation, Prepared, Spec, Verdict};
 use locklab_protocols::history::{Entry, Event, Observation, SessionId};
 
 use crate::{fmt_ms, Namer, Outcome, PropertyResult, RunInfo, Violation};
@@ -30,8 +30,21 @@ type Return = (SessionId, LockOp, Option<LockRet>);
 
 /// The client-visible lock operations of a history, and for each the history index of its call.
 pub fn lock_operations(history: &[Entry]) -> (Vec<Operation<LockOp, LockRet>>, Vec<usize>) {
-    let mut ops: Vec<Operation<LockOp, LockRet>> = Vec::new();
-    let mut calls = Vec::new();
+    let (mut ops, calls, first_lock) = operations(history);
+    if let Some(lock) = first_lock {
+        name_first_lock(&mut ops, lock);
+    }
+    (ops, calls)
+}
+
+/// [`lock_operations`], except that the operations on the first lock called keep an empty key
+/// when that is the only lock (the checker needs keys only to tell locks apart, and an empty
+/// `String` costs no allocation per operation); that lock is returned, `None` when there are
+/// several (then every key is its lock's name, `lock<id>`).
+#[allow(clippy::type_complexity)]
+fn operations(history: &[Entry]) -> (Vec<Operation<LockOp, LockRet>>, Vec<usize>, Option<u32>) {
+    let mut ops: Vec<Operation<LockOp, LockRet>> = Vec::with_capacity(history.len() / 4);
+    let mut calls = Vec::with_capacity(history.len() / 4);
     // The open operation of each (session, kind): a handful at a time, so a flat list.
     let mut open: Vec<((SessionId, u8), usize)> = Vec::new();
     // Each lock's key, formatted once (`format!` per operation was a third of this function).
@@ -76,11 +89,17 @@ pub fn lock_operations(history: &[Entry]) -> (Vec<Operation<LockOp, LockRet>>, V
                 None => open.push((slot, ops.len())),
             }
             calls.push(i);
-            let key = match keys.iter().find(|(l, _)| *l == lock) {
-                Some((_, key)) => key.clone(),
+            // The first lock's key stays empty (named afterwards if another lock shows up).
+            let key = match keys.iter().position(|(l, _)| *l == lock) {
+                Some(0) => String::new(),
+                Some(k) => keys[k].1.clone(),
                 None => {
                     keys.push((lock, format!("lock{lock}")));
-                    keys[keys.len() - 1].1.clone()
+                    if keys.len() == 1 {
+                        String::new()
+                    } else {
+                        keys[keys.len() - 1].1.clone()
+                    }
                 }
             };
             ops.push(Operation {
@@ -101,7 +120,22 @@ pub fn lock_operations(history: &[Entry]) -> (Vec<Operation<LockOp, LockRet>>, V
             }
         }
     }
-    (ops, calls)
+    match keys.as_slice() {
+        [(lock, _)] => (ops, calls, Some(*lock)),
+        [(lock, _), ..] => {
+            name_first_lock(&mut ops, *lock);
+            (ops, calls, None)
+        }
+        [] => (ops, calls, None),
+    }
+}
+
+/// Gives the operations with an empty key (see [`operations`]) the name of `lock`.
+fn name_first_lock(ops: &mut [Operation<LockOp, LockRet>], lock: u32) {
+    let name = format!("lock{lock}");
+    for op in ops.iter_mut().filter(|o| o.key.is_empty()) {
+        op.key.clone_from(&name);
+    }
 }
 
 /// The history as locklab's JSON history format (`locklab lin` reads it), with the spec property 3
@@ -131,9 +165,15 @@ pub fn history_json(
     to_json_named(&model, &History::Lock(ops), &processes)
 }
 
-fn run<S: Spec<Input = LockOp, Output = LockRet>>(spec: &S, ops: &[Operation<LockOp, LockRet>]) -> Option<Verdict> {
-    let options = CheckOptions { budget: None, max_states: Some(MAX_STATES) };
-    check_with_options(spec, ops, &options).ok().map(|r| r.verdict)
+/// The verdict of `spec` on the prepared history (`None`: the history was invalid). Both checks of
+/// a run share one [`Prepared`]: the lease and the mutex specs make the same pruning decisions,
+/// so the second reuses the first's search skeleton.
+fn run<S: Spec<Input = LockOp, Output = LockRet>>(
+    spec: &S,
+    prepared: Option<&Prepared<LockOp, LockRet>>,
+) -> Option<Verdict> {
+    let limits = Limits { guard: Guard::new(None, None), max_states: Some(MAX_STATES), threads: None };
+    prepared.map(|p| p.check(spec, &limits).verdict)
 }
 
 /// The name of a lazily revoked lease spec, as the verdict line shows it.
@@ -148,32 +188,34 @@ fn lazy_name(article: &str, ttl_ms: u64, session: bool) -> String {
 /// Check property 3. `ttl_ms`: the variant's lease TTL (None: check as a mutex only).
 pub fn linearizable(history: &[Entry], info: &RunInfo) -> PropertyResult {
     let names = Namer(info.names);
-    let (ops, calls) = lock_operations(history);
+    let (ops, calls, only_lock) = operations(history);
     let tokens = ops.iter().any(|o| matches!(o.output, Some(LockRet::Ok { token: Some(_) })));
+    let prepared = Prepared::new(&ops).ok();
+    let prepared = prepared.as_ref();
     let spec_name;
     let verdict = match info.ttl_ms {
         Some(ttl_ms) if tokens && info.lazy_expiry => {
             spec_name = lazy_name("a fencing-token", ttl_ms, info.session_lease);
-            run(&LazyFencingSpec { ttl_ns: ttl_ms * 1_000_000, session: info.session_lease }, &ops)
+            run(&LazyFencingSpec { ttl_ns: ttl_ms * 1_000_000, session: info.session_lease }, prepared)
         }
         Some(ttl_ms) if info.lazy_expiry => {
             spec_name = lazy_name("a", ttl_ms, info.session_lease);
-            run(&LazyLeaseSpec { ttl_ns: ttl_ms * 1_000_000, session: info.session_lease }, &ops)
+            run(&LazyLeaseSpec { ttl_ns: ttl_ms * 1_000_000, session: info.session_lease }, prepared)
         }
         Some(ttl_ms) if tokens => {
             spec_name = format!("a fencing-token lease (ttl {ttl_ms} ms)");
-            run(&FencingSpec { ttl_ns: Some(ttl_ms * 1_000_000) }, &ops)
+            run(&FencingSpec { ttl_ns: Some(ttl_ms * 1_000_000) }, prepared)
         }
         Some(ttl_ms) => {
             spec_name = format!("a lease (ttl {ttl_ms} ms)");
-            run(&LeaseSpec { ttl_ns: ttl_ms * 1_000_000 }, &ops)
+            run(&LeaseSpec { ttl_ns: ttl_ms * 1_000_000 }, prepared)
         }
         None => {
             spec_name = "a mutex".to_string();
-            run(&MutexSpec, &ops)
+            run(&MutexSpec, prepared)
         }
     };
-    let as_mutex = match run(&MutexSpec, &ops) {
+    let as_mutex = match run(&MutexSpec, prepared) {
         Some(Verdict::Linearizable) => "linearizable",
         Some(Verdict::NotLinearizable(_)) => "not linearizable",
         _ => "unknown",
@@ -200,10 +242,14 @@ pub fn linearizable(history: &[Entry], info: &RunInfo) -> PropertyResult {
                 )
             };
             let prefix = v.longest_prefix.len();
+            // The one lock's operations carry an empty key (see `operations`): name it here.
+            let key = match only_lock {
+                Some(lock) if v.key.is_empty() => format!("lock{lock}"),
+                _ => v.key.clone(),
+            };
             let message = format!(
-                "not linearizable as {spec_name} on {}: after a linearizable prefix of {prefix} operations, none of these \
+                "not linearizable as {spec_name} on {key}: after a linearizable prefix of {prefix} operations, none of these \
                  can come next: {}",
-                v.key,
                 v.unplaced.iter().map(|&k| describe(k)).collect::<Vec<_>>().join("; ")
             );
             let mut lead_up: Vec<usize> = v.longest_prefix.iter().rev().take(6).map(|&k| calls[k]).collect();

@@ -3,6 +3,8 @@
 use locklab_protocols::history::{Entry, Event, Observation, SessionId, WorldEvent};
 use locklab_protocols::{LockId, NodeId};
 
+use crate::fx::FxMap;
+
 /// One successful acquire and what followed it, in true time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
@@ -44,8 +46,9 @@ impl Session {
 /// Every session of the history, in the order the clients learned of their grants.
 pub fn sessions(history: &[Entry], run_end_ns: u64) -> Vec<Session> {
     let mut out: Vec<Session> = Vec::new();
-    let mut index: std::collections::BTreeMap<SessionId, usize> = std::collections::BTreeMap::new();
-    let find = |index: &std::collections::BTreeMap<SessionId, usize>, id: SessionId| index.get(&id).copied();
+    // Session id -> its index in `out` (the latest, should an id be granted twice).
+    let mut index: FxMap<SessionId, usize> = FxMap::with_capacity_and_hasher(history.len() / 8, Default::default());
+    let find = |index: &FxMap<SessionId, usize>, id: SessionId| index.get(&id).copied();
     for (i, e) in history.iter().enumerate() {
         match &e.event {
             Event::Obs { obs, until_ns } => match obs {

@@ -27,10 +27,12 @@
 //! they stay in the list as candidates until the end. The search succeeds as soon as
 //! every returned operation is linearized; the remaining ones "never took effect".
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::Hasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -223,111 +225,168 @@ pub fn check_within<S: Spec>(
     limits: &Limits,
 ) -> Result<CheckResult, InvalidHistory> {
     let started = Instant::now();
-    validate(history)?;
+    let prepared = Prepared::new(history)?;
+    let mut result = prepared.check(spec, limits);
+    result.stats.elapsed = started.elapsed();
+    Ok(result)
+}
 
-    // P-compositionality: one partition per key.
-    let mut by_key: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (index, op) in history.iter().enumerate() {
-        by_key.entry(op.key.as_str()).or_default().push(index);
+/// A history validated and split into partitions (keys) once, to be checked against several
+/// specs: `locklab run` checks each lock history as a lease and, for its summary, as a plain
+/// mutex. Each partition's search skeleton — its lists of call and return events, which depend
+/// on the operations' times and on which never-returned operations the spec finds
+/// interchangeable, and on nothing else — is built by the first check and reused by every later
+/// one whose spec makes the same pruning decisions there (checked each time: a spec that
+/// decides otherwise gets a skeleton of its own). Results are exactly those of
+/// [`check_within`] on the same history.
+pub struct Prepared<'h, I, O> {
+    history: &'h [Operation<I, O>],
+    /// One per key, in key order.
+    parts: Vec<Part<'h>>,
+    /// Each partition's skeleton, once built.
+    skeletons: Vec<OnceLock<Skeleton>>,
+}
+
+/// The operations of one key.
+struct Part<'h> {
+    key: &'h str,
+    /// Indices into the history, in history order (as [`PartitionReport::ops`]).
+    ops: Vec<usize>,
+    /// The same, in call order (ties by index): the search's numbering.
+    by_call: Vec<usize>,
+}
+
+impl<'h, I, O> Prepared<'h, I, O> {
+    /// Validates `history` and splits it by key. Fails as [`check`] does on a history that
+    /// makes no sense.
+    pub fn new(history: &'h [Operation<I, O>]) -> Result<Self, InvalidHistory> {
+        validate(history)?;
+        // P-compositionality: one partition per key.
+        let parts: Vec<Part<'h>> = partition(history)
+            .into_iter()
+            .map(|(key, ops)| {
+                let mut by_call = ops.clone();
+                // Recorded histories are usually in call order already.
+                if !by_call.is_sorted_by_key(|&i| (history[i].call_ns, i)) {
+                    by_call.sort_by_key(|&i| (history[i].call_ns, i));
+                }
+                Part { key, ops, by_call }
+            })
+            .collect();
+        let skeletons = parts.iter().map(|_| OnceLock::new()).collect();
+        Ok(Prepared { history, parts, skeletons })
     }
-    let anonymized = anonymize(spec, history, &by_key);
-    let history = anonymized.as_deref().unwrap_or(history);
-    let keys: Vec<(&str, Vec<usize>)> = by_key.into_iter().collect();
 
-    // Index of the first refuted partition found so far; partitions after it stop.
-    let refuted = AtomicUsize::new(usize::MAX);
-    let run_one = |index: usize, ops: &[usize]| -> Option<PartitionRun> {
-        if refuted.load(Ordering::Relaxed) < index {
-            return None;
-        }
-        let mut search = Search::new(spec, history, ops);
-        let cancelled = || refuted.load(Ordering::Relaxed) < index;
-        let outcome = search.run(&limits.guard, limits.max_states, &cancelled);
-        if matches!(outcome, Outcome::NotLinearizable(_)) {
-            refuted.fetch_min(index, Ordering::Relaxed);
-        }
-        if matches!(outcome, Outcome::Cancelled) {
-            return None;
-        }
-        Some(PartitionRun { outcome, steps: search.steps, states: search.states, cache_hits: search.cache_hits })
-    };
-    let runs: Vec<Option<PartitionRun>> = match limits.threads {
-        _ if keys.len() <= 1 => keys.iter().enumerate().map(|(i, (_, ops))| run_one(i, ops)).collect(),
-        Some(1) => keys.iter().enumerate().map(|(i, (_, ops))| run_one(i, ops)).collect(),
-        None => keys.par_iter().enumerate().map(|(i, (_, ops))| run_one(i, ops)).collect(),
-        Some(threads) => {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
-            match pool {
-                Ok(pool) => pool.install(|| keys.par_iter().enumerate().map(|(i, (_, ops))| run_one(i, ops)).collect()),
-                Err(_) => keys.iter().enumerate().map(|(i, (_, ops))| run_one(i, ops)).collect(),
+    /// [`check_within`] against `spec` (the time budget starts with this call).
+    pub fn check<S: Spec<Input = I, Output = O>>(&self, spec: &S, limits: &Limits) -> CheckResult
+    where
+        I: Clone + Sync,
+        O: Clone + Sync,
+    {
+        let started = Instant::now();
+        let history = self.history;
+        // Crashed operations renamed as the spec allows: copies of those few, by history index.
+        let renamed = renamed_ops(spec, history, self.parts.iter().map(|p| p.ops.as_slice()));
+
+        // Index of the first refuted partition found so far; partitions after it stop.
+        let refuted = AtomicUsize::new(usize::MAX);
+        let run_one = |index: usize, part: &Part| -> Option<PartitionRun> {
+            if refuted.load(Ordering::Relaxed) < index {
+                return None;
             }
-        }
-    };
+            let mut search = Search::new(spec, history, &renamed, &part.by_call, &self.skeletons[index]);
+            let cancelled = || refuted.load(Ordering::Relaxed) < index;
+            let outcome = search.run(&limits.guard, limits.max_states, &cancelled);
+            if matches!(outcome, Outcome::NotLinearizable(_)) {
+                refuted.fetch_min(index, Ordering::Relaxed);
+            }
+            if matches!(outcome, Outcome::Cancelled) {
+                return None;
+            }
+            Some(PartitionRun { outcome, steps: search.steps, states: search.states, cache_hits: search.cache_hits })
+        };
+        let parts = &self.parts;
+        let runs: Vec<Option<PartitionRun>> = match limits.threads {
+            _ if parts.len() <= 1 => parts.iter().enumerate().map(|(i, part)| run_one(i, part)).collect(),
+            Some(1) => parts.iter().enumerate().map(|(i, part)| run_one(i, part)).collect(),
+            None => parts.par_iter().enumerate().map(|(i, part)| run_one(i, part)).collect(),
+            Some(threads) => {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
+                match pool {
+                    Ok(pool) => {
+                        pool.install(|| parts.par_iter().enumerate().map(|(i, part)| run_one(i, part)).collect())
+                    }
+                    Err(_) => parts.iter().enumerate().map(|(i, part)| run_one(i, part)).collect(),
+                }
+            }
+        };
 
-    let mut stats = Stats { ops: history.len(), partitions: keys.len(), ..Stats::default() };
-    let mut verdict = Verdict::Linearizable;
-    let mut partitions = Vec::with_capacity(keys.len());
-    for ((key, ops), run) in keys.into_iter().zip(runs) {
-        let unknown = |ops| PartitionReport {
-            key: key.to_string(),
-            ops,
-            outcome: PartitionOutcome::Unknown,
-            linearization: Vec::new(),
-        };
-        let Some(run) = run else {
-            partitions.push(unknown(ops));
-            continue;
-        };
-        stats.steps += run.steps;
-        stats.states += run.states;
-        stats.cache_hits += run.cache_hits;
-        let already_refuted = matches!(verdict, Verdict::NotLinearizable(_));
-        if already_refuted {
-            // Whether this key was cancelled or finished first depends on scheduling:
-            // report it as not searched either way, so the result does not.
-            partitions.push(unknown(ops));
-            continue;
-        }
-        let report = match run.outcome {
-            Outcome::Linearizable(order) => PartitionReport {
+        let mut stats = Stats { ops: history.len(), partitions: parts.len(), ..Stats::default() };
+        let mut verdict = Verdict::Linearizable;
+        let mut partitions = Vec::with_capacity(parts.len());
+        for (Part { key, ops, .. }, run) in parts.iter().zip(runs) {
+            let ops = ops.clone();
+            let unknown = |ops| PartitionReport {
                 key: key.to_string(),
                 ops,
-                outcome: PartitionOutcome::Linearizable,
-                linearization: order,
-            },
-            Outcome::NotLinearizable(prefix) => {
-                if !already_refuted {
-                    let unplaced = frontier(history, &ops, &prefix);
-                    verdict = Verdict::NotLinearizable(Violation {
-                        key: key.to_string(),
-                        longest_prefix: prefix.clone(),
-                        unplaced,
-                    });
-                }
-                PartitionReport {
+                outcome: PartitionOutcome::Unknown,
+                linearization: Vec::new(),
+            };
+            let Some(run) = run else {
+                partitions.push(unknown(ops));
+                continue;
+            };
+            stats.steps += run.steps;
+            stats.states += run.states;
+            stats.cache_hits += run.cache_hits;
+            let already_refuted = matches!(verdict, Verdict::NotLinearizable(_));
+            if already_refuted {
+                // Whether this key was cancelled or finished first depends on scheduling:
+                // report it as not searched either way, so the result does not.
+                partitions.push(unknown(ops));
+                continue;
+            }
+            let report = match run.outcome {
+                Outcome::Linearizable(order) => PartitionReport {
                     key: key.to_string(),
                     ops,
-                    outcome: PartitionOutcome::NotLinearizable,
-                    linearization: prefix,
+                    outcome: PartitionOutcome::Linearizable,
+                    linearization: order,
+                },
+                Outcome::NotLinearizable(prefix) => {
+                    if !already_refuted {
+                        let unplaced = frontier(history, &ops, &prefix);
+                        verdict = Verdict::NotLinearizable(Violation {
+                            key: key.to_string(),
+                            longest_prefix: prefix.clone(),
+                            unplaced,
+                        });
+                    }
+                    PartitionReport {
+                        key: key.to_string(),
+                        ops,
+                        outcome: PartitionOutcome::NotLinearizable,
+                        linearization: prefix,
+                    }
                 }
-            }
-            Outcome::Unknown(limit) => {
-                if !already_refuted {
-                    verdict = Verdict::Unknown;
-                    stats.limit = stats.limit.or(Some(limit));
+                Outcome::Unknown(limit) => {
+                    if !already_refuted {
+                        verdict = Verdict::Unknown;
+                        stats.limit = stats.limit.or(Some(limit));
+                    }
+                    unknown(ops)
                 }
-                unknown(ops)
-            }
-            Outcome::Cancelled => unknown(ops),
-        };
-        partitions.push(report);
+                Outcome::Cancelled => unknown(ops),
+            };
+            partitions.push(report);
+        }
+        if matches!(verdict, Verdict::NotLinearizable(_)) {
+            stats.limit = None;
+            // A refutation wins over a budget that ran out elsewhere.
+        }
+        stats.elapsed = started.elapsed();
+        CheckResult { verdict, partitions, stats }
     }
-    if matches!(verdict, Verdict::NotLinearizable(_)) {
-        stats.limit = None;
-        // A refutation wins over a budget that ran out elsewhere.
-    }
-    stats.elapsed = started.elapsed();
-    Ok(CheckResult { verdict, partitions, stats })
 }
 
 /// The spec's state after each operation of `order` (a partition's linearization, or the
@@ -347,7 +406,14 @@ pub fn replay<S: Spec>(
     if let Some(&first) = ops.first() {
         by_key.insert(history[first].key.as_str(), ops.to_vec());
     }
-    let anonymized = anonymize(spec, history, &by_key);
+    let renamed = renamed_ops(spec, history, by_key.values().map(Vec::as_slice));
+    let anonymized = (!renamed.is_empty()).then(|| {
+        let mut copy = history.to_vec();
+        for (i, op) in &renamed {
+            copy[*i] = op.clone();
+        }
+        copy
+    });
     let history = anonymized.as_deref().unwrap_or(history);
     // Returned operations not yet placed, by return time.
     let mut open: std::collections::BTreeSet<(u64, usize)> = ops
@@ -370,15 +436,35 @@ pub fn replay<S: Spec>(
     Some(states)
 }
 
-/// A copy of `history` with the processes of crashed operations renamed as the spec allows
-/// ([`Spec::anonymous_process`]), or `None` if nothing is renamed. Indices are unchanged.
-fn anonymize<S: Spec>(
+/// The history's operations by key, each list in history order. A run of consecutive operations
+/// on one key (a single-lock history is one run) costs one map lookup, not one per operation.
+fn partition<I, O>(history: &[Operation<I, O>]) -> BTreeMap<&str, Vec<usize>> {
+    let mut by_key: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut start = 0;
+    for end in 1..=history.len() {
+        if end == history.len() || history[end].key != history[start].key {
+            by_key.entry(history[start].key.as_str()).or_default().extend(start..end);
+            start = end;
+        }
+    }
+    by_key
+}
+
+/// An operation of a spec's history.
+type SpecOp<S> = Operation<<S as Spec>::Input, <S as Spec>::Output>;
+/// Renamed copies of operations, by history index (see [`renamed_ops`]).
+type Renamed<S> = Vec<(usize, SpecOp<S>)>;
+
+/// The crashed operations whose process the spec renames ([`Spec::anonymous_process`]), as
+/// copies with the new process, sorted by history index (empty if nothing is renamed). The
+/// search reads these in place of the originals: the history itself is never copied.
+fn renamed_ops<'a, S: Spec>(
     spec: &S,
     history: &[Operation<S::Input, S::Output>],
-    by_key: &BTreeMap<&str, Vec<usize>>,
-) -> Option<Vec<Operation<S::Input, S::Output>>> {
+    parts: impl Iterator<Item = &'a [usize]>,
+) -> Renamed<S> {
     let mut renames: Vec<(usize, u64)> = Vec::new();
-    for ops in by_key.values() {
+    for ops in parts {
         // Per process: its last operation by call time, and how many never returned.
         let mut per_process: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
         for &i in ops {
@@ -398,14 +484,15 @@ fn anonymize<S: Spec>(
             }
         }
     }
-    if renames.is_empty() {
-        return None;
-    }
-    let mut copy = history.to_vec();
-    for (i, id) in renames {
-        copy[i].process = id;
-    }
-    Some(copy)
+    renames.sort_unstable_by_key(|&(i, _)| i);
+    renames
+        .into_iter()
+        .map(|(i, id)| {
+            let mut op = history[i].clone();
+            op.process = id;
+            (i, op)
+        })
+        .collect()
 }
 
 fn validate<I, O>(history: &[Operation<I, O>]) -> Result<(), InvalidHistory> {
@@ -427,12 +514,38 @@ fn validate<I, O>(history: &[Operation<I, O>]) -> Result<(), InvalidHistory> {
 /// The returned operations not in `prefix` whose calls precede the earliest return
 /// among the returned operations not in `prefix`.
 fn frontier<I, O>(history: &[Operation<I, O>], ops: &[usize], prefix: &[usize]) -> Vec<usize> {
-    let placed: std::collections::HashSet<usize> = prefix.iter().copied().collect();
-    let remaining: Vec<usize> = ops.iter().copied().filter(|i| !placed.contains(i) && history[*i].returned()).collect();
+    let mut placed = vec![false; history.len()];
+    for &i in prefix {
+        placed[i] = true;
+    }
+    let remaining: Vec<usize> = ops.iter().copied().filter(|&i| !placed[i] && history[i].returned()).collect();
     let Some(first_return_ns) = remaining.iter().filter_map(|i| history[*i].return_ns).min() else {
         return Vec::new();
     };
     remaining.into_iter().filter(|i| history[*i].call_ns <= first_return_ns).collect()
+}
+
+/// Sorts `v`, in time linear in its length plus its inversions while those stay few: a
+/// history's returns in call order are out of order only among overlapping operations, so
+/// insertion sort beats a general sort there. Past a budget of moves it hands over to
+/// `sort_unstable` (O(n log n) whatever the input).
+fn sort_nearly_sorted(v: &mut [u128]) {
+    let mut budget = 8 * v.len() + 64;
+    for i in 1..v.len() {
+        let x = v[i];
+        let mut j = i;
+        while j > 0 && v[j - 1] > x {
+            v[j] = v[j - 1];
+            j -= 1;
+            budget -= 1;
+            if budget == 0 {
+                v[j] = x;
+                v.sort_unstable();
+                return;
+            }
+        }
+        v[j] = x;
+    }
 }
 
 enum Outcome {
@@ -546,9 +659,15 @@ enum Lookup {
 
 impl<S> Cache<S> {
     /// A cache sized for `ops` operations: a search that succeeds creates at least one
-    /// entry per operation, so reserving that much up front saves the copies of growing.
+    /// entry per operation, and recorded lock histories about 1.2–1.6 (a key and its
+    /// never-returned set take three or four words), so reserving that much up front saves the
+    /// copies of growing. (Reserved pages that are never written are not resident.)
     fn new(ops: usize) -> Self {
-        Cache { table: vec![0; 1024], entries: Vec::with_capacity(ops), words: Vec::with_capacity(2 * ops) }
+        Cache {
+            table: vec![0; 1024],
+            entries: Vec::with_capacity(ops + ops / 2 + 16),
+            words: Vec::with_capacity(4 * ops + 64),
+        }
     }
 
     fn lookup_or_insert<Sp: Spec<State = S>>(&mut self, spec: &Sp, key: &[u64], info: &[u64], state: &S) -> Lookup
@@ -655,13 +774,12 @@ struct Frame<S> {
     entry: u32,
 }
 
-/// The search over one partition.
-struct Search<'h, S: Spec> {
-    spec: &'h S,
-    history: &'h [Operation<S::Input, S::Output>],
-    /// Partition op (call order) -> index in `history`.
-    op_index: Vec<usize>,
-    /// Linked list over nodes: node 0 is the head; call and return events follow.
+/// The skeleton of one partition's search (see [`Prepared`]): everything but the spec and the
+/// state of the search. Node numbering: node 0 heads the main list, nodes 1 and 2 head and end
+/// the list of never-returned ops' calls, the events follow in time order.
+#[derive(Clone)]
+struct Skeleton {
+    /// Linked lists over nodes as built (a search works on copies).
     next: Vec<u32>,
     prev: Vec<u32>,
     /// Node -> partition op.
@@ -671,10 +789,10 @@ struct Search<'h, S: Spec> {
     node_is_call: Vec<bool>,
     /// Node -> position in event order.
     node_pos: Vec<u32>,
-    /// Bit per op: returned ops set when linearized; never-returned ops always set.
+    /// Bit per op as a search starts: never-returned ops set.
     done: Vec<u64>,
-    /// Bit per never-returned op (numbered separately): set when linearized.
-    info_done: Vec<u64>,
+    /// Number of never-returned ops.
+    infos: u32,
     /// Op -> its index among never-returned ops.
     info_rank: Vec<u32>,
     /// Call node of a never-returned op -> call node of the next op of its chain, or NIL.
@@ -684,64 +802,78 @@ struct Search<'h, S: Spec> {
     /// Returned op k -> number of `info_done` words in a key with first_open = k.
     info_words: Vec<u32>,
     n: u32,
-    /// Every op of the partition is [`Spec::monotone`]: dead ends are pruned.
+    /// The spec's decisions the skeleton embodies: each never-returned op's predecessor in its
+    /// chain of interchangeable ops (NIL: none, or the op returned), and whether every op is
+    /// monotone.
+    info_pred: Vec<u32>,
     monotone: bool,
+}
+
+/// The search over one partition.
+struct Search<'h, S: Spec> {
+    spec: &'h S,
+    skel: Cow<'h, Skeleton>,
+    /// Partition op (call order) -> the operation (renamed, for a crashed one the spec renames).
+    ops: Vec<&'h Operation<S::Input, S::Output>>,
+    /// Partition op (call order) -> index in the checked history.
+    op_index: &'h [usize],
+    /// The linked lists: node 0 is the head; call and return events follow.
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    /// Bit per op: returned ops set when linearized; never-returned ops always set.
+    done: Vec<u64>,
+    /// Bit per never-returned op (numbered separately): set when linearized.
+    info_done: Vec<u64>,
     steps: u64,
     states: u64,
     cache_hits: u64,
 }
 
-impl<'h, S: Spec> Search<'h, S> {
-    fn new(spec: &'h S, history: &'h [Operation<S::Input, S::Output>], ops: &[usize]) -> Self {
-        let mut op_index = ops.to_vec();
-        op_index.sort_by_key(|&i| (history[i].call_ns, i));
-        let n = op_index.len();
-        assert!(n < (u32::MAX / 2 - 2) as usize, "partition too large");
-        let op = |u: usize| &history[op_index[u]];
+/// Each never-returned op's predecessor in its chain of interchangeable ops (NIL: none, or the
+/// op returned), in call order: one representative (the latest op so far) per class.
+fn chains<S: Spec>(spec: &S, ops: &[&Operation<S::Input, S::Output>]) -> Vec<u32> {
+    let mut info_pred = vec![NIL; ops.len()];
+    let mut classes: Vec<u32> = Vec::new();
+    for (u, pred) in info_pred.iter_mut().enumerate() {
+        if ops[u].returned() {
+            continue;
+        }
+        match classes.iter_mut().find(|v| spec.interchangeable(ops[**v as usize], ops[u])) {
+            Some(v) => {
+                *pred = *v;
+                *v = u as u32;
+            }
+            None => classes.push(u as u32),
+        }
+    }
+    info_pred
+}
 
+impl Skeleton {
+    /// The skeleton for `ops` (in call order) with the spec's decisions `info_pred` (see
+    /// [`chains`]) and `monotone`.
+    fn new<I, O>(ops: &[&Operation<I, O>], info_pred: Vec<u32>, monotone: bool) -> Self {
+        let n = ops.len();
+        assert!(n < (u32::MAX / 2 - 2) as usize, "partition too large");
         // Events sorted by time; calls before returns at equal times (concurrent).
         // Calls are already in that order (ops are numbered by call); only the returns need
         // sorting, then the two runs merge (the same total order as sorting everything).
-        let mut returns: Vec<(u64, u8, u32)> =
-            (0..n).filter(|&u| op(u).returned()).map(|u| (op(u).return_ns.expect("validated"), 1, u as u32)).collect();
-        returns.sort_unstable();
-        let mut events: Vec<(u64, u8, u32)> = Vec::with_capacity(n + returns.len());
-        let mut pending = returns.iter().peekable();
-        for u in 0..n {
-            let call = (op(u).call_ns, 0, u as u32);
-            while let Some(&&ret) = pending.peek() {
-                if ret < call {
-                    events.push(ret);
-                    pending.next();
-                } else {
-                    break;
-                }
-            }
-            events.push(call);
-        }
-        events.extend(pending);
-        debug_assert!(events.is_sorted());
-        // Chains of interchangeable never-returned ops, in call order: one representative
-        // (the latest op so far) per class.
-        let mut info_pred = vec![NIL; n];
-        let mut classes: Vec<u32> = Vec::new();
-        for (u, pred) in info_pred.iter_mut().enumerate() {
-            if op(u).returned() {
-                continue;
-            }
-            match classes.iter_mut().find(|v| spec.interchangeable(op(**v as usize), op(u))) {
-                Some(v) => {
-                    *pred = *v;
-                    *v = u as u32;
-                }
-                None => classes.push(u as u32),
-            }
-        }
+        // A return is packed as `return_ns << 32 | op`, so sorting the words sorts by (time, op).
+        let mut returns: Vec<u128> = ops
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.returned())
+            .map(|(u, o)| ((o.return_ns.expect("validated") as u128) << 32) | u as u128)
+            .collect();
+        sort_nearly_sorted(&mut returns);
+        let ret_ns = |r: u128| (r >> 32) as u64;
+        let ret_op = |r: u128| r as u32;
+
         // Node 0 heads the main list (returned ops' calls and returns), in event order.
         // Node 1 heads the list of never-returned ops' calls: only the first op of each
         // chain of interchangeable ones is in it at first; placing an op puts its chain
         // successor in its place ([`Search::lift`]), so a scan visits one op per class.
-        let nodes = events.len() + 3;
+        let nodes = n + returns.len() + 3;
         let mut next = vec![NIL; nodes];
         let mut prev = vec![NIL; nodes];
         let mut node_op = vec![NIL; nodes];
@@ -750,23 +882,37 @@ impl<'h, S: Spec> Search<'h, S> {
         let mut node_pos = vec![0u32; nodes];
         let mut call_node = vec![NIL; n];
         let (mut main_tail, mut info_tail) = (HEAD, INFO_HEAD);
-        for (i, &(_, kind, u)) in events.iter().enumerate() {
+        let mut pending = returns.iter().copied().peekable();
+        let mut i = 0usize;
+        for u in 0..=n {
+            // The returns before call `u` (all the remaining ones after the last call).
+            while let Some(ret) = pending.next_if(|&r| u == n || ret_ns(r) < ops[u].call_ns) {
+                let node = i as u32 + 3;
+                let v = ret_op(ret);
+                prev[node as usize] = main_tail;
+                next[main_tail as usize] = node;
+                main_tail = node;
+                node_op[node as usize] = v;
+                node_pos[node as usize] = i as u32;
+                node_return[call_node[v as usize] as usize] = node;
+                i += 1;
+            }
+            if u == n {
+                break;
+            }
             let node = i as u32 + 3;
-            let info = kind == 0 && !op(u as usize).returned();
-            if !info || info_pred[u as usize] == NIL {
+            let info = !ops[u].returned();
+            if !info || info_pred[u] == NIL {
                 let tail = if info { &mut info_tail } else { &mut main_tail };
                 prev[node as usize] = *tail;
                 next[*tail as usize] = node;
                 *tail = node;
             }
-            node_op[node as usize] = u;
+            node_op[node as usize] = u as u32;
             node_pos[node as usize] = i as u32;
-            if kind == 0 {
-                node_is_call[node as usize] = true;
-                call_node[u as usize] = node;
-            } else {
-                node_return[call_node[u as usize] as usize] = node;
-            }
+            node_is_call[node as usize] = true;
+            call_node[u] = node;
+            i += 1;
         }
 
         next[info_tail as usize] = INFO_TAIL;
@@ -785,36 +931,29 @@ impl<'h, S: Spec> Search<'h, S> {
         let mut info_rank = vec![NIL; n];
         let mut infos = 0u32;
         for (u, rank) in info_rank.iter_mut().enumerate() {
-            if !op(u).returned() {
+            if !ops[u].returned() {
                 done[u / 64] |= 1 << (u % 64);
                 *rank = infos;
                 infos += 1;
             }
         }
-        // Prefix counts of never-returned ops: infos_upto[u] = count among 0..=u.
-        let mut infos_upto = Vec::with_capacity(n);
-        let mut count = 0u32;
-        for u in 0..n {
-            if !op(u).returned() {
-                count += 1;
-            }
-            infos_upto.push(count);
-        }
-        let calls: Vec<u64> = (0..n).map(|u| op(u).call_ns).collect();
+        // For each returned op, in return order: the last op called by its return, and how
+        // many never-returned ops are among those (one sweep, as both only grow).
         let mut window_end = vec![0u32; n];
         let mut info_words = vec![0u32; n];
-        for u in 0..n {
-            if let (Some(r), true) = (op(u).return_ns, op(u).returned()) {
-                let end = calls.partition_point(|&c| c <= r) - 1;
-                window_end[u] = end as u32;
-                info_words[u] = infos_upto[end].div_ceil(64);
+        let (mut called, mut infos_called) = (0usize, 0u32);
+        for &ret in &returns {
+            while called < n && ops[called].call_ns <= ret_ns(ret) {
+                if !ops[called].returned() {
+                    infos_called += 1;
+                }
+                called += 1;
             }
+            // At least the op itself was called by its return (validated: return >= call).
+            window_end[ret_op(ret) as usize] = called as u32 - 1;
+            info_words[ret_op(ret) as usize] = infos_called.div_ceil(64);
         }
-        let monotone = (0..n).all(|u| spec.monotone(op(u)));
-        Search {
-            spec,
-            history,
-            op_index,
+        Skeleton {
             next,
             prev,
             node_op,
@@ -822,13 +961,62 @@ impl<'h, S: Spec> Search<'h, S> {
             node_is_call,
             node_pos,
             done,
-            info_done: vec![0u64; (infos as usize).div_ceil(64).max(1)],
+            infos,
             info_rank,
             info_succ,
             window_end,
             info_words,
             n: n as u32,
+            info_pred,
             monotone,
+        }
+    }
+}
+
+impl<'h, S: Spec> Search<'h, S> {
+    /// The search over the operations `by_call` (indices into `history`, in call order) of one
+    /// key; `renamed` replaces some of them (see [`renamed_ops`]). Uses the partition's skeleton
+    /// in `built` if it was built for the same decisions this spec makes, and stores the one it
+    /// builds there if there is none yet.
+    fn new(
+        spec: &'h S,
+        history: &'h [Operation<S::Input, S::Output>],
+        renamed: &'h [(usize, SpecOp<S>)],
+        by_call: &'h [usize],
+        built: &'h OnceLock<Skeleton>,
+    ) -> Self {
+        let ops: Vec<&Operation<S::Input, S::Output>> = by_call
+            .iter()
+            .map(|&i| match renamed.binary_search_by_key(&i, |(j, _)| *j) {
+                Ok(k) => &renamed[k].1,
+                Err(_) => &history[i],
+            })
+            .collect();
+        let info_pred = chains(spec, &ops);
+        let monotone = ops.iter().all(|o| spec.monotone(o));
+        let fits = |skel: &Skeleton| skel.info_pred == info_pred && skel.monotone == monotone;
+        let skel = match built.get() {
+            Some(skel) if fits(skel) => Cow::Borrowed(skel),
+            Some(_) => Cow::Owned(Skeleton::new(&ops, info_pred, monotone)),
+            None => {
+                let skel = built.get_or_init(|| Skeleton::new(&ops, info_pred.clone(), monotone));
+                if fits(skel) {
+                    Cow::Borrowed(skel)
+                } else {
+                    // Another thread's spec got there first (not a case `check` produces).
+                    Cow::Owned(Skeleton::new(&ops, info_pred, monotone))
+                }
+            }
+        };
+        Search {
+            spec,
+            next: skel.next.clone(),
+            prev: skel.prev.clone(),
+            done: skel.done.clone(),
+            info_done: vec![0u64; (skel.infos as usize).div_ceil(64).max(1)],
+            skel,
+            ops,
+            op_index: by_call,
             steps: 0,
             states: 0,
             cache_hits: 0,
@@ -865,26 +1053,26 @@ impl<'h, S: Spec> Search<'h, S> {
     }
 
     fn lift(&mut self, call: u32) {
-        let succ = self.info_succ[call as usize];
+        let succ = self.skel.info_succ[call as usize];
         if succ != NIL {
             // A never-returned op: the next of its chain takes its place.
             self.replace(call, succ);
             return;
         }
         self.unlink(call);
-        let ret = self.node_return[call as usize];
+        let ret = self.skel.node_return[call as usize];
         if ret != NIL {
             self.unlink(ret);
         }
     }
 
     fn unlift(&mut self, call: u32) {
-        let succ = self.info_succ[call as usize];
+        let succ = self.skel.info_succ[call as usize];
         if succ != NIL {
             self.replace(succ, call);
             return;
         }
-        let ret = self.node_return[call as usize];
+        let ret = self.skel.node_return[call as usize];
         if ret != NIL {
             self.relink(ret);
         }
@@ -902,9 +1090,9 @@ impl<'h, S: Spec> Search<'h, S> {
         let mut node = self.next[HEAD as usize];
         let mut beyond: Option<usize> = None;
         while node != NIL {
-            if self.node_is_call[node as usize] {
-                let u = self.node_op[node as usize];
-                let op = &self.history[self.op_index[u as usize]];
+            if self.skel.node_is_call[node as usize] {
+                let u = self.skel.node_op[node as usize];
+                let op = self.ops[u as usize];
                 if self.spec.unreachable(state, op) {
                     return true;
                 }
@@ -931,17 +1119,17 @@ impl<'h, S: Spec> Search<'h, S> {
     fn first_open_from(&self, from: u32) -> u32 {
         let mut word = (from / 64) as usize;
         if word >= self.done.len() {
-            return self.n;
+            return self.skel.n;
         }
         let mut bits = !self.done[word] & (!0u64 << (from % 64));
         loop {
             if bits != 0 {
                 let u = word as u32 * 64 + bits.trailing_zeros();
-                return u.min(self.n);
+                return u.min(self.skel.n);
             }
             word += 1;
             if word >= self.done.len() {
-                return self.n;
+                return self.skel.n;
             }
             bits = !self.done[word];
         }
@@ -952,31 +1140,31 @@ impl<'h, S: Spec> Search<'h, S> {
         buf.clear();
         buf.push(first_open as u64);
         let lo = (first_open / 64) as usize;
-        let hi = (self.window_end[first_open as usize] / 64) as usize;
+        let hi = (self.skel.window_end[first_open as usize] / 64) as usize;
         buf.extend_from_slice(&self.done[lo..=hi]);
     }
 
     /// The words of the never-returned-ops set that can be non-zero.
     fn info_key(&self, first_open: u32) -> &[u64] {
-        &self.info_done[..self.info_words[first_open as usize] as usize]
+        &self.info_done[..self.skel.info_words[first_open as usize] as usize]
     }
 
     fn ops_of(&self, frames: &[Frame<S::State>]) -> Vec<usize> {
-        frames.iter().map(|f| self.op_index[self.node_op[f.node as usize] as usize]).collect()
+        frames.iter().map(|f| self.op_index[self.skel.node_op[f.node as usize] as usize]).collect()
     }
 
     /// Event position and time of the first return event in the main list
     /// (`u32::MAX - 1` and `u64::MAX` if none).
     fn first_return(&self) -> (u32, u64) {
         let mut node = self.next[HEAD as usize];
-        while node != NIL && self.node_is_call[node as usize] {
+        while node != NIL && self.skel.node_is_call[node as usize] {
             node = self.next[node as usize];
         }
         if node == NIL {
             (u32::MAX - 1, u64::MAX)
         } else {
-            let op = &self.history[self.op_index[self.node_op[node as usize] as usize]];
-            (self.node_pos[node as usize], op.return_ns.unwrap_or(u64::MAX))
+            let op = self.ops[self.skel.node_op[node as usize] as usize];
+            (self.skel.node_pos[node as usize], op.return_ns.unwrap_or(u64::MAX))
         }
     }
 
@@ -989,17 +1177,17 @@ impl<'h, S: Spec> Search<'h, S> {
     /// the dead end first. The order affects speed only, never the verdict.
     fn run(&mut self, guard: &Guard, max_states: Option<u64>, cancelled: &dyn Fn() -> bool) -> Outcome {
         let mut first_open = self.first_open_from(0);
-        if first_open >= self.n {
+        if first_open >= self.skel.n {
             return Outcome::Linearizable(Vec::new());
         }
         // A successful search goes n frames deep: reserve that (growing copied every frame).
-        let mut cache: Cache<S::State> = Cache::new(self.n as usize);
-        let mut stack: Vec<Frame<S::State>> = Vec::with_capacity(self.n as usize + 1);
+        let mut cache: Cache<S::State> = Cache::new(self.skel.n as usize);
+        let mut stack: Vec<Frame<S::State>> = Vec::with_capacity(self.skel.n as usize + 1);
         let mut state = self.spec.init();
         let mut key = Vec::new();
         // Longest prefix seen, kept incrementally: `best` agrees with `stack` on its
         // first `agree` frames, so recording a new best copies only the new tail.
-        let mut best: Vec<u32> = Vec::with_capacity(self.n as usize);
+        let mut best: Vec<u32> = Vec::with_capacity(self.skel.n as usize);
         let mut agree = 0usize;
         let mut node = self.next[HEAD as usize];
         // u32::MAX while scanning the main list; otherwise scanning never-returned ops
@@ -1034,17 +1222,17 @@ impl<'h, S: Spec> Search<'h, S> {
                 hopeless = false;
                 false
             } else if info_limit == MAIN {
-                if node != NIL && self.node_is_call[node as usize] {
+                if node != NIL && self.skel.node_is_call[node as usize] {
                     true
                 } else if crashed_first {
                     false
                 } else {
                     // Reached the first return: switch to the never-returned ops.
-                    info_limit = if node == NIL { u32::MAX - 1 } else { self.node_pos[node as usize] };
+                    info_limit = if node == NIL { u32::MAX - 1 } else { self.skel.node_pos[node as usize] };
                     node = self.next[INFO_HEAD as usize];
                     continue;
                 }
-            } else if node != INFO_TAIL && self.node_pos[node as usize] >= info_limit {
+            } else if node != INFO_TAIL && self.skel.node_pos[node as usize] >= info_limit {
                 // Called after the first return: not a candidate yet. (Chain successors
                 // take their predecessor's place, so the list is not in call order.)
                 node = self.next[node as usize];
@@ -1060,8 +1248,8 @@ impl<'h, S: Spec> Search<'h, S> {
             };
 
             if candidate {
-                let u = self.node_op[node as usize];
-                let op = &self.history[self.op_index[u as usize]];
+                let u = self.skel.node_op[node as usize];
+                let op = self.ops[u as usize];
                 self.steps += 1;
                 let range = PointRange { earliest_ns: op.call_ns, latest_ns };
                 let Some(new_state) = self.spec.step(&state, op, range) else {
@@ -1076,11 +1264,11 @@ impl<'h, S: Spec> Search<'h, S> {
                         first_open
                     }
                 } else {
-                    let r = self.info_rank[u as usize];
+                    let r = self.skel.info_rank[u as usize];
                     self.info_done[(r / 64) as usize] |= 1 << (r % 64);
                     first_open
                 };
-                if new_first_open >= self.n {
+                if new_first_open >= self.skel.n {
                     stack.push(Frame { node, state, first_open, entry: NIL });
                     return Outcome::Linearizable(self.ops_of(&stack));
                 }
@@ -1106,7 +1294,7 @@ impl<'h, S: Spec> Search<'h, S> {
                         info_limit = MAIN;
                         node = self.next[HEAD as usize];
                     }
-                    hopeless = self.monotone && self.dead_end(&state);
+                    hopeless = self.skel.monotone && self.dead_end(&state);
                 } else {
                     self.cache_hits += 1;
                     self.clear_bit(u);
@@ -1116,21 +1304,22 @@ impl<'h, S: Spec> Search<'h, S> {
                 // No candidate left: the op returning at the first return event should
                 // already have been linearized. Backtrack.
                 let Some(frame) = stack.pop() else {
-                    let prefix = best.iter().map(|&nd| self.op_index[self.node_op[nd as usize] as usize]).collect();
+                    let prefix =
+                        best.iter().map(|&nd| self.op_index[self.skel.node_op[nd as usize] as usize]).collect();
                     return Outcome::NotLinearizable(prefix);
                 };
                 if stack.len() < agree {
                     agree = stack.len();
                 }
                 cache.finished(frame.entry);
-                let u = self.node_op[frame.node as usize];
+                let u = self.skel.node_op[frame.node as usize];
                 self.clear_bit(u);
                 self.unlift(frame.node);
                 state = frame.state;
                 first_open = frame.first_open;
                 let (first_return_pos, first_return_ns) = self.first_return();
                 latest_ns = first_return_ns;
-                info_limit = if self.info_rank[u as usize] == NIL { MAIN } else { first_return_pos };
+                info_limit = if self.skel.info_rank[u as usize] == NIL { MAIN } else { first_return_pos };
                 node = self.next[frame.node as usize];
             }
         }
@@ -1138,12 +1327,41 @@ impl<'h, S: Spec> Search<'h, S> {
 
     #[inline]
     fn clear_bit(&mut self, u: u32) {
-        let r = self.info_rank[u as usize];
+        let r = self.skel.info_rank[u as usize];
         if r == NIL {
             self.done[(u / 64) as usize] &= !(1 << (u % 64));
         } else {
             self.info_done[(r / 64) as usize] &= !(1 << (r % 64));
         }
         debug_assert!(r != NIL || !self.is_done(u));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sort_nearly_sorted;
+
+    /// Both paths sort: nearly sorted input (insertion only) and reversed input (over budget:
+    /// the hand-over to `sort_unstable`).
+    #[test]
+    fn sort_nearly_sorted_sorts() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for len in [0usize, 1, 2, 7, 100, 1000] {
+            let nearly: Vec<u128> = (0..len).map(|i| (i as u128) * 10 + (next() % 25) as u128).collect();
+            let reversed: Vec<u128> = (0..len).rev().map(|i| i as u128).collect();
+            for input in [nearly, reversed] {
+                let mut got = input.clone();
+                sort_nearly_sorted(&mut got);
+                let mut want = input;
+                want.sort();
+                assert_eq!(got, want);
+            }
+        }
     }
 }

@@ -79,7 +79,7 @@ pub mod specs;
 pub use budget::{Guard, Limit};
 pub use checker::{
     check, check_with_options, check_within, replay, CheckOptions, CheckResult, InvalidHistory, Limits,
-    PartitionOutcome, PartitionReport, Stats, Verdict, Violation,
+    PartitionOutcome, PartitionReport, Prepared, Stats, Verdict, Violation,
 };
 
 use std::fmt::Debug;

@@ -178,6 +178,8 @@ const ZERO: usize = 0;
 const H: usize = 1;
 const N: usize = 2;
 const P: usize = 3;
+/// Magnitude below which [`Zone::linearize`] works in `i64` (2^60 ns, about 36 years).
+const NARROW: i64 = 1 << 60;
 
 /// A closed difference bound matrix over `{0, H, N}`: `bound[i][j]` is the tightest
 /// known upper bound on `x_i - x_j` (`i64::MAX` = unbounded). `H` is the linearization
@@ -219,7 +221,106 @@ impl Zone {
     /// `i → P → j`. That is O(n²) on 3 variables instead of Floyd–Warshall's O(n³) on 4, and
     /// gives the same canonical matrix (shortest paths are unique; `tests::incremental_closure_
     /// matches_floyd_warshall` checks it against [`Zone::linearize_floyd_warshall`]).
+    ///
+    /// Real histories keep every time and bound far below 2^60 ns (36 years), where sums of
+    /// three bounds cannot overflow an `i64`: [`Zone::linearize_narrow`] computes the step there,
+    /// in `i64`. Anything larger takes [`Zone::linearize_wide`], the same computation in `i128`
+    /// (the two agree exactly where both apply: `tests::narrow_and_wide_agree`).
+    #[inline]
     fn linearize(
+        &self,
+        call_ns: u64,
+        return_ns: Option<u64>,
+        guard: Guard,
+        ttl_ns: u64,
+        sets_expiry: bool,
+    ) -> Option<Zone> {
+        if self.narrow(call_ns, return_ns, ttl_ns) {
+            self.linearize_narrow(call_ns, return_ns, guard, ttl_ns, sets_expiry)
+        } else {
+            self.linearize_wide(call_ns, return_ns, guard, ttl_ns, sets_expiry)
+        }
+    }
+
+    /// True if the inputs of a step and every finite bound are below [`NARROW`] in magnitude:
+    /// then every sum [`Zone::linearize_narrow`] forms (at most three such terms) fits an `i64`
+    /// with room to spare, and stays below the `INF` sentinel.
+    #[inline]
+    fn narrow(&self, call_ns: u64, return_ns: Option<u64>, ttl_ns: u64) -> bool {
+        let small = |v: u64| v < NARROW as u64;
+        small(call_ns)
+            && return_ns.is_none_or(small)
+            && small(ttl_ns)
+            && self.bound.iter().flatten().all(|&b| b == INF || (-NARROW < b && b < NARROW))
+    }
+
+    /// [`Zone::linearize_wide`] in `i64`, for narrow inputs only (see [`Zone::narrow`]).
+    #[inline]
+    fn linearize_narrow(
+        &self,
+        call_ns: u64,
+        return_ns: Option<u64>,
+        guard: Guard,
+        ttl_ns: u64,
+        sets_expiry: bool,
+    ) -> Option<Zone> {
+        let d = &self.bound;
+        // Direct edges of P: `out_edge[k]` bounds P - x_k, `in_edge[k]` bounds x_k - P.
+        let mut out_edge = [INF; 3];
+        let mut in_edge = [INF; 3];
+        in_edge[N] = 0; // N - P <= 0
+        in_edge[ZERO] = -(call_ns as i64); // P >= call
+        if let Some(r) = return_ns {
+            out_edge[ZERO] = r as i64; // P <= return
+        }
+        match guard {
+            Guard::None => {}
+            Guard::Live => out_edge[H] = ttl_ns as i64 - 1,
+            Guard::Expired => in_edge[H] = -(ttl_ns as i64),
+        }
+        // Shortest P -> j and i -> P, through the closed old matrix. No sum reaches INF: every
+        // finite term is below 2^60 in magnitude.
+        let mut from_p = [INF; 3];
+        let mut to_p = [INF; 3];
+        for k in 0..3 {
+            for j in 0..3 {
+                if out_edge[k] != INF && d[k][j] != INF {
+                    from_p[j] = from_p[j].min(out_edge[k] + d[k][j]);
+                }
+                if in_edge[k] != INF && d[j][k] != INF {
+                    to_p[j] = to_p[j].min(d[j][k] + in_edge[k]);
+                }
+            }
+        }
+        // A negative cycle goes through P: P -> j -> P.
+        if (0..3).any(|j| from_p[j] != INF && in_edge[j] != INF && from_p[j] + in_edge[j] < 0) {
+            return None;
+        }
+        // The closed 4-variable matrix, entry by entry (index P = 3).
+        let closed = |i: usize, j: usize| -> i64 {
+            match (i, j) {
+                (P, P) => 0,
+                (P, j) => from_p[j],
+                (i, P) => to_p[i],
+                (i, j) if to_p[i] != INF && from_p[j] != INF => d[i][j].min(to_p[i] + from_p[j]),
+                (i, j) => d[i][j],
+            }
+        };
+        let from = [ZERO, if sets_expiry { P } else { H }, P];
+        let mut bound = [[INF; 3]; 3];
+        for (a, row) in bound.iter_mut().enumerate() {
+            for (b, cell) in row.iter_mut().enumerate() {
+                *cell = closed(from[a], from[b]);
+            }
+        }
+        // Upward closure in N (see `linearize_wide`).
+        bound[N][ZERO] = INF;
+        bound[N][H] = INF;
+        Some(Zone { bound })
+    }
+
+    /// The step in `i128`, for any inputs up to [`crate::checker::MAX_TIME_NS`].
+    fn linearize_wide(
         &self,
         call_ns: u64,
         return_ns: Option<u64>,
@@ -671,5 +772,43 @@ mod tests {
         }
         // Both outcomes were exercised many times.
         assert!(accepted > 1_000 && rejected > 1_000, "accepted {accepted}, rejected {rejected}");
+    }
+
+    /// The `i64` step agrees with the `i128` one wherever it is used, and histories with times
+    /// near 2^62 (the checker's limit) take the `i128` step and still match Floyd–Warshall.
+    #[test]
+    fn narrow_and_wide_agree() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let (mut narrow, mut wide) = (0u32, 0u32);
+        for chain in 0..2_000 {
+            // Every other chain starts near the top of the time range.
+            let base = if chain % 2 == 0 { 0 } else { crate::checker::MAX_TIME_NS - 1_000 };
+            let ttl_ns = if chain % 4 == 3 { crate::checker::MAX_TIME_NS } else { 1 + rng.below(20) };
+            let mut zone = Zone::initial();
+            let mut now = base;
+            for _step in 0..12 {
+                now = (now + rng.below(8)).min(crate::checker::MAX_TIME_NS);
+                let call_ns = now.saturating_sub(rng.below(10));
+                let return_ns = (rng.below(4) != 0).then(|| (call_ns + rng.below(15)).min(crate::checker::MAX_TIME_NS));
+                let guard = [Guard::None, Guard::Live, Guard::Expired][rng.below(3) as usize];
+                let sets_expiry = rng.below(2) == 0;
+                let reference = zone.linearize_floyd_warshall(call_ns, return_ns, guard, ttl_ns, sets_expiry);
+                let wide_step = zone.linearize_wide(call_ns, return_ns, guard, ttl_ns, sets_expiry);
+                if ttl_ns < 1 << 61 {
+                    assert_eq!(wide_step, reference);
+                }
+                if zone.narrow(call_ns, return_ns, ttl_ns) {
+                    narrow += 1;
+                    assert_eq!(zone.linearize_narrow(call_ns, return_ns, guard, ttl_ns, sets_expiry), reference);
+                } else {
+                    wide += 1;
+                }
+                assert_eq!(zone.linearize(call_ns, return_ns, guard, ttl_ns, sets_expiry), wide_step);
+                if let Some(next) = wide_step {
+                    zone = if rng.below(5) == 0 { next.forget_expiry() } else { next };
+                }
+            }
+        }
+        assert!(narrow > 5_000 && wide > 5_000, "narrow {narrow}, wide {wide}");
     }
 }
