@@ -181,6 +181,36 @@ const P: usize = 3;
 /// Magnitude below which [`Zone::linearize`] works in `i64` (2^60 ns, about 36 years).
 const NARROW: i64 = 1 << 60;
 
+/// The integer types the zone step computes in: `i64` for narrow inputs (no sum it forms can
+/// reach `INF` or overflow), `i128` for anything up to [`crate::checker::MAX_TIME_NS`] (sums may
+/// pass `INF` and are clamped to it).
+trait ZoneInt: Copy + Ord + From<i64> + std::ops::Add<Output = Self> + std::ops::Neg<Output = Self> {
+    /// Whether a sum of bounds can reach the `INF` sentinel (then it is clamped to it).
+    const CAN_REACH_INF: bool;
+    /// Back to a zone's `i64` bound: `INF` for anything at or beyond it.
+    fn to_bound(self) -> i64;
+}
+
+impl ZoneInt for i64 {
+    const CAN_REACH_INF: bool = false;
+    #[inline]
+    fn to_bound(self) -> i64 {
+        self
+    }
+}
+
+impl ZoneInt for i128 {
+    const CAN_REACH_INF: bool = true;
+    #[inline]
+    fn to_bound(self) -> i64 {
+        if self >= INF as i128 {
+            INF
+        } else {
+            self as i64
+        }
+    }
+}
+
 /// A closed difference bound matrix over `{0, H, N}`: `bound[i][j]` is the tightest
 /// known upper bound on `x_i - x_j` (`i64::MAX` = unbounded). `H` is the linearization
 /// point that set the current expiry, `N` the latest linearization point.
@@ -254,7 +284,7 @@ impl Zone {
             && self.bound.iter().flatten().all(|&b| b == INF || (-NARROW < b && b < NARROW))
     }
 
-    /// [`Zone::linearize_wide`] in `i64`, for narrow inputs only (see [`Zone::narrow`]).
+    /// The step in `i64`, for narrow inputs only (see [`Zone::narrow`]).
     #[inline]
     fn linearize_narrow(
         &self,
@@ -264,59 +294,7 @@ impl Zone {
         ttl_ns: u64,
         sets_expiry: bool,
     ) -> Option<Zone> {
-        let d = &self.bound;
-        // Direct edges of P: `out_edge[k]` bounds P - x_k, `in_edge[k]` bounds x_k - P.
-        let mut out_edge = [INF; 3];
-        let mut in_edge = [INF; 3];
-        in_edge[N] = 0; // N - P <= 0
-        in_edge[ZERO] = -(call_ns as i64); // P >= call
-        if let Some(r) = return_ns {
-            out_edge[ZERO] = r as i64; // P <= return
-        }
-        match guard {
-            Guard::None => {}
-            Guard::Live => out_edge[H] = ttl_ns as i64 - 1,
-            Guard::Expired => in_edge[H] = -(ttl_ns as i64),
-        }
-        // Shortest P -> j and i -> P, through the closed old matrix. No sum reaches INF: every
-        // finite term is below 2^60 in magnitude.
-        let mut from_p = [INF; 3];
-        let mut to_p = [INF; 3];
-        for k in 0..3 {
-            for j in 0..3 {
-                if out_edge[k] != INF && d[k][j] != INF {
-                    from_p[j] = from_p[j].min(out_edge[k] + d[k][j]);
-                }
-                if in_edge[k] != INF && d[j][k] != INF {
-                    to_p[j] = to_p[j].min(d[j][k] + in_edge[k]);
-                }
-            }
-        }
-        // A negative cycle goes through P: P -> j -> P.
-        if (0..3).any(|j| from_p[j] != INF && in_edge[j] != INF && from_p[j] + in_edge[j] < 0) {
-            return None;
-        }
-        // The closed 4-variable matrix, entry by entry (index P = 3).
-        let closed = |i: usize, j: usize| -> i64 {
-            match (i, j) {
-                (P, P) => 0,
-                (P, j) => from_p[j],
-                (i, P) => to_p[i],
-                (i, j) if to_p[i] != INF && from_p[j] != INF => d[i][j].min(to_p[i] + from_p[j]),
-                (i, j) => d[i][j],
-            }
-        };
-        let from = [ZERO, if sets_expiry { P } else { H }, P];
-        let mut bound = [[INF; 3]; 3];
-        for (a, row) in bound.iter_mut().enumerate() {
-            for (b, cell) in row.iter_mut().enumerate() {
-                *cell = closed(from[a], from[b]);
-            }
-        }
-        // Upward closure in N (see `linearize_wide`).
-        bound[N][ZERO] = INF;
-        bound[N][H] = INF;
-        Some(Zone { bound })
+        self.linearize_in::<i64>(call_ns, return_ns, guard, ttl_ns, sets_expiry)
     }
 
     /// The step in `i128`, for any inputs up to [`crate::checker::MAX_TIME_NS`].
@@ -328,49 +306,66 @@ impl Zone {
         ttl_ns: u64,
         sets_expiry: bool,
     ) -> Option<Zone> {
-        const UNBOUNDED: i128 = INF as i128;
-        let d = |i: usize, j: usize| -> i128 { self.bound[i][j] as i128 };
-        // Direct edges of P: `out_edge[k]` bounds P - x_k, `in_edge[k]` bounds x_k - P.
-        let mut out_edge = [UNBOUNDED; 3];
-        let mut in_edge = [UNBOUNDED; 3];
-        in_edge[N] = 0; // N - P <= 0
-        in_edge[ZERO] = -(call_ns as i128); // P >= call
+        self.linearize_in::<i128>(call_ns, return_ns, guard, ttl_ns, sets_expiry)
+    }
+
+    /// The step, computed in the integer type `T` (see [`ZoneInt`]); `INF` is the sentinel of
+    /// "no bound" in both.
+    #[inline]
+    fn linearize_in<T: ZoneInt>(
+        &self,
+        call_ns: u64,
+        return_ns: Option<u64>,
+        guard: Guard,
+        ttl_ns: u64,
+        sets_expiry: bool,
+    ) -> Option<Zone> {
+        let unbounded = T::from(INF);
+        let d = |i: usize, j: usize| -> T { T::from(self.bound[i][j]) };
+        let time = |ns: u64| T::from(ns as i64); // every input is at most MAX_TIME_NS < 2^63
+                                                 // Direct edges of P: `out_edge[k]` bounds P - x_k, `in_edge[k]` bounds x_k - P.
+        let mut out_edge = [unbounded; 3];
+        let mut in_edge = [unbounded; 3];
+        in_edge[N] = T::from(0); // N - P <= 0
+        in_edge[ZERO] = -time(call_ns); // P >= call
         if let Some(r) = return_ns {
-            out_edge[ZERO] = r as i128; // P <= return
+            out_edge[ZERO] = time(r); // P <= return
         }
         match guard {
             Guard::None => {}
-            Guard::Live => out_edge[H] = ttl_ns as i128 - 1,
-            Guard::Expired => in_edge[H] = -(ttl_ns as i128),
+            Guard::Live => out_edge[H] = time(ttl_ns) + T::from(-1),
+            Guard::Expired => in_edge[H] = -time(ttl_ns),
         }
         // Shortest P -> j and i -> P, through the closed old matrix.
-        let mut from_p = [UNBOUNDED; 3];
-        let mut to_p = [UNBOUNDED; 3];
+        let mut from_p = [unbounded; 3];
+        let mut to_p = [unbounded; 3];
         for k in 0..3 {
             for j in 0..3 {
-                if out_edge[k] != UNBOUNDED && d(k, j) != UNBOUNDED {
+                if out_edge[k] != unbounded && d(k, j) != unbounded {
                     from_p[j] = from_p[j].min(out_edge[k] + d(k, j));
                 }
-                if in_edge[k] != UNBOUNDED && d(j, k) != UNBOUNDED {
+                if in_edge[k] != unbounded && d(j, k) != unbounded {
                     to_p[j] = to_p[j].min(d(j, k) + in_edge[k]);
                 }
             }
         }
-        // Path lengths at or beyond the sentinel count as unbounded, as in Floyd–Warshall.
-        for v in from_p.iter_mut().chain(to_p.iter_mut()) {
-            *v = (*v).min(UNBOUNDED);
+        if T::CAN_REACH_INF {
+            // Path lengths at or beyond the sentinel count as unbounded, as in Floyd–Warshall.
+            for v in from_p.iter_mut().chain(to_p.iter_mut()) {
+                *v = (*v).min(unbounded);
+            }
         }
         // A negative cycle goes through P: P -> j -> P.
-        if (0..3).any(|j| from_p[j] != UNBOUNDED && in_edge[j] != UNBOUNDED && from_p[j] + in_edge[j] < 0) {
+        if (0..3).any(|j| from_p[j] != unbounded && in_edge[j] != unbounded && from_p[j] + in_edge[j] < T::from(0)) {
             return None;
         }
         // The closed 4-variable matrix, entry by entry (index P = 3).
-        let closed = |i: usize, j: usize| -> i128 {
+        let closed = |i: usize, j: usize| -> T {
             match (i, j) {
-                (P, P) => 0,
+                (P, P) => T::from(0),
                 (P, j) => from_p[j],
                 (i, P) => to_p[i],
-                (i, j) if to_p[i] != UNBOUNDED && from_p[j] != UNBOUNDED => d(i, j).min(to_p[i] + from_p[j]),
+                (i, j) if to_p[i] != unbounded && from_p[j] != unbounded => d(i, j).min(to_p[i] + from_p[j]),
                 (i, j) => d(i, j),
             }
         };
@@ -378,8 +373,7 @@ impl Zone {
         let mut bound = [[INF; 3]; 3];
         for (a, row) in bound.iter_mut().enumerate() {
             for (b, cell) in row.iter_mut().enumerate() {
-                let v = closed(from[a], from[b]);
-                *cell = if v >= UNBOUNDED { INF } else { v as i64 };
+                *cell = closed(from[a], from[b]).to_bound();
             }
         }
         // Upward closure in N: the future constrains N only through `P >= N`, so a
