@@ -435,8 +435,14 @@ impl RaftLock {
                 }
             }
             RaftAnswer::NotLeader { leader } => {
-                self.redirect(leader);
-                ctx.set_timer(Timer::Heartbeat, 0);
+                // A newly named leader is asked at once. Otherwise (no leader known, or the
+                // hint names the peer just asked) the keep-alive waits before it is sent again,
+                // as etcd's clientv3 waits `retryConnWait` (500 ms) after a keep-alive error
+                // (clientv3/lease.go), and as this client's lock requests back off: re-sent at
+                // once, it would circle the followers with no time passing while there is no
+                // leader.
+                let delay_ns = if self.redirect(leader) { 0 } else { self.params.retry_backoff.draw_ns(ctx) };
+                ctx.set_timer(Timer::Heartbeat, delay_ns);
             }
             _ => {}
         }

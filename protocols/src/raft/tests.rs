@@ -287,3 +287,66 @@ fn a_follower_forwards_to_the_leader_and_relays_the_answer() {
         }
     }
 }
+
+/// The client's keep-alive after a `NotLeader` answer: re-sent at once only to a newly named
+/// leader; with no leader known it waits `retry_backoff` first, as etcd's clientv3 waits
+/// `retryConnWait` (500 ms) after a keep-alive error. Re-sent at once, it circled a restarted
+/// peer (no leader known) and a follower still naming it with no time passing — a zero-time
+/// loop that made the model checker's one-crash Raft space unbounded.
+#[test]
+fn keepalive_after_not_leader_waits_unless_redirected() {
+    use crate::library::{RetryMode, ValidityBasis};
+    use crate::node::{ms, Ctx};
+    use crate::raft::client::{ClientLease, RaftClientParams, RaftLock};
+    use crate::raft::msg::{RaftAnswer, RaftOp, RaftOpKind};
+
+    let params = RaftClientParams {
+        ttl_ms: 1000,
+        renew_ms: 300,
+        request_timeout_ms: 200,
+        acquire_retries: 4,
+        retry_backoff: MsRange { min_ms: 100, max_ms: 150 },
+        retry: RetryMode::Idempotent,
+        safety_margin_ms: 0,
+        validity: ValidityBasis::LocalDuration,
+        wait_recheck_ms: 1000,
+        home_peer: false,
+    };
+    // Sends a keep-alive (the heartbeat timer fires), answers it from the peer asked with
+    // `NotLeader { leader }`, and returns the heartbeat timer the client then sets.
+    let answer_not_leader = |client: &mut RaftLock, leader: Option<NodeId>| -> u64 {
+        let mut entropy = Counter(0);
+        let mut effects = Vec::new();
+        let mut ctx = Ctx::new(10, ms(1000), ms(1000) as i64, &mut entropy, &mut effects);
+        client.on_timer(&mut ctx, Timer::Heartbeat);
+        let (to, req) = match effects.as_slice() {
+            [Effect::Send { to, msg: Msg::Raft(RaftMsg::RaftRequest { req, op: RaftOp::KeepAlive { .. } }) }, ..] => {
+                (*to, *req)
+            }
+            other => panic!("a keep-alive is sent: {other:?}"),
+        };
+        effects.clear();
+        let mut ctx = Ctx::new(10, ms(1001), ms(1001) as i64, &mut entropy, &mut effects);
+        let reply = RaftMsg::RaftReply { req, op: RaftOpKind::KeepAlive, answer: RaftAnswer::NotLeader { leader } };
+        client.on_message(&mut ctx, to, Msg::Raft(reply));
+        effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::SetTimer { timer: Timer::Heartbeat, after_ns } => Some(*after_ns),
+                _ => None,
+            })
+            .expect("the keep-alive is scheduled again")
+    };
+    let mut client = RaftLock::new(vec![0, 1, 2], 0, params);
+    client.lease = Some(ClientLease { id: 1, deadline_mono_ns: ms(2000), keepalive: None });
+
+    // Asking peer 0; no leader known: wait a backoff before asking the next peer.
+    let after_ns = answer_not_leader(&mut client, None);
+    assert!((ms(100)..=ms(150)).contains(&after_ns), "waits retry_backoff, got {after_ns} ns");
+    assert_eq!(client.leader, 1, "moves on to the next peer");
+    // Asking peer 1, which names peer 2: ask peer 2 at once.
+    assert_eq!(answer_not_leader(&mut client, Some(2)), 0);
+    assert_eq!(client.leader, 2);
+    // Asking peer 2, which names itself (it is no leader any more): wait.
+    assert!(answer_not_leader(&mut client, Some(2)) >= ms(100));
+}
