@@ -192,11 +192,23 @@ pub struct Slot {
     deferred: Vec<Ev>,
 }
 
+/// A pending event, waiting in the slab until its time comes.
+///
+/// A message delivery or a workload command is stored as the very [`Input`] its node will be
+/// handed, so the event moves once out of the slab and straight into the node: no re-packing of
+/// a wide message on every event.
 #[derive(Clone, Debug)]
 pub enum Ev {
-    Deliver { from: NodeId, to: NodeId, msg: Msg },
-    Timer { node: NodeId, timer: Timer, generation: u64 },
-    Command { node: NodeId },
+    /// `Input::Message` (a delivery) or `Input::Command` for `node`.
+    Input {
+        node: NodeId,
+        input: Input,
+    },
+    Timer {
+        node: NodeId,
+        timer: Timer,
+        generation: u64,
+    },
     Fault(Action),
 }
 
@@ -313,7 +325,7 @@ impl World {
             world.push(t_ns, Ev::Fault(action));
         }
         for (t_ns, node) in spec.starts {
-            world.push(t_ns, Ev::Command { node });
+            world.push(t_ns, Ev::Input { node, input: Input::Command(Command::Run) });
         }
         world
     }
@@ -322,6 +334,7 @@ impl World {
         self.now_ns
     }
 
+    #[inline]
     fn push(&mut self, t_ns: u64, ev: Ev) {
         if self.free.is_empty() && self.slab.len() >= MAX_PENDING_EVENTS {
             // The queue is full: the run cannot go on faithfully. Drop the event and stop at the
@@ -344,6 +357,7 @@ impl World {
         self.queue.push(t_ns, (self.seq << SLAB_BITS) | index as u64);
     }
 
+    #[inline]
     fn pop(&mut self) -> Option<(u64, Ev)> {
         let (t_ns, key) = self.queue.pop()?;
         let index = (key & ((1 << SLAB_BITS) - 1)) as u32;
@@ -397,10 +411,10 @@ impl World {
         false
     }
 
+    #[inline]
     fn handle(&mut self, ev: Ev) {
         let node = match &ev {
-            Ev::Deliver { to, .. } => *to,
-            Ev::Timer { node, .. } | Ev::Command { node } => *node,
+            Ev::Input { node, .. } | Ev::Timer { node, .. } => *node,
             Ev::Fault(action) => return self.fault(action.clone()),
         };
         match self.slots[node].status {
@@ -409,7 +423,7 @@ impl World {
                 return;
             }
             Status::Down => {
-                if let Ev::Deliver { from, to, msg } = ev {
+                if let Ev::Input { node: to, input: Input::Message { from, msg } } = ev {
                     self.stats.messages_dropped += 1;
                     if let Some(trace) = &mut self.trace {
                         trace.push(TraceRec::Drop { t_ns: self.now_ns, from, to, msg, why: "receiver down" });
@@ -420,12 +434,14 @@ impl World {
             Status::Up => {}
         }
         match ev {
-            Ev::Deliver { from, to, msg } => {
-                self.stats.messages_delivered += 1;
-                if let Some(trace) = &mut self.trace {
-                    trace.push(TraceRec::Deliver { t_ns: self.now_ns, from, to, msg: msg.clone() });
+            Ev::Input { node, input } => {
+                if let Input::Message { from, msg } = &input {
+                    self.stats.messages_delivered += 1;
+                    if let Some(trace) = &mut self.trace {
+                        trace.push(TraceRec::Deliver { t_ns: self.now_ns, from: *from, to: node, msg: msg.clone() });
+                    }
                 }
-                self.dispatch(to, Input::Message { from, msg });
+                self.dispatch(node, input);
             }
             Ev::Timer { node, timer, generation } => {
                 let now_ns = self.now_ns;
@@ -450,7 +466,6 @@ impl World {
                 }
                 self.dispatch(node, Input::Timer(timer));
             }
-            Ev::Command { node } => self.dispatch(node, Input::Command(Command::Run)),
             Ev::Fault(_) => unreachable!("handled above"),
         }
     }
@@ -460,8 +475,7 @@ impl World {
         let mut effects = std::mem::take(&mut self.effects);
         {
             let slot = &mut self.slots[node];
-            let mono_ns = slot.clock.mono_ns(self.now_ns);
-            let wall_ns = slot.clock.wall_ns(self.now_ns);
+            let (mono_ns, wall_ns) = slot.clock.readings(self.now_ns);
             let mut ctx = Ctx::new(node, mono_ns, wall_ns, &mut slot.rng, &mut effects);
             slot.node.handle(&mut ctx, input);
         }
@@ -613,7 +627,7 @@ impl World {
         if let Some(trace) = &mut self.trace {
             trace.push(TraceRec::Send { t_ns: self.now_ns, from, to, msg: msg.clone(), arrive_ns: at, duplicate });
         }
-        self.push(at, Ev::Deliver { from, to, msg });
+        self.push(at, Ev::Input { node: to, input: Input::Message { from, msg } });
     }
 
     fn latency(&mut self, link: &Link) -> u64 {
