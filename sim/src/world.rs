@@ -204,9 +204,11 @@ pub enum Ev {
         node: NodeId,
         input: Input,
     },
+    /// The queue entry of the node's timer slot `index` (see [`TimerSlot`]); stale unless the
+    /// slot still has this `generation` (generations are unique, and a crash empties the slots).
     Timer {
         node: NodeId,
-        timer: Timer,
+        index: u32,
         generation: u64,
     },
     Fault(Action),
@@ -334,7 +336,7 @@ impl World {
         self.now_ns
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, t_ns: u64, ev: Ev) {
         if self.free.is_empty() && self.slab.len() >= MAX_PENDING_EVENTS {
             // The queue is full: the run cannot go on faithfully. Drop the event and stop at the
@@ -355,15 +357,6 @@ impl World {
         };
         debug_assert!(index < 1 << SLAB_BITS, "checked above");
         self.queue.push(t_ns, (self.seq << SLAB_BITS) | index as u64);
-    }
-
-    #[inline]
-    fn pop(&mut self) -> Option<(u64, Ev)> {
-        let (t_ns, key) = self.queue.pop()?;
-        let index = (key & ((1 << SLAB_BITS) - 1)) as u32;
-        let ev = self.slab[index as usize].take().expect("a queued event is in the slab");
-        self.free.push(index);
-        Some((t_ns, ev))
     }
 
     /// Stop the run (as `truncated`) after this many events.
@@ -403,7 +396,10 @@ impl World {
                 self.stats.end_ns = self.now_ns;
                 return true;
             }
-            let (t_ns, ev) = self.pop().expect("peeked");
+            let (t_ns, key) = self.queue.pop().expect("peeked");
+            let index = (key & ((1 << SLAB_BITS) - 1)) as u32;
+            let ev = self.slab[index as usize].take().expect("a queued event is in the slab");
+            self.free.push(index);
             self.now_ns = t_ns;
             self.stats.events += 1;
             self.handle(ev);
@@ -443,19 +439,20 @@ impl World {
                 }
                 self.dispatch(node, input);
             }
-            Ev::Timer { node, timer, generation } => {
+            Ev::Timer { node, index, generation } => {
                 let now_ns = self.now_ns;
                 let timers = &mut self.slots[node].timers;
-                let Some(slot) = timers.iter_mut().find(|s| s.timer == timer && s.generation == generation) else {
+                let Some(slot) = timers.get_mut(index as usize).filter(|s| s.generation == generation) else {
                     return; // a stale entry (the node crashed, or the slot was re-queued earlier)
                 };
+                let timer = slot.timer;
                 slot.scheduled_ns = None;
                 match slot.deadline_ns {
                     None => return, // cancelled
                     Some(deadline) if deadline > now_ns => {
                         // Re-armed to a later deadline since this entry was queued.
                         slot.scheduled_ns = Some(deadline);
-                        self.push(deadline, Ev::Timer { node, timer, generation });
+                        self.push(deadline, Ev::Timer { node, index, generation });
                         return;
                     }
                     Some(_) => slot.deadline_ns = None,
@@ -479,46 +476,56 @@ impl World {
             let mut ctx = Ctx::new(node, mono_ns, wall_ns, &mut slot.rng, &mut effects);
             slot.node.handle(&mut ctx, input);
         }
-        for effect in effects.drain(..) {
-            self.apply(node, effect);
+        for effect in effects.iter_mut() {
+            // Timer effects are read in place; the others are moved out (a `Sync` left behind).
+            match *effect {
+                Effect::SetTimer { timer, after_ns } => self.set_timer(node, timer, after_ns),
+                Effect::CancelTimer { timer } => self.cancel_timer(node, timer),
+                _ => {
+                    let effect = std::mem::replace(effect, Effect::Sync);
+                    self.apply(node, effect);
+                }
+            }
         }
-        self.effects = effects;
+        effects.clear();
+        std::mem::swap(&mut self.effects, &mut effects);
+    }
+
+    #[inline]
+    fn cancel_timer(&mut self, node: NodeId, timer: Timer) {
+        if let Some(slot) = self.slots[node].timers.iter_mut().find(|s| s.timer == timer) {
+            slot.deadline_ns = None;
+        }
+    }
+
+    #[inline]
+    fn set_timer(&mut self, node: NodeId, timer: Timer, after_ns: u64) {
+        let node_slot = &mut self.slots[node];
+        let at = self.now_ns + node_slot.clock.true_duration(after_ns);
+        let index = match node_slot.timers.iter().position(|s| s.timer == timer) {
+            Some(i) => i,
+            None => {
+                node_slot.timers.push(TimerSlot { timer, deadline_ns: None, scheduled_ns: None, generation: 0 });
+                node_slot.timers.len() - 1
+            }
+        };
+        let slot = &mut node_slot.timers[index];
+        slot.deadline_ns = Some(at);
+        if slot.scheduled_ns.is_none_or(|s| s > at) {
+            // No entry queued, or it would come too late: queue one (older ones go stale).
+            self.generation += 1;
+            slot.generation = self.generation;
+            slot.scheduled_ns = Some(at);
+            let generation = self.generation;
+            self.push(at, Ev::Timer { node, index: index as u32, generation });
+        }
     }
 
     fn apply(&mut self, node: NodeId, effect: Effect) {
         match effect {
             Effect::Send { to, msg } => self.send(node, to, msg),
-            Effect::SetTimer { timer, after_ns } => {
-                let node_slot = &mut self.slots[node];
-                let at = self.now_ns + node_slot.clock.true_duration(after_ns);
-                let index = match node_slot.timers.iter().position(|s| s.timer == timer) {
-                    Some(i) => i,
-                    None => {
-                        node_slot.timers.push(TimerSlot {
-                            timer,
-                            deadline_ns: None,
-                            scheduled_ns: None,
-                            generation: 0,
-                        });
-                        node_slot.timers.len() - 1
-                    }
-                };
-                let slot = &mut node_slot.timers[index];
-                slot.deadline_ns = Some(at);
-                if slot.scheduled_ns.is_none_or(|s| s > at) {
-                    // No entry queued, or it would come too late: queue one (older ones go stale).
-                    self.generation += 1;
-                    slot.generation = self.generation;
-                    slot.scheduled_ns = Some(at);
-                    let generation = self.generation;
-                    self.push(at, Ev::Timer { node, timer, generation });
-                }
-            }
-            Effect::CancelTimer { timer } => {
-                if let Some(slot) = self.slots[node].timers.iter_mut().find(|s| s.timer == timer) {
-                    slot.deadline_ns = None;
-                }
-            }
+            Effect::SetTimer { timer, after_ns } => self.set_timer(node, timer, after_ns),
+            Effect::CancelTimer { timer } => self.cancel_timer(node, timer),
             Effect::Persist(durable) => self.slots[node].cache = Some(durable),
             Effect::Sync => {
                 // What was written reaches the disk. Moved, not copied: until the next `Persist`
@@ -586,6 +593,7 @@ impl World {
         }
     }
 
+    #[inline]
     fn send(&mut self, from: NodeId, to: NodeId, msg: Msg) {
         self.stats.messages_sent += 1;
         let n = self.slots.len();
@@ -618,6 +626,7 @@ impl World {
     }
 
     /// Put one copy of a message on the wire.
+    #[inline(always)]
     fn transmit(&mut self, from: NodeId, to: NodeId, msg: Msg, link: &Link, extra_ns: u64, duplicate: bool) {
         let mut latency_ns = self.latency(link) + extra_ns;
         if link.reorder.hit(&mut self.net_rng) {
