@@ -402,69 +402,78 @@ impl World {
             self.free.push(index);
             self.now_ns = t_ns;
             self.stats.events += 1;
-            self.handle(ev);
+            // Matched here, by field: handing the whole event to a function copied it twice over.
+            match ev {
+                Ev::Input { node, input } => self.input(node, input),
+                Ev::Timer { node, index, generation } => self.timer(node, index, generation),
+                Ev::Fault(action) => self.fault(action),
+            }
         }
         false
     }
 
-    #[inline]
-    fn handle(&mut self, ev: Ev) {
-        let node = match &ev {
-            Ev::Input { node, .. } | Ev::Timer { node, .. } => *node,
-            Ev::Fault(action) => return self.fault(action.clone()),
-        };
+    /// An input comes due: a message is read or a command given, unless the node is paused (the
+    /// event waits) or down (a message is lost).
+    #[inline(always)]
+    fn input(&mut self, node: NodeId, input: Input) {
         match self.slots[node].status {
             Status::Paused => {
-                self.slots[node].deferred.push(ev);
+                self.slots[node].deferred.push(Ev::Input { node, input });
                 return;
             }
             Status::Down => {
-                if let Ev::Input { node: to, input: Input::Message { from, msg } } = ev {
+                if let Input::Message { from, msg } = input {
                     self.stats.messages_dropped += 1;
                     if let Some(trace) = &mut self.trace {
-                        trace.push(TraceRec::Drop { t_ns: self.now_ns, from, to, msg, why: "receiver down" });
+                        trace.push(TraceRec::Drop { t_ns: self.now_ns, from, to: node, msg, why: "receiver down" });
                     }
                 }
                 return;
             }
             Status::Up => {}
         }
-        match ev {
-            Ev::Input { node, input } => {
-                if let Input::Message { from, msg } = &input {
-                    self.stats.messages_delivered += 1;
-                    if let Some(trace) = &mut self.trace {
-                        trace.push(TraceRec::Deliver { t_ns: self.now_ns, from: *from, to: node, msg: msg.clone() });
-                    }
-                }
-                self.dispatch(node, input);
+        if let Input::Message { from, msg } = &input {
+            self.stats.messages_delivered += 1;
+            if let Some(trace) = &mut self.trace {
+                trace.push(TraceRec::Deliver { t_ns: self.now_ns, from: *from, to: node, msg: msg.clone() });
             }
-            Ev::Timer { node, index, generation } => {
-                let now_ns = self.now_ns;
-                let timers = &mut self.slots[node].timers;
-                let Some(slot) = timers.get_mut(index as usize).filter(|s| s.generation == generation) else {
-                    return; // a stale entry (the node crashed, or the slot was re-queued earlier)
-                };
-                let timer = slot.timer;
-                slot.scheduled_ns = None;
-                match slot.deadline_ns {
-                    None => return, // cancelled
-                    Some(deadline) if deadline > now_ns => {
-                        // Re-armed to a later deadline since this entry was queued.
-                        slot.scheduled_ns = Some(deadline);
-                        self.push(deadline, Ev::Timer { node, index, generation });
-                        return;
-                    }
-                    Some(_) => slot.deadline_ns = None,
-                }
-                self.stats.timers_fired += 1;
-                if let Some(trace) = &mut self.trace {
-                    trace.push(TraceRec::Timer { t_ns: self.now_ns, node, timer });
-                }
-                self.dispatch(node, Input::Timer(timer));
-            }
-            Ev::Fault(_) => unreachable!("handled above"),
         }
+        self.dispatch(node, input);
+    }
+
+    /// A timer's queue entry comes due (see [`TimerSlot`]): it fires, is re-queued for a later
+    /// deadline, or is stale.
+    fn timer(&mut self, node: NodeId, index: u32, generation: u64) {
+        match self.slots[node].status {
+            Status::Paused => {
+                self.slots[node].deferred.push(Ev::Timer { node, index, generation });
+                return;
+            }
+            Status::Down => return,
+            Status::Up => {}
+        }
+        let now_ns = self.now_ns;
+        let timers = &mut self.slots[node].timers;
+        let Some(slot) = timers.get_mut(index as usize).filter(|s| s.generation == generation) else {
+            return; // a stale entry (the node crashed, or the slot was re-queued earlier)
+        };
+        let timer = slot.timer;
+        slot.scheduled_ns = None;
+        match slot.deadline_ns {
+            None => return, // cancelled
+            Some(deadline) if deadline > now_ns => {
+                // Re-armed to a later deadline since this entry was queued.
+                slot.scheduled_ns = Some(deadline);
+                self.push(deadline, Ev::Timer { node, index, generation });
+                return;
+            }
+            Some(_) => slot.deadline_ns = None,
+        }
+        self.stats.timers_fired += 1;
+        if let Some(trace) = &mut self.trace {
+            trace.push(TraceRec::Timer { t_ns: self.now_ns, node, timer });
+        }
+        self.dispatch(node, Input::Timer(timer));
     }
 
     /// Feed one input to a node and carry out its effects.
