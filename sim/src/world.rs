@@ -486,10 +486,19 @@ impl World {
             slot.node.handle(&mut ctx, input);
         }
         for effect in effects.iter_mut() {
-            // Timer effects are read in place; the others are moved out (a `Sync` left behind).
+            // Timer effects are read in place, a message is moved out only once it is known to go
+            // on the wire; the others are moved out (a `Sync` is left behind).
             match *effect {
                 Effect::SetTimer { timer, after_ns } => self.set_timer(node, timer, after_ns),
                 Effect::CancelTimer { timer } => self.cancel_timer(node, timer),
+                Effect::Send { to, ref msg } => {
+                    if let Some(at) = self.send(node, to, msg) {
+                        let Effect::Send { msg, .. } = std::mem::replace(effect, Effect::Sync) else {
+                            unreachable!("matched above")
+                        };
+                        self.push(at, Ev::Input { node: to, input: Input::Message { from: node, msg } });
+                    }
+                }
                 _ => {
                     let effect = std::mem::replace(effect, Effect::Sync);
                     self.apply(node, effect);
@@ -532,7 +541,11 @@ impl World {
 
     fn apply(&mut self, node: NodeId, effect: Effect) {
         match effect {
-            Effect::Send { to, msg } => self.send(node, to, msg),
+            Effect::Send { to, msg } => {
+                if let Some(at) = self.send(node, to, &msg) {
+                    self.push(at, Ev::Input { node: to, input: Input::Message { from: node, msg } });
+                }
+            }
             Effect::SetTimer { timer, after_ns } => self.set_timer(node, timer, after_ns),
             Effect::CancelTimer { timer } => self.cancel_timer(node, timer),
             Effect::Persist(durable) => self.slots[node].cache = Some(durable),
@@ -602,20 +615,25 @@ impl World {
         }
     }
 
-    #[inline]
-    fn send(&mut self, from: NodeId, to: NodeId, msg: Msg) {
+    /// A message leaves `from` for `to`: targeted rules, partitions, loss and duplication decide
+    /// its fate. Returns when it arrives, or `None` if it is lost; a duplicate is queued here. The
+    /// message is only borrowed: the caller moves it from the effect buffer straight into the
+    /// queue, so a delivered message is copied once on its way.
+    #[inline(always)]
+    fn send(&mut self, from: NodeId, to: NodeId, msg: &Msg) -> Option<u64> {
         self.stats.messages_sent += 1;
         let n = self.slots.len();
         let link = self.links[from * n + to];
         let mut extra_ns = 0;
         if !self.rules.is_empty() {
-            match self.apply_rules(from, to, &msg) {
+            match self.apply_rules(from, to, msg) {
                 None => {
                     self.stats.messages_dropped += 1;
                     if let Some(trace) = &mut self.trace {
+                        let msg = msg.clone();
                         trace.push(TraceRec::Drop { t_ns: self.now_ns, from, to, msg, why: "targeted drop" });
                     }
-                    return;
+                    return None;
                 }
                 Some(e) => extra_ns = e,
             }
@@ -624,19 +642,21 @@ impl World {
             self.stats.messages_dropped += 1;
             if let Some(trace) = &mut self.trace {
                 let why = if self.blocked[from * n + to] > 0 { "partitioned" } else { "lost" };
-                trace.push(TraceRec::Drop { t_ns: self.now_ns, from, to, msg, why });
+                trace.push(TraceRec::Drop { t_ns: self.now_ns, from, to, msg: msg.clone(), why });
             }
-            return;
+            return None;
         }
         if link.duplicate.hit(&mut self.net_rng) {
-            self.transmit(from, to, msg.clone(), &link, extra_ns, true);
+            let at = self.transmit(from, to, msg, &link, extra_ns, true);
+            self.push(at, Ev::Input { node: to, input: Input::Message { from, msg: msg.clone() } });
         }
-        self.transmit(from, to, msg, &link, extra_ns, false);
+        Some(self.transmit(from, to, msg, &link, extra_ns, false))
     }
 
-    /// Put one copy of a message on the wire.
+    /// Put one copy of a message on the wire: draw its latency (and reordering delay), record
+    /// the send; returns its arrival time (the caller queues it).
     #[inline(always)]
-    fn transmit(&mut self, from: NodeId, to: NodeId, msg: Msg, link: &Link, extra_ns: u64, duplicate: bool) {
+    fn transmit(&mut self, from: NodeId, to: NodeId, msg: &Msg, link: &Link, extra_ns: u64, duplicate: bool) -> u64 {
         let mut latency_ns = self.latency(link) + extra_ns;
         if link.reorder.hit(&mut self.net_rng) {
             latency_ns += self.net_rng.next_u64() % (link.reorder_max_ns + 1);
@@ -645,7 +665,7 @@ impl World {
         if let Some(trace) = &mut self.trace {
             trace.push(TraceRec::Send { t_ns: self.now_ns, from, to, msg: msg.clone(), arrive_ns: at, duplicate });
         }
-        self.push(at, Ev::Input { node: to, input: Input::Message { from, msg } });
+        at
     }
 
     fn latency(&mut self, link: &Link) -> u64 {
