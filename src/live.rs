@@ -434,8 +434,10 @@ type Played = Vec<Result<(LiveOutcome, String), String>>;
 /// disagreed is played again alone, one run at a time; the report shows both observations.
 fn run_jobs(compiled: &[Compiled], jobs: &[(usize, usize, Target)], args: &LiveArgs, bins: &Binaries) -> Vec<Row> {
     use rayon::prelude::*;
+    // Why each job cannot run live (None: it can), worked out once.
+    let unsupported: Vec<Option<String>> = jobs.iter().map(|&(ci, v, t)| support(&compiled[ci], v, t).err()).collect();
     let mut wanted: Vec<(usize, usize)> =
-        jobs.iter().filter(|&&(ci, v, t)| support(&compiled[ci], v, t).is_ok()).map(|&(ci, v, _)| (ci, v)).collect();
+        jobs.iter().zip(&unsupported).filter(|(_, why)| why.is_none()).map(|(&(ci, v, _), _)| (ci, v)).collect();
     wanted.sort_unstable();
     wanted.dedup();
     let predictions: BTreeMap<(usize, usize), Prediction> =
@@ -448,7 +450,7 @@ fn run_jobs(compiled: &[Compiled], jobs: &[(usize, usize, Target)], args: &LiveA
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(&(ci, v, target)) = jobs.get(i) else { return };
-                if support(&compiled[ci], v, target).is_err() {
+                if unsupported[i].is_some() {
                     continue;
                 }
                 let mut runs = Played::new();
@@ -469,7 +471,11 @@ fn run_jobs(compiled: &[Compiled], jobs: &[(usize, usize, Target)], args: &LiveA
     let mut rows: Vec<Row> = jobs
         .par_iter()
         .zip(played)
-        .map(|(&(ci, v, target), runs)| row(&compiled[ci], v, target, predictions.get(&(ci, v)), runs))
+        .zip(unsupported)
+        .map(|((&(ci, v, target), runs), why)| match why {
+            Some(why) => skipped_row(&compiled[ci], v, target, why),
+            None => row(&compiled[ci], v, target, predictions.get(&(ci, v)), runs),
+        })
         .collect();
     if workers > 1 {
         for (row, &(ci, v, target)) in rows.iter_mut().zip(jobs) {
@@ -488,10 +494,14 @@ fn run_jobs(compiled: &[Compiled], jobs: &[(usize, usize, Target)], args: &LiveA
     rows
 }
 
-/// A job's row: its prediction beside the judged live runs.
-fn row(compiled: &Compiled, v: usize, target: Target, prediction: Option<&Prediction>, runs: Played) -> Row {
+/// The row of a job that cannot run live on its target, saying why.
+fn skipped_row(compiled: &Compiled, v: usize, target: Target, why: String) -> Row {
+    Row { skipped: Some(why), ..empty_row(compiled, v, target) }
+}
+
+fn empty_row(compiled: &Compiled, v: usize, target: Target) -> Row {
     let variant = &compiled.variants[v];
-    let mut row = Row {
+    Row {
         scenario: compiled.scenario.scenario.name.clone(),
         variant: variant.name.clone(),
         target,
@@ -506,11 +516,12 @@ fn row(compiled: &Compiled, v: usize, target: Target, prediction: Option<&Predic
         predicted_acquire_ms_max: 0.0,
         observed_acquire_ms_max: 0.0,
         alone: None,
-    };
-    if let Err(why) = support(compiled, v, target) {
-        row.skipped = Some(why);
-        return row;
     }
+}
+
+/// A job's row (for a job that can run live): its prediction beside the judged live runs.
+fn row(compiled: &Compiled, v: usize, target: Target, prediction: Option<&Prediction>, runs: Played) -> Row {
+    let mut row = empty_row(compiled, v, target);
     if let Some(p) = prediction {
         (row.predicted, row.predicted_acquire_ms_max) = p.clone();
     }

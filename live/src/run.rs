@@ -184,14 +184,6 @@ pub struct Binaries {
     pub etcd: Option<std::path::PathBuf>,
 }
 
-/// What one live run produced.
-pub struct LiveRun {
-    pub outcome: LiveOutcome,
-    pub report: Report,
-    /// The server role, as reports print it: "locklab", "redis-server 7.0.15", "etcd 3.4.23".
-    pub server: String,
-}
-
 /// Start the real servers for `target` (None for locklab's own nodes). `server_offsets_ns`: each
 /// server's initial wall-clock offset in this seed's world (scenario ns).
 async fn start_backend(
@@ -224,8 +216,9 @@ async fn start_backend(
 
 /// Play one live run of variant `variant` of `compiled` with `seed` on `target`, at `scale` real
 /// seconds per scenario second, on a fresh single-threaded tokio runtime. Every server process
-/// started for it is stopped, and every temporary directory removed, before this returns. The run's
-/// outcome and the server role's name (see [`LiveRun::server`]); [`judge`] checks it.
+/// started for it is stopped, and every temporary directory removed, before this returns. Returns
+/// the run's outcome, which [`judge`] checks, and the server role as reports print it ("locklab",
+/// "redis-server 7.0.15", "etcd 3.4.23").
 pub fn play_live(
     compiled: &Compiled,
     variant: usize,
@@ -254,18 +247,4 @@ pub fn play_live(
         Ok::<_, LiveError>((result?, server))
     })?;
     Ok((outcome, server))
-}
-
-/// One live run, played ([`play_live`]) and judged ([`judge`]).
-pub fn run_live(
-    compiled: &Compiled,
-    variant: usize,
-    seed: u64,
-    target: Target,
-    scale: f64,
-    bins: &Binaries,
-) -> Result<LiveRun, LiveError> {
-    let (outcome, server) = play_live(compiled, variant, seed, target, scale, bins)?;
-    let report = judge(compiled, variant, &outcome);
-    Ok(LiveRun { outcome, report, server })
 }

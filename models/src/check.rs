@@ -160,12 +160,12 @@ pub fn run(model: &LockModel, strategy: Strategy, threads: usize, depth: Option<
         Strategy::Dfs => {
             let checker = builder(&model, threads, depth, budget.time).spawn_dfs();
             watch(&model, &Stateright(&checker), budget, &mut exhausted);
-            collect(&model, checker, started, false)
+            until_joined(&model, budget, started, &mut exhausted, || collect(&model, checker, started, false))
         }
         Strategy::Random { seed } => {
             let checker = builder(&model, threads, depth, budget.time).spawn_simulation(seed, UniformChooser);
             watch(&model, &Stateright(&checker), budget, &mut exhausted);
-            collect(&model, checker, started, true)
+            until_joined(&model, budget, started, &mut exhausted, || collect(&model, checker, started, true))
         }
     };
     if exhausted.is_none() && budget.time.is_some_and(|t| outcome.seconds + 0.05 >= t.as_secs_f64()) {
@@ -174,6 +174,48 @@ pub fn run(model: &LockModel, strategy: Strategy, threads: usize, depth: Option<
     outcome.exhausted = exhausted;
     outcome.complete = outcome.complete && depth.is_none() && exhausted.is_none();
     outcome
+}
+
+/// Joins a stateright search (`join` collects its outcome) while keeping its budget in force.
+///
+/// [`watch`] stops watching when stateright says the search is done, but stateright's
+/// `is_done` is about its job market (closed, say, by its own timeout), not about its worker
+/// threads: a worker in the middle of a long block of work goes on after it. One such search
+/// (`check raft --faults pause --horizon 4 --strategy dfs --threads 1 --timeout 900`, at nice 19
+/// on two busy cores) was still exploring 24 minutes later, the main thread waiting in `join`
+/// and the stop flag never set. So the budget is enforced here until the join has returned.
+fn until_joined(
+    model: &LockModel,
+    budget: Budget,
+    started: Instant,
+    exhausted: &mut Option<Exhausted>,
+    join: impl FnOnce() -> Outcome + Send,
+) -> Outcome {
+    let watcher = std::thread::current();
+    std::thread::scope(|scope| {
+        let joining = scope.spawn(|| {
+            let outcome = join();
+            watcher.unpark();
+            outcome
+        });
+        while !joining.is_finished() {
+            std::thread::park_timeout(Duration::from_millis(50));
+            if exhausted.is_some() {
+                // Already out of budget: the stop flag is set, the search is draining.
+                continue;
+            }
+            let rss_mib = current_rss_kib().map(|k| k / 1024);
+            if budget.time.is_some_and(|t| started.elapsed() >= t) {
+                *exhausted = Some(Exhausted::Time);
+            } else if budget.memory_mib.zip(rss_mib).is_some_and(|(limit, rss)| rss >= limit) {
+                *exhausted = Some(Exhausted::Memory);
+            }
+            if exhausted.is_some() {
+                model.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        joining.join().expect("the search thread")
+    })
 }
 
 /// The outcome of our own BFS, as [`collect`] makes it of stateright's.

@@ -253,8 +253,8 @@ impl Zone {
     /// matches_floyd_warshall` checks it against [`Zone::linearize_floyd_warshall`]).
     ///
     /// Real histories keep every time and bound far below 2^60 ns (36 years), where sums of
-    /// three bounds cannot overflow an `i64`: [`Zone::linearize_narrow`] computes the step there,
-    /// in `i64`. Anything larger takes [`Zone::linearize_wide`], the same computation in `i128`
+    /// three bounds cannot overflow an `i64`: the step is computed there in `i64`
+    /// ([`Zone::linearize_in`]`::<i64>`). Anything larger takes the same computation in `i128`
     /// (the two agree exactly where both apply: `tests::narrow_and_wide_agree`).
     #[inline]
     fn linearize(
@@ -266,14 +266,14 @@ impl Zone {
         sets_expiry: bool,
     ) -> Option<Zone> {
         if self.narrow(call_ns, return_ns, ttl_ns) {
-            self.linearize_narrow(call_ns, return_ns, guard, ttl_ns, sets_expiry)
+            self.linearize_in::<i64>(call_ns, return_ns, guard, ttl_ns, sets_expiry)
         } else {
-            self.linearize_wide(call_ns, return_ns, guard, ttl_ns, sets_expiry)
+            self.linearize_in::<i128>(call_ns, return_ns, guard, ttl_ns, sets_expiry)
         }
     }
 
     /// True if the inputs of a step and every finite bound are below [`NARROW`] in magnitude:
-    /// then every sum [`Zone::linearize_narrow`] forms (at most three such terms) fits an `i64`
+    /// then every sum the `i64` step forms (at most three such terms) fits an `i64`
     /// with room to spare, and stays below the `INF` sentinel.
     #[inline]
     fn narrow(&self, call_ns: u64, return_ns: Option<u64>, ttl_ns: u64) -> bool {
@@ -282,31 +282,6 @@ impl Zone {
             && return_ns.is_none_or(small)
             && small(ttl_ns)
             && self.bound.iter().flatten().all(|&b| b == INF || (-NARROW < b && b < NARROW))
-    }
-
-    /// The step in `i64`, for narrow inputs only (see [`Zone::narrow`]).
-    #[inline]
-    fn linearize_narrow(
-        &self,
-        call_ns: u64,
-        return_ns: Option<u64>,
-        guard: Guard,
-        ttl_ns: u64,
-        sets_expiry: bool,
-    ) -> Option<Zone> {
-        self.linearize_in::<i64>(call_ns, return_ns, guard, ttl_ns, sets_expiry)
-    }
-
-    /// The step in `i128`, for any inputs up to [`crate::checker::MAX_TIME_NS`].
-    fn linearize_wide(
-        &self,
-        call_ns: u64,
-        return_ns: Option<u64>,
-        guard: Guard,
-        ttl_ns: u64,
-        sets_expiry: bool,
-    ) -> Option<Zone> {
-        self.linearize_in::<i128>(call_ns, return_ns, guard, ttl_ns, sets_expiry)
     }
 
     /// The step, computed in the integer type `T` (see [`ZoneInt`]); `INF` is the sentinel of
@@ -787,13 +762,13 @@ mod tests {
                 let guard = [Guard::None, Guard::Live, Guard::Expired][rng.below(3) as usize];
                 let sets_expiry = rng.below(2) == 0;
                 let reference = zone.linearize_floyd_warshall(call_ns, return_ns, guard, ttl_ns, sets_expiry);
-                let wide_step = zone.linearize_wide(call_ns, return_ns, guard, ttl_ns, sets_expiry);
+                let wide_step = zone.linearize_in::<i128>(call_ns, return_ns, guard, ttl_ns, sets_expiry);
                 if ttl_ns < 1 << 61 {
                     assert_eq!(wide_step, reference);
                 }
                 if zone.narrow(call_ns, return_ns, ttl_ns) {
                     narrow += 1;
-                    assert_eq!(zone.linearize_narrow(call_ns, return_ns, guard, ttl_ns, sets_expiry), reference);
+                    assert_eq!(zone.linearize_in::<i64>(call_ns, return_ns, guard, ttl_ns, sets_expiry), reference);
                 } else {
                     wide += 1;
                 }
