@@ -1,17 +1,19 @@
 //! The event queue: `(time, sequence)` keys, a sorted vector while few, a 4-ary min-heap when many.
 //!
-//! Every event is a 16-byte key in the heap — its time, then its sequence number (high bits) and
-//! its slab index (low bits, see `world.rs`) — while the event itself waits in the engine's slab,
-//! so sifting moves small words only. Four children per node halve the depth of a binary heap:
-//! a pop (the engine's commonest operation, once per event) walks half as many levels, comparing
-//! four siblings that share a cache line. Keys are unique (the sequence number is), so the pop
-//! order is exactly ascending `(t_ns, key)`, the order the engine has always used
-//! (`tests::same_order_as_a_binary_heap`).
+//! Every event is a 16-byte key — its time, then its sequence number (high bits) and its slab
+//! index (low bits, see `world.rs`) — while the event itself waits in the engine's slab, so the
+//! queue moves small words only. Keys are unique (the sequence number is), so the pop order is
+//! exactly ascending `(t_ns, key)`, the order the engine has always used, whichever
+//! representation holds the keys (`tests::same_order_as_a_binary_heap`).
 //!
 //! Measured on the two benchmark scenarios (`compare --dir benches --seeds 20`, callgrind): std's
 //! `BinaryHeap` cost 70M instructions, a radix heap (monotone keys: nothing is scheduled in the
-//! past) 82M — its bucket redistribution does not pay for queues of a few dozen events — and this
-//! heap the figure in the commit that introduced it.
+//! past) 82M — its bucket redistribution does not pay for queues of a few dozen events — and the
+//! 4-ary heap the figure in the commit that introduced it. On the `runs` bench workload (5 nodes,
+//! a handful of pending events) the heap's pop still cost ~100 instructions; the sorted vector
+//! below pops with a `Vec::pop` and took `profile_runs 20 sim` from 100.6M to 89.5M instructions.
+//! Four children per heap node halve the depth of a binary heap: a pop walks half as many levels,
+//! comparing four siblings that share a cache line.
 
 /// A priority queue of `(t_ns, key)` pairs packed as `t_ns << 64 | key`, smallest first.
 ///
