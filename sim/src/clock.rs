@@ -45,6 +45,13 @@ impl Clock {
         self.wall_offset_ns + self.local_elapsed(true_ns) + self.wall_steps_ns
     }
 
+    /// `(mono_ns(true_ns), wall_ns(true_ns))`, computing the drifted elapsed time once.
+    #[inline]
+    pub fn readings(&self, true_ns: u64) -> (u64, i64) {
+        let elapsed = self.local_elapsed(true_ns);
+        (elapsed as u64, self.wall_offset_ns + elapsed + self.wall_steps_ns)
+    }
+
     /// True duration that `local_ns` of this clock takes (rounded up, so a timer never fires early
     /// by its own clock).
     pub fn true_duration(&self, local_ns: u64) -> u64 {

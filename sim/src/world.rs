@@ -192,11 +192,25 @@ pub struct Slot {
     deferred: Vec<Ev>,
 }
 
+/// A pending event, waiting in the slab until its time comes.
+///
+/// A message delivery or a workload command is stored as the very [`Input`] its node will be
+/// handed, so the event moves once out of the slab and straight into the node: no re-packing of
+/// a wide message on every event.
 #[derive(Clone, Debug)]
 pub enum Ev {
-    Deliver { from: NodeId, to: NodeId, msg: Msg },
-    Timer { node: NodeId, timer: Timer, generation: u64 },
-    Command { node: NodeId },
+    /// `Input::Message` (a delivery) or `Input::Command` for `node`.
+    Input {
+        node: NodeId,
+        input: Input,
+    },
+    /// The queue entry of the node's timer slot `index` (see [`TimerSlot`]); stale unless the
+    /// slot still has this `generation` (generations are unique, and a crash empties the slots).
+    Timer {
+        node: NodeId,
+        index: u32,
+        generation: u64,
+    },
     Fault(Action),
 }
 
@@ -313,7 +327,7 @@ impl World {
             world.push(t_ns, Ev::Fault(action));
         }
         for (t_ns, node) in spec.starts {
-            world.push(t_ns, Ev::Command { node });
+            world.push(t_ns, Ev::Input { node, input: Input::Command(Command::Run) });
         }
         world
     }
@@ -322,6 +336,7 @@ impl World {
         self.now_ns
     }
 
+    #[inline(always)]
     fn push(&mut self, t_ns: u64, ev: Ev) {
         if self.free.is_empty() && self.slab.len() >= MAX_PENDING_EVENTS {
             // The queue is full: the run cannot go on faithfully. Drop the event and stop at the
@@ -342,14 +357,6 @@ impl World {
         };
         debug_assert!(index < 1 << SLAB_BITS, "checked above");
         self.queue.push(t_ns, (self.seq << SLAB_BITS) | index as u64);
-    }
-
-    fn pop(&mut self) -> Option<(u64, Ev)> {
-        let (t_ns, key) = self.queue.pop()?;
-        let index = (key & ((1 << SLAB_BITS) - 1)) as u32;
-        let ev = self.slab[index as usize].take().expect("a queued event is in the slab");
-        self.free.push(index);
-        Some((t_ns, ev))
     }
 
     /// Stop the run (as `truncated`) after this many events.
@@ -389,70 +396,84 @@ impl World {
                 self.stats.end_ns = self.now_ns;
                 return true;
             }
-            let (t_ns, ev) = self.pop().expect("peeked");
+            let (t_ns, key) = self.queue.pop().expect("peeked");
+            let index = (key & ((1 << SLAB_BITS) - 1)) as u32;
+            let ev = self.slab[index as usize].take().expect("a queued event is in the slab");
+            self.free.push(index);
             self.now_ns = t_ns;
             self.stats.events += 1;
-            self.handle(ev);
+            // Matched here, by field: handing the whole event to a function copied it twice over.
+            match ev {
+                Ev::Input { node, input } => self.input(node, input),
+                Ev::Timer { node, index, generation } => self.timer(node, index, generation),
+                Ev::Fault(action) => self.fault(action),
+            }
         }
         false
     }
 
-    fn handle(&mut self, ev: Ev) {
-        let node = match &ev {
-            Ev::Deliver { to, .. } => *to,
-            Ev::Timer { node, .. } | Ev::Command { node } => *node,
-            Ev::Fault(action) => return self.fault(action.clone()),
-        };
+    /// An input comes due: a message is read or a command given, unless the node is paused (the
+    /// event waits) or down (a message is lost).
+    #[inline(always)]
+    fn input(&mut self, node: NodeId, input: Input) {
         match self.slots[node].status {
             Status::Paused => {
-                self.slots[node].deferred.push(ev);
+                self.slots[node].deferred.push(Ev::Input { node, input });
                 return;
             }
             Status::Down => {
-                if let Ev::Deliver { from, to, msg } = ev {
+                if let Input::Message { from, msg } = input {
                     self.stats.messages_dropped += 1;
                     if let Some(trace) = &mut self.trace {
-                        trace.push(TraceRec::Drop { t_ns: self.now_ns, from, to, msg, why: "receiver down" });
+                        trace.push(TraceRec::Drop { t_ns: self.now_ns, from, to: node, msg, why: "receiver down" });
                     }
                 }
                 return;
             }
             Status::Up => {}
         }
-        match ev {
-            Ev::Deliver { from, to, msg } => {
-                self.stats.messages_delivered += 1;
-                if let Some(trace) = &mut self.trace {
-                    trace.push(TraceRec::Deliver { t_ns: self.now_ns, from, to, msg: msg.clone() });
-                }
-                self.dispatch(to, Input::Message { from, msg });
+        if let Input::Message { from, msg } = &input {
+            self.stats.messages_delivered += 1;
+            if let Some(trace) = &mut self.trace {
+                trace.push(TraceRec::Deliver { t_ns: self.now_ns, from: *from, to: node, msg: msg.clone() });
             }
-            Ev::Timer { node, timer, generation } => {
-                let now_ns = self.now_ns;
-                let timers = &mut self.slots[node].timers;
-                let Some(slot) = timers.iter_mut().find(|s| s.timer == timer && s.generation == generation) else {
-                    return; // a stale entry (the node crashed, or the slot was re-queued earlier)
-                };
-                slot.scheduled_ns = None;
-                match slot.deadline_ns {
-                    None => return, // cancelled
-                    Some(deadline) if deadline > now_ns => {
-                        // Re-armed to a later deadline since this entry was queued.
-                        slot.scheduled_ns = Some(deadline);
-                        self.push(deadline, Ev::Timer { node, timer, generation });
-                        return;
-                    }
-                    Some(_) => slot.deadline_ns = None,
-                }
-                self.stats.timers_fired += 1;
-                if let Some(trace) = &mut self.trace {
-                    trace.push(TraceRec::Timer { t_ns: self.now_ns, node, timer });
-                }
-                self.dispatch(node, Input::Timer(timer));
-            }
-            Ev::Command { node } => self.dispatch(node, Input::Command(Command::Run)),
-            Ev::Fault(_) => unreachable!("handled above"),
         }
+        self.dispatch(node, input);
+    }
+
+    /// A timer's queue entry comes due (see [`TimerSlot`]): it fires, is re-queued for a later
+    /// deadline, or is stale.
+    fn timer(&mut self, node: NodeId, index: u32, generation: u64) {
+        match self.slots[node].status {
+            Status::Paused => {
+                self.slots[node].deferred.push(Ev::Timer { node, index, generation });
+                return;
+            }
+            Status::Down => return,
+            Status::Up => {}
+        }
+        let now_ns = self.now_ns;
+        let timers = &mut self.slots[node].timers;
+        let Some(slot) = timers.get_mut(index as usize).filter(|s| s.generation == generation) else {
+            return; // a stale entry (the node crashed, or the slot was re-queued earlier)
+        };
+        let timer = slot.timer;
+        slot.scheduled_ns = None;
+        match slot.deadline_ns {
+            None => return, // cancelled
+            Some(deadline) if deadline > now_ns => {
+                // Re-armed to a later deadline since this entry was queued.
+                slot.scheduled_ns = Some(deadline);
+                self.push(deadline, Ev::Timer { node, index, generation });
+                return;
+            }
+            Some(_) => slot.deadline_ns = None,
+        }
+        self.stats.timers_fired += 1;
+        if let Some(trace) = &mut self.trace {
+            trace.push(TraceRec::Timer { t_ns: self.now_ns, node, timer });
+        }
+        self.dispatch(node, Input::Timer(timer));
     }
 
     /// Feed one input to a node and carry out its effects.
@@ -460,51 +481,73 @@ impl World {
         let mut effects = std::mem::take(&mut self.effects);
         {
             let slot = &mut self.slots[node];
-            let mono_ns = slot.clock.mono_ns(self.now_ns);
-            let wall_ns = slot.clock.wall_ns(self.now_ns);
+            let (mono_ns, wall_ns) = slot.clock.readings(self.now_ns);
             let mut ctx = Ctx::new(node, mono_ns, wall_ns, &mut slot.rng, &mut effects);
             slot.node.handle(&mut ctx, input);
         }
-        for effect in effects.drain(..) {
-            self.apply(node, effect);
+        for effect in effects.iter_mut() {
+            // Timer effects are read in place, a message is moved out only once it is known to go
+            // on the wire; the others are moved out (a `Sync` is left behind).
+            match *effect {
+                Effect::SetTimer { timer, after_ns } => self.set_timer(node, timer, after_ns),
+                Effect::CancelTimer { timer } => self.cancel_timer(node, timer),
+                Effect::Send { to, ref msg } => {
+                    if let Some(at) = self.send(node, to, msg) {
+                        let Effect::Send { msg, .. } = std::mem::replace(effect, Effect::Sync) else {
+                            unreachable!("matched above")
+                        };
+                        self.push(at, Ev::Input { node: to, input: Input::Message { from: node, msg } });
+                    }
+                }
+                _ => {
+                    let effect = std::mem::replace(effect, Effect::Sync);
+                    self.apply(node, effect);
+                }
+            }
         }
-        self.effects = effects;
+        effects.clear();
+        std::mem::swap(&mut self.effects, &mut effects);
+    }
+
+    #[inline]
+    fn cancel_timer(&mut self, node: NodeId, timer: Timer) {
+        if let Some(slot) = self.slots[node].timers.iter_mut().find(|s| s.timer == timer) {
+            slot.deadline_ns = None;
+        }
+    }
+
+    #[inline]
+    fn set_timer(&mut self, node: NodeId, timer: Timer, after_ns: u64) {
+        let node_slot = &mut self.slots[node];
+        let at = self.now_ns + node_slot.clock.true_duration(after_ns);
+        let index = match node_slot.timers.iter().position(|s| s.timer == timer) {
+            Some(i) => i,
+            None => {
+                node_slot.timers.push(TimerSlot { timer, deadline_ns: None, scheduled_ns: None, generation: 0 });
+                node_slot.timers.len() - 1
+            }
+        };
+        let slot = &mut node_slot.timers[index];
+        slot.deadline_ns = Some(at);
+        if slot.scheduled_ns.is_none_or(|s| s > at) {
+            // No entry queued, or it would come too late: queue one (older ones go stale).
+            self.generation += 1;
+            slot.generation = self.generation;
+            slot.scheduled_ns = Some(at);
+            let generation = self.generation;
+            self.push(at, Ev::Timer { node, index: index as u32, generation });
+        }
     }
 
     fn apply(&mut self, node: NodeId, effect: Effect) {
         match effect {
-            Effect::Send { to, msg } => self.send(node, to, msg),
-            Effect::SetTimer { timer, after_ns } => {
-                let node_slot = &mut self.slots[node];
-                let at = self.now_ns + node_slot.clock.true_duration(after_ns);
-                let index = match node_slot.timers.iter().position(|s| s.timer == timer) {
-                    Some(i) => i,
-                    None => {
-                        node_slot.timers.push(TimerSlot {
-                            timer,
-                            deadline_ns: None,
-                            scheduled_ns: None,
-                            generation: 0,
-                        });
-                        node_slot.timers.len() - 1
-                    }
-                };
-                let slot = &mut node_slot.timers[index];
-                slot.deadline_ns = Some(at);
-                if slot.scheduled_ns.is_none_or(|s| s > at) {
-                    // No entry queued, or it would come too late: queue one (older ones go stale).
-                    self.generation += 1;
-                    slot.generation = self.generation;
-                    slot.scheduled_ns = Some(at);
-                    let generation = self.generation;
-                    self.push(at, Ev::Timer { node, timer, generation });
+            Effect::Send { to, msg } => {
+                if let Some(at) = self.send(node, to, &msg) {
+                    self.push(at, Ev::Input { node: to, input: Input::Message { from: node, msg } });
                 }
             }
-            Effect::CancelTimer { timer } => {
-                if let Some(slot) = self.slots[node].timers.iter_mut().find(|s| s.timer == timer) {
-                    slot.deadline_ns = None;
-                }
-            }
+            Effect::SetTimer { timer, after_ns } => self.set_timer(node, timer, after_ns),
+            Effect::CancelTimer { timer } => self.cancel_timer(node, timer),
             Effect::Persist(durable) => self.slots[node].cache = Some(durable),
             Effect::Sync => {
                 // What was written reaches the disk. Moved, not copied: until the next `Persist`
@@ -572,19 +615,25 @@ impl World {
         }
     }
 
-    fn send(&mut self, from: NodeId, to: NodeId, msg: Msg) {
+    /// A message leaves `from` for `to`: targeted rules, partitions, loss and duplication decide
+    /// its fate. Returns when it arrives, or `None` if it is lost; a duplicate is queued here. The
+    /// message is only borrowed: the caller moves it from the effect buffer straight into the
+    /// queue, so a delivered message is copied once on its way.
+    #[inline(always)]
+    fn send(&mut self, from: NodeId, to: NodeId, msg: &Msg) -> Option<u64> {
         self.stats.messages_sent += 1;
         let n = self.slots.len();
         let link = self.links[from * n + to];
         let mut extra_ns = 0;
         if !self.rules.is_empty() {
-            match self.apply_rules(from, to, &msg) {
+            match self.apply_rules(from, to, msg) {
                 None => {
                     self.stats.messages_dropped += 1;
                     if let Some(trace) = &mut self.trace {
+                        let msg = msg.clone();
                         trace.push(TraceRec::Drop { t_ns: self.now_ns, from, to, msg, why: "targeted drop" });
                     }
-                    return;
+                    return None;
                 }
                 Some(e) => extra_ns = e,
             }
@@ -593,18 +642,21 @@ impl World {
             self.stats.messages_dropped += 1;
             if let Some(trace) = &mut self.trace {
                 let why = if self.blocked[from * n + to] > 0 { "partitioned" } else { "lost" };
-                trace.push(TraceRec::Drop { t_ns: self.now_ns, from, to, msg, why });
+                trace.push(TraceRec::Drop { t_ns: self.now_ns, from, to, msg: msg.clone(), why });
             }
-            return;
+            return None;
         }
         if link.duplicate.hit(&mut self.net_rng) {
-            self.transmit(from, to, msg.clone(), &link, extra_ns, true);
+            let at = self.transmit(from, to, msg, &link, extra_ns, true);
+            self.push(at, Ev::Input { node: to, input: Input::Message { from, msg: msg.clone() } });
         }
-        self.transmit(from, to, msg, &link, extra_ns, false);
+        Some(self.transmit(from, to, msg, &link, extra_ns, false))
     }
 
-    /// Put one copy of a message on the wire.
-    fn transmit(&mut self, from: NodeId, to: NodeId, msg: Msg, link: &Link, extra_ns: u64, duplicate: bool) {
+    /// Put one copy of a message on the wire: draw its latency (and reordering delay), record
+    /// the send; returns its arrival time (the caller queues it).
+    #[inline(always)]
+    fn transmit(&mut self, from: NodeId, to: NodeId, msg: &Msg, link: &Link, extra_ns: u64, duplicate: bool) -> u64 {
         let mut latency_ns = self.latency(link) + extra_ns;
         if link.reorder.hit(&mut self.net_rng) {
             latency_ns += self.net_rng.next_u64() % (link.reorder_max_ns + 1);
@@ -613,7 +665,7 @@ impl World {
         if let Some(trace) = &mut self.trace {
             trace.push(TraceRec::Send { t_ns: self.now_ns, from, to, msg: msg.clone(), arrive_ns: at, duplicate });
         }
-        self.push(at, Ev::Deliver { from, to, msg });
+        at
     }
 
     fn latency(&mut self, link: &Link) -> u64 {
