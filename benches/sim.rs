@@ -11,7 +11,7 @@
 use divan::counter::ItemsCount;
 use divan::Bencher;
 
-use locklab::runner::run_info;
+use locklab::runner::bulk_run_info;
 use locklab_checkers::check;
 use locklab_sim::{Compiled, World};
 
@@ -83,7 +83,7 @@ fn bench_runs(bencher: Bencher, compiled: Compiled) {
     bencher.counter(ItemsCount::new(1usize)).bench_local(|| {
         seed += 1;
         let world = simulate(&compiled, seed, false);
-        divan::black_box(check(&world.history, &run_info(&compiled, 0, &world.stats)).violated())
+        divan::black_box(check(&world.history, &bulk_run_info(&compiled, 0, &world.stats)).violated())
     });
 }
 
@@ -106,7 +106,7 @@ fn bench_checks(bencher: Bencher, compiled: Compiled) {
     bencher.counter(ItemsCount::new(1usize)).bench_local(|| {
         let world = &worlds[i % worlds.len()];
         i += 1;
-        divan::black_box(check(&world.history, &run_info(&compiled, 0, &world.stats)).violated())
+        divan::black_box(check(&world.history, &bulk_run_info(&compiled, 0, &world.stats)).violated())
     });
 }
 

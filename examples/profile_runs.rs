@@ -7,7 +7,7 @@
 //! (modes: `runs` simulate and check, `sim` simulate only, `checks` simulate outside the
 //! measured loop is impossible under callgrind, so `checks` = `runs` minus `sim`).
 
-use locklab::runner::run_info;
+use locklab::runner::bulk_run_info;
 use locklab_checkers::check;
 use locklab_sim::World;
 
@@ -56,7 +56,7 @@ fn main() {
             );
         }
         if mode == "runs" {
-            violated += check(&world.history, &run_info(&compiled, 0, &world.stats)).violated() as u32;
+            violated += check(&world.history, &bulk_run_info(&compiled, 0, &world.stats)).violated() as u32;
         }
     }
     println!("{seeds} seeds, {messages} messages, {violated} violated");

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use locklab_checkers::Outcome;
 use locklab_sim::Compiled;
 
-use crate::runner::{run_one, run_with, Trace};
+use crate::runner::{run_bulk, run_one};
 
 /// The properties, in report order, with the short label a violation gets in a cell.
 pub const PROPERTIES: &[(&str, &str)] = &[
@@ -171,7 +171,7 @@ impl PairAcc {
     }
 
     fn add(mut self, compiled: &Compiled, variant: usize, seed: u64, max_events: u64) -> Self {
-        let r = run_with(compiled, variant, seed, Trace::Off, max_events);
+        let r = run_bulk(compiled, variant, seed, max_events);
         for (k, (p, _)) in PROPERTIES.iter().enumerate() {
             let outcome = r.report.get(p).map_or(Outcome::NotApplicable, |x| x.outcome);
             let slot = match outcome {

@@ -74,7 +74,25 @@ pub fn run_one(compiled: &Compiled, variant: usize, seed: u64, trace: bool) -> R
 /// Run variant `variant` of `compiled` with `seed`, stopping after `max_events` events: a run
 /// stopped there is `truncated`, and every property of it is `unknown` (never a pass, never a
 /// violation), with the budget named in each summary.
-pub fn run_with(compiled: &Compiled, variant: usize, seed: u64, mut trace: Trace, max_events: u64) -> RunResult {
+pub fn run_with(compiled: &Compiled, variant: usize, seed: u64, trace: Trace, max_events: u64) -> RunResult {
+    run_checked(compiled, variant, seed, trace, max_events, true)
+}
+
+/// [`run_with`] without a trace, for bulk runs whose reports print no property summary
+/// (`compare`, `sweep`): the checks skip what only a summary shows, the history's check as a plain
+/// mutex ([`RunInfo::mutex_comparison`]). Every verdict and metric is the same.
+pub fn run_bulk(compiled: &Compiled, variant: usize, seed: u64, max_events: u64) -> RunResult {
+    run_checked(compiled, variant, seed, Trace::Off, max_events, false)
+}
+
+fn run_checked(
+    compiled: &Compiled,
+    variant: usize,
+    seed: u64,
+    mut trace: Trace,
+    max_events: u64,
+    mutex_comparison: bool,
+) -> RunResult {
     let record = !matches!(trace, Trace::Off);
     let mut world = World::new(compiled.world_spec(variant, seed, record));
     world.set_max_events(max_events);
@@ -100,7 +118,11 @@ pub fn run_with(compiled: &Compiled, variant: usize, seed: u64, mut trace: Trace
         }
         _ => world.run(),
     }
-    let info = run_info(compiled, variant, &world.stats);
+    let info = if mutex_comparison {
+        run_info(compiled, variant, &world.stats)
+    } else {
+        bulk_run_info(compiled, variant, &world.stats)
+    };
     let check_started = std::time::Instant::now();
     let mut report = check(&world.history, &info);
     let check_ns = check_started.elapsed().as_nanos() as u64;
@@ -196,6 +218,13 @@ pub fn expectation(compiled: &Compiled, variant: usize, report: &Report) -> Expe
     Expectation { met: mismatches.is_empty(), mismatches, unchecked: v.undeclared() }
 }
 
+/// [`run_info`] as `compare` and `sweep` check their runs ([`run_bulk`]): without the plain-mutex
+/// comparison that only a single run's summary shows. The benches and `examples/profile_runs` use
+/// it, so that they measure what the bulk commands do.
+pub fn bulk_run_info<'a>(compiled: &'a Compiled, variant: usize, stats: &Stats) -> RunInfo<'a> {
+    RunInfo { mutex_comparison: false, ..run_info(compiled, variant, stats) }
+}
+
 /// What the property checks need to know about a simulated run of `variant`.
 pub fn run_info<'a>(compiled: &'a Compiled, variant: usize, stats: &Stats) -> RunInfo<'a> {
     let v = &compiled.variants[variant];
@@ -207,5 +236,6 @@ pub fn run_info<'a>(compiled: &'a Compiled, variant: usize, stats: &Stats) -> Ru
         ttl_ms: v.ttl_ms(),
         lazy_expiry: v.lazy_expiry(),
         session_lease: v.session_lease(),
+        mutex_comparison: true,
     }
 }

@@ -493,13 +493,7 @@ fn run(args: &SweepArgs) -> Result<i32, (i32, String)> {
                 let pair = (i / args.seeds) as usize;
                 let seed = args.seed_start + i % args.seeds;
                 let (point, variant) = (pair / prep.variants.len(), prep.variants[pair % prep.variants.len()]);
-                let r = crate::runner::run_with(
-                    &prep.points[point].compiled,
-                    variant,
-                    seed,
-                    crate::runner::Trace::Off,
-                    args.max_events,
-                );
+                let r = crate::runner::run_bulk(&prep.points[point].compiled, variant, seed, args.max_events);
                 let a = &mut accs[pair];
                 a.runs += 1;
                 if r.stats.truncated {

@@ -98,6 +98,11 @@ pub struct RunInfo<'a> {
     /// The lease is a session reused across acquires (etcd's `Session`): with lazy expiry,
     /// property 3 uses lincheck's `session` specs (an acquire bounds no expiry).
     pub session_lease: bool,
+    /// Also check the history as a plain mutex, for property 3's summary ("as a plain mutex:
+    /// not linearizable"), which a single run's report prints. No verdict depends on it, and it
+    /// is a second linearizability search, so bulk runs whose reports show no summary
+    /// (`compare`, `sweep`) leave it off: the summary then says it was not checked.
+    pub mutex_comparison: bool,
 }
 
 /// All verdicts and metrics of one run.

@@ -68,6 +68,7 @@ fn outcome(history: &[Entry], property: &str) -> Outcome {
         ttl_ms: Some(5_000),
         lazy_expiry: false,
         session_lease: false,
+        mutex_comparison: true,
     };
     check(history, &info).get(property).unwrap().outcome
 }
@@ -160,6 +161,7 @@ fn a_repeated_identical_grant_is_the_same_grant() {
             ttl_ms: Some(5_000),
             lazy_expiry: false,
             session_lease: false,
+            mutex_comparison: true,
         };
         check(&h, &info).get("token_order").unwrap().clone()
     };

@@ -41,6 +41,7 @@ pub fn judge(compiled: &Compiled, variant: usize, outcome: &LiveOutcome) -> Repo
         ttl_ms: v.ttl_ms(),
         lazy_expiry: v.lazy_expiry(),
         session_lease: v.session_lease(),
+        mutex_comparison: true,
     };
     let mut report = check(&outcome.history, &info);
     if !outcome.errors.is_empty() {

@@ -56,6 +56,7 @@ fn sim_classes(c: &Compiled, v: usize, seeds: &[u64]) -> Classes {
             ttl_ms: variant.ttl_ms(),
             lazy_expiry: variant.lazy_expiry(),
             session_lease: variant.session_lease(),
+            mutex_comparison: false,
         };
         for p in check(&w.history, &info).properties {
             classes.entry(p.property.to_string()).or_default().insert(p.outcome.as_str());

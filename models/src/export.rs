@@ -381,6 +381,7 @@ pub fn replay_compiled(compiled: &locklab_sim::Compiled, property: &str) -> Repl
         ttl_ms: compiled.variants[0].ttl_ms(),
         lazy_expiry: compiled.variants[0].lazy_expiry(),
         session_lease: compiled.variants[0].session_lease(),
+        mutex_comparison: true,
     };
     let report = locklab_checkers::check(&world.history, &info);
     match report.get(p) {
