@@ -3,6 +3,7 @@
 //! figures come from `locklab compare --seeds 200 --protocols raft` (see scenarios/README.md).
 
 use locklab::runner::{run_one, RunResult};
+use locklab_protocols::history::Observation;
 use locklab_sim::Compiled;
 
 use crate::{bundled_scenarios, root};
@@ -245,4 +246,85 @@ fn figure_8_a_leader_commits_only_entries_of_its_term_by_counting() {
             assert!(r.expectation.met, "{}: {}", r.reproduce(), r.expectation.mismatches.join("; "));
         }
     }
+}
+
+/// Found by `locklab check raft --faults crash` (DFS, horizon 6), replayed here: c1 takes and
+/// releases the lock, then the leader s1 crashes as c2 starts to acquire. c2's requests go to a
+/// crashed peer (timeouts) and to followers that know no leader (`NotLeader`) until its retries run
+/// out. That give-up is no answer about the lock (the service never answers "held"; an acquire
+/// waits), and an earlier attempt that timed out may have taken effect: it is indeterminate, as
+/// etcd's `Mutex.Lock` on a deadline and Jepsen's `:info`. Recorded as a definite `Fail`, the
+/// history of this correct service was not linearizable (an acquire of a free lock "failed").
+#[test]
+fn an_acquire_that_gives_up_while_no_leader_answers_is_indeterminate() {
+    let text = r#"
+[scenario]
+name = "raft-acquire-gives-up-while-leader-down"
+title = "An acquire runs out of retries while the leader is down"
+source = "locklab check raft --faults crash --horizon 6 --strategy dfs (counterexample, 81 model steps)"
+duration_ms = 7000
+seed = 1
+
+[topology]
+servers = 3
+clients = 2
+
+[network]
+latency_ms = 0
+
+[workload]
+sessions = 1
+ops_per_session = 1
+think_ms = 1000
+idle_ms = 1000
+client_start_ms = [1000, 3000]
+resource_timeout_ms = 2000
+
+[[protocols]]
+name = "raft"
+kind = "raft"
+ttl_ms = 3000
+renew_ms = 2000
+acquire_timeout_ms = 1000
+acquire_retries = 4
+retry_backoff_ms = 1000
+retry = "idempotent"
+validity = "local_duration"
+election_timeout_ms = { min = 3000, max = 3000 }
+raft_heartbeat_ms = 2000
+lease_check_ms = 1000
+wait_recheck_ms = 3000
+campaign_at_start = true
+persistence = "always"
+expect = { linearizable = "holds" }
+
+# s1 handles the instant 2000 ms after the others
+[[faults]]
+kind = "pause"
+node = "s1"
+at_ms = 2000
+duration_ms = 1
+
+[[faults]]
+kind = "crash"
+node = "s1"
+at_ms = 3000
+duration_ms = 1000
+"#;
+    let compiled = compile("raft-acquire-gives-up.toml", text);
+    let r = run_one(&compiled, 0, 1, false);
+    let c2 = r.names.iter().position(|n| n == "c2").expect("a client c2");
+    let gave_up: Vec<bool> = r
+        .history
+        .iter()
+        .filter(|e| e.node == c2)
+        .filter_map(|e| match &e.event {
+            locklab_protocols::history::Event::Obs { obs: Observation::AcquireFail { definite, .. }, .. } => {
+                Some(*definite)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(gave_up, [false], "c2 gives up once, and its effect is unknown");
+    assert_eq!(outcome(&r, "linearizable"), "holds");
 }

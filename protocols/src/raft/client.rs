@@ -13,7 +13,11 @@
 //! ```
 //!
 //! * **Finding the leader.** Requests go to the peer believed to lead. A `NotLeader` answer names
-//!   the leader if the peer knows it (redirect); a timeout moves on to the next peer.
+//!   the leader if the peer knows it (redirect); a timeout moves on to the next peer. A request
+//!   (or keep-alive) redirected to a newly named leader is re-sent at once; otherwise it waits
+//!   `retry_backoff` first, as etcd's clientv3 waits `retryConnWait` (500 ms) before retrying
+//!   after an error (`clientv3/lease.go`). Re-sent at once, a keep-alive would circle a peer that
+//!   knows no leader and one still naming it, with no time passing.
 //! * **Retries.** With `retry = "idempotent"` a retried request carries the same client request id,
 //!   so an acquire whose answer was lost is not executed twice (thesis §6.3, scenario #9). With
 //!   `retry = "naive"` a timed-out acquire starts afresh with a new lease and a new request id: the
@@ -274,11 +278,17 @@ impl RaftLock {
         request_id: u64,
         attempts: u32,
         first_sent: Option<u64>,
-        definite: bool,
     ) -> Option<LockEvent> {
         if attempts > self.params.acquire_retries {
             ctx.cancel_timer(Timer::AcquireTimeout);
-            ctx.record(Observation::AcquireFail { lock: self.lock, session: self.session, definite });
+            // Never `definite`: this service never answers "the lock is held" (an acquire waits
+            // for it instead), so giving up means the leader could not be reached (`NotLeader`
+            // answers, timeouts), and an earlier attempt that timed out may have created our key.
+            // Its effect is unknown — what etcd's `Mutex.Lock` returns on a deadline, and what
+            // Jepsen records as `:info`. Recorded as a definite `Fail`, it made a correct
+            // service look non-linearizable (`check raft --faults crash`: an acquire of a free
+            // lock "failed" while the leader was down).
+            ctx.record(Observation::AcquireFail { lock: self.lock, session: self.session, definite: false });
             self.state = RaftLockState::Free;
             return Some(LockEvent::AcquireFailed);
         }
@@ -331,14 +341,14 @@ impl RaftLock {
         match (timer, self.state.clone()) {
             (Timer::AcquireTimeout, RaftLockState::Trying { step, request_id, attempts, first_sent_mono_ns, .. }) => {
                 self.next_server();
-                self.retry(ctx, step, request_id, attempts, Some(first_sent_mono_ns), false)
+                self.retry(ctx, step, request_id, attempts, Some(first_sent_mono_ns))
             }
             (Timer::AcquireTimeout, RaftLockState::Waiting { request_id, revision, attempts }) => {
                 self.send_step(ctx, Step::Check { revision }, request_id, attempts, None);
                 None
             }
             (Timer::AcquireRetry, RaftLockState::Backoff { step, request_id, attempts }) => {
-                self.retry(ctx, step, request_id, attempts, None, true)
+                self.retry(ctx, step, request_id, attempts, None)
             }
             (Timer::ReleaseTimeout, RaftLockState::Releasing { lease, .. }) => {
                 // Give the session up: revoke it (best effort); unkept, it expires within a TTL.
@@ -518,7 +528,7 @@ impl RaftLock {
         match answer {
             RaftAnswer::NotLeader { leader } => {
                 if self.redirect(leader) {
-                    self.retry(ctx, step, request_id, attempts, Some(first_sent_mono_ns), false)
+                    self.retry(ctx, step, request_id, attempts, Some(first_sent_mono_ns))
                 } else {
                     self.backoff(ctx, step, request_id, attempts);
                     None
@@ -560,7 +570,7 @@ impl RaftLock {
                 self.drop_lease(ctx);
                 ctx.cancel_timer(Timer::AcquireTimeout);
                 if attempts > self.params.acquire_retries {
-                    return self.retry(ctx, step, request_id, attempts, None, true);
+                    return self.retry(ctx, step, request_id, attempts, None);
                 }
                 self.start(ctx, attempts + 1);
                 None
