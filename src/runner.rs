@@ -118,11 +118,7 @@ fn run_checked(
         }
         _ => world.run(),
     }
-    let info = if mutex_comparison {
-        run_info(compiled, variant, &world.stats)
-    } else {
-        bulk_run_info(compiled, variant, &world.stats)
-    };
+    let info = RunInfo { mutex_comparison, ..run_info(compiled, variant, &world.stats) };
     let check_started = std::time::Instant::now();
     let mut report = check(&world.history, &info);
     let check_ns = check_started.elapsed().as_nanos() as u64;

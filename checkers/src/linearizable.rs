@@ -215,11 +215,16 @@ pub fn linearizable(history: &[Entry], info: &RunInfo) -> PropertyResult {
             run(&MutexSpec, prepared)
         }
     };
-    let as_mutex = match info.mutex_comparison.then(|| run(&MutexSpec, prepared)) {
-        None => "not checked (a bulk run)",
-        Some(Some(Verdict::Linearizable)) => "linearizable",
-        Some(Some(Verdict::NotLinearizable(_))) => "not linearizable",
-        Some(_) => "unknown",
+    let word = |v: &Option<Verdict>| match v {
+        Some(Verdict::Linearizable) => "linearizable",
+        Some(Verdict::NotLinearizable(_)) => "not linearizable",
+        _ => "unknown",
+    };
+    let as_mutex = match (info.ttl_ms, info.mutex_comparison) {
+        // Without a TTL the history was checked as a mutex already: that is the comparison.
+        (None, _) => word(&verdict),
+        (Some(_), true) => word(&run(&MutexSpec, prepared)),
+        (Some(_), false) => "not checked (a bulk run)",
     };
     let summary = format!("{} lock operations checked as {spec_name}; as a plain mutex: {as_mutex}", ops.len());
     let (outcome, violation) = match verdict {

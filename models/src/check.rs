@@ -200,19 +200,8 @@ fn until_joined(
         });
         while !joining.is_finished() {
             std::thread::park_timeout(Duration::from_millis(50));
-            if exhausted.is_some() {
-                // Already out of budget: the stop flag is set, the search is draining.
-                continue;
-            }
             let rss_mib = current_rss_kib().map(|k| k / 1024);
-            if budget.time.is_some_and(|t| started.elapsed() >= t) {
-                *exhausted = Some(Exhausted::Time);
-            } else if budget.memory_mib.zip(rss_mib).is_some_and(|(limit, rss)| rss >= limit) {
-                *exhausted = Some(Exhausted::Memory);
-            }
-            if exhausted.is_some() {
-                model.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
+            enforce(model, budget, started, rss_mib, exhausted);
         }
         joining.join().expect("the search thread")
     })
@@ -284,16 +273,7 @@ fn watch(model: &LockModel, checker: &dyn Running, budget: Budget, exhausted: &m
     while !checker.is_done() {
         std::thread::park_timeout(Duration::from_millis(50));
         let rss_mib = current_rss_kib().map(|k| k / 1024);
-        if exhausted.is_none() {
-            if budget.time.is_some_and(|t| started.elapsed() >= t) {
-                *exhausted = Some(Exhausted::Time);
-            } else if budget.memory_mib.zip(rss_mib).is_some_and(|(limit, rss)| rss >= limit) {
-                *exhausted = Some(Exhausted::Memory);
-            }
-            if exhausted.is_some() {
-                model.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
+        enforce(model, budget, started, rss_mib, exhausted);
         if budget.progress && last_report.elapsed() >= Duration::from_secs(1) {
             last_report = Instant::now();
             let (states, unique) = checker.counts();
@@ -308,6 +288,28 @@ fn watch(model: &LockModel, checker: &dyn Running, budget: Budget, exhausted: &m
     }
     if budget.progress && started.elapsed() >= Duration::from_secs(1) {
         eprintln!();
+    }
+}
+
+/// Once the time or memory budget has run out: say which in `exhausted` and stop the search
+/// (through the model's boundary). Nothing to do once `exhausted` is set: the search is draining.
+fn enforce(
+    model: &LockModel,
+    budget: Budget,
+    started: Instant,
+    rss_mib: Option<u64>,
+    exhausted: &mut Option<Exhausted>,
+) {
+    if exhausted.is_some() {
+        return;
+    }
+    if budget.time.is_some_and(|t| started.elapsed() >= t) {
+        *exhausted = Some(Exhausted::Time);
+    } else if budget.memory_mib.zip(rss_mib).is_some_and(|(limit, rss)| rss >= limit) {
+        *exhausted = Some(Exhausted::Memory);
+    }
+    if exhausted.is_some() {
+        model.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
