@@ -34,15 +34,27 @@ use crate::zookeeper::{self, ZkLock};
 
 // ---- The wrappers: one line per protocol in each list ----
 
+/// A message set's payload in [`Msg`]: the type itself, or boxed when marked `[boxed]`.
+macro_rules! payload {
+    ($ty:ty) => { $ty };
+    ($ty:ty, boxed) => { Box<$ty> };
+}
+
 /// Generates [`Msg`]: a variant per message set, its kind (`kind()`, every kind in
 /// [`Msg::kinds`]) and its trace line, each the wrapped type's own.
+///
+/// A set marked `[boxed]` travels in a `Box`: `Msg` is as wide as its widest payload, and every
+/// delivery copies it several times over (effect buffer, event slab, the node's input), so a
+/// few wide sets that few scenarios speak go behind a pointer (one allocation per message of
+/// theirs) rather than widen every message of every protocol. Serde, `Debug`, `Display`,
+/// equality, order and hashing see through the box: traces and reports are unchanged.
 macro_rules! messages {
-    ($($(#[$doc:meta])* $variant:ident($ty:ty),)*) => {
+    ($($(#[$doc:meta])* $variant:ident($ty:ty) $([$boxed:ident])?,)*) => {
         /// Any message between two nodes: one enum for every protocol, so a world of mixed roles
         /// is one type and the simulator's hot loop stays free of dynamic dispatch.
         #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Msg {
-            $($(#[$doc])* $variant($ty),)*
+            $($(#[$doc])* $variant(payload!($ty $(, $boxed)?)),)*
         }
 
         impl Msg {
@@ -86,14 +98,15 @@ messages! {
     Skinny(skinny::SkinnyMsg),
     /// GoDistLock: its client protocol (`ON`/`OFF`) and its relay phases (`PROP`/`SCHED`/`COMM`).
     GoDistLock(godistlock::GoDistLockMsg),
-    /// ZooKeeper: the client protocol and Zab's broadcast between servers.
-    Zk(zookeeper::ZkMsg),
+    /// ZooKeeper: the client protocol and Zab's broadcast between servers (boxed: 80 bytes wide).
+    Zk(zookeeper::ZkMsg) [boxed],
     /// Chubby: sessions, KeepAlives, locks, and the cell's replication and succession.
     Chubby(chubby::ChubbyMsg),
     /// Consul: sessions, KV locks, Serf probes and the servers' replication.
     Consul(consul::ConsulMsg),
-    /// The conditional-write store: DynamoDB's and the object-store lock clients to the store.
-    Store(StoreMsg),
+    /// The conditional-write store: DynamoDB's and the object-store lock clients to the store
+    /// (boxed: 112 bytes wide).
+    Store(StoreMsg) [boxed],
     /// PostgreSQL: statements on a connection, their results, TCP acks, keepalive probes, RST.
     Pg(postgres::PgMsg),
     /// Lockable: `acquire`/`heartbeat`/`release` by lock name, and their boolean answers.

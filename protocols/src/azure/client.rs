@@ -80,7 +80,7 @@ impl AzureLock {
     }
 
     fn send(&mut self, ctx: &mut Ctx, m: StoreMsg) {
-        ctx.send(self.store, Msg::Store(m));
+        ctx.send(self.store, Msg::Store(Box::new(m)));
     }
 
     /// The lease id to attach to a write of the leased blob (`x-ms-lease-id`), while held.
@@ -271,8 +271,8 @@ impl AzureLock {
     }
 
     pub fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) -> Option<LockEvent> {
-        let Msg::Store(StoreMsg::PutReply { req, outcome, .. } | StoreMsg::LeaseReply { req, outcome, .. }) = msg
-        else {
+        let Msg::Store(m) = msg else { return None };
+        let (StoreMsg::PutReply { req, outcome, .. } | StoreMsg::LeaseReply { req, outcome, .. }) = *m else {
             return None;
         };
         match self.state.clone() {

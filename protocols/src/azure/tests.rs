@@ -49,10 +49,10 @@ impl World {
                 self.store.handle(&mut ctx, Input::Message { from: me, msg: m });
                 for r in replies {
                     if let Effect::Send { msg, .. } = r {
-                        if let Msg::Store(StoreMsg::PutReply { outcome, .. } | StoreMsg::LeaseReply { outcome, .. }) =
-                            &msg
-                        {
-                            outcomes.push(*outcome);
+                        if let Msg::Store(m) = &msg {
+                            if let StoreMsg::PutReply { outcome, .. } | StoreMsg::LeaseReply { outcome, .. } = &**m {
+                                outcomes.push(*outcome);
+                            }
                         }
                         let mut ctx = Ctx::new(me, ms(now_ms), 0, &mut self.entropy, &mut effects);
                         if let Some(e) = lock.on_message(&mut ctx, STORE, msg) {
@@ -102,7 +102,10 @@ fn a_write_to_the_leased_blob_needs_the_current_lease_id() {
     // A write with no lease id at all is refused too.
     let (o, _) = w.run(&mut a, 1, 16_600, |_, ctx| {
         let fields = StoreFields { owner: 1, nonce: 0, lease_ms: 0, expires_at_wall_ms: None, released: false };
-        ctx.send(STORE, Msg::Store(StoreMsg::Put { req: 902, key: 0, fields, cond: StoreCond::None, lease_id: None }));
+        ctx.send(
+            STORE,
+            Msg::Store(Box::new(StoreMsg::Put { req: 902, key: 0, fields, cond: StoreCond::None, lease_id: None })),
+        );
         None
     });
     assert_eq!(o, [StoreOutcome::LeaseConflict]);

@@ -169,7 +169,7 @@ impl DynamoDbLock {
     }
 
     fn send(&self, ctx: &mut Ctx, m: StoreMsg) {
-        ctx.send(self.store, Msg::Store(m));
+        ctx.send(self.store, Msg::Store(Box::new(m)));
     }
 
     /// `ownerName`: one per client (the node).
@@ -462,7 +462,7 @@ impl DynamoDbLock {
 
     pub fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) -> Option<LockEvent> {
         let Msg::Store(m) = msg else { return None };
-        match (m, self.state) {
+        match (*m, self.state) {
             (StoreMsg::GetReply { req, outcome, .. }, DynamoDbState::Getting { req: r, lp }) if req == r => {
                 ctx.cancel_timer(Timer::AcquireTimeout);
                 match outcome {

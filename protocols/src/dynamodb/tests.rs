@@ -34,7 +34,7 @@ fn sent(effects: &[Effect]) -> Vec<StoreMsg> {
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::Send { to: STORE, msg: Msg::Store(m) } => Some(m.clone()),
+            Effect::Send { to: STORE, msg: Msg::Store(m) } => Some((**m).clone()),
             _ => None,
         })
         .collect()
@@ -79,7 +79,7 @@ fn ok(item: StoreItem) -> StoreOutcome {
 }
 
 fn reply(l: &mut DynamoDbLock, t: At, m: StoreMsg) -> (Option<LockEvent>, Vec<Effect>) {
-    run(l, t, |l, ctx| l.on_message(ctx, STORE, Msg::Store(m)))
+    run(l, t, |l, ctx| l.on_message(ctx, STORE, Msg::Store(Box::new(m))))
 }
 
 fn timer(l: &mut DynamoDbLock, t: At, timer: Timer) -> (Option<LockEvent>, Vec<Effect>) {

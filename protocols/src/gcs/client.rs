@@ -136,7 +136,7 @@ impl GcsLock {
     }
 
     fn send(&mut self, ctx: &mut Ctx, m: StoreMsg) {
-        ctx.send(self.store, Msg::Store(m));
+        ctx.send(self.store, Msg::Store(Box::new(m)));
     }
 
     /// The object's content as this client writes it: `expires_at = now + ttl` on the LOCAL wall
@@ -374,12 +374,11 @@ impl GcsLock {
     }
 
     pub fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) -> Option<LockEvent> {
-        let Msg::Store(
-            StoreMsg::GetReply { req, outcome, .. }
-            | StoreMsg::PutReply { req, outcome, .. }
-            | StoreMsg::UpdateReply { req, outcome, .. }
-            | StoreMsg::DeleteReply { req, outcome, .. },
-        ) = msg
+        let Msg::Store(m) = msg else { return None };
+        let (StoreMsg::GetReply { req, outcome, .. }
+        | StoreMsg::PutReply { req, outcome, .. }
+        | StoreMsg::UpdateReply { req, outcome, .. }
+        | StoreMsg::DeleteReply { req, outcome, .. }) = *m
         else {
             return None;
         };

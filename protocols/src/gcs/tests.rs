@@ -112,7 +112,7 @@ fn sent(effects: &[Effect]) -> Vec<StoreMsg> {
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::Send { msg: Msg::Store(m), .. } => Some(m.clone()),
+            Effect::Send { msg: Msg::Store(m), .. } => Some((**m).clone()),
             _ => None,
         })
         .collect()

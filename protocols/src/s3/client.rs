@@ -93,7 +93,7 @@ impl S3Lock {
     }
 
     fn send(&mut self, ctx: &mut Ctx, m: StoreMsg) {
-        ctx.send(self.store, Msg::Store(m));
+        ctx.send(self.store, Msg::Store(Box::new(m)));
     }
 
     /// The object's body: `{owner, expires_at}` with `expires_at` on MY wall clock.
@@ -263,11 +263,10 @@ impl S3Lock {
     }
 
     pub fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) -> Option<LockEvent> {
-        let Msg::Store(
-            StoreMsg::GetReply { req, outcome, .. }
-            | StoreMsg::PutReply { req, outcome, .. }
-            | StoreMsg::DeleteReply { req, outcome, .. },
-        ) = msg
+        let Msg::Store(m) = msg else { return None };
+        let (StoreMsg::GetReply { req, outcome, .. }
+        | StoreMsg::PutReply { req, outcome, .. }
+        | StoreMsg::DeleteReply { req, outcome, .. }) = *m
         else {
             return None;
         };

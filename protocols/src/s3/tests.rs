@@ -55,7 +55,7 @@ impl World {
             }
             for m in requests {
                 if let Msg::Store(s) = &m {
-                    sent.push(s.clone());
+                    sent.push((**s).clone());
                 }
                 let mut replies = Vec::new();
                 let mut ctx = Ctx::new(STORE, 0, 0, &mut self.entropy, &mut replies);

@@ -97,7 +97,7 @@ impl StoreServer {
                 self.entries = d.entries;
                 self.last_generation = d.last_generation;
             }
-            Input::Message { from, msg: Msg::Store(m) } => self.on_request(ctx, from, m),
+            Input::Message { from, msg: Msg::Store(m) } => self.on_request(ctx, from, *m),
             _ => {}
         }
     }
@@ -145,7 +145,7 @@ impl StoreServer {
             }));
             ctx.sync();
         }
-        ctx.send(from, Msg::Store(reply));
+        ctx.send(from, Msg::Store(Box::new(reply)));
     }
 
     fn ok(entry: &StoreEntry, now: u64) -> Outcome {

@@ -151,7 +151,7 @@ fn feed(s: &mut StoreServer, from: usize, now_ms: u64, m: StoreMsg) -> Vec<Effec
     let mut effects = Vec::new();
     let mut entropy = Counter(0);
     let mut ctx = Ctx::new(0, ms(now_ms), ms(now_ms) as i64, &mut entropy, &mut effects);
-    s.handle(&mut ctx, Input::Message { from, msg: Msg::Store(m) });
+    s.handle(&mut ctx, Input::Message { from, msg: Msg::Store(Box::new(m)) });
     effects
 }
 
@@ -434,7 +434,7 @@ fn replies_name_their_request_and_key_and_kinds_are_listed() {
         let reply = effects
             .iter()
             .find_map(|e| match e {
-                Effect::Send { to: 2, msg: Msg::Store(r) } => Some(r.clone()),
+                Effect::Send { to: 2, msg: Msg::Store(r) } => Some((**r).clone()),
                 _ => None,
             })
             .expect("a reply");

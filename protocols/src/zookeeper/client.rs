@@ -241,7 +241,7 @@ impl ZkLock {
         self.link = Link::Connecting;
         let msg =
             ZkMsg::Connect { conn: self.conn, session: self.zk_session, timeout_ms: self.params.session_timeout_ms };
-        ctx.send(self.servers[self.current], Msg::Zk(msg));
+        ctx.send(self.servers[self.current], Msg::Zk(Box::new(msg)));
         ctx.set_timer(Timer::HeartbeatTimeout, ms(self.params.connect_timeout_ms(self.servers.len())));
     }
 
@@ -315,7 +315,7 @@ impl ZkLock {
         self.next_xid += 1;
         self.pending = Some(self.next_xid);
         let msg = ZkMsg::Request { conn: self.conn, xid: self.next_xid, session: self.zk_session, op };
-        ctx.send(self.servers[self.current], Msg::Zk(msg));
+        ctx.send(self.servers[self.current], Msg::Zk(Box::new(msg)));
     }
 
     // ---- The recipe ----
@@ -433,7 +433,7 @@ impl ZkLock {
             }
             Timer::Heartbeat if self.link == Link::Connected => {
                 let ping = ZkMsg::Ping { conn: self.conn, session: self.zk_session };
-                ctx.send(self.servers[self.current], Msg::Zk(ping));
+                ctx.send(self.servers[self.current], Msg::Zk(Box::new(ping)));
                 ctx.set_timer(Timer::Heartbeat, ms(self.params.ping_interval_ms()));
                 None
             }
@@ -454,6 +454,7 @@ impl ZkLock {
 
     pub fn on_message(&mut self, ctx: &mut Ctx, msg: Msg) -> Option<LockEvent> {
         let Msg::Zk(m) = msg else { return None };
+        let m = *m;
         let (conn, cseq) = match &m {
             ZkMsg::ConnectReply { conn, cseq, .. }
             | ZkMsg::Reply { conn, cseq, .. }

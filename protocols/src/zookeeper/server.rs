@@ -211,7 +211,7 @@ impl ZkServer {
                 ctx.set_timer(SESSION_TICK, self.tick_ns(ctx));
             }
             Input::Timer(_) => {}
-            Input::Message { from, msg: Msg::Zk(m) } => self.on_message(ctx, from, m),
+            Input::Message { from, msg: Msg::Zk(m) } => self.on_message(ctx, from, *m),
             Input::Message { .. } => {}
         }
     }
@@ -235,7 +235,7 @@ impl ZkServer {
             ZkMsg::Proposal { zxid, txn } if from == self.leader() => {
                 // Log it (ZooKeeper syncs the log before acknowledging), then acknowledge.
                 self.log.insert(zxid, txn);
-                ctx.send(from, Msg::Zk(ZkMsg::Ack { zxid }));
+                ctx.send(from, Msg::Zk(Box::new(ZkMsg::Ack { zxid })));
                 self.apply_committed(ctx);
             }
             ZkMsg::Ack { zxid } if self.is_leader(ctx) => {
@@ -281,7 +281,7 @@ impl ZkServer {
         if let Some(c) = self.conns.get_mut(&client) {
             c.cseq += 1;
             let msg = make(c.conn, c.cseq);
-            ctx.send(client, Msg::Zk(msg));
+            ctx.send(client, Msg::Zk(Box::new(msg)));
         }
     }
 
@@ -350,7 +350,7 @@ impl ZkServer {
         if self.is_leader(ctx) {
             self.propose(ctx, txn);
         } else {
-            ctx.send(self.leader(), Msg::Zk(ZkMsg::Forward { txn }));
+            ctx.send(self.leader(), Msg::Zk(Box::new(ZkMsg::Forward { txn })));
         }
     }
 
@@ -359,7 +359,7 @@ impl ZkServer {
         self.last_proposed += 1;
         let zxid = self.last_proposed;
         for f in self.followers(ctx) {
-            ctx.send(f, Msg::Zk(ZkMsg::Proposal { zxid, txn: txn.clone() }));
+            ctx.send(f, Msg::Zk(Box::new(ZkMsg::Proposal { zxid, txn: txn.clone() })));
         }
         self.log.insert(zxid, txn);
         self.acks.insert(zxid, BTreeSet::from([ctx.me]));
@@ -376,7 +376,7 @@ impl ZkServer {
             }
             self.acks.remove(&next);
             for f in self.followers(ctx) {
-                ctx.send(f, Msg::Zk(ZkMsg::Commit { zxid: next }));
+                ctx.send(f, Msg::Zk(Box::new(ZkMsg::Commit { zxid: next })));
             }
             let txn = self.log.remove(&next).expect("proposed");
             self.apply(ctx, next, &txn);
@@ -479,7 +479,7 @@ impl ZkServer {
             }
         } else if !self.touched.is_empty() {
             let sessions: Vec<ZkSessionId> = std::mem::take(&mut self.touched).into_iter().collect();
-            ctx.send(self.leader(), Msg::Zk(ZkMsg::Touch { sessions }));
+            ctx.send(self.leader(), Msg::Zk(Box::new(ZkMsg::Touch { sessions })));
         }
     }
 }

@@ -178,7 +178,7 @@ fn the_leader_commits_only_on_a_quorum_of_acks() {
     assert_eq!(w.servers[0].tree.sessions.len(), 0, "no quorum: createSession is not committed");
     assert_eq!(w.servers[1].log.len(), 1, "the follower logged the proposal");
     // One follower's ACK makes two of three.
-    w.server_input(0, Input::Message { from: 1, msg: Msg::Zk(ZkMsg::Ack { zxid: 1 }) });
+    w.server_input(0, Input::Message { from: 1, msg: Msg::Zk(Box::new(ZkMsg::Ack { zxid: 1 })) });
     assert_eq!(w.servers[0].tree.sessions.len(), 1, "committed on the leader");
     w.settle();
     assert!(w.servers.iter().all(|s| s.tree.sessions.len() == 1), "COMMIT applied everywhere");
@@ -263,9 +263,9 @@ fn messages_are_delivered_in_stream_order() {
     let conn = w.clients[0].conn;
     let next = w.clients[0].heard_cseq + 1;
     // A watch for another node overtakes a ping reply: held back, then both delivered in order.
-    w.client_do(0, |l, ctx| l.on_message(ctx, Msg::Zk(ZkMsg::PingReply { conn, cseq: next + 1 })));
+    w.client_do(0, |l, ctx| l.on_message(ctx, Msg::Zk(Box::new(ZkMsg::PingReply { conn, cseq: next + 1 }))));
     assert_eq!(w.clients[0].heard_cseq, next - 1);
-    w.client_do(0, |l, ctx| l.on_message(ctx, Msg::Zk(ZkMsg::PingReply { conn, cseq: next })));
+    w.client_do(0, |l, ctx| l.on_message(ctx, Msg::Zk(Box::new(ZkMsg::PingReply { conn, cseq: next }))));
     assert_eq!(w.clients[0].heard_cseq, next + 1);
     assert!(w.clients[0].early.is_empty());
     assert_eq!(w.clients[0].link, Link::Connected, "reordering is not a broken connection");
@@ -339,11 +339,11 @@ fn a_touch_postpones_expiry() {
     let mut ctx = Ctx::new(0, ms(1000), 0, &mut entropy, &mut effects);
     s.handle(
         &mut ctx,
-        Input::Message { from: 10, msg: Msg::Zk(ZkMsg::Connect { conn: 1, session: 7, timeout_ms: 6000 }) },
+        Input::Message { from: 10, msg: Msg::Zk(Box::new(ZkMsg::Connect { conn: 1, session: 7, timeout_ms: 6000 })) },
     );
     assert_eq!(s.expiry_ns[&7], ms(8000), "1 s + 6 s, rounded to the next 2 s tick");
     let mut ctx = Ctx::new(0, ms(7900), 0, &mut entropy, &mut effects);
-    s.handle(&mut ctx, Input::Message { from: 10, msg: Msg::Zk(ZkMsg::Ping { conn: 1, session: 7 }) });
+    s.handle(&mut ctx, Input::Message { from: 10, msg: Msg::Zk(Box::new(ZkMsg::Ping { conn: 1, session: 7 })) });
     let mut ctx = Ctx::new(0, ms(8000), 0, &mut entropy, &mut effects);
     s.handle(&mut ctx, Input::Timer(SESSION_TICK));
     assert!(s.closing.is_empty(), "touched at 7.9 s: not expired at 8 s");
@@ -409,7 +409,7 @@ fn a_follower_applies_in_zxid_order_whatever_order_the_network_delivers() {
     let mut effects = Vec::new();
     let mut feed = |f: &mut ZkServer, m: ZkMsg| {
         let mut ctx = Ctx::new(1, 0, 0, &mut entropy, &mut effects);
-        f.handle(&mut ctx, Input::Message { from: 0, msg: Msg::Zk(m) });
+        f.handle(&mut ctx, Input::Message { from: 0, msg: Msg::Zk(Box::new(m)) });
     };
     let session = Txn { kind: TxnKind::CreateSession { timeout_ms: 6000 }, origin: None };
     let name = NodeName { guid: 7, session: NO_SESSION };
