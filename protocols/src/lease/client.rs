@@ -85,7 +85,7 @@ pub struct LeaseClientParams {
 }
 
 /// A lease the client holds.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Held {
     pub value: u64,
     pub token: Option<u64>,
@@ -96,8 +96,9 @@ pub struct Held {
     pub lost: bool,
 }
 
-/// Where the library is.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Where the library is. `Copy` (a few words): the handlers match on a copy of it while they
+/// update `self`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LeaseState {
     Free,
     /// An acquire request is outstanding. `first_sent_mono_ns` is when the first request with this
@@ -284,7 +285,7 @@ impl LeaseLock {
     }
 
     pub fn on_timer(&mut self, ctx: &mut Ctx, timer: Timer) -> Option<LockEvent> {
-        match (timer, self.state.clone()) {
+        match (timer, self.state) {
             (Timer::AcquireTimeout, LeaseState::Acquiring { value, attempts, first_sent_mono_ns, .. }) => {
                 self.timed_out();
                 self.acquire_unanswered = true;
@@ -324,7 +325,7 @@ impl LeaseLock {
     }
 
     pub fn on_message(&mut self, ctx: &mut Ctx, msg: Msg) -> Option<LockEvent> {
-        match (msg, self.state.clone()) {
+        match (msg, self.state) {
             (
                 Msg::Kv(KvMsg::AcquireReply { req, value: reply_value, granted, token, expires_at_wall_ns, .. }),
                 LeaseState::Acquiring { value, req: current, attempts, first_sent_mono_ns }
@@ -332,9 +333,12 @@ impl LeaseLock {
             ) => {
                 // The current request's answer, or (idempotent) an earlier request's for our value.
                 let checking = matches!(self.state, LeaseState::Checking { .. });
-                let this_acquire = self.acquire_sends.iter().any(|(r, _)| *r == req);
+                // (Whether `req` was one of this acquire's requests is looked up last: the list
+                // grows with every retry.)
                 let ours = (req == current && !checking)
-                    || (self.params.retry == RetryMode::Idempotent && reply_value == value && this_acquire);
+                    || (self.params.retry == RetryMode::Idempotent
+                        && reply_value == value
+                        && self.acquire_sends.iter().any(|(r, _)| *r == req));
                 if !ours || (checking && !granted) {
                     return None;
                 }
