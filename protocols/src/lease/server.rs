@@ -4,6 +4,7 @@
 
 use super::msg::LeaseMsg;
 use crate::msg::KvMsg;
+use std::collections::btree_map::Entry as MapEntry;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -123,10 +124,15 @@ impl LeaseServer {
     /// access — once their lock-delay, if any, is over too.
     fn live(&mut self, lock: LockId, now_ns: i64) -> Option<&mut LockEntry> {
         let delay_ns = ms(self.params.lock_delay_ms) as i64;
-        if self.locks.get(&lock).is_some_and(|e| now_ns >= e.expires_at_ns + delay_ns) {
-            self.locks.remove(&lock);
+        // One lookup: the entry is dropped or handed out in place.
+        match self.locks.entry(lock) {
+            MapEntry::Occupied(e) if now_ns >= e.get().expires_at_ns + delay_ns => {
+                e.remove();
+                None
+            }
+            MapEntry::Occupied(e) => Some(e.into_mut()).filter(|e| now_ns < e.expires_at_ns),
+            MapEntry::Vacant(_) => None,
         }
-        self.locks.get_mut(&lock).filter(|e| now_ns < e.expires_at_ns)
     }
 
     /// While an expired lease's lock-delay runs: when the key frees (on the expiry clock).
@@ -189,7 +195,9 @@ impl LeaseServer {
         match msg {
             Msg::Kv(KvMsg::Acquire { req, lock, value, ttl_ms }) => {
                 let expires_at_ns = now_ns + ms(ttl_ms) as i64;
-                let delayed_until = self.lock_delay_until(lock, now_ns);
+                // Without a lock-delay an expired key frees at once: nothing to look up.
+                let delayed_until =
+                    if self.params.lock_delay_ms == 0 { None } else { self.lock_delay_until(lock, now_ns) };
                 let reentrant = self.params.kind == ServerKind::Redisson;
                 let (granted, token, expires) = match self.live(lock, now_ns) {
                     // Redisson: `hexists` → `hincrby 1`, `pexpire`: the same holder again (a
