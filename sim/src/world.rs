@@ -477,6 +477,7 @@ impl World {
     }
 
     /// Feed one input to a node and carry out its effects.
+    #[inline(always)]
     fn dispatch(&mut self, node: NodeId, input: Input) {
         let mut effects = std::mem::take(&mut self.effects);
         {
