@@ -15,7 +15,7 @@ use stateright::{Expectation, Model};
 
 use crate::check::{run, shortest_counterexample, Budget, Exhausted, Strategy};
 use crate::export::{export_with, replay, slug};
-use crate::model::{Faults, LockModel};
+use crate::model::{Faults, LockModel, Network};
 use crate::setup::{Protocol, Setup, Timing};
 
 pub const EXIT_OK: i32 = 0;
@@ -54,6 +54,16 @@ pub struct CheckArgs {
     /// Search strategy: bfs (shortest counterexamples), dfs (least memory), random (simulation).
     #[arg(long, default_value = "bfs")]
     pub strategy: String,
+    /// How messages to one node are ordered: `unordered` (any message in flight may arrive
+    /// next: every reordering) or `fifo` (each node handles its messages in the order they were
+    /// sent, unless a delay fault holds one back; an abstraction with fewer behaviours, under
+    /// which a sound partial-order reduction applies: see models/README.md).
+    #[arg(long, default_value = "unordered")]
+    pub network: String,
+    /// With `--network fifo`: expand every action, not only an ample set (to check the
+    /// reduction against the full FIFO model).
+    #[arg(long)]
+    pub no_reduction: bool,
     /// Stop exploring below this depth (steps); the verdicts are then bounded, not exhaustive.
     #[arg(long)]
     pub depth: Option<usize>,
@@ -301,6 +311,11 @@ pub fn banner(model: &LockModel, strategy: Strategy, threads: usize) -> String {
         Strategy::Dfs => "DFS".to_string(),
         Strategy::Random { seed } => format!("random walks, seed {seed}"),
     };
+    let network = match (model.network, model.reduce) {
+        (Network::Unordered, _) => String::new(),
+        (Network::Fifo, true) => ", FIFO network (partial-order reduction)".to_string(),
+        (Network::Fifo, false) => ", FIFO network (no reduction)".to_string(),
+    };
     let params: Vec<String> = setup
         .protocol
         .params(&setup.timing, setup.persistence)
@@ -308,7 +323,7 @@ pub fn banner(model: &LockModel, strategy: Strategy, threads: usize) -> String {
         .map(|(key, value)| format!("{key} = {value}"))
         .collect();
     format!(
-        "checking {}: {} clients, {servers} {}, faults {}, tick {} ms, horizon {} ticks ({strategy}, {threads} {})\n\
+        "checking {}: {} clients, {servers} {}, faults {}, tick {} ms, horizon {} ticks{network} ({strategy}, {threads} {})\n\
          [[protocols]] name = \"{}\", {}\n",
         setup.protocol.name(),
         setup.clients.len(),
@@ -417,6 +432,17 @@ fn check_inner(args: &CheckArgs, out: &mut dyn std::io::Write, summary: &mut Che
     ) else {
         return EXIT_USAGE;
     };
+    let model = match Network::parse(&args.network) {
+        Ok(network) => model.with_network(network).with_reduction(!args.no_reduction),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if args.no_reduction && model.network != Network::Fifo {
+        eprintln!("error: --no-reduction applies to --network fifo only (the unordered network has no reduction)");
+        return EXIT_USAGE;
+    }
     let strategy = match Strategy::parse(&args.strategy, args.seed) {
         Ok(s) => s,
         Err(e) => {

@@ -729,6 +729,8 @@ fn args(protocol: &str, faults: Option<&str>, out: &str) -> CheckArgs {
         servers: None,
         faults: faults.map(str::to_string),
         strategy: "bfs".to_string(),
+        network: "unordered".to_string(),
+        no_reduction: false,
         depth: None,
         threads: 1,
         timeout: None,
@@ -747,6 +749,12 @@ fn args(protocol: &str, faults: Option<&str>, out: &str) -> CheckArgs {
 #[test]
 fn bad_input_exits_2() {
     assert_eq!(check(&args("paxos", None, "bad")), EXIT_USAGE);
+    assert_eq!(check(&CheckArgs { network: "lossy".to_string(), ..args("lease", None, "bad") }), EXIT_USAGE);
+    assert_eq!(
+        check(&CheckArgs { no_reduction: true, ..args("lease", None, "bad") }),
+        EXIT_USAGE,
+        "unordered has no reduction"
+    );
     assert_eq!(check(&args("lease", Some("meteor"), "bad")), EXIT_USAGE);
     assert_eq!(check(&args("lease", Some("pause=999"), "bad")), EXIT_USAGE);
     let mut a = args("lease", Some("none"), "bad");
