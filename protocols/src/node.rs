@@ -155,14 +155,17 @@ impl<'a> Ctx<'a> {
         min + self.entropy.next_u64() % span
     }
 
+    #[inline]
     pub fn send(&mut self, to: NodeId, msg: Msg) {
         self.effects.push(Effect::Send { to, msg });
     }
 
+    #[inline]
     pub fn set_timer(&mut self, timer: Timer, after_ns: u64) {
         self.effects.push(Effect::SetTimer { timer, after_ns });
     }
 
+    #[inline]
     pub fn cancel_timer(&mut self, timer: Timer) {
         self.effects.push(Effect::CancelTimer { timer });
     }
@@ -175,6 +178,7 @@ impl<'a> Ctx<'a> {
         self.effects.push(Effect::Sync);
     }
 
+    #[inline]
     pub fn record(&mut self, obs: Observation) {
         self.effects.push(Effect::Record(obs));
     }
