@@ -350,6 +350,9 @@ pub fn check(args: &CheckArgs) -> i32 {
 #[derive(Debug, Default, serde::Serialize)]
 pub struct CheckSummary {
     pub protocol: String,
+    /// `unordered` or `fifo` (`--network`), and whether the FIFO reduction was on.
+    pub network: String,
+    pub reduction: bool,
     pub complete: bool,
     pub states: usize,
     pub unique_states: usize,
@@ -363,7 +366,12 @@ pub struct CheckSummary {
 
 pub fn check_to(args: &CheckArgs, out: &mut dyn std::io::Write) -> i32 {
     let mut text = Vec::new();
-    let mut summary = CheckSummary { protocol: args.protocol.clone(), ..CheckSummary::default() };
+    let mut summary = CheckSummary {
+        protocol: args.protocol.clone(),
+        network: args.network.clone(),
+        reduction: args.network == "fifo" && !args.no_reduction,
+        ..CheckSummary::default()
+    };
     let code = check_inner(args, &mut text, &mut summary);
     summary.exit_code = code;
     if args.json {

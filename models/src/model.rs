@@ -1254,7 +1254,8 @@ impl LockModel {
     /// The set for node *n* (a stubborn set in Valmari's sense) is: deliver *n*'s inbox head,
     /// fire each of *n*'s due timers, and drop or delay that head (as the budget allows). It is
     /// chosen only at a state that is not quiescent, only for a node with a message waiting,
-    /// and only if each delivery and firing in it is *neutral*: it sends nothing, changes no
+    /// and only if each delivery and firing in it is *neutral*: it puts no message in flight (one
+    /// lost at once, to a server that is down, is none), changes no
     /// ghost state (records no observation the properties read, no `WriteSent`), and, if *n* is
     /// a client, does not change whether it believes it holds the lock. Then, for every
     /// sequence σ of other actions that can happen first:
@@ -1315,13 +1316,15 @@ impl LockModel {
         let client = self.client_index(node).is_some();
         let mut next = s.copy_for_step();
         let mut log = Vec::new();
-        self.apply(&mut next, action, Some(&mut log));
-        let sends_or_writes = log.iter().any(|event| match event {
-            LogEvent::Sent { .. } => true,
-            LogEvent::Recorded { obs, .. } => matches!(obs, Observation::WriteSent { .. }),
-        });
+        self.apply(&mut next, action, if client { Some(&mut log) } else { None });
+        // Sent: a message put in flight (one lost at once, to a server that is down, is not).
+        let delivered = usize::from(matches!(action, Action::Deliver { .. }));
+        let sent = next.network.len() + delivered > s.network.len();
+        let wrote =
+            log.iter().any(|event| matches!(event, LogEvent::Recorded { obs: Observation::WriteSent { .. }, .. }));
         Shared::same(&next.ghost, &s.ghost)
-            && !sends_or_writes
+            && !sent
+            && !wrote
             && (!client || self.lease_valid(&next, node) == self.lease_valid(s, node))
     }
 }
@@ -1399,6 +1402,7 @@ mod reduction {
             ("godistlock", None, 9),
             ("skinny-fixed", None, 9),
             ("raft", Some("none"), 6),
+            ("raft", Some("crash"), 3),
             ("lease", Some("pause,drop"), 6),
         ] {
             let m = fifo(protocol, faults, horizon);
