@@ -1049,12 +1049,30 @@ impl Model for LockModel {
     }
 
     fn actions(&self, s: &State, actions: &mut Vec<Action>) {
-        if self.network == Network::Fifo {
-            return self.fifo_actions(s, actions);
-        }
+        let quiescent = self.quiescent(s);
+        // FIFO: each node's inbox head, and only an ample set of it all where one exists.
+        let heads = match self.network {
+            Network::Unordered => None,
+            Network::Fifo => {
+                let heads = self.inbox_heads(s);
+                if !quiescent && self.reduce {
+                    if let Some(ample) = self.ample_set(s, &heads) {
+                        actions.extend(ample);
+                        return;
+                    }
+                }
+                Some(heads)
+            }
+        };
         for (index, e) in s.network.iter().enumerate() {
             let (from, to, kind) = (e.from, e.to, e.msg.kind());
-            if !matches!(s.slots[to].status, Status::Paused { .. }) {
+            let runs = !matches!(s.slots[to].status, Status::Paused { .. });
+            let deliverable = match &heads {
+                None => runs,
+                // The inbox head arrives next; a delayed message at a quiescent point or later.
+                Some(heads) => heads[to] == Some(index) || (e.delayed && quiescent && runs),
+            };
+            if deliverable {
                 actions.push(Action::Deliver { index, from, to, kind });
             }
             if s.budget.drops > 0 {
@@ -1067,7 +1085,7 @@ impl Model for LockModel {
         for node in 0..s.slots.len() {
             self.fire_actions(s, node, actions);
         }
-        if self.quiescent(s) {
+        if quiescent {
             self.quiescent_actions(s, actions);
         }
     }
@@ -1214,38 +1232,6 @@ impl LockModel {
             }
         }
         heads
-    }
-
-    /// [`Network::Fifo`]: what may happen next — only an ample set of it where one exists.
-    fn fifo_actions(&self, s: &State, actions: &mut Vec<Action>) {
-        let quiescent = self.quiescent(s);
-        let heads = self.inbox_heads(s);
-        if !quiescent && self.reduce {
-            if let Some(ample) = self.ample_set(s, &heads) {
-                actions.extend(ample);
-                return;
-            }
-        }
-        for (index, e) in s.network.iter().enumerate() {
-            let (from, to, kind) = (e.from, e.to, e.msg.kind());
-            let runs = !matches!(s.slots[to].status, Status::Paused { .. });
-            // The inbox head arrives next; a delayed message at a quiescent point or later.
-            if heads[to] == Some(index) || (e.delayed && quiescent && runs) {
-                actions.push(Action::Deliver { index, from, to, kind });
-            }
-            if s.budget.drops > 0 {
-                actions.push(Action::Drop { index, from, to, kind });
-            }
-            if s.budget.delays > 0 && !e.delayed {
-                actions.push(Action::Delay { index, from, to, kind });
-            }
-        }
-        for node in 0..s.slots.len() {
-            self.fire_actions(s, node, actions);
-        }
-        if quiescent {
-            self.quiescent_actions(s, actions);
-        }
     }
 
     /// The partial-order reduction of [`Network::Fifo`]: the actions of one node whose steps
