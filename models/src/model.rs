@@ -5,7 +5,9 @@
 //!
 //! A [`State`] holds every node (the very `locklab_protocols::Node` the simulator runs, in a
 //! [`Slot`] with its pending timers, process status, disk and draw counter), the messages in
-//! flight (a sorted multiset: the network is unordered), true time in ticks, what is left of the
+//! flight (a sorted multiset: the network is unordered; or, with `check --network fifo`, one
+//! FIFO inbox per node, an abstraction under which a sound partial-order reduction applies: see
+//! [`Network`]), true time in ticks, what is left of the
 //! fault budget, and [`Ghost`] state the properties read (acquire order, newest applied write,
 //! the client-visible history for the linearizability check).
 //!
@@ -544,7 +546,7 @@ pub enum Network {
     /// may arrive at any quiescent point from then on, i.e. after the rest of its tick's traffic
     /// or later. This is an abstraction (fewer behaviours: a message never overtakes one sent
     /// to the same node before it, unless a delay fault holds it back), under which a sound
-    /// partial-order reduction applies (see [`LockModel::ample_node`]).
+    /// partial-order reduction applies (see `LockModel::ample_set`).
     Fifo,
 }
 
@@ -554,13 +556,6 @@ impl Network {
             "unordered" => Ok(Network::Unordered),
             "fifo" => Ok(Network::Fifo),
             other => Err(format!("--network {other}: expected unordered or fifo")),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Network::Unordered => "unordered",
-            Network::Fifo => "fifo",
         }
     }
 }
