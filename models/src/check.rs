@@ -138,7 +138,8 @@ pub enum Exhausted {
 /// `budget` runs out: then [`Outcome::exhausted`] says which, and the search is not complete.
 pub fn run(model: &LockModel, strategy: Strategy, threads: usize, depth: Option<usize>, budget: Budget) -> Outcome {
     let started = Instant::now();
-    let model = model.clone();
+    // A depth-first search meets the same node steps close together: remember them.
+    let model = model.clone().with_step_memo(strategy == Strategy::Dfs);
     model.stop.store(false, std::sync::atomic::Ordering::Relaxed);
     let mut exhausted = None;
     let mut outcome = match strategy {
