@@ -35,7 +35,7 @@ pub mod raft;
 mod session;
 
 pub use metrics::{percentile, Metrics};
-pub use session::{sessions, Session};
+pub use session::{sessions, Session, Writes, WRITES_INLINE};
 
 /// The verdict of one property.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -149,7 +149,7 @@ fn token(t: Option<u64>) -> String {
 
 /// Check every property and compute the metrics.
 pub fn check(history: &[Entry], info: &RunInfo) -> Report {
-    let sessions = sessions(history, info.end_ns);
+    let (sessions, rank) = session::sessions_indexed(history, info.end_ns);
     let vacuous = sessions.is_empty();
     let properties = if vacuous {
         ["no_stale_write", "mutual_exclusion", "linearizable", "token_order", "liveness"]
@@ -163,7 +163,7 @@ pub fn check(history: &[Entry], info: &RunInfo) -> Report {
             .collect()
     } else {
         vec![
-            no_stale_write(history, &sessions, info),
+            no_stale_write_ranked(history, &sessions, &rank, info),
             mutual_exclusion(history, &sessions, info),
             linearizable::linearizable(history, info),
             token_order(history, info),
@@ -178,10 +178,21 @@ pub fn check(history: &[Entry], info: &RunInfo) -> Report {
 
 /// Property 1: no stale write at the protected resource.
 pub fn no_stale_write(history: &[Entry], sessions: &[Session], info: &RunInfo) -> PropertyResult {
-    let names = Namer(info.names);
     // Grant order: the order in which clients learned they hold the lock.
     // (An id granted twice ranks as its later grant.)
     let rank: FxMap<SessionId, usize> = sessions.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+    no_stale_write_ranked(history, sessions, &rank, info)
+}
+
+/// [`no_stale_write`] with each session id's rank in `sessions` given (as
+/// `session::sessions_indexed` returns it with the sessions).
+fn no_stale_write_ranked(
+    history: &[Entry],
+    sessions: &[Session],
+    rank: &FxMap<SessionId, usize>,
+    info: &RunInfo,
+) -> PropertyResult {
+    let names = Namer(info.names);
     // Per resource: (rank, history index) of the newest session whose write it applied.
     let mut newest_at: ByNode<(usize, usize)> = ByNode::default();
     let mut first: Option<Violation> = None;
