@@ -61,7 +61,9 @@ pub fn sessions(history: &[Entry], run_end_ns: u64) -> Vec<Session> {
 /// granted twice): [`crate::no_stale_write`] ranks sessions by exactly that, so the check after a
 /// run builds the table once.
 pub(crate) fn sessions_indexed(history: &[Entry], run_end_ns: u64) -> (Vec<Session>, FxMap<SessionId, usize>) {
-    let mut out: Vec<Session> = Vec::with_capacity(history.len() / 16);
+    // A session takes several entries (acquire, writes, release, their replies): sized so
+    // that the list rarely grows by copying.
+    let mut out: Vec<Session> = Vec::with_capacity(history.len() / 8);
     // Session id -> its index in `out` (the latest, should an id be granted twice).
     let mut index: FxMap<SessionId, usize> = FxMap::with_capacity_and_hasher(history.len() / 8, Default::default());
     let find = |index: &FxMap<SessionId, usize>, id: SessionId| index.get(&id).copied();
