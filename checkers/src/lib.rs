@@ -149,7 +149,7 @@ fn token(t: Option<u64>) -> String {
 
 /// Check every property and compute the metrics.
 pub fn check(history: &[Entry], info: &RunInfo) -> Report {
-    let (sessions, rank) = session::sessions_indexed(history, info.end_ns);
+    let session::Indexed { sessions, rank, raft_seen } = session::sessions_indexed(history, info.end_ns);
     let vacuous = sessions.is_empty();
     let properties = if vacuous {
         ["no_stale_write", "mutual_exclusion", "linearizable", "token_order", "liveness"]
@@ -171,7 +171,8 @@ pub fn check(history: &[Entry], info: &RunInfo) -> Report {
         ]
     };
     // Raft's own invariants are judged whether or not a lock was granted (never vacuous).
-    let properties = properties.into_iter().chain([raft::raft_safety(history, info)]).collect();
+    let raft = if raft_seen { raft::raft_safety(history, info) } else { raft::not_applicable() };
+    let properties = properties.into_iter().chain([raft]).collect();
     let metrics = metrics::compute(history, &sessions, info);
     Report { properties, metrics, vacuous }
 }

@@ -54,19 +54,30 @@ impl Session {
 
 /// Every session of the history, in the order the clients learned of their grants.
 pub fn sessions(history: &[Entry], run_end_ns: u64) -> Vec<Session> {
-    sessions_indexed(history, run_end_ns).0
+    sessions_indexed(history, run_end_ns).sessions
 }
 
-/// [`sessions`], and each session id's index in the list (the later grant, should an id be
-/// granted twice): [`crate::no_stale_write`] ranks sessions by exactly that, so the check after a
-/// run builds the table once.
-pub(crate) fn sessions_indexed(history: &[Entry], run_end_ns: u64) -> (Vec<Session>, FxMap<SessionId, usize>) {
+/// What the check after a run learns from the history in the sessions' pass over it.
+pub(crate) struct Indexed {
+    /// [`sessions`].
+    pub sessions: Vec<Session>,
+    /// Each session id's index in `sessions` (the later grant, should an id be granted twice):
+    /// [`crate::no_stale_write`] ranks sessions by exactly that, so the check builds it once.
+    pub rank: FxMap<SessionId, usize>,
+    /// Whether the history holds any Raft observation: without one, [`crate::raft::raft_safety`]
+    /// has nothing to judge, and the check skips its pass.
+    pub raft_seen: bool,
+}
+
+/// [`sessions`], with the rest of [`Indexed`].
+pub(crate) fn sessions_indexed(history: &[Entry], run_end_ns: u64) -> Indexed {
     // A session takes several entries (acquire, writes, release, their replies): sized so
     // that the list rarely grows by copying.
     let mut out: Vec<Session> = Vec::with_capacity(history.len() / 8);
     // Session id -> its index in `out` (the latest, should an id be granted twice).
     let mut index: FxMap<SessionId, usize> = FxMap::with_capacity_and_hasher(history.len() / 8, Default::default());
     let find = |index: &FxMap<SessionId, usize>, id: SessionId| index.get(&id).copied();
+    let mut raft_seen = false;
     for (i, e) in history.iter().enumerate() {
         match &e.event {
             Event::Obs { obs, until_ns } => match obs {
@@ -103,6 +114,9 @@ pub(crate) fn sessions_indexed(history: &[Entry], run_end_ns: u64) -> (Vec<Sessi
                         out[k].write_times.push(e.t_ns);
                     }
                 }
+                Observation::RaftLeader { .. }
+                | Observation::RaftCommitted { .. }
+                | Observation::RaftApplied { .. } => raft_seen = true,
                 _ => {}
             },
             Event::World(WorldEvent::Crash) => {
@@ -113,5 +127,5 @@ pub(crate) fn sessions_indexed(history: &[Entry], run_end_ns: u64) -> (Vec<Sessi
             Event::World(_) => {}
         }
     }
-    (out, index)
+    Indexed { sessions: out, rank: index, raft_seen }
 }
