@@ -563,7 +563,7 @@ mod tests {
             valid_until_ns: Some(end_ns),
             ended_ns: None,
             writes: writes.iter().map(|_| 0).collect(),
-            write_times: writes.to_vec(),
+            write_times: writes.iter().copied().collect(),
             run_end_ns: 1_000,
         }
     }

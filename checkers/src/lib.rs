@@ -35,7 +35,7 @@ pub mod raft;
 mod session;
 
 pub use metrics::{percentile, Metrics};
-pub use session::{sessions, Session};
+pub use session::{sessions, Session, Writes, WRITES_INLINE};
 
 /// The verdict of one property.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -149,7 +149,7 @@ fn token(t: Option<u64>) -> String {
 
 /// Check every property and compute the metrics.
 pub fn check(history: &[Entry], info: &RunInfo) -> Report {
-    let sessions = sessions(history, info.end_ns);
+    let session::Indexed { sessions, rank, raft_seen } = session::sessions_indexed(history, info.end_ns);
     let vacuous = sessions.is_empty();
     let properties = if vacuous {
         ["no_stale_write", "mutual_exclusion", "linearizable", "token_order", "liveness"]
@@ -163,7 +163,7 @@ pub fn check(history: &[Entry], info: &RunInfo) -> Report {
             .collect()
     } else {
         vec![
-            no_stale_write(history, &sessions, info),
+            no_stale_write_ranked(history, &sessions, &rank, info),
             mutual_exclusion(history, &sessions, info),
             linearizable::linearizable(history, info),
             token_order(history, info),
@@ -171,17 +171,29 @@ pub fn check(history: &[Entry], info: &RunInfo) -> Report {
         ]
     };
     // Raft's own invariants are judged whether or not a lock was granted (never vacuous).
-    let properties = properties.into_iter().chain([raft::raft_safety(history, info)]).collect();
+    let raft = if raft_seen { raft::raft_safety(history, info) } else { raft::not_applicable() };
+    let properties = properties.into_iter().chain([raft]).collect();
     let metrics = metrics::compute(history, &sessions, info);
     Report { properties, metrics, vacuous }
 }
 
 /// Property 1: no stale write at the protected resource.
 pub fn no_stale_write(history: &[Entry], sessions: &[Session], info: &RunInfo) -> PropertyResult {
-    let names = Namer(info.names);
     // Grant order: the order in which clients learned they hold the lock.
     // (An id granted twice ranks as its later grant.)
     let rank: FxMap<SessionId, usize> = sessions.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+    no_stale_write_ranked(history, sessions, &rank, info)
+}
+
+/// [`no_stale_write`] with each session id's rank in `sessions` given (as
+/// `session::sessions_indexed` returns it with the sessions).
+fn no_stale_write_ranked(
+    history: &[Entry],
+    sessions: &[Session],
+    rank: &FxMap<SessionId, usize>,
+    info: &RunInfo,
+) -> PropertyResult {
+    let names = Namer(info.names);
     // Per resource: (rank, history index) of the newest session whose write it applied.
     let mut newest_at: ByNode<(usize, usize)> = ByNode::default();
     let mut first: Option<Violation> = None;
@@ -382,7 +394,8 @@ fn overlap(a: &Session, b: &Session) -> Option<(u64, usize)> {
 /// re-applies its log. The grant's place in the order is its first record.
 pub fn token_order(history: &[Entry], info: &RunInfo) -> PropertyResult {
     let names = Namer(info.names);
-    let mut last: BTreeMap<LockId, (u64, usize)> = BTreeMap::new();
+    // Per lock: the greatest token so far and where. A handful of locks: a flat list.
+    let mut last: Vec<(LockId, (u64, usize))> = Vec::new();
     let mut seen: FxSet<(LockId, u64, NodeId)> = FxSet::with_capacity_and_hasher(history.len() / 8, Default::default());
     let mut grants = 0u64;
     let mut violation = None;
@@ -394,23 +407,29 @@ pub fn token_order(history: &[Entry], info: &RunInfo) -> PropertyResult {
             continue;
         }
         grants += 1;
-        if let Some(&(prev, prev_idx)) = last.get(lock) {
-            if *t <= prev && violation.is_none() {
-                let mut lead_up = vec![prev_idx];
-                lead_up.extend(faults_on(history, e.node, prev_idx, i));
-                violation = Some(Violation {
-                    event: i,
-                    lead_up,
-                    message: format!(
-                        "token order: {} granted lock {lock} to {} with token {t} at {} ms, not above the earlier token {prev}",
-                        names.node(e.node),
-                        names.node(*holder),
-                        fmt_ms(e.t_ns)
-                    ),
-                });
+        let at = match last.iter().position(|(l, _)| l == lock) {
+            Some(at) => at,
+            None => {
+                last.push((*lock, (*t, i)));
+                continue;
             }
+        };
+        let (prev, prev_idx) = last[at].1;
+        if *t <= prev && violation.is_none() {
+            let mut lead_up = vec![prev_idx];
+            lead_up.extend(faults_on(history, e.node, prev_idx, i));
+            violation = Some(Violation {
+                event: i,
+                lead_up,
+                message: format!(
+                    "token order: {} granted lock {lock} to {} with token {t} at {} ms, not above the earlier token {prev}",
+                    names.node(e.node),
+                    names.node(*holder),
+                    fmt_ms(e.t_ns)
+                ),
+            });
         }
-        let entry = last.entry(*lock).or_insert((*t, i));
+        let entry = &mut last[at].1;
         if *t > entry.0 {
             *entry = (*t, i);
         }
@@ -428,70 +447,103 @@ pub fn token_order(history: &[Entry], info: &RunInfo) -> PropertyResult {
 /// arrival; 0 when there were no faults), and the clients that are down at the end of the run.
 /// A partition that never heals does not move this time: see [`partitions_in_force`].
 pub fn heal_time(history: &[Entry]) -> (u64, Vec<NodeId>) {
-    let mut heal_ns = 0;
-    let mut down: BTreeMap<NodeId, bool> = BTreeMap::new();
+    let mut faults = Faults::default();
     for e in history {
         if let Event::World(w) = &e.event {
-            let t = match w {
-                WorldEvent::MessageDelayed { extra_ns, .. } => e.t_ns + extra_ns,
-                _ => e.t_ns,
-            };
-            heal_ns = heal_ns.max(t);
-            match w {
-                WorldEvent::Crash => {
-                    down.insert(e.node, true);
-                }
-                WorldEvent::Restart { .. } => {
-                    down.insert(e.node, false);
-                }
-                _ => {}
-            }
+            faults.see(e, w);
         }
     }
-    (heal_ns, down.into_iter().filter(|&(_, d)| d).map(|(n, _)| n).collect())
+    faults.heal_time()
 }
 
 /// How many partitions are still in force at the end of the run (started, never healed).
 pub fn partitions_in_force(history: &[Entry]) -> usize {
-    let mut open: i64 = 0;
+    let mut faults = Faults::default();
     for e in history {
-        match &e.event {
-            Event::World(WorldEvent::PartitionStart { .. }) => open += 1,
-            Event::World(WorldEvent::PartitionHeal { .. }) => open -= 1,
+        if let Event::World(w) = &e.event {
+            faults.see(e, w);
+        }
+    }
+    faults.partitions_in_force()
+}
+
+/// What [`heal_time`] and [`partitions_in_force`] gather from the fault events, fed one event at
+/// a time, so that [`liveness`] gathers both in its own pass over the history.
+#[derive(Default)]
+struct Faults {
+    heal_ns: u64,
+    down: BTreeMap<NodeId, bool>,
+    open_partitions: i64,
+}
+
+impl Faults {
+    fn see(&mut self, e: &Entry, w: &WorldEvent) {
+        let t = match w {
+            WorldEvent::MessageDelayed { extra_ns, .. } => e.t_ns + extra_ns,
+            _ => e.t_ns,
+        };
+        self.heal_ns = self.heal_ns.max(t);
+        match w {
+            WorldEvent::Crash => {
+                self.down.insert(e.node, true);
+            }
+            WorldEvent::Restart { .. } => {
+                self.down.insert(e.node, false);
+            }
+            WorldEvent::PartitionStart { .. } => self.open_partitions += 1,
+            WorldEvent::PartitionHeal { .. } => self.open_partitions -= 1,
             _ => {}
         }
     }
-    open.max(0) as usize
+
+    fn heal_time(&self) -> (u64, Vec<NodeId>) {
+        (self.heal_ns, self.down.iter().filter(|&(_, &d)| d).map(|(&n, _)| n).collect())
+    }
+
+    fn partitions_in_force(&self) -> usize {
+        self.open_partitions.max(0) as usize
+    }
 }
 
 /// Property 5: after the last fault heals, every live client that wants the lock gets it.
 pub fn liveness(history: &[Entry], sessions: &[Session], info: &RunInfo) -> PropertyResult {
     let names = Namer(info.names);
-    let (heal_ns, down) = heal_time(history);
-    // Per client (one pass over the history for all of them): did it want the lock after the
-    // heal (an acquire outstanding at or invoked after it), and did it get it? Indexed by node.
+    // Per client (one pass over the history for all of them, the one that also finds the heal
+    // time): did it want the lock after the heal (an acquire outstanding at or invoked after it),
+    // and did it get it? Indexed by node. The heal time is known only at the end of the pass, so
+    // the pass keeps the latest return of an outstanding acquire (and of a successful one): some
+    // return is at or after the heal iff the latest is.
     #[derive(Clone, Copy, Default)]
     struct Want {
         client: bool,
         pending: bool,
-        wanted: bool,
-        got: bool,
+        /// The latest true time an outstanding acquire returned (ok or failed).
+        last_return_ns: Option<u64>,
+        /// The latest true time an outstanding acquire returned ok.
+        last_ok_ns: Option<u64>,
     }
     let nodes = info.clients.iter().map(|&c| c + 1).max().unwrap_or(0);
     let mut want = vec![Want::default(); nodes];
     for &c in info.clients {
         want[c].client = true;
     }
+    let mut faults = Faults::default();
     for e in history {
-        let Event::Obs { obs, .. } = &e.event else { continue };
+        let obs = match &e.event {
+            Event::Obs { obs, .. } => obs,
+            Event::World(w) => {
+                faults.see(e, w);
+                continue;
+            }
+        };
         let Some(w) = want.get_mut(e.node).filter(|w| w.client) else { continue };
         match obs {
             Observation::AcquireInvoke { .. } => w.pending = true,
             Observation::AcquireOk { .. } | Observation::AcquireFail { .. } => {
-                if w.pending && e.t_ns >= heal_ns {
-                    w.wanted = true;
+                if w.pending {
+                    w.last_return_ns = w.last_return_ns.max(Some(e.t_ns));
                     if matches!(obs, Observation::AcquireOk { .. }) {
-                        w.got = true;
+                        w.last_ok_ns = w.last_ok_ns.max(Some(e.t_ns));
                     }
                 }
                 w.pending = false;
@@ -499,12 +551,14 @@ pub fn liveness(history: &[Entry], sessions: &[Session], info: &RunInfo) -> Prop
             _ => {}
         }
     }
+    let (heal_ns, down) = faults.heal_time();
+    let after_heal = |t: Option<u64>| t.is_some_and(|t| t >= heal_ns);
     let starved: Vec<NodeId> = info
         .clients
         .iter()
         .copied()
         .filter(|c| !down.contains(c))
-        .filter(|&c| (want[c].wanted || want[c].pending) && !want[c].got)
+        .filter(|&c| (after_heal(want[c].last_return_ns) || want[c].pending) && !after_heal(want[c].last_ok_ns))
         .collect();
     let violation = starved.first().map(|&c| {
         let idx = history.iter().rposition(|e| e.node == c).unwrap_or(0);
@@ -523,7 +577,7 @@ pub fn liveness(history: &[Entry], sessions: &[Session], info: &RunInfo) -> Prop
     PropertyResult {
         property: "liveness",
         outcome: if violation.is_some() { Outcome::Violated } else { Outcome::Holds },
-        summary: match partitions_in_force(history) {
+        summary: match faults.partitions_in_force() {
             0 => format!("faults healed at {} ms; {} client(s) starved", fmt_ms(heal_ns), starved.len()),
             // A partition that never heals: liveness is judged after the last fault event, with the
             // partition still cutting the network (say so rather than call it healed).

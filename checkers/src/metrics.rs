@@ -85,8 +85,9 @@ fn minus_measure(a: &[(u64, u64)], b: &[(u64, u64)]) -> u64 {
 pub fn compute(history: &[Entry], sessions: &[Session], info: &RunInfo) -> Metrics {
     let mut m = Metrics { messages_delivered: info.messages_delivered, ..Metrics::default() };
     let mut pending: Vec<(NodeId, u64)> = Vec::new();
-    let mut latencies = Vec::new();
-    let mut waiting = Vec::new();
+    // About one acquire per session: sized so that neither list grows by copying.
+    let mut latencies = Vec::with_capacity(sessions.len() + 8);
+    let mut waiting = Vec::with_capacity(sessions.len() + 8);
     for e in history {
         let Event::Obs { obs, .. } = &e.event else { continue };
         match obs {

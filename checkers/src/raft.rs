@@ -90,12 +90,7 @@ pub fn raft_safety(history: &[Entry], info: &RunInfo) -> PropertyResult {
     }
 
     if !seen {
-        return PropertyResult {
-            property: "raft_safety",
-            outcome: Outcome::NotApplicable,
-            summary: "no Raft peers in this run".to_string(),
-            violation: None,
-        };
+        return not_applicable();
     }
 
     // Leader completeness: the highest entry committed in an earlier term is in the leader's log.
@@ -130,6 +125,16 @@ pub fn raft_safety(history: &[Entry], info: &RunInfo) -> PropertyResult {
             commits.len()
         ),
         violation: first,
+    }
+}
+
+/// The verdict of [`raft_safety`] on a history without Raft observations.
+pub fn not_applicable() -> PropertyResult {
+    PropertyResult {
+        property: "raft_safety",
+        outcome: Outcome::NotApplicable,
+        summary: "no Raft peers in this run".to_string(),
+        violation: None,
     }
 }
 

@@ -2,8 +2,17 @@
 
 use locklab_protocols::history::{Entry, Event, Observation, SessionId, WorldEvent};
 use locklab_protocols::{LockId, NodeId};
+use smallvec::SmallVec;
 
 use crate::fx::FxMap;
+
+/// A session's writes, kept inline up to this many: most scenarios write one to three times per
+/// session, and a heap allocation per session for two small lists was a sixth of the checks'
+/// cost after a run (`sessions` runs once per run on every session of the history).
+pub const WRITES_INLINE: usize = 3;
+
+/// A session's list of write indices or times (inline up to [`WRITES_INLINE`], then on the heap).
+pub type Writes<T> = SmallVec<[T; WRITES_INLINE]>;
 
 /// One successful acquire and what followed it, in true time.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,8 +29,8 @@ pub struct Session {
     /// When the client stopped acting as holder: release, learned loss, or crash.
     pub ended_ns: Option<u64>,
     /// History indices and times of the writes sent as holder.
-    pub writes: Vec<usize>,
-    pub write_times: Vec<u64>,
+    pub writes: Writes<usize>,
+    pub write_times: Writes<u64>,
     /// The end of the run (beliefs still open then end there).
     pub run_end_ns: u64,
 }
@@ -45,10 +54,30 @@ impl Session {
 
 /// Every session of the history, in the order the clients learned of their grants.
 pub fn sessions(history: &[Entry], run_end_ns: u64) -> Vec<Session> {
-    let mut out: Vec<Session> = Vec::new();
+    sessions_indexed(history, run_end_ns).sessions
+}
+
+/// What the check after a run learns from the history in the sessions' pass over it.
+pub(crate) struct Indexed {
+    /// [`sessions`].
+    pub sessions: Vec<Session>,
+    /// Each session id's index in `sessions` (the later grant, should an id be granted twice):
+    /// [`crate::no_stale_write`] ranks sessions by exactly that, so the check builds it once.
+    pub rank: FxMap<SessionId, usize>,
+    /// Whether the history holds any Raft observation: without one, [`crate::raft::raft_safety`]
+    /// has nothing to judge, and the check skips its pass.
+    pub raft_seen: bool,
+}
+
+/// [`sessions`], with the rest of [`Indexed`].
+pub(crate) fn sessions_indexed(history: &[Entry], run_end_ns: u64) -> Indexed {
+    // A session takes several entries (acquire, writes, release, their replies): sized so
+    // that the list rarely grows by copying.
+    let mut out: Vec<Session> = Vec::with_capacity(history.len() / 8);
     // Session id -> its index in `out` (the latest, should an id be granted twice).
     let mut index: FxMap<SessionId, usize> = FxMap::with_capacity_and_hasher(history.len() / 8, Default::default());
     let find = |index: &FxMap<SessionId, usize>, id: SessionId| index.get(&id).copied();
+    let mut raft_seen = false;
     for (i, e) in history.iter().enumerate() {
         match &e.event {
             Event::Obs { obs, until_ns } => match obs {
@@ -63,8 +92,8 @@ pub fn sessions(history: &[Entry], run_end_ns: u64) -> Vec<Session> {
                         acquired_idx: i,
                         valid_until_ns: *until_ns,
                         ended_ns: None,
-                        writes: Vec::new(),
-                        write_times: Vec::new(),
+                        writes: Writes::new(),
+                        write_times: Writes::new(),
                         run_end_ns,
                     })
                 }
@@ -85,6 +114,9 @@ pub fn sessions(history: &[Entry], run_end_ns: u64) -> Vec<Session> {
                         out[k].write_times.push(e.t_ns);
                     }
                 }
+                Observation::RaftLeader { .. }
+                | Observation::RaftCommitted { .. }
+                | Observation::RaftApplied { .. } => raft_seen = true,
                 _ => {}
             },
             Event::World(WorldEvent::Crash) => {
@@ -95,5 +127,5 @@ pub fn sessions(history: &[Entry], run_end_ns: u64) -> Vec<Session> {
             Event::World(_) => {}
         }
     }
-    out
+    Indexed { sessions: out, rank: index, raft_seen }
 }

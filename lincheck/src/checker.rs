@@ -27,7 +27,6 @@
 //! they stay in the list as candidates until the end. The search succeeds as soon as
 //! every returned operation is linearized; the remaining ones "never took effect".
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::Hasher;
@@ -294,7 +293,9 @@ impl<'h, I, O> Prepared<'h, I, O> {
             if refuted.load(Ordering::Relaxed) < index {
                 return None;
             }
-            let mut search = Search::new(spec, history, &renamed, &part.by_call, &self.skeletons[index]);
+            // Holds this search's own skeleton when the shared one embodies other decisions.
+            let spare = OnceLock::new();
+            let mut search = Search::new(spec, history, &renamed, &part.by_call, &self.skeletons[index], &spare);
             let cancelled = || refuted.load(Ordering::Relaxed) < index;
             let outcome = search.run(&limits.guard, limits.max_states, &cancelled);
             if matches!(outcome, Outcome::NotLinearizable(_)) {
@@ -737,6 +738,11 @@ impl<S> Cache<S> {
         Lookup::Inserted(index as u32)
     }
 
+    /// The state of `entry`'s node.
+    fn state(&self, entry: u32) -> &S {
+        &self.entries[entry as usize].state
+    }
+
     fn finished(&mut self, entry: u32) {
         self.entries[entry as usize].in_progress = false;
     }
@@ -766,9 +772,11 @@ impl<S> Cache<S> {
     }
 }
 
-struct Frame<S> {
+/// One linearized op on the search path. The state before it is not stored: it is the state the
+/// frame below entered, kept in that frame's cache entry (the spec's initial state for the first
+/// frame), so a step copies one state (into the memo) rather than two.
+struct Frame {
     node: u32,
-    state: S,
     first_open: u32,
     /// The cache entry of the node this frame entered (NIL for the final one).
     entry: u32,
@@ -812,7 +820,9 @@ struct Skeleton {
 /// The search over one partition.
 struct Search<'h, S: Spec> {
     spec: &'h S,
-    skel: Cow<'h, Skeleton>,
+    /// The partition's shared skeleton, or this search's own (see [`Search::new`]); a plain
+    /// reference, not a `Cow`: the search reads it on every step.
+    skel: &'h Skeleton,
     /// Partition op (call order) -> the operation (renamed, for a crashed one the spec renames).
     ops: Vec<&'h Operation<S::Input, S::Output>>,
     /// Partition op (call order) -> index in the checked history.
@@ -977,13 +987,15 @@ impl<'h, S: Spec> Search<'h, S> {
     /// The search over the operations `by_call` (indices into `history`, in call order) of one
     /// key; `renamed` replaces some of them (see [`renamed_ops`]). Uses the partition's skeleton
     /// in `built` if it was built for the same decisions this spec makes, and stores the one it
-    /// builds there if there is none yet.
+    /// builds there if there is none yet; a skeleton of its own (another spec's is there) goes in
+    /// `spare`.
     fn new(
         spec: &'h S,
         history: &'h [Operation<S::Input, S::Output>],
         renamed: &'h [(usize, SpecOp<S>)],
         by_call: &'h [usize],
         built: &'h OnceLock<Skeleton>,
+        spare: &'h OnceLock<Skeleton>,
     ) -> Self {
         let ops: Vec<&Operation<S::Input, S::Output>> = by_call
             .iter()
@@ -996,15 +1008,15 @@ impl<'h, S: Spec> Search<'h, S> {
         let monotone = ops.iter().all(|o| spec.monotone(o));
         let fits = |skel: &Skeleton| skel.info_pred == info_pred && skel.monotone == monotone;
         let skel = match built.get() {
-            Some(skel) if fits(skel) => Cow::Borrowed(skel),
-            Some(_) => Cow::Owned(Skeleton::new(&ops, info_pred, monotone)),
+            Some(skel) if fits(skel) => skel,
+            Some(_) => spare.get_or_init(|| Skeleton::new(&ops, info_pred, monotone)),
             None => {
                 let skel = built.get_or_init(|| Skeleton::new(&ops, info_pred.clone(), monotone));
                 if fits(skel) {
-                    Cow::Borrowed(skel)
+                    skel
                 } else {
                     // Another thread's spec got there first (not a case `check` produces).
-                    Cow::Owned(Skeleton::new(&ops, info_pred, monotone))
+                    spare.get_or_init(|| Skeleton::new(&ops, info_pred, monotone))
                 }
             }
         };
@@ -1149,7 +1161,7 @@ impl<'h, S: Spec> Search<'h, S> {
         &self.info_done[..self.skel.info_words[first_open as usize] as usize]
     }
 
-    fn ops_of(&self, frames: &[Frame<S::State>]) -> Vec<usize> {
+    fn ops_of(&self, frames: &[Frame]) -> Vec<usize> {
         frames.iter().map(|f| self.op_index[self.skel.node_op[f.node as usize] as usize]).collect()
     }
 
@@ -1182,7 +1194,7 @@ impl<'h, S: Spec> Search<'h, S> {
         }
         // A successful search goes n frames deep: reserve that (growing copied every frame).
         let mut cache: Cache<S::State> = Cache::new(self.skel.n as usize);
-        let mut stack: Vec<Frame<S::State>> = Vec::with_capacity(self.skel.n as usize + 1);
+        let mut stack: Vec<Frame> = Vec::with_capacity(self.skel.n as usize + 1);
         let mut state = self.spec.init();
         let mut key = Vec::new();
         // Longest prefix seen, kept incrementally: `best` agrees with `stack` on its
@@ -1269,14 +1281,14 @@ impl<'h, S: Spec> Search<'h, S> {
                     first_open
                 };
                 if new_first_open >= self.skel.n {
-                    stack.push(Frame { node, state, first_open, entry: NIL });
+                    stack.push(Frame { node, first_open, entry: NIL });
                     return Outcome::Linearizable(self.ops_of(&stack));
                 }
                 self.key(new_first_open, &mut key);
                 let info = self.info_key(new_first_open);
                 if let Lookup::Inserted(entry) = cache.lookup_or_insert(self.spec, &key, info, &new_state) {
                     self.states += 1;
-                    stack.push(Frame { node, state, first_open, entry });
+                    stack.push(Frame { node, first_open, entry });
                     state = new_state;
                     first_open = new_first_open;
                     self.lift(node);
@@ -1315,7 +1327,10 @@ impl<'h, S: Spec> Search<'h, S> {
                 let u = self.skel.node_op[frame.node as usize];
                 self.clear_bit(u);
                 self.unlift(frame.node);
-                state = frame.state;
+                state = match stack.last() {
+                    Some(below) => cache.state(below.entry).clone(),
+                    None => self.spec.init(),
+                };
                 first_open = frame.first_open;
                 let (first_return_pos, first_return_ns) = self.first_return();
                 latest_ns = first_return_ns;
