@@ -15,6 +15,10 @@ use locklab::runner::bulk_run_info;
 use locklab_checkers::check;
 use locklab_sim::{Compiled, World};
 
+/// The locklab binary's allocator (src/main.rs), so the bench measures what users run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }

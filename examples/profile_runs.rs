@@ -11,6 +11,10 @@ use locklab::runner::bulk_run_info;
 use locklab_checkers::check;
 use locklab_sim::World;
 
+/// The locklab binary's allocator (src/main.rs), so the profile shows what users run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let seeds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(20);
