@@ -784,7 +784,7 @@ impl LockModel {
             return self.deliver_outputs(s, node, outputs, log);
         }
         let key = NodeStepKey { node, slot: s.slots[node].clone(), input, now_tick: s.now_tick };
-        if let Some((after, outputs)) = NODE_STEPS.with(|memo| memo.borrow().get(&key)) {
+        if let Some((after, outputs)) = NODE_STEPS.with(|memo| memo.borrow().get(&key).cloned()) {
             s.slots[node] = after;
             self.deliver_outputs(s, node, outputs, log);
             return;
@@ -792,7 +792,7 @@ impl LockModel {
         let outputs = self.run_step(s, node, &key.input);
         s.slots[node].seal();
         let after = s.slots[node].clone();
-        NODE_STEPS.with(|memo| memo.borrow_mut().put(key, after, outputs.clone()));
+        NODE_STEPS.with(|memo| memo.borrow_mut().put(key, (after, outputs.clone())));
         self.deliver_outputs(s, node, outputs, log);
     }
 
@@ -1398,7 +1398,7 @@ impl LockModel {
         if let Action::Deliver { index, .. } = *action {
             next.network.remove(index);
         }
-        next.slots[key.node] = after;
+        next.slots[key.node()] = after;
         self.finish_step(&mut next);
         Some(next)
     }
@@ -1428,113 +1428,14 @@ impl LockModel {
     }
 }
 
-/// What a node's delivery or timer step depends on, for [`NEUTRAL_STEPS`].
-///
-/// A step of node *n* reads *n*'s slot, the message (or timer), and the time (its clock's
-/// readings are a function of the tick and the slot); whether a message it sends is lost at
-/// once also reads which nodes are down ([`LockModel::lost_at_once`]). Whether it is neutral
-/// also reads the ghost state only through observations that make it non-neutral whatever the
-/// ghost holds (one that may change the ghost changes it; a `WriteSent` is never neutral). So
-/// equal keys mean equal verdicts and, for a neutral step, an equal slot after it.
+/// What a node's delivery or timer step depends on (see [`LockModel::run_node`]): its slot,
+/// the message or timer, and the tick (its clock's readings are a function of the tick and the
+/// slot).
 ///
 /// The slot and the message are compared by identity: the key holds the very shared values
 /// (pointer-equal handles), which keeps them alive, so an address cannot have been reused for
 /// another value while the key exists. A slot or message equal in value but not shared is a
 /// miss, never a wrong hit.
-#[derive(Clone)]
-struct StepKey {
-    node: NodeId,
-    slot: SlotRef,
-    input: StepInput,
-    now_tick: u32,
-    /// Bit *i*: node *i* is down and not restarting (a message to it is lost at once).
-    down: u64,
-}
-
-#[derive(Clone)]
-enum StepInput {
-    Message(Shared<Envelope>),
-    Timer(Timer),
-}
-
-impl StepKey {
-    /// The key of `action` from `s`, if it is a delivery or a timer's firing (and the
-    /// configuration has at most 64 nodes).
-    fn of(model: &LockModel, s: &State, action: &Action) -> Option<StepKey> {
-        let (node, input) = match *action {
-            Action::Deliver { index, to, .. } => (to, StepInput::Message(s.network.get(index)?.clone())),
-            Action::Fire { node, timer } => (node, StepInput::Timer(timer)),
-            _ => return None,
-        };
-        if s.slots.len() > 64 {
-            return None;
-        }
-        let down = (0..s.slots.len()).filter(|&i| model.lost_at_once(s, i)).fold(0u64, |bits, i| bits | 1 << i);
-        Some(StepKey { node, slot: s.slots[node].clone(), input, now_tick: s.now_tick, down })
-    }
-
-    fn hash(&self) -> u64 {
-        let slot = Arc::as_ptr(&self.slot.value) as u64;
-        let input = match &self.input {
-            StepInput::Message(e) => Arc::as_ptr(&e.value) as u64,
-            StepInput::Timer(timer) => digest_of(timer),
-        };
-        (slot ^ input.rotate_left(21) ^ (self.now_tick as u64) << 7 ^ self.down.rotate_left(40) ^ self.node as u64)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-    }
-
-    fn same(&self, other: &StepKey) -> bool {
-        self.node == other.node
-            && self.now_tick == other.now_tick
-            && self.down == other.down
-            && Shared::same(&self.slot, &other.slot)
-            && match (&self.input, &other.input) {
-                (StepInput::Message(a), StepInput::Message(b)) => Shared::same(a, b),
-                (StepInput::Timer(a), StepInput::Timer(b)) => a == b,
-                _ => false,
-            }
-    }
-}
-
-/// A small direct-mapped memo of neutrality verdicts: key → the node's slot after the step if
-/// it is neutral, `None` if not. The partial-order reduction judges the same step again and
-/// again — a node's inbox head is judged at each state reached while other nodes take steps —
-/// and most judgements are "not neutral" (the step sends), each otherwise a full step of the
-/// node thrown away. Bounded: a new entry replaces whatever shared its bucket.
-struct StepMemo {
-    buckets: Vec<Option<(StepKey, Option<SlotRef>)>>,
-}
-
-const STEP_MEMO_BUCKETS: usize = 4096;
-
-impl StepMemo {
-    fn get(&self, key: &StepKey) -> Option<&Option<SlotRef>> {
-        let bucket = self.buckets.get(key.hash() as usize % STEP_MEMO_BUCKETS)?.as_ref()?;
-        bucket.0.same(key).then_some(&bucket.1)
-    }
-
-    fn put(&mut self, key: StepKey, after: Option<SlotRef>) {
-        if self.buckets.is_empty() {
-            self.buckets.resize(STEP_MEMO_BUCKETS, None);
-        }
-        let i = key.hash() as usize % STEP_MEMO_BUCKETS;
-        self.buckets[i] = Some((key, after));
-    }
-}
-
-/// What a node's step does outside its own slot (see [`LockModel::deliver_outputs`]).
-#[derive(Clone)]
-enum Output {
-    Send(Shared<Envelope>),
-    Record(Observation),
-}
-
-/// A step's outputs: most steps have at most a few, kept inline.
-type Outputs = smallvec::SmallVec<[Output; 4]>;
-
-/// What a node's delivery or timer step depends on (see [`LockModel::run_node`]): its slot,
-/// the message or timer, and the tick. The slot and the message are compared by identity, as
-/// in [`StepKey`], and kept alive by the key.
 struct NodeStepKey {
     node: NodeId,
     slot: SlotRef,
@@ -1542,7 +1443,18 @@ struct NodeStepKey {
     now_tick: u32,
 }
 
-impl NodeStepKey {
+enum StepInput {
+    Message(Shared<Envelope>),
+    Timer(Timer),
+}
+
+/// A key of a [`DirectMapped`] memo: a hash to pick the bucket, and exact equality.
+trait MemoKey {
+    fn hash(&self) -> u64;
+    fn same(&self, other: &Self) -> bool;
+}
+
+impl MemoKey for NodeStepKey {
     fn hash(&self) -> u64 {
         let slot = Arc::as_ptr(&self.slot.value) as u64;
         let input = match &self.input {
@@ -1565,42 +1477,109 @@ impl NodeStepKey {
     }
 }
 
-/// A direct-mapped memo of node steps: key → the slot after the step and its outputs.
-/// Bounded: a new entry replaces whatever shared its bucket.
+/// What a step's neutrality depends on, for [`NEUTRAL_STEPS`]: the step's [`NodeStepKey`], and
+/// which nodes are down (a message sent to one is lost at once: [`LockModel::lost_at_once`]).
+/// Neutrality also reads the ghost state, but only through observations that make a step
+/// non-neutral whatever the ghost holds (one that may change the ghost changes it; a
+/// `WriteSent` is never neutral). So equal keys mean equal verdicts and, for a neutral step, an
+/// equal slot after it.
+struct StepKey {
+    step: NodeStepKey,
+    /// Bit *i*: node *i* is down and not restarting.
+    down: u64,
+}
+
+impl StepKey {
+    /// The key of `action` from `s`, if it is a delivery or a timer's firing (and the
+    /// configuration has at most 64 nodes).
+    fn of(model: &LockModel, s: &State, action: &Action) -> Option<StepKey> {
+        let (node, input) = match *action {
+            Action::Deliver { index, to, .. } => (to, StepInput::Message(s.network.get(index)?.clone())),
+            Action::Fire { node, timer } => (node, StepInput::Timer(timer)),
+            _ => return None,
+        };
+        if s.slots.len() > 64 {
+            return None;
+        }
+        let down = (0..s.slots.len()).filter(|&i| model.lost_at_once(s, i)).fold(0u64, |bits, i| bits | 1 << i);
+        let step = NodeStepKey { node, slot: s.slots[node].clone(), input, now_tick: s.now_tick };
+        Some(StepKey { step, down })
+    }
+
+    fn node(&self) -> NodeId {
+        self.step.node
+    }
+}
+
+impl MemoKey for StepKey {
+    fn hash(&self) -> u64 {
+        self.step.hash() ^ self.down.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(40)
+    }
+
+    fn same(&self, other: &StepKey) -> bool {
+        self.down == other.down && self.step.same(&other.step)
+    }
+}
+
+/// A small direct-mapped memo, one per search thread: a new entry replaces whatever shared its
+/// bucket, so it holds at most [`MEMO_BUCKETS`] entries (and the shared values their keys keep
+/// alive).
+struct DirectMapped<K, V> {
+    buckets: Vec<Option<(K, V)>>,
+}
+
+const MEMO_BUCKETS: usize = 4096;
+
+impl<K: MemoKey, V> DirectMapped<K, V> {
+    const fn new() -> Self {
+        DirectMapped { buckets: Vec::new() }
+    }
+
+    fn get(&self, key: &K) -> Option<&V> {
+        let (k, v) = self.buckets.get(key.hash() as usize % MEMO_BUCKETS)?.as_ref()?;
+        k.same(key).then_some(v)
+    }
+
+    fn put(&mut self, key: K, value: V) {
+        if self.buckets.is_empty() {
+            self.buckets.resize_with(MEMO_BUCKETS, || None);
+        }
+        let i = key.hash() as usize % MEMO_BUCKETS;
+        self.buckets[i] = Some((key, value));
+    }
+}
+
+/// Neutrality verdicts: key → the node's slot after the step if it is neutral, `None` if not.
+/// The partial-order reduction judges the same step again and again — a node's inbox head is
+/// judged at each state reached while other nodes take steps — and most judgements are "not
+/// neutral" (the step sends), each otherwise a full step of the node thrown away.
+type StepMemo = DirectMapped<StepKey, Option<SlotRef>>;
+
+/// What a node's step does outside its own slot (see [`LockModel::deliver_outputs`]).
+#[derive(Clone)]
+enum Output {
+    Send(Shared<Envelope>),
+    Record(Observation),
+}
+
+/// A step's outputs: most steps have at most a few, kept inline.
+type Outputs = smallvec::SmallVec<[Output; 4]>;
+
+/// Node steps: key → the slot after the step and its outputs.
 ///
 /// It pays when the search meets the same steps close together. A depth-first search does: it
 /// walks both sides of each diamond of independent steps one after the other (`check raft
-/// --faults pause --horizon 3 --network fifo --strategy dfs`: 84% of steps answered, 56% fewer
+/// --faults pause --horizon 3 --network fifo --strategy dfs`: 84% of steps answered, 55% fewer
 /// instructions in all, with [`StepMemo`]). A breadth-first search meets the other side a whole
-/// level later, mostly after eviction (`check lease`: one step in five answered, 4% more
-/// instructions). So it is on for depth-first searches only ([`LockModel::with_step_memo`]).
-#[derive(Default)]
-struct NodeStepMemo {
-    buckets: Vec<Option<(NodeStepKey, SlotRef, Outputs)>>,
-}
-
-const NODE_STEP_MEMO_BUCKETS: usize = 4096;
-
-impl NodeStepMemo {
-    fn get(&self, key: &NodeStepKey) -> Option<(SlotRef, Outputs)> {
-        let (k, after, outputs) = self.buckets.get(key.hash() as usize % NODE_STEP_MEMO_BUCKETS)?.as_ref()?;
-        k.same(key).then(|| (after.clone(), outputs.clone()))
-    }
-
-    fn put(&mut self, key: NodeStepKey, after: SlotRef, outputs: Outputs) {
-        if self.buckets.is_empty() {
-            self.buckets.resize_with(NODE_STEP_MEMO_BUCKETS, || None);
-        }
-        let i = key.hash() as usize % NODE_STEP_MEMO_BUCKETS;
-        self.buckets[i] = Some((key, after, outputs));
-    }
-}
+/// level later, mostly after eviction (`check lease`: one step in five answered). So it is on
+/// for depth-first searches only ([`LockModel::with_step_memo`]).
+type NodeStepMemo = DirectMapped<NodeStepKey, (SlotRef, Outputs)>;
 
 thread_local! {
     /// Each search thread's [`NodeStepMemo`].
-    static NODE_STEPS: std::cell::RefCell<NodeStepMemo> = std::cell::RefCell::new(NodeStepMemo::default());
+    static NODE_STEPS: std::cell::RefCell<NodeStepMemo> = const { std::cell::RefCell::new(NodeStepMemo::new()) };
     /// Each search thread's [`StepMemo`].
-    static NEUTRAL_STEPS: std::cell::RefCell<StepMemo> = const { std::cell::RefCell::new(StepMemo { buckets: Vec::new() }) };
+    static NEUTRAL_STEPS: std::cell::RefCell<StepMemo> = const { std::cell::RefCell::new(StepMemo::new()) };
 }
 
 #[cfg(test)]
