@@ -1835,10 +1835,15 @@ mod tests {
         assert_eq!(read_key(&h, &key(LOCK, l1)).await.1, None, "never executed");
         let RaftAnswer::Acquired { revision: r1 } = h.call(0, C1, acquire(l1)).await else { panic!("c1 holds") };
 
+        let pid = h.backend.pids()[0];
         h.backend.clone().fault(0, ServerFault::Pause).await.unwrap();
+        // SIGSTOP takes effect asynchronously: send only once the member is stopped (under load,
+        // a request sent at once was answered first).
+        assert_eq!(await_state(pid, 'T', true).await, 'T', "SIGSTOP stops the process");
         let req = h.send(0, C1, status(l1, r1), deliver());
         assert_eq!(h.answer(C1, req, Duration::from_millis(1500)).await, None, "a paused member answers nothing");
         h.backend.clone().fault(0, ServerFault::Resume).await.unwrap();
+        assert_ne!(await_state(pid, 'T', false).await, 'T', "SIGCONT continues it");
         // The held request was given up with its connection (its late answer is not delivered);
         // the next request opens a new connection and is answered.
         assert_eq!(h.call(0, C1, status(l1, r1)).await, RaftAnswer::Acquired { revision: r1 });
