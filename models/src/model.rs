@@ -1375,14 +1375,14 @@ impl LockModel {
         })
     }
 
-    /// Whether `action`, a step of `node`, is neutral (see [`LockModel::neutral_step`]),
+    /// Whether `action`, a step of `node`, is neutral (see [`LockModel::neutral_slot`]),
     /// answered from [`NEUTRAL_STEPS`] when this thread has seen the same step before.
     fn neutral(&self, s: &State, node: NodeId, action: &Action) -> bool {
-        let Some(key) = StepKey::of(self, s, action) else { return self.neutral_step(s, node, action).is_some() };
+        let Some(key) = StepKey::of(self, s, action) else { return self.neutral_slot(s, node, action).is_some() };
         if let Some(after) = NEUTRAL_STEPS.with(|memo| memo.borrow().get(&key).cloned()) {
             return after.is_some();
         }
-        let after = self.neutral_step(s, node, action).map(|next| next.slots[node].clone());
+        let after = self.neutral_slot(s, node, action);
         let neutral = after.is_some();
         NEUTRAL_STEPS.with(|memo| memo.borrow_mut().put(key, after));
         neutral
@@ -1390,7 +1390,7 @@ impl LockModel {
 
     /// The successor of `s` by `action`, built from [`NEUTRAL_STEPS`] if this thread found
     /// the step neutral before: `s` with the node's slot replaced (and the message delivered).
-    /// A neutral step changes nothing else (see [`LockModel::neutral_step`]).
+    /// A neutral step changes nothing else (see [`LockModel::neutral_slot`]).
     fn remembered_neutral_step(&self, s: &State, action: &Action) -> Option<State> {
         let key = StepKey::of(self, s, action)?;
         let after = NEUTRAL_STEPS.with(|memo| memo.borrow().get(&key).cloned())??;
@@ -1403,11 +1403,11 @@ impl LockModel {
         Some(next)
     }
 
-    /// The state `action`, a step of `node`, leads to, if the step is neutral: it puts no
-    /// message in flight, changes no ghost state and no client's belief (see
+    /// The node's slot after `action`, a step of `node` (digested), if the step is neutral: it
+    /// puts no message in flight, changes no ghost state and no client's belief (see
     /// [`LockModel::ample_set`]). Such a step changes the node's slot and, for a delivery,
     /// removes the message; nothing else.
-    fn neutral_step(&self, s: &State, node: NodeId, action: &Action) -> Option<State> {
+    fn neutral_slot(&self, s: &State, node: NodeId, action: &Action) -> Option<SlotRef> {
         let client = self.client_index(node).is_some();
         let mut next = s.copy_for_step();
         let mut log = Vec::new();
@@ -1422,8 +1422,8 @@ impl LockModel {
             && !wrote
             && (!client || self.lease_valid(&next, node) == self.lease_valid(s, node));
         neutral.then(|| {
-            self.finish_step(&mut next);
-            next
+            next.slots[node].seal();
+            next.slots[node].clone()
         })
     }
 }
